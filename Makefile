@@ -1,0 +1,47 @@
+# Ferry: `make demo` runs the whole loop, `make test` runs every test.
+# Both create or refresh the virtual environment in .venv first.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export FERRY_HOME ?= $(CURDIR)/.ferry
+export DAGSTER_HOME ?= $(FERRY_HOME)/dagster
+
+.PHONY: demo test test-all ui bench venv system-deps lint clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# Debian packages the tests need (Chromium for the browser test, PostgreSQL for
+# the postgres tests); installed by the project, never by hand. No-op when present.
+system-deps:
+	@bash scripts/system_deps.sh
+
+demo: $(STAMP)
+	@mkdir -p $(DAGSTER_HOME)
+	$(BIN)/ferry demo
+
+ui: $(STAMP)
+	@mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+test: $(STAMP) system-deps
+	$(BIN)/python -m pytest -m "not slow and not spark"
+
+test-all: $(STAMP) system-deps
+	$(BIN)/python -m pytest
+
+bench: $(STAMP) system-deps
+	$(BIN)/python -m benchmarks.run
+
+lint: $(STAMP)
+	$(BIN)/ruff check orchestration syncs connectors tests benchmarks
+
+clean:
+	rm -rf $(VENV) .ferry dbt_project/target dbt_project/logs

@@ -1,0 +1,116 @@
+"""The destination contract shared by the sync engine and every connector.
+
+Why here and not in ``syncs``: dependencies point ``syncs -> connectors``, so the
+types both sides speak must live on the connector side. The engine plans, applies
+policies, batches and keeps state; a destination only turns one batch of records
+into one result per record and declares what it can do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Iterable, Mapping, Protocol, runtime_checkable
+
+
+class Operation(str, Enum):
+    """What the engine asks the destination to do with one record."""
+
+    UPSERT = "upsert"  # add or update (modes upsert, mirror, insert)
+    REMOVE = "remove"  # take out of the list/audience (mode mirror)
+    SEND = "send"  # one message (mode send)
+    DELETE = "delete"  # erase the person at the destination (mode delete)
+
+
+class Outcome(str, Enum):
+    """How the destination answered for one record."""
+
+    ACCEPTED = "accepted"  # state may be committed
+    REJECTED = "rejected"  # permanent for this payload: keep old state, count an attempt
+    RETRYABLE = "retryable"  # transient: keep old state, no attempt counted against parking
+    IN_DOUBT = "in_doubt"  # request made, answer lost (send mode): reconcile before retrying
+    SUPPRESSED = "suppressed"  # destination says the person opted out (e.g. Twilio 21610)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a destination declares to the engine, so batching and modes are checked up front."""
+
+    modes: frozenset[str]  # subset of {"upsert", "mirror", "insert", "send", "delete"}
+    identifiers: frozenset[str]  # identifier kinds it accepts, e.g. {"email"}, {"phone"}
+    max_batch_records: int
+    max_batch_bytes: int | None = None
+    max_requests_per_second: float | None = None
+    max_concurrency: int = 1
+    min_audience_size: int | None = None  # e.g. Meta's delivery floor
+    hashes_identifiers: bool = False  # ad tools: identifiers leave only as SHA-256
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record of a batch: the key is the sync's record key (usually profile_id)."""
+
+    key: str
+    operation: Operation
+    payload: Mapping[str, Any]  # identifiers and mapped fields, already normalised
+    idempotency_key: str | None = None  # send mode: (sync, profile, occurrence)
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    key: str
+    outcome: Outcome
+    error: str | None = None  # vendor message/code, never raw PII
+    destination_id: str | None = None  # e.g. SendGrid contact id, Twilio message sid
+
+
+class DestinationError(Exception):
+    """Base of the typed errors the one HTTP layer raises."""
+
+
+class AuthError(DestinationError):
+    """401/403 or a bad token: stop the run, keep state, page a human."""
+
+
+class RetryableError(DestinationError):
+    """429/5xx/timeouts after the retry budget is spent: the whole batch stays pending."""
+
+
+class RejectedError(DestinationError):
+    """A permanent rejection of the whole request (e.g. 400 with no per-record detail)."""
+
+
+@runtime_checkable
+class Destination(Protocol):
+    """What every connector's destination implements."""
+
+    name: str
+    capabilities: Capabilities
+
+    def write(self, records: list[Record]) -> list[RecordResult]:
+        """Deliver one batch (already within the declared limits); one result per record."""
+        ...
+
+    def reconcile(self, records: list[Record]) -> list[RecordResult]:
+        """Settle in-doubt sends by looking them up at the destination by idempotency key.
+
+        Returns ACCEPTED for those found, RETRYABLE for those proven absent and
+        IN_DOUBT for those that cannot be settled (the engine parks them).
+        """
+        ...
+
+
+def payload_bytes(records: Iterable[Record]) -> int:
+    """Rough JSON size of a batch, used by the engine to respect byte limits."""
+    import json
+
+    return sum(len(json.dumps(dict(r.payload), default=str)) for r in records)
+
+
+@dataclass
+class DestinationConfig:
+    """A destination instance as declared in an audience's YAML meta."""
+
+    type: str  # sendgrid | twilio | meta | google_ads | webhook | file
+    options: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,131 @@
+"""The one HTTP layer every connector uses: timeouts, retries, typed errors.
+
+Retry lives here and nowhere else (Airbyte's error mapping): 429, 408 and 5xx
+and connection errors/timeouts are retried with exponential backoff and jitter,
+honouring ``Retry-After`` and ``X-RateLimit-Reset``; 401/403 raise
+:class:`AuthError`; other 4xx are returned to the caller, which maps them to
+per-record rejections. Nothing here logs bodies, headers or URLs with secrets.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, Callable
+
+import requests
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from connectors.base import AuthError, RetryableError
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+AUTH_STATUSES = frozenset({401, 403})
+
+
+class _Retry(Exception):
+    def __init__(self, response: requests.Response | None, reason: str) -> None:
+        super().__init__(reason)
+        self.response = response
+        self.reason = reason
+
+
+def retry_after_seconds(response: requests.Response | None, now: float | None = None) -> float | None:
+    """Seconds the server asked us to wait: `Retry-After` (seconds or HTTP date), else `X-RateLimit-Reset`."""
+    if response is None:
+        return None
+    now = time.time() if now is None else now
+    value = response.headers.get("Retry-After")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+            except (TypeError, ValueError):
+                pass
+    reset = response.headers.get("X-RateLimit-Reset")
+    if reset and response.status_code == 429:
+        try:
+            return max(0.0, float(reset) - now)
+        except ValueError:
+            return None
+    return None
+
+
+@dataclass
+class HttpClient:
+    """A requests session with Ferry's retry policy. `redact` lists substrings never to log."""
+
+    base_url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    auth: Any = None
+    timeout: float = 30.0
+    max_attempts: int = 6
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    max_retry_after: float = 120.0
+    sleep: Callable[[float], None] = time.sleep
+    is_retryable: Callable[[requests.Response], bool] | None = None
+
+    def __post_init__(self) -> None:
+        self.session = requests.Session()
+        self.session.headers.update(self.headers)
+        if self.auth is not None:
+            self.session.auth = self.auth
+        self.retries = 0  # total retries made by this client (for metrics and tests)
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        backoff = wait_exponential_jitter(initial=self.backoff_initial, max=self.backoff_max)(state)
+        if isinstance(exc, _Retry):
+            asked = retry_after_seconds(exc.response)
+            if asked is not None:
+                return min(asked, self.max_retry_after)
+        return backoff
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Send with retries. Returns the final response (2xx or a non-retryable 4xx)."""
+        url = path if path.startswith("http") else self.base_url.rstrip("/") + "/" + path.lstrip("/")
+        kwargs.setdefault("timeout", self.timeout)
+
+        def attempt() -> requests.Response:
+            try:
+                response = self.session.request(method, url, **kwargs)
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                raise _Retry(None, type(exc).__name__) from exc
+            if response.status_code in AUTH_STATUSES:
+                raise AuthError(f"{method} {path}: HTTP {response.status_code}")
+            retryable = response.status_code in RETRY_STATUSES or (
+                self.is_retryable is not None and self.is_retryable(response)
+            )
+            if retryable:
+                raise _Retry(response, f"HTTP {response.status_code}")
+            return response
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(_Retry),
+            stop=stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            sleep=self.sleep,
+            before_sleep=self._count_retry,
+            reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except _Retry as exc:
+            raise RetryableError(f"{method} {path}: gave up after {self.max_attempts} tries ({exc.reason})") from None
+
+    def _count_retry(self, state: RetryCallState) -> None:
+        self.retries += 1
+        exc = state.outcome.exception() if state.outcome else None
+        log.info("retrying %s after %s (try %d)", self.base_url, getattr(exc, "reason", exc), state.attempt_number)

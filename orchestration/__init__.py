@@ -1,0 +1,1 @@
+"""Ferry orchestration: Dagster definitions, the `ferry` CLI and the main job."""
