@@ -21,7 +21,7 @@ venv: $(STAMP)
 # Debian packages the tests need (Chromium for the browser test, PostgreSQL for
 # the postgres tests); installed by the project, never by hand. No-op when present.
 system-deps:
-	@bash scripts/system_deps.sh
+	@bash tests/system_deps.sh
 
 demo: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME)
