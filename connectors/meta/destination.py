@@ -1,0 +1,355 @@
+"""Meta custom audiences: add/remove hashed users, full replace via sessions, size back.
+
+Contract followed (../shared/api/meta.md and Meta's Marketing API reference for
+``/{custom_audience_id}/users`` and ``/usersreplace``):
+
+- ``POST`` (add) / ``DELETE`` (remove) ``/{audience_id}/users`` with form fields
+  ``payload={"schema": [...], "data": [[...], ...]}``: at most 10,000 users per
+  request; a multi-key schema, the same for every row, ``""`` where a person
+  lacks a key. Answer: ``num_received``, ``num_invalid_entries``,
+  ``invalid_entry_samples`` (a map ``invalid value -> reason``).
+- ``POST /{audience_id}/usersreplace`` with ``session = {session_id, batch_seq,
+  last_batch_flag, estimated_num_total}``: a fresh full mirror without emptying the
+  audience first (it keeps serving during the replace).
+- ``GET /{audience_id}?fields=approximate_count_lower_bound,...``: the size.
+- Errors: ``{"error": {"code", "error_subcode", "message", "type", "fbtrace_id"}}``.
+  Codes 4, 17, 32, 613 (and the ads-account/custom-audience throttles 80003,
+  80004, plus anything flagged ``is_transient``) are rate limits: retried by the
+  one HTTP layer through its ``is_retryable`` hook. 190 (bad token) and 200/294
+  (permissions) stop the run as :class:`AuthError`. Other errors reject the
+  request's records.
+
+Only SHA-256 hashes leave (MADID/EXTERN_ID excepted, per Meta); a record with no
+usable identifier is rejected locally and never sent. The token travels in the
+form body (POST/DELETE, like Meta's own examples) or an ``Authorization: Bearer``
+header (GET), never in a URL, so no access log can capture it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
+
+import requests
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from connectors import hashing
+from connectors.base import (
+    AuthError,
+    Capabilities,
+    Operation,
+    Outcome,
+    Record,
+    RecordResult,
+    RejectedError,
+    RetryableError,
+)
+from connectors.http import HttpClient
+
+log = logging.getLogger(__name__)
+
+GRAPH_URL = "https://graph.facebook.com"
+DEFAULT_VERSION = "v21.0"
+MAX_USERS_PER_REQUEST = 10_000  # Meta: "only up to 10000 at a time"
+MIN_AUDIENCE_SIZE = 100  # below ~100 matched people an audience cannot deliver
+RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80003, 80004})
+AUTH_CODES = frozenset({102, 190, 200, 294})
+BUSY_CODES = frozenset({2650})  # "Failed to update the custom audience" (e.g. a replace in progress)
+DEFAULT_SCHEMA = ("EMAIL", "PHONE", "FN", "LN", "COUNTRY")
+
+IDENTIFIERS = frozenset(
+    {"email", "phone", "first_name", "last_name", "gender", "birth_date", "city", "state",
+     "postcode", "country", "madid", "external_id"}
+)  # fmt: skip
+
+
+class MetaOptions(BaseModel):
+    """Options of a ``type: meta`` destination in dbt_project/destinations.yml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    audience_id: str = Field(min_length=1)
+    access_token: str = Field(min_length=1)
+    base_url: str = GRAPH_URL
+    api_version: str = DEFAULT_VERSION
+    schema_keys: tuple[str, ...] = Field(DEFAULT_SCHEMA, alias="schema")
+    default_country: str | None = None  # supplies a phone's country code when the profile has none
+    max_users_per_request: int = Field(MAX_USERS_PER_REQUEST, ge=1, le=MAX_USERS_PER_REQUEST)
+    timeout: float = 30.0
+    max_attempts: int = 6
+    backoff_initial: float = 0.5
+
+    @field_validator("schema_keys")
+    @classmethod
+    def _known_keys(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [k for k in keys if k not in hashing.META_KEYS]
+        if unknown or not keys:
+            raise ValueError(f"unknown Meta schema keys {unknown}; use {sorted(hashing.META_KEYS)}")
+        return tuple(keys)
+
+
+@dataclass(frozen=True)
+class AudienceSize:
+    """Meta's approximate size; usable as a match rate against what we uploaded."""
+
+    audience_id: str
+    lower_bound: int
+    upper_bound: int
+    operation_status: int | None
+    operation_description: str | None
+    pulled_at: float
+
+    def match_rate(self, uploaded: int) -> float | None:
+        """Share of uploaded people Meta matched (lower bound: never overstated)."""
+        if uploaded <= 0 or self.lower_bound < 0:
+            return None
+        return min(1.0, self.lower_bound / uploaded)
+
+    @property
+    def deliverable(self) -> bool:
+        return self.lower_bound >= MIN_AUDIENCE_SIZE
+
+
+def meta_error(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def is_rate_limited(response: requests.Response) -> bool:
+    """HttpClient hook: Meta signals throttling in the error body, usually with HTTP 400."""
+    if response.status_code < 400:
+        return False
+    error = meta_error(response)
+    return error.get("code") in RATE_LIMIT_CODES or error.get("is_transient") is True
+
+
+def _describe(error: Mapping[str, Any], status: int) -> str:
+    """A log/result-safe description: code, subcode, type and message (Meta's messages hold no PII)."""
+    code = error.get("code")
+    sub = error.get("error_subcode")
+    msg = str(error.get("message", ""))[:200]
+    return f"meta error {code}{'/' + str(sub) if sub else ''} (HTTP {status}): {msg}"
+
+
+class MetaCustomAudience:
+    """A :class:`connectors.base.Destination` for one Meta custom audience."""
+
+    name = "meta"
+    capabilities = Capabilities(
+        modes=frozenset({"upsert", "mirror", "insert", "delete"}),
+        identifiers=IDENTIFIERS,
+        max_batch_records=MAX_USERS_PER_REQUEST,
+        # Meta documents no byte cap for /users; a 10,000-row multi-key payload is a few MB.
+        max_batch_bytes=None,
+        # Meta throttles by business-use-case score, not a fixed rate; this is our pace.
+        max_requests_per_second=5.0,
+        max_concurrency=1,
+        min_audience_size=MIN_AUDIENCE_SIZE,
+        hashes_identifiers=True,
+    )
+
+    def __init__(self, options: MetaOptions, *, sleep: Any = time.sleep) -> None:
+        self.options = options
+        self.schema = list(options.schema_keys)
+        self.last_audience_size: AudienceSize | None = None
+        self.http = HttpClient(
+            base_url=f"{options.base_url.rstrip('/')}/{options.api_version}",
+            timeout=options.timeout,
+            max_attempts=options.max_attempts,
+            backoff_initial=options.backoff_initial,
+            sleep=sleep,
+            is_retryable=is_rate_limited,
+        )
+        if self.capabilities.max_batch_records < options.max_users_per_request:
+            raise ValueError("max_users_per_request above Meta's limit")
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> "MetaCustomAudience":
+        try:
+            return cls(MetaOptions.model_validate(options))
+        except ValidationError as exc:
+            raise ValueError(f"destination type meta, options: {_errors(exc)}") from None
+
+    # ----- rows
+
+    def row(self, record: Record) -> list[str]:
+        """One data row in schema order: hashes (or "" where the person lacks the key)."""
+        payload = dict(record.payload)
+        return [hashing.meta_value(k, payload, self.options.default_country) for k in self.schema]
+
+    def _rows(self, records: list[Record]) -> tuple[list[tuple[Record, list[str]]], list[RecordResult]]:
+        ready: list[tuple[Record, list[str]]] = []
+        rejected: list[RecordResult] = []
+        for record in records:
+            row = self.row(record)
+            if any(row):
+                ready.append((record, row))
+            else:
+                rejected.append(
+                    RecordResult(record.key, Outcome.REJECTED, f"no usable identifier for schema {self.schema}")
+                )
+        return ready, rejected
+
+    def _chunks(self, items: list[Any]) -> Iterator[list[Any]]:
+        size = self.options.max_users_per_request
+        for start in range(0, len(items), size):
+            yield items[start : start + size]
+
+    # ----- requests
+
+    def _post_form(self, method: str, path: str, fields: dict[str, Any]) -> requests.Response:
+        data = {k: json.dumps(v, separators=(",", ":")) for k, v in fields.items()}
+        data["access_token"] = self.options.access_token
+        return self.http.request(method, path, data=data)
+
+    def _results(
+        self, chunk: list[tuple[Record, list[str]]], response: requests.Response
+    ) -> list[RecordResult]:
+        if response.status_code >= 400:
+            error = meta_error(response)
+            if error.get("code") in AUTH_CODES:
+                raise AuthError(_describe(error, response.status_code))
+            reason = _describe(error, response.status_code)
+            outcome = Outcome.RETRYABLE if error.get("code") in BUSY_CODES else Outcome.REJECTED
+            return [RecordResult(r.key, outcome, reason) for r, _ in chunk]
+        body = response.json()
+        samples = body.get("invalid_entry_samples") or {}
+        if isinstance(samples, list):  # seen in the wild: a list of values without reasons
+            samples = {str(v): "invalid entry" for v in samples}
+        results = []
+        for record, row in chunk:
+            bad = next((v for v in row if v and v in samples), None)
+            if bad is not None:
+                results.append(RecordResult(record.key, Outcome.REJECTED, f"meta invalid entry: {samples[bad]}"))
+            else:
+                results.append(RecordResult(record.key, Outcome.ACCEPTED, destination_id=self.options.audience_id))
+        unmapped = int(body.get("num_invalid_entries") or 0) - sum(r.outcome is Outcome.REJECTED for r in results)
+        if unmapped > 0:
+            # Meta samples only some invalid rows; the rest cannot be tied to records.
+            log.warning("meta audience %s: %d invalid entries not identified", self.options.audience_id, unmapped)
+        return results
+
+    def _send(self, method: str, records: list[Record]) -> list[RecordResult]:
+        ready, results = self._rows(records)
+        path = f"/{self.options.audience_id}/users"
+        chunks = list(self._chunks(ready))
+        for index, chunk in enumerate(chunks):
+            payload = {"schema": self.schema, "data": [row for _, row in chunk]}
+            try:
+                response = self._post_form(method, path, {"payload": payload})
+            except RetryableError as exc:
+                # Retry budget spent (throttled or down): this chunk and the rest stay
+                # pending; chunks already answered keep their results.
+                for pending in chunks[index:]:
+                    results.extend(RecordResult(r.key, Outcome.RETRYABLE, str(exc)) for r, _ in pending)
+                break
+            results.extend(self._results(chunk, response))
+        return results
+
+    # ----- the Destination protocol
+
+    def write(self, records: list[Record]) -> list[RecordResult]:
+        """Add (UPSERT) and remove (REMOVE, and DELETE: Meta has no per-person erase) users.
+
+        When the HTTP layer gives up (throttled or down), the unsent chunks come back
+        RETRYABLE; adds and removes are idempotent at Meta, so resending is safe.
+        :class:`AuthError` propagates: the run stops.
+        """
+        adds: list[Record] = []
+        removes: list[Record] = []
+        results: list[RecordResult] = []
+        for r in records:
+            if r.operation is Operation.UPSERT:
+                adds.append(r)
+            elif r.operation in (Operation.REMOVE, Operation.DELETE):
+                removes.append(r)
+            else:
+                results.append(RecordResult(r.key, Outcome.REJECTED, f"meta does not support {r.operation.value}"))
+        if adds:
+            results += self._send("POST", adds)
+        if removes:
+            results += self._send("DELETE", removes)
+        return results
+
+    def reconcile(self, records: list[Record]) -> list[RecordResult]:
+        """Nothing to look up: adds/removes are idempotent set operations at Meta, and
+        there is no send mode, so any in-doubt record is simply safe to resend."""
+        return [RecordResult(r.key, Outcome.RETRYABLE) for r in records]
+
+    def replace_all(self, records: list[Record], session_id: int | None = None) -> list[RecordResult]:
+        """Fresh full mirror through ``/usersreplace`` sessions (all records are the new audience).
+
+        Refuses an empty or all-invalid extract: Meta would replace the audience with
+        nobody, and "never treat a small or empty extract as remove everyone".
+        If a batch fails mid-session the remaining batches are not sent and stay
+        RETRYABLE; Meta abandons an unfinished session and the audience keeps its
+        previous members, so the next run starts a new session.
+        """
+        ready, results = self._rows(records)
+        if not ready:
+            raise RejectedError("refusing a full replace with no usable records")
+        if len(ready) < MIN_AUDIENCE_SIZE:
+            log.warning("meta audience %s: replacing with %d people, below Meta's floor", self.options.audience_id, len(ready))
+        session_id = session_id if session_id is not None else secrets.randbits(52)
+        chunks = list(self._chunks(ready))
+        path = f"/{self.options.audience_id}/usersreplace"
+        for seq, chunk in enumerate(chunks, start=1):
+            session = {
+                "session_id": session_id,
+                "batch_seq": seq,
+                "last_batch_flag": seq == len(chunks),
+                "estimated_num_total": len(ready),
+            }
+            payload = {"schema": self.schema, "data": [row for _, row in chunk]}
+            try:
+                response = self._post_form("POST", path, {"payload": payload, "session": session})
+            except RetryableError as exc:
+                for later in chunks[seq - 1 :]:
+                    results.extend(RecordResult(r.key, Outcome.RETRYABLE, f"replace session aborted: {type(exc).__name__}") for r, _ in later)
+                return results
+            chunk_results = self._results(chunk, response)
+            results.extend(chunk_results)
+            if response.status_code >= 400:
+                for later in chunks[seq:]:
+                    results.extend(RecordResult(r.key, Outcome.RETRYABLE, "replace session aborted") for r, _ in later)
+                return results
+        return results
+
+    def pull_audience_size(self) -> AudienceSize:
+        """Read Meta's approximate size (and record it on ``last_audience_size``)."""
+        fields = "approximate_count_lower_bound,approximate_count_upper_bound,operation_status"
+        response = self.http.request(
+            "GET",
+            f"/{self.options.audience_id}",
+            params={"fields": fields},
+            headers={"Authorization": f"Bearer {self.options.access_token}"},
+        )
+        if response.status_code >= 400:
+            error = meta_error(response)
+            if error.get("code") in AUTH_CODES:
+                raise AuthError(_describe(error, response.status_code))
+            raise RejectedError(_describe(error, response.status_code))
+        body = response.json()
+        status = body.get("operation_status") or {}
+        size = AudienceSize(
+            audience_id=str(body.get("id", self.options.audience_id)),
+            lower_bound=int(body.get("approximate_count_lower_bound", -1)),
+            upper_bound=int(body.get("approximate_count_upper_bound", -1)),
+            operation_status=status.get("code"),
+            operation_description=status.get("description"),
+            pulled_at=time.time(),
+        )
+        self.last_audience_size = size
+        return size
+
+
+def _errors(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
