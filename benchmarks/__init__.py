@@ -1,0 +1,1 @@
+"""Ferry benchmarks: `make bench` runs them all and writes benchmarks/results/*.json."""

@@ -1,0 +1,90 @@
+"""Identity + profiles at scale: generate N raw records, time `dbt build` of the identity graph and profiles.
+
+Reports wall time and peak RSS of the dbt process for 100k and 1M raw records,
+and the scaling exponent between them (time ~ records^k).
+
+    python -m benchmarks.identity_profiles [--quick] [--sizes 100000,1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+from pathlib import Path
+
+import duckdb
+
+from benchmarks.common import ROOT, run_measured, write_results
+
+BIN = Path(sys.executable).parent
+SELECT = ["+customer_profiles", "+customer_identifiers"]
+
+
+def raw_records(db: Path) -> int:
+    with duckdb.connect(str(db), read_only=True) as conn:
+        return conn.execute("select count(*) from raw.ground_truth").fetchone()[0]
+
+
+def generate(db: Path, people: int, seed: int = 7) -> float:
+    m = run_measured([str(BIN / "ferry"), "generate", "--people", str(people), "--seed", str(seed)],
+                     env={"FERRY_DUCKDB_PATH": str(db)})
+    if m.returncode:
+        raise SystemExit("ferry generate failed")
+    return m.seconds
+
+
+def records_per_person(workdir: Path) -> float:
+    db = workdir / "calibrate.duckdb"
+    generate(db, 2000)
+    return raw_records(db) / 2000
+
+
+def build(db: Path, workdir: Path) -> tuple[float, float]:
+    m = run_measured(
+        [str(BIN / "dbt"), "build", "--select", *SELECT, "--exclude", "test_type:unit",
+         "--target-path", str(workdir / "target"), "--log-path", str(workdir / "logs"), "--quiet"],
+        env={"FERRY_DUCKDB_PATH": str(db)},
+        cwd=ROOT / "dbt_project",
+    )
+    if m.returncode:
+        raise SystemExit("dbt build failed")
+    return m.seconds, m.peak_rss_mb
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--sizes", default="100000,1000000")
+    args = parser.parse_args(argv)
+    sizes = [20000] if args.quick else [int(s) for s in args.sizes.split(",")]
+    rows, measured = [], []
+    with tempfile.TemporaryDirectory(prefix="ferry-bench-") as tmp:
+        workdir = Path(tmp)
+        per_person = records_per_person(workdir)
+        for target in sizes:
+            db = workdir / f"bench_{target}.duckdb"
+            gen_s = generate(db, max(1, round(target / per_person)))
+            n = raw_records(db)
+            seconds, rss = build(db, workdir)
+            measured.append((n, seconds))
+            print(f"{n:,} raw records: generate {gen_s:.1f} s, dbt build {seconds:.1f} s, peak RSS {rss:,.0f} MB")
+            label = f"{round(n / 1000):,}k raw records"
+            rows += [
+                {"what": f"generate {label}", "value": round(gen_s, 2), "unit": "s", "target": "< 60 s at 1M"},
+                {"what": f"dbt build identity + profiles, {label}", "value": round(seconds, 2), "unit": "s",
+                 "target": "<= 60 s at 1M"},
+                {"what": f"peak RSS of dbt, {label}", "value": round(rss), "unit": "MB"},
+            ]
+            db.unlink(missing_ok=True)
+    if len(measured) >= 2:
+        (n1, t1), (n2, t2) = measured[0], measured[-1]
+        rows.append({"what": "scaling exponent of dbt build (time ~ records^k)",
+                     "value": round(math.log(t2 / t1) / math.log(n2 / n1), 2), "unit": "k"})
+    write_results("identity", rows, notes=["DuckDB embedded target, 2 dbt threads"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
