@@ -1,0 +1,300 @@
+"""Sync configuration: audiences' `meta.ferry` from the dbt manifest plus destinations.yml.
+
+Why read the manifest and not the YAML files: dbt has already resolved schemas,
+aliases and config inheritance there, so the relation we diff against is exactly
+the one dbt built. Everything is validated at load time with pydantic, and every
+error names the model (or the destinations file) and the key that is wrong, so a
+typo fails `ferry sync plan` instead of a 3 a.m. scheduled run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from syncs.schedule import validate_cron
+
+Mode = Literal["upsert", "mirror", "insert", "send", "delete"]
+Channel = Literal["email", "sms", "ads", "none"]
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class SyncConfigError(ValueError):
+    """A sync or destination declaration is invalid; the message names where and which key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldMapping(_Strict):
+    """One destination field fed from one audience column.
+
+    `on_null: keep` (the default) means a NULL in the warehouse leaves the
+    destination's value alone (the field is left out of the payload); `clear`
+    sends an explicit null so the destination blanks it.
+    """
+
+    column: str
+    on_null: Literal["keep", "clear"] = "keep"
+
+    @field_validator("column")
+    @classmethod
+    def _column_is_identifier(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"column {value!r} is not a plain column name")
+        return value
+
+
+class Policies(_Strict):
+    """What must hold before a record leaves the warehouse."""
+
+    pressure_cap: float | None = None  # suppress members whose marketing pressure >= cap
+    max_removal_share: float = Field(default=0.2, ge=0, le=1)  # mirror: share of held records
+    test_mode: bool = False  # only the seed list leaves
+    test_seeds: tuple[str, ...] = ()  # record keys allowed out in test mode
+    respect_holdout: bool = True  # variant = 'holdout' never syncs
+    max_attempts: int = Field(default=5, ge=1)  # rejections before a record is parked
+
+
+class DestinationSpec(_Strict):
+    """One entry of destinations.yml."""
+
+    type: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    class_name: str | None = Field(default=None, alias="class")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("type")
+    @classmethod
+    def _type_is_module_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"type {value!r} is not a connector package name")
+        return value
+
+    def resolved_options(self, environ: dict[str, str] | None = None) -> dict[str, Any]:
+        """Options with `${VAR}` / `${VAR:-default}` expanded; an unset variable becomes None.
+
+        Expanded at build time, not load time, so secrets never sit in config objects
+        that get printed, and a missing credential just means "use the sandbox".
+        """
+        return _expand(dict(self.options), os.environ if environ is None else environ)
+
+
+class _SyncEntry(_Strict):
+    """One item of `meta.ferry.syncs` as written in YAML."""
+
+    destination: str
+    mode: Mode
+    name: str | None = None
+    schedule: str | None = None
+    identifiers: dict[str, str]
+    fields: dict[str, str | FieldMapping] = Field(default_factory=dict)
+    policies: Policies = Field(default_factory=Policies)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            validate_cron(value)
+        return value
+
+    @field_validator("identifiers")
+    @classmethod
+    def _identifiers(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError("at least one identifier is required")
+        for column in value.values():
+            if not _NAME.match(column):
+                raise ValueError(f"column {column!r} is not a plain column name")
+        return value
+
+
+class _FerryMeta(_Strict):
+    """`config.meta.ferry` of one audience model."""
+
+    key: str = "profile_id"
+    channel: Channel = "none"
+    occurrence: str | None = None
+    syncs: list[_SyncEntry] = Field(default_factory=list)
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="after")
+    def _columns(self) -> "_FerryMeta":
+        for column in (self.key, self.occurrence):
+            if column is not None and not _NAME.match(column):
+                raise ValueError(f"column {column!r} is not a plain column name")
+        return self
+
+
+class SyncConfig(_Strict):
+    """A fully resolved sync: audience relation + destination + mode + mappings + policies."""
+
+    name: str
+    audience: str  # dbt model name, e.g. aud_win_back
+    schema_name: str
+    table: str
+    destination_name: str
+    destination: DestinationSpec
+    mode: Mode
+    key: str = "profile_id"
+    channel: Channel = "none"
+    occurrence: str | None = None
+    identifiers: dict[str, str]
+    fields: dict[str, FieldMapping] = Field(default_factory=dict)
+    schedule: str | None = None
+    policies: Policies = Field(default_factory=Policies)
+
+    @property
+    def relation(self) -> str:
+        return f"{self.schema_name}.{self.table}"
+
+    def payload_columns(self) -> dict[str, tuple[str, str]]:
+        """Destination field -> (audience column, on_null). Identifiers are never blanked."""
+        out: dict[str, tuple[str, str]] = {
+            name: (column, "keep") for name, column in self.identifiers.items()
+        }
+        for name, mapping in self.fields.items():
+            out[name] = (mapping.column, mapping.on_null)
+        return out
+
+
+def _expand(value: Any, environ: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand(v, environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, environ) for v in value]
+    if not isinstance(value, str):
+        return value
+    whole = _ENV.fullmatch(value)
+    if whole:
+        found = environ.get(whole.group(1))
+        return found if found not in (None, "") else whole.group(2)
+    return _ENV.sub(lambda m: environ.get(m.group(1)) or (m.group(2) or ""), value)
+
+
+def _where(error: ValidationError) -> str:
+    parts = []
+    for err in error.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def load_destinations(path: str | Path) -> dict[str, DestinationSpec]:
+    """Parse destinations.yml; errors name the file and the key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise SyncConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise SyncConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("destinations"), dict):
+        raise SyncConfigError(f"{path}: key 'destinations' must be a mapping of name -> destination")
+    out: dict[str, DestinationSpec] = {}
+    for name, body in raw["destinations"].items():
+        if not _NAME.match(str(name)):
+            raise SyncConfigError(f"{path}: destinations.{name}: name must be a plain identifier")
+        try:
+            out[name] = DestinationSpec.model_validate(body or {})
+        except ValidationError as exc:
+            raise SyncConfigError(f"{path}: destinations.{name}.{_where(exc)}") from None
+    return out
+
+
+def _model_meta(node: dict[str, Any]) -> dict[str, Any] | None:
+    config_meta = (node.get("config") or {}).get("meta") or {}
+    meta = config_meta.get("ferry", (node.get("meta") or {}).get("ferry"))
+    return meta
+
+
+def load_syncs(
+    manifest_path: str | Path, destinations_path: str | Path
+) -> list[SyncConfig]:
+    """Every sync declared by an audience model in the dbt manifest, validated.
+
+    Raises SyncConfigError naming the model and key (e.g. `aud_win_back:
+    meta.ferry.syncs.0.mode: ...`) or the destinations file and key.
+    """
+    manifest_path = Path(manifest_path)
+    destinations = load_destinations(destinations_path)
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except FileNotFoundError:
+        raise SyncConfigError(
+            f"{manifest_path}: dbt manifest not found (run `dbt parse` or `dbt build` first)"
+        ) from None
+    syncs: list[SyncConfig] = []
+    seen: dict[str, str] = {}
+    for node in sorted(manifest.get("nodes", {}).values(), key=lambda n: n.get("unique_id", "")):
+        if node.get("resource_type") != "model":
+            continue
+        raw = _model_meta(node)
+        if raw is None:
+            continue
+        model = node["name"]
+        try:
+            meta = _FerryMeta.model_validate(raw)
+        except ValidationError as exc:
+            raise SyncConfigError(f"model {model}: meta.ferry.{_where(exc)}") from None
+        for i, entry in enumerate(meta.syncs):
+            where = f"model {model}: meta.ferry.syncs.{i}"
+            if entry.destination not in destinations:
+                raise SyncConfigError(
+                    f"{where}.destination: {entry.destination!r} is not declared in "
+                    f"{Path(destinations_path).name} (known: {', '.join(sorted(destinations)) or 'none'})"
+                )
+            if entry.mode == "send" and meta.channel == "none":
+                # Sends are messages to people: they must say which consent applies.
+                raise SyncConfigError(f"{where}.mode: send needs meta.ferry.channel (email, sms or ads)")
+            name = entry.name or f"{model}__{entry.destination}"
+            if name in seen:
+                raise SyncConfigError(
+                    f"{where}.name: sync name {name!r} is already used by {seen[name]}; set `name:`"
+                )
+            seen[name] = where
+            fields = {
+                k: v if isinstance(v, FieldMapping) else FieldMapping(column=v)
+                for k, v in entry.fields.items()
+            }
+            clash = set(fields) & set(entry.identifiers)
+            if clash:
+                raise SyncConfigError(f"{where}.fields: {sorted(clash)} also declared as identifiers")
+            syncs.append(
+                SyncConfig(
+                    name=name,
+                    audience=model,
+                    schema_name=node.get("schema") or "audiences",
+                    table=node.get("alias") or model,
+                    destination_name=entry.destination,
+                    destination=destinations[entry.destination],
+                    mode=entry.mode,
+                    key=meta.key,
+                    channel=meta.channel,
+                    occurrence=meta.occurrence,
+                    identifiers=dict(entry.identifiers),
+                    fields=fields,
+                    schedule=entry.schedule,
+                    policies=entry.policies,
+                )
+            )
+    return syncs
+
+
+def find_sync(syncs: list[SyncConfig], name: str) -> SyncConfig:
+    """The sync called `name`, or an error listing the known ones."""
+    for sync in syncs:
+        if sync.name == name:
+            return sync
+    known = ", ".join(s.name for s in syncs) or "none"
+    raise SyncConfigError(f"no sync named {name!r} (known: {known})")

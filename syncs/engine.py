@@ -1,0 +1,653 @@
+"""The sync engine: plan -> policies -> batches -> destination -> per-record results -> state.
+
+Why this order and these commits: scheduled runs have no one watching, so the
+engine is built to be killed at any instant. State is committed per batch, in
+one transaction with that batch's results, only after the destination answered;
+a run killed before the commit simply re-plans those records next time (upserts
+and removals are idempotent at the destination). Sends are not idempotent, so
+send mode writes an intent to the ledger *before* the request and settles any
+intent left behind by asking the destination (reconcile) before anything for
+that key may go out again; what cannot be settled is parked, never resent.
+
+Public entry points: :func:`plan` (dry run: sends and commits nothing) and
+:func:`run`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator
+
+import pyarrow as pa
+
+from connectors.base import (
+    AuthError,
+    Capabilities,
+    Destination,
+    DestinationError,
+    Operation,
+    Outcome,
+    Record,
+    RecordResult,
+    RejectedError,
+    RetryableError,
+)
+from syncs import state as st
+from syncs.batching import batches
+from syncs.config import SyncConfig, SyncConfigError
+from syncs.masking import mask_payload
+from syncs.plan_sql import REMOVE_MARK, WORK_OPS, PlanSql, build_plan_sql
+from syncs.policies import PolicyTableMissing
+from syncs.warehouse import Warehouse
+
+Progress = Callable[[int, int], None]
+
+
+def _now() -> datetime:
+    """Naive UTC (portable TIMESTAMP without time zone)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class Plan:
+    """What a run would do now. Counts per operation, suppressed per reason, a masked sample."""
+
+    sync: str
+    mode: str
+    counts: dict[str, int]  # add/update/remove/send/delete/unchanged/parked/in_doubt/suppressed
+    suppressed: dict[str, int]  # reason -> records
+    audience_size: int
+    eligible: int  # audience members passing every policy
+    held: int  # records this sync put in the destination (its state)
+    duplicate_keys: int
+    sample: list[dict[str, Any]] = field(default_factory=list)
+    stop_reason: str | None = None  # why a run would stop for confirmation
+    sql: str = ""
+
+    @property
+    def work(self) -> int:
+        return sum(self.counts.get(op, 0) for op in WORK_OPS)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["work"] = self.work
+        return out
+
+
+@dataclass
+class RunResult:
+    """What a run did. `status`: success | partial | needs_confirmation | auth_failed | failed | crashed."""
+
+    run_id: str
+    sync: str
+    mode: str
+    status: str = "running"
+    planned: dict[str, int] = field(default_factory=dict)
+    suppressed: dict[str, int] = field(default_factory=dict)
+    sent: int = 0  # accepted by the destination (any operation)
+    failed: int = 0  # rejected this run, will be retried next run
+    parked: int = 0  # parked this run (max attempts, unsettled in-doubt sends, destination opt-outs)
+    pending: int = 0  # retryable: left for the next run, no attempt counted
+    in_doubt: int = 0  # send mode: answer lost, to reconcile next run
+    reconciled: int = 0  # in-doubt sends settled at the start of this run
+    duration_s: float = 0.0
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "success"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key in ("started_at", "finished_at"):
+            out[key] = out[key].isoformat() if out[key] else None
+        return out
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def _plan_sql(sync: SyncConfig, wh: Warehouse, state_ready: bool) -> PlanSql:
+    return build_plan_sql(sync, wh, state_ready)
+
+
+def _summarise(sync: SyncConfig, rows: list[tuple]) -> tuple[dict[str, int], dict[str, int], int, int, int]:
+    counts: dict[str, int] = {op: 0 for op in (*WORK_OPS, "unchanged", "parked", "in_doubt", "suppressed")}
+    suppressed: dict[str, int] = {}
+    audience = eligible = dups = 0
+    for op, reason, n, k in rows:
+        if op == "suppressed" and reason:
+            suppressed[reason] = suppressed.get(reason, 0) + n
+        elif op == "suppressed_by_destination":
+            suppressed["destination_opt_out"] = suppressed.get("destination_opt_out", 0) + n
+            op = "suppressed"
+        counts[op] = counts.get(op, 0) + n
+        if op != "remove":
+            audience += n
+            if reason is None:
+                eligible += n
+        if sync.mode != "send" and op != "remove":
+            dups += n - k
+    return counts, suppressed, audience, eligible, dups
+
+
+def _held(wh: Warehouse, sync: SyncConfig, state_ready: bool) -> int:
+    if not state_ready:
+        return 0
+    row = wh.fetchone(f"select count(*) from {st.STATE} where sync_name = ?", (sync.name,))
+    return int(row[0]) if row else 0
+
+
+def stop_reason(sync: SyncConfig, p: Plan, caps: Capabilities | None = None) -> str | None:
+    """Why a run must wait for a human (`--confirm`), or None.
+
+    Only what destroys data at the destination needs it: removals (mirror) when
+    the audience came back empty or removals exceed max_removal_share of what the
+    sync holds there; and a destination's own floor (e.g. Meta's minimum size).
+    """
+    if sync.mode == "mirror" and p.held > 0:
+        if p.audience_size == 0:
+            return f"audience {sync.relation} is empty: running would remove all {p.held} records"
+        share = p.counts.get("remove", 0) / p.held
+        if share > sync.policies.max_removal_share:
+            return (
+                f"{p.counts['remove']} removals = {share:.0%} of the {p.held} records held, over "
+                f"max_removal_share {sync.policies.max_removal_share:.0%}"
+            )
+    if caps and caps.min_audience_size and sync.mode in ("upsert", "mirror", "insert"):
+        if p.eligible < caps.min_audience_size:
+            return f"{p.eligible} eligible members, below the destination's minimum of {caps.min_audience_size}"
+    return None
+
+
+def plan(
+    sync: SyncConfig,
+    conn: Any,
+    dry_run: bool = True,
+    *,
+    sample_size: int = 10,
+    dialect: str | None = None,
+    capabilities: Capabilities | None = None,
+) -> Plan:
+    """Plan `sync` against the warehouse. Sends nothing and writes nothing (not even ferry_sync).
+
+    `dry_run` is accepted for symmetry with the orchestration API; planning never
+    writes. Raises PolicyTableMissing when a needed policy table is absent.
+    """
+    wh = conn if isinstance(conn, Warehouse) else Warehouse(conn, dialect)
+    ready = st.state_exists(wh)
+    sql = _plan_sql(sync, wh, ready)
+    counts_sql, params = sql.counts()
+    rows = wh.fetchall(counts_sql, params)
+    counts, suppressed, audience, eligible, dups = _summarise(sync, rows)
+    p = Plan(
+        sync=sync.name, mode=sync.mode, counts=counts, suppressed=suppressed,
+        audience_size=audience, eligible=eligible, held=_held(wh, sync, ready),
+        duplicate_keys=dups, sql=counts_sql,
+    )
+    if sample_size:
+        sample_sql, sample_params = sql.sample(sample_size)
+        identifiers = set(sync.identifiers)
+        for batch in wh.stream(sample_sql, sample_params, batch_rows=sample_size):
+            for record, _meta in _records(sync, batch):
+                p.sample.append(
+                    {"key": record.key, "operation": record.operation.value,
+                     "payload": mask_payload(dict(record.payload), identifiers)}
+                )
+    p.stop_reason = stop_reason(sync, p, capabilities)
+    return p
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class _Meta:
+    op: str
+    hash: str
+    attempts: int  # attempts already counted for this payload
+    ids_json: str | None
+    dest_id: str | None
+    occurrence: str
+
+
+def _records(sync: SyncConfig, batch: pa.RecordBatch) -> Iterator[tuple[Record, _Meta]]:
+    cols = batch.to_pydict()
+    payload_cols = sync.payload_columns()
+    fields = [(name, f"p__{name}", on_null) for name, (_c, on_null) in payload_cols.items()]
+    idents = list(sync.identifiers)
+    for i in range(batch.num_rows):
+        op = cols["__op"][i]
+        key = cols["__key"][i]
+        dest_id = cols["__dest_id"][i]
+        if op == "remove":
+            payload = json.loads(cols["__ids"][i] or "{}")
+            ids_json = cols["__ids"][i]
+        else:
+            payload = {}
+            for name, col, on_null in fields:
+                value = cols[col][i]
+                if value is not None or on_null == "clear":
+                    payload[name] = value
+            ids_json = json.dumps({k: payload.get(k) for k in idents}, default=str, sort_keys=True)
+            if op == "delete":
+                payload = {k: v for k, v in payload.items() if k in sync.identifiers}
+        if dest_id and op in ("remove", "delete"):
+            payload["_destination_id"] = dest_id
+        operation = {
+            "add": Operation.UPSERT, "update": Operation.UPSERT, "remove": Operation.REMOVE,
+            "send": Operation.SEND, "delete": Operation.DELETE,
+        }[op]
+        attempts = int(cols["__attempts"][i] or 0)
+        yield (
+            Record(
+                key=key, operation=operation, payload=payload,
+                idempotency_key=cols["__idem"][i] if op == "send" else None,
+                attempt=attempts + 1,
+            ),
+            _Meta(op, cols["__hash"][i], attempts, ids_json, dest_id, cols["__occ"][i] or ""),
+        )
+
+
+# --------------------------------------------------------------------------- commit
+
+
+def _with_keys(wh: Warehouse, sql: str, params: list[Any], keys: list[str]) -> None:
+    """Run `sql` whose `{keys}` placeholder becomes a subquery over `keys`."""
+    if not keys:
+        return
+    subquery, extra = wh.key_filter_table(keys)
+    try:
+        wh.execute(sql.format(keys=subquery), params + extra)
+    finally:
+        wh.release_key_filter()
+
+
+def _results_table(run_id: str, sync: SyncConfig, rows: list[tuple[Record, str, str | None, str | None]], now: datetime) -> pa.Table:
+    return pa.table({
+        "run_id": pa.array([run_id] * len(rows), pa.string()),
+        "sync_name": pa.array([sync.name] * len(rows), pa.string()),
+        "record_key": pa.array([r.key for r, *_ in rows], pa.string()),
+        "operation": pa.array([r.operation.value for r, *_ in rows], pa.string()),
+        "status": pa.array([s for _, s, _, _ in rows], pa.string()),
+        "error": pa.array([e for _, _, e, _ in rows], pa.string()),
+        "attempt": pa.array([r.attempt for r, *_ in rows], pa.int32()),
+        "destination_id": pa.array([d for *_, d in rows], pa.string()),
+        "recorded_at": pa.array([now] * len(rows), pa.timestamp("us")),
+    })
+
+
+class _Runner:
+    """One run's mutable working set (kept out of the public API)."""
+
+    def __init__(self, sync: SyncConfig, wh: Warehouse, destination: Destination, result: RunResult) -> None:
+        self.sync = sync
+        self.wh = wh
+        self.destination = destination
+        self.result = result
+        self.max_attempts = sync.policies.max_attempts
+
+    # ---- send ledger
+    def write_intents(self, batch: list[tuple[Record, _Meta]]) -> None:
+        """Committed before the request leaves: proof that a send may have happened."""
+        now = _now()
+        rows = [self._ledger_row(r, m, st.INTENT, m.attempts, None, None, now) for r, m in batch]
+        with self.wh.transaction():
+            _with_keys(
+                self.wh, f"delete from {st.LEDGER} where sync_name = ? and idempotency_key in {{keys}}",
+                [self.sync.name], [r.idempotency_key for r, _ in batch],
+            )
+            self.wh.insert_rows(st.LEDGER, st.LEDGER_COLUMNS, pa.Table.from_pylist(rows, schema=_LEDGER_SCHEMA))
+
+    def _ledger_row(self, r: Record, m: _Meta, status: str, attempts: int, dest_id: str | None, error: str | None, now: datetime) -> dict[str, Any]:
+        ids = {k: r.payload.get(k) for k in self.sync.identifiers}
+        return {
+            "sync_name": self.sync.name, "idempotency_key": r.idempotency_key, "record_key": r.key,
+            "occurrence": m.occurrence, "status": status, "attempts": attempts,
+            "identifiers_json": json.dumps(ids, default=str, sort_keys=True),
+            "payload_json": json.dumps(dict(r.payload), default=str, sort_keys=True),
+            "destination_id": dest_id, "error": error, "created_at": now, "updated_at": now,
+        }
+
+    # ---- settle one batch
+    def settle(self, batch: list[tuple[Record, _Meta]], outcome: list[RecordResult] | BaseException) -> None:
+        send = self.sync.mode == "send"
+        if isinstance(outcome, BaseException):
+            exc = outcome
+            if isinstance(exc, RejectedError):
+                results = [RecordResult(r.key, Outcome.REJECTED, f"request rejected: {exc}") for r, _ in batch]
+            elif isinstance(exc, DestinationError):
+                # Retryable, auth or unknown: nothing proven. A send may still have left.
+                kind = Outcome.IN_DOUBT if send else Outcome.RETRYABLE
+                results = [RecordResult(r.key, kind, f"{type(exc).__name__}: {exc}") for r, _ in batch]
+            else:
+                raise exc
+        else:
+            results = outcome
+        by_key = {res.key: res for res in results}
+        missing = Outcome.IN_DOUBT if send else Outcome.RETRYABLE
+        resolved = [
+            (r, m, by_key.get(r.key) or RecordResult(r.key, missing, "no result returned for this record"))
+            for r, m in batch
+        ]
+        now = _now()
+        with self.wh.transaction():
+            if send:
+                self._commit_send(resolved, now)
+            else:
+                self._commit_records(resolved, now)
+
+    def _status_of(self, outcome: Outcome, attempts: int) -> str:
+        if outcome == Outcome.ACCEPTED:
+            return "accepted"
+        if outcome == Outcome.SUPPRESSED:
+            return "parked"
+        if outcome == Outcome.REJECTED:
+            return "parked" if attempts >= self.max_attempts else "rejected"
+        if outcome == Outcome.IN_DOUBT:
+            return "in_doubt"
+        return "pending"
+
+    def _count(self, status: str) -> None:
+        r = self.result
+        if status == "accepted":
+            r.sent += 1
+        elif status == "rejected":
+            r.failed += 1
+        elif status == "parked":
+            r.parked += 1
+        elif status == "in_doubt":
+            r.in_doubt += 1
+        else:
+            r.pending += 1
+
+    def _commit_records(self, resolved: list[tuple[Record, _Meta, RecordResult]], now: datetime) -> None:
+        sync, wh = self.sync, self.wh
+        run_id = self.result.run_id
+        accepted_keys: list[str] = []
+        state_rows: list[dict[str, Any]] = []
+        failing_keys: list[str] = []
+        status_rows: list[dict[str, Any]] = []
+        result_rows = []
+        for r, m, res in resolved:
+            attempts = m.attempts + (1 if res.outcome in (Outcome.REJECTED, Outcome.SUPPRESSED) else 0)
+            status = self._status_of(res.outcome, attempts)
+            self._count(status)
+            result_rows.append((r, status, res.error, res.destination_id))
+            if status == "accepted":
+                accepted_keys.append(r.key)
+                if m.op != "remove":
+                    state_rows.append({
+                        "sync_name": sync.name, "record_key": r.key, "payload_hash": m.hash,
+                        "identifiers_json": m.ids_json, "destination_id": res.destination_id or m.dest_id,
+                        "synced_at": now, "run_id": run_id,
+                    })
+            elif status in ("rejected", "parked"):
+                failing_keys.append(r.key)
+                status_rows.append({
+                    "sync_name": sync.name, "record_key": r.key, "operation": m.op,
+                    "payload_hash": REMOVE_MARK if m.op == "remove" else m.hash,
+                    "attempts": attempts, "last_error": res.error or res.outcome.value,
+                    "parked": status == "parked", "updated_at": now,
+                })
+        _with_keys(wh, f"delete from {st.STATE} where sync_name = ? and record_key in {{keys}}", [sync.name], accepted_keys)
+        wh.insert_rows(st.STATE, st.STATE_COLUMNS, pa.Table.from_pylist(state_rows, schema=_STATE_SCHEMA))
+        _with_keys(
+            wh, f"delete from {st.STATUS} where sync_name = ? and record_key in {{keys}}", [sync.name],
+            accepted_keys + failing_keys,
+        )
+        wh.insert_rows(st.STATUS, st.STATUS_COLUMNS, pa.Table.from_pylist(status_rows, schema=_STATUS_SCHEMA))
+        wh.insert_rows(st.RESULTS, st.RESULT_COLUMNS, _results_table(run_id, sync, result_rows, now))
+
+    def _commit_send(self, resolved: list[tuple[Record, _Meta, RecordResult]], now: datetime) -> None:
+        ledger_rows = []
+        result_rows = []
+        for r, m, res in resolved:
+            attempts = m.attempts + (1 if res.outcome == Outcome.REJECTED else 0)
+            status = self._status_of(res.outcome, attempts)
+            self._count(status)
+            ledger_status = {
+                "accepted": st.SENT, "rejected": st.REJECTED, "in_doubt": st.IN_DOUBT, "pending": st.RETRY,
+                "parked": "suppressed" if res.outcome == Outcome.SUPPRESSED else st.PARKED,
+            }[status]
+            ledger_rows.append(self._ledger_row(r, m, ledger_status, attempts, res.destination_id, res.error, now))
+            result_rows.append((r, status, res.error, res.destination_id))
+        _with_keys(
+            self.wh, f"delete from {st.LEDGER} where sync_name = ? and idempotency_key in {{keys}}",
+            [self.sync.name], [r.idempotency_key for r, _, _ in resolved],
+        )
+        self.wh.insert_rows(st.LEDGER, st.LEDGER_COLUMNS, pa.Table.from_pylist(ledger_rows, schema=_LEDGER_SCHEMA))
+        self.wh.insert_rows(st.RESULTS, st.RESULT_COLUMNS, _results_table(self.result.run_id, self.sync, result_rows, now))
+
+    # ---- reconcile
+    def reconcile(self) -> None:
+        """Settle every intent/in-doubt send of this sync with the destination before planning."""
+        rows = self.wh.fetchall(
+            f"select idempotency_key, record_key, occurrence, attempts, payload_json, created_at, status "
+            f"from {st.LEDGER} where sync_name = ? and status in (?, ?) order by idempotency_key",
+            (self.sync.name, st.INTENT, st.IN_DOUBT),
+        )
+        if not rows:
+            return
+        items = [
+            (Record(key=rk, operation=Operation.SEND, payload=json.loads(pj or "{}"), idempotency_key=ik, attempt=at + 1),
+             _Meta("send", "", at, None, None, occ or ""))
+            for ik, rk, occ, at, pj, _created, _status in rows
+        ]
+        for batch in batches(items, self.destination.capabilities):
+            try:
+                results = self.destination.reconcile([r for r, _ in batch])
+            except AuthError:
+                raise
+            except DestinationError:
+                continue  # stays in doubt; the plan will not send these keys
+            by_key = {res.key: res for res in results}
+            now = _now()
+            ledger_rows = []
+            for r, m in batch:
+                res = by_key.get(r.key)
+                if res is None:
+                    continue
+                if res.outcome == Outcome.ACCEPTED:
+                    status, error = st.SENT, None
+                elif res.outcome == Outcome.RETRYABLE:
+                    status, error = st.RETRY, "proven absent at the destination"
+                elif res.outcome == Outcome.REJECTED:
+                    status, error = (st.PARKED if m.attempts + 1 >= self.max_attempts else st.REJECTED), res.error
+                else:
+                    status, error = st.PARKED, "in doubt: the destination could not settle it; review before resending"
+                    self.result.parked += 1
+                self.result.reconciled += 1
+                ledger_rows.append(self._ledger_row(
+                    r, m, status, m.attempts + (1 if res.outcome == Outcome.REJECTED else 0),
+                    res.destination_id, error, now,
+                ))
+            with self.wh.transaction():
+                _with_keys(
+                    self.wh, f"delete from {st.LEDGER} where sync_name = ? and idempotency_key in {{keys}}",
+                    [self.sync.name], [row["idempotency_key"] for row in ledger_rows],
+                )
+                self.wh.insert_rows(st.LEDGER, st.LEDGER_COLUMNS, pa.Table.from_pylist(ledger_rows, schema=_LEDGER_SCHEMA))
+
+
+_STATE_SCHEMA = pa.schema([
+    ("sync_name", pa.string()), ("record_key", pa.string()), ("payload_hash", pa.string()),
+    ("identifiers_json", pa.string()), ("destination_id", pa.string()), ("synced_at", pa.timestamp("us")),
+    ("run_id", pa.string()),
+])
+_STATUS_SCHEMA = pa.schema([
+    ("sync_name", pa.string()), ("record_key", pa.string()), ("operation", pa.string()),
+    ("payload_hash", pa.string()), ("attempts", pa.int32()), ("last_error", pa.string()),
+    ("parked", pa.bool_()), ("updated_at", pa.timestamp("us")),
+])
+_LEDGER_SCHEMA = pa.schema([
+    ("sync_name", pa.string()), ("idempotency_key", pa.string()), ("record_key", pa.string()),
+    ("occurrence", pa.string()), ("status", pa.string()), ("attempts", pa.int32()),
+    ("identifiers_json", pa.string()), ("payload_json", pa.string()), ("destination_id", pa.string()),
+    ("error", pa.string()), ("created_at", pa.timestamp("us")), ("updated_at", pa.timestamp("us")),
+])
+
+
+# --------------------------------------------------------------------------- run
+
+
+def check_capabilities(sync: SyncConfig, caps: Capabilities) -> None:
+    """Refuse a sync the destination cannot do, before anything is planned or sent."""
+    if sync.mode not in caps.modes:
+        raise SyncConfigError(
+            f"sync {sync.name}: destination {sync.destination_name} does not support mode {sync.mode!r} "
+            f"(supports {sorted(caps.modes)})"
+        )
+    unknown = set(sync.identifiers) - set(caps.identifiers)
+    if unknown:
+        raise SyncConfigError(
+            f"sync {sync.name}: identifiers {sorted(unknown)} not accepted by {sync.destination_name} "
+            f"(accepts {sorted(caps.identifiers)})"
+        )
+
+
+def _insert_run(wh: Warehouse, sync: SyncConfig, r: RunResult) -> None:
+    wh.execute(
+        f"insert into {st.RUNS} (run_id, sync_name, mode, destination, status, started_at) values (?, ?, ?, ?, ?, ?)",
+        (r.run_id, sync.name, sync.mode, sync.destination_name, r.status, r.started_at),
+    )
+
+
+def _finish_run(wh: Warehouse, r: RunResult) -> None:
+    planned = r.planned
+    wh.execute(
+        f"update {st.RUNS} set status = ?, finished_at = ?, planned_adds = ?, planned_updates = ?, "
+        "planned_removes = ?, unchanged = ?, sent = ?, failed = ?, parked = ?, pending = ?, suppressed = ?, "
+        "suppressed_json = ?, reconciled = ?, error = ? where run_id = ?",
+        (
+            r.status, r.finished_at, planned.get("add", 0), planned.get("update", 0),
+            planned.get("remove", 0), planned.get("unchanged", 0), r.sent, r.failed, r.parked,
+            r.pending + r.in_doubt, sum(r.suppressed.values()), json.dumps(r.suppressed, sort_keys=True),
+            r.reconciled, r.error, r.run_id,
+        ),
+    )
+
+
+def run(
+    sync: SyncConfig,
+    conn: Any,
+    destination: Destination,
+    *,
+    confirm: bool = False,
+    progress: Progress | None = None,
+    dialect: str | None = None,
+    stream_rows: int = 10_000,
+) -> RunResult:
+    """Run one sync now. Never raises for destination trouble: read `RunResult.status`.
+
+    Exceptions that are not the destination's typed errors (a bug, a kill) are
+    re-raised after the run row is marked `crashed`; committed state stays valid.
+    Runs of the same sync must not overlap (the orchestrator serialises them).
+    """
+    wh = conn if isinstance(conn, Warehouse) else Warehouse(conn, dialect)
+    clock = time.perf_counter()
+    caps = destination.capabilities
+    result = RunResult(run_id=uuid.uuid4().hex, sync=sync.name, mode=sync.mode, started_at=_now())
+    check_capabilities(sync, caps)
+    st.ensure_state(wh)
+    _insert_run(wh, sync, result)
+    runner = _Runner(sync, wh, destination, result)
+    try:
+        if sync.mode == "send":
+            runner.reconcile()
+        p = plan(sync, wh, sample_size=0, capabilities=caps)
+        result.planned = dict(p.counts)
+        result.suppressed = dict(p.suppressed)
+        if p.duplicate_keys:
+            raise ValueError(f"audience {sync.relation} has {p.duplicate_keys} duplicate {sync.key} values")
+        if p.stop_reason and not confirm:
+            result.status, result.error = "needs_confirmation", p.stop_reason
+            return result
+        _apply(runner, p, progress, stream_rows)
+        clean = result.failed == 0 and result.parked == 0 and result.pending == 0 and result.in_doubt == 0
+        result.status = "success" if clean else "partial"
+    except AuthError as exc:
+        result.status, result.error = "auth_failed", f"AuthError: {exc}"
+    except (PolicyTableMissing, SyncConfigError, ValueError) as exc:
+        result.status, result.error = "failed", str(exc)
+    except BaseException as exc:
+        result.status, result.error = "crashed", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        result.finished_at = _now()
+        result.duration_s = time.perf_counter() - clock
+        try:
+            _finish_run(wh, result)
+        except Exception:  # never mask the run's own outcome
+            pass
+    return result
+
+
+def _apply(runner: _Runner, p: Plan, progress: Progress | None, stream_rows: int) -> None:
+    sync, wh, destination = runner.sync, runner.wh, runner.destination
+    caps = destination.capabilities
+    changes_sql, params = _plan_sql(sync, wh, True).changes()
+    total, done = p.work, 0
+    if progress:
+        progress(0, total)
+
+    def items() -> Iterator[tuple[Record, _Meta]]:
+        for arrow_batch in wh.stream(changes_sql, params, batch_rows=stream_rows):
+            yield from _records(sync, arrow_batch)
+
+    workers = max(1, caps.max_concurrency)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"sync-{sync.name}") if workers > 1 else None
+    in_flight: deque[tuple[list[tuple[Record, _Meta]], Future]] = deque()
+    stop: BaseException | None = None
+
+    def call(batch: list[tuple[Record, _Meta]]) -> list[RecordResult]:
+        return destination.write([r for r, _ in batch])
+
+    def settle_next() -> None:
+        nonlocal done, stop
+        batch, fut = in_flight.popleft()
+        try:
+            outcome: list[RecordResult] | BaseException = fut.result()
+        except BaseException as exc:  # noqa: BLE001 - classified in settle()
+            outcome = exc
+        runner.settle(batch, outcome)
+        if isinstance(outcome, (AuthError, RetryableError)) and stop is None:
+            stop = outcome
+        done += len(batch)
+        if progress:
+            progress(done, total)
+
+    try:
+        for batch in batches(items(), caps):
+            if stop is not None:
+                break
+            if sync.mode == "send":
+                runner.write_intents(batch)
+            if pool is None:
+                fut: Future = Future()
+                try:
+                    fut.set_result(call(batch))
+                except BaseException as exc:  # noqa: BLE001
+                    fut.set_exception(exc)
+                in_flight.append((batch, fut))
+            else:
+                in_flight.append((batch, pool.submit(call, batch)))
+            while len(in_flight) >= workers:
+                settle_next()
+        while in_flight:
+            settle_next()
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    if isinstance(stop, AuthError):
+        raise stop
+    if isinstance(stop, RetryableError):
+        runner.result.error = f"stopped after a retryable failure (batch left pending): {stop}"

@@ -1,0 +1,168 @@
+"""The plan query: one SQL statement per sync that diffs the audience against state.
+
+Why one query in the warehouse: the payload hash (md5 of a canonical
+concatenation of the mapped columns) is computed where the data lives and
+anti-joined against the hash last accepted, so only changed rows ever leave
+the warehouse. Written in DuckDB's dialect with identifiers quoted by sqlglot,
+then transpiled by `syncs.warehouse` to the warehouse's dialect.
+
+Columns of the `planned` relation:
+  __key, __profile, __hash, __reason (policy), __op, __attempts, __ids
+  (identifiers JSON kept in state, for removals), __dest_id, __idem and
+  __occ (send mode), and one `p__<field>` per destination field.
+`__op` is one of add, update, remove, send, delete (work to do), unchanged,
+suppressed, parked (failed max_attempts times with this very payload) and
+in_doubt (send mode: awaiting reconciliation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from syncs import state as st
+from syncs.config import SyncConfig
+from syncs.policies import build_policy_sql, lit
+from syncs.warehouse import Warehouse
+
+WORK_OPS = ("add", "update", "remove", "send", "delete")
+REMOVE_MARK = "__remove__"  # hash recorded for a failing removal
+
+
+def q(name: str) -> str:
+    """A quoted identifier (audience columns can be any case or a keyword)."""
+    return exp.to_identifier(name, quoted=True).sql(dialect="duckdb")
+
+
+def field_alias(field: str) -> str:
+    return q(f"p__{field}")
+
+
+@dataclass(frozen=True)
+class PlanSql:
+    base: str  # `with ... ` chain ending in relation `planned`
+    params: list[str]
+
+    def counts(self) -> tuple[str, list[str]]:
+        return (
+            f"{self.base} select __op, __reason, count(*) as n, count(distinct __key) as k "
+            "from planned group by __op, __reason",
+            self.params,
+        )
+
+    def changes(self) -> tuple[str, list[str]]:
+        ops = ", ".join(lit(o) for o in WORK_OPS)
+        return f"{self.base} select * from planned where __op in ({ops})", self.params
+
+    def sample(self, limit: int) -> tuple[str, list[str]]:
+        ops = ", ".join(lit(o) for o in WORK_OPS)
+        return (
+            f"{self.base} select * from planned where __op in ({ops}) order by __key limit {int(limit)}",
+            self.params,
+        )
+
+
+def _empty_state_ctes() -> list[str]:
+    """Stand-ins used when ferry_sync does not exist yet (a dry run creates nothing)."""
+    return [
+        "st as (select cast(null as varchar) as record_key, cast(null as varchar) as payload_hash, "
+        "cast(null as varchar) as identifiers_json, cast(null as varchar) as destination_id where 1 = 0)",
+        "stt as (select cast(null as varchar) as record_key, cast(null as varchar) as payload_hash, "
+        "cast(null as integer) as attempts, cast(null as boolean) as parked where 1 = 0)",
+        "led as (select cast(null as varchar) as idempotency_key, cast(null as varchar) as status, "
+        "cast(null as integer) as attempts where 1 = 0)",
+    ]
+
+
+def build_plan_sql(sync: SyncConfig, wh: Warehouse, state_ready: bool) -> PlanSql:
+    """Generate the plan query for `sync` (raises PolicyTableMissing, ValueError)."""
+    columns = {c.lower() for c in wh.columns(sync.schema_name, sync.table)}
+    if not columns:
+        raise ValueError(f"sync {sync.name}: audience relation {sync.relation} does not exist (run dbt build)")
+    needed = {sync.key, "profile_id", *(c for c, _ in sync.payload_columns().values())}
+    if sync.occurrence:
+        needed.add(sync.occurrence)
+    missing = sorted(c for c in needed if c.lower() not in columns)
+    if missing:
+        raise ValueError(f"sync {sync.name}: audience {sync.relation} lacks column(s) {missing}")
+    has_variant = "variant" in columns
+    policy = build_policy_sql(sync, wh, has_variant)
+
+    payload = sync.payload_columns()
+    fields = sorted(payload)
+    select_fields = ", ".join(f"{q(payload[f][0])} as {field_alias(f)}" for f in fields)
+    # Canonical text: every field in name order, NULL spelled out, unit separator between.
+    canon = ", ".join(f"coalesce(cast({field_alias(f)} as varchar), '\\N')" for f in fields)
+    variant = "cast(variant as varchar)" if has_variant else "cast(null as varchar)"
+    occ = f"coalesce(cast({q(sync.occurrence)} as varchar), '')" if sync.occurrence else "''"
+    relation = f"{q(sync.schema_name)}.{q(sync.table)}"
+    params: list[str] = []
+
+    ctes = [
+        f"src as (select cast({q(sync.key)} as varchar) as __key, cast(profile_id as varchar) as __profile, "
+        f"{variant} as __variant, {occ} as __occ, {select_fields} from {relation})",
+        f"hashed as (select src.*, md5(concat_ws(chr(31), {canon})) as __hash, "
+        f"md5(concat_ws(chr(31), {lit(sync.name)}, __key, __occ)) as __idem from src)",
+        *policy.ctes,
+        f"judged as (select h.*, {policy.reason} as __reason from hashed h {policy.joins})",
+    ]
+    if state_ready:
+        ctes += [
+            f"st as (select record_key, payload_hash, identifiers_json, destination_id from {st.STATE} "
+            "where sync_name = ?)",
+            f"stt as (select record_key, payload_hash, attempts, parked from {st.STATUS} where sync_name = ?)",
+            f"led as (select idempotency_key, status, attempts from {st.LEDGER} where sync_name = ?)",
+        ]
+        params += [sync.name, sync.name, sync.name]
+    else:
+        ctes += _empty_state_ctes()
+
+    field_cols = ", ".join(f"j.{field_alias(f)}" for f in fields)
+    null_fields = ", ".join(f"null as {field_alias(f)}" for f in fields)
+    if sync.mode == "send":
+        ctes.append(
+            "planned as (select j.__key, j.__profile, j.__hash, j.__reason, j.__occ, j.__idem, "
+            "case when j.__reason is not null then 'suppressed' "
+            "when l.idempotency_key is null or l.status in ('retry', 'rejected') then 'send' "
+            "when l.status in ('intent', 'in_doubt') then 'in_doubt' "
+            "when l.status = 'parked' then 'parked' "
+            "when l.status = 'suppressed' then 'suppressed_by_destination' "
+            "else 'unchanged' end as __op, "
+            "coalesce(l.attempts, 0) as __attempts, cast(null as varchar) as __ids, "
+            f"cast(null as varchar) as __dest_id, {field_cols} "
+            "from judged j left join led l on l.idempotency_key = j.__idem)"
+        )
+        return PlanSql("with " + ",\n".join(ctes), params)
+
+    if sync.mode == "delete":
+        when_known = "'unchanged'"  # an accepted erasure is final
+        present_op = "'delete'"
+    elif sync.mode == "insert":
+        when_known = "'unchanged'"  # insert never updates what it added
+        present_op = "'add'"
+    else:
+        when_known = "case when s.payload_hash = j.__hash then 'unchanged' else 'update' end"
+        present_op = "'add'"
+    ctes.append(
+        "classified as (select j.__key, j.__profile, j.__hash, j.__reason, j.__occ, j.__idem, "
+        f"case when j.__reason is not null then 'suppressed' when s.record_key is null then {present_op} "
+        f"else {when_known} end as __op0, s.identifiers_json as __ids, s.destination_id as __dest_id, "
+        f"{field_cols} from judged j left join st s on s.record_key = j.__key)"
+    )
+    if sync.mode == "mirror":
+        # Remove only what this sync added (what is in its state) and is no longer eligible.
+        ctes[-1] = ctes[-1][:-1] + (
+            " union all select s.record_key as __key, cast(null as varchar) as __profile, "
+            f"{lit(REMOVE_MARK)} as __hash, cast(null as varchar) as __reason, '' as __occ, "
+            "cast(null as varchar) as __idem, 'remove' as __op0, s.identifiers_json as __ids, "
+            f"s.destination_id as __dest_id, {null_fields} from st s "
+            "where not exists (select 1 from judged j where j.__key = s.record_key and j.__reason is null))"
+        )
+    ctes.append(
+        "planned as (select c.*, case when c.__op0 in ('add', 'update', 'remove', 'delete') "
+        "and t.parked and t.payload_hash = c.__hash then 'parked' else c.__op0 end as __op, "
+        "case when t.payload_hash = c.__hash then t.attempts else 0 end as __attempts "
+        "from classified c left join stt t on t.record_key = c.__key)"
+    )
+    return PlanSql("with " + ",\n".join(ctes), params)

@@ -1,0 +1,156 @@
+"""The plan query on DuckDB, per mode, and the dry run's promise: nothing sent, nothing written."""
+
+from __future__ import annotations
+
+import sqlglot
+
+from syncs import engine
+from syncs.config import FieldMapping
+from syncs.plan_sql import build_plan_sql
+from syncs.warehouse import Warehouse
+from tests.syncs.conftest import make_sync, set_audience
+from tests.syncs.loopback import LoopbackDestination
+
+ROWS = [
+    ("p1", "a@x.com", "Ann", "treatment"),
+    ("p2", "b@x.com", "Bob", "treatment"),
+    ("p3", "c@x.com", "Cy", "treatment"),
+]
+
+
+def counts(sync, conn):
+    p = engine.plan(sync, conn, sample_size=0)
+    return {k: v for k, v in p.counts.items() if v}
+
+
+def test_mirror_plans_adds_updates_removes_and_unchanged(conn):
+    sync = make_sync("mirror")
+    set_audience(conn, ROWS)
+    assert counts(sync, conn) == {"add": 3}
+    dest = LoopbackDestination()
+    assert engine.run(sync, conn, dest).status == "success"
+    assert counts(sync, conn) == {"unchanged": 3}
+    # p1 changes name, p2 leaves, p4 joins
+    set_audience(conn, [("p1", "a@x.com", "Anna", "treatment"), ROWS[2], ("p4", "d@x.com", "Di", "treatment")])
+    assert counts(sync, conn) == {"add": 1, "update": 1, "remove": 1, "unchanged": 1}
+    engine.run(sync, conn, dest)
+    assert set(dest.members) == {"p1", "p3", "p4"}
+    assert dest.members["p1"]["first_name"] == "Anna"
+
+
+def test_upsert_never_removes(conn):
+    sync = make_sync("upsert")
+    set_audience(conn, ROWS)
+    dest = LoopbackDestination()
+    engine.run(sync, conn, dest)
+    set_audience(conn, [("p1", "a@x.com", "Anna", "treatment")])
+    assert counts(sync, conn) == {"update": 1}
+    engine.run(sync, conn, dest)
+    assert set(dest.members) == {"p1", "p2", "p3"}
+
+
+def test_insert_adds_new_members_only(conn):
+    sync = make_sync("insert")
+    set_audience(conn, ROWS[:2])
+    dest = LoopbackDestination()
+    engine.run(sync, conn, dest)
+    set_audience(conn, [("p1", "a@x.com", "Changed", "treatment"), ROWS[2]])
+    assert counts(sync, conn) == {"add": 1, "unchanged": 1}
+    engine.run(sync, conn, dest)
+    assert dest.members["p1"]["first_name"] == "Ann"
+    assert set(dest.members) == {"p1", "p2", "p3"}
+
+
+def test_delete_mode_erases_once_and_ignores_marketing_policies(conn):
+    sync = make_sync("delete", channel="none", fields={})
+    set_audience(conn, ROWS[:2], consent_all=False)
+    conn.execute("insert into marts.customer_suppressions values ('p1', 'email', 'unsubscribe', null)")
+    dest = LoopbackDestination(members={"p1": {"email": "a@x.com"}, "p2": {}, "p9": {}})
+    assert counts(sync, conn) == {"delete": 2}
+    engine.run(sync, conn, dest)
+    assert dest.erased == {"p1", "p2"}
+    assert set(dest.members) == {"p9"}
+    assert counts(sync, conn) == {"unchanged": 2}
+    # the erasure record carries identifiers only
+    assert all(set(r.payload) <= {"email"} for call in dest.calls for r in call)
+
+
+def test_send_mode_one_message_per_occurrence(conn):
+    sync = make_sync("send")
+    set_audience(conn, [("p1", "a@x.com", "Ann", "treatment", "2026-01-01"), ("p2", "b@x.com", "Bob", "treatment", "2026-01-01")])
+    assert counts(sync, conn) == {"send": 2}
+    dest = LoopbackDestination()
+    engine.run(sync, conn, dest)
+    assert counts(sync, conn) == {"unchanged": 2}
+    # p1 re-enters (new occurrence): one more message; p2 unchanged
+    set_audience(conn, [("p1", "a@x.com", "Ann", "treatment", "2026-02-01"), ("p2", "b@x.com", "Bob", "treatment", "2026-01-01")])
+    assert counts(sync, conn) == {"send": 1, "unchanged": 1}
+    engine.run(sync, conn, dest)
+    assert len(dest.sends) == 3
+    assert len({k for k, _ in dest.sends}) == 3
+
+
+def test_null_does_not_blank_unless_mapping_says_so(conn):
+    sync = make_sync("upsert", fields={"first_name": FieldMapping(column="first_name")})
+    set_audience(conn, [("p1", "a@x.com", "Ann", "treatment")])
+    dest = LoopbackDestination()
+    engine.run(sync, conn, dest)
+    set_audience(conn, [("p1", "a@x.com", None, "treatment")])
+    assert counts(sync, conn) == {"update": 1}
+    engine.run(sync, conn, dest)
+    assert dest.members["p1"]["first_name"] == "Ann"
+    assert "first_name" not in dest.calls[-1][0].payload
+
+    clearing = make_sync("upsert", name="clearing", fields={"first_name": FieldMapping(column="first_name", on_null="clear")})
+    dest2 = LoopbackDestination(members={"p1": {"first_name": "Old"}})
+    engine.run(clearing, conn, dest2)
+    assert dest2.members["p1"]["first_name"] is None
+
+
+def test_dry_run_sends_nothing_and_writes_nothing(conn):
+    sync = make_sync("mirror")
+    set_audience(conn, ROWS)
+    tables_before = conn.execute("select count(*) from information_schema.tables").fetchone()[0]
+    p = engine.plan(sync, conn, dry_run=True, sample_size=2)
+    assert p.counts["add"] == 3
+    assert len(p.sample) == 2
+    # PII masked in the sample, key visible
+    assert p.sample[0]["key"] == "p1"
+    assert p.sample[0]["payload"]["email"] != "a@x.com" and "@" in p.sample[0]["payload"]["email"]
+    assert conn.execute("select count(*) from information_schema.tables").fetchone()[0] == tables_before
+    assert conn.execute("select count(*) from information_schema.schemata where schema_name = 'ferry_sync'").fetchone()[0] == 0
+    # after a real run, a dry run leaves runs/results/state untouched
+    dest = LoopbackDestination()
+    engine.run(sync, conn, dest)
+    set_audience(conn, [ROWS[0]])
+    snapshot = [conn.execute(f"select count(*) from ferry_sync.{t}").fetchone()[0] for t in ("runs", "record_results", "sync_state")]
+    calls = len(dest.calls)
+    p = engine.plan(sync, conn)
+    assert p.counts["remove"] == 2
+    assert [conn.execute(f"select count(*) from ferry_sync.{t}").fetchone()[0] for t in ("runs", "record_results", "sync_state")] == snapshot
+    assert len(dest.calls) == calls
+
+
+def test_plan_sql_transpiles_to_postgres(conn):
+    sync = make_sync("mirror")
+    set_audience(conn, ROWS)
+    sql, _ = build_plan_sql(sync, Warehouse(conn), state_ready=True).changes()
+    pg = sqlglot.transpile(sql, read="duckdb", write="postgres")[0]
+    assert "MD5(CONCAT_WS(CHR(31)" in pg
+    assert "%s" in pg  # parameters in psycopg style
+    assert "BOOL_AND" in pg
+
+
+def test_plan_streams_only_changed_rows(conn):
+    sync = make_sync("mirror")
+    conn.execute(
+        "insert into audiences.aud_test select 'p' || i, 'u' || i || '@x.com', 'n' || i, 'treatment', null "
+        "from range(5000) t(i)"
+    )
+    conn.execute("insert into marts.customer_consent select profile_id, 'email', true, 't', null from audiences.aud_test")
+    engine.run(sync, conn, LoopbackDestination(capabilities=LoopbackDestination().capabilities))
+    conn.execute("update audiences.aud_test set first_name = 'changed' where profile_id in ('p1', 'p2', 'p3')")
+    wh = Warehouse(conn)
+    sql, params = build_plan_sql(sync, wh, state_ready=True).changes()
+    rows = sum(b.num_rows for b in wh.stream(sql, params, batch_rows=100))
+    assert rows == 3
