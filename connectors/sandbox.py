@@ -332,7 +332,7 @@ class SandboxServer:
         httpd.daemon_threads = True
         httpd.block_on_close = False  # a slow-response fault must not block stop()
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, name=f"{self.vendor}-sandbox", daemon=True)
+        self._thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), name=f"{self.vendor}-sandbox", daemon=True)
         self._thread.start()
         return self
 

@@ -1,0 +1,1 @@
+"""SendGrid: marketing contacts and lists, transactional sends, event webhook, suppressions."""
