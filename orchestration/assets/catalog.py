@@ -1,0 +1,130 @@
+"""What the manifest says to orchestrate: audiences, their syncs and their relations.
+
+Sync declarations are read and validated by the sync engine's own loader
+(``syncs.config.load_syncs``) so Dagster and ``ferry sync`` can never disagree
+about what a sync is. This module adds what the UI needs on top: the
+audience's description, its asset key and its check settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from dagster import AssetKey
+
+from orchestration.assets.dbt import TRANSLATOR
+from orchestration.assets.dbt_project import ferry_dbt_project, load_manifest
+from orchestration.paths import DBT_PROJECT_DIR
+
+log = logging.getLogger(__name__)
+
+DESTINATIONS_FILE = DBT_PROJECT_DIR / "destinations.yml"
+DEFAULT_MAX_SIZE_CHANGE = 0.5  # share of the last synced size
+DEFAULT_MIN_CHANGE_ROWS = 10  # tiny audiences may always move this much
+
+
+@dataclass(frozen=True)
+class AudienceChecksConfig:
+    """``config.meta.ferry_checks`` of an audience model (optional).
+
+    Kept beside ``meta.ferry`` rather than inside it because the sync engine
+    validates ``meta.ferry`` strictly and these settings are the gate's, not the sync's.
+    """
+
+    max_size_change: float = DEFAULT_MAX_SIZE_CHANGE
+    min_change_rows: int = DEFAULT_MIN_CHANGE_ROWS
+
+
+@dataclass(frozen=True)
+class Audience:
+    name: str
+    description: str
+    asset_key: AssetKey
+    schema_name: str
+    table: str
+    key: str
+    channel: str
+    checks: AudienceChecksConfig
+    syncs: tuple[Any, ...] = field(default_factory=tuple)  # syncs.config.SyncConfig
+
+    @property
+    def relation(self) -> str:
+        return f"{self.schema_name}.{self.table}"
+
+    @property
+    def title(self) -> str:
+        """'aud_win_back' -> 'Win back'."""
+        base = self.name[4:] if self.name.startswith("aud_") else self.name
+        return base.replace("_", " ").capitalize()
+
+
+def _checks_config(node: dict[str, Any]) -> AudienceChecksConfig:
+    meta = (node.get("config") or {}).get("meta") or node.get("meta") or {}
+    raw = meta.get("ferry_checks") or {}
+    default_share = float(os.environ.get("FERRY_MAX_AUDIENCE_SIZE_CHANGE", DEFAULT_MAX_SIZE_CHANGE))
+    try:
+        return AudienceChecksConfig(
+            max_size_change=float(raw.get("max_size_change", default_share)),
+            min_change_rows=int(raw.get("min_change_rows", DEFAULT_MIN_CHANGE_ROWS)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"model {node.get('name')}: meta.ferry_checks: {exc}") from None
+
+
+@lru_cache(maxsize=1)
+def load_sync_configs() -> tuple[Any, ...]:
+    """Every declared sync (validated by the sync engine); none while destinations.yml is absent."""
+    if not DESTINATIONS_FILE.exists():
+        log.warning("%s not found: no sync assets", DESTINATIONS_FILE)
+        return ()
+    from syncs.config import load_syncs
+
+    return tuple(load_syncs(ferry_dbt_project().manifest_path, DESTINATIONS_FILE))
+
+
+def _model_nodes(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        node["name"]: node
+        for node in manifest.get("nodes", {}).values()
+        if node.get("resource_type") == "model"
+    }
+
+
+@lru_cache(maxsize=1)
+def load_audiences() -> tuple[Audience, ...]:
+    """Audiences that have at least one sync, in name order."""
+    manifest = load_manifest()
+    nodes = _model_nodes(manifest)
+    by_audience: dict[str, list[Any]] = {}
+    for sync in load_sync_configs():
+        by_audience.setdefault(sync.audience, []).append(sync)
+    out = []
+    for name in sorted(by_audience):
+        node = nodes[name]
+        first = by_audience[name][0]
+        out.append(
+            Audience(
+                name=name,
+                description=(node.get("description") or "").strip(),
+                asset_key=TRANSLATOR.get_asset_key(node),
+                schema_name=first.schema_name,
+                table=first.table,
+                key=first.key,
+                channel=first.channel,
+                checks=_checks_config(node),
+                syncs=tuple(by_audience[name]),
+            )
+        )
+    return tuple(out)
+
+
+def model_relation(name: str) -> tuple[AssetKey, str] | None:
+    """(asset key, schema.table) of a dbt model by name, or None if the project has no such model."""
+    node = _model_nodes(load_manifest()).get(name)
+    if node is None:
+        return None
+    return TRANSLATOR.get_asset_key(node), f"{node.get('schema')}.{node.get('alias') or name}"

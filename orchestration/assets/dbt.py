@@ -1,0 +1,103 @@
+"""dbt models as Dagster assets, grouped the way a marketer reads the pipeline.
+
+Groups follow the dbt folder path: staging, identity, profiles, scores,
+audiences, reporting. Keys are ``<group>/<model>`` for models and
+``raw/<table>`` for sources, so the engagement pull assets (which land
+``raw.<tool>_<entity>``) connect to the dbt sources that read them.
+"""
+
+
+from collections.abc import Mapping
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetKey
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from orchestration.assets.dbt_project import ferry_dbt_project
+
+GROUPS = ("staging", "identity", "profiles", "scores", "audiences", "reporting")
+
+# Folder names that mean one of the groups above.
+_FOLDER_ALIASES = {
+    "identity": "identity",
+    "identities": "identity",
+    "identity_resolution": "identity",
+    "matching": "identity",
+    "profiles": "profiles",
+    "customers": "profiles",
+    "core": "profiles",
+    "scores": "scores",
+    "traits": "scores",
+    "consent": "scores",
+    "pressure": "scores",
+    "suppression": "scores",
+    "suppressions": "scores",
+    "engagement": "reporting",
+    "reporting": "reporting",
+    "reports": "reporting",
+    "audiences": "audiences",
+    "staging": "staging",
+}
+_TOP_FOLDER_DEFAULT = {"staging": "staging", "intermediate": "identity", "marts": "profiles"}
+_PROFILE_MARTS = {"customer_profiles", "customer_identifiers", "customer_events", "profile_id_aliases"}
+
+
+def group_for(dbt_resource_props: Mapping[str, Any]) -> str:
+    """Pick the marketer-facing group of a dbt node from its folder path."""
+    meta = (dbt_resource_props.get("config") or {}).get("meta") or dbt_resource_props.get("meta") or {}
+    explicit = (meta.get("dagster") or {}).get("group")
+    if explicit:
+        return explicit
+    if dbt_resource_props.get("resource_type") == "source":
+        return "raw"
+    fqn = list(dbt_resource_props.get("fqn") or [])
+    folders = fqn[1:-1]  # drop project name and model name
+    if dbt_resource_props.get("name") in _PROFILE_MARTS:
+        return "profiles"
+    # The most specific folder that names a group wins (marts/scores/... -> scores).
+    for folder in reversed(folders):
+        if folder in _FOLDER_ALIASES:
+            return _FOLDER_ALIASES[folder]
+    if folders:
+        return _TOP_FOLDER_DEFAULT.get(folders[0], folders[0])
+    return "profiles"
+
+
+class FerryDbtTranslator(DagsterDbtTranslator):
+    """Keys and groups from the dbt folder path; descriptions from the dbt docs."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props.get("resource_type") == "source":
+            table = dbt_resource_props.get("identifier") or dbt_resource_props["name"]
+            return AssetKey(["raw", table])
+        return AssetKey([group_for(dbt_resource_props), dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return group_for(dbt_resource_props)
+
+
+TRANSLATOR = FerryDbtTranslator(
+    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_code_references=False)
+)
+
+DBT_PROJECT = ferry_dbt_project()
+
+
+def model_asset_key(model_name: str, manifest: Mapping[str, Any]) -> AssetKey:
+    """The asset key of a dbt model by name (e.g. ``aud_win_back`` -> ``audiences/aud_win_back``)."""
+    for node in manifest.get("nodes", {}).values():
+        if node.get("resource_type") in ("model", "seed", "snapshot") and node.get("name") == model_name:
+            return TRANSLATOR.get_asset_key(node)
+    raise KeyError(f"no dbt model named {model_name!r} in {DBT_PROJECT.manifest_path}")
+
+
+@dbt_assets(
+    manifest=DBT_PROJECT.manifest_path,
+    project=DBT_PROJECT,
+    dagster_dbt_translator=TRANSLATOR,
+    name="ferry_dbt_models",
+    pool="warehouse",
+)
+def ferry_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
+    """Build the selected dbt models and run their tests (``dbt build``)."""
+    yield from dbt.cli(["build"], context=context).stream()

@@ -1,0 +1,56 @@
+"""Dagster resources, configured from environment variables with embedded defaults.
+
+- ``dbt``: the dagster-dbt CLI resource on the one cached DbtProject.
+- ``warehouse``: the embedded DuckDB file (FERRY_DUCKDB_PATH), used by checks and syncs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import shutil
+import sys
+
+import duckdb
+from dagster import ConfigurableResource, EnvVar
+from dagster_dbt import DbtCliResource
+
+from orchestration.assets.dbt_project import ferry_dbt_project
+from orchestration.paths import export_warehouse_env
+
+
+class WarehouseResource(ConfigurableResource):
+    """The warehouse the checks read and the sync engine diffs in.
+
+    Why a path and not a connection: DuckDB allows one writing process per file,
+    so every step opens, uses and closes its connection; runs on the embedded
+    default execute in one process (see definitions.py).
+    """
+
+    duckdb_path: str
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        Path(self.duckdb_path).parent.mkdir(parents=True, exist_ok=True)
+        conn = duckdb.connect(self.duckdb_path)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+
+def dbt_executable() -> str:
+    """The dbt installed next to this Python (the venv), else whatever is on PATH."""
+    beside = Path(sys.executable).with_name("dbt")
+    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
+
+
+def build_resources() -> dict[str, object]:
+    """Resources for the Definitions: paths are pinned now so run processes agree with the loader."""
+    export_warehouse_env()
+    return {
+        "dbt": DbtCliResource(project_dir=ferry_dbt_project(), dbt_executable=dbt_executable()),
+        "warehouse": WarehouseResource(duckdb_path=EnvVar("FERRY_DUCKDB_PATH")),
+    }

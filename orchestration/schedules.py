@@ -1,0 +1,141 @@
+"""Jobs and schedules: one job per sync (its cron from the audience's `meta`),
+a warehouse build, engagement pulls and the whole loop.
+
+A sync's schedule starts *stopped* unless its destination has credentials in
+the environment: on the embedded defaults (sandboxes) nothing sends on its own.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    DefaultScheduleStatus,
+    ScheduleDefinition,
+
+    define_asset_job,
+)
+
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+from orchestration.assets.catalog import Audience, load_audiences
+from orchestration.assets.syncs import DESTINATION_TAG, SYNC_TAG
+from orchestration.checks.audiences import sync_asset_key
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
+_LOCAL_TYPES = {"file"}  # write to local disk: nothing to authorise
+
+
+def destination_env_vars(destination: Any) -> set[str]:
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+        elif isinstance(value, str):
+            found.update(_ENV_REF.findall(value))
+
+    walk(destination.options)
+    return found
+
+
+def has_credentials(destination: Any) -> bool:
+    """True when the destination is local, or every variable its options reference is set."""
+    if destination.type in _LOCAL_TYPES:
+        return True
+    names = {n for n in destination_env_vars(destination) if not n.endswith(("_URL", "_BASE_URL", "_HOST"))}
+    return bool(names) and all(os.environ.get(n) for n in names)
+
+
+def sync_job_name(sync: Any) -> str:
+    return f"sync_{sync.name}"
+
+
+_JOBS: dict[str, UnresolvedAssetJobDefinition] = {}
+
+
+def _once(job: UnresolvedAssetJobDefinition) -> UnresolvedAssetJobDefinition:
+    """One job object per name, so the schedules and sensors that share a job agree."""
+    return _JOBS.setdefault(job.name, job)
+
+
+def sync_job(sync: Any) -> UnresolvedAssetJobDefinition:
+    return _once(define_asset_job(
+        sync_job_name(sync),
+        selection=AssetSelection.assets(sync_asset_key(sync)),
+        description=f"Sync {sync.audience} to {sync.destination_name} ({sync.mode}).",
+        tags={DESTINATION_TAG: sync.destination_name, SYNC_TAG: sync.name},
+    ))
+
+
+def audience_syncs_job(audience: Audience) -> UnresolvedAssetJobDefinition:
+    return _once(define_asset_job(
+        f"sync_all_{audience.name}",
+        selection=AssetSelection.assets(*[sync_asset_key(s) for s in audience.syncs]),
+        description=f"Every sync of audience {audience.title}, run when the audience is rebuilt.",
+    ))
+
+
+def build_jobs_and_schedules(engagement_keys: list[AssetKey]) -> tuple[list, list]:
+    jobs: list = []
+    schedules: list = []
+    for audience in load_audiences():
+        jobs.append(audience_syncs_job(audience))
+        for sync in audience.syncs:
+            job = sync_job(sync)
+            jobs.append(job)
+            if sync.schedule:
+                running = has_credentials(sync.destination)
+                schedules.append(
+                    ScheduleDefinition(
+                        name=f"{sync.name}_schedule",
+                        job=job,
+                        cron_schedule=sync.schedule,
+                        execution_timezone=os.environ.get("FERRY_TIMEZONE", "UTC"),
+                        description=(
+                            f"{sync.audience} -> {sync.destination_name} on `{sync.schedule}`"
+                            + ("" if running else " (stopped: no credentials for this destination)")
+                        ),
+                        default_status=(
+                            DefaultScheduleStatus.RUNNING if running else DefaultScheduleStatus.STOPPED
+                        ),
+                    )
+                )
+    warehouse = define_asset_job(
+        "build_warehouse",
+        selection=AssetSelection.groups("staging", "identity", "profiles", "scores", "audiences", "reporting"),
+        description="dbt build of every model and its checks (no syncs).",
+    )
+    jobs.append(warehouse)
+    schedules.append(
+        ScheduleDefinition(
+            name="build_warehouse_daily", job=warehouse,
+            cron_schedule=os.environ.get("FERRY_BUILD_CRON", "0 5 * * *"),
+            description="Rebuild profiles, scores and audiences every morning (syncs follow via the sensor).",
+            default_status=DefaultScheduleStatus.STOPPED,
+        )
+    )
+    if engagement_keys:
+        pull = define_asset_job(
+            "pull_engagement",
+            selection=AssetSelection.assets(*engagement_keys),
+            description="Pull engagement (deliveries, opens, clicks, bounces, opt-outs) back from every tool.",
+        )
+        jobs.append(pull)
+        schedules.append(
+            ScheduleDefinition(
+                name="pull_engagement_hourly", job=pull,
+                cron_schedule=os.environ.get("FERRY_ENGAGEMENT_CRON", "15 * * * *"),
+                description="Hourly engagement pull-back (stopped on embedded defaults).",
+                default_status=DefaultScheduleStatus.STOPPED,
+            )
+        )
+    return jobs, schedules

@@ -1,0 +1,71 @@
+"""The definitions load, and everything declared in the dbt manifest has its Dagster pieces.
+
+CI-enforced: a module that no longer exists, a bad sync declaration or a
+translator bug fails here, not in the UI.
+"""
+
+from __future__ import annotations
+
+from dagster import AssetKey, Definitions
+
+from orchestration.assets.catalog import load_audiences, load_sync_configs
+from orchestration.assets.dbt import GROUPS, group_for
+from orchestration.assets.dbt_project import load_manifest
+
+
+def test_definitions_load():
+    from orchestration.definitions import defs
+
+    Definitions.validate_loadable(defs)
+    jobs = {j.name for j in defs.resolve_all_job_defs()}
+    assert {"ferry_main", "build_warehouse"} <= jobs
+
+
+def test_dbt_models_are_grouped_by_folder():
+    from orchestration.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    models = [n for n in load_manifest()["nodes"].values() if n["resource_type"] == "model"]
+    for node in models:
+        group = group_for(node)
+        assert group in GROUPS, f"{node['name']} ({'/'.join(node['fqn'])}) landed in group {group}"
+        key = AssetKey([group, node["name"]])
+        assert graph.has(key), f"no asset {key.to_user_string()} for model {node['name']}"
+
+
+def test_group_for_folder_paths():
+    def node(*fqn: str) -> dict:
+        return {"resource_type": "model", "fqn": ["ferry", *fqn], "name": fqn[-1]}
+
+    assert group_for(node("staging", "shop", "stg_shop__orders")) == "staging"
+    assert group_for(node("intermediate", "identity", "int_identifiers")) == "identity"
+    assert group_for(node("marts", "customer_profiles")) == "profiles"
+    assert group_for(node("marts", "scores", "customer_scores")) == "scores"
+    assert group_for(node("marts", "consent", "customer_consent")) == "scores"
+    assert group_for(node("audiences", "aud_win_back")) == "audiences"
+    assert group_for(node("reporting", "campaign_performance")) == "reporting"
+
+
+def test_every_audience_has_its_syncs_checks_schedules_and_sensor():
+    from orchestration.definitions import defs
+    from orchestration.checks.audiences import check_names, sync_asset_key
+
+    graph = defs.resolve_asset_graph()
+    schedules = {s.name: s for s in defs.schedules or []}
+    sensors = {s.name for s in defs.sensors or []}
+    jobs = {j.name for j in defs.resolve_all_job_defs()}
+    check_keys = {k for k in graph.asset_check_keys}
+    syncs = load_sync_configs()
+    audiences = load_audiences()
+    assert sum(len(a.syncs) for a in audiences) == len(syncs)
+    for audience in audiences:
+        assert f"{audience.name}_rebuilt" in sensors
+        for name in check_names(audience):
+            assert any(k.asset_key == audience.asset_key and k.name == name for k in check_keys), name
+        for sync in audience.syncs:
+            key = sync_asset_key(sync)
+            assert graph.has(key), key
+            assert audience.asset_key in graph.get(key).parent_keys
+            assert f"sync_{sync.name}" in jobs
+            if sync.schedule:
+                assert schedules[f"{sync.name}_schedule"].cron_schedule == sync.schedule
