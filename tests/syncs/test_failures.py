@@ -1,0 +1,188 @@
+"""Failure handling: rejections, parking, safety stops, auth, retryable errors, kills, in-doubt sends."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from connectors.base import Capabilities
+from syncs import engine
+from tests.syncs.conftest import make_sync, set_audience
+from tests.syncs.loopback import LoopbackDestination, SimulatedKill
+
+
+def rows(n: int, variant: str = "treatment", name: str = "N") -> list[tuple]:
+    return [(f"p{i}", f"u{i}@x.com", name, variant, "2026-01-01") for i in range(n)]
+
+
+def test_rejected_record_keeps_old_state_and_is_parked_after_max_attempts(conn):
+    set_audience(conn, rows(3))
+    sync = make_sync("mirror", policies={"max_attempts": 3})
+    dest = LoopbackDestination(reject_keys={"p1"})
+    for attempt in (1, 2):
+        r = engine.run(sync, conn, dest)
+        assert r.status == "partial" and r.failed == 1 and r.parked == 0
+        assert engine.plan(sync, conn, sample_size=0).counts["add"] == 1
+    r = engine.run(sync, conn, dest)
+    assert r.parked == 1 and r.failed == 0
+    # parked: visible with its error, not retried
+    p = engine.plan(sync, conn, sample_size=0)
+    assert p.counts["parked"] == 1 and p.work == 0
+    calls = len(dest.calls)
+    assert engine.run(sync, conn, dest).status == "success"
+    assert len(dest.calls) == calls
+    status = conn.execute(
+        "select attempts, parked, last_error from ferry_sync.record_status where record_key = 'p1'"
+    ).fetchall()
+    assert status == [(3, True, "invalid contact")]
+    attempts = conn.execute(
+        "select attempt from ferry_sync.record_results where record_key = 'p1' order by attempt"
+    ).fetchall()
+    assert [a for (a,) in attempts] == [1, 2, 3]
+    # a new payload for the parked record gets a fresh chance
+    conn.execute("update audiences.aud_test set first_name = 'Fixed' where profile_id = 'p1'")
+    dest.reject_keys.clear()
+    assert engine.plan(sync, conn, sample_size=0).counts["add"] == 1
+    engine.run(sync, conn, dest)
+    assert dest.members["p1"]["first_name"] == "Fixed"
+
+
+def test_mass_removal_stops_for_confirmation(conn):
+    set_audience(conn, rows(10))
+    sync = make_sync("mirror", policies={"max_removal_share": 0.2})
+    dest = LoopbackDestination()
+    engine.run(sync, conn, dest)
+    set_audience(conn, rows(7))  # 3 of 10 = 30% > 20%
+    calls = len(dest.calls)
+    r = engine.run(sync, conn, dest)
+    assert r.status == "needs_confirmation" and "30%" in r.error
+    assert len(dest.calls) == calls and len(dest.members) == 10
+    assert engine.plan(sync, conn).stop_reason is not None
+    r = engine.run(sync, conn, dest, confirm=True)
+    assert r.status == "success" and len(dest.members) == 7
+
+
+def test_empty_audience_stops_for_confirmation(conn):
+    set_audience(conn, rows(3))
+    sync = make_sync("mirror")  # share 100% allowed, but empty still stops
+    dest = LoopbackDestination()
+    engine.run(sync, conn, dest)
+    set_audience(conn, [])
+    r = engine.run(sync, conn, dest)
+    assert r.status == "needs_confirmation" and "empty" in r.error
+    assert len(dest.members) == 3
+
+
+def test_destination_floor_is_respected(conn):
+    set_audience(conn, rows(3))
+    caps = replace(LoopbackDestination().capabilities, min_audience_size=100)
+    r = engine.run(make_sync("mirror"), conn, LoopbackDestination(capabilities=caps))
+    assert r.status == "needs_confirmation" and "minimum" in r.error
+
+
+def test_auth_error_stops_the_run_and_keeps_committed_state(conn):
+    set_audience(conn, rows(30))
+    caps = replace(LoopbackDestination().capabilities, max_batch_records=10)
+    dest = LoopbackDestination(capabilities=caps, fault=lambda n, recs: "auth" if n == 2 else None)
+    r = engine.run(make_sync("mirror"), conn, dest)
+    assert r.status == "auth_failed" and r.sent == 10
+    assert len(dest.calls) == 2  # stopped: no third batch
+    assert conn.execute("select count(*) from ferry_sync.sync_state").fetchone()[0] == 10
+    dest.fault = None
+    assert engine.run(make_sync("mirror"), conn, dest).sent == 20
+    assert len(dest.members) == 30
+
+
+def test_retryable_error_leaves_batch_pending(conn):
+    set_audience(conn, rows(20))
+    caps = replace(LoopbackDestination().capabilities, max_batch_records=10)
+    dest = LoopbackDestination(capabilities=caps, fault=lambda n, recs: "429" if n == 1 else None)
+    r = engine.run(make_sync("mirror"), conn, dest)
+    assert r.status == "partial" and r.pending == 10 and r.sent == 0
+    # no attempt counted against parking
+    assert conn.execute("select count(*) from ferry_sync.record_status").fetchone()[0] == 0
+    assert engine.run(make_sync("mirror"), conn, dest).sent == 20
+
+
+def test_kill_between_request_and_commit_replans_without_loss(conn):
+    set_audience(conn, rows(20))
+    caps = replace(LoopbackDestination().capabilities, max_batch_records=10)
+    dest = LoopbackDestination(capabilities=caps, fault=lambda n, recs: "kill" if n == 2 else None)
+    sync = make_sync("mirror")
+    with pytest.raises(SimulatedKill):
+        engine.run(sync, conn, dest)
+    assert conn.execute("select status from ferry_sync.runs").fetchall() == [("crashed",)]
+    assert conn.execute("select count(*) from ferry_sync.sync_state").fetchone()[0] == 10
+    dest.fault = None
+    r = engine.run(sync, conn, dest)
+    assert r.sent == 10 and len(dest.members) == 20
+
+
+def test_send_in_doubt_is_reconciled_not_resent(conn):
+    set_audience(conn, rows(4))
+    sync = make_sync("send")
+    dest = LoopbackDestination(fault=lambda n, recs: "lost" if n == 1 else None)
+    r = engine.run(sync, conn, dest)
+    assert r.in_doubt == 4 and r.status == "partial"
+    assert engine.plan(sync, conn, sample_size=0).counts["in_doubt"] == 4
+    r = engine.run(sync, conn, dest)
+    assert r.reconciled == 4 and r.sent == 0
+    assert len(dest.sends) == 4 and len(dest.calls) == 1  # settled by lookup, never resent
+
+
+def test_send_killed_after_request_is_reconciled(conn):
+    set_audience(conn, rows(4))
+    sync = make_sync("send")
+    dest = LoopbackDestination(fault=lambda n, recs: "kill" if n == 1 else None)
+    with pytest.raises(SimulatedKill):
+        engine.run(sync, conn, dest)
+    assert conn.execute("select distinct status from ferry_sync.send_ledger").fetchall() == [("intent",)]
+    dest.fault = None
+    set_audience(conn, rows(5))
+    r = engine.run(sync, conn, dest)
+    assert r.reconciled == 4 and r.sent == 1
+    assert sorted(k for _, k in dest.sends) == [f"p{i}" for i in range(5)]
+
+
+def test_send_proven_absent_is_sent_and_unsettled_is_parked(conn):
+    set_audience(conn, rows(2))
+    sync = make_sync("send")
+    # the first request never reached the destination, then the answer was lost
+    dest = LoopbackDestination(fault=lambda n, recs: "5xx" if n == 1 else None)
+    r = engine.run(sync, conn, dest)
+    assert r.in_doubt == 2 and dest.sends == []
+    idem = conn.execute("select idempotency_key from ferry_sync.send_ledger where record_key = 'p0'").fetchone()[0]
+    dest.reconcile_unsettled.add(idem)
+    r = engine.run(sync, conn, dest)
+    assert r.reconciled == 2 and r.parked == 1 and r.sent == 1
+    assert [k for _, k in dest.sends] == ["p1"]
+    assert engine.plan(sync, conn, sample_size=0).counts["parked"] == 1
+    engine.run(sync, conn, dest)
+    assert [k for _, k in dest.sends] == ["p1"]  # parked stays unsent: review, never blind resend
+    assert conn.execute("select status from ferry_sync.send_ledger where record_key = 'p0'").fetchone()[0] == "parked"
+
+
+def test_batches_respect_record_and_byte_limits_and_concurrency(conn):
+    set_audience(conn, rows(95, name="x" * 50))
+    caps = Capabilities(
+        modes=frozenset({"mirror"}), identifiers=frozenset({"email"}),
+        max_batch_records=20, max_batch_bytes=700, max_concurrency=3,
+    )
+    dest = LoopbackDestination(capabilities=caps)
+    r = engine.run(make_sync("mirror"), conn, dest)
+    assert r.sent == 95 and len(dest.members) == 95
+    import json
+    for call in dest.calls:
+        assert len(call) <= 20
+        assert sum(len(json.dumps(dict(x.payload))) + 2 for x in call) <= 700
+    assert len(dest.calls) >= 95 * 80 // 700
+
+
+def test_unsupported_mode_is_refused_before_planning(conn):
+    set_audience(conn, rows(2))
+    caps = Capabilities(modes=frozenset({"upsert"}), identifiers=frozenset({"email"}), max_batch_records=10)
+    from syncs.config import SyncConfigError
+
+    with pytest.raises(SyncConfigError, match="mode 'mirror'"):
+        engine.run(make_sync("mirror"), conn, LoopbackDestination(capabilities=caps))
