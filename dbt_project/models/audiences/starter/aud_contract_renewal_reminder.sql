@@ -1,0 +1,68 @@
+-- Sales follow-up: a reminder to the owning salesperson one month (var
+-- contract_reminder_days) before a prospect's contract with a competitor ends.
+-- Internal notification (channel none), sent once per contract end date.
+with contracts as (
+    select
+        profile_id,
+        event_id,
+        occurred_at,
+        cast(coalesce(
+            {{ json_text('attributes_json', 'contract_end_date') }},
+            {{ json_text('attributes_json', 'competitor_contract_end_date') }},
+            {{ json_text('attributes_json', 'contract_end') }},
+            {{ json_text('attributes_json', 'end_date') }}
+        ) as date) as contract_end_date,
+        coalesce(
+            {{ json_text('attributes_json', 'competitor') }},
+            {{ json_text('attributes_json', 'competitor_name') }}
+        ) as competitor
+    from {{ ref('customer_events') }}
+    where event_type in {{ event_types_for('competitor_contract') }}
+        and occurred_at <= {{ audiences_as_of() }}
+),
+
+latest as (
+    select
+        contracts.*,
+        row_number() over (partition by profile_id order by occurred_at desc, event_id desc) as contract_rank
+    from contracts
+    where contract_end_date is not null
+),
+
+candidates as (
+    select profile_id, contract_end_date, competitor
+    from latest
+    where contract_rank = 1
+        and contract_end_date > cast({{ audiences_as_of() }} as date)
+        and contract_end_date <= cast({{ dbt.dateadd('day', var('contract_reminder_days', 30) | int, audiences_as_of()) }} as date)
+),
+
+eligible as (
+    select candidates.*
+    from candidates
+    where {{ audience_eligible('none', 'candidates.profile_id') }}
+),
+
+final as (
+    select
+        {{ dbt.concat(['eligible.profile_id', "':'", dbt.safe_cast('eligible.contract_end_date', dbt.type_string())]) }} as notification_key,
+        eligible.profile_id,
+        {{ audience_variant('eligible.profile_id', 'aud_contract_renewal_reminder') }} as variant,
+        scores.owner_email,
+        scores.owner_name,
+        profiles.first_name,
+        profiles.last_name,
+        profiles.company,
+        eligible.competitor,
+        eligible.contract_end_date,
+        scores.lifecycle_stage
+    from eligible
+    inner join {{ ref('customer_profiles') }} as profiles
+        on profiles.profile_id = eligible.profile_id
+    inner join {{ ref('customer_scores') }} as scores
+        on scores.profile_id = eligible.profile_id
+    where scores.owner_email is not null
+        and scores.lifecycle_stage not in ('customer', 'repeat')
+)
+
+select * from final

@@ -1,0 +1,105 @@
+-- Current consent per profile and channel (email, sms, ads): the latest consent
+-- event wins; on a tie a revocation beats a grant. Newsletter sign-ups grant email
+-- consent, unsubscribes and STOP replies revoke it. No event = not consented
+-- (opt-in by default). Erased profiles are left out.
+with channels as (
+    select 'email' as channel
+    union all select 'sms' as channel
+    union all select 'ads' as channel
+),
+
+profiles as (
+    select profile_id from {{ ref('customer_profiles') }}
+),
+
+events as (
+    select
+        event_id,
+        profile_id,
+        source,
+        event_type,
+        lower(channel) as channel,
+        occurred_at,
+        lower(coalesce(
+            {{ json_text('attributes_json', 'status') }},
+            {{ json_text('attributes_json', 'consent') }},
+            {{ json_text('attributes_json', 'consent_status') }},
+            {{ json_text('attributes_json', 'action') }},
+            {{ json_text('attributes_json', 'is_consented') }},
+            {{ json_text('attributes_json', 'granted') }}
+        )) as status_text
+    from {{ ref('customer_events') }}
+    where occurred_at <= {{ audiences_as_of() }}
+),
+
+consent_changes as (
+    select
+        event_id,
+        profile_id,
+        source,
+        case
+            when channel in ('text', 'phone', 'mobile') then 'sms'
+            when channel in ('advertising', 'ad', 'paid_social', 'meta', 'google_ads') then 'ads'
+            else channel
+        end as channel,
+        occurred_at,
+        case
+            when event_type like '%revoke%' or event_type like '%withdraw%' then false
+            when event_type like '%grant%' then true
+            else status_text in ('granted', 'grant', 'true', 'yes', '1', 'opt_in', 'opted_in', 'optin', 'subscribed', 'subscribe')
+        end as is_consented
+    from events
+    where event_type in {{ event_types_for('consent') }}
+
+    union all
+
+    select event_id, profile_id, source, 'email' as channel, occurred_at, true as is_consented
+    from events
+    where event_type in {{ event_types_for('newsletter_signup') }}
+
+    union all
+
+    select event_id, profile_id, source, 'email' as channel, occurred_at, false as is_consented
+    from events
+    where event_type in {{ event_types_for('unsubscribe') }}
+
+    union all
+
+    select event_id, profile_id, source, 'sms' as channel, occurred_at, false as is_consented
+    from events
+    where event_type in {{ event_types_for('stop') }}
+),
+
+ranked as (
+    select
+        consent_changes.*,
+        row_number() over (
+            partition by profile_id, channel
+            order by occurred_at desc, case when is_consented then 1 else 0 end asc, event_id desc
+        ) as change_rank
+    from consent_changes
+    where channel in ('email', 'sms', 'ads')
+),
+
+latest as (
+    select * from ranked where change_rank = 1
+),
+
+final as (
+    select
+        {{ dbt.concat(['profiles.profile_id', "':'", 'channels.channel']) }} as consent_key,
+        profiles.profile_id,
+        channels.channel,
+        coalesce(latest.is_consented, false) as is_consented,
+        latest.source as consent_source,
+        latest.occurred_at as consent_changed_at,
+        latest.event_id as consent_event_id
+    from profiles
+    cross join channels
+    left join latest
+        on latest.profile_id = profiles.profile_id
+        and latest.channel = channels.channel
+    where profiles.profile_id not in (select profile_id from {{ ref('erased_profiles') }})
+)
+
+select * from final

@@ -1,0 +1,197 @@
+"""Hand-made upstream rows in the contract shape, for the audiences area's tests.
+
+The scores, consent and audience models read the contract models int_events,
+customer_identifiers, customer_profiles and customer_events. These rows are built
+so that each starter audience and score has a known answer at AS_OF; `stub_project`
+makes a copy of the dbt project in which any contract model not (yet) present is a
+thin model over these tables, so the tests run before and after upstream lands.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from orchestration.paths import DBT_PROJECT_DIR
+
+AS_OF = datetime(2026, 6, 15, 12, 0, 0)
+FIXTURE_SCHEMA = "contract_fixtures"
+CONTRACT_MODELS = ("int_events", "customer_identifiers", "customer_profiles", "customer_events")
+
+
+def ago(days: float = 0, hours: float = 0) -> datetime:
+    return AS_OF - timedelta(days=days, hours=hours)
+
+
+@dataclass
+class Person:
+    profile_id: str
+    email: str | None
+    first_name: str
+    phone: str | None = None
+    birth_date: date | None = None
+    owner_email: str | None = None
+    company: str | None = None
+    country: str | None = "FR"
+    email_is_valid: bool = True
+    events: list[tuple] = field(default_factory=list)
+
+
+def _people() -> list[Person]:
+    """One person per situation; comments say which audience each must (not) reach."""
+    grant = {"status": "granted"}
+    p = []
+    # p01 champion: frequent recent big orders, email+ads consent, 3 weekly emails
+    champion = Person("p01", "ann@example.com", "Ann", phone="+33612345601", company="Acme")
+    champion.events += [("order", "shop", ago(d), "outdoor", 200.0, {}) for d in (2, 20, 40, 60, 80)]
+    champion.events += [("consent_change", "crm", ago(300), None, None, grant | {"channel": "email"}),
+                        ("consent_change", "crm", ago(300), None, None, grant | {"channel": "ads"})]
+    champion.events += [("email_delivered", "sendgrid", ago(d), None, None, {}) for d in (0, 7, 14)]
+    p.append(champion)
+    # p02 lapsed (last order 200 days ago, usual interval 50 days): win-back
+    lapsed = Person("p02", "bob@example.com", "Bob")
+    lapsed.events += [("order", "shop", ago(d), "kitchen", 50.0, {}) for d in (200, 250, 300)]
+    lapsed.events += [("consent_change", "crm", ago(400), None, None, grant | {"channel": "email"})]
+    p.append(lapsed)
+    # p03 lapsed but revoked email consent later: not in win-back
+    revoked = Person("p03", "cid@example.com", "Cid")
+    revoked.events += [("order", "shop", ago(d), "kitchen", 10.0, {}) for d in (220,)]
+    revoked.events += [("consent_change", "crm", ago(400), None, None, grant | {"channel": "email"}),
+                       ("consent_change", "crm", ago(100), None, None, {"status": "revoked", "channel": "email"})]
+    p.append(revoked)
+    # p04 abandoned cart 2 h ago
+    cart = Person("p04", "dee@example.com", "Dee")
+    cart.events += [("page_view", "web", ago(hours=3), "garden", None, {}),
+                    ("cart_add", "web", ago(hours=2), "garden", 35.0, {}),
+                    ("consent_change", "crm", ago(30), None, None, grant | {"channel": "email"})]
+    p.append(cart)
+    # p05 cart then ordered: no abandoned cart
+    bought = Person("p05", "eve@example.com", "Eve")
+    bought.events += [("cart_add", "web", ago(hours=5), "garden", 35.0, {}),
+                      ("order", "shop", ago(hours=4), "garden", 35.0, {}),
+                      ("consent_change", "crm", ago(30), None, None, grant | {"channel": "email"})]
+    p.append(bought)
+    # p06 trial, inactive 5 days, used feature "reports"
+    trial = Person("p06", "fay@example.com", "Fay")
+    trial.events += [("trial_started", "product", ago(10), None, None, {}),
+                     ("login", "product", ago(9), None, None, {}),
+                     ("login", "product", ago(5), None, None, {}),
+                     ("feature_used", "product", ago(9), None, None, {"feature": "reports"}),
+                     ("feature_used", "product", ago(5), None, None, {"feature": "export"}),
+                     ("consent_change", "crm", ago(10), None, None, grant | {"channel": "email"})]
+    p.append(trial)
+    # p07 active trial (yesterday): not inactive, did not use reports
+    active = Person("p07", "gus@example.com", "Gus")
+    active.events += [("trial_started", "product", ago(4), None, None, {}),
+                      ("login", "product", ago(1), None, None, {}),
+                      ("feature_used", "product", ago(1), None, None, {"feature": "export"}),
+                      ("consent_change", "crm", ago(4), None, None, grant | {"channel": "email"})]
+    p.append(active)
+    # p08 prospect owned by a salesperson, competitor contract ends in 20 days,
+    # birthday in 3 days; no marketing consent (internal notifications need none)
+    prospect = Person("p08", "hal@example.com", "Hal", owner_email="sales.rep@ferry.example",
+                      company="Globex", birth_date=date(1980, 6, 18))
+    prospect.events += [("competitor_contract", "crm", ago(60), None, None,
+                         {"contract_end_date": (AS_OF + timedelta(days=20)).date().isoformat(), "competitor": "Initech"})]
+    p.append(prospect)
+    # p09 newsletter sign-up 2 days ago (grants email consent)
+    news = Person("p09", "ida@example.com", "Ida")
+    news.events += [("newsletter_signup", "newsletter", ago(2), None, None, {})]
+    p.append(news)
+    # p10 NPS detractor (3) yesterday
+    nps = Person("p10", "jon@example.com", "Jon")
+    nps.events += [("nps_response", "support", ago(1), None, None, {"score": 3})]
+    p.append(nps)
+    # p11 would be in win-back, NPS and birthday, but asked to be erased
+    erased = Person("p11", "kim@example.com", "Kim", owner_email="sales.rep@ferry.example",
+                    birth_date=date(1990, 6, 16))
+    erased.events += [("order", "shop", ago(d), "kitchen", 50.0, {}) for d in (200, 260)]
+    erased.events += [("consent_change", "crm", ago(400), None, None, grant | {"channel": "email"}),
+                      ("nps_response", "support", ago(1), None, None, {"score": 1}),
+                      ("erasure_request", "privacy", ago(1), None, None, {})]
+    p.append(erased)
+    # p12 granted then unsubscribed, and bounced: no email consent, suppressed
+    unsub = Person("p12", "lea@example.com", "Lea")
+    unsub.events += [("consent_change", "crm", ago(50), None, None, grant | {"channel": "email"}),
+                     ("email_bounce", "sendgrid", ago(20), None, None, {}),
+                     ("email_unsubscribe", "sendgrid", ago(10), None, None, {})]
+    p.append(unsub)
+    return p
+
+
+def create_contract_tables(con: duckdb.DuckDBPyConnection, schema: str = FIXTURE_SCHEMA) -> list[Person]:
+    """Create the four contract tables in `schema` and fill them with the hand-made rows."""
+    people = _people()
+    con.execute(f"create schema if not exists {schema}")
+    con.execute(f"""create or replace table {schema}.customer_profiles (
+        profile_id varchar, email varchar, phone varchar, first_name varchar, last_name varchar,
+        birth_date date, city varchar, postcode varchar, country varchar, company varchar,
+        job_title varchar, owner_name varchar, owner_email varchar, preferred_store varchar,
+        loyalty_status varchar, loyalty_points integer, first_touch_source varchar,
+        first_touch_channel varchar, first_touch_utm_source varchar, first_touch_utm_medium varchar,
+        first_touch_utm_campaign varchar, first_touch_at timestamp, email_is_valid boolean,
+        phone_is_valid boolean)""")
+    con.execute(f"""create or replace table {schema}.int_events (
+        event_id varchar, source varchar, source_record_id varchar, event_type varchar,
+        channel varchar, occurred_at timestamp, category varchar, amount double, attributes_json varchar)""")
+    con.execute(f"""create or replace table {schema}.customer_events (
+        event_id varchar, profile_id varchar, source varchar, event_type varchar, channel varchar,
+        occurred_at timestamp, category varchar, amount double, attributes_json varchar)""")
+    con.execute(f"""create or replace table {schema}.customer_identifiers (
+        source varchar, source_record_id varchar, identifier_type varchar,
+        identifier_value varchar, profile_id varchar)""")
+    for person in people:
+        owner_name = "Sam Rep" if person.owner_email else None
+        con.execute(
+            f"insert into {schema}.customer_profiles values (?, ?, ?, ?, 'Doe', ?, 'Lyon', '69001', ?, ?, "
+            f"null, ?, ?, 'Lyon Centre', 'gold', 120, 'web', 'organic', null, null, null, ?, ?, ?)",
+            [person.profile_id, person.email, person.phone, person.first_name, person.birth_date,
+             person.country, person.company, owner_name, person.owner_email, ago(500),
+             person.email_is_valid, person.phone is not None],
+        )
+        for index, (event_type, source, occurred_at, category, amount, attrs) in enumerate(person.events):
+            event_id = f"{person.profile_id}-e{index:02d}"
+            record_id = f"{person.profile_id}-r{index:02d}"
+            channel = attrs.get("channel") or ("email" if event_type.startswith("email") else "web")
+            row = [event_id, source, record_id, event_type, channel, occurred_at, category, amount, json.dumps(attrs)]
+            con.execute(f"insert into {schema}.int_events values (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+            con.execute(
+                f"insert into {schema}.customer_events values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [event_id, person.profile_id, source, event_type, channel, occurred_at, category, amount, json.dumps(attrs)],
+            )
+            con.execute(
+                f"insert into {schema}.customer_identifiers values (?, ?, 'email', ?, ?)",
+                [source, record_id, person.email, person.profile_id],
+            )
+    return people
+
+
+OWN_MODEL_DIRS = ("marts/scores", "marts/consent", "audiences")
+
+
+def stub_project(destination: Path, use_stubs: bool = True) -> Path:
+    """Copy the dbt project to `destination`. With use_stubs, keep only this area's
+    models and make the contract models thin models over the fixture tables, so the
+    tests do not depend on the state of the upstream areas."""
+    project = destination / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    if not use_stubs:
+        return project
+    models = project / "models"
+    kept = destination / "_kept"
+    for own in OWN_MODEL_DIRS:
+        if (models / own).exists():
+            shutil.copytree(models / own, kept / own)
+    shutil.rmtree(models)
+    shutil.copytree(kept, models)
+    shutil.rmtree(kept)
+    stub_dir = models / "_contract_stubs"
+    stub_dir.mkdir()
+    for name in CONTRACT_MODELS:
+        (stub_dir / f"{name}.sql").write_text(f"select * from {FIXTURE_SCHEMA}.{name}\n")
+    return project
