@@ -81,7 +81,7 @@ class DestinationSpec(_Strict):
         return value
 
     def resolved_options(self, environ: dict[str, str] | None = None) -> dict[str, Any]:
-        """Options with `${VAR}` / `${VAR:-default}` expanded; an unset variable becomes None.
+        """Options with `${VAR}` / `${VAR:-default}` expanded; an option whose variable is unset is left out.
 
         Expanded at build time, not load time, so secrets never sit in config objects
         that get printed, and a missing credential just means "use the sandbox".
@@ -168,17 +168,25 @@ class SyncConfig(_Strict):
         return out
 
 
+_UNSET = object()
+
+
 def _expand(value: Any, environ: Any) -> Any:
+    """Expand `${VAR}` / `${VAR:-default}`. An option that is exactly `${VAR}` with VAR unset
+    (and no default) is dropped, so the connector's own default (often: its local sandbox) applies."""
     if isinstance(value, dict):
-        return {k: _expand(v, environ) for k, v in value.items()}
+        out = {k: _expand(v, environ) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v is not _UNSET}
     if isinstance(value, list):
-        return [_expand(v, environ) for v in value]
+        return [v for v in (_expand(v, environ) for v in value) if v is not _UNSET]
     if not isinstance(value, str):
         return value
     whole = _ENV.fullmatch(value)
     if whole:
         found = environ.get(whole.group(1))
-        return found if found not in (None, "") else whole.group(2)
+        if found not in (None, ""):
+            return found
+        return whole.group(2) if whole.group(2) is not None else _UNSET
     return _ENV.sub(lambda m: environ.get(m.group(1)) or (m.group(2) or ""), value)
 
 

@@ -240,6 +240,13 @@ def _records(sync: SyncConfig, batch: pa.RecordBatch) -> Iterator[tuple[Record, 
             ids_json = json.dumps({k: payload.get(k) for k in idents}, default=str, sort_keys=True)
             if op == "delete":
                 payload = {k: v for k, v in payload.items() if k in sync.identifiers}
+        if op == "send":
+            # Attribution travels with the message (SendGrid custom_args, Twilio tags), so
+            # engagement coming back can be tied to the sync, audience and A/B variant.
+            payload["ferry_sync"] = sync.name
+            payload["ferry_audience"] = sync.audience
+            if cols.get("__variant") and cols["__variant"][i] is not None:
+                payload["ferry_variant"] = cols["__variant"][i]
         if dest_id and op in ("remove", "delete"):
             payload["_destination_id"] = dest_id
         operation = {

@@ -122,7 +122,7 @@ def build_plan_sql(sync: SyncConfig, wh: Warehouse, state_ready: bool) -> PlanSq
     null_fields = ", ".join(f"null as {field_alias(f)}" for f in fields)
     if sync.mode == "send":
         ctes.append(
-            "planned as (select j.__key, j.__profile, j.__hash, j.__reason, j.__occ, j.__idem, "
+            "planned as (select j.__key, j.__profile, j.__hash, j.__reason, j.__occ, j.__idem, j.__variant, "
             "case when j.__reason is not null then 'suppressed' "
             "when l.idempotency_key is null or l.status in ('retry', 'rejected') then 'send' "
             "when l.status in ('intent', 'in_doubt') then 'in_doubt' "

@@ -1,0 +1,130 @@
+"""Loading syncs from the dbt manifest and destinations.yml: validation names model/file and key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from syncs.config import SyncConfigError, find_sync, load_destinations, load_syncs
+from syncs.registry import DestinationUnavailable, build_destination
+from syncs.schedule import is_due, last_tick
+
+DESTS = """
+destinations:
+  sg:
+    type: sendgrid
+    options: {api_key: "${SG_KEY}", host: "${SG_HOST:-http://127.0.0.1:9}", list_name: "l-${SG_SUFFIX}"}
+  loop:
+    type: loopback_missing
+"""
+
+
+def manifest(tmp_path: Path, ferry: dict, name: str = "aud_win_back") -> Path:
+    node = {
+        "unique_id": f"model.ferry.{name}", "resource_type": "model", "name": name,
+        "schema": "audiences", "alias": name, "config": {"meta": {"ferry": ferry}},
+    }
+    other = {"unique_id": "model.ferry.customer_profiles", "resource_type": "model", "name": "customer_profiles",
+             "schema": "marts", "config": {"meta": {}}}
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps({"nodes": {node["unique_id"]: node, other["unique_id"]: other}}))
+    return path
+
+
+@pytest.fixture
+def dests(tmp_path):
+    path = tmp_path / "destinations.yml"
+    path.write_text(DESTS)
+    return path
+
+
+GOOD = {
+    "channel": "email",
+    "syncs": [{
+        "destination": "sg", "mode": "mirror", "schedule": "0 6 * * *",
+        "identifiers": {"email": "email"},
+        "fields": {"first_name": "first_name", "city": {"column": "city", "on_null": "clear"}},
+        "policies": {"pressure_cap": 5, "max_removal_share": 0.1},
+    }],
+}
+
+
+def test_load_syncs_resolves_relation_mappings_and_policies(tmp_path, dests):
+    [sync] = load_syncs(manifest(tmp_path, GOOD), dests)
+    assert sync.name == "aud_win_back__sg"
+    assert sync.relation == "audiences.aud_win_back"
+    assert sync.mode == "mirror" and sync.channel == "email" and sync.key == "profile_id"
+    assert sync.payload_columns() == {"email": ("email", "keep"), "first_name": ("first_name", "keep"), "city": ("city", "clear")}
+    assert sync.policies.pressure_cap == 5 and sync.policies.max_attempts == 5
+    assert find_sync([sync], "aud_win_back__sg") is sync
+    with pytest.raises(SyncConfigError, match="known: aud_win_back__sg"):
+        find_sync([sync], "nope")
+
+
+@pytest.mark.parametrize(
+    "patch, where",
+    [
+        ({"mode": "merge"}, "model aud_win_back: meta.ferry.syncs.0.mode"),
+        ({"destination": "nowhere"}, "meta.ferry.syncs.0.destination: 'nowhere' is not declared"),
+        ({"identifiers": {}}, "meta.ferry.syncs.0.identifiers"),
+        ({"schedule": "every day"}, "meta.ferry.syncs.0.schedule"),
+        ({"policies": {"max_removal_share": 3}}, "meta.ferry.syncs.0.policies.max_removal_share"),
+        ({"policies": {"pressure_capp": 3}}, "meta.ferry.syncs.0.policies.pressure_capp"),
+        ({"fields": {"email": "email"}}, "meta.ferry.syncs.0.fields"),
+    ],
+)
+def test_bad_sync_names_model_and_key(tmp_path, dests, patch, where):
+    bad = json.loads(json.dumps(GOOD))
+    bad["syncs"][0].update(patch)
+    with pytest.raises(SyncConfigError) as err:
+        load_syncs(manifest(tmp_path, bad), dests)
+    assert where in str(err.value)
+
+
+def test_send_needs_a_channel(tmp_path, dests):
+    bad = json.loads(json.dumps(GOOD))
+    bad["channel"] = "none"
+    bad["syncs"][0]["mode"] = "send"
+    with pytest.raises(SyncConfigError, match="syncs.0.mode: send needs meta.ferry.channel"):
+        load_syncs(manifest(tmp_path, bad), dests)
+
+
+def test_bad_destinations_file_names_file_and_key(tmp_path):
+    path = tmp_path / "destinations.yml"
+    path.write_text("destinations:\n  sg:\n    type: sendgrid\n    option: {}\n")
+    with pytest.raises(SyncConfigError, match=r"destinations.yml: destinations.sg.option"):
+        load_destinations(path)
+    path.write_text("destinations: [1, 2]\n")
+    with pytest.raises(SyncConfigError, match="destinations.yml: key 'destinations'"):
+        load_destinations(path)
+
+
+def test_options_expand_environment_and_drop_unset(dests):
+    spec = load_destinations(dests)["sg"]
+    assert spec.resolved_options({"SG_SUFFIX": "x"}) == {"host": "http://127.0.0.1:9", "list_name": "l-x"}
+    assert spec.resolved_options({"SG_KEY": "k", "SG_HOST": "h"})["api_key"] == "k"
+
+
+def test_registry_is_lazy_and_names_the_missing_connector(dests):
+    with pytest.raises(DestinationUnavailable, match="connectors.loopback_missing.destination"):
+        build_destination(load_destinations(dests)["loop"])
+
+
+def test_project_destinations_file_is_valid():
+    dests = load_destinations(Path(__file__).resolve().parents[2] / "dbt_project" / "destinations.yml")
+    assert {"sendgrid", "twilio", "meta", "google_ads", "webhook", "file"} <= {d.type for d in dests.values()}
+
+
+def test_cron_due():
+    from datetime import datetime
+
+    now = datetime(2026, 11, 25, 7, 30)
+    assert last_tick("0 6 * * *", now) == datetime(2026, 11, 25, 6, 0)
+    assert last_tick("*/15 * * * 1-5", now) == datetime(2026, 11, 25, 7, 30)
+    assert last_tick("0 6 * * 0", now) == datetime(2026, 11, 22, 6, 0)  # last Sunday
+    assert is_due("0 6 * * *", None, now)
+    assert is_due("0 6 * * *", datetime(2026, 11, 25, 5, 59), now)
+    assert not is_due("0 6 * * *", datetime(2026, 11, 25, 6, 1), now)
+    assert not is_due(None, None, now)
