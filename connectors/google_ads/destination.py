@@ -328,8 +328,8 @@ class GoogleAdsCustomerMatch:
                 return pending(_describe(run))
             self.jobs.append(job)
             status, reason = self._wait(job)
-        except RetryableError as exc:
-            return pending(str(exc))
+        except (RetryableError, requests.RequestException) as exc:
+            return pending(str(exc)[:200])
         if status == "SUCCESS" or (status not in DONE and self.options.accept_running_jobs):
             if status != "SUCCESS":
                 log.info("google ads job %s still %s; taking its operations as accepted", job, status)

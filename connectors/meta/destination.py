@@ -245,7 +245,7 @@ class MetaCustomAudience:
             payload = {"schema": self.schema, "data": [row for _, row in chunk]}
             try:
                 response = self._post_form(method, path, {"payload": payload})
-            except RetryableError as exc:
+            except (RetryableError, requests.RequestException) as exc:
                 # Retry budget spent (throttled or down): this chunk and the rest stay
                 # pending; chunks already answered keep their results.
                 for pending in chunks[index:]:
@@ -311,7 +311,7 @@ class MetaCustomAudience:
             payload = {"schema": self.schema, "data": [row for _, row in chunk]}
             try:
                 response = self._post_form("POST", path, {"payload": payload, "session": session})
-            except RetryableError as exc:
+            except (RetryableError, requests.RequestException) as exc:
                 for later in chunks[seq - 1 :]:
                     results.extend(RecordResult(r.key, Outcome.RETRYABLE, f"replace session aborted: {type(exc).__name__}") for r, _ in later)
                 return results

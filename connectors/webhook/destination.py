@@ -1,0 +1,164 @@
+"""Generic webhook destination: signed JSON batches POSTed to a URL.
+
+Wire contract (what a receiver implements; :mod:`connectors.webhook.sandbox` is
+a reference receiver):
+
+- ``POST <url>``, ``Content-Type: application/json``, body::
+
+      {"batch_id": "...", "destination": "<name>", "sent_at": "<ISO-8601 UTC>",
+       "records": [{"key": "...", "operation": "upsert|remove|delete|send",
+                    "idempotency_key": "..." | null, "payload": {...}}, ...]}
+
+- ``X-Ferry-Signature: t=<ts>,v1=<hex HMAC-SHA256(secret, "<ts>.<body>")>`` (see
+  :mod:`connectors.webhook.signing`) and ``X-Ferry-Batch-Id`` (the same id as in
+  the body: a retried batch carries the same id, so receivers can dedupe).
+- Answer 2xx to accept. Optionally a JSON body ``{"results": [{"key": ...,
+  "status": "accepted|rejected|retryable", "error": ...}]}`` reports per-record
+  outcomes; records it does not mention are accepted. 429/5xx are retried by the
+  one HTTP layer (honouring ``Retry-After``); other 4xx reject the batch's records.
+
+``batch_id`` is new for each batch and kept across the HTTP layer's retries of
+it, so a receiver drops a retried duplicate; a later run re-sending the same
+people is a new batch (an upsert/remove/upsert sequence must not be deduped away).
+Send-mode duplicates across runs are caught by ``idempotency_key``.
+Payloads go to the receiver as mapped (this is the customer's own endpoint); only
+counts and statuses are logged, never payloads, URLs' query strings or secrets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from connectors.base import Capabilities, Operation, Outcome, Record, RecordResult, RetryableError
+from connectors.http import HttpClient
+from connectors.webhook.signing import BATCH_ID_HEADER, SIGNATURE_HEADER, sign
+
+log = logging.getLogger(__name__)
+
+
+class WebhookOptions(BaseModel):
+    """Options of a ``type: webhook`` destination in dbt_project/destinations.yml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(pattern=r"^https?://")
+    secret: str = Field(min_length=16)
+    name: str = "webhook"
+    signature_header: str = SIGNATURE_HEADER
+    headers: dict[str, str] = Field(default_factory=dict)  # e.g. a receiver's own auth header
+    max_batch_records: int = Field(500, ge=1, le=10_000)
+    max_batch_bytes: int = Field(1_000_000, ge=1_000)
+    max_requests_per_second: float | None = 10.0
+    timeout: float = 30.0
+    max_attempts: int = 6
+    backoff_initial: float = 0.5
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return str(value)
+
+
+class WebhookDestination:
+    """A :class:`connectors.base.Destination` POSTing signed JSON batches."""
+
+    name = "webhook"
+
+    def __init__(self, options: WebhookOptions) -> None:
+        self.options = options
+        self.name = options.name
+        self.capabilities = Capabilities(
+            modes=frozenset({"upsert", "mirror", "insert", "send", "delete"}),
+            identifiers=frozenset({"profile_id", "email", "phone", "external_id", "anonymous_id"}),
+            max_batch_records=options.max_batch_records,
+            max_batch_bytes=options.max_batch_bytes,
+            max_requests_per_second=options.max_requests_per_second,
+            max_concurrency=1,
+        )
+        split = urlsplit(options.url)
+        self._path = split.path or "/"
+        if split.query:
+            self._path += "?" + split.query
+        self.http = HttpClient(
+            base_url=f"{split.scheme}://{split.netloc}",
+            headers={"Content-Type": "application/json", **options.headers},
+            timeout=options.timeout,
+            max_attempts=options.max_attempts,
+            backoff_initial=options.backoff_initial,
+        )
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> "WebhookDestination":
+        try:
+            return cls(WebhookOptions.model_validate(options))
+        except ValidationError as exc:
+            details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ValueError(f"destination type webhook, options: {details}") from None
+
+    def body(self, records: list[Record]) -> tuple[str, bytes]:
+        items = [
+            {"key": r.key, "operation": r.operation.value, "idempotency_key": r.idempotency_key,
+             "payload": {} if r.operation is Operation.DELETE else dict(r.payload)}
+            for r in records
+        ]
+        batch_id = f"{self.name}-{uuid.uuid4().hex}"
+        envelope = {
+            "batch_id": batch_id,
+            "destination": self.name,
+            "sent_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "records": items,
+        }
+        return batch_id, json.dumps(envelope, default=_default, separators=(",", ":")).encode("utf-8")
+
+    def write(self, records: list[Record]) -> list[RecordResult]:
+        """POST one signed batch; per-record results from the receiver's answer if it gives them.
+
+        DELETE (erasure) records carry only the key: the receiver erases by key and
+        no personal data travels for a person being forgotten.
+        """
+        if not records:
+            return []
+        batch_id, body = self.body(records)
+        headers = {self.options.signature_header: sign(self.options.secret, body), BATCH_ID_HEADER: batch_id}
+        try:
+            response = self.http.request("POST", self._path, data=body, headers=headers)
+        except (RetryableError, requests.RequestException) as exc:
+            # RequestException: e.g. the connection dropped mid-answer, which the HTTP
+            # layer does not retry; the receiver may have stored the batch, and a resend
+            # is safe (upserts are idempotent, sends dedupe on idempotency_key).
+            log.info("webhook %s: batch of %d pending (%s)", self.name, len(records), type(exc).__name__)
+            return [RecordResult(r.key, Outcome.RETRYABLE, str(exc)[:200]) for r in records]
+        if response.status_code >= 400:
+            reason = f"webhook answered HTTP {response.status_code}"
+            return [RecordResult(r.key, Outcome.REJECTED, reason) for r in records]
+        per_record: dict[str, dict[str, Any]] = {}
+        try:
+            answer = response.json() if response.content else {}
+        except ValueError:
+            answer = {}
+        for item in (answer.get("results") or []) if isinstance(answer, dict) else []:
+            if isinstance(item, dict) and "key" in item:
+                per_record[str(item["key"])] = item
+        outcomes = {"accepted": Outcome.ACCEPTED, "rejected": Outcome.REJECTED, "retryable": Outcome.RETRYABLE}
+        results = []
+        for r in records:
+            item = per_record.get(r.key)
+            outcome = outcomes.get(str(item.get("status", "accepted")).lower(), Outcome.REJECTED) if item else Outcome.ACCEPTED
+            error = str(item.get("error"))[:200] if item and item.get("error") else None
+            results.append(RecordResult(r.key, outcome, error, destination_id=batch_id))
+        return results
+
+    def reconcile(self, records: list[Record]) -> list[RecordResult]:
+        """The receiver contract requires deduplication on ``idempotency_key`` (send) and
+        ``X-Ferry-Batch-Id``; there is no lookup API, so in-doubt records are resent
+        (RETRYABLE) and the receiver drops the duplicates."""
+        return [RecordResult(r.key, Outcome.RETRYABLE) for r in records]
