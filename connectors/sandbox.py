@@ -331,6 +331,7 @@ class SandboxServer:
         httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         httpd.daemon_threads = True
         httpd.block_on_close = False  # a slow-response fault must not block stop()
+        httpd.handle_error = lambda request, client_address: None  # clients that hang up are expected
         self._httpd = httpd
         self._thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), name=f"{self.vendor}-sandbox", daemon=True)
         self._thread.start()

@@ -246,8 +246,8 @@ class SendGridDestination:
         contact: dict[str, Any] = {}
         custom: dict[str, Any] = {}
         for key, value in record.payload.items():
-            if key.startswith("ferry_") or value is None:
-                continue  # nulls never blank a field at the destination
+            if key.startswith(("ferry_", "_")) or value is None:
+                continue  # engine metadata; and nulls never blank a field at the destination
             if key == "email":
                 contact["email"] = str(value).strip().lower()
             elif key in RESERVED_FIELDS or key in _PASSTHROUGH:
@@ -262,7 +262,7 @@ class SendGridDestination:
         list_id = self.list_id()
         custom_names = {
             k for r in records for k, v in r.payload.items()
-            if v is not None and not k.startswith("ferry_") and k not in RESERVED_FIELDS and k not in _PASSTHROUGH
+            if v is not None and not k.startswith(("ferry_", "_")) and k not in RESERVED_FIELDS and k not in _PASSTHROUGH
         }
         samples = {k: v for r in records for k, v in r.payload.items() if v is not None}
         field_ids = self._field_ids(sorted(custom_names), samples)
@@ -433,14 +433,18 @@ class SendGridDestination:
         if not o.from_email:
             raise RejectedError(f"destination {self.name!r}: from_email is required for send mode")
         email = str(record.payload.get("email") or "").strip().lower()
-        mail = Mail(from_email=From(o.from_email, o.from_name), to_emails=To(email))
-        data = {k: _json_value(v) for k, v in record.payload.items() if v is not None and not k.startswith("ferry_")}
+        data = {k: _json_value(v) for k, v in record.payload.items() if v is not None and not k.startswith(("ferry_", "_"))}
         if o.template_id:
+            mail = Mail(from_email=From(o.from_email, o.from_name), to_emails=To(email))
             mail.template_id = o.template_id
             mail.dynamic_template_data = data
         else:
-            mail.subject = o.subject or "(no subject)"
-            mail.html_content = o.html_content or " "
+            mail = Mail(
+                from_email=From(o.from_email, o.from_name),
+                to_emails=To(email),
+                subject=o.subject or "(no subject)",
+                html_content=o.html_content or "<p></p>",
+            )
         args = {**o.custom_args, "ferry_key": record.key}
         if record.idempotency_key:
             args["ferry_idempotency_key"] = record.idempotency_key

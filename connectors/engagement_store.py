@@ -1,0 +1,288 @@
+"""Landing engagement in the warehouse: append-only, idempotent on event id, with cursors.
+
+Why one module for every vendor: webhook receivers and pulls have the same
+needs (durable before acknowledging, at-least-once delivery deduplicated by the
+vendor's event id, a cursor written in the same transaction as the rows it
+covers), and dbt reads one set of ``raw`` tables whatever way events arrived.
+
+Tables (schema ``raw``; every table has ``received_at`` and ``ingest_source``
+``webhook`` | ``pull``; the primary key is the vendor's event identity):
+
+- ``raw.sendgrid_events``: one row per event-webhook event, key ``sg_event_id``;
+- ``raw.sendgrid_suppressions``: key ``(suppression_type, email, created)``;
+- ``raw.twilio_message_status``: key ``(message_sid, message_status)`` (status
+  callbacks and pulled messages; the furthest status wins downstream);
+- ``raw.twilio_opt_outs``: STOP/START replies and 21610 refusals, key ``event_id``;
+- ``raw._engagement_cursors``: ``(stream, cursor_value, updated_at)``.
+
+Writes use ``insert ... on conflict do nothing`` against the primary key (DuckDB
+and PostgreSQL both), inside one transaction with the cursor update. A
+connection is opened per write and closed at once, so a receiver never holds
+the DuckDB file between requests (dbt in another process can open it).
+
+Also here: :class:`WsgiServer`, a threaded loopback server for the receivers'
+WSGI apps (the same apps mount under any WSGI server in production).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from typing import Any, Callable, Iterable
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import duckdb
+
+_COMMON = [("received_at", "timestamp"), ("ingest_source", "varchar")]
+
+TABLES: dict[str, tuple[list[tuple[str, str]], tuple[str, ...]]] = {
+    "sendgrid_events": (
+        [
+            ("sg_event_id", "varchar not null"),
+            ("sg_message_id", "varchar"),
+            ("event", "varchar not null"),
+            ("email", "varchar"),
+            ("event_timestamp", "bigint"),
+            ("bounce_type", "varchar"),
+            ("reason", "varchar"),
+            ("url", "varchar"),
+            ("ferry_key", "varchar"),
+            ("ferry_idempotency_key", "varchar"),
+            ("payload_json", "varchar"),
+            *_COMMON,
+        ],
+        ("sg_event_id",),
+    ),
+    "sendgrid_suppressions": (
+        [
+            ("suppression_type", "varchar not null"),
+            ("email", "varchar not null"),
+            ("created", "bigint not null"),
+            ("reason", "varchar"),
+            ("status", "varchar"),
+            *_COMMON,
+        ],
+        ("suppression_type", "email", "created"),
+    ),
+    "twilio_message_status": (
+        [
+            ("message_sid", "varchar not null"),
+            ("message_status", "varchar not null"),
+            ("to_number", "varchar"),
+            ("from_number", "varchar"),
+            ("error_code", "varchar"),
+            ("direction", "varchar"),
+            ("account_sid", "varchar"),
+            ("event_at", "timestamp"),
+            ("ferry_key", "varchar"),
+            ("ferry_idempotency_key", "varchar"),
+            ("attributes_json", "varchar"),
+            *_COMMON,
+        ],
+        ("message_sid", "message_status"),
+    ),
+    "twilio_opt_outs": (
+        [
+            ("event_id", "varchar not null"),
+            ("phone", "varchar not null"),
+            ("sender", "varchar"),
+            ("keyword", "varchar"),
+            ("opted_out", "boolean not null"),
+            ("event_at", "timestamp"),
+            *_COMMON,
+        ],
+        ("event_id",),
+    ),
+    "_engagement_cursors": ([("stream", "varchar not null"), ("cursor_value", "varchar"), ("updated_at", "timestamp")], ("stream",)),
+}
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def from_unix(seconds: float | int | str | None) -> datetime | None:
+    """Unix seconds -> naive UTC timestamp (the warehouse convention)."""
+    if seconds in (None, ""):
+        return None
+    return datetime.fromtimestamp(float(seconds), timezone.utc).replace(tzinfo=None)
+
+
+class EngagementStore:
+    """Append-only landing of engagement rows into ``raw`` of a DuckDB warehouse."""
+
+    def __init__(self, path: str | Path | None = None, schema: str = "raw") -> None:
+        self.path = str(path or os.environ.get("FERRY_DUCKDB_PATH") or Path(".ferry/ferry.duckdb"))
+        self.schema = schema
+        self._lock = threading.Lock()  # one writer at a time within this process
+        self._ready = False
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(50):  # another process (dbt) may hold the file for a moment
+            try:
+                return duckdb.connect(self.path)
+            except duckdb.IOException:
+                if attempt == 49:
+                    raise
+                time.sleep(0.1)
+        raise AssertionError("unreachable")
+
+    def ensure(self) -> None:
+        """Create the schema and tables if absent (idempotent)."""
+        if self._ready:
+            return
+        with self._lock:
+            con = self._connect()
+            try:
+                con.execute(f"create schema if not exists {self.schema}")
+                for name, (columns, key) in TABLES.items():
+                    cols = ", ".join(f"{c} {t}" for c, t in columns)
+                    con.execute(f"create table if not exists {self.schema}.{name} ({cols}, primary key ({', '.join(key)}))")
+            finally:
+                con.close()
+            self._ready = True
+
+    def land(
+        self,
+        table: str,
+        rows: Iterable[dict[str, Any]],
+        *,
+        ingest_source: str,
+        cursor: tuple[str, str] | None = None,
+    ) -> int:
+        """Insert ``rows`` that are not there yet (by primary key); returns how many were new.
+
+        ``cursor=(stream, value)`` is written in the same transaction, so a pull
+        that dies after landing rows resumes from exactly what was stored.
+        """
+        self.ensure()
+        columns = [c for c, _ in TABLES[table][0]]
+        now = utc_now()
+        values = []
+        for row in rows:
+            row = {**row, "received_at": now, "ingest_source": ingest_source}
+            unknown = set(row) - set(columns)
+            if unknown:
+                raise ValueError(f"raw.{table}: unknown columns {sorted(unknown)}")
+            values.append([row.get(c) for c in columns])
+        placeholders = ", ".join("?" for _ in columns)
+        sql = f"insert into {self.schema}.{table} ({', '.join(columns)}) values ({placeholders}) on conflict do nothing"
+        with self._lock:
+            con = self._connect()
+            try:
+                con.execute("begin transaction")
+                before = con.execute(f"select count(*) from {self.schema}.{table}").fetchone()[0]
+                if values:
+                    con.executemany(sql, values)
+                after = con.execute(f"select count(*) from {self.schema}.{table}").fetchone()[0]
+                if cursor is not None:
+                    con.execute(f"delete from {self.schema}._engagement_cursors where stream = ?", [cursor[0]])
+                    con.execute(
+                        f"insert into {self.schema}._engagement_cursors values (?, ?, ?)", [cursor[0], cursor[1], now]
+                    )
+                con.execute("commit")
+            except Exception:
+                con.execute("rollback")
+                raise
+            finally:
+                con.close()
+        return int(after - before)
+
+    def cursor(self, stream: str) -> str | None:
+        self.ensure()
+        with self._lock:
+            con = self._connect()
+            try:
+                row = con.execute(
+                    f"select cursor_value from {self.schema}._engagement_cursors where stream = ?", [stream]
+                ).fetchone()
+            finally:
+                con.close()
+        return row[0] if row else None
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Read helper for tests and CLIs."""
+        self.ensure()
+        with self._lock:
+            con = self._connect()
+            try:
+                return con.execute(sql, params or []).fetchall()
+            finally:
+                con.close()
+
+    def count(self, table: str) -> int:
+        return int(self.query(f"select count(*) from {self.schema}.{table}")[0][0])
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+# --------------------------------------------------------------------------- serving receivers
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, *args: Any) -> None:  # access logs would carry query strings
+        pass
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
+@dataclass
+class WsgiServer:
+    """A receiver's WSGI app on 127.0.0.1:<free port> in a background thread."""
+
+    app: Callable[..., Any]
+    host: str = "127.0.0.1"
+    port: int = 0
+
+    def start(self) -> "WsgiServer":
+        self._server = make_server(self.host, self.port, self.app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
+        self.port = self._server.server_port
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> "WsgiServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def read_body(environ: dict[str, Any], limit: int = 10 * 1024 * 1024) -> bytes | None:
+    """The raw request body (None if larger than ``limit``: answer 413)."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit:
+        return None
+    return environ["wsgi.input"].read(length) if length else b""
+
+
+def respond(start_response: Callable[..., Any], status: int, message: str = "") -> list[bytes]:
+    reasons = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large", 500: "Internal Server Error"}
+    body = json.dumps({"status": status, "message": message}).encode()
+    start_response(f"{status} {reasons.get(status, '')}", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]

@@ -1,0 +1,169 @@
+"""SendGrid engagement back: the signed event webhook receiver and the suppression pull.
+
+Receiver (:class:`SendGridEventReceiver`, a WSGI app): verifies the signed
+event webhook with ``sendgrid.helpers.eventwebhook.EventWebhook`` over the raw
+body *before* parsing, and stores nothing from a post that fails:
+
+- no signature/timestamp headers -> 401;
+- bad signature (forged, or body tampered) -> 403;
+- timestamp outside ``tolerance`` seconds of now, or a signature already
+  accepted (a replay) -> 403;
+- signed but not a JSON array of event objects each with ``sg_event_id`` and
+  ``event`` -> 400.
+
+Valid events land in ``raw.sendgrid_events``, idempotent on ``sg_event_id``
+(SendGrid delivers at least once), then the post is acknowledged with 200. A
+signature is remembered as seen only after its events are stored, so a
+delivery we failed to store (5xx) can come again. Seen signatures are kept in
+memory for the tolerance window only (older timestamps are refused anyway).
+
+Pull (:func:`pull_suppressions`): global unsubscribes, bounces, spam reports,
+invalid emails and blocks, paged with ``limit``/``offset``, ``start_time`` as
+the cursor (stored per type in ``raw._engagement_cursors``; the last page's
+newest ``created`` is the next start, inclusive, duplicates dropped by key).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any, Callable
+
+from sendgrid.helpers.eventwebhook import EventWebhook
+
+from connectors.engagement_store import EngagementStore, dumps, read_body, respond
+
+SIGNATURE_HEADER = "HTTP_X_TWILIO_EMAIL_EVENT_WEBHOOK_SIGNATURE"
+TIMESTAMP_HEADER = "HTTP_X_TWILIO_EMAIL_EVENT_WEBHOOK_TIMESTAMP"
+SUPPRESSION_TYPES = ("unsubscribes", "bounces", "spam_reports", "invalid_emails", "blocks")
+PAGE_LIMIT = 500
+
+
+def event_row(event: dict[str, Any]) -> dict[str, Any]:
+    """One webhook event -> one ``raw.sendgrid_events`` row (the whole event kept as JSON)."""
+    return {
+        "sg_event_id": str(event["sg_event_id"]),
+        "sg_message_id": event.get("sg_message_id"),
+        "event": str(event["event"]),
+        "email": (event.get("email") or "").strip().lower() or None,
+        "event_timestamp": int(event["timestamp"]) if event.get("timestamp") is not None else None,
+        "bounce_type": event.get("type"),
+        "reason": event.get("reason"),
+        "url": event.get("url"),
+        "ferry_key": event.get("ferry_key"),
+        "ferry_idempotency_key": event.get("ferry_idempotency_key"),
+        "payload_json": dumps(event),
+    }
+
+
+class SendGridEventReceiver:
+    """WSGI app for SendGrid's signed event webhook (POST a JSON array of events)."""
+
+    def __init__(
+        self,
+        store: EngagementStore,
+        public_key: str,
+        *,
+        tolerance: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.verifier = EventWebhook(public_key)
+        self.tolerance = tolerance
+        self.clock = clock
+        self._seen: dict[str, float] = {}  # signature -> timestamp, within the tolerance window
+        self._lock = threading.RLock()
+        self.stats = {"accepted": 0, "rejected": 0, "stored": 0}
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        if environ.get("REQUEST_METHOD") != "POST":
+            return respond(start_response, 405, "POST only")
+        body = read_body(environ)
+        if body is None:
+            return self._reject(start_response, 413, "body too large")
+        signature = environ.get(SIGNATURE_HEADER)
+        timestamp = environ.get(TIMESTAMP_HEADER)
+        if not signature or not timestamp:
+            return self._reject(start_response, 401, "unsigned")
+        try:
+            text = body.decode("utf-8")
+            valid = self.verifier.verify_signature(text, signature, timestamp)
+        except Exception:  # undecodable body/signature: not something SendGrid signed
+            valid = False
+        if not valid:
+            return self._reject(start_response, 403, "bad signature")
+        try:
+            age = abs(self.clock() - float(timestamp))
+        except ValueError:
+            return self._reject(start_response, 403, "bad timestamp")
+        if age > self.tolerance:
+            return self._reject(start_response, 403, "stale timestamp")
+        with self._lock:
+            self._forget_old()
+            if signature in self._seen:
+                return self._reject(start_response, 403, "replayed")
+        try:
+            events = json.loads(text)
+            if not isinstance(events, list) or not all(
+                isinstance(e, dict) and e.get("sg_event_id") and e.get("event") for e in events
+            ):
+                raise ValueError("not an array of events")
+            rows = [event_row(e) for e in events]
+        except (ValueError, TypeError, KeyError):
+            return self._reject(start_response, 400, "malformed body")
+        stored = self.store.land("sendgrid_events", rows, ingest_source="webhook")
+        with self._lock:
+            self._seen[signature] = float(timestamp)
+            self.stats["accepted"] += 1
+            self.stats["stored"] += stored
+        return respond(start_response, 200, f"stored {stored}")
+
+    def _reject(self, start_response: Callable[..., Any], status: int, message: str) -> list[bytes]:
+        with self._lock:
+            self.stats["rejected"] += 1
+        return respond(start_response, status, message)
+
+    def _forget_old(self) -> None:
+        horizon = self.clock() - self.tolerance
+        for sig in [s for s, t in self._seen.items() if t < horizon]:
+            del self._seen[sig]
+
+
+def pull_suppressions(client: Any, store: EngagementStore, types: tuple[str, ...] = SUPPRESSION_TYPES) -> dict[str, int]:
+    """Pull every suppression list since its cursor; returns new rows per type.
+
+    ``client`` is an official ``sendgrid.SendGridAPIClient`` (e.g.
+    ``SendGridDestination.client``, whose HTTP goes through the retry layer).
+    """
+    out: dict[str, int] = {}
+    for kind in types:
+        stream = f"sendgrid.suppression.{kind}"
+        start = int(store.cursor(stream) or 0)
+        offset, newest, new = 0, start, 0
+        while True:
+            response = client.client.suppression._(kind).get(
+                query_params={"start_time": start, "limit": PAGE_LIMIT, "offset": offset}
+            )
+            if response.status_code != 200:
+                raise RuntimeError(f"GET /v3/suppression/{kind}: HTTP {response.status_code}")
+            page = response.to_dict or []
+            rows = [
+                {
+                    "suppression_type": kind,
+                    "email": str(e["email"]).strip().lower(),
+                    "created": int(e["created"]),
+                    "reason": e.get("reason"),
+                    "status": e.get("status"),
+                }
+                for e in page
+            ]
+            newest = max([newest, *(r["created"] for r in rows)])
+            last = len(page) < PAGE_LIMIT
+            # the cursor moves only with the last page, in the same transaction as its rows
+            new += store.land("sendgrid_suppressions", rows, ingest_source="pull", cursor=(stream, str(newest)) if last else None)
+            if last:
+                break
+            offset += PAGE_LIMIT
+        out[kind] = new
+    return out
