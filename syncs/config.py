@@ -70,6 +70,8 @@ class DestinationSpec(_Strict):
     type: str
     options: dict[str, Any] = Field(default_factory=dict)
     class_name: str | None = Field(default=None, alias="class")
+    # A destination outside connectors/ (a plugin package): its module path, e.g. acme_crm.destination.
+    module: str | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

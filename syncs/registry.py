@@ -45,7 +45,7 @@ def _find_class(module: Any, spec: DestinationSpec) -> type:
 def build_destination(dest_config: DestinationSpec | dict[str, Any], environ: dict[str, str] | None = None) -> Destination:
     """`type` -> connectors.<type>.destination.<Class>.from_options(options with ${VAR} expanded)."""
     spec = dest_config if isinstance(dest_config, DestinationSpec) else DestinationSpec.model_validate(dest_config)
-    module_name = f"connectors.{spec.type}.destination"
+    module_name = spec.module or f"connectors.{spec.type}.destination"
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

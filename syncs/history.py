@@ -1,0 +1,58 @@
+"""Read-side helpers over ferry_sync: last runs, parked records. For the CLI and Dagster.
+
+Why separate from the engine: these are queries people and schedulers ask
+("when did this sync last run?", "what is parked and why?"); they never write.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from syncs import state as st
+from syncs.warehouse import Warehouse
+
+
+def _wh(conn: Any) -> Warehouse:
+    return conn if isinstance(conn, Warehouse) else Warehouse(conn)
+
+
+def last_run_started(conn: Any, sync_name: str) -> datetime | None:
+    """Start of the latest run of `sync_name` (None if it never ran or ferry_sync is absent)."""
+    wh = _wh(conn)
+    if not wh.table_exists(st.SCHEMA, "runs"):
+        return None
+    row = wh.fetchone(f"select max(started_at) from {st.RUNS} where sync_name = ?", (sync_name,))
+    return row[0] if row else None
+
+
+def recent_runs(conn: Any, sync_name: str, limit: int = 10) -> list[dict[str, Any]]:
+    wh = _wh(conn)
+    if not wh.table_exists(st.SCHEMA, "runs"):
+        return []
+    cur = wh.execute(
+        f"select * from {st.RUNS} where sync_name = ? order by started_at desc limit {int(limit)}", (sync_name,)
+    )
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+def parked(conn: Any, sync_name: str) -> list[dict[str, Any]]:
+    """Records parked for review: failing records past max_attempts and unsettled sends."""
+    wh = _wh(conn)
+    out: list[dict[str, Any]] = []
+    if wh.table_exists(st.SCHEMA, "record_status"):
+        for key, op, attempts, error, updated in wh.fetchall(
+            f"select record_key, operation, attempts, last_error, updated_at from {st.STATUS} "
+            "where sync_name = ? and parked order by record_key",
+            (sync_name,),
+        ):
+            out.append({"record_key": key, "operation": op, "attempts": attempts, "error": error, "since": updated})
+    if wh.table_exists(st.SCHEMA, "send_ledger"):
+        for key, attempts, error, updated in wh.fetchall(
+            f"select record_key, attempts, error, updated_at from {st.LEDGER} "
+            "where sync_name = ? and status = 'parked' order by record_key",
+            (sync_name,),
+        ):
+            out.append({"record_key": key, "operation": "send", "attempts": attempts, "error": error, "since": updated})
+    return out
