@@ -1,0 +1,150 @@
+"""File export: atomic CSV/Parquet files whose content equals what was written."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from connectors.base import Destination, Operation, Outcome, Record
+from connectors.file import destination as file_destination
+from connectors.file.destination import FileExport
+
+
+def rec(i: int, op: Operation = Operation.UPSERT, **payload) -> Record:
+    base = {"email": f"p{i}@example.com", "points": i * 10, "birth_date": dt.date(1990, 1, i + 1),
+            "score": i / 4, "tier": None if i % 2 else "gold"}
+    base.update(payload)
+    return Record(f"p{i}", op, base)
+
+
+def export(tmp_path: Path, fmt: str, **options) -> FileExport:
+    d = FileExport.from_options({"path": str(tmp_path), "format": fmt, "name": "win_back", "run_id": "r1", **options})
+    assert isinstance(d, Destination)
+    return d
+
+
+def test_parquet_content_equals_input(tmp_path: Path) -> None:
+    d = export(tmp_path, "parquet")
+    records = [rec(i) for i in range(5)]
+    assert {r.outcome for r in d.write(records)} == {Outcome.ACCEPTED}
+    latest = pq.read_table(tmp_path / "win_back_latest.parquet").to_pylist()
+    assert latest == [{"key": r.key, **r.payload} for r in records]  # types kept: int, date, float, null
+    run = pq.read_table(tmp_path / "runs" / "win_back_r1.parquet").to_pylist()
+    assert run == [{"key": r.key, "operation": "upsert", **r.payload} for r in records]
+
+
+def test_csv_content_equals_input(tmp_path: Path) -> None:
+    d = export(tmp_path, "csv")
+    records = [rec(i, note='has "quotes", commas\nand a newline') for i in range(3)]
+    d.write(records)
+    with open(tmp_path / "win_back_latest.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    expected = [{"key": r.key, **{k: "" if v is None else (v.isoformat() if isinstance(v, dt.date) else str(v))
+                                  for k, v in r.payload.items()}} for r in records]
+    assert rows == expected
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_modes_update_remove_delete_across_batches(tmp_path: Path, fmt: str) -> None:
+    d = export(tmp_path, fmt)
+    d.write([rec(i) for i in range(4)])
+    d.write([rec(1, points=999), rec(2, Operation.REMOVE), rec(3, Operation.DELETE), rec(7)])
+    latest = {row["key"]: row for row in d.read(d.latest_path)}
+    assert set(latest) == {"p0", "p1", "p7"}
+    assert str(latest["p1"]["points"]) == "999"
+    run = d.read(d.run_path)
+    assert [(r["key"], r["operation"]) for r in run] == [
+        ("p0", "upsert"), ("p1", "upsert"), ("p2", "upsert"), ("p3", "upsert"),
+        ("p1", "upsert"), ("p2", "remove"), ("p3", "delete"), ("p7", "upsert")]
+    erased = [r for r in run if r["operation"] == "delete"][0]
+    assert not erased.get("email")  # erasure rows hold no personal data
+    # a new run: a new run file, the same latest
+    d2 = export(tmp_path, fmt, run_id="r2")
+    d2.write([rec(9)])
+    assert {row["key"] for row in d2.read(d2.latest_path)} == {"p0", "p1", "p7", "p9"}
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [f"win_back_r1.{d.ext}", f"win_back_r2.{d.ext}"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_failure_mid_write_leaves_previous_file_intact(tmp_path: Path, fmt: str, monkeypatch) -> None:
+    d = export(tmp_path, fmt)
+    d.write([rec(0), rec(1)])
+    before = d.latest_path.read_bytes()
+
+    real_write_table = pq.write_table
+    real_open = open
+
+    def broken_parquet(table, where, **kw):  # writes half of latest, then the disk "fills up"
+        if "latest" not in str(where):
+            return real_write_table(table, where, **kw)
+        with real_open(where, "wb") as fh:
+            fh.write(b"PAR1 partial")
+        raise OSError(28, "No space left on device")
+
+    class BrokenCsvFile:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def write(self, data):
+            self.fh.write(data[: len(data) // 2])
+            raise OSError(28, "No space left on device")
+
+    def broken_open(path, mode="r", *a, **kw):  # writes break half-way; reads work
+        fh = real_open(path, mode, *a, **kw)
+        return BrokenCsvFile(fh) if "w" in mode and "latest" in str(path) else fh
+
+    if fmt == "parquet":
+        monkeypatch.setattr(file_destination.pq, "write_table", broken_parquet)
+    else:
+        monkeypatch.setattr(file_destination, "open", broken_open, raising=False)
+    results = d.write([rec(2), rec(0, Operation.REMOVE)])
+    assert {r.outcome for r in results} == {Outcome.RETRYABLE}
+    assert d.latest_path.read_bytes() == before  # the previous file, untouched
+    leftovers = [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []
+    monkeypatch.undo()
+    assert pq.write_table is real_write_table
+    # the retry of the same batch succeeds and the files are whole again
+    assert {r.outcome for r in d.write([rec(2), rec(0, Operation.REMOVE)])} == {Outcome.ACCEPTED}
+    assert {row["key"] for row in d.read(d.latest_path)} == {"p1", "p2"}
+    run = [(r["key"], r["operation"]) for r in d.read(d.run_path)]
+    assert run == [("p0", "upsert"), ("p1", "upsert"), ("p2", "upsert"), ("p0", "remove")]  # no duplicates
+
+
+def test_replace_is_atomic_for_readers(tmp_path: Path, monkeypatch) -> None:
+    """A reader opening latest at any moment sees either the old or the new file."""
+    d = export(tmp_path, "parquet")
+    d.write([rec(0)])
+    seen: list[int] = []
+    real_replace = os.replace
+
+    def spying_replace(src, dst):
+        if str(dst).endswith("win_back_latest.parquet"):
+            seen.append(pq.read_table(dst).num_rows)  # just before the swap: still the old, whole file
+        real_replace(src, dst)
+
+    monkeypatch.setattr(file_destination.os, "replace", spying_replace)
+    d.write([rec(1), rec(2)])
+    assert seen == [1] and pq.read_table(d.latest_path).num_rows == 3
+
+
+def test_options_and_send_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="format"):
+        FileExport.from_options({"path": str(tmp_path), "format": "xlsx"})
+    with pytest.raises(ValueError, match="name"):
+        FileExport.from_options({"path": str(tmp_path), "name": "../escape"})
+    d = export(tmp_path, "csv")
+    [res] = d.write([Record("p1", Operation.SEND, {"email": "x@example.com"})])
+    assert res.outcome is Outcome.REJECTED
+    assert {r.outcome for r in d.reconcile([rec(1)])} == {Outcome.RETRYABLE}
