@@ -87,7 +87,7 @@ def format_phones(rng: np.random.Generator, e164: np.ndarray, national_share: fl
                 nsn,
             )[s]
         else:
-            cc = num[1:3] if not num.startswith("+1") else "1"
+            cc = num[1:3]
             rest = num[1 + len(cc) :]
             out[i] = (
                 num,

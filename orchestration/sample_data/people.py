@@ -102,7 +102,7 @@ def build_population(rng: np.random.Generator, n: int, as_of: np.datetime64) -> 
     area = np.array([c[3] for c in vocab.CITIES], dtype=object)
     city = cities[city_idx]
     country = countries[city_idx]
-    postcode = prefixes[city_idx] + rng.integers(0, 10, n).astype(str).astype(object)
+    postcode = prefixes[city_idx] + "0" + rng.integers(0, 10, n).astype(str).astype(object)
     postcode = np.where(country == "GB", prefixes[city_idx] + "4AB", postcode)
     postcode = postcode[household]
     street_no = rng.integers(1, 180, n).astype(str).astype(object)
@@ -118,7 +118,7 @@ def build_population(rng: np.random.Generator, n: int, as_of: np.datetime64) -> 
         None,
     )
     old_city = np.where(movers, cities[old_idx], None)
-    old_postcode = np.where(movers, prefixes[old_idx] + rng.integers(0, 10, n).astype(str).astype(object), None)
+    old_postcode = np.where(movers, prefixes[old_idx] + "0" + rng.integers(0, 10, n).astype(str).astype(object), None)
 
     f_fold, l_fold = _fold(first), _fold(last)
     pattern = rng.integers(0, 4, n)
@@ -140,18 +140,20 @@ def build_population(rng: np.random.Generator, n: int, as_of: np.datetime64) -> 
     work_email = np.where(has_company, _unique(f_fold + "." + l_fold + "@" + company_domain.astype(str), idx.astype(str).astype(object)), None)
     job_title = np.where(has_company, np.array(vocab.JOB_TITLES, dtype=object)[rng.integers(0, len(vocab.JOB_TITLES), n)], None)
 
-    # Unique mobiles: a permutation slice of the 8-digit space, per country format.
-    # (i * a + b) mod 10^8 with a coprime to 10 is a bijection: unique without a 100M shuffle.
-    serial = (idx.astype(np.int64) * 48_271_337 + int(rng.integers(0, 10**8))) % 10**8
-    s8 = np.char.zfill(serial.astype(str), 8).astype(object)
+    # Unique mobiles: (i * a + b) mod M with a coprime to M is a bijection, so numbers
+    # are unique without shuffling a 100M range. M keeps French mobiles in
+    # +33 600..637 (libphonenumber-valid ranges; 639 and 69x are not all valid).
+    a, b = 48_271_337, int(rng.integers(0, 10**7))
+    s8 = np.char.zfill(((idx.astype(np.int64) * a + b) % 38_000_000).astype(str), 8).astype(object)
+    s7 = np.char.zfill(((idx.astype(np.int64) * a + b) % 10**7).astype(str), 7).astype(object)
     mobile = np.select(
         [country == "FR", country == "BE", country == "DE"],
-        ["+336" + s8, "+3247" + s8.astype(str).astype("U7").astype(object), "+49151" + s8],
-        "+4479" + s8,
+        ["+336" + s8, "+3247" + s7, "+49151" + s8],
+        "+4475" + s8,
     )
     landline = np.where(
         (country == "FR") & (area[city_idx] != ""),
-        "+33" + area[city_idx] + _national_digits(rng, n, 8),
+        "+33" + area[city_idx] + rng.choice(np.array(list("123457"), dtype=object), n) + _national_digits(rng, n, 7),
         None,
     )
     # Households share the head's landline; 10% of people living alone give one too.

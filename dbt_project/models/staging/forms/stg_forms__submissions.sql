@@ -1,0 +1,38 @@
+with
+
+source as (
+
+    select * from {{ source('forms', 'submissions') }}
+
+),
+
+renamed as (
+
+    select
+        {{ clean_text('submission_id') }} as submission_id,
+        _loader_id as loader_id,
+        lower(form_type) as form_type,
+        {{ clean_text('asset') }} as asset,
+        {{ email_fields('email') }},
+        {{ phone_fields('phone') }},
+        {{ clean_text('first_name') }} as first_name,
+        {{ clean_text('last_name') }} as last_name,
+        {{ clean_text('company') }} as company,
+        {{ clean_text('job_title') }} as job_title,
+        {{ clean_text('street') }} as street,
+        {{ clean_text('city') }} as city,
+        {{ clean_text('postcode') }} as postcode,
+        {{ dbt.safe_cast(clean_text('birth_date'), api.Column.translate_type('date')) }} as birth_date,
+        consent_email,
+        consent_sms,
+        lower(utm_source) as utm_source,
+        lower(utm_medium) as utm_medium,
+        lower(utm_campaign) as utm_campaign,
+        {{ iso_to_utc('submitted_at') }} as submitted_at,
+        _loaded_at as loaded_at
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,27 @@
+with
+
+source as (
+
+    select * from {{ source('shop', 'abandoned_carts') }}
+
+),
+
+renamed as (
+
+    select
+        {{ clean_text('cart_id') }} as cart_id,
+        _loader_id as loader_id,
+        cast(customer_id as {{ dbt.type_string() }}) as customer_id,
+        {{ email_fields('email') }},
+        cast(created_at as timestamp) as created_at,
+        item_count,
+        cast(cart_value as {{ dbt.type_numeric() }}) as cart_value,
+        lower(top_category) as top_category,
+        checkout_url,
+        _loaded_at as loaded_at
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,27 @@
+with
+
+source as (
+
+    select * from {{ source('shop', 'order_lines') }}
+
+),
+
+renamed as (
+
+    select
+        {{ clean_text('order_line_id') }} as order_line_id,
+        _loader_id as loader_id,
+        {{ clean_text('order_id') }} as order_id,
+        sku,
+        product_name,
+        lower(product_category) as product_category,
+        quantity,
+        cast(unit_price as {{ dbt.type_numeric() }}) as unit_price,
+        cast(quantity * unit_price as {{ dbt.type_numeric() }}) as line_amount,
+        _loaded_at as loaded_at
+
+    from source
+
+)
+
+select * from renamed

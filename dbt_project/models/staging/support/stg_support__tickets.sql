@@ -1,0 +1,41 @@
+with
+
+source as (
+
+    select * from {{ source('support', 'tickets') }}
+
+),
+
+renamed as (
+
+    select
+        {{ clean_text('ticket_id') }} as ticket_id,
+        _loader_id as loader_id,
+        {{ clean_text('requester_id') }} as requester_id,
+        {{ clean_text('requester_name') }} as requester_name,
+        {{ email_fields('requester_email', 'email') }},
+        {{ phone_fields('requester_phone', 'phone') }},
+        lower(category) as category,
+        subject,
+        lower(priority) as priority,
+        lower(status) as status,
+        {{ iso_to_utc('created_at') }} as created_at,
+        {{ iso_to_utc('solved_at') }} as solved_at,
+        _loaded_at as loaded_at
+
+    from source
+
+),
+
+-- The help desk keeps one free-text name: first word = first name, rest = last name.
+split_names as (
+
+    select
+        *,
+        nullif(split_part(requester_name, ' ', 1), '') as first_name,
+        nullif(trim(substr(requester_name, length(split_part(requester_name, ' ', 1)) + 2)), '') as last_name
+    from renamed
+
+)
+
+select * from split_names
