@@ -69,16 +69,16 @@ class GoogleAdsOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: str = Field(min_length=1, pattern=r"^\d+$")
-    user_list_id: str = Field(min_length=1, pattern=r"^\d+$")
-    developer_token: str = Field(min_length=1)
+    customer_id: str | None = Field(None, pattern=r"^\d+$")  # all three default to the sandbox's
+    user_list_id: str | None = Field(None, pattern=r"^\d+$")  # when no OAuth credentials are set
+    developer_token: str | None = Field(None, min_length=1)
     access_token: str | None = None
     refresh_token: str | None = None
     client_id: str | None = None
     client_secret: str | None = None
     token_url: str = TOKEN_URL
     login_customer_id: str | None = Field(None, pattern=r"^\d+$")
-    base_url: str = API_URL
+    base_url: str | None = None  # default https://googleads.googleapis.com
     api_version: str = DEFAULT_VERSION
     ad_user_data: Literal["GRANTED"] = "GRANTED"  # only consented people are synced (engine policy)
     ad_personalization: Literal["GRANTED"] = "GRANTED"
@@ -86,7 +86,7 @@ class GoogleAdsOptions(BaseModel):
     gmail_dot_removal: bool = False  # see connectors/hashing.py: not in the Customer Match guide
     max_identifiers_per_request: int = Field(MAX_IDENTIFIERS_PER_REQUEST, ge=MAX_IDENTIFIERS_PER_USER,
                                              le=MAX_IDENTIFIERS_PER_REQUEST)
-    poll_interval: float = Field(10.0, ge=0)
+    poll_interval: float | None = Field(None, ge=0)  # default 10 s (0.05 s against the sandbox)
     job_wait_seconds: float = Field(600.0, ge=0)
     accept_running_jobs: bool = True
     timeout: float = 60.0
@@ -143,13 +143,32 @@ class GoogleAdsCustomerMatch:
     )
 
     def __init__(self, options: GoogleAdsOptions, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.is_sandbox = not options.access_token and not options.refresh_token
+        if self.is_sandbox:
+            from connectors.google_ads import sandbox
+
+            local = None if options.base_url else sandbox.local_sandbox()
+            options = options.model_copy(update={
+                "access_token": local.access_token if local else "sandbox-google-token",
+                "developer_token": options.developer_token or (local.developer_token if local else "sandbox-dev-token"),
+                "customer_id": options.customer_id or sandbox.SANDBOX_CUSTOMER_ID,
+                "user_list_id": options.user_list_id or sandbox.SANDBOX_USER_LIST_ID,
+                "base_url": options.base_url or (local.base_url if local else None),
+                "poll_interval": 0.05 if options.poll_interval is None else options.poll_interval,
+            })
+        missing = [k for k in ("customer_id", "user_list_id", "developer_token") if not getattr(options, k)]
+        if missing:
+            raise ValueError(f"destination type google_ads, options: {', '.join(missing)}: required")
+        if options.refresh_token and not options.access_token and not (options.client_id and options.client_secret):
+            raise ValueError("destination type google_ads, options: refresh_token needs client_id and client_secret")
         self.options = options
         self.sleep = sleep
-        headers = {"developer-token": options.developer_token}
+        self.poll_interval = 10.0 if options.poll_interval is None else options.poll_interval
+        headers = {"developer-token": options.developer_token or ""}
         if options.login_customer_id:
             headers["login-customer-id"] = options.login_customer_id
         self.http = HttpClient(
-            base_url=f"{options.base_url.rstrip('/')}/{options.api_version}",
+            base_url=f"{(options.base_url or API_URL).rstrip('/')}/{options.api_version}",
             headers=headers,
             timeout=options.timeout,
             max_attempts=options.max_attempts,
@@ -167,11 +186,6 @@ class GoogleAdsCustomerMatch:
         except ValidationError as exc:
             details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise ValueError(f"destination type google_ads, options: {details}") from None
-        if not parsed.access_token and not (parsed.refresh_token and parsed.client_id and parsed.client_secret):
-            raise ValueError(
-                "destination type google_ads, options: access_token, or refresh_token with client_id and "
-                "client_secret, is required"
-            )
         return cls(parsed)
 
     # ----- HTTP
@@ -231,7 +245,7 @@ class GoogleAdsCustomerMatch:
             status, reason = self.job_status(job)
             if status in DONE or time.monotonic() >= deadline:
                 return status, reason
-            self.sleep(self.options.poll_interval)
+            self.sleep(self.poll_interval)
 
     def _wait_until_list_idle(self) -> bool:
         deadline = time.monotonic() + self.options.job_wait_seconds

@@ -334,3 +334,16 @@ class GoogleAdsSandbox(SandboxServer):
             ]})
         return self._invalid(f"Resource {m.group(1)} is not served by the sandbox.",
                              {"queryError": "INVALID_RESOURCE_NAME"}, request)
+
+
+SANDBOX_CUSTOMER_ID = "1234567890"
+SANDBOX_USER_LIST_ID = "555"
+_LOCAL: GoogleAdsSandbox | None = None
+
+
+def local_sandbox() -> GoogleAdsSandbox:
+    """The process-wide sandbox a Google Ads destination uses when no OAuth credentials are set."""
+    global _LOCAL
+    if _LOCAL is None:
+        _LOCAL = GoogleAdsSandbox().start()  # type: ignore[assignment]
+    return _LOCAL  # type: ignore[return-value]

@@ -72,9 +72,9 @@ class MetaOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    audience_id: str = Field(min_length=1)
-    access_token: str = Field(min_length=1)
-    base_url: str = GRAPH_URL
+    audience_id: str | None = Field(None, min_length=1)  # none with no token: the sandbox's audience
+    access_token: str | None = Field(None, min_length=1)  # none: the local sandbox
+    base_url: str | None = None  # default https://graph.facebook.com
     api_version: str = DEFAULT_VERSION
     schema_keys: tuple[str, ...] = Field(DEFAULT_SCHEMA, alias="schema")
     default_country: str | None = None  # supplies a phone's country code when the profile has none
@@ -157,11 +157,25 @@ class MetaCustomAudience:
     )
 
     def __init__(self, options: MetaOptions, *, sleep: Any = time.sleep) -> None:
+        self.is_sandbox = not options.access_token
+        if self.is_sandbox:
+            # No credentials: the local sandbox (a standalone one if base_url points at it).
+            from connectors.meta import sandbox
+
+            base_url = options.base_url or sandbox.local_sandbox().base_url
+            options = options.model_copy(update={
+                "access_token": sandbox.MetaSandbox.DEFAULT_TOKEN,
+                "audience_id": options.audience_id or sandbox.SANDBOX_AUDIENCE_ID,
+                "base_url": base_url,
+            })
+        elif not options.audience_id:
+            raise ValueError("destination type meta, options: audience_id: required with an access_token")
         self.options = options
+        self.audience_id: str = options.audience_id or ""
         self.schema = list(options.schema_keys)
         self.last_audience_size: AudienceSize | None = None
         self.http = HttpClient(
-            base_url=f"{options.base_url.rstrip('/')}/{options.api_version}",
+            base_url=f"{(options.base_url or GRAPH_URL).rstrip('/')}/{options.api_version}",
             timeout=options.timeout,
             max_attempts=options.max_attempts,
             backoff_initial=options.backoff_initial,
@@ -174,9 +188,10 @@ class MetaCustomAudience:
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> "MetaCustomAudience":
         try:
-            return cls(MetaOptions.model_validate(options))
+            parsed = MetaOptions.model_validate(options)
         except ValidationError as exc:
             raise ValueError(f"destination type meta, options: {_errors(exc)}") from None
+        return cls(parsed)
 
     # ----- rows
 
@@ -207,7 +222,7 @@ class MetaCustomAudience:
 
     def _post_form(self, method: str, path: str, fields: dict[str, Any]) -> requests.Response:
         data = {k: json.dumps(v, separators=(",", ":")) for k, v in fields.items()}
-        data["access_token"] = self.options.access_token
+        data["access_token"] = self.options.access_token or ""
         return self.http.request(method, path, data=data)
 
     def _results(
@@ -230,16 +245,16 @@ class MetaCustomAudience:
             if bad is not None:
                 results.append(RecordResult(record.key, Outcome.REJECTED, f"meta invalid entry: {samples[bad]}"))
             else:
-                results.append(RecordResult(record.key, Outcome.ACCEPTED, destination_id=self.options.audience_id))
+                results.append(RecordResult(record.key, Outcome.ACCEPTED, destination_id=self.audience_id))
         unmapped = int(body.get("num_invalid_entries") or 0) - sum(r.outcome is Outcome.REJECTED for r in results)
         if unmapped > 0:
             # Meta samples only some invalid rows; the rest cannot be tied to records.
-            log.warning("meta audience %s: %d invalid entries not identified", self.options.audience_id, unmapped)
+            log.warning("meta audience %s: %d invalid entries not identified", self.audience_id, unmapped)
         return results
 
     def _send(self, method: str, records: list[Record]) -> list[RecordResult]:
         ready, results = self._rows(records)
-        path = f"/{self.options.audience_id}/users"
+        path = f"/{self.audience_id}/users"
         chunks = list(self._chunks(ready))
         for index, chunk in enumerate(chunks):
             payload = {"schema": self.schema, "data": [row for _, row in chunk]}
@@ -297,10 +312,10 @@ class MetaCustomAudience:
         if not ready:
             raise RejectedError("refusing a full replace with no usable records")
         if len(ready) < MIN_AUDIENCE_SIZE:
-            log.warning("meta audience %s: replacing with %d people, below Meta's floor", self.options.audience_id, len(ready))
+            log.warning("meta audience %s: replacing with %d people, below Meta's floor", self.audience_id, len(ready))
         session_id = session_id if session_id is not None else secrets.randbits(52)
         chunks = list(self._chunks(ready))
-        path = f"/{self.options.audience_id}/usersreplace"
+        path = f"/{self.audience_id}/usersreplace"
         for seq, chunk in enumerate(chunks, start=1):
             session = {
                 "session_id": session_id,
@@ -328,7 +343,7 @@ class MetaCustomAudience:
         fields = "approximate_count_lower_bound,approximate_count_upper_bound,operation_status"
         response = self.http.request(
             "GET",
-            f"/{self.options.audience_id}",
+            f"/{self.audience_id}",
             params={"fields": fields},
             headers={"Authorization": f"Bearer {self.options.access_token}"},
         )
@@ -340,7 +355,7 @@ class MetaCustomAudience:
         body = response.json()
         status = body.get("operation_status") or {}
         size = AudienceSize(
-            audience_id=str(body.get("id", self.options.audience_id)),
+            audience_id=str(body.get("id", self.audience_id)),
             lower_bound=int(body.get("approximate_count_lower_bound", -1)),
             upper_bound=int(body.get("approximate_count_upper_bound", -1)),
             operation_status=status.get("code"),

@@ -76,11 +76,12 @@ def member_id(row: dict[str, str]) -> str:
 
 class MetaSandbox(SandboxServer):
     vendor = "meta"
+    DEFAULT_TOKEN = "sandbox-meta-token"
 
     def __init__(
         self,
         *,
-        access_token: str = "sandbox-meta-token",
+        access_token: str = DEFAULT_TOKEN,
         match_rate: float = 1.0,
         floor: int = 100,
         max_users: int = MAX_USERS,
@@ -338,3 +339,18 @@ class MetaSandbox(SandboxServer):
             elif f not in ("id",):
                 return self.error_response(400, f"(#100) Tried accessing nonexisting field ({f})", request)
         return Response.json(body)
+
+
+SANDBOX_AUDIENCE_ID = "23850000000000"
+_LOCAL: MetaSandbox | None = None
+
+
+def local_sandbox() -> MetaSandbox:
+    """The process-wide sandbox a Meta destination uses when no access token is set.
+
+    Three in four uploaded people "match", so the demo shows a realistic match rate.
+    """
+    global _LOCAL
+    if _LOCAL is None:
+        _LOCAL = MetaSandbox(match_rate=0.75).start()  # type: ignore[assignment]
+    return _LOCAL  # type: ignore[return-value]

@@ -49,8 +49,8 @@ class WebhookOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(pattern=r"^https?://")
-    secret: str = Field(min_length=16)
+    url: str | None = Field(None, pattern=r"^https?://")  # none: the local reference receiver
+    secret: str | None = Field(None, min_length=16)  # required with a url
     name: str = "webhook"
     signature_header: str = SIGNATURE_HEADER
     headers: dict[str, str] = Field(default_factory=dict)  # e.g. a receiver's own auth header
@@ -74,6 +74,14 @@ class WebhookDestination:
     name = "webhook"
 
     def __init__(self, options: WebhookOptions) -> None:
+        self.is_sandbox = options.url is None
+        if self.is_sandbox:
+            from connectors.webhook.sandbox import local_receiver
+
+            receiver = local_receiver()
+            options = options.model_copy(update={"url": receiver.url(options.name), "secret": receiver.secret})
+        elif not options.secret:
+            raise ValueError("destination type webhook, options: secret: required with a url (>= 16 characters)")
         self.options = options
         self.name = options.name
         self.capabilities = Capabilities(
@@ -84,7 +92,7 @@ class WebhookDestination:
             max_requests_per_second=options.max_requests_per_second,
             max_concurrency=1,
         )
-        split = urlsplit(options.url)
+        split = urlsplit(options.url or "")
         self._path = split.path or "/"
         if split.query:
             self._path += "?" + split.query
@@ -128,7 +136,7 @@ class WebhookDestination:
         if not records:
             return []
         batch_id, body = self.body(records)
-        headers = {self.options.signature_header: sign(self.options.secret, body), BATCH_ID_HEADER: batch_id}
+        headers = {self.options.signature_header: sign(self.options.secret or "", body), BATCH_ID_HEADER: batch_id}
         try:
             response = self.http.request("POST", self._path, data=body, headers=headers)
         except (RetryableError, requests.RequestException) as exc:

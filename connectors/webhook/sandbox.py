@@ -100,3 +100,16 @@ class WebhookReceiver(SandboxServer):
                     self.state.sends[ikey] = r
         self.state.batches.append(batch)
         return Response.json({"results": results})
+
+
+_LOCAL: WebhookReceiver | None = None
+
+
+def local_receiver() -> WebhookReceiver:
+    """The process-wide receiver a webhook destination posts to when no URL is set."""
+    global _LOCAL
+    if _LOCAL is None:
+        import secrets
+
+        _LOCAL = WebhookReceiver(secret=secrets.token_hex(24)).start()  # type: ignore[assignment]
+    return _LOCAL  # type: ignore[return-value]

@@ -53,8 +53,11 @@ def test_options_are_validated() -> None:
     with pytest.raises(ValueError, match="customer_id"):
         GoogleAdsCustomerMatch.from_options({"customer_id": "12-34", "user_list_id": "1", "developer_token": "d",
                                              "access_token": "t"})
-    with pytest.raises(ValueError, match="refresh_token"):
-        GoogleAdsCustomerMatch.from_options({"customer_id": "1", "user_list_id": "1", "developer_token": "d"})
+    with pytest.raises(ValueError, match="client_id"):
+        GoogleAdsCustomerMatch.from_options({"customer_id": "1", "user_list_id": "1", "developer_token": "d",
+                                             "refresh_token": "r"})
+    with pytest.raises(ValueError, match="developer_token"):
+        GoogleAdsCustomerMatch.from_options({"customer_id": "1", "user_list_id": "1", "access_token": "t"})
     with pytest.raises(ValueError, match="ad_user_data"):
         GoogleAdsCustomerMatch.from_options({"customer_id": "1", "user_list_id": "1", "developer_token": "d",
                                              "access_token": "t", "ad_user_data": "DENIED"})
