@@ -38,6 +38,7 @@ from typing import Any, Callable, Iterable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import duckdb
+import pyarrow as pa
 
 _COMMON = [("received_at", "timestamp"), ("ingest_source", "varchar")]
 
@@ -103,6 +104,9 @@ TABLES: dict[str, tuple[list[tuple[str, str]], tuple[str, ...]]] = {
 }
 
 
+_ARROW_TYPES = {"varchar": pa.string(), "bigint": pa.int64(), "timestamp": pa.timestamp("us"), "boolean": pa.bool_()}
+
+
 def utc_now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -156,37 +160,47 @@ class EngagementStore:
         *,
         ingest_source: str,
         cursor: tuple[str, str] | None = None,
+        cursors: dict[str, str] | None = None,
     ) -> int:
         """Insert ``rows`` that are not there yet (by primary key); returns how many were new.
 
-        ``cursor=(stream, value)`` is written in the same transaction, so a pull
-        that dies after landing rows resumes from exactly what was stored.
+        ``cursor=(stream, value)`` (or several as ``cursors={stream: value}``) is
+        written in the same transaction, so a pull that dies after landing rows
+        resumes from exactly what was stored.
         """
         self.ensure()
         columns = [c for c, _ in TABLES[table][0]]
         now = utc_now()
-        values = []
+        data: dict[str, list[Any]] = {c: [] for c in columns}
         for row in rows:
             row = {**row, "received_at": now, "ingest_source": ingest_source}
             unknown = set(row) - set(columns)
             if unknown:
                 raise ValueError(f"raw.{table}: unknown columns {sorted(unknown)}")
-            values.append([row.get(c) for c in columns])
-        placeholders = ", ".join("?" for _ in columns)
-        sql = f"insert into {self.schema}.{table} ({', '.join(columns)}) values ({placeholders}) on conflict do nothing"
+            for c in columns:
+                data[c].append(row.get(c))
+        # Arrow in, one set-based insert: DuckDB's executemany is row-at-a-time and slow.
+        incoming = pa.table({c: pa.array(v, type=_ARROW_TYPES[t.split()[0]]) for (c, t), v in zip(TABLES[table][0], data.values())})
+        cols = ", ".join(columns)
         with self._lock:
             con = self._connect()
             try:
                 con.execute("begin transaction")
-                before = con.execute(f"select count(*) from {self.schema}.{table}").fetchone()[0]
-                if values:
-                    con.executemany(sql, values)
-                after = con.execute(f"select count(*) from {self.schema}.{table}").fetchone()[0]
-                if cursor is not None:
-                    con.execute(f"delete from {self.schema}._engagement_cursors where stream = ?", [cursor[0]])
+                before = con.execute(f"select count(*) from {self.schema}.{table}").fetchall()[0][0]
+                if incoming.num_rows:
+                    con.register("ferry_incoming", incoming)
+                    # distinct on the key first: a batch may repeat an event (at-least-once senders)
+                    key = ", ".join(TABLES[table][1])
                     con.execute(
-                        f"insert into {self.schema}._engagement_cursors values (?, ?, ?)", [cursor[0], cursor[1], now]
+                        f"insert into {self.schema}.{table} ({cols}) select {cols} from ("
+                        f"select *, row_number() over (partition by {key}) as ferry_rn from ferry_incoming"
+                        f") where ferry_rn = 1 on conflict do nothing"
                     )
+                    con.unregister("ferry_incoming")
+                after = con.execute(f"select count(*) from {self.schema}.{table}").fetchall()[0][0]
+                for stream, value in {**(cursors or {}), **dict([cursor] if cursor else [])}.items():
+                    con.execute(f"delete from {self.schema}._engagement_cursors where stream = ?", [stream])
+                    con.execute(f"insert into {self.schema}._engagement_cursors values (?, ?, ?)", [stream, value, now])
                 con.execute("commit")
             except Exception:
                 con.execute("rollback")
@@ -200,12 +214,20 @@ class EngagementStore:
         with self._lock:
             con = self._connect()
             try:
-                row = con.execute(
+                found = con.execute(
                     f"select cursor_value from {self.schema}._engagement_cursors where stream = ?", [stream]
-                ).fetchone()
+                ).fetchall()
+                row = found[0] if found else None
             finally:
                 con.close()
         return row[0] if row else None
+
+    def cursors(self, prefix: str) -> dict[str, str]:
+        """Every cursor whose stream starts with ``prefix`` (one read for a multi-stream pull)."""
+        rows = self.query(
+            f"select stream, cursor_value from {self.schema}._engagement_cursors where stream like ?", [prefix + "%"]
+        )
+        return {r[0]: r[1] for r in rows}
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Read helper for tests and CLIs."""

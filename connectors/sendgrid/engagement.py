@@ -136,11 +136,13 @@ def pull_suppressions(client: Any, store: EngagementStore, types: tuple[str, ...
     ``client`` is an official ``sendgrid.SendGridAPIClient`` (e.g.
     ``SendGridDestination.client``, whose HTTP goes through the retry layer).
     """
-    out: dict[str, int] = {}
+    known = store.cursors("sendgrid.suppression.")
+    rows: list[dict[str, Any]] = []
+    new_cursors: dict[str, str] = {}
     for kind in types:
         stream = f"sendgrid.suppression.{kind}"
-        start = int(store.cursor(stream) or 0)
-        offset, newest, new = 0, start, 0
+        start = int(known.get(stream) or 0)
+        offset, newest = 0, start
         while True:
             response = client.client.suppression._(kind).get(
                 query_params={"start_time": start, "limit": PAGE_LIMIT, "offset": offset}
@@ -148,22 +150,27 @@ def pull_suppressions(client: Any, store: EngagementStore, types: tuple[str, ...
             if response.status_code != 200:
                 raise RuntimeError(f"GET /v3/suppression/{kind}: HTTP {response.status_code}")
             page = response.to_dict or []
-            rows = [
-                {
-                    "suppression_type": kind,
-                    "email": str(e["email"]).strip().lower(),
-                    "created": int(e["created"]),
-                    "reason": e.get("reason"),
-                    "status": e.get("status"),
-                }
-                for e in page
-            ]
-            newest = max([newest, *(r["created"] for r in rows)])
-            last = len(page) < PAGE_LIMIT
-            # the cursor moves only with the last page, in the same transaction as its rows
-            new += store.land("sendgrid_suppressions", rows, ingest_source="pull", cursor=(stream, str(newest)) if last else None)
-            if last:
+            for e in page:
+                rows.append(
+                    {
+                        "suppression_type": kind,
+                        "email": str(e["email"]).strip().lower(),
+                        "created": int(e["created"]),
+                        "reason": e.get("reason"),
+                        "status": e.get("status"),
+                    }
+                )
+                newest = max(newest, int(e["created"]))
+            if len(page) < PAGE_LIMIT:
                 break
             offset += PAGE_LIMIT
-        out[kind] = new
-    return out
+        new_cursors[stream] = str(newest)
+    # rows and every cursor in one transaction: a pull that dies lands nothing and moves nothing
+    before = {k: 0 for k in types}
+    counts = store.query(
+        "select suppression_type, count(*) from raw.sendgrid_suppressions group by 1"
+    )
+    before.update({k: int(n) for k, n in counts if k in before})
+    store.land("sendgrid_suppressions", rows, ingest_source="pull", cursors=new_cursors)
+    after = dict(store.query("select suppression_type, count(*) from raw.sendgrid_suppressions group by 1"))
+    return {k: int(after.get(k, 0)) - before[k] for k in types}
