@@ -45,8 +45,13 @@ class FileOptions(BaseModel):
 
     path: str = ".ferry/exports"
     format: Literal["csv", "parquet"] = "csv"
-    name: str = Field("export", pattern=r"^[A-Za-z0-9_.-]+$")  # file stem: one per sync
+    name: str = Field("export", pattern=r"^[A-Za-z0-9_.-]+$")  # file stem
+    # The sync writing through this destination: one destination shared by several
+    # syncs must not mix their members in one latest file, so the stem becomes
+    # "<name>__<sync>". The engine (or the YAML) sets it.
+    sync: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$")
     run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$")
+    identifiers: tuple[str, ...] = ("profile_id", "customer_id", "email", "phone", "external_id", "anonymous_id")
     max_batch_records: int = Field(50_000, ge=1)
 
 
@@ -90,12 +95,13 @@ class FileExport:
         self.ext = "csv" if options.format == "csv" else "parquet"
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         self.run_id = options.run_id or f"{stamp}_{secrets.token_hex(3)}"
-        self.latest_path = self.dir / f"{options.name}_latest.{self.ext}"
-        self.run_path = self.dir / "runs" / f"{options.name}_{self.run_id}.{self.ext}"
+        stem = f"{options.name}__{options.sync}" if options.sync else options.name
+        self.latest_path = self.dir / f"{stem}_latest.{self.ext}"
+        self.run_path = self.dir / "runs" / f"{stem}_{self.run_id}.{self.ext}"
         self._run_rows: list[dict[str, Any]] = []
         self.capabilities = Capabilities(
             modes=frozenset({"upsert", "mirror", "insert", "delete"}),
-            identifiers=frozenset({"profile_id", "email", "phone", "external_id", "anonymous_id"}),
+            identifiers=frozenset(options.identifiers),  # a file takes any key column named here
             max_batch_records=options.max_batch_records,
             max_batch_bytes=None,
             max_requests_per_second=None,

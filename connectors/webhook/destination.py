@@ -5,7 +5,7 @@ a reference receiver):
 
 - ``POST <url>``, ``Content-Type: application/json``, body::
 
-      {"batch_id": "...", "destination": "<name>", "sent_at": "<ISO-8601 UTC>",
+      {"batch_id": "...", "destination": "<name>", "sync": "<sync>" | null, "sent_at": "<ISO-8601 UTC>",
        "records": [{"key": "...", "operation": "upsert|remove|delete|send",
                     "idempotency_key": "..." | null, "payload": {...}}, ...]}
 
@@ -52,6 +52,8 @@ class WebhookOptions(BaseModel):
     url: str | None = Field(None, pattern=r"^https?://")  # none: the local reference receiver
     secret: str | None = Field(None, min_length=16)  # required with a url
     name: str = "webhook"
+    sync: str | None = None  # the sync posting through this destination, sent in the envelope
+    identifiers: tuple[str, ...] = ("profile_id", "customer_id", "email", "phone", "external_id", "anonymous_id")
     signature_header: str = SIGNATURE_HEADER
     headers: dict[str, str] = Field(default_factory=dict)  # e.g. a receiver's own auth header
     max_batch_records: int = Field(500, ge=1, le=10_000)
@@ -86,7 +88,7 @@ class WebhookDestination:
         self.name = options.name
         self.capabilities = Capabilities(
             modes=frozenset({"upsert", "mirror", "insert", "send", "delete"}),
-            identifiers=frozenset({"profile_id", "email", "phone", "external_id", "anonymous_id"}),
+            identifiers=frozenset(options.identifiers),  # the receiver decides what keys mean
             max_batch_records=options.max_batch_records,
             max_batch_bytes=options.max_batch_bytes,
             max_requests_per_second=options.max_requests_per_second,
@@ -122,6 +124,7 @@ class WebhookDestination:
         envelope = {
             "batch_id": batch_id,
             "destination": self.name,
+            "sync": self.options.sync,
             "sent_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "records": items,
         }

@@ -139,6 +139,17 @@ def test_replace_is_atomic_for_readers(tmp_path: Path, monkeypatch) -> None:
     assert seen == [1] and pq.read_table(d.latest_path).num_rows == 3
 
 
+def test_syncs_sharing_a_destination_get_their_own_files(tmp_path: Path) -> None:
+    a = export(tmp_path, "csv", name="file_export", sync="win_back_file")
+    b = export(tmp_path, "csv", name="file_export", sync="detractors_file", identifiers=["customer_id"])
+    a.write([rec(1)])
+    b.write([rec(2)])
+    assert a.latest_path != b.latest_path
+    assert [r["key"] for r in a.read(a.latest_path)] == ["p1"]
+    assert [r["key"] for r in b.read(b.latest_path)] == ["p2"]
+    assert b.capabilities.identifiers == frozenset({"customer_id"})
+
+
 def test_options_and_send_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="format"):
         FileExport.from_options({"path": str(tmp_path), "format": "xlsx"})
