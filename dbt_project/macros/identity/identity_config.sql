@@ -1,0 +1,79 @@
+{#- Identity-resolution settings. Every setting is a dbt var declared (with its
+    default) in dbt_project.yml; the same defaults live here so the models still
+    compile in a project that does not declare them (tests, forks). -#}
+
+{% macro identity_setting(name) -%}
+    {%- set defaults = {
+        'identity_blocked_values': ['null', 'none', 'nan', 'n/a', 'na', 'unknown', 'anonymous', 'undefined', '-1', 'test@test.com', 'test@example.com'],
+        'identity_blocked_patterns': {'any': ['^[0-]*$'], 'email': ['^(info|contact|noreply|no-reply|admin|sales|support|hello)@']},
+        'identity_max_customer_ids': {'customer_id': 1, 'email': 1, 'phone': 1, 'anonymous_id': 1},
+        'identity_type_priority': ['customer_id', 'email', 'phone', 'anonymous_id'],
+        'identity_label_rounds': 10,
+        'profile_source_priority': [],
+    } -%}
+    {%- if name not in defaults -%}
+        {{ exceptions.raise_compiler_error("unknown identity setting '" ~ name ~ "' (known: " ~ (defaults.keys() | list | join(', ')) ~ ")") }}
+    {%- endif -%}
+    {{ return(var(name, defaults[name])) }}
+{%- endmacro %}
+
+
+{#- SQL literal for a Python string (single quotes doubled). -#}
+{% macro identity_literal(value) -%}
+    '{{ value | string | replace("'", "''") }}'
+{%- endmacro %}
+
+
+{#- Rank of an identifier type in the link priority (1 = strongest); unknown types rank last. -#}
+{% macro identity_type_rank(type_column) -%}
+    {%- set priority = identity_setting('identity_type_priority') -%}
+    case {{ type_column }}
+    {%- for identifier_type in priority %}
+        when {{ identity_literal(identifier_type) }} then {{ loop.index }}
+    {%- endfor %}
+        else {{ priority | length + 1 }}
+    end
+{%- endmacro %}
+
+
+{#- Maximum distinct customer ids (of one system) an identifier of this type may carry. -#}
+{% macro identity_max_customer_ids(type_column) -%}
+    {%- set limits = identity_setting('identity_max_customer_ids') -%}
+    case {{ type_column }}
+    {%- for identifier_type, limit in limits.items() %}
+        when {{ identity_literal(identifier_type) }} then {{ limit | int }}
+    {%- endfor %}
+        else 1
+    end
+{%- endmacro %}
+
+
+{#- Rank of a source in the golden-record source priority (1 = most trusted). -#}
+{% macro profile_source_rank(source_column) -%}
+    {%- set priority = identity_setting('profile_source_priority') -%}
+    {%- if priority | length == 0 -%}
+    1
+    {%- else -%}
+    case {{ source_column }}
+    {%- for source_name in priority %}
+        when {{ identity_literal(source_name) }} then {{ loop.index }}
+    {%- endfor %}
+        else {{ priority | length + 1 }}
+    end
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- True when the expression matches one of the blocked patterns listed under
+    this key of identity_blocked_patterns ("any" lists those for every type). -#}
+{% macro identity_matches_blocked_pattern(value_expression, pattern_key) -%}
+    {%- set patterns = identity_setting('identity_blocked_patterns') -%}
+    {%- set applicable = patterns.get(pattern_key, []) or [] -%}
+    {%- if applicable | length == 0 -%}
+    false
+    {%- else -%}
+    ({%- for pattern in applicable -%}
+        {{ ferry_regexp_like(value_expression, identity_literal(pattern)) }}{% if not loop.last %} or {% endif %}
+    {%- endfor -%})
+    {%- endif -%}
+{%- endmacro %}

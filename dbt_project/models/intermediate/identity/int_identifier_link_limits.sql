@@ -1,0 +1,158 @@
+{#- One row per linkable identifier shared by two or more records, with the
+    verdict on whether its links are used.
+
+    A shared identifier carrying more distinct customer ids of one system than
+    identity_max_customer_ids allows for its type is a hub (a household phone, a
+    family email, a shared device) and none of its links are used.
+
+    Priority (identity_type_priority): types are judged strongest first, and a
+    weaker identifier is judged against the customer ids its records already reach
+    through kept stronger links (one hop), not only their own. So an email joining
+    two shop accounts is kept while the phone that would additionally pull in a
+    third account is the link that is dropped ('higher_priority_conflict'). -#}
+{%- set priority = identity_setting('identity_type_priority') -%}
+
+with screened as (
+    select * from {{ ref('int_identifiers_screened') }}
+),
+
+linkable as (
+    select distinct
+        record_key,
+        identifier_node,
+        identifier_type,
+        type_rank
+    from screened
+    where is_linkable
+),
+
+shared as (
+    select
+        identifier_node,
+        identifier_type,
+        type_rank,
+        count(*) as record_count
+    from linkable
+    group by identifier_node, identifier_type, type_rank
+    having count(*) > 1
+),
+
+occurrences as (
+    select
+        linkable.record_key,
+        linkable.identifier_node,
+        linkable.type_rank
+    from linkable
+    inner join shared on shared.identifier_node = linkable.identifier_node
+),
+
+record_customer_ids as (
+    select distinct
+        record_key,
+        coalesce(customer_system, '') as customer_system,
+        identifier_value as customer_id
+    from screened
+    where is_linkable
+        and identifier_type = 'customer_id'
+),
+
+identifier_customer_ids as (
+    select distinct
+        occurrences.identifier_node,
+        record_customer_ids.customer_system,
+        record_customer_ids.customer_id
+    from occurrences
+    inner join record_customer_ids on record_customer_ids.record_key = occurrences.record_key
+),
+
+direct_counts as (
+    select
+        identifier_node,
+        max(customer_id_count) as direct_max_customer_ids
+    from (
+        select identifier_node, customer_system, count(*) as customer_id_count
+        from identifier_customer_ids
+        group by identifier_node, customer_system
+    ) as per_system
+    group by identifier_node
+),
+
+{% for identifier_type in priority %}
+{%- set rank = loop.index %}
+-- rank {{ rank }}: {{ identifier_type }}, judged against ids reached through kept links of ranks < {{ rank }}
+reached_{{ rank }} as (
+    select record_key, customer_system, customer_id from record_customer_ids
+    {%- for lower in range(1, rank) %}
+    union
+    select
+        occurrences.record_key,
+        identifier_customer_ids.customer_system,
+        identifier_customer_ids.customer_id
+    from occurrences
+    inner join kept_{{ lower }} on kept_{{ lower }}.identifier_node = occurrences.identifier_node
+    inner join identifier_customer_ids on identifier_customer_ids.identifier_node = occurrences.identifier_node
+    {%- endfor %}
+),
+
+reached_counts_{{ rank }} as (
+    select
+        identifier_node,
+        max(customer_id_count) as reached_max_customer_ids
+    from (
+        select
+            occurrences.identifier_node,
+            reached_{{ rank }}.customer_system,
+            count(distinct reached_{{ rank }}.customer_id) as customer_id_count
+        from occurrences
+        inner join reached_{{ rank }} on reached_{{ rank }}.record_key = occurrences.record_key
+        where occurrences.type_rank = {{ rank }}
+        group by occurrences.identifier_node, reached_{{ rank }}.customer_system
+    ) as per_system
+    group by identifier_node
+),
+
+judged_{{ rank }} as (
+    select
+        shared.identifier_node,
+        coalesce(reached_counts_{{ rank }}.reached_max_customer_ids, 0) as reached_max_customer_ids,
+        coalesce(reached_counts_{{ rank }}.reached_max_customer_ids, 0)
+            <= {{ identity_max_customer_ids('shared.identifier_type') }} as is_kept
+    from shared
+    left join reached_counts_{{ rank }} on reached_counts_{{ rank }}.identifier_node = shared.identifier_node
+    where shared.type_rank = {{ rank }}
+),
+
+kept_{{ rank }} as (
+    select identifier_node from judged_{{ rank }} where is_kept
+),
+{% endfor %}
+
+judged as (
+    {%- for identifier_type in priority %}
+    select identifier_node, reached_max_customer_ids, is_kept from judged_{{ loop.index }}
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+),
+
+final as (
+    select
+        shared.identifier_node,
+        shared.identifier_type,
+        shared.type_rank,
+        shared.record_count,
+        coalesce(direct_counts.direct_max_customer_ids, 0) as direct_max_customer_ids,
+        coalesce(judged.reached_max_customer_ids, 0) as reached_max_customer_ids,
+        {{ identity_max_customer_ids('shared.identifier_type') }} as max_customer_ids,
+        coalesce(judged.is_kept, false) as is_kept,
+        case
+            when coalesce(judged.is_kept, false) then 'linked'
+            when coalesce(direct_counts.direct_max_customer_ids, 0)
+                > {{ identity_max_customer_ids('shared.identifier_type') }} then 'max_customer_ids_exceeded'
+            else 'higher_priority_conflict'
+        end as link_status
+    from shared
+    left join direct_counts on direct_counts.identifier_node = shared.identifier_node
+    left join judged on judged.identifier_node = shared.identifier_node
+)
+
+select * from final

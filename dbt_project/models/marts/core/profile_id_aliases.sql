@@ -1,0 +1,53 @@
+{#- Merge history: every profile id that was merged into another, pointing at
+    the id that is live now (chains are followed: when the survivor itself merges
+    later, its earlier aliases are re-pointed). Join any stored profile id through
+    this table to find today's profile. Incremental and exempt from
+    --full-refresh: this history cannot be rebuilt from the sources. -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='old_profile_id',
+        full_refresh=false,
+    )
+}}
+
+with resolved as (
+    select * from {{ ref('int_profile_ids_resolved') }}
+),
+
+merges as (
+    select distinct
+        prior_profile_id as old_profile_id,
+        profile_id
+    from resolved
+    where assignment_status = 'merged'
+),
+
+new_aliases as (
+    select
+        old_profile_id,
+        profile_id,
+        {{ dbt.current_timestamp() }} as merged_at
+    from merges
+),
+
+{% if is_incremental() %}
+repointed as (
+    select
+        existing.old_profile_id,
+        merges.profile_id,
+        existing.merged_at
+    from {{ this }} as existing
+    inner join merges on merges.old_profile_id = existing.profile_id
+),
+{% endif %}
+
+final as (
+    select old_profile_id, profile_id, merged_at from new_aliases
+    {%- if is_incremental() %}
+    union all
+    select old_profile_id, profile_id, merged_at from repointed
+    {%- endif %}
+)
+
+select * from final

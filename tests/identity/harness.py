@@ -1,0 +1,159 @@
+"""A throwaway copy of the identity part of the dbt project, fed from hand-made tables.
+
+The contract models the identity models read (int_identifiers, int_person_records,
+int_events) are replaced by stubs selecting from tables the test writes into schema
+`test_input` of a temporary DuckDB file, so the identity algorithm is tested on
+exactly the rows a test chooses, whatever state the rest of the project is in.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from orchestration.paths import DBT_PROJECT_DIR
+
+IDENTITY_PATHS = (
+    "dbt_project.yml",
+    "profiles.yml",
+    "macros/generate_schema_name.sql",
+    "macros/identity",
+    "models/intermediate/identity",
+    "models/marts/core",
+)
+
+STUBS = {
+    "int_identifiers": "select * from test_input.identifiers",
+    "int_person_records": "select * from test_input.person_records",
+    "int_events": "select * from test_input.events",
+}
+
+PERSON_COLUMNS = (
+    "first_name", "last_name", "email", "phone", "birth_date", "street", "city", "postcode",
+    "country", "company", "job_title", "owner_name", "owner_email", "preferred_store",
+    "loyalty_status", "loyalty_points",
+)
+
+
+@dataclass
+class Inputs:
+    """Rows for the three contract tables, added scenario by scenario."""
+
+    identifiers: list[tuple[Any, ...]] = field(default_factory=list)
+    person_records: list[dict[str, Any]] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def record(self, source: str, record_id: str, at: str = "2024-01-01", **ids: str | list[str] | None) -> None:
+        """One source record with its identifiers (type -> value or list of values),
+        plus a person row; an identifier passed as ('value', False) is flagged invalid."""
+        ts = datetime.fromisoformat(at)
+        for identifier_type, values in ids.items():
+            if values is None:
+                continue
+            for value in values if isinstance(values, list) else [values]:
+                valid, reason = True, None
+                if isinstance(value, tuple):
+                    value, valid = value
+                    reason = None if valid else "bad_format"
+                self.identifiers.append((source, record_id, identifier_type, value, valid, reason, ts))
+        self.person_records.append({"source": source, "source_record_id": record_id, "source_updated_at": ts})
+
+    def person(self, source: str, record_id: str, **attributes: Any) -> None:
+        for row in self.person_records:
+            if row["source"] == source and row["source_record_id"] == record_id:
+                row.update(attributes)
+                return
+        raise KeyError((source, record_id))
+
+    def event(self, event_id: str, source: str, record_id: str, event_type: str, at: str,
+              channel: str | None = None, attributes_json: str | None = None) -> None:
+        self.events.append((event_id, source, record_id, event_type, channel,
+                            datetime.fromisoformat(at), None, None, attributes_json))
+
+
+def make_project(root: Path) -> Path:
+    """Copy the identity models and macros into `root` and add the stub contract models."""
+    project = root / "dbt_project"
+    for rel in IDENTITY_PATHS:
+        src = DBT_PROJECT_DIR / rel
+        dst = project / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst)
+        else:
+            shutil.copy2(src, dst)
+    unioned = project / "models" / "intermediate" / "unioned"
+    unioned.mkdir(parents=True, exist_ok=True)
+    for name, sql in STUBS.items():
+        (unioned / f"{name}.sql").write_text(sql + "\n")
+    return project
+
+
+def write_inputs(db_path: Path, inputs: Inputs) -> None:
+    """(Re)write the test_input tables in one go."""
+    con = duckdb.connect(str(db_path))
+    try:
+        con.execute("create schema if not exists test_input")
+        con.execute(
+            "create or replace table test_input.identifiers (source varchar, source_record_id varchar,"
+            " identifier_type varchar, identifier_value varchar, is_valid boolean,"
+            " invalid_reason varchar, observed_at timestamp)"
+        )
+        if inputs.identifiers:
+            con.executemany("insert into test_input.identifiers values (?, ?, ?, ?, ?, ?, ?)", inputs.identifiers)
+        cols = ", ".join(f"{c} {'date' if c == 'birth_date' else 'integer' if c == 'loyalty_points' else 'varchar'}"
+                         for c in PERSON_COLUMNS)
+        con.execute(
+            "create or replace table test_input.person_records (source varchar, source_record_id varchar,"
+            f" {cols}, source_updated_at timestamp)"
+        )
+        names = ("source", "source_record_id", *PERSON_COLUMNS, "source_updated_at")
+        rows = [tuple(r.get(n) for n in names) for r in inputs.person_records]
+        if rows:
+            con.executemany(
+                f"insert into test_input.person_records values ({', '.join('?' * len(names))})", rows
+            )
+        con.execute(
+            "create or replace table test_input.events (event_id varchar, source varchar,"
+            " source_record_id varchar, event_type varchar, channel varchar, occurred_at timestamp,"
+            " category varchar, amount decimal(12, 2), attributes_json varchar)"
+        )
+        if inputs.events:
+            con.executemany("insert into test_input.events values (?, ?, ?, ?, ?, ?, ?, ?, ?)", inputs.events)
+    finally:
+        con.close()
+
+
+def dbt_build(project: Path, db_path: Path, *extra: str) -> None:
+    """`dbt build` of the copied project against `db_path`, in process; raises on any failure."""
+    import os
+
+    from dbt.cli.main import dbtRunner
+
+    os.environ["FERRY_DUCKDB_PATH"] = str(db_path)
+    os.environ["FERRY_DBT_TARGET"] = "duckdb"
+    args = [
+        "build", "--project-dir", str(project), "--profiles-dir", str(project),
+        "--target-path", str(project / "target"), "--log-path", str(project / "logs"),
+        "--quiet", *extra,
+    ]
+    result = dbtRunner().invoke(args)
+    if not result.success:
+        failures = []
+        if result.result is not None and hasattr(result.result, "results"):
+            failures = [f"{r.node.name}: {r.status} {r.message}" for r in result.result.results
+                        if str(r.status) not in ("success", "pass")]
+        raise AssertionError(f"dbt build failed: {result.exception or failures}")
+
+
+def query(db_path: Path, sql: str) -> list[tuple[Any, ...]]:
+    con = duckdb.connect(str(db_path))
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
