@@ -204,6 +204,7 @@ final as (
     select
         {{ dbt.concat(['source', "':'", 'source_record_id']) }} as event_id,
         source,
+        {{ dbt.split_part('source', "'_'", 1) }} as source_system,
         source_record_id,
         event_type,
         channel,

@@ -111,6 +111,7 @@ final as (
     select
         {{ dbt.hash(dbt.concat(['source', "'|'", 'source_record_id', "'|'", 'identifier_type', "'|'", 'identifier_value'])) }} as identifier_row_id,
         source,
+        {{ dbt.split_part('source', "'_'", 1) }} as source_system,
         source_record_id,
         identifier_type,
         identifier_value,

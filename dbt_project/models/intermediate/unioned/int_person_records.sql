@@ -92,6 +92,7 @@ final as (
 
     select
         {{ dbt.concat(['source', "'|'", 'source_record_id']) }} as person_record_id,
+        {{ dbt.split_part('source', "'_'", 1) }} as source_system,
         unioned.*
     from unioned
 
