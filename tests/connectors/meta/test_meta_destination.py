@@ -252,3 +252,28 @@ def test_audience_size_respects_the_floor_and_gives_a_match_rate() -> None:
 def test_reconcile_is_retryable_for_idempotent_audiences(meta: MetaSandbox) -> None:
     d = dest(meta)
     assert {r.outcome for r in d.reconcile([person(1)])} == {Outcome.RETRYABLE}
+
+
+def test_audience_size_lands_once_per_day(tmp_path) -> None:
+    import duckdb
+
+    from connectors.meta.engagement import pull_audience_size
+
+    db = tmp_path / "w.duckdb"
+    with MetaSandbox(access_token=TOKEN, match_rate=0.5) as sb:
+        d = dest(sb, schema=["EMAIL"])
+        d.write([Record(f"k{i}", Operation.UPSERT, {"email": f"s{i}@example.net"}) for i in range(300)])
+        first = pull_audience_size(d, uploaded=300, path=db)
+        pull_audience_size(d, path=db)  # re-run the same day: no duplicate, uploaded kept
+    con = duckdb.connect(str(db))
+    rows = con.execute("select audience_id, lower_bound, uploaded, match_rate from raw.meta_audience_sizes").fetchall()
+    con.close()
+    assert rows == [(AUDIENCE, first.lower_bound, 300, pytest.approx(first.lower_bound / 300))]
+
+
+def test_timeout_past_the_client_is_retried_without_duplicates(meta: MetaSandbox) -> None:
+    d = dest(meta, timeout=0.3)
+    meta.faults.slow_next(1, seconds=0.8)  # Meta applied the add, the answer came too late
+    assert [r.outcome for r in d.write([person(1)])] == [Outcome.ACCEPTED]
+    assert len(meta.requests_to("POST", r"/users$")) == 2 and d.http.retries == 1
+    assert len(meta.state.audiences[AUDIENCE].members) == 1  # adds are idempotent at Meta
