@@ -27,6 +27,7 @@ GoogleAdsFailure details; the rate limit is 429 RESOURCE_EXHAUSTED.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -57,12 +58,33 @@ class Job:
 
 @dataclass
 class UserList:
+    """Members as sets of ``(identifier kind, value)``; people sharing an identifier are one member."""
+
     resource_name: str
-    members: list[frozenset[tuple[str, str]]] = field(default_factory=list)
+    members: dict[int, frozenset[tuple[str, str]]] = field(default_factory=dict)
+    index: dict[tuple[str, str], int] = field(default_factory=dict)
+    next_id: int = 0
+
+    def add(self, ids: frozenset[tuple[str, str]]) -> None:
+        hits = {self.index[i] for i in ids if i in self.index}
+        merged = frozenset(ids.union(*(self.members.pop(h) for h in hits)))
+        self.next_id += 1
+        self.members[self.next_id] = merged
+        for ident in merged:
+            self.index[ident] = self.next_id
+
+    def remove(self, ids: frozenset[tuple[str, str]]) -> None:
+        for mid in {self.index[i] for i in ids if i in self.index}:
+            for ident in self.members.pop(mid):
+                self.index.pop(ident, None)
+
+    def clear(self) -> None:
+        self.members.clear()
+        self.index.clear()
 
     def identifiers(self, kind: str) -> set[str]:
         """Every value of one identifier kind held, e.g. ``identifiers("hashedEmail")``."""
-        return {v for m in self.members for k, v in m if k == kind}
+        return {v for (k, v) in self.index if k == kind}
 
     def size(self) -> int:
         return len(self.members)
@@ -91,12 +113,14 @@ class GoogleAdsSandbox(SandboxServer):
         developer_token: str = "sandbox-dev-token",
         refresh_token: str = "sandbox-refresh-token",
         polls_to_finish: int = 2,
+        match_rate: float = 1.0,
     ) -> None:
         super().__init__()
         self.access_token = access_token
         self.developer_token = developer_token
         self.refresh_token = refresh_token
         self.polls_to_finish = polls_to_finish
+        self.match_rate = match_rate  # share of uploaded people Google "matches" (list sizes)
         self.state = GoogleAdsState()
         self._ids = itertools.count(9_000_001)
         self._fail_jobs: list[str] = []
@@ -281,22 +305,27 @@ class GoogleAdsSandbox(SandboxServer):
         if self._fail_jobs:
             job.status, job.failure_reason = "FAILED", self._fail_jobs.pop(0)
             return
-        members = self.user_list(job.user_list).members
+        user_list = self.user_list(job.user_list)
         for op in job.operations:
             (kind, data), = op.items()
             if kind == "removeAll":
-                members.clear()
+                user_list.clear()
                 continue
             ids = frozenset(_identity(i) for i in data["userIdentifiers"])
             if kind == "create":
-                if not any(ids & m for m in members):
-                    members.append(ids)
-                else:
-                    idx = next(i for i, m in enumerate(members) if ids & m)
-                    members[idx] = members[idx] | ids
+                user_list.add(ids)
             else:
-                members[:] = [m for m in members if not (ids & m)]
+                user_list.remove(ids)
         job.status = "SUCCESS"
+
+    def matched(self, user_list: UserList) -> int:
+        """Members Google "matched": a deterministic ``match_rate`` share (int64 as a string in JSON)."""
+        threshold = int(self.match_rate * 10_000)
+        return sum(
+            1 for m in user_list.members.values()
+            if int(hashlib.sha256("|".join(sorted(f"{k}:{v}" for k, v in m)).encode()).hexdigest()[:8], 16) % 10_000
+            < threshold
+        )
 
     def _search(self, request: Request) -> Response:
         query = " ".join(str((request.json() or {}).get("query", "")).split())
@@ -329,8 +358,8 @@ class GoogleAdsSandbox(SandboxServer):
             name = re.search(r"user_list\.resource_name = '([^']+)'", query)
             lists = [self.state.user_lists[name.group(1)]] if name and name.group(1) in self.state.user_lists else []
             return Response.json({"results": [
-                {"userList": {"resourceName": ul.resource_name, "sizeForDisplay": str(ul.size()),
-                              "sizeForSearch": str(ul.size())}} for ul in lists
+                {"userList": {"resourceName": ul.resource_name, "sizeForDisplay": str(self.matched(ul)),
+                              "sizeForSearch": str(self.matched(ul))}} for ul in lists
             ]})
         return self._invalid(f"Resource {m.group(1)} is not served by the sandbox.",
                              {"queryError": "INVALID_RESOURCE_NAME"}, request)
@@ -345,5 +374,5 @@ def local_sandbox() -> GoogleAdsSandbox:
     """The process-wide sandbox a Google Ads destination uses when no OAuth credentials are set."""
     global _LOCAL
     if _LOCAL is None:
-        _LOCAL = GoogleAdsSandbox().start()  # type: ignore[assignment]
+        _LOCAL = GoogleAdsSandbox(match_rate=0.6).start()  # type: ignore[assignment]
     return _LOCAL  # type: ignore[return-value]

@@ -235,3 +235,20 @@ def test_refresh_token_flow(gads: GoogleAdsSandbox) -> None:
 
 def test_reconcile_is_retryable(gads: GoogleAdsSandbox) -> None:
     assert {r.outcome for r in dest(gads).reconcile([person(1)])} == {Outcome.RETRYABLE}
+
+
+def test_user_list_size_snapshot_lands_once_per_day(tmp_path) -> None:
+    import duckdb
+
+    from connectors.google_ads.engagement import pull_user_list_size
+
+    with GoogleAdsSandbox(match_rate=0.5) as sb:
+        d = dest(sb)
+        d.write([person(i) for i in range(200)])
+        sizes = pull_user_list_size(d, uploaded=200, path=tmp_path / "w.duckdb")
+        pull_user_list_size(d, path=tmp_path / "w.duckdb")
+    assert 60 < sizes["sizeForDisplay"] < 140  # about half matched
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    rows = con.execute("select user_list, size_for_display, uploaded from raw.google_ads_user_list_sizes").fetchall()
+    con.close()
+    assert rows == [(USER_LIST, sizes["sizeForDisplay"], 200)]
