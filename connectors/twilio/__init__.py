@@ -1,0 +1,1 @@
+"""Twilio Programmable Messaging: SMS sends, status callbacks, message lookup, opt-outs."""

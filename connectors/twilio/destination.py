@@ -1,0 +1,274 @@
+"""Twilio SMS destination (send mode) with ``requests`` through :class:`connectors.http.HttpClient`.
+
+One ``POST /Accounts/{sid}/Messages.json`` per record, form-encoded, HTTP Basic
+auth, with a ``StatusCallback`` whose query string carries the record key and
+idempotency key (plus the engine's ``ferry_*`` attribution fields): Twilio signs
+that exact URL, so status callbacks come back attributed without a lookup.
+
+Outcomes per record:
+
+- 201 -> ACCEPTED, ``destination_id`` = the message ``sid``;
+- 400 code 21610 (recipient replied STOP) -> SUPPRESSED, never retried;
+- other 4xx (21211 invalid number, 21614 not mobile, 21617 too long...) -> REJECTED;
+- 429 (code 20429) -> RETRYABLE: Twilio refused before queueing anything;
+- timeout, dropped connection, 5xx -> IN_DOUBT: Twilio has no idempotency key,
+  so the HTTP layer never replays a send; :meth:`TwilioDestination.reconcile`
+  looks the message up first.
+- quiet hours (option): a recipient whose local time, derived from the E.164
+  country code with ``phonenumbers.timezone``, falls in the window is deferred
+  (RETRYABLE with the reason, no request made), not failed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any, Callable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+import requests
+from phonenumbers import timezone as phone_timezone
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from connectors.base import Capabilities, Operation, Outcome, Record, RecordResult, RetryableError
+from connectors.http import HttpClient
+from connectors.twilio.sandbox import MAX_BODY_CHARS, SANDBOX_ACCOUNT_SID, SANDBOX_NUMBER, local_sandbox
+
+_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class QuietHours(BaseModel):
+    """Local-time window in which no SMS leaves, e.g. 21:00 -> 08:00 (may wrap midnight)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: str = "21:00"
+    end: str = "08:00"
+    default_timezone: str = "UTC"  # when the number's country spans no single known zone
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        if not _TIME.match(value):
+            raise ValueError("must be HH:MM (24h)")
+        return value
+
+    def contains(self, local: datetime) -> bool:
+        minutes = local.hour * 60 + local.minute
+        start = int(self.start[:2]) * 60 + int(self.start[3:])
+        end = int(self.end[:2]) * 60 + int(self.end[3:])
+        if start == end:
+            return False
+        return start <= minutes < end if start < end else (minutes >= start or minutes < end)
+
+
+class TwilioOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account_sid: str | None = None  # default $TWILIO_ACCOUNT_SID; none -> local sandbox
+    auth_token: str | None = None  # default $TWILIO_AUTH_TOKEN
+    api_key_sid: str | None = None  # optional: API key instead of the auth token for REST calls
+    api_key_secret: str | None = None
+    base_url: str | None = None  # default https://api.twilio.com/2010-04-01
+    from_number: str | None = None
+    messaging_service_sid: str | None = None
+    body: str = "{body}"  # template: payload fields in braces; missing fields render empty
+    status_callback: str | None = None  # our receiver's status URL
+    quiet_hours: QuietHours | None = None
+    reconcile_window_hours: float = 24.0
+    timeout: float = 30.0
+    max_attempts: int = 6
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+class TwilioDestination:
+    """SMS through Twilio's Messages resource (or the local sandbox)."""
+
+    capabilities = Capabilities(
+        modes=frozenset({"send"}),
+        identifiers=frozenset({"phone"}),
+        max_batch_records=100,  # one request per message; a batch bounds the work between commits
+        max_batch_bytes=None,
+        # Twilio queues per sender (e.g. 1 message/s per US long code); the API itself takes bursts.
+        max_requests_per_second=10.0,
+        max_concurrency=1,
+    )
+
+    def __init__(self, options: TwilioOptions, name: str = "twilio", now: Callable[[], datetime] | None = None) -> None:
+        self.name = name
+        self.options = options
+        self.now = now or (lambda: datetime.now(timezone.utc))
+        sid = options.account_sid or os.environ.get("TWILIO_ACCOUNT_SID")
+        token = options.auth_token or os.environ.get("TWILIO_AUTH_TOKEN")
+        base = options.base_url
+        if not sid or not (token or options.api_key_secret):
+            sandbox = local_sandbox()
+            sid, token, base = sandbox.account_sid, sandbox.auth_token, sandbox.base_url + "/2010-04-01"
+        self.account_sid = sid
+        self.is_sandbox = sid == SANDBOX_ACCOUNT_SID
+        self.base_url = (base or "https://api.twilio.com/2010-04-01").rstrip("/")
+        auth = (options.api_key_sid, options.api_key_secret) if options.api_key_sid else (sid, token)
+        self.http = HttpClient(self.base_url, auth=auth, timeout=options.timeout, max_attempts=options.max_attempts)
+        # Sends are not idempotent at Twilio: one try, failures classified, never replayed here.
+        self.send_http = HttpClient(self.base_url, auth=auth, timeout=options.timeout, max_attempts=1)
+        if not (options.from_number or options.messaging_service_sid) and self.is_sandbox:
+            self.options = options.model_copy(update={"from_number": SANDBOX_NUMBER})
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any], name: str = "twilio") -> "TwilioDestination":
+        try:
+            parsed = TwilioOptions.model_validate(options or {})
+        except ValidationError as exc:
+            raise ValueError(f"destination {name!r} (type twilio): invalid options: {exc}") from None
+        return cls(parsed, name=name)
+
+    @property
+    def messages_path(self) -> str:
+        return f"/Accounts/{self.account_sid}/Messages.json"
+
+    # ------------------------------------------------------------------ contract
+
+    def render(self, record: Record) -> str:
+        values = _Blank({k: "" if v is None else str(v) for k, v in record.payload.items()})
+        return string.Formatter().vformat(self.options.body, (), values).strip()
+
+    def in_quiet_hours(self, phone: str) -> str | None:
+        """The reason to defer this recipient now, or None."""
+        qh = self.options.quiet_hours
+        if qh is None:
+            return None
+        try:
+            zones = [z for z in phone_timezone.time_zones_for_number(phonenumbers.parse(phone)) if z != "Etc/Unknown"]
+        except phonenumbers.NumberParseException:
+            zones = []
+        now = self.now()
+        for zone in zones or [qh.default_timezone]:
+            local = now.astimezone(ZoneInfo(zone))
+            if qh.contains(local):  # any of the number's zones in quiet hours: wait
+                return f"deferred: quiet hours ({qh.start}-{qh.end} {zone})"
+        return None
+
+    def write(self, records: list[Record]) -> list[RecordResult]:
+        out = []
+        for record in records:
+            if record.operation is not Operation.SEND:
+                out.append(RecordResult(record.key, Outcome.REJECTED, f"twilio supports send only, not {record.operation.value}"))
+                continue
+            out.append(self._send(record))
+        return out
+
+    def _callback_url(self, record: Record) -> str | None:
+        base = self.options.status_callback
+        if not base:
+            return None
+        parts = urlsplit(base)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        query.append(("ferry_key", record.key))
+        if record.idempotency_key:
+            query.append(("ferry_idempotency_key", record.idempotency_key))
+        query += [(k, str(v)) for k, v in sorted(record.payload.items()) if k.startswith("ferry_") and v is not None]
+        return urlunsplit(parts._replace(query=urlencode(query)))
+
+    def _send(self, record: Record) -> RecordResult:
+        phone = str(record.payload.get("phone") or "").strip()
+        if not phone:
+            return RecordResult(record.key, Outcome.REJECTED, "no phone for this record")
+        body = self.render(record)
+        if not body:
+            return RecordResult(record.key, Outcome.REJECTED, "empty message body")
+        if len(body) > MAX_BODY_CHARS:
+            return RecordResult(record.key, Outcome.REJECTED, f"body is {len(body)} characters (Twilio's limit is {MAX_BODY_CHARS})")
+        deferred = self.in_quiet_hours(phone)
+        if deferred:
+            return RecordResult(record.key, Outcome.RETRYABLE, deferred)
+        form = {"To": phone, "Body": body}
+        if self.options.messaging_service_sid:
+            form["MessagingServiceSid"] = self.options.messaging_service_sid
+        else:
+            form["From"] = self.options.from_number or ""
+        callback = self._callback_url(record)
+        if callback:
+            form["StatusCallback"] = callback
+        try:
+            response = self.send_http.request("POST", self.messages_path, data=form)
+        except RetryableError as exc:
+            outcome = Outcome.RETRYABLE if "HTTP 429" in str(exc) else Outcome.IN_DOUBT
+            return RecordResult(record.key, outcome, str(exc))
+        except requests.RequestException as exc:  # e.g. connection dropped mid-body
+            return RecordResult(record.key, Outcome.IN_DOUBT, f"POST Messages.json: {type(exc).__name__}")
+        if response.status_code == 201:
+            return RecordResult(record.key, Outcome.ACCEPTED, destination_id=response.json().get("sid"))
+        code, message = _twilio_error(response)
+        if code == 21610:
+            return RecordResult(record.key, Outcome.SUPPRESSED, f"21610: {message}")
+        return RecordResult(record.key, Outcome.REJECTED, f"{code}: {_redact(message)}")
+
+    def reconcile(self, records: list[Record]) -> list[RecordResult]:
+        """Settle in-doubt sends by listing messages to the recipient.
+
+        Twilio has no idempotency key and its Message resource does not echo
+        the StatusCallback, so the lookup is ``GET Messages.json?To=&From=``
+        (newest first) and a match on the exact rendered body created within
+        ``reconcile_window_hours``. Twilio creates the resource before it
+        answers 201, so the list is authoritative: absent means never queued
+        (RETRYABLE). The only ambiguity is the same text sent to the same
+        number twice within the window, which settles as ACCEPTED: never a
+        double send.
+        """
+        out = []
+        horizon = self.now() - timedelta(hours=self.options.reconcile_window_hours)
+        for record in records:
+            phone = str(record.payload.get("phone") or "").strip()
+            body = self.render(record)
+            params = {"To": phone, "PageSize": 50}
+            if self.options.from_number and not self.options.messaging_service_sid:
+                params["From"] = self.options.from_number
+            try:
+                response = self.http.request("GET", self.messages_path, params=params)
+            except (RetryableError, requests.RequestException) as exc:
+                out.append(RecordResult(record.key, Outcome.IN_DOUBT, f"lookup failed: {type(exc).__name__}"))
+                continue
+            if response.status_code != 200:
+                out.append(RecordResult(record.key, Outcome.IN_DOUBT, f"lookup HTTP {response.status_code}"))
+                continue
+            match = None
+            for m in response.json().get("messages", []):
+                created = parsedate_to_datetime(m["date_created"]) if m.get("date_created") else None
+                if m.get("body") == body and m.get("direction", "outbound-api").startswith("outbound") and (
+                    created is None or created >= horizon
+                ):
+                    match = m
+                    break
+            if match is not None:
+                out.append(RecordResult(record.key, Outcome.ACCEPTED, destination_id=match["sid"]))
+            else:
+                out.append(RecordResult(record.key, Outcome.RETRYABLE, "not found at Twilio: never queued"))
+        return out
+
+    def fetch(self, sid: str) -> dict[str, Any]:
+        """One message by sid (``GET Messages/{Sid}.json``)."""
+        response = self.http.request("GET", f"/Accounts/{self.account_sid}/Messages/{sid}.json")
+        response.raise_for_status()
+        return response.json()
+
+
+def _twilio_error(response: requests.Response) -> tuple[int | None, str]:
+    try:
+        body = response.json()
+        return body.get("code"), str(body.get("message") or f"HTTP {response.status_code}")
+    except ValueError:
+        return None, f"HTTP {response.status_code}"
+
+
+def _redact(message: str) -> str:
+    """Twilio messages echo the number: never let it into results or logs."""
+    return re.sub(r"\+?\d[\d ()-]{6,}\d", "<phone>", message)
