@@ -59,7 +59,10 @@ MIN_AUDIENCE_SIZE = 100  # below ~100 matched people an audience cannot deliver
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80003, 80004})
 AUTH_CODES = frozenset({102, 190, 200, 294})
 BUSY_CODES = frozenset({2650})  # "Failed to update the custom audience" (e.g. a replace in progress)
-DEFAULT_SCHEMA = ("EMAIL", "PHONE", "FN", "LN", "COUNTRY")
+# Schema order when derived from the payload keys a batch carries (FI only on request:
+# it adds little next to FN).
+DERIVED_ORDER = ("EMAIL", "PHONE", "FN", "LN", "GEN", "DOBY", "DOBM", "DOBD", "CT", "ST", "ZIP", "COUNTRY",
+                 "MADID", "EXTERN_ID")
 
 IDENTIFIERS = frozenset(
     {"email", "phone", "first_name", "last_name", "gender", "birth_date", "city", "state",
@@ -76,7 +79,8 @@ class MetaOptions(BaseModel):
     access_token: str | None = Field(None, min_length=1)  # none: the local sandbox
     base_url: str | None = None  # default https://graph.facebook.com
     api_version: str = DEFAULT_VERSION
-    schema_keys: tuple[str, ...] = Field(DEFAULT_SCHEMA, alias="schema")
+    # Meta keys to send; default: every key the sync maps (see DERIVED_ORDER).
+    schema_keys: tuple[str, ...] | None = Field(None, alias="schema")
     default_country: str | None = None  # supplies a phone's country code when the profile has none
     max_users_per_request: int = Field(MAX_USERS_PER_REQUEST, ge=1, le=MAX_USERS_PER_REQUEST)
     timeout: float = 30.0
@@ -85,7 +89,9 @@ class MetaOptions(BaseModel):
 
     @field_validator("schema_keys")
     @classmethod
-    def _known_keys(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
+    def _known_keys(cls, keys: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if keys is None:
+            return None
         unknown = [k for k in keys if k not in hashing.META_KEYS]
         if unknown or not keys:
             raise ValueError(f"unknown Meta schema keys {unknown}; use {sorted(hashing.META_KEYS)}")
@@ -172,7 +178,8 @@ class MetaCustomAudience:
             raise ValueError("destination type meta, options: audience_id: required with an access_token")
         self.options = options
         self.audience_id: str = options.audience_id or ""
-        self.schema = list(options.schema_keys)
+        self.fixed_schema = list(options.schema_keys) if options.schema_keys else None
+        self.schema: list[str] = self.fixed_schema or []
         self.last_audience_size: AudienceSize | None = None
         self.http = HttpClient(
             base_url=f"{(options.base_url or GRAPH_URL).rstrip('/')}/{options.api_version}",
@@ -195,16 +202,26 @@ class MetaCustomAudience:
 
     # ----- rows
 
-    def row(self, record: Record) -> list[str]:
+    def schema_for(self, records: list[Record]) -> list[str]:
+        """The configured schema, else the Meta keys whose payload key any record carries."""
+        if self.fixed_schema:
+            return self.fixed_schema
+        present = {k for r in records for k, v in r.payload.items() if v not in (None, "")}
+        schema = [k for k in DERIVED_ORDER if hashing.META_KEYS[k] in present]
+        return schema or ["EMAIL"]
+
+    def row(self, record: Record, schema: list[str]) -> list[str]:
         """One data row in schema order: hashes (or "" where the person lacks the key)."""
         payload = dict(record.payload)
-        return [hashing.meta_value(k, payload, self.options.default_country) for k in self.schema]
+        return [hashing.meta_value(k, payload, self.options.default_country) for k in schema]
 
     def _rows(self, records: list[Record]) -> tuple[list[tuple[Record, list[str]]], list[RecordResult]]:
+        """Rows for records in ``self.schema`` (set here for the batch), local rejections apart."""
+        self.schema = self.schema_for(records)
         ready: list[tuple[Record, list[str]]] = []
         rejected: list[RecordResult] = []
         for record in records:
-            row = self.row(record)
+            row = self.row(record, self.schema)
             if any(row):
                 ready.append((record, row))
             else:

@@ -81,8 +81,22 @@ def test_add_then_remove_only_hashes_leave(meta: MetaSandbox, caplog: pytest.Log
         assert TOKEN not in req.path and not req.query.get("access_token")
     assert "example.com" not in caplog.text.lower() and TOKEN not in caplog.text
     [add] = sent_rows(meta, "POST", r"/users$")
-    assert add["payload"]["schema"] == ["EMAIL", "PHONE", "FN", "LN", "COUNTRY"]
+    assert add["payload"]["schema"] == ["EMAIL", "PHONE", "FN", "COUNTRY"]  # the keys the sync maps
     assert all(len(v) in (0, 64) for row in add["payload"]["data"] for v in row)
+
+
+def test_schema_follows_the_mapped_identifiers(meta: MetaSandbox) -> None:
+    d = dest(meta, default_country="FR")
+    starter = {"email": "a@example.com", "phone": "06 12 34 56 78", "first_name": "Zoë", "last_name": "Pérez",
+               "country": None, "postcode": "75011", "_destination_id": "x", "main_interest": "shoes"}
+    d.write([Record("p1", Operation.UPSERT, starter)])
+    [add] = sent_rows(meta, "POST", r"/users$")
+    assert add["payload"]["schema"] == ["EMAIL", "PHONE", "FN", "LN", "ZIP"]
+    assert add["payload"]["data"] == [[sha256_hex("a@example.com"), sha256_hex("33612345678"), sha256_hex("zoë"),
+                                       sha256_hex("pérez"), sha256_hex("75011")]]
+    fixed = dest(meta, schema=["EMAIL", "FI"])
+    fixed.write([Record("p2", Operation.UPSERT, starter)])
+    assert sent_rows(meta, "POST", r"/users$")[-1]["payload"]["schema"] == ["EMAIL", "FI"]
 
 
 def test_record_without_identifier_is_rejected_locally(meta: MetaSandbox) -> None:
