@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.base import Capabilities, Operation, Outcome, Record, RecordResult, RetryableError
+from connectors.base import AuthError, Capabilities, Operation, Outcome, Record, RecordResult, RetryableError
 from connectors.http import HttpClient
 from connectors.webhook.signing import BATCH_ID_HEADER, SIGNATURE_HEADER, sign
 
@@ -96,10 +96,17 @@ class WebhookDestination:
         )
         split = urlsplit(options.url or "")
         self._path = split.path or "/"
+        self._shown_path = self._path  # a query string may carry a receiver token: never shown
         if split.query:
             self._path += "?" + split.query
+        host = split.hostname or ""
+        netloc = f"[{host}]" if ":" in host else host
+        if split.port:
+            netloc += f":{split.port}"
         self.http = HttpClient(
-            base_url=f"{split.scheme}://{split.netloc}",
+            # user:password@ in the URL becomes basic auth, so the logged base URL holds no secret
+            base_url=f"{split.scheme}://{netloc}",
+            auth=(split.username, split.password or "") if split.username else None,
             headers={"Content-Type": "application/json", **options.headers},
             timeout=options.timeout,
             max_attempts=options.max_attempts,
@@ -142,12 +149,15 @@ class WebhookDestination:
         headers = {self.options.signature_header: sign(self.options.secret or "", body), BATCH_ID_HEADER: batch_id}
         try:
             response = self.http.request("POST", self._path, data=body, headers=headers)
+        except AuthError as exc:
+            raise AuthError(str(exc).replace(self._path, self._shown_path)) from None
         except (RetryableError, requests.RequestException) as exc:
             # RequestException: e.g. the connection dropped mid-answer, which the HTTP
             # layer does not retry; the receiver may have stored the batch, and a resend
             # is safe (upserts are idempotent, sends dedupe on idempotency_key).
             log.info("webhook %s: batch of %d pending (%s)", self.name, len(records), type(exc).__name__)
-            return [RecordResult(r.key, Outcome.RETRYABLE, str(exc)[:200]) for r in records]
+            reason = str(exc).replace(self._path, self._shown_path)[:200]
+            return [RecordResult(r.key, Outcome.RETRYABLE, reason) for r in records]
         if response.status_code >= 400:
             reason = f"webhook answered HTTP {response.status_code}"
             return [RecordResult(r.key, Outcome.REJECTED, reason) for r in records]

@@ -152,3 +152,19 @@ def test_batch_limits_are_declared_and_options_validated(receiver: WebhookReceiv
     with pytest.raises(ValueError, match="url"):
         WebhookDestination.from_options({"url": "ftp://x", "secret": SECRET})
     assert json.loads(d.body([rec(1)])[1])["destination"] == "crm_hook"
+
+
+def test_url_tokens_never_reach_errors(receiver: WebhookReceiver) -> None:
+    d = dest(receiver, url=receiver.url() + "?token=s3cr3t-receiver-token", max_attempts=2)
+    receiver.faults.fail_next(2, status=502)
+    [result] = d.write([rec(1)])
+    assert result.outcome is Outcome.RETRYABLE and "s3cr3t" not in (result.error or "")
+    assert "/hooks/ferry" in (result.error or "")
+
+
+def test_userinfo_in_url_becomes_basic_auth(receiver: WebhookReceiver) -> None:
+    url = receiver.url().replace("http://", "http://hook-user:hook-pass@")
+    d = dest(receiver, url=url)
+    assert "hook-pass" not in d.http.base_url
+    assert [r.outcome for r in d.write([rec(1)])] == [Outcome.ACCEPTED]
+    assert receiver.request_log[-1].headers["authorization"] == "<redacted>"  # sent as basic auth
