@@ -21,7 +21,7 @@ from orchestration.paths import DBT_PROJECT_DIR
 
 AS_OF = datetime(2026, 6, 15, 12, 0, 0)
 FIXTURE_SCHEMA = "contract_fixtures"
-CONTRACT_MODELS = ("int_events", "customer_identifiers", "customer_profiles", "customer_events")
+CONTRACT_MODELS = ("int_events", "int_person_records", "customer_identifiers", "customer_profiles", "customer_events")
 
 
 def ago(days: float = 0, hours: float = 0) -> datetime:
@@ -39,6 +39,8 @@ class Person:
     company: str | None = None
     country: str | None = "FR"
     email_is_valid: bool = True
+    accepts_marketing: bool | None = None
+    competitor_contract_end_date: date | None = None
     events: list[tuple] = field(default_factory=list)
 
 
@@ -95,9 +97,8 @@ def _people() -> list[Person]:
     # p08 prospect owned by a salesperson, competitor contract ends in 20 days,
     # birthday in 3 days; no marketing consent (internal notifications need none)
     prospect = Person("p08", "hal@example.com", "Hal", owner_email="sales.rep@ferry.example",
-                      company="Globex", birth_date=date(1980, 6, 18))
-    prospect.events += [("competitor_contract", "crm", ago(60), None, None,
-                         {"contract_end_date": (AS_OF + timedelta(days=20)).date().isoformat(), "competitor": "Initech"})]
+                      company="Globex", birth_date=date(1980, 6, 18),
+                      competitor_contract_end_date=(AS_OF + timedelta(days=20)).date())
     p.append(prospect)
     # p09 newsletter sign-up 2 days ago (grants email consent)
     news = Person("p09", "ida@example.com", "Ida")
@@ -121,6 +122,9 @@ def _people() -> list[Person]:
                      ("email_bounce", "sendgrid", ago(20), None, None, {}),
                      ("email_unsubscribe", "sendgrid", ago(10), None, None, {})]
     p.append(unsub)
+    # p13 only ticked the shop's marketing box: email consent from the person record
+    shop_flag = Person("p13", "max@example.com", "Max", accepts_marketing=True)
+    p.append(shop_flag)
     return p
 
 
@@ -142,6 +146,11 @@ def create_contract_tables(con: duckdb.DuckDBPyConnection, schema: str = FIXTURE
     con.execute(f"""create or replace table {schema}.customer_events (
         event_id varchar, profile_id varchar, source varchar, event_type varchar, channel varchar,
         occurred_at timestamp, category varchar, amount double, attributes_json varchar)""")
+    con.execute(f"""create or replace table {schema}.int_person_records (
+        source varchar, source_record_id varchar, first_name varchar, last_name varchar,
+        email varchar, phone varchar, birth_date date, owner_name varchar, owner_email varchar,
+        competitor_name varchar, competitor_contract_end_date date, accepts_marketing boolean,
+        source_created_at timestamp, source_updated_at timestamp)""")
     con.execute(f"""create or replace table {schema}.customer_identifiers (
         source varchar, source_record_id varchar, identifier_type varchar,
         identifier_value varchar, profile_id varchar)""")
@@ -153,6 +162,17 @@ def create_contract_tables(con: duckdb.DuckDBPyConnection, schema: str = FIXTURE
             [person.profile_id, person.email, person.phone, person.first_name, person.birth_date,
              person.country, person.company, owner_name, person.owner_email, ago(500),
              person.email_is_valid, person.phone is not None],
+        )
+        record_id = f"{person.profile_id}-crm"
+        con.execute(
+            f"insert into {schema}.int_person_records values ('crm_contacts', ?, ?, 'Doe', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [record_id, person.first_name, person.email, person.phone, person.birth_date, owner_name,
+             person.owner_email, "Initech" if person.competitor_contract_end_date else None,
+             person.competitor_contract_end_date, person.accepts_marketing, ago(90), ago(60)],
+        )
+        con.execute(
+            f"insert into {schema}.customer_identifiers values ('crm_contacts', ?, 'email', ?, ?)",
+            [record_id, person.email, person.profile_id],
         )
         for index, (event_type, source, occurred_at, category, amount, attrs) in enumerate(person.events):
             event_id = f"{person.profile_id}-e{index:02d}"

@@ -1,7 +1,24 @@
 -- Sales follow-up: a reminder to the owning salesperson one month (var
 -- contract_reminder_days) before a prospect's contract with a competitor ends.
--- Internal notification (channel none), sent once per contract end date.
-with contracts as (
+-- Internal notification (channel none), once per contract end date. The end date
+-- comes from CRM person records (competitor_contract_end_date) or from sales
+-- follow-up events.
+with record_contracts as (
+    select distinct
+        identifiers.profile_id,
+        records.source_record_id as event_id,
+        coalesce(records.source_updated_at, records.source_created_at) as occurred_at,
+        records.competitor_contract_end_date as contract_end_date,
+        records.competitor_name as competitor
+    from {{ ref('int_person_records') }} as records
+    inner join {{ ref('customer_identifiers') }} as identifiers
+        on identifiers.source = records.source
+        and identifiers.source_record_id = records.source_record_id
+    where records.competitor_contract_end_date is not null
+        and identifiers.profile_id is not null
+),
+
+event_contracts as (
     select
         profile_id,
         event_id,
@@ -21,19 +38,24 @@ with contracts as (
         and occurred_at <= {{ audiences_as_of() }}
 ),
 
+contracts as (
+    select profile_id, event_id, occurred_at, contract_end_date, competitor from record_contracts
+    union all
+    select profile_id, event_id, occurred_at, contract_end_date, competitor from event_contracts
+),
+
 latest as (
     select
         contracts.*,
-        row_number() over (partition by profile_id order by occurred_at desc, event_id desc) as contract_rank
+        row_number() over (partition by profile_id order by contract_end_date asc, occurred_at desc, event_id desc) as contract_rank
     from contracts
-    where contract_end_date is not null
+    where contract_end_date > cast({{ audiences_as_of() }} as date)
 ),
 
 candidates as (
     select profile_id, contract_end_date, competitor
     from latest
     where contract_rank = 1
-        and contract_end_date > cast({{ audiences_as_of() }} as date)
         and contract_end_date <= cast({{ dbt.dateadd('day', var('contract_reminder_days', 30) | int, audiences_as_of()) }} as date)
 ),
 

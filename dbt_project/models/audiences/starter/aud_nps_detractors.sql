@@ -13,6 +13,7 @@ with responses as (
         ) as {{ dbt.type_float() }}) as nps_score
     from {{ ref('customer_events') }}
     where event_type in {{ event_types_for('nps') }}
+        and lower(coalesce({{ json_text('attributes_json', 'survey_type') }}, category, 'nps')) = 'nps'
         and occurred_at <= {{ audiences_as_of() }}
         and occurred_at > {{ audiences_days_ago(var('nps_window_days', 90)) }}
 ),

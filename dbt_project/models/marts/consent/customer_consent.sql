@@ -27,9 +27,28 @@ events as (
             {{ json_text('attributes_json', 'action') }},
             {{ json_text('attributes_json', 'is_consented') }},
             {{ json_text('attributes_json', 'granted') }}
-        )) as status_text
+        )) as status_text,
+        lower({{ json_text('attributes_json', 'consent_email') }}) as email_checkbox,
+        lower({{ json_text('attributes_json', 'consent_sms') }}) as sms_checkbox
     from {{ ref('customer_events') }}
     where occurred_at <= {{ audiences_as_of() }}
+),
+
+shop_marketing_flags as (
+    -- a person record's own marketing opt-in (e.g. the shop's accepts_marketing box)
+    select distinct
+        identifiers.profile_id,
+        {{ dbt.concat(['records.source', "':'", 'records.source_record_id']) }} as event_id,
+        records.source,
+        coalesce(records.source_updated_at, records.source_created_at) as occurred_at,
+        records.accepts_marketing as is_consented
+    from {{ ref('int_person_records') }} as records
+    inner join {{ ref('customer_identifiers') }} as identifiers
+        on identifiers.source = records.source
+        and identifiers.source_record_id = records.source_record_id
+    where records.accepts_marketing is not null
+        and identifiers.profile_id is not null
+        and coalesce(records.source_updated_at, records.source_created_at) <= {{ audiences_as_of() }}
 ),
 
 consent_changes as (
@@ -59,6 +78,17 @@ consent_changes as (
 
     union all
 
+    -- forms with an explicit opt-in checkbox (consent_email / consent_sms = true)
+    select event_id, profile_id, source, 'email' as channel, occurred_at, true as is_consented
+    from events
+    where email_checkbox in ('true', '1', 'yes')
+    union all
+    select event_id, profile_id, source, 'sms' as channel, occurred_at, true as is_consented
+    from events
+    where sms_checkbox in ('true', '1', 'yes')
+
+    union all
+
     select event_id, profile_id, source, 'email' as channel, occurred_at, false as is_consented
     from events
     where event_type in {{ event_types_for('unsubscribe') }}
@@ -68,6 +98,11 @@ consent_changes as (
     select event_id, profile_id, source, 'sms' as channel, occurred_at, false as is_consented
     from events
     where event_type in {{ event_types_for('stop') }}
+
+    union all
+
+    select event_id, profile_id, source, 'email' as channel, occurred_at, is_consented
+    from shop_marketing_flags
 ),
 
 ranked as (

@@ -3,7 +3,17 @@
 -- later explicit consent grant; bounces, spam reports, erasure and invalid
 -- addresses are not. One row per (profile, channel, reason), the latest occurrence.
 with events as (
-    select event_id, profile_id, source, event_type, occurred_at
+    select
+        event_id,
+        profile_id,
+        source,
+        event_type,
+        lower(channel) as channel,
+        occurred_at,
+        lower(coalesce(
+            {{ json_text('attributes_json', 'action') }},
+            {{ json_text('attributes_json', 'status') }}
+        )) as action
     from {{ ref('customer_events') }}
     where occurred_at <= {{ audiences_as_of() }}
 ),
@@ -16,6 +26,17 @@ consent as (
 engagement as (
     select profile_id, 'email' as channel, 'unsubscribe' as reason, source, occurred_at
     from events where event_type in {{ event_types_for('unsubscribe') }}
+    union all
+    select profile_id, 'email' as channel, 'unsubscribe' as reason, source, occurred_at
+    from events
+    where event_type in {{ event_types_for('consent') }}
+        and channel = 'email'
+        and action in ('unsubscribed', 'unsubscribe')
+    union all
+    select profile_id, 'sms' as channel, 'stop' as reason, source, occurred_at
+    from events
+    where event_type in {{ event_types_for('consent') }}
+        and action in ('stop_reply', 'stop')
     union all
     select profile_id, 'email' as channel, 'bounce' as reason, source, occurred_at
     from events where event_type in {{ event_types_for('bounce') }}

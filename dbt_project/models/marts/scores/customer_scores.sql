@@ -28,8 +28,7 @@ order_history as (
 sales_signals as (
     select profile_id, count(*) as sales_signals
     from events
-    where event_type in ('form_submit', 'demo_request', 'contact_request')
-        or event_type in {{ event_types_for('competitor_contract') }}
+    where event_type in {{ event_types_for('sales_signal') }}
     group by profile_id
 ),
 
