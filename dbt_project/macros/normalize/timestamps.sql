@@ -33,3 +33,17 @@
 {% macro default__epoch_ms_to_utc(column) -%}
     timestamp_millis({{ column }})
 {%- endmacro %}
+
+{#- Text -> date, null when unparseable ('1990-02-30'). dbt-duckdb's dbt.safe_cast is a
+    plain cast (it raises), so DuckDB gets try_cast; other adapters use dbt.safe_cast. -#}
+{% macro safe_date(column) -%}
+    {{ return(adapter.dispatch('safe_date', 'ferry')(column)) }}
+{%- endmacro %}
+
+{% macro duckdb__safe_date(column) -%}
+    try_cast({{ column }} as date)
+{%- endmacro %}
+
+{% macro default__safe_date(column) -%}
+    {{ dbt.safe_cast(column, api.Column.translate_type('date')) }}
+{%- endmacro %}

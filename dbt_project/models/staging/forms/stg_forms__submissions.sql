@@ -22,7 +22,7 @@ renamed as (
         {{ clean_text('street') }} as street,
         {{ clean_text('city') }} as city,
         {{ clean_text('postcode') }} as postcode,
-        {{ dbt.safe_cast(clean_text('birth_date'), api.Column.translate_type('date')) }} as birth_date,
+        {{ safe_date(clean_text('birth_date')) }} as birth_date,
         consent_email,
         consent_sms,
         lower(utm_source) as utm_source,
