@@ -118,16 +118,35 @@ def from_unix(seconds: float | int | str | None) -> datetime | None:
     return datetime.fromtimestamp(float(seconds), timezone.utc).replace(tzinfo=None)
 
 
+class _Borrowed:
+    """The store's shared connection, handed out for one operation (``close`` releases, not closes)."""
+
+    def __init__(self, store: "EngagementStore", con: duckdb.DuckDBPyConnection) -> None:
+        self._store, self._con = store, con
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+    def close(self) -> None:
+        self._store._last_used = time.monotonic()
+        if self._store.linger <= 0:
+            self._store.close()
+
+
 class EngagementStore:
     """Append-only landing of engagement rows into ``raw`` of a DuckDB warehouse."""
 
-    def __init__(self, path: str | Path | None = None, schema: str = "raw") -> None:
+    def __init__(self, path: str | Path | None = None, schema: str = "raw", linger: float = 1.0) -> None:
         self.path = str(path or os.environ.get("FERRY_DUCKDB_PATH") or Path(".ferry/ferry.duckdb"))
         self.schema = schema
-        self._lock = threading.Lock()  # one writer at a time within this process
+        self.linger = linger
+        self._lock = threading.RLock()  # one writer at a time within this process
         self._ready = False
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._last_used = 0.0
+        self._closer: threading.Thread | None = None
 
-    def _connect(self) -> duckdb.DuckDBPyConnection:
+    def _open(self) -> duckdb.DuckDBPyConnection:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(50):  # another process (dbt) may hold the file for a moment
             try:
@@ -137,6 +156,39 @@ class EngagementStore:
                     raise
                 time.sleep(0.1)
         raise AssertionError("unreachable")
+
+    def _connect(self) -> "_Borrowed":
+        """The connection, kept open while writes keep coming and closed after ``linger`` idle seconds.
+
+        Why linger: opening a DuckDB file costs ~0.1 s (a webhook burst would
+        crawl), but holding it open blocks dbt in another process; closing once
+        idle gives both. Callers hold ``self._lock``.
+        """
+        if self._con is None:
+            self._con = self._open()
+            if self.linger > 0 and (self._closer is None or not self._closer.is_alive()):
+                self._closer = threading.Thread(target=self._close_when_idle, daemon=True)
+                self._closer.start()
+        self._last_used = time.monotonic()
+        return _Borrowed(self, self._con)
+
+    def _close_when_idle(self) -> None:
+        while True:
+            time.sleep(min(0.2, self.linger))
+            with self._lock:
+                if self._con is None:
+                    return
+                if time.monotonic() - self._last_used >= self.linger:
+                    self._con.close()
+                    self._con = None
+                    return
+
+    def close(self) -> None:
+        """Release the warehouse file now."""
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
 
     def ensure(self) -> None:
         """Create the schema and tables if absent (idempotent)."""

@@ -110,6 +110,10 @@ class TwilioWebhookReceiver:
         signature = environ.get("HTTP_X_TWILIO_SIGNATURE")
         if not signature:
             return self._reject(start_response, 401, "unsigned")
+        content_type = (environ.get("CONTENT_TYPE") or "").split(";")[0].strip()
+        if content_type != "application/x-www-form-urlencoded":
+            # JSON webhooks use Twilio's bodySHA256 variant, which these endpoints never receive
+            return self._reject(start_response, 400, "form-encoded body expected")
         try:
             params_multi = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
         except (UnicodeDecodeError, ValueError):
@@ -120,9 +124,6 @@ class TwilioWebhookReceiver:
             if signature in self._seen:
                 return self._reject(start_response, 403, "replayed")
         params = {k: v[0] for k, v in params_multi.items()}
-        content_type = (environ.get("CONTENT_TYPE") or "").split(";")[0].strip()
-        if content_type != "application/x-www-form-urlencoded":
-            return self._reject(start_response, 400, "form-encoded body expected")
         attributes = {k: v for k, v in parse_qsl(environ.get("QUERY_STRING", "")) if k.startswith("ferry_")}
         now = utc_now()
         if kind == "status":
