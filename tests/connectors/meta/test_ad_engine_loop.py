@@ -1,0 +1,96 @@
+"""The sync engine driving the ad-tool destinations against their sandboxes (DuckDB warehouse).
+
+Checks the fit between the engine's records (identifier + field payloads, removes
+carrying the identifiers stored at add time) and the Meta/Google connectors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from connectors.google_ads.sandbox import GoogleAdsSandbox
+from connectors.hashing import sha256_hex
+from connectors.meta.sandbox import MetaSandbox
+from syncs import engine
+from syncs.config import DestinationSpec, Policies, SyncConfig
+from syncs.registry import build_destination
+
+
+def warehouse(path: Path, n: int) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path))
+    con.execute("create schema if not exists audiences")
+    con.execute("create schema if not exists marts")
+    con.execute("create or replace table audiences.aud_ads (profile_id varchar, email varchar, phone varchar, "
+                "first_name varchar, country varchar, variant varchar)")
+    con.execute("create or replace table marts.customer_consent (profile_id varchar, channel varchar, "
+                "is_consented boolean, consent_source varchar, consent_changed_at timestamp)")
+    con.execute("create or replace table marts.customer_suppressions (profile_id varchar, channel varchar, "
+                "reason varchar, suppressed_at timestamp)")
+    con.execute("create or replace table marts.marketing_pressure (profile_id varchar, channel varchar, "
+                "pressure double)")
+    set_members(con, 0, n)
+    return con
+
+
+def set_members(con: duckdb.DuckDBPyConnection, lo: int, hi: int) -> None:
+    """Members prof<lo>..prof<hi-1>, all consented for ads (set-based: fast on DuckDB)."""
+    con.execute("delete from audiences.aud_ads")
+    con.execute("delete from marts.customer_consent")
+    con.execute(
+        "insert into audiences.aud_ads select 'prof' || i, 'Person' || i || '@Example.com', "
+        "'06 12 34 ' || lpad(cast(i // 100 as varchar), 2, '0') || ' ' || lpad(cast(i % 100 as varchar), 2, '0'), "
+        "'Zoë', 'FR', 'treatment' from range(?, ?) t(i)", [lo, hi])
+    con.execute("insert into marts.customer_consent select profile_id, 'ads', true, 'test', null from audiences.aud_ads")
+
+
+def sync(kind: str, options: dict) -> SyncConfig:
+    return SyncConfig(
+        name=f"aud_ads__{kind}", audience="aud_ads", schema_name="audiences", table="aud_ads",
+        destination_name=kind, destination=DestinationSpec(type=kind, options=options), mode="mirror",
+        channel="ads", identifiers={"email": "email", "phone": "phone", "first_name": "first_name",
+                                    "country": "country"},
+        policies=Policies(max_removal_share=0.5),
+    )
+
+
+@pytest.mark.parametrize("kind", ["meta", "google_ads"])
+def test_mirror_add_then_remove_through_the_engine(tmp_path: Path, kind: str) -> None:
+    sandbox = MetaSandbox() if kind == "meta" else GoogleAdsSandbox()
+    with sandbox as sb:
+        options = {"base_url": sb.base_url, "backoff_initial": 0.01}
+        if kind == "meta":
+            options |= {"audience_id": "42", "access_token": sb.access_token}
+        else:
+            options |= {"customer_id": "1", "user_list_id": "2", "developer_token": sb.developer_token,
+                        "access_token": sb.access_token, "poll_interval": 0}
+        s = sync(kind, options)
+        con = warehouse(tmp_path / "wh.duckdb", 120)
+
+        first = engine.run(s, con, build_destination(s.destination))
+        assert first.status == "success" and first.sent == 120
+
+        def held() -> set[str]:
+            if kind == "meta":
+                return sb.state.audiences["42"].values("EMAIL")
+            return sb.user_list("customers/1/userLists/2").identifiers("hashedEmail")
+
+        assert held() == {sha256_hex(f"person{i}@example.com") for i in range(120)}
+
+        set_members(con, 10, 120)  # ten people left the audience
+        second = engine.run(s, con, build_destination(s.destination))
+        assert second.status == "success" and second.sent == 10
+        assert held() == {sha256_hex(f"person{i}@example.com") for i in range(10, 120)}
+        con.close()
+
+
+def test_meta_floor_stops_a_small_audience(tmp_path: Path) -> None:
+    with MetaSandbox() as sb:
+        s = sync("meta", {"base_url": sb.base_url, "audience_id": "42", "access_token": sb.access_token})
+        con = warehouse(tmp_path / "wh.duckdb", 30)
+        result = engine.run(s, con, build_destination(s.destination))
+        assert result.status == "needs_confirmation" and "100" in (result.error or "")
+        assert not sb.state.audiences
+        con.close()
