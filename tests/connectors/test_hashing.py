@@ -173,3 +173,44 @@ def test_country_codes() -> None:
     assert h.normalize_country("GB") == "gb"
     assert h.normalize_country("U.K.") == "gb"
     assert h.normalize_country("zz") is None
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_any_text = st.one_of(st.none(), st.text(max_size=40), st.integers(), st.dates())
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=st.sampled_from(sorted(h.META_KEYS)), value=_any_text, country=st.sampled_from([None, "US", "FR", "xx"]))
+def test_meta_values_are_empty_or_sha256_and_never_raw(key: str, value: object, country: str | None) -> None:
+    payload = {h.META_KEYS[key]: value, "country": country}
+    out = h.meta_value(key, payload)
+    if key in h.META_UNHASHED:
+        assert out == "" or out == str(value).strip() or out == str(value).strip().lower()
+    else:
+        assert out == "" or h.is_sha256_hex(out)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.text(max_size=40))
+def test_normalisers_are_idempotent(value: str) -> None:
+    for fn in (h.normalize_email, h.normalize_name, h.normalize_city, h.normalize_state, h.normalize_country):
+        once = fn(value)
+        assert once is None or fn(once) == once, fn.__name__
+    e164 = h.normalize_phone_e164(value, "US")
+    assert e164 is None or (h.normalize_phone_e164(e164) == e164 and e164.startswith("+"))
+
+
+@settings(max_examples=100, deadline=None)
+@given(payload=st.fixed_dictionaries({}, optional={
+    k: st.one_of(st.none(), st.text(max_size=30)) for k in
+    ("email", "phone", "first_name", "last_name", "country", "postcode", "external_id")}))
+def test_google_identifiers_have_exactly_one_field(payload: dict) -> None:
+    for ident in h.google_user_identifiers(payload, default_country="FR"):
+        assert len(ident) == 1
+        (kind, value), = ident.items()
+        if kind in ("hashedEmail", "hashedPhoneNumber"):
+            assert h.is_sha256_hex(value)
+        if kind == "addressInfo":
+            assert h.is_sha256_hex(value["hashedFirstName"]) and h.is_sha256_hex(value["hashedLastName"])

@@ -252,3 +252,13 @@ def test_user_list_size_snapshot_lands_once_per_day(tmp_path) -> None:
     rows = con.execute("select user_list, size_for_display, uploaded from raw.google_ads_user_list_sizes").fetchall()
     con.close()
     assert rows == [(USER_LIST, sizes["sizeForDisplay"], 200)]
+
+
+def test_server_errors_and_dropped_connections_are_retried(gads: GoogleAdsSandbox) -> None:
+    d = dest(gads)
+    gads.faults.fail_next(1, status=503, path=r":addOperations$")
+    gads.faults.drop_next(1, after_processing=False, path=r":run$")  # the socket closes before any work
+    assert [r.outcome for r in d.write([person(1)])] == [Outcome.ACCEPTED]
+    assert d.http.retries == 2
+    assert [r.status for r in gads.requests_to("POST", r":run$")] == [None, 200]
+    assert emails(gads) == {sha256_hex("p1@example.com")}
