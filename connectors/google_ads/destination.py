@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 
 API_URL = "https://googleads.googleapis.com"
 TOKEN_URL = "https://oauth2.googleapis.com/token"
-DEFAULT_VERSION = "v21"
+DEFAULT_VERSION = "v26"  # Google Ads API versions sunset after ~1 year; override with api_version
 MAX_IDENTIFIERS_PER_REQUEST = 100_000
 MAX_IDENTIFIERS_PER_USER = 20
 IDENTIFIERS = frozenset({"email", "phone", "first_name", "last_name", "country", "postcode", "external_id", "madid"})

@@ -138,7 +138,7 @@ class GoogleAdsSandbox(SandboxServer):
         body: dict[str, Any] = {"code": status, "message": message, "status": name}
         if errors:
             body["details"] = [{
-                "@type": "type.googleapis.com/google.ads.googleads.v21.errors.GoogleAdsFailure",
+                "@type": "type.googleapis.com/google.ads.googleads.v26.errors.GoogleAdsFailure",
                 "errors": errors,
                 "requestId": "sandbox",
             }]
@@ -276,7 +276,7 @@ class GoogleAdsSandbox(SandboxServer):
             answer["partialFailureError"] = {
                 "code": 3,
                 "message": f"{len(errors)} operation(s) failed.",
-                "details": [{"@type": "type.googleapis.com/google.ads.googleads.v21.errors.GoogleAdsFailure",
+                "details": [{"@type": "type.googleapis.com/google.ads.googleads.v26.errors.GoogleAdsFailure",
                              "errors": errors}],
             }
         return Response.json(answer)

@@ -53,7 +53,7 @@ from connectors.http import HttpClient
 log = logging.getLogger(__name__)
 
 GRAPH_URL = "https://graph.facebook.com"
-DEFAULT_VERSION = "v21.0"
+DEFAULT_VERSION = "v25.0"  # Graph API versions live ~2 years; override with api_version
 MAX_USERS_PER_REQUEST = 10_000  # Meta: "only up to 10000 at a time"
 MIN_AUDIENCE_SIZE = 100  # below ~100 matched people an audience cannot deliver
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80003, 80004})

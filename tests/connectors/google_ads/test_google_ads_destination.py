@@ -159,7 +159,7 @@ def test_no_overlapping_jobs_on_one_list(gads: GoogleAdsSandbox) -> None:
     second = other._create_job()
     other._call(f"/{second}:addOperations", {"operations": [
         {"create": {"userIdentifiers": [{"hashedEmail": sha256_hex("x@example.com")}]}}]})
-    clash = requests.post(f"{gads.base_url}/v21/{second}:run", json={}, timeout=5, headers={
+    clash = requests.post(f"{gads.base_url}/v26/{second}:run", json={}, timeout=5, headers={
         "Authorization": "Bearer sandbox-google-token", "developer-token": "sandbox-dev-token"})
     assert clash.status_code == 409
     assert clash.json()["error"]["details"][0]["errors"][0]["errorCode"] == {
