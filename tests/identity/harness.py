@@ -129,8 +129,9 @@ def write_inputs(db_path: Path, inputs: Inputs) -> None:
         con.close()
 
 
-def dbt_build(project: Path, db_path: Path, *extra: str) -> None:
-    """`dbt build` of the copied project against `db_path`, in process; raises on any failure."""
+def dbt_build(project: Path, db_path: Path, *extra: str, command: str = "build") -> None:
+    """`dbt build` (or `command`) of the copied project against `db_path`, in process;
+    raises on any failure. In process, later invocations reuse the parsed project."""
     import os
 
     from dbt.cli.main import dbtRunner
@@ -138,7 +139,7 @@ def dbt_build(project: Path, db_path: Path, *extra: str) -> None:
     os.environ["FERRY_DUCKDB_PATH"] = str(db_path)
     os.environ["FERRY_DBT_TARGET"] = "duckdb"
     args = [
-        "build", "--project-dir", str(project), "--profiles-dir", str(project),
+        command, "--project-dir", str(project), "--profiles-dir", str(project),
         "--target-path", str(project / "target"), "--log-path", str(project / "logs"),
         "--quiet", *extra,
     ]

@@ -2,6 +2,7 @@
     its profile_id, with what identity resolution did with the identifier
     (link_status: linked, unshared, or the reason it was dropped). A record that
     carries no identifier at all still appears once, with a null identifier. -#}
+-- depends_on: {{ ref('int_profile_id_registry') }}
 with screened as (
     select * from {{ ref('int_identifiers_screened') }}
 ),

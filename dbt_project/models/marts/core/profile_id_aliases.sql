@@ -3,6 +3,7 @@
     later, its earlier aliases are re-pointed). Join any stored profile id through
     this table to find today's profile. Incremental and exempt from
     --full-refresh: this history cannot be rebuilt from the sources. -#}
+-- depends_on: {{ ref('int_profile_id_registry') }}
 {{
     config(
         materialized='incremental',
@@ -42,12 +43,23 @@ repointed as (
 ),
 {% endif %}
 
-final as (
-    select old_profile_id, profile_id, merged_at from new_aliases
+candidates as (
+    select old_profile_id, profile_id, merged_at, 1 as preference from new_aliases
     {%- if is_incremental() %}
     union all
-    select old_profile_id, profile_id, merged_at from repointed
+    select old_profile_id, profile_id, merged_at, 2 as preference from repointed
     {%- endif %}
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (partition by old_profile_id order by preference, merged_at) as candidate_rank
+    from candidates
+),
+
+final as (
+    select old_profile_id, profile_id, merged_at from ranked where candidate_rank = 1
 )
 
 select * from final
