@@ -1,0 +1,73 @@
+{#- SendGrid event-webhook events, one row per sg_event_id, typed and named the Ferry way
+    (event_type 'email_<event>'), with the attribution that travelled in custom_args.
+    Before any engagement has landed, raw.sendgrid_events may not exist yet: the model
+    is then empty rather than failing the build. -#}
+{%- set src = source('sendgrid', 'events') -%}
+{%- set landed = not execute or load_relation(src) is not none -%}
+
+with
+
+source as (
+
+    {% if landed -%}
+    select * from {{ src }}
+    {%- else -%}
+    select
+        cast(null as {{ dbt.type_string() }}) as sg_event_id,
+        cast(null as {{ dbt.type_string() }}) as sg_message_id,
+        cast(null as {{ dbt.type_string() }}) as event,
+        cast(null as {{ dbt.type_string() }}) as email,
+        cast(null as {{ dbt.type_bigint() }}) as event_timestamp,
+        cast(null as {{ dbt.type_string() }}) as bounce_type,
+        cast(null as {{ dbt.type_string() }}) as reason,
+        cast(null as {{ dbt.type_string() }}) as url,
+        cast(null as {{ dbt.type_string() }}) as ferry_key,
+        cast(null as {{ dbt.type_string() }}) as ferry_idempotency_key,
+        cast(null as {{ dbt.type_string() }}) as payload_json,
+        cast(null as {{ dbt.type_timestamp() }}) as received_at,
+        cast(null as {{ dbt.type_string() }}) as ingest_source
+    where 1 = 0
+    {%- endif %}
+
+),
+
+renamed as (
+
+    select
+        sg_event_id as event_id,
+        sg_event_id as loader_id,
+        sg_message_id,
+        -- the X-Message-Id of the send: sg_message_id is '<x-message-id>.<filter>...'
+        {{ dbt.split_part('sg_message_id', "'.'", 1) }} as message_id,
+        lower(event) as sendgrid_event,
+        {{ email_fields('email') }},
+        lower(bounce_type) as bounce_type,
+        reason,
+        url,
+        {{ epoch_ms_to_utc('event_timestamp * 1000') }} as occurred_at,
+        ferry_key,
+        ferry_idempotency_key,
+        {{ json_text('payload_json', 'ferry_sync') }} as ferry_sync,
+        {{ json_text('payload_json', 'ferry_audience') }} as ferry_audience,
+        {{ json_text('payload_json', 'ferry_variant') }} as ferry_variant,
+        ingest_source,
+        received_at as loaded_at
+    from source
+
+),
+
+typed as (
+
+    select
+        *,
+        case
+            when sendgrid_event = 'bounce' and bounce_type = 'blocked' then 'email_blocked'
+            when sendgrid_event = 'spamreport' then 'email_spam_report'
+            else {{ dbt.concat(["'email_'", 'sendgrid_event']) }}
+        end as event_type,
+        lower({{ dbt.split_part('email', "'@'", 2) }}) as email_domain
+    from renamed
+
+)
+
+select * from typed
