@@ -376,3 +376,29 @@ def local_sandbox() -> GoogleAdsSandbox:
     if _LOCAL is None:
         _LOCAL = GoogleAdsSandbox(match_rate=0.6).start()  # type: ignore[assignment]
     return _LOCAL  # type: ignore[return-value]
+
+
+def _standalone() -> tuple[GoogleAdsSandbox, dict[str, str]]:
+    sb = GoogleAdsSandbox(match_rate=0.6).start()
+    return sb, {"GOOGLE_ADS_BASE_URL": sb.base_url}  # type: ignore[attr-defined]
+
+
+def main() -> None:  # pragma: no cover - a manual/demo entry point
+    """Serve the sandbox on 127.0.0.1 until interrupted; print how to point Ferry at it."""
+    import json as _json
+    import signal
+    import threading
+
+    server = _standalone()
+    print(_json.dumps(server[1]), flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    server[0].stop()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -354,3 +354,29 @@ def local_sandbox() -> MetaSandbox:
     if _LOCAL is None:
         _LOCAL = MetaSandbox(match_rate=0.75).start()  # type: ignore[assignment]
     return _LOCAL  # type: ignore[return-value]
+
+
+def _standalone() -> tuple[MetaSandbox, dict[str, str]]:
+    sb = MetaSandbox(match_rate=0.75).start()
+    return sb, {"META_BASE_URL": sb.base_url, "META_AUDIENCE_ID": SANDBOX_AUDIENCE_ID}  # type: ignore[attr-defined]
+
+
+def main() -> None:  # pragma: no cover - a manual/demo entry point
+    """Serve the sandbox on 127.0.0.1 until interrupted; print how to point Ferry at it."""
+    import json as _json
+    import signal
+    import threading
+
+    server = _standalone()
+    print(_json.dumps(server[1]), flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    server[0].stop()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

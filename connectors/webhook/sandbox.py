@@ -113,3 +113,31 @@ def local_receiver() -> WebhookReceiver:
 
         _LOCAL = WebhookReceiver(secret=secrets.token_hex(24)).start()  # type: ignore[assignment]
     return _LOCAL  # type: ignore[return-value]
+
+
+def _standalone() -> tuple[WebhookReceiver, dict[str, str]]:
+    import secrets
+
+    sb = WebhookReceiver(secret=secrets.token_hex(24)).start()
+    return sb, {"FERRY_WEBHOOK_URL": sb.url(), "FERRY_WEBHOOK_SECRET": sb.secret}  # type: ignore[attr-defined]
+
+
+def main() -> None:  # pragma: no cover - a manual/demo entry point
+    """Serve the sandbox on 127.0.0.1 until interrupted; print how to point Ferry at it."""
+    import json as _json
+    import signal
+    import threading
+
+    server = _standalone()
+    print(_json.dumps(server[1]), flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    server[0].stop()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -28,3 +28,24 @@ def test_destinations_yml_shapes_fall_back_to_local_sandboxes(tmp_path: Path) ->
             assert destination.is_sandbox and "127.0.0.1" in destination.http.base_url
     size = built["meta"].pull_audience_size()
     assert size.lower_bound == 0  # one person: under Meta's floor, no size reported
+
+
+def test_base_url_alone_points_at_a_standalone_sandbox() -> None:
+    from connectors.google_ads import sandbox as gsb
+    from connectors.meta import sandbox as msb
+    from syncs.registry import build_destination
+
+    record = Record("p1", Operation.UPSERT, {"email": "p1@example.com"})
+    meta, meta_env = msb._standalone()
+    google, google_env = gsb._standalone()
+    try:
+        m = build_destination({"type": "meta", "options": {"base_url": "${META_BASE_URL}"}}, environ=meta_env)
+        g = build_destination({"type": "google_ads", "options": {"base_url": "${GOOGLE_ADS_BASE_URL}"}},
+                              environ=google_env)
+        assert [r.outcome for r in m.write([record])] == [Outcome.ACCEPTED]
+        assert [r.outcome for r in g.write([record])] == [Outcome.ACCEPTED]
+        assert meta.state.audiences[meta_env["META_AUDIENCE_ID"]].members
+        assert google.state.jobs
+    finally:
+        meta.stop()
+        google.stop()
