@@ -296,7 +296,8 @@ class GoogleAdsCustomerMatch:
             count += item[2]
         return [c for c in chunks if c]
 
-    def _run_job(self, kind: str, records: list[Record]) -> list[RecordResult]:
+    def _run_job(self, kind: str, records: list[Record], *, replace: bool = False) -> list[RecordResult]:
+        """One job: (removeAll first when ``replace``), operations in chunks, run, poll."""
         results: list[RecordResult] = []
         ready: list[tuple[Record, dict[str, Any], int]] = []
         for record in records:
@@ -317,6 +318,11 @@ class GoogleAdsCustomerMatch:
             if not self._wait_until_list_idle():
                 return pending("another offline user data job is still running on this list")
             job = self._create_job()
+            if replace:
+                # removeAll must come first in the job; the list keeps serving until it runs
+                cleared = self._call(f"/{job}:addOperations", {"operations": [{"removeAll": True}]})
+                if cleared.status_code >= 400:
+                    return pending(_describe(cleared))
             for chunk in self._chunks(ready):
                 response = self._call(
                     f"/{job}:addOperations",
@@ -324,6 +330,8 @@ class GoogleAdsCustomerMatch:
                 )
                 if response.status_code >= 400:
                     reason = _describe(response)
+                    if replace:  # never run a replace that would empty the list and refill it in part
+                        return pending(f"replace abandoned: {reason}")
                     results.extend(RecordResult(r.key, Outcome.REJECTED, reason) for r, _, _ in chunk)
                     continue
                 failed: dict[int, str] = {}
@@ -334,7 +342,8 @@ class GoogleAdsCustomerMatch:
                 for index, (record, _, _) in enumerate(chunk):
                     if index in failed:
                         results.append(RecordResult(record.key, Outcome.REJECTED, failed[index]))
-            accepted = [r for r, _, _ in ready if r.key not in {x.key for x in results}]
+            settled = {x.key for x in results}
+            accepted = [r for r, _, _ in ready if r.key not in settled]
             if not accepted:
                 return results
             run = self._call(f"/{job}:run", {})
@@ -371,6 +380,17 @@ class GoogleAdsCustomerMatch:
         if creates:
             results += self._run_job("create", creates)
         return results
+
+    def replace_all(self, records: list[Record]) -> list[RecordResult]:
+        """Fresh full mirror: one job whose first operation is ``removeAll``, then every record.
+
+        Refuses an empty or all-invalid extract (it would empty the list). Google
+        applies the job as a whole when it runs, so the list never serves half-built.
+        """
+        usable = [r for r in records if self.identifiers(r)]
+        if not usable:
+            raise RejectedError("refusing a full replace with no usable records")
+        return self._run_job("create", records, replace=True)
 
     def reconcile(self, records: list[Record]) -> list[RecordResult]:
         """Customer Match adds/removes are idempotent and there is no send mode, so

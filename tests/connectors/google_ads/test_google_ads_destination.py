@@ -262,3 +262,19 @@ def test_server_errors_and_dropped_connections_are_retried(gads: GoogleAdsSandbo
     assert d.http.retries == 2
     assert [r.status for r in gads.requests_to("POST", r":run$")] == [None, 200]
     assert emails(gads) == {sha256_hex("p1@example.com")}
+
+
+def test_full_replace_is_remove_all_then_creates_in_one_job(gads: GoogleAdsSandbox) -> None:
+    from connectors.base import RejectedError
+
+    d = dest(gads)
+    d.write([person(i) for i in range(100, 105)])
+    results = d.replace_all([person(i) for i in range(3)])
+    assert {r.outcome for r in results} == {Outcome.ACCEPTED}
+    assert emails(gads) == {sha256_hex(f"p{i}@example.com") for i in range(3)}
+    job = d.jobs[-1]
+    ops = gads.state.jobs[job].operations
+    assert ops[0] == {"removeAll": True} and len(ops) == 4
+    with pytest.raises(RejectedError):
+        d.replace_all([Record("x", Operation.UPSERT, {"email": "nope"})])
+    assert len(emails(gads)) == 3
