@@ -150,7 +150,8 @@ class GoogleAdsCustomerMatch:
             local = None if options.base_url else sandbox.local_sandbox()
             options = options.model_copy(update={
                 "access_token": local.access_token if local else "sandbox-google-token",
-                "developer_token": options.developer_token or (local.developer_token if local else "sandbox-dev-token"),
+                # the sandbox's own token: a real developer token never goes to a local server
+                "developer_token": local.developer_token if local else "sandbox-dev-token",
                 "customer_id": options.customer_id or sandbox.SANDBOX_CUSTOMER_ID,
                 "user_list_id": options.user_list_id or sandbox.SANDBOX_USER_LIST_ID,
                 "base_url": options.base_url or (local.base_url if local else None),

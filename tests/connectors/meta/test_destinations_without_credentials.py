@@ -17,7 +17,7 @@ def test_destinations_yml_shapes_fall_back_to_local_sandboxes(tmp_path: Path) ->
             "meta": {"audience_id": "${META_AUDIENCE_ID}", "access_token": "${META_ACCESS_TOKEN}",
                      "default_country": "FR"},
             "google_ads": {"customer_id": "${GOOGLE_ADS_CUSTOMER_ID}", "refresh_token": "${GOOGLE_ADS_REFRESH_TOKEN}",
-                           "default_country": "FR"},
+                           "developer_token": "real-dev-token-set-without-oauth", "default_country": "FR"},
             "webhook": {"url": "${FERRY_WEBHOOK_URL}", "secret": "${FERRY_WEBHOOK_SECRET}"},
             "file": {"path": str(tmp_path), "format": "parquet"},
         }.items()
