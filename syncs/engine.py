@@ -42,7 +42,7 @@ from syncs import state as st
 from syncs.batching import batches
 from syncs.config import SyncConfig, SyncConfigError
 from syncs.masking import mask_payload
-from syncs.plan_sql import REMOVE_MARK, WORK_OPS, PlanSql, build_plan_sql
+from syncs.plan_sql import PENDING_ADD, PENDING_REMOVE, REMOVE_MARK, WORK_OPS, PlanSql, build_plan_sql
 from syncs.policies import PolicyTableMissing
 from syncs.warehouse import Warehouse
 
@@ -313,6 +313,37 @@ class _Runner:
                 [self.sync.name], [r.idempotency_key for r, _ in batch],
             )
             self.wh.insert_rows(st.LEDGER, st.LEDGER_COLUMNS, pa.Table.from_pylist(rows, schema=_LEDGER_SCHEMA))
+
+    def write_ahead(self, batch: list[tuple[Record, _Meta]]) -> None:
+        """Before adds/removals leave: mark them in sync_state, committed.
+
+        Why: a kill after the destination applied a batch but before the commit
+        would otherwise leave an add the engine does not know about (never removed
+        when the member leaves: an orphan) or a removal it does not know about
+        (skipped as 'unchanged' if the member comes back: a lost record).
+        """
+        adds = [(r, m) for r, m in batch if m.op == "add"]
+        removes = [r.key for r, m in batch if m.op == "remove"]
+        if not adds and not removes:
+            return
+        now = _now()
+        rows = [
+            {"sync_name": self.sync.name, "record_key": r.key, "payload_hash": PENDING_ADD,
+             "identifiers_json": m.ids_json, "destination_id": None, "synced_at": now,
+             "run_id": self.result.run_id}
+            for r, m in adds
+        ]
+        with self.wh.transaction():
+            _with_keys(
+                self.wh, f"delete from {st.STATE} where sync_name = ? and record_key in {{keys}}",
+                [self.sync.name], [r.key for r, _ in adds],
+            )
+            self.wh.insert_rows(st.STATE, st.STATE_COLUMNS, pa.Table.from_pylist(rows, schema=_STATE_SCHEMA))
+            _with_keys(
+                self.wh,
+                f"update {st.STATE} set payload_hash = ? where sync_name = ? and record_key in {{keys}}",
+                [PENDING_REMOVE, self.sync.name], removes,
+            )
 
     def _ledger_row(self, r: Record, m: _Meta, status: str, attempts: int, dest_id: str | None, error: str | None, now: datetime) -> dict[str, Any]:
         ids = {k: r.payload.get(k) for k in self.sync.identifiers}
@@ -638,6 +669,8 @@ def _apply(runner: _Runner, p: Plan, progress: Progress | None, stream_rows: int
                 break
             if sync.mode == "send":
                 runner.write_intents(batch)
+            elif sync.mode in ("upsert", "mirror", "insert"):
+                runner.write_ahead(batch)
             if pool is None:
                 fut: Future = Future()
                 try:

@@ -28,6 +28,12 @@ from syncs.warehouse import Warehouse
 
 WORK_OPS = ("add", "update", "remove", "send", "delete")
 REMOVE_MARK = "__remove__"  # hash recorded for a failing removal
+# Write-ahead markers in sync_state (see engine._Runner.write_ahead): an add that may
+# have reached the destination, and a removal that may have. Neither equals a real hash,
+# so a pending add re-plans as an add (or a removal if the member left), and a pending
+# removal re-plans as a removal (or an update that re-adds if the member came back).
+PENDING_ADD = "__pending_add__"
+PENDING_REMOVE = "__pending_remove__"
 
 
 def q(name: str) -> str:
@@ -146,7 +152,8 @@ def build_plan_sql(sync: SyncConfig, wh: Warehouse, state_ready: bool) -> PlanSq
         present_op = "'add'"
     ctes.append(
         "classified as (select j.__key, j.__profile, j.__hash, j.__reason, j.__occ, j.__idem, "
-        f"case when j.__reason is not null then 'suppressed' when s.record_key is null then {present_op} "
+        f"case when j.__reason is not null then 'suppressed' "
+        f"when s.record_key is null or s.payload_hash = {lit(PENDING_ADD)} then {present_op} "
         f"else {when_known} end as __op0, s.identifiers_json as __ids, s.destination_id as __dest_id, "
         f"{field_cols} from judged j left join st s on s.record_key = j.__key)"
     )

@@ -88,7 +88,11 @@ def test_auth_error_stops_the_run_and_keeps_committed_state(conn):
     r = engine.run(make_sync("mirror"), conn, dest)
     assert r.status == "auth_failed" and r.sent == 10
     assert len(dest.calls) == 2  # stopped: no third batch
-    assert conn.execute("select count(*) from ferry_sync.sync_state").fetchone()[0] == 10
+    hashes = conn.execute(
+        "select payload_hash = '__pending_add__', count(*) from ferry_sync.sync_state group by 1 order by 1"
+    ).fetchall()
+    # 10 accepted; the refused batch stays marked as a possible add (write-ahead), the rest untouched
+    assert hashes == [(False, 10), (True, 10)]
     dest.fault = None
     assert engine.run(make_sync("mirror"), conn, dest).sent == 20
     assert len(dest.members) == 30
@@ -113,7 +117,9 @@ def test_kill_between_request_and_commit_replans_without_loss(conn):
     with pytest.raises(SimulatedKill):
         engine.run(sync, conn, dest)
     assert conn.execute("select status from ferry_sync.runs").fetchall() == [("crashed",)]
-    assert conn.execute("select count(*) from ferry_sync.sync_state").fetchone()[0] == 10
+    assert conn.execute(
+        "select count(*) from ferry_sync.sync_state where payload_hash <> '__pending_add__'"
+    ).fetchone()[0] == 10
     dest.fault = None
     r = engine.run(sync, conn, dest)
     assert r.sent == 10 and len(dest.members) == 20
@@ -186,3 +192,33 @@ def test_unsupported_mode_is_refused_before_planning(conn):
 
     with pytest.raises(SyncConfigError, match="mode 'mirror'"):
         engine.run(make_sync("mirror"), conn, LoopbackDestination(capabilities=caps))
+
+
+def test_kill_after_add_then_member_leaves_is_still_removed(conn):
+    """The orphan hypothesis found: an add applied but never committed must still be removable."""
+    set_audience(conn, rows(2))
+    sync = make_sync("mirror")
+    dest = LoopbackDestination(fault=lambda n, recs: "kill" if n == 1 else None)
+    with pytest.raises(SimulatedKill):
+        engine.run(sync, conn, dest)
+    assert set(dest.members) == {"p0", "p1"}
+    dest.fault = None
+    set_audience(conn, rows(1))  # p1 left before the next run
+    engine.run(sync, conn, dest, confirm=True)
+    assert set(dest.members) == {"p0"}
+
+
+def test_kill_after_remove_then_member_returns_is_re_added(conn):
+    set_audience(conn, rows(2))
+    sync = make_sync("mirror")
+    dest = LoopbackDestination()
+    engine.run(sync, conn, dest)
+    set_audience(conn, rows(1))
+    dest.fault = lambda n, recs: "kill"
+    with pytest.raises(SimulatedKill):
+        engine.run(sync, conn, dest, confirm=True)
+    assert set(dest.members) == {"p0"}
+    dest.fault = None
+    set_audience(conn, rows(2))  # p1 is back with the same payload
+    engine.run(sync, conn, dest)
+    assert set(dest.members) == {"p0", "p1"}
