@@ -176,7 +176,7 @@ class GoogleAdsCustomerMatch:
             backoff_initial=options.backoff_initial,
             sleep=sleep,
         )
-        self._access_token = options.access_token
+        self._access_token = options.access_token if not options.refresh_token else None
         self.user_list = f"customers/{options.customer_id}/userLists/{options.user_list_id}"
         self.jobs: list[str] = []  # job resource names this instance ran, newest last
 
@@ -210,7 +210,14 @@ class GoogleAdsCustomerMatch:
         return self._access_token
 
     def _call(self, path: str, body: dict[str, Any]) -> requests.Response:
-        return self.http.request("POST", path, json=body, headers={"Authorization": f"Bearer {self._token()}"})
+        try:
+            return self.http.request("POST", path, json=body, headers={"Authorization": f"Bearer {self._token()}"})
+        except AuthError:
+            if not self.options.refresh_token:
+                raise
+            # OAuth access tokens last an hour: refresh once and try again, then give up.
+            self._access_token = None
+            return self.http.request("POST", path, json=body, headers={"Authorization": f"Bearer {self._token()}"})
 
     def search(self, query: str) -> list[dict[str, Any]]:
         response = self._call(f"/customers/{self.options.customer_id}/googleAds:search", {"query": query})

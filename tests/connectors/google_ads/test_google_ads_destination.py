@@ -231,6 +231,9 @@ def test_refresh_token_flow(gads: GoogleAdsSandbox) -> None:
     assert [r.outcome for r in d.write([person(1)])] == [Outcome.ACCEPTED]
     [token] = gads.requests_to("POST", r"^/token$")
     assert "developer-token" not in token.headers
+    gads.access_token = "rotated-token"  # the hour is up: the old access token stops working
+    assert [r.outcome for r in d.write([person(2)])] == [Outcome.ACCEPTED]
+    assert len(gads.requests_to("POST", r"^/token$")) == 2
 
 
 def test_reconcile_is_retryable(gads: GoogleAdsSandbox) -> None:
