@@ -176,7 +176,8 @@ class GoogleAdsCustomerMatch:
             backoff_initial=options.backoff_initial,
             sleep=sleep,
         )
-        self._access_token = options.access_token if not options.refresh_token else None
+        self._access_token = options.access_token
+        self._can_refresh = bool(options.refresh_token and options.client_id and options.client_secret)
         self.user_list = f"customers/{options.customer_id}/userLists/{options.user_list_id}"
         self.jobs: list[str] = []  # job resource names this instance ran, newest last
 
@@ -213,7 +214,7 @@ class GoogleAdsCustomerMatch:
         try:
             return self.http.request("POST", path, json=body, headers={"Authorization": f"Bearer {self._token()}"})
         except AuthError:
-            if not self.options.refresh_token:
+            if not self._can_refresh:
                 raise
             # OAuth access tokens last an hour: refresh once and try again, then give up.
             self._access_token = None
