@@ -78,16 +78,16 @@ def _people() -> list[Person]:
                       ("order", "shop", ago(hours=4), "garden", 35.0, {}),
                       ("consent_change", "crm", ago(30), None, None, grant | {"channel": "email"})]
     p.append(bought)
-    # p06 trial, inactive 5 days, used feature "reports"
+    # p06 trial, inactive 5 days, used feature X (var trial_feature_x = audience_builder)
     trial = Person("p06", "fay@example.com", "Fay")
     trial.events += [("trial_started", "product", ago(10), None, None, {}),
                      ("login", "product", ago(9), None, None, {}),
                      ("login", "product", ago(5), None, None, {}),
-                     ("feature_used", "product", ago(9), None, None, {"feature": "reports"}),
+                     ("feature_used", "product", ago(9), None, None, {"feature": "audience_builder"}),
                      ("feature_used", "product", ago(5), None, None, {"feature": "export"}),
                      ("consent_change", "crm", ago(10), None, None, grant | {"channel": "email"})]
     p.append(trial)
-    # p07 active trial (yesterday): not inactive, did not use reports
+    # p07 active trial (yesterday): not inactive, did not use feature X
     active = Person("p07", "gus@example.com", "Gus")
     active.events += [("trial_started", "product", ago(4), None, None, {}),
                       ("login", "product", ago(1), None, None, {}),
