@@ -101,7 +101,9 @@ class HttpClient:
         def attempt() -> requests.Response:
             try:
                 response = self.session.request(method, url, **kwargs)
-            except (requests.Timeout, requests.ConnectionError) as exc:
+            except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                # ChunkedEncodingError: the connection dropped mid-response. Non-idempotent
+                # calls (sends) use max_attempts=1 and reconcile instead of retrying.
                 raise _Retry(None, type(exc).__name__) from exc
             if response.status_code in AUTH_STATUSES:
                 raise AuthError(f"{method} {path}: HTTP {response.status_code}")
