@@ -17,14 +17,19 @@ INVALID_EMAIL_FORMS = ("{l}@{d}", "{l}@@{d}.com", "{l} @{d}.com", "{l}.{d}.com",
 INVALID_PHONES = np.array(["12345", "06 12 34", "+33 6 12 34 56 78 99", "n/a", "0612-ABC"], dtype=object)
 
 
-def _mask(rng: np.random.Generator, n: int, share: float) -> np.ndarray:
-    return rng.random(n) < share
+def mask(rng: np.random.Generator, n: int, share: float) -> np.ndarray:
+    """Rows to damage. Small samples (>= 10 rows) always get at least one, so every
+    kind of mess shows up even in a 300-person test dataset."""
+    hit = rng.random(n) < share
+    if share > 0 and n >= 10 and not hit.any():
+        hit[rng.integers(0, n)] = True
+    return hit
 
 
 def email_variants(rng: np.random.Generator, emails: np.ndarray, share: float) -> np.ndarray:
     """Upper/title case and stray whitespace: the same address, typed differently."""
     out = emails.copy()
-    hit = np.flatnonzero(_mask(rng, len(out), share) & (out != None))  # noqa: E711
+    hit = np.flatnonzero(mask(rng, len(out), share) & (out != None))  # noqa: E711
     kind = rng.integers(0, 4, len(hit))
     for i, k in zip(hit, kind, strict=True):
         v = out[i]
@@ -35,7 +40,7 @@ def email_variants(rng: np.random.Generator, emails: np.ndarray, share: float) -
 def invalid_emails(rng: np.random.Generator, emails: np.ndarray, share: float) -> np.ndarray:
     """Broken syntax (missing dot, double @, spaces) that validation must flag."""
     out = emails.copy()
-    hit = np.flatnonzero(_mask(rng, len(out), share) & (out != None))  # noqa: E711
+    hit = np.flatnonzero(mask(rng, len(out), share) & (out != None))  # noqa: E711
     for i, k in zip(hit, rng.integers(0, len(INVALID_EMAIL_FORMS), len(hit)), strict=True):
         local, _, domain = out[i].partition("@")
         out[i] = INVALID_EMAIL_FORMS[k].format(l=local, d=domain.split(".")[0])
@@ -44,7 +49,7 @@ def invalid_emails(rng: np.random.Generator, emails: np.ndarray, share: float) -
 
 def junk(rng: np.random.Generator, values: np.ndarray, share: float, pool: np.ndarray) -> np.ndarray:
     out = values.copy()
-    hit = _mask(rng, len(out), share)
+    hit = mask(rng, len(out), share)
     out[hit] = pool[rng.integers(0, len(pool), hit.sum())]
     return out
 
@@ -52,7 +57,7 @@ def junk(rng: np.random.Generator, values: np.ndarray, share: float, pool: np.nd
 def blank(rng: np.random.Generator, values: np.ndarray, share: float, empty: object = None) -> np.ndarray:
     """Missing values: mostly NULL, sometimes an empty string, as form tools do."""
     out = values.copy()
-    hit = _mask(rng, len(out), share)
+    hit = mask(rng, len(out), share)
     out[hit] = empty
     return out
 
@@ -103,7 +108,7 @@ def format_phones(rng: np.random.Generator, e164: np.ndarray, national_share: fl
 def typo(rng: np.random.Generator, names: np.ndarray, share: float) -> np.ndarray:
     """One keyboard slip: a swapped, dropped or doubled letter."""
     out = names.copy()
-    hit = np.flatnonzero(_mask(rng, len(out), share) & (out != None))  # noqa: E711
+    hit = np.flatnonzero(mask(rng, len(out), share) & (out != None))  # noqa: E711
     kinds = rng.integers(0, 3, len(hit))
     for i, k in zip(hit, kinds, strict=True):
         v: str = out[i]
@@ -121,7 +126,7 @@ def typo(rng: np.random.Generator, names: np.ndarray, share: float) -> np.ndarra
 
 def nicknames(rng: np.random.Generator, first_names: np.ndarray, share: float) -> np.ndarray:
     out = first_names.copy()
-    hit = np.flatnonzero(_mask(rng, len(out), share))
+    hit = np.flatnonzero(mask(rng, len(out), share))
     for i in hit:
         out[i] = vocab.NICKNAMES.get(out[i], out[i])
     return out
@@ -130,7 +135,7 @@ def nicknames(rng: np.random.Generator, first_names: np.ndarray, share: float) -
 def case_noise(rng: np.random.Generator, names: np.ndarray, share: float) -> np.ndarray:
     """UPPERCASE or lowercase names, as typed in a hurry."""
     out = names.copy()
-    hit = np.flatnonzero(_mask(rng, len(out), share) & (out != None))  # noqa: E711
+    hit = np.flatnonzero(mask(rng, len(out), share) & (out != None))  # noqa: E711
     for i, up in zip(hit, rng.random(len(hit)) < 0.5, strict=True):
         out[i] = out[i].upper() if up else out[i].lower()
     return out

@@ -49,11 +49,13 @@ def write_tables(
     )
     counts: dict[str, int] = {}
     with duckdb.connect(str(duckdb_path)) as con:
-        con.execute("create schema if not exists raw")
+        # Fully qualified: a file named raw.duckdb would make "raw" ambiguous.
+        catalog = con.execute("select current_database()").fetchone()[0].replace('"', '""')
+        con.execute(f'create schema if not exists "{catalog}".raw')
         con.execute("begin")
         for name, table in [(t.name, t.table) for t in tables] + [("ground_truth", truth), ("generation_info", info)]:
             con.register("_arrow_in", table)
-            con.execute(f"create or replace table raw.{name} as select * from _arrow_in")
+            con.execute(f'create or replace table "{catalog}".raw.{name} as select * from _arrow_in')
             con.unregister("_arrow_in")
             counts[name] = table.num_rows
         con.execute("commit")

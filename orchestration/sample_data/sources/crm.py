@@ -28,9 +28,11 @@ def build(ctx: Context) -> None:
     email = np.where(pop.work_email[idx] != None, pop.work_email[idx], pop.email[idx])  # noqa: E711
     email = mess.email_variants(rng, email, 0.25)
     email = mess.invalid_emails(rng, email, 0.01)
-    role = (rng.random(n) < 0.015) & (pop.company_domain[idx] != None)  # noqa: E711
-    email[role] = "info@" + pop.company_domain[idx][role]
     email = mess.blank(rng, email, 0.04)
+    # Role addresses (info@company) typed instead of the person's own: shared hubs.
+    with_company = np.flatnonzero((pop.company_domain[idx] != None) & ~dup)  # noqa: E711
+    role = with_company[mess.mask(rng, len(with_company), 0.03)]
+    email[role] = "info@" + pop.company_domain[idx][role]
     email[dup] = ctx.dup_email(idx[dup], SOURCE_NO)
 
     phone_e164 = np.where(rng.random(n) < 0.8, pop.mobile[idx], pop.home_phone[idx])

@@ -1,3 +1,8 @@
+{#- A table, not a view, on DuckDB: email/phone validation runs in Python UDFs
+    (plugins/ferry_normalize.py) that only dbt's connections register, so a view would
+    break every other reader of the warehouse and re-run the UDFs per reader. -#}
+{{ config(materialized=('table' if target.type == 'duckdb' else 'view')) }}
+
 {#- SendGrid event-webhook events, one row per sg_event_id, typed and named the Ferry way
     (event_type 'email_<event>'), with the attribution that travelled in custom_args.
     Before any engagement has landed, raw.sendgrid_events may not exist yet: the model

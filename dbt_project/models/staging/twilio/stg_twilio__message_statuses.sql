@@ -1,3 +1,8 @@
+{#- A table, not a view, on DuckDB: email/phone validation runs in Python UDFs
+    (plugins/ferry_normalize.py) that only dbt's connections register, so a view would
+    break every other reader of the warehouse and re-run the UDFs per reader. -#}
+{{ config(materialized=('table' if target.type == 'duckdb' else 'view')) }}
+
 {#- Twilio message statuses, one row per (message, status) reached, with the status's
     rank in Twilio's lifecycle (the furthest one wins, whatever order callbacks came in)
     and the attribution carried in the StatusCallback URL copied to every row of the

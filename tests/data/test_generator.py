@@ -1,0 +1,157 @@
+"""The sample-data generator: deterministic, complete, and as messy as promised."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import duckdb
+import numpy as np
+
+from orchestration.sample_data import build_tables, vocab
+from tests.data.conftest import AS_OF, PEOPLE, SEED
+
+SOURCES = {
+    "crm_contacts", "shop_customers", "shop_orders", "shop_order_lines", "shop_abandoned_carts",
+    "web_events", "support_tickets", "support_surveys", "forms_submissions", "product_users",
+    "product_events", "consent_changes", "consent_erasure_requests",
+}
+
+
+def test_same_seed_same_data_other_seed_other_data() -> None:
+    a = build_tables(120, 11, AS_OF)
+    b = build_tables(120, 11, AS_OF)
+    c = build_tables(120, 12, AS_OF)
+    assert [t.name for t in a] == [t.name for t in b]
+    for ta, tb in zip(a, b, strict=True):
+        assert ta.table.equals(tb.table), ta.name
+        assert np.array_equal(ta.person_idx, tb.person_idx)
+    assert not all(ta.table.equals(tc.table) for ta, tc in zip(a, c, strict=True))
+
+
+def test_every_source_is_written_with_rows(con_raw: duckdb.DuckDBPyConnection) -> None:
+    tables = {r[0] for r in con_raw.execute("select table_name from information_schema.tables where table_schema = 'raw'").fetchall()}
+    assert SOURCES | {"ground_truth", "generation_info"} <= tables
+    for name in SOURCES:
+        assert con_raw.execute(f"select count(*) from raw.{name}").fetchone()[0] > 0, name
+    seed, people, as_of = con_raw.execute("select seed, people, as_of_date from raw.generation_info").fetchone()
+    assert (seed, people, as_of) == (SEED, PEOPLE, AS_OF)
+
+
+def test_ground_truth_covers_every_raw_record(con_raw: duckdb.DuckDBPyConnection) -> None:
+    for name in SOURCES:
+        key = con_raw.execute(
+            "select column_name from information_schema.columns where table_schema = 'raw' and table_name = ? order by ordinal_position limit 1",
+            [name],
+        ).fetchone()[0]
+        missing = con_raw.execute(
+            f"""
+            select count(*) from raw.{name} as r
+            left join raw.ground_truth as g
+                on g.source = '{name}' and g.loader_id = r._loader_id
+                and (g.source_record_id = cast(r.{key} as varchar) or (g.source_record_id is null and r.{key} is null))
+            where g.person_id is null
+            """
+        ).fetchone()[0]
+        assert missing == 0, name
+    total = sum(con_raw.execute(f"select count(*) from raw.{n}").fetchone()[0] for n in SOURCES)
+    assert con_raw.execute("select count(*) from raw.ground_truth").fetchone()[0] == total
+
+
+def test_real_world_mess_is_present(con_raw: duckdb.DuckDBPyConnection) -> None:
+    q = lambda sql: con_raw.execute(sql).fetchone()[0]  # noqa: E731
+    # email case / whitespace variants
+    assert q("select count(*) from raw.crm_contacts where email <> lower(trim(email))") > 0
+    assert q("select count(*) from raw.forms_submissions where email <> trim(email)") > 0
+    # national and international phone formats
+    assert q("select count(*) from raw.crm_contacts where phone like '0%' and phone not like '00%'") > 0
+    assert q("select count(*) from raw.crm_contacts where phone like '+%' or phone like '00%'") > 0
+    # junk and invalid identifiers
+    assert q("select count(*) from raw.forms_submissions where lower(email) in ('test@test.com', 'noreply@example.com', 'none@none.com', 'a@a.com')") > 0
+    assert q("select count(*) from raw.crm_contacts where email like 'info@%'") > 0
+    assert q("""select count(*) from (
+        select email from raw.crm_contacts union all select email from raw.shop_customers
+        union all select email from raw.forms_submissions) where email like '%@@%' or email like '% @%' or regexp_matches(email, '@[^.]+$')""") > 0
+    assert q("select count(*) from (select phone from raw.crm_contacts union all select phone from raw.forms_submissions) where regexp_replace(phone, '[^0-9]', '', 'g') similar to '0+'") > 0
+    # missing values and missing keys
+    assert q("select count(*) from raw.shop_customers where phone is null") > 0
+    assert q("select count(*) from raw.forms_submissions where email = ''") > 0
+    keyless = q("""select count(*) from raw.ground_truth where source_record_id is null""")
+    assert keyless > 0
+    # a household sharing a phone: one landline across several true people
+    shared = con_raw.execute(
+        """
+        select max(n) from (
+            select regexp_replace(s.phone, '[^0-9]', '', 'g') as digits, count(distinct g.person_id) as n
+            from raw.shop_customers s
+            join raw.ground_truth g on g.source = 'shop_customers' and g.loader_id = s._loader_id
+            where s.phone is not null group by 1)
+        """
+    ).fetchone()[0]
+    assert shared >= 2
+
+
+def test_nicknames_typos_moves_and_fuzzy_duplicates(con_raw: duckdb.DuckDBPyConnection) -> None:
+    names = con_raw.execute(
+        """
+        select g.person_id, c.first_name, c.last_name, c.email, c.phone, c.street
+        from raw.crm_contacts c join raw.ground_truth g on g.source = 'crm_contacts' and g.loader_id = c._loader_id
+        union all
+        select g.person_id, s.first_name, s.last_name, s.email, s.phone, s.street
+        from raw.shop_customers s join raw.ground_truth g on g.source = 'shop_customers' and g.loader_id = s._loader_id
+        """
+    ).fetchall()
+    by_person: dict[str, list[tuple]] = {}
+    for row in names:
+        by_person.setdefault(row[0], []).append(row[1:])
+    spellings = [p for p, rows in by_person.items() if len({(r[0] or "").lower() for r in rows}) > 1 or len({(r[1] or "").lower() for r in rows}) > 1]
+    assert spellings, "no person with two spellings of a name"
+    nick = con_raw.execute(
+        "select count(*) from (select first_name from raw.crm_contacts union all select first_name from raw.forms_submissions) where list_contains(?, first_name)", [sorted(set(vocab.NICKNAMES.values()))]
+    ).fetchone()[0]
+    assert nick > 0
+    moved = con_raw.execute(
+        """select count(*) from (
+            select g.person_id from raw.crm_contacts c join raw.ground_truth g on g.loader_id = c._loader_id and g.source = 'crm_contacts'
+            join raw.shop_customers s on true join raw.ground_truth gs on gs.loader_id = s._loader_id and gs.source = 'shop_customers'
+            where g.person_id = gs.person_id and c.street <> s.street)"""
+    ).fetchone()[0]
+    assert moved > 0
+
+    def norm_email(e: str | None) -> str | None:
+        return e.strip().lower() if e else None
+
+    def norm_phone(p: str | None) -> str | None:
+        d = re.sub(r"\D", "", p or "")
+        return d[-9:] if len(d) >= 9 else None
+
+    # fuzzy duplicates: a record of a person sharing no email/phone with the person's other records
+    isolated = 0
+    for rows in by_person.values():
+        if len(rows) < 2:
+            continue
+        for i, r in enumerate(rows):
+            others = rows[:i] + rows[i + 1 :]
+            ids = {norm_email(r[2]), norm_phone(r[3])} - {None}
+            other_ids = {x for o in others for x in (norm_email(o[2]), norm_phone(o[3]))} - {None}
+            if ids and not ids & other_ids:
+                isolated += 1
+    share = isolated / len(names)
+    assert 0.02 < share < 0.2, share
+
+
+def test_recent_activity_is_relative_to_the_reference_date(con_raw: duckdb.DuckDBPyConnection) -> None:
+    ref = dt.datetime.combine(AS_OF, dt.time())
+    fresh_carts = con_raw.execute(
+        "select count(*) from raw.shop_abandoned_carts where created_at between ? - interval 24 hour and ?", [ref, ref]
+    ).fetchone()[0]
+    assert fresh_carts > 0
+    newest = con_raw.execute("select max(ordered_at) from raw.shop_orders").fetchone()[0]
+    assert newest <= ref
+    inactive_trials = con_raw.execute(
+        """select count(*) from raw.product_users u
+           where u.plan = 'trial' and u.signed_up_at > ? - interval 14 day
+             and (select max(occurred_at) from raw.product_events e where e.user_id = u.user_id) < ? - interval 3 day""",
+        [ref, ref],
+    ).fetchone()[0]
+    assert inactive_trials > 0
