@@ -216,3 +216,31 @@ def test_send_429_is_retryable_not_in_doubt(sandbox: SendGridSandbox) -> None:
     )
     assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.RETRYABLE]
     assert len(sandbox.state.messages) == 1
+
+
+def test_transient_failures_on_upsert(sandbox: SendGridSandbox) -> None:
+    dest = _dest(sandbox)
+    dest.http.sleep = lambda s: None  # backoff itself is tested in the HTTP layer
+    sandbox.faults.fail_next(2, 503, method="PUT", path="/v3/marketing/contacts$")
+    [ok] = dest.write([_up("p1", "ann@example.com")])
+    assert ok.outcome is Outcome.ACCEPTED
+    assert [r.status for r in sandbox.requests_to("PUT", "/v3/marketing/contacts$")] == [503, 503, 202]
+    # a connection dropped after SendGrid took the upsert: replayed (upserts are idempotent),
+    # by the HTTP layer when requests reports a connection error, else by the engine (RETRYABLE)
+    sandbox.faults.drop_next(1, method="PUT", path="/v3/marketing/contacts$")
+    [dropped] = dest.write([_up("p2", "bob@example.com")])
+    assert dropped.outcome in (Outcome.ACCEPTED, Outcome.RETRYABLE)
+    if dropped.outcome is Outcome.RETRYABLE:
+        assert dest.write([_up("p2", "bob@example.com")])[0].outcome is Outcome.ACCEPTED
+    assert [r.fault for r in sandbox.requests_to("PUT", "/v3/marketing/contacts$")][3] == "drop"
+    sandbox.advance()
+    assert len(sandbox.state.contacts) == 2  # the replayed upsert did not duplicate the contact
+
+
+def test_no_credentials_means_the_local_sandbox(monkeypatch) -> None:
+    from connectors.sendgrid.sandbox import local_sandbox
+
+    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
+    dest = SendGridDestination.from_options({"list_name": "local"})
+    assert dest.is_sandbox and dest.host == local_sandbox().base_url
+    assert dest.write([_up("p1", "ann@example.com")])[0].outcome is Outcome.ACCEPTED

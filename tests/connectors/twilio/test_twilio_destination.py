@@ -155,3 +155,14 @@ def test_quiet_hours_defer_by_recipient_time_zone(sandbox: TwilioSandbox) -> Non
     assert [m["to"] for m in sandbox.state.outbound()] == ["+12125550123"]
     with pytest.raises(ValueError, match="twilio_sms"):
         _dest(sandbox, quiet_hours={"start": "25:00"})
+
+
+def test_only_send_is_supported_and_no_credentials_means_sandbox(monkeypatch) -> None:
+    from connectors.twilio.sandbox import local_sandbox
+
+    monkeypatch.delenv("TWILIO_ACCOUNT_SID", raising=False)
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
+    dest = TwilioDestination.from_options({"body": "Hi"})
+    assert dest.is_sandbox and dest.base_url.startswith(local_sandbox().base_url)
+    results = dest.write([Record("p1", Operation.UPSERT, {"phone": "+33612345678"}), _sms("p2", "+33612345678")])
+    assert results[0].outcome is Outcome.REJECTED and results[1].outcome is Outcome.ACCEPTED
