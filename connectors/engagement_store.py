@@ -360,3 +360,42 @@ def respond(start_response: Callable[..., Any], status: int, message: str = "") 
     body = json.dumps({"status": status, "message": message}).encode()
     start_response(f"{status} {reasons.get(status, '')}", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
+
+
+def route_by_prefix(apps: dict[str, Callable[..., Any]]) -> Callable[..., Any]:
+    """One WSGI app serving several receivers by path prefix (e.g. ``/sendgrid``, ``/twilio``).
+
+    The prefix stays in ``PATH_INFO``: Twilio signs the full URL, so the receiver
+    must see the path exactly as the vendor requested it.
+    """
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        path = environ.get("PATH_INFO", "")
+        for prefix, target in sorted(apps.items(), key=lambda kv: -len(kv[0])):
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                return target(environ, start_response)
+        return respond(start_response, 404, "unknown path")
+
+    return app
+
+
+def receivers_from_env(store: EngagementStore, environ: dict[str, str] | None = None) -> Callable[..., Any]:
+    """The production receiver app: SendGrid under ``/sendgrid`` (events), Twilio under ``/twilio``
+    (``/twilio/status``, ``/twilio/inbound``), each mounted only when its secret is set:
+    ``SENDGRID_WEBHOOK_PUBLIC_KEY`` (the signed-webhook verification key) and
+    ``TWILIO_AUTH_TOKEN``; ``FERRY_RECEIVER_PUBLIC_URL`` is the URL the vendors call
+    (behind a proxy, Twilio's signature covers that URL, not the local one).
+    Serve it with any WSGI server, or ``WsgiServer(app, host, port).start()``.
+    """
+    from connectors.sendgrid.engagement import SendGridEventReceiver
+    from connectors.twilio.engagement import TwilioWebhookReceiver
+
+    env = dict(os.environ if environ is None else environ)
+    apps: dict[str, Callable[..., Any]] = {}
+    if env.get("SENDGRID_WEBHOOK_PUBLIC_KEY"):
+        apps["/sendgrid"] = SendGridEventReceiver(store, env["SENDGRID_WEBHOOK_PUBLIC_KEY"])
+    if env.get("TWILIO_AUTH_TOKEN"):
+        apps["/twilio"] = TwilioWebhookReceiver(store, env["TWILIO_AUTH_TOKEN"], public_url=env.get("FERRY_RECEIVER_PUBLIC_URL"))
+    if not apps:
+        raise ValueError("no receiver configured: set SENDGRID_WEBHOOK_PUBLIC_KEY and/or TWILIO_AUTH_TOKEN")
+    return route_by_prefix(apps)

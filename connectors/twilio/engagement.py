@@ -94,7 +94,7 @@ class TwilioWebhookReceiver:
     def _url(self, environ: dict[str, Any]) -> str:
         if self.public_url:
             query = environ.get("QUERY_STRING")
-            return self.public_url + environ.get("PATH_INFO", "") + (f"?{query}" if query else "")
+            return self.public_url + environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "") + (f"?{query}" if query else "")
         return request_uri(environ, include_query=True)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:

@@ -123,3 +123,22 @@ def test_pull_is_incremental_and_idempotent(store) -> None:
         assert "DateSent>" in last.query  # the second pull started from the cursor day
         assert store.count("twilio_message_status") == 25 and store.count("twilio_opt_outs") == 1
         assert store.query("select count(*) from raw.twilio_message_status where ingest_source = 'pull'")[0][0] == 25
+
+
+def test_one_receiver_service_for_both_vendors(store) -> None:
+    from connectors.engagement_store import receivers_from_env
+    from connectors.sendgrid.sandbox import SendGridSandbox
+
+    signer = SendGridSandbox()
+    app = receivers_from_env(store, {"SENDGRID_WEBHOOK_PUBLIC_KEY": signer.public_key, "TWILIO_AUTH_TOKEN": SANDBOX_AUTH_TOKEN})
+    with WsgiServer(app) as server:
+        body = b'[{"sg_event_id": "e1", "event": "delivered", "email": "a@example.com", "timestamp": 1700000000}]'
+        assert requests.post(server.base_url + "/sendgrid/events", data=body, headers=signer.sign(body), timeout=5).status_code == 200
+        url = server.base_url + "/twilio/status"
+        params = {"MessageSid": "SM" + "c" * 32, "MessageStatus": "sent", "To": "+33610000001"}
+        headers = {"X-Twilio-Signature": compute_signature(SANDBOX_AUTH_TOKEN, url, params)}
+        assert requests.post(url, data=params, headers=headers, timeout=5).status_code == 200
+        assert requests.post(server.base_url + "/elsewhere", data=b"x", timeout=5).status_code == 404
+    assert store.count("sendgrid_events") == 1 and store.count("twilio_message_status") == 1
+    with pytest.raises(ValueError):
+        receivers_from_env(store, {})
