@@ -19,7 +19,7 @@ checked is ``public_url`` + path + query when the receiver sits behind a proxy,
 else the URL as the request addressed it.
 
 Pull (:func:`pull_messages`): ``GET Messages.json`` with ``DateSent>`` the
-cursor day (inclusive; Twilio filters by date only), every page through
+cursor day minus a lookback (inclusive; filtered on the send date), every page through
 ``next_page_uri``; outbound messages land their current status, inbound
 STOP/START replies land opt-outs; the cursor (newest ``date_sent`` day) moves in
 the same transaction as the rows, and re-pulling the same day adds nothing.
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable
 from urllib.parse import parse_qs, parse_qsl, urlsplit
@@ -167,8 +167,13 @@ class TwilioWebhookReceiver:
 STREAM = "twilio.messages"
 
 
-def pull_messages(destination: Any, store: EngagementStore, page_size: int = 1000) -> int:
+def pull_messages(destination: Any, store: EngagementStore, page_size: int = 1000, lookback_days: int = 2) -> int:
     """Pull messages since the cursor day into raw tables; returns how many rows were new.
+
+    The pull starts ``lookback_days`` before the cursor day: a message's status
+    keeps changing after it was sent (queued up to ~10 hours, late delivery
+    receipts), and Twilio filters on the send date; re-reading those days costs
+    nothing but requests, since rows are idempotent on ``(sid, status)``.
 
     ``destination`` is a :class:`connectors.twilio.destination.TwilioDestination`
     (its ``http`` client: Basic auth, retries in the one layer).
@@ -176,7 +181,8 @@ def pull_messages(destination: Any, store: EngagementStore, page_size: int = 100
     cursor = store.cursor(STREAM)
     params: dict[str, Any] | None = {"PageSize": page_size}
     if cursor:
-        params["DateSent>"] = cursor
+        since = datetime.strptime(cursor, "%Y-%m-%d") - timedelta(days=lookback_days)
+        params["DateSent>"] = since.strftime("%Y-%m-%d")
     path: str = destination.messages_path
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(destination.base_url))
     statuses: list[dict[str, Any]] = []

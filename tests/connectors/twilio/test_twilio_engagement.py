@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
 
 import pytest
@@ -120,7 +121,10 @@ def test_pull_is_incremental_and_idempotent(store) -> None:
         assert len(sb.requests_to("GET", "Messages.json$")) == 3  # paged through next_page_uri
         assert pull_messages(dest, store, page_size=10) == 0  # re-run: nothing new
         last = sb.requests_to("GET", "Messages.json$")[-1]
-        assert "DateSent>" in last.query  # the second pull started from the cursor day
+        cursor = store.cursor("twilio.messages")
+        assert cursor == datetime.now(timezone.utc).strftime("%Y-%m-%d")  # newest send day seen
+        since = (datetime.strptime(cursor, "%Y-%m-%d") - timedelta(days=2)).strftime("%Y-%m-%d")
+        assert last.query["DateSent>"] == [since]  # the second pull started from the cursor, with lookback
         assert store.count("twilio_message_status") == 25 and store.count("twilio_opt_outs") == 1
         assert store.query("select count(*) from raw.twilio_message_status where ingest_source = 'pull'")[0][0] == 25
 
