@@ -1,8 +1,21 @@
-"""The whole loop as Dagster jobs (used by `ferry demo` and launchable from the UI)."""
+"""The whole loop: Dagster jobs for the UI and the phased run behind `ferry demo`.
+
+Phases (each one Dagster run on the instance, so the UI shows their history):
+1. warehouse: dbt build of staging -> identity -> profiles -> scores -> audiences,
+   with dbt tests and the Great Expectations gates as asset checks;
+2. syncs: every sync asset (each re-checks its audience's gate, then runs the engine);
+3. engagement: pull engagement back from every tool into raw tables;
+4. reporting: dbt build of the reporting models (and anything else reading engagement).
+"""
 
 from __future__ import annotations
 
-from dagster import AssetSelection, define_asset_job
+from dataclasses import dataclass, field
+from typing import Any
+
+from dagster import AssetKey, AssetSelection, DagsterInstance, Definitions, define_asset_job
+
+PHASES = ("warehouse", "syncs", "engagement", "reporting")
 
 
 def build_main_jobs() -> list:
@@ -13,3 +26,87 @@ def build_main_jobs() -> list:
             description="The whole loop: dbt build and checks, every sync, engagement pull-back, reporting.",
         )
     ]
+
+
+def phase_keys(defs: Definitions) -> dict[str, list[AssetKey]]:
+    """Asset keys of each phase, from the groups the translator and factories set."""
+    graph = defs.resolve_asset_graph()
+    out: dict[str, list[AssetKey]] = {p: [] for p in PHASES}
+    for key in sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string()):
+        group = graph.get(key).group_name or ""
+        if group.startswith("sync_to_"):
+            out["syncs"].append(key)
+        elif group == "engagement":
+            out["engagement"].append(key)
+        elif group == "reporting":
+            out["reporting"].append(key)
+        else:
+            out["warehouse"].append(key)
+    return out
+
+
+def _op_name(graph, key) -> str | None:
+    assets_def = graph.assets_def_for_key(key)
+    return assets_def.op.name if assets_def.is_executable else None
+
+
+def _is_dbt_asset(graph, key: AssetKey) -> bool:
+    return graph.get(key).is_materializable and _op_name(graph, key) == "ferry_dbt_models"
+
+
+def _is_dbt_check(graph, check_key) -> bool:
+    """dbt tests surface as asset checks computed by the dbt op itself."""
+    return _op_name(graph, check_key) == "ferry_dbt_models"
+
+
+@dataclass
+class PhaseResult:
+    phase: str
+    success: bool
+    materialized: dict[AssetKey, dict[str, Any]] = field(default_factory=dict)  # key -> metadata values
+    failures: dict[str, str] = field(default_factory=dict)  # step -> error message
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)  # (check, passed, description)
+
+
+def run_phase(
+    defs: Definitions, instance: DagsterInstance, phase: str, keys: list[AssetKey], *, dbt_tests: bool = True,
+    log_level: str = "CRITICAL",
+) -> PhaseResult:
+    """Materialize `keys` (and their checks) in one in-process run; never raises for step failures.
+
+    ``dbt_tests=False`` skips dbt's own tests (the Great Expectations gates still
+    run): test fixtures use it to keep a full build within their time budget.
+    """
+    if not keys:
+        return PhaseResult(phase, True)
+    job = defs.resolve_implicit_global_asset_job_def()
+    graph = defs.resolve_asset_graph()
+    run_config: dict = {}
+    checks = None
+    if not dbt_tests:
+        run_config = {"ops": {"ferry_dbt_models": {"config": {"skip_tests": True}}}}
+        wanted = set(keys)
+        checks = [k for k in graph.asset_check_keys if k.asset_key in wanted and not _is_dbt_check(graph, k)]
+    selected_dbt = any(graph.get(k).is_materializable and _is_dbt_asset(graph, k) for k in keys)
+    run_config = dict(run_config if selected_dbt else {})
+    # The phase summary says what failed and why; Dagster's own console log stays quiet.
+    run_config["loggers"] = {"console": {"config": {"log_level": log_level}}}
+    result = job.execute_in_process(
+        instance=instance, asset_selection=keys, asset_check_selection=checks, raise_on_error=False,
+        run_config=run_config,
+        tags={"ferry/phase": phase, "ferry/trigger": "ferry demo"},
+    )
+    out = PhaseResult(phase, result.success)
+    for event in result.all_events:
+        kind = event.event_type_value
+        if kind == "ASSET_MATERIALIZATION":
+            mat = event.event_specific_data.materialization
+            out.materialized[mat.asset_key] = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+        elif kind == "STEP_FAILURE":
+            error = event.event_specific_data.error
+            out.failures[event.step_key or "?"] = error.message.strip() if error else "failed"
+        elif kind == "ASSET_CHECK_EVALUATION":
+            ev = event.event_specific_data
+            out.checks.append((f"{ev.asset_key.to_user_string()}:{ev.check_name}", ev.passed,
+                               ev.description or ""))
+    return out

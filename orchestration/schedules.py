@@ -47,12 +47,19 @@ def destination_env_vars(destination: Any) -> set[str]:
     return found
 
 
+_SECRET = re.compile(r"(KEY|TOKEN|SECRET|SID|PASSWORD)$")
+
+
 def has_credentials(destination: Any) -> bool:
-    """True when the destination is local, or every variable its options reference is set."""
+    """True when the destination is local, or a secret-like variable its options reference (key, token, sid...) is set.
+
+    Without them the connector talks to its local sandbox, and a schedule that
+    "syncs" to a sandbox nobody looks at would only fill the warehouse's state.
+    """
     if destination.type in _LOCAL_TYPES:
         return True
-    names = {n for n in destination_env_vars(destination) if not n.endswith(("_URL", "_BASE_URL", "_HOST"))}
-    return bool(names) and all(os.environ.get(n) for n in names)
+    names = {n for n in destination_env_vars(destination) if _SECRET.search(n)}
+    return any(os.environ.get(n) for n in names)
 
 
 def sync_job_name(sync: Any) -> str:

@@ -12,6 +12,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from dagster import AssetKey
@@ -22,7 +23,7 @@ from orchestration.paths import DBT_PROJECT_DIR
 
 log = logging.getLogger(__name__)
 
-DESTINATIONS_FILE = DBT_PROJECT_DIR / "destinations.yml"
+DESTINATIONS_FILE = Path(os.environ.get("FERRY_DESTINATIONS_FILE", DBT_PROJECT_DIR / "destinations.yml"))
 DEFAULT_MAX_SIZE_CHANGE = 0.5  # share of the last synced size
 DEFAULT_MIN_CHANGE_ROWS = 10  # tiny audiences may always move this much
 

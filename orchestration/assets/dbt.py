@@ -10,7 +10,7 @@ audiences, reporting. Keys are ``<group>/<model>`` for models and
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey
+from dagster import AssetExecutionContext, AssetKey, Config
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from orchestration.assets.dbt_project import ferry_dbt_project
@@ -75,6 +75,13 @@ class FerryDbtTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return group_for(dbt_resource_props)
 
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any):
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if unique_id.startswith("source."):
+            # Sources are landed by the generator / an ELT tool / the engagement pulls.
+            spec = spec.replace_attributes(group_name="raw")
+        return spec
+
 
 TRANSLATOR = FerryDbtTranslator(
     settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_code_references=False)
@@ -91,6 +98,13 @@ def model_asset_key(model_name: str, manifest: Mapping[str, Any]) -> AssetKey:
     raise KeyError(f"no dbt model named {model_name!r} in {DBT_PROJECT.manifest_path}")
 
 
+class DbtBuildConfig(Config):
+    """Launchpad options of the dbt build."""
+
+    skip_tests: bool = False  # build models only (dbt tests and unit tests excluded), e.g. a quick rebuild
+    full_refresh: bool = False  # rebuild incremental models from scratch
+
+
 @dbt_assets(
     manifest=DBT_PROJECT.manifest_path,
     project=DBT_PROJECT,
@@ -98,6 +112,23 @@ def model_asset_key(model_name: str, manifest: Mapping[str, Any]) -> AssetKey:
     name="ferry_dbt_models",
     pool="warehouse",
 )
-def ferry_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
+def ferry_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
     """Build the selected dbt models and run their tests (``dbt build``)."""
-    yield from dbt.cli(["build"], context=context).stream()
+    args = ["build"]
+    if config.skip_tests:
+        args += ["--exclude", "resource_type:test", "resource_type:unit_test"]
+    if config.full_refresh:
+        args.append("--full-refresh")
+    invocation = dbt.cli(args, context=context)
+    try:
+        yield from invocation.stream()
+    finally:
+        # If streaming fails (or the run is cancelled), never leave dbt holding the
+        # warehouse: on DuckDB its file lock would block the syncs that follow.
+        process = invocation.process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except Exception:
+                process.kill()

@@ -44,6 +44,81 @@ class SyncReport:
         return head + body
 
 
-def run_sync(conn: Any, sync: Any, *, dry_run: bool, log: Any = None) -> SyncReport:
-    """Plan (dry run) or run one sync with the engine, on an open warehouse connection."""
-    raise NotImplementedError("sync engine not available yet")
+_STATUS = {"success": "ok", "partial": "partial"}
+
+
+def _sample_rows(plan: Any) -> list[dict[str, Any]]:
+    """Flatten the engine's masked sample ({key, operation, payload}) into table rows."""
+    rows = []
+    for item in plan.sample:
+        rows.append({"key": item["key"], "operation": item["operation"], **dict(item.get("payload") or {})})
+    return rows
+
+
+def _match_rate(destination: Any, uploaded: int, log: Any) -> float | None:
+    """Destinations that report one (Meta's approximate size) give a match rate."""
+    pull = getattr(destination, "pull_audience_size", None)
+    if not callable(pull) or uploaded <= 0:
+        return None
+    try:
+        return pull().match_rate(uploaded)
+    except Exception as exc:  # a size read must never fail the sync that already happened
+        if log:
+            log.warning(f"could not read the audience size back: {type(exc).__name__}")
+        return None
+
+
+def plan_report(plan: Any) -> SyncReport:
+    counts = dict(plan.counts)
+    return SyncReport(
+        sync=plan.sync,
+        status="dry_run",
+        audience_size=plan.audience_size,
+        adds=counts.get("add", 0) + counts.get("send", 0),
+        updates=counts.get("update", 0),
+        removes=counts.get("remove", 0) + counts.get("delete", 0),
+        unchanged=counts.get("unchanged", 0),
+        parked=counts.get("parked", 0),
+        suppressed=dict(plan.suppressed),
+        sample=_sample_rows(plan),
+        message=plan.stop_reason or "",
+    )
+
+
+def run_sync(conn: Any, sync: Any, *, dry_run: bool, confirm: bool = False, log: Any = None) -> SyncReport:
+    """Plan (dry run) or run one sync with the engine, on an open warehouse connection.
+
+    A dry run only plans: nothing is sent and nothing is committed. A real run
+    plans once for the masked sample and the audience size, then lets the
+    engine plan again inside the run (it may have reconciled in-doubt sends).
+    """
+    from syncs import engine
+    from syncs.registry import build_destination
+
+    destination = build_destination(sync.destination)
+    plan = engine.plan(sync, conn, sample_size=10, capabilities=destination.capabilities)
+    report = plan_report(plan)
+    if dry_run:
+        return report
+    result = engine.run(sync, conn, destination, confirm=confirm)
+    planned = dict(result.planned or plan.counts)
+    report.status = _STATUS.get(result.status, result.status)
+    report.adds = planned.get("add", 0) + planned.get("send", 0)
+    report.updates = planned.get("update", 0)
+    report.removes = planned.get("remove", 0) + planned.get("delete", 0)
+    report.unchanged = planned.get("unchanged", 0)
+    report.suppressed = dict(result.suppressed)
+    report.sent, report.failed, report.parked = result.sent, result.failed, result.parked
+    report.run_id = result.run_id
+    report.message = result.error or ""
+    if result.status == "needs_confirmation":
+        report.message = (
+            f"waiting for confirmation: {result.error}. Once understood, materialize again with "
+            "config `confirm: true`."
+        )
+    report.retryable = result.status in ("crashed",)
+    if result.status in ("auth_failed", "crashed"):
+        report.status = "failed"
+    if report.status in ("ok", "partial"):
+        report.match_rate = _match_rate(destination, plan.eligible, log)
+    return report

@@ -14,12 +14,16 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     Backoff,
+    Config,
     Failure,
     MaterializeResult,
     MetadataValue,
     RetryPolicy,
     asset,
 )
+
+from syncs.config import SyncConfigError
+from syncs.registry import DestinationUnavailable
 
 from orchestration.assets.catalog import Audience, load_audiences
 from orchestration.assets.sync_runner import SyncReport, run_sync
@@ -40,6 +44,14 @@ _MODE_WORDS = {
     "send": "sends one message to each member entering the audience, exactly once",
     "delete": "erases these people at the destination",
 }
+
+
+class SyncRunConfig(Config):
+    """Launchpad options of a sync run."""
+
+    # Let a run go ahead that the engine stopped for a human: removals over
+    # max_removal_share, an empty audience, or fewer members than the destination's floor.
+    confirm: bool = False
 
 
 def sync_group(sync: Any) -> str:
@@ -122,7 +134,7 @@ def build_sync_asset(audience: Audience, sync: Any) -> AssetsDefinition:
         retry_policy=RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL),
         required_resource_keys={"warehouse"},
     )
-    def _sync(context: AssetExecutionContext) -> MaterializeResult:
+    def _sync(context: AssetExecutionContext, config: SyncRunConfig) -> MaterializeResult:
         started = time.monotonic()
         with context.resources.warehouse.connect() as conn:
             gate = evaluate_audience(conn, audience, previous_synced_size(context.instance, audience))
@@ -136,7 +148,11 @@ def build_sync_asset(audience: Audience, sync: Any) -> AssetsDefinition:
                     metadata=gate_metadata(gate),
                     allow_retries=False,
                 )
-            report = run_sync(conn, sync, dry_run=False, log=context.log)
+            try:
+                report = run_sync(conn, sync, dry_run=False, confirm=config.confirm, log=context.log)
+            except (SyncConfigError, DestinationUnavailable) as exc:
+                # A declaration problem: retrying cannot help, a human must fix the YAML.
+                raise Failure(description=f"Sync {sync.name} cannot run: {exc}", allow_retries=False) from exc
         duration = time.monotonic() - started
         if report.needs_attention:
             raise Failure(

@@ -10,11 +10,14 @@ any other GE validation.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# GE probes optional backends; an installed pyspark warns about pandas 3 on import.
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"pyspark(\..*)?$")
 
 import great_expectations as gx  # noqa: E402
 import pandas as pd  # noqa: E402

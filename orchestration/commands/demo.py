@@ -1,0 +1,147 @@
+"""`ferry demo` (`make demo`): the whole loop, headless, on the embedded defaults.
+
+Generate sample data -> dbt build with checks -> every sync to the local vendor
+sandboxes (started in this process) -> engagement pull-back -> dbt build of the
+reporting models -> a printed summary: profiles, audiences, sent, suppressed by
+reason, engagement rates. Every phase is a Dagster run on the instance in
+DAGSTER_HOME, so `make ui` afterwards shows what happened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import time
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("demo", help="run the whole loop on embedded defaults and print a summary")
+    parser.add_argument("--people", type=int, default=2000, help="sample people to generate (default 2000)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--skip-generate", action="store_true", help="keep the raw data already in the warehouse")
+    parser.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    from orchestration.instance import prepare_dagster_home
+    from orchestration.paths import export_warehouse_env
+
+    home = prepare_dagster_home()
+    warehouse = export_warehouse_env()
+    return run_demo(people=args.people, seed=args.seed, generate=not args.skip_generate,
+                    warehouse=str(warehouse), dagster_home=str(home))
+
+
+def run_demo(*, people: int, seed: int, generate: bool, warehouse: str, dagster_home: str) -> int:
+    from pathlib import Path
+
+    from dagster import DagsterInstance
+    from rich.console import Console
+
+    from orchestration.main_job import PHASES, phase_keys, run_phase
+
+    console = Console(width=max(Console().width, 150))
+    started = time.perf_counter()
+    console.print(f"[bold]Ferry demo[/bold]: warehouse {warehouse}, Dagster home {dagster_home}")
+    if generate:
+        from orchestration.sample_data import generate as generate_sample
+
+        t = time.perf_counter()
+        summary = generate_sample(people, seed, Path(warehouse), as_of=dt.datetime.now(dt.UTC).date())
+        console.print(f"1. sample data: {summary.raw_records:,} raw records for {people:,} people "
+                      f"({time.perf_counter() - t:.1f}s)")
+    from orchestration.definitions import defs
+
+    instance = DagsterInstance.get()
+    keys = phase_keys(defs)
+    results = {}
+    for step, phase in enumerate(PHASES, start=2):
+        t = time.perf_counter()
+        result = run_phase(defs, instance, phase, keys[phase])
+        results[phase] = result
+        state = "ok" if result.success else "[red]failed[/red]"
+        console.print(f"{step}. {phase}: {len(keys[phase])} assets, {state} ({time.perf_counter() - t:.1f}s)")
+        for step_key, message in list(result.failures.items())[:8]:
+            console.print(f"   [red]{step_key}[/red]: {message.splitlines()[0][:300]}")
+    print_summary(console, defs, results)
+    console.print(f"done in {time.perf_counter() - started:.0f}s. `make ui` opens these runs in the Dagster UI.")
+    ok = all(r.success for r in results.values())
+    return 0 if ok else 1
+
+
+def _scalar(conn: Any, sql: str) -> Any:
+    try:
+        row = conn.execute(sql).fetchone()
+        return row[0] if row else None
+    except Exception:
+        return None
+
+
+def _reason(message: str) -> str:
+    """The human part of a step failure (Dagster wraps it in exception names and stack traces)."""
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    for line in lines:
+        if line.startswith("Sync ") or "stopped before sending" in line:
+            return line[:300]
+    for line in reversed(lines):
+        if "Error" in line or "error" in line:
+            return line[:300]
+    return (lines[-1] if lines else "failed")[:300]
+
+
+def print_summary(console: Any, defs: Any, results: dict) -> None:
+    from rich.table import Table
+
+    from orchestration.assets.catalog import load_audiences, model_relation
+    from orchestration.checks.audiences import sync_asset_key
+    from orchestration.engagement_summary import engagement_rates
+    from orchestration.paths import duckdb_path
+
+    import duckdb
+
+    conn = duckdb.connect(str(duckdb_path()), read_only=True)
+    try:
+        profiles = model_relation("customer_profiles")
+        n_profiles = _scalar(conn, f"select count(*) from {profiles[1]}") if profiles else None
+        console.print(f"\n[bold]Profiles[/bold]: {n_profiles if n_profiles is not None else 'not built'}")
+
+        syncs = results.get("syncs")
+        stopped: list[tuple[str, str]] = []
+        table = Table(title="Audiences and syncs")
+        for col in ("audience", "members", "destination", "mode", "sent", "failed", "parked", "suppressed", "status"):
+            table.add_column(col, justify="right" if col in ("members", "sent", "failed", "parked") else "left")
+        for audience in load_audiences():
+            size = _scalar(conn, f"select count(*) from {audience.relation}")
+            for sync in audience.syncs:
+                meta = (syncs.materialized.get(sync_asset_key(sync)) if syncs else None) or {}
+                suppressed = ", ".join(
+                    f"{k.removeprefix('suppressed_')} {v}" for k, v in sorted(meta.items())
+                    if k.startswith("suppressed_") and k not in ("suppressed_total", "suppressed_by_reason") and v
+                )
+                if meta:
+                    status = str(meta.get("status", "ok"))
+                else:
+                    failure = next((m for s, m in (syncs.failures.items() if syncs else []) if sync.name in s), "")
+                    status = "stopped (see below)" if failure else "not run"
+                    if failure:
+                        stopped.append((sync.name, _reason(failure)))
+                table.add_row(audience.name, str(size if size is not None else "-"), sync.destination_name,
+                              sync.mode, str(meta.get("sent", 0)), str(meta.get("failed", 0)),
+                              str(meta.get("parked", 0)), suppressed or "-", status)
+        console.print(table)
+        for name, reason in stopped:
+            console.print(f"  [yellow]{name}[/yellow] stopped: {reason}")
+        rates = engagement_rates(conn)
+        if rates:
+            rt = Table(title="Engagement")
+            for col in ("channel", "sent", "delivered", "opened", "clicked", "bounced", "unsubscribed"):
+                rt.add_column(col)
+            for row in rates:
+                rt.add_row(*[row.get(c, "-") for c in ("channel", "sent", "delivered", "opened", "clicked",
+                                                      "bounced", "unsubscribed")])
+            console.print(rt)
+        else:
+            console.print("Engagement: none pulled back yet")
+    finally:
+        conn.close()
