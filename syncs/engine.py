@@ -209,7 +209,7 @@ def plan(
 # --------------------------------------------------------------------------- records
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Meta:
     op: str
     hash: str
@@ -217,50 +217,49 @@ class _Meta:
     ids_json: str | None
     dest_id: str | None
     occurrence: str
+    state_hash: str | None  # what sync_state held when planned (write-ahead markers included)
+
+
+_OPERATIONS = {
+    "add": Operation.UPSERT, "update": Operation.UPSERT, "remove": Operation.REMOVE,
+    "send": Operation.SEND, "delete": Operation.DELETE,
+}
 
 
 def _records(sync: SyncConfig, batch: pa.RecordBatch) -> Iterator[tuple[Record, _Meta]]:
+    """Arrow rows of the plan -> (Record for the destination, bookkeeping for the commit)."""
     cols = batch.to_pydict()
-    payload_cols = sync.payload_columns()
-    fields = [(name, f"p__{name}", on_null) for name, (_c, on_null) in payload_cols.items()]
-    idents = list(sync.identifiers)
+    fields = [(name, cols[f"p__{name}"], on_null == "clear") for name, (_c, on_null) in sync.payload_columns().items()]
+    identifiers = set(sync.identifiers)
+    ops, keys, hashes, attempts_col = cols["__op"], cols["__key"], cols["__hash"], cols["__attempts"]
+    ids_col, dest_col, idem_col, occ_col = cols["__ids"], cols["__dest_id"], cols["__idem"], cols["__occ"]
+    state_col = cols["__state_hash"]
+    variants = cols.get("__variant")
     for i in range(batch.num_rows):
-        op = cols["__op"][i]
-        key = cols["__key"][i]
-        dest_id = cols["__dest_id"][i]
+        op = ops[i]
+        dest_id = dest_col[i]
         if op == "remove":
-            payload = json.loads(cols["__ids"][i] or "{}")
-            ids_json = cols["__ids"][i]
+            payload = json.loads(ids_col[i] or "{}")
         else:
-            payload = {}
-            for name, col, on_null in fields:
-                value = cols[col][i]
-                if value is not None or on_null == "clear":
-                    payload[name] = value
-            ids_json = json.dumps({k: payload.get(k) for k in idents}, default=str, sort_keys=True)
+            payload = {name: col[i] for name, col, clear in fields if clear or col[i] is not None}
             if op == "delete":
-                payload = {k: v for k, v in payload.items() if k in sync.identifiers}
-        if op == "send":
-            # Attribution travels with the message (SendGrid custom_args, Twilio tags), so
-            # engagement coming back can be tied to the sync, audience and A/B variant.
-            payload["ferry_sync"] = sync.name
-            payload["ferry_audience"] = sync.audience
-            if cols.get("__variant") and cols["__variant"][i] is not None:
-                payload["ferry_variant"] = cols["__variant"][i]
+                payload = {k: v for k, v in payload.items() if k in identifiers}
+            elif op == "send":
+                # Attribution travels with the message (SendGrid custom_args, Twilio tags), so
+                # engagement coming back can be tied to the sync, audience and A/B variant.
+                payload["ferry_sync"] = sync.name
+                payload["ferry_audience"] = sync.audience
+                if variants is not None and variants[i] is not None:
+                    payload["ferry_variant"] = variants[i]
         if dest_id and op in ("remove", "delete"):
             payload["_destination_id"] = dest_id
-        operation = {
-            "add": Operation.UPSERT, "update": Operation.UPSERT, "remove": Operation.REMOVE,
-            "send": Operation.SEND, "delete": Operation.DELETE,
-        }[op]
-        attempts = int(cols["__attempts"][i] or 0)
+        attempts = attempts_col[i] or 0
         yield (
             Record(
-                key=key, operation=operation, payload=payload,
-                idempotency_key=cols["__idem"][i] if op == "send" else None,
-                attempt=attempts + 1,
+                key=keys[i], operation=_OPERATIONS[op], payload=payload,
+                idempotency_key=idem_col[i] if op == "send" else None, attempt=attempts + 1,
             ),
-            _Meta(op, cols["__hash"][i], attempts, ids_json, dest_id, cols["__occ"][i] or ""),
+            _Meta(op, hashes[i], attempts, ids_col[i], dest_id, occ_col[i] or "", state_col[i]),
         )
 
 
@@ -314,16 +313,32 @@ class _Runner:
             )
             self.wh.insert_rows(st.LEDGER, st.LEDGER_COLUMNS, pa.Table.from_pylist(rows, schema=_LEDGER_SCHEMA))
 
-    def write_ahead(self, batch: list[tuple[Record, _Meta]]) -> None:
-        """Before adds/removals leave: mark them in sync_state, committed.
+    def write_ahead_all(self, sql: PlanSql) -> None:
+        """Before any add/removal leaves: mark them all in sync_state, in SQL, one commit.
 
-        Why: a kill after the destination applied a batch but before the commit
+        Why: a kill after the destination applied a batch but before its commit
         would otherwise leave an add the engine does not know about (never removed
         when the member leaves: an orphan) or a removal it does not know about
-        (skipped as 'unchanged' if the member comes back: a lost record).
+        (skipped as 'unchanged' if the member comes back: a lost record). Marked
+        rows re-plan as add / remove, so the next run repeats them (idempotent).
         """
-        adds = [(r, m) for r, m in batch if m.op == "add"]
-        removes = [r.key for r, m in batch if m.op == "remove"]
+        base, params = sql.base, sql.params
+        with self.wh.transaction():
+            self.wh.execute(
+                f"insert into {st.STATE} (sync_name, record_key, payload_hash, identifiers_json, synced_at, run_id) "
+                f"{base} select ?, __key, ?, __ids, ?, ? from planned where __op = 'add' and __state_hash is null",
+                params + [self.sync.name, PENDING_ADD, _now(), self.result.run_id],
+            )
+            self.wh.execute(
+                f"update {st.STATE} set payload_hash = ? where sync_name = ? and payload_hash <> ? and record_key in "
+                f"({base} select __key from planned where __op = 'remove')",
+                [PENDING_REMOVE, self.sync.name, PENDING_REMOVE] + params,
+            )
+
+    def write_ahead(self, batch: list[tuple[Record, _Meta]]) -> None:
+        """Stragglers: changes the bulk write-ahead did not cover (the audience moved meanwhile)."""
+        adds = [(r, m) for r, m in batch if m.op == "add" and m.state_hash is None]
+        removes = [r.key for r, m in batch if m.op == "remove" and m.state_hash != PENDING_REMOVE]
         if not adds and not removes:
             return
         now = _now()
@@ -408,42 +423,61 @@ class _Runner:
             r.pending += 1
 
     def _commit_records(self, resolved: list[tuple[Record, _Meta, RecordResult]], now: datetime) -> None:
+        """One batch's state, failures and results, staged once as Arrow and applied in SQL."""
         sync, wh = self.sync, self.wh
-        run_id = self.result.run_id
-        accepted_keys: list[str] = []
-        state_rows: list[dict[str, Any]] = []
-        failing_keys: list[str] = []
-        status_rows: list[dict[str, Any]] = []
-        result_rows = []
+        n = len(resolved)
+        keys, ops, operations, hashes, ids, state_dest, result_dest = [], [], [], [], [], [], []
+        statuses, errors, attempt_no, attempts_after = [], [], [], []
         for r, m, res in resolved:
-            attempts = m.attempts + (1 if res.outcome in (Outcome.REJECTED, Outcome.SUPPRESSED) else 0)
-            status = self._status_of(res.outcome, attempts)
+            after = m.attempts + (1 if res.outcome in (Outcome.REJECTED, Outcome.SUPPRESSED) else 0)
+            status = self._status_of(res.outcome, after)
             self._count(status)
-            result_rows.append((r, status, res.error, res.destination_id))
-            if status == "accepted":
-                accepted_keys.append(r.key)
-                if m.op != "remove":
-                    state_rows.append({
-                        "sync_name": sync.name, "record_key": r.key, "payload_hash": m.hash,
-                        "identifiers_json": m.ids_json, "destination_id": res.destination_id or m.dest_id,
-                        "synced_at": now, "run_id": run_id,
-                    })
-            elif status in ("rejected", "parked"):
-                failing_keys.append(r.key)
-                status_rows.append({
-                    "sync_name": sync.name, "record_key": r.key, "operation": m.op,
-                    "payload_hash": REMOVE_MARK if m.op == "remove" else m.hash,
-                    "attempts": attempts, "last_error": res.error or res.outcome.value,
-                    "parked": status == "parked", "updated_at": now,
-                })
-        _with_keys(wh, f"delete from {st.STATE} where sync_name = ? and record_key in {{keys}}", [sync.name], accepted_keys)
-        wh.insert_rows(st.STATE, st.STATE_COLUMNS, pa.Table.from_pylist(state_rows, schema=_STATE_SCHEMA))
-        _with_keys(
-            wh, f"delete from {st.STATUS} where sync_name = ? and record_key in {{keys}}", [sync.name],
-            accepted_keys + failing_keys,
-        )
-        wh.insert_rows(st.STATUS, st.STATUS_COLUMNS, pa.Table.from_pylist(status_rows, schema=_STATUS_SCHEMA))
-        wh.insert_rows(st.RESULTS, st.RESULT_COLUMNS, _results_table(run_id, sync, result_rows, now))
+            keys.append(r.key)
+            ops.append(m.op)
+            operations.append(r.operation.value)
+            hashes.append(REMOVE_MARK if m.op == "remove" else m.hash)
+            ids.append(m.ids_json)
+            state_dest.append(res.destination_id or m.dest_id)
+            result_dest.append(res.destination_id)
+            statuses.append(status)
+            errors.append(res.error if status != "accepted" else None)
+            attempt_no.append(r.attempt)
+            attempts_after.append(after)
+        batch = pa.table({
+            "k": pa.array(keys, pa.string()), "op": pa.array(ops, pa.string()),
+            "operation": pa.array(operations, pa.string()), "h": pa.array(hashes, pa.string()),
+            "ids": pa.array(ids, pa.string()), "state_dest": pa.array(state_dest, pa.string()),
+            "result_dest": pa.array(result_dest, pa.string()), "status": pa.array(statuses, pa.string()),
+            "error": pa.array(errors, pa.string()), "attempt": pa.array(attempt_no, pa.int32()),
+            "attempts_after": pa.array(attempts_after, pa.int32()),
+        })
+        if n == 0:
+            return
+        params = [sync.name]
+        with wh.stage("__ferry_batch", batch) as b:
+            wh.execute(
+                f"delete from {st.STATE} where sync_name = ? and record_key in "
+                f"(select k from {b} where status = 'accepted')", params,
+            )
+            wh.execute(
+                f"insert into {st.STATE} ({', '.join(st.STATE_COLUMNS)}) select ?, k, h, ids, state_dest, ?, ? "
+                f"from {b} where status = 'accepted' and op <> 'remove'",
+                params + [now, self.result.run_id],
+            )
+            wh.execute(
+                f"delete from {st.STATUS} where sync_name = ? and record_key in "
+                f"(select k from {b} where status in ('accepted', 'rejected', 'parked'))", params,
+            )
+            wh.execute(
+                f"insert into {st.STATUS} ({', '.join(st.STATUS_COLUMNS)}) select ?, k, op, h, attempts_after, "
+                f"coalesce(error, status), status = 'parked', ? from {b} where status in ('rejected', 'parked')",
+                params + [now],
+            )
+            wh.execute(
+                f"insert into {st.RESULTS} ({', '.join(st.RESULT_COLUMNS)}) select ?, ?, k, operation, status, "
+                f"error, attempt, result_dest, ? from {b}",
+                [self.result.run_id, sync.name, now],
+            )
 
     def _commit_send(self, resolved: list[tuple[Record, _Meta, RecordResult]], now: datetime) -> None:
         ledger_rows = []
@@ -477,7 +511,7 @@ class _Runner:
             return
         items = [
             (Record(key=rk, operation=Operation.SEND, payload=json.loads(pj or "{}"), idempotency_key=ik, attempt=at + 1),
-             _Meta("send", "", at, None, None, occ or ""))
+             _Meta("send", "", at, None, None, occ or "", None))
             for ik, rk, occ, at, pj, _created, _status in rows
         ]
         for batch in batches(items, self.destination.capabilities):
@@ -632,7 +666,10 @@ def run(
 def _apply(runner: _Runner, p: Plan, progress: Progress | None, stream_rows: int) -> None:
     sync, wh, destination = runner.sync, runner.wh, runner.destination
     caps = destination.capabilities
-    changes_sql, params = _plan_sql(sync, wh, True).changes()
+    plan_sql = _plan_sql(sync, wh, True)
+    if sync.mode in ("upsert", "mirror", "insert") and p.work:
+        runner.write_ahead_all(plan_sql)
+    changes_sql, params = plan_sql.changes()
     total, done = p.work, 0
     if progress:
         progress(0, total)

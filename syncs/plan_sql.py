@@ -8,7 +8,8 @@ then transpiled by `syncs.warehouse` to the warehouse's dialect.
 
 Columns of the `planned` relation:
   __key, __profile, __hash, __reason (policy), __op, __attempts, __ids
-  (identifiers JSON kept in state, for removals), __dest_id, __idem and
+  (identifiers JSON: current for adds/updates/sends, as kept in state for
+  removals), __state_hash (what state holds now), __dest_id, __idem and
   __occ (send mode), and one `p__<field>` per destination field.
 `__op` is one of add, update, remove, send, delete (work to do), unchanged,
 suppressed, parked (failed max_attempts times with this very payload) and
@@ -100,6 +101,10 @@ def build_plan_sql(sync: SyncConfig, wh: Warehouse, state_ready: bool) -> PlanSq
     select_fields = ", ".join(f"{q(payload[f][0])} as {field_alias(f)}" for f in fields)
     # Canonical text: every field in name order, NULL spelled out, unit separator between.
     canon = ", ".join(f"coalesce(cast({field_alias(f)} as varchar), '\\N')" for f in fields)
+    # Identifiers as JSON, built in the warehouse (sqlglot writes JSON_OBJECT / OBJECT_CONSTRUCT
+    # per dialect): kept in state so a later removal can name the person after they left.
+    ids_pairs = ", ".join(f"{lit(i)}, {field_alias(i)}" for i in sorted(sync.identifiers))
+    ids_json = f"cast(json_object({ids_pairs}) as varchar)"
     variant = "cast(variant as varchar)" if has_variant else "cast(null as varchar)"
     occ = f"coalesce(cast({q(sync.occurrence)} as varchar), '')" if sync.occurrence else "''"
     relation = f"{q(sync.schema_name)}.{q(sync.table)}"
@@ -109,7 +114,7 @@ def build_plan_sql(sync: SyncConfig, wh: Warehouse, state_ready: bool) -> PlanSq
         f"src as (select cast({q(sync.key)} as varchar) as __key, cast(profile_id as varchar) as __profile, "
         f"{variant} as __variant, {occ} as __occ, {select_fields} from {relation})",
         f"hashed as (select src.*, md5(concat_ws(chr(31), {canon})) as __hash, "
-        f"md5(concat_ws(chr(31), {lit(sync.name)}, __key, __occ)) as __idem from src)",
+        f"md5(concat_ws(chr(31), {lit(sync.name)}, __key, __occ)) as __idem, {ids_json} as __ids from src)",
         *policy.ctes,
         f"judged as (select h.*, {policy.reason} as __reason from hashed h {policy.joins})",
     ]
@@ -135,7 +140,7 @@ def build_plan_sql(sync: SyncConfig, wh: Warehouse, state_ready: bool) -> PlanSq
             "when l.status = 'parked' then 'parked' "
             "when l.status = 'suppressed' then 'suppressed_by_destination' "
             "else 'unchanged' end as __op, "
-            "coalesce(l.attempts, 0) as __attempts, cast(null as varchar) as __ids, "
+            "coalesce(l.attempts, 0) as __attempts, j.__ids, cast(null as varchar) as __state_hash, "
             f"cast(null as varchar) as __dest_id, {field_cols} "
             "from judged j left join led l on l.idempotency_key = j.__idem)"
         )
@@ -154,7 +159,7 @@ def build_plan_sql(sync: SyncConfig, wh: Warehouse, state_ready: bool) -> PlanSq
         "classified as (select j.__key, j.__profile, j.__hash, j.__reason, j.__occ, j.__idem, "
         f"case when j.__reason is not null then 'suppressed' "
         f"when s.record_key is null or s.payload_hash = {lit(PENDING_ADD)} then {present_op} "
-        f"else {when_known} end as __op0, s.identifiers_json as __ids, s.destination_id as __dest_id, "
+        f"else {when_known} end as __op0, j.__ids, s.payload_hash as __state_hash, s.destination_id as __dest_id, "
         f"{field_cols} from judged j left join st s on s.record_key = j.__key)"
     )
     if sync.mode == "mirror":
@@ -162,7 +167,7 @@ def build_plan_sql(sync: SyncConfig, wh: Warehouse, state_ready: bool) -> PlanSq
         ctes[-1] = ctes[-1][:-1] + (
             " union all select s.record_key as __key, cast(null as varchar) as __profile, "
             f"{lit(REMOVE_MARK)} as __hash, cast(null as varchar) as __reason, '' as __occ, "
-            "cast(null as varchar) as __idem, 'remove' as __op0, s.identifiers_json as __ids, "
+            "cast(null as varchar) as __idem, 'remove' as __op0, s.identifiers_json as __ids, s.payload_hash as __state_hash, "
             f"s.destination_id as __dest_id, {null_fields} from st s "
             "where not exists (select 1 from judged j where j.__key = s.record_key and j.__reason is null))"
         )

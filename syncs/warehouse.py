@@ -108,6 +108,27 @@ class Warehouse:
         cur = self.conn.cursor()
         cur.executemany(sql, [tuple(r[c] for c in columns) for r in rows.to_pylist()])
 
+    @contextmanager
+    def stage(self, name: str, rows: pa.Table) -> Iterator[str]:
+        """Make an Arrow table queryable by `name` for a few statements (one batch's working set).
+
+        DuckDB scans the Arrow memory in place; other warehouses get a temporary table.
+        """
+        if self.dialect == "duckdb":
+            self.conn.register(name, rows)
+            try:
+                yield name
+            finally:
+                self.conn.unregister(name)
+            return
+        cols = ", ".join(f"{c} varchar" if pa.types.is_string(t) else f"{c} bigint" if pa.types.is_integer(t) else f"{c} boolean" if pa.types.is_boolean(t) else f"{c} timestamp" for c, t in zip(rows.column_names, rows.schema.types))
+        self.execute(f"create temporary table {name} ({cols})")
+        try:
+            self.insert_rows(name, rows.column_names, rows)
+            yield name
+        finally:
+            self.execute(f"drop table {name}")
+
     def key_filter_table(self, keys: list[str]) -> tuple[str, list[Any]]:
         """A `(select key from ...)` subquery over `keys`, for deletes by key."""
         if self.dialect == "duckdb":

@@ -91,8 +91,9 @@ def test_auth_error_stops_the_run_and_keeps_committed_state(conn):
     hashes = conn.execute(
         "select payload_hash = '__pending_add__', count(*) from ferry_sync.sync_state group by 1 order by 1"
     ).fetchall()
-    # 10 accepted; the refused batch stays marked as a possible add (write-ahead), the rest untouched
-    assert hashes == [(False, 10), (True, 10)]
+    # 10 accepted; the 20 others stay marked as possible adds (the whole plan is written ahead
+    # before the first request), so they re-plan as adds and are removable if members leave
+    assert hashes == [(False, 10), (True, 20)]
     dest.fault = None
     assert engine.run(make_sync("mirror"), conn, dest).sent == 20
     assert len(dest.members) == 30
