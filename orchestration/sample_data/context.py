@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from orchestration.sample_data import mess
 from orchestration.sample_data.people import Population
@@ -72,7 +73,9 @@ class Context:
 
 def ids(prefix: str, n: int, start: int = 1, width: int = 7) -> np.ndarray:
     """Zero-padded string ids: ids('CRM-', 2) -> ['CRM-0000001', 'CRM-0000002']."""
-    return np.array([f"{prefix}{i:0{width}d}" for i in range(start, start + n)], dtype=object)
+    numbers = pa.array(np.arange(start, start + n)).cast(pa.string())
+    padded = pc.binary_join_element_wise(prefix, pc.utf8_lpad(numbers, width, "0"), "")
+    return padded.to_numpy(zero_copy_only=False).astype(object)
 
 
 def iso_with_offset(ts: np.ndarray, offset_hours: np.ndarray) -> np.ndarray:

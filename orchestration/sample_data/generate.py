@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from orchestration.sample_data.context import Context, RawTable
 from orchestration.sample_data.people import build_population
@@ -56,9 +57,9 @@ def _with_loader_columns(raw: RawTable, instant: np.datetime64) -> RawTable:
     """Add the columns an ELT loader adds: a row id (present even when the
     source key is missing) and the load time (drives source freshness)."""
     n = raw.table.num_rows
-    loader_id = np.char.add(f"{raw.name}:", np.arange(n).astype(str))
+    loader_id = pc.binary_join_element_wise(f"{raw.name}:", pa.array(np.arange(n)).cast(pa.string()), "")
     loaded = pa.array(np.full(n, instant), pa.timestamp("s"))
-    table = raw.table.append_column("_loader_id", pa.array(loader_id)).append_column("_loaded_at", loaded)
+    table = raw.table.append_column("_loader_id", loader_id).append_column("_loaded_at", loaded)
     return RawTable(raw.name, raw.key, table, raw.person_idx)
 
 

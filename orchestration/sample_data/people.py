@@ -20,7 +20,10 @@ def ascii_fold(text: str) -> str:
     return "".join(ch for ch in folded.lower() if ch.isalnum())
 
 
-_fold = np.vectorize(ascii_fold, otypes=[object])
+def _fold(values: np.ndarray) -> np.ndarray:
+    """ascii_fold over an array, computed once per distinct value (names repeat a lot)."""
+    uniq, inverse = np.unique(values.astype(str), return_inverse=True)
+    return np.array([ascii_fold(v) for v in uniq], dtype=object)[inverse]
 
 
 @dataclass
