@@ -30,11 +30,12 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from socketserver import ThreadingMixIn
-from typing import Any, Callable, Iterable
+from typing import Any, Self
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import duckdb
@@ -100,28 +101,36 @@ TABLES: dict[str, tuple[list[tuple[str, str]], tuple[str, ...]]] = {
         ],
         ("event_id",),
     ),
-    "_engagement_cursors": ([("stream", "varchar not null"), ("cursor_value", "varchar"), ("updated_at", "timestamp")], ("stream",)),
+    "_engagement_cursors": (
+        [("stream", "varchar not null"), ("cursor_value", "varchar"), ("updated_at", "timestamp")],
+        ("stream",),
+    ),
 }
 
 
-_ARROW_TYPES = {"varchar": pa.string(), "bigint": pa.int64(), "timestamp": pa.timestamp("us"), "boolean": pa.bool_()}
+_ARROW_TYPES = {
+    "varchar": pa.string(),
+    "bigint": pa.int64(),
+    "timestamp": pa.timestamp("us"),
+    "boolean": pa.bool_(),
+}
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
-def from_unix(seconds: float | int | str | None) -> datetime | None:
+def from_unix(seconds: float | str | None) -> datetime | None:
     """Unix seconds -> naive UTC timestamp (the warehouse convention)."""
     if seconds in (None, ""):
         return None
-    return datetime.fromtimestamp(float(seconds), timezone.utc).replace(tzinfo=None)
+    return datetime.fromtimestamp(float(seconds), UTC).replace(tzinfo=None)
 
 
 class _Borrowed:
     """The store's shared connection, handed out for one operation (``close`` releases, not closes)."""
 
-    def __init__(self, store: "EngagementStore", con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, store: EngagementStore, con: duckdb.DuckDBPyConnection) -> None:
         self._store, self._con = store, con
 
     def __getattr__(self, name: str) -> Any:
@@ -136,7 +145,9 @@ class _Borrowed:
 class EngagementStore:
     """Append-only landing of engagement rows into ``raw`` of a DuckDB warehouse."""
 
-    def __init__(self, path: str | Path | None = None, schema: str = "raw", linger: float = 1.0) -> None:
+    def __init__(
+        self, path: str | Path | None = None, schema: str = "raw", linger: float = 1.0
+    ) -> None:
         self.path = str(path or os.environ.get("FERRY_DUCKDB_PATH") or Path(".ferry/ferry.duckdb"))
         self.schema = schema
         self.linger = linger
@@ -157,7 +168,7 @@ class EngagementStore:
                 time.sleep(0.1)
         raise AssertionError("unreachable")
 
-    def _connect(self) -> "_Borrowed":
+    def _connect(self) -> _Borrowed:
         """The connection, kept open while writes keep coming and closed after ``linger`` idle seconds.
 
         Why linger: opening a DuckDB file costs ~0.1 s (a webhook burst would
@@ -200,7 +211,9 @@ class EngagementStore:
                 con.execute(f"create schema if not exists {self.schema}")
                 for name, (columns, key) in TABLES.items():
                     cols = ", ".join(f"{c} {t}" for c, t in columns)
-                    con.execute(f"create table if not exists {self.schema}.{name} ({cols}, primary key ({', '.join(key)}))")
+                    con.execute(
+                        f"create table if not exists {self.schema}.{name} ({cols}, primary key ({', '.join(key)}))"
+                    )
             finally:
                 con.close()
             self._ready = True
@@ -232,7 +245,12 @@ class EngagementStore:
             for c in columns:
                 data[c].append(row.get(c))
         # Arrow in, one set-based insert: DuckDB's executemany is row-at-a-time and slow.
-        incoming = pa.table({c: pa.array(v, type=_ARROW_TYPES[t.split()[0]]) for (c, t), v in zip(TABLES[table][0], data.values())})
+        incoming = pa.table(
+            {
+                c: pa.array(v, type=_ARROW_TYPES[t.split()[0]])
+                for (c, t), v in zip(TABLES[table][0], data.values())
+            }
+        )
         cols = ", ".join(columns)
         with self._lock:
             con = self._connect()
@@ -250,9 +268,17 @@ class EngagementStore:
                     )
                     con.unregister("ferry_incoming")
                 after = con.execute(f"select count(*) from {self.schema}.{table}").fetchall()[0][0]
-                for stream, value in {**(cursors or {}), **dict([cursor] if cursor else [])}.items():
-                    con.execute(f"delete from {self.schema}._engagement_cursors where stream = ?", [stream])
-                    con.execute(f"insert into {self.schema}._engagement_cursors values (?, ?, ?)", [stream, value, now])
+                for stream, value in {
+                    **(cursors or {}),
+                    **dict([cursor] if cursor else []),
+                }.items():
+                    con.execute(
+                        f"delete from {self.schema}._engagement_cursors where stream = ?", [stream]
+                    )
+                    con.execute(
+                        f"insert into {self.schema}._engagement_cursors values (?, ?, ?)",
+                        [stream, value, now],
+                    )
                 con.execute("commit")
             except Exception:
                 con.execute("rollback")
@@ -267,7 +293,8 @@ class EngagementStore:
             con = self._connect()
             try:
                 found = con.execute(
-                    f"select cursor_value from {self.schema}._engagement_cursors where stream = ?", [stream]
+                    f"select cursor_value from {self.schema}._engagement_cursors where stream = ?",
+                    [stream],
                 ).fetchall()
                 row = found[0] if found else None
             finally:
@@ -277,7 +304,8 @@ class EngagementStore:
     def cursors(self, prefix: str) -> dict[str, str]:
         """Every cursor whose stream starts with ``prefix`` (one read for a multi-stream pull)."""
         rows = self.query(
-            f"select stream, cursor_value from {self.schema}._engagement_cursors where stream like ?", [prefix + "%"]
+            f"select stream, cursor_value from {self.schema}._engagement_cursors where stream like ?",
+            [prefix + "%"],
         )
         return {r[0]: r[1] for r in rows}
 
@@ -322,10 +350,18 @@ class WsgiServer:
     host: str = "127.0.0.1"
     port: int = 0
 
-    def start(self) -> "WsgiServer":
-        self._server = make_server(self.host, self.port, self.app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
+    def start(self) -> Self:
+        self._server = make_server(
+            self.host,
+            self.port,
+            self.app,
+            server_class=_ThreadingWSGIServer,
+            handler_class=_QuietHandler,
+        )
         self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
         self._thread.start()
         return self
 
@@ -337,7 +373,7 @@ class WsgiServer:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> "WsgiServer":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -356,9 +392,22 @@ def read_body(environ: dict[str, Any], limit: int = 10 * 1024 * 1024) -> bytes |
 
 
 def respond(start_response: Callable[..., Any], status: int, message: str = "") -> list[bytes]:
-    reasons = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large", 500: "Internal Server Error"}
+    reasons = {
+        200: "OK",
+        204: "No Content",
+        400: "Bad Request",
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "Not Found",
+        405: "Method Not Allowed",
+        413: "Payload Too Large",
+        500: "Internal Server Error",
+    }
     body = json.dumps({"status": status, "message": message}).encode()
-    start_response(f"{status} {reasons.get(status, '')}", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    start_response(
+        f"{status} {reasons.get(status, '')}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+    )
     return [body]
 
 
@@ -379,7 +428,9 @@ def route_by_prefix(apps: dict[str, Callable[..., Any]]) -> Callable[..., Any]:
     return app
 
 
-def receivers_from_env(store: EngagementStore, environ: dict[str, str] | None = None) -> Callable[..., Any]:
+def receivers_from_env(
+    store: EngagementStore, environ: dict[str, str] | None = None
+) -> Callable[..., Any]:
     """The production receiver app: SendGrid under ``/sendgrid`` (events), Twilio under ``/twilio``
     (``/twilio/status``, ``/twilio/inbound``), each mounted only when its secret is set:
     ``SENDGRID_WEBHOOK_PUBLIC_KEY`` (the signed-webhook verification key) and
@@ -395,7 +446,11 @@ def receivers_from_env(store: EngagementStore, environ: dict[str, str] | None = 
     if env.get("SENDGRID_WEBHOOK_PUBLIC_KEY"):
         apps["/sendgrid"] = SendGridEventReceiver(store, env["SENDGRID_WEBHOOK_PUBLIC_KEY"])
     if env.get("TWILIO_AUTH_TOKEN"):
-        apps["/twilio"] = TwilioWebhookReceiver(store, env["TWILIO_AUTH_TOKEN"], public_url=env.get("FERRY_RECEIVER_PUBLIC_URL"))
+        apps["/twilio"] = TwilioWebhookReceiver(
+            store, env["TWILIO_AUTH_TOKEN"], public_url=env.get("FERRY_RECEIVER_PUBLIC_URL")
+        )
     if not apps:
-        raise ValueError("no receiver configured: set SENDGRID_WEBHOOK_PUBLIC_KEY and/or TWILIO_AUTH_TOKEN")
+        raise ValueError(
+            "no receiver configured: set SENDGRID_WEBHOOK_PUBLIC_KEY and/or TWILIO_AUTH_TOKEN"
+        )
     return route_by_prefix(apps)

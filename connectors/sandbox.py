@@ -50,9 +50,10 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 Handler = Callable[["Request"], "Response"]
@@ -102,7 +103,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> "Response":
+    def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
         return cls(
             status,
             json.dumps(data).encode("utf-8"),
@@ -110,7 +111,7 @@ class Response:
         )
 
     @classmethod
-    def empty(cls, status: int = 204, headers: dict[str, str] | None = None) -> "Response":
+    def empty(cls, status: int = 204, headers: dict[str, str] | None = None) -> Response:
         return cls(status, b"", dict(headers or {}))
 
 
@@ -211,7 +212,9 @@ class Faults:
         with self._lock:
             self._armed.append(fault)
 
-    def fail_next(self, n: int = 1, status: int = 500, *, method: str | None = None, path: str | None = None) -> None:
+    def fail_next(
+        self, n: int = 1, status: int = 500, *, method: str | None = None, path: str | None = None
+    ) -> None:
         """The next ``n`` matching requests get ``status`` (a 5xx) and are not processed."""
         self._arm(_Fault("fail", n, status=status, method=method), path)
 
@@ -225,10 +228,18 @@ class Faults:
         path: str | None = None,
     ) -> None:
         """The next ``n`` matching requests wait ``seconds`` (after processing by default)."""
-        self._arm(_Fault("slow", n, seconds=seconds, after_processing=after_processing, method=method), path)
+        self._arm(
+            _Fault("slow", n, seconds=seconds, after_processing=after_processing, method=method),
+            path,
+        )
 
     def drop_next(
-        self, n: int = 1, *, after_processing: bool = True, method: str | None = None, path: str | None = None
+        self,
+        n: int = 1,
+        *,
+        after_processing: bool = True,
+        method: str | None = None,
+        path: str | None = None,
     ) -> None:
         """The next ``n`` matching requests lose their connection.
 
@@ -254,12 +265,19 @@ class Faults:
             self._armed.clear()
             self._rejections.clear()
 
-    def take(self, method: str, path: str, kinds: tuple[str, ...], after_processing: bool) -> _Fault | None:
+    def take(
+        self, method: str, path: str, kinds: tuple[str, ...], after_processing: bool
+    ) -> _Fault | None:
         """Consume and return the first armed fault of ``kinds`` matching this request and phase."""
         with self._lock:
             for fault in self._armed:
-                phase_ok = fault.kind == "fail" and not after_processing or (
-                    fault.kind in ("slow", "drop") and fault.after_processing == after_processing
+                phase_ok = (
+                    fault.kind == "fail"
+                    and not after_processing
+                    or (
+                        fault.kind in ("slow", "drop")
+                        and fault.after_processing == after_processing
+                    )
                 )
                 if fault.kind in kinds and phase_ok and fault.matches(method, path):
                     fault.remaining -= 1
@@ -312,7 +330,7 @@ class SandboxServer:
 
     # ----- lifecycle
 
-    def start(self) -> "SandboxServer":
+    def start(self) -> Self:
         if self._httpd is not None:
             return self
         server = self
@@ -323,7 +341,7 @@ class SandboxServer:
             def _serve(self) -> None:
                 server._handle(self)
 
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve  # noqa: N815
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
             def log_message(self, *args: object) -> None:  # no access log: bodies hold PII
                 pass
@@ -331,9 +349,13 @@ class SandboxServer:
         httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         httpd.daemon_threads = True
         httpd.block_on_close = False  # a slow-response fault must not block stop()
-        httpd.handle_error = lambda request, client_address: None  # clients that hang up are expected
+        httpd.handle_error = lambda request, client_address: (
+            None
+        )  # clients that hang up are expected
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), name=f"{self.vendor}-sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, args=(0.05,), name=f"{self.vendor}-sandbox", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -344,7 +366,7 @@ class SandboxServer:
         self._httpd.server_close()
         self._httpd = None
 
-    def __enter__(self) -> "SandboxServer":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -362,11 +384,15 @@ class SandboxServer:
 
     # ----- configuration
 
-    def route(self, method: str, pattern: str, handler: Handler, *, bucket: str = "default") -> None:
+    def route(
+        self, method: str, pattern: str, handler: Handler, *, bucket: str = "default"
+    ) -> None:
         """Serve ``method pattern`` with ``handler``; ``bucket`` names its rate limit."""
         self._routes.append(_Route(method.upper(), _compile(pattern), handler, bucket))
 
-    def set_rate_limit(self, rate: float | None, burst: int = 1, *, bucket: str = "default") -> None:
+    def set_rate_limit(
+        self, rate: float | None, burst: int = 1, *, bucket: str = "default"
+    ) -> None:
         """Allow ``rate`` requests a second with bursts of ``burst`` (None removes the limit)."""
         with self.lock:
             if rate is None:
@@ -374,7 +400,9 @@ class SandboxServer:
             else:
                 self._buckets[bucket] = TokenBucket(rate, burst)
 
-    def requests_to(self, method: str | None = None, path: str | None = None) -> list[LoggedRequest]:
+    def requests_to(
+        self, method: str | None = None, path: str | None = None
+    ) -> list[LoggedRequest]:
         """Logged requests filtered by method and a path regex (searched)."""
         rx = re.compile(path) if path else None
         return [
@@ -397,7 +425,9 @@ class SandboxServer:
         """Headers on every rate-limited route's answer (override: e.g. ``X-RateLimit-*``)."""
         return {}
 
-    def too_many_requests(self, request: Request, bucket: TokenBucket, retry_after: float) -> Response:
+    def too_many_requests(
+        self, request: Request, bucket: TokenBucket, retry_after: float
+    ) -> Response:
         """The vendor's 429; default carries ``Retry-After`` in whole seconds (at least 1)."""
         response = self.error_response(429, "too many requests", request)
         response.headers["Retry-After"] = str(max(1, int(retry_after + 0.999)))
@@ -447,7 +477,9 @@ class SandboxServer:
             entry.ended_at = self.clock()
 
     def _respond(self, request: Request, entry: LoggedRequest) -> Response:
-        before = self.faults.take(request.method, request.path, ("fail", "drop", "slow"), after_processing=False)
+        before = self.faults.take(
+            request.method, request.path, ("fail", "drop", "slow"), after_processing=False
+        )
         if before is not None:
             entry.fault = before.kind
             if before.kind == "fail":
@@ -463,7 +495,9 @@ class SandboxServer:
         route, params, path_known = self._match(request.method, request.path)
         if route is None:
             status = 405 if path_known else 404
-            return self.error_response(status, "method not allowed" if path_known else "not found", request)
+            return self.error_response(
+                status, "method not allowed" if path_known else "not found", request
+            )
         request.params = params
 
         with self.lock:
@@ -481,7 +515,9 @@ class SandboxServer:
             if bucket is not None:
                 response.headers.update(self.rate_limit_headers(bucket, 0.0))
 
-        after = self.faults.take(request.method, request.path, ("slow", "drop"), after_processing=True)
+        after = self.faults.take(
+            request.method, request.path, ("slow", "drop"), after_processing=True
+        )
         if after is not None:
             entry.fault = after.kind
             if after.kind == "slow":
@@ -521,7 +557,7 @@ def post_webhook(url: str, body: bytes, headers: dict[str, str], timeout: float 
 
     req = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback receivers
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status
     except urllib.error.HTTPError as exc:
         return exc.code

@@ -31,7 +31,8 @@ import json
 import os
 import re
 import time
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -102,7 +103,9 @@ class SendGridDestination:
         max_concurrency=1,
     )
 
-    def __init__(self, options: SendGridOptions, name: str = "sendgrid", sleep: Any = time.sleep) -> None:
+    def __init__(
+        self, options: SendGridOptions, name: str = "sendgrid", sleep: Any = time.sleep
+    ) -> None:
         self.name = name
         self.options = options
         self.sleep = sleep
@@ -115,7 +118,9 @@ class SendGridDestination:
         elif api_key == SANDBOX_API_KEY:
             self.is_sandbox = True
         self.host = host or "https://api.sendgrid.com"
-        self.http = HttpClient(self.host, timeout=options.timeout, max_attempts=options.max_attempts, sleep=sleep)
+        self.http = HttpClient(
+            self.host, timeout=options.timeout, max_attempts=options.max_attempts, sleep=sleep
+        )
         # Sends are not idempotent at SendGrid: one try, failures are classified, never replayed.
         self.send_http = HttpClient(self.host, timeout=options.timeout, max_attempts=1, sleep=sleep)
         self.client = sendgrid_client(api_key, self.host, self.http)
@@ -123,15 +128,19 @@ class SendGridDestination:
         self._list_id = options.list_id
         self._fields: dict[str, tuple[str, str]] | None = None  # name -> (id, type)
         self.absent_is_proof = (
-            options.reconcile_absent_is_proof if options.reconcile_absent_is_proof is not None else self.is_sandbox
+            options.reconcile_absent_is_proof
+            if options.reconcile_absent_is_proof is not None
+            else self.is_sandbox
         )
 
     @classmethod
-    def from_options(cls, options: dict[str, Any], name: str = "sendgrid") -> "SendGridDestination":
+    def from_options(cls, options: dict[str, Any], name: str = "sendgrid") -> SendGridDestination:
         try:
             parsed = SendGridOptions.model_validate(options or {})
         except ValidationError as exc:
-            raise ValueError(f"destination {name!r} (type sendgrid): invalid options: {exc}") from None
+            raise ValueError(
+                f"destination {name!r} (type sendgrid): invalid options: {exc}"
+            ) from None
         return cls(parsed, name=name)
 
     # ------------------------------------------------------------------ contract
@@ -171,24 +180,46 @@ class SendGridDestination:
         out: list[RecordResult] = []
         for record in records:
             if not record.idempotency_key:
-                out.append(RecordResult(record.key, Outcome.IN_DOUBT, "no idempotency key to look up"))
+                out.append(
+                    RecordResult(record.key, Outcome.IN_DOUBT, "no idempotency key to look up")
+                )
                 continue
             query = f"unique_args['ferry_idempotency_key']=\"{record.idempotency_key}\""
             try:
-                response = self.client.client.messages.get(query_params={"query": query, "limit": 1})
+                response = self.client.client.messages.get(
+                    query_params={"query": query, "limit": 1}
+                )
             except (RetryableError, AuthError) as exc:
-                out.append(RecordResult(record.key, Outcome.IN_DOUBT, f"email activity unavailable: {exc}"))
+                out.append(
+                    RecordResult(record.key, Outcome.IN_DOUBT, f"email activity unavailable: {exc}")
+                )
                 continue
             if response.status_code != 200:
-                out.append(RecordResult(record.key, Outcome.IN_DOUBT, f"email activity HTTP {response.status_code}"))
+                out.append(
+                    RecordResult(
+                        record.key, Outcome.IN_DOUBT, f"email activity HTTP {response.status_code}"
+                    )
+                )
                 continue
             messages = (response.to_dict or {}).get("messages") or []
             if messages:
-                out.append(RecordResult(record.key, Outcome.ACCEPTED, destination_id=messages[0].get("msg_id")))
+                out.append(
+                    RecordResult(
+                        record.key, Outcome.ACCEPTED, destination_id=messages[0].get("msg_id")
+                    )
+                )
             elif self.absent_is_proof:
-                out.append(RecordResult(record.key, Outcome.RETRYABLE, "not sent (absent from email activity)"))
+                out.append(
+                    RecordResult(
+                        record.key, Outcome.RETRYABLE, "not sent (absent from email activity)"
+                    )
+                )
             else:
-                out.append(RecordResult(record.key, Outcome.IN_DOUBT, "absent from email activity, which may lag"))
+                out.append(
+                    RecordResult(
+                        record.key, Outcome.IN_DOUBT, "absent from email activity, which may lag"
+                    )
+                )
         return out
 
     # ------------------------------------------------------------------ lists and fields
@@ -198,7 +229,9 @@ class SendGridDestination:
         if self._list_id:
             return self._list_id
         if not self.options.list_name:
-            raise RejectedError(f"destination {self.name!r}: set list_id or list_name for upsert/mirror")
+            raise RejectedError(
+                f"destination {self.name!r}: set list_id or list_name for upsert/mirror"
+            )
         params: dict[str, Any] = {"page_size": 1000}
         while True:
             response = self.client.client.marketing.lists.get(query_params=params)
@@ -215,7 +248,9 @@ class SendGridDestination:
             if not token:
                 break
             params = {"page_size": 1000, "page_token": token.group(1)}
-        response = self.client.client.marketing.lists.post(request_body={"name": self.options.list_name})
+        response = self.client.client.marketing.lists.post(
+            request_body={"name": self.options.list_name}
+        )
         self._raise_for(response, "POST /v3/marketing/lists")
         self._list_id = (response.to_dict or {})["id"]
         return self._list_id
@@ -226,7 +261,9 @@ class SendGridDestination:
             response = self.client.client.marketing.field_definitions.get()
             self._raise_for(response, "GET /v3/marketing/field_definitions")
             body = response.to_dict or {}
-            self._fields = {f["name"]: (f["id"], f["field_type"]) for f in body.get("custom_fields", [])}
+            self._fields = {
+                f["name"]: (f["id"], f["field_type"]) for f in body.get("custom_fields", [])
+            }
         out = {}
         for name in names:
             if name not in self._fields:
@@ -261,8 +298,13 @@ class SendGridDestination:
     def _upsert(self, records: list[Record]) -> list[RecordResult]:
         list_id = self.list_id()
         custom_names = {
-            k for r in records for k, v in r.payload.items()
-            if v is not None and not k.startswith(("ferry_", "_")) and k not in RESERVED_FIELDS and k not in _PASSTHROUGH
+            k
+            for r in records
+            for k, v in r.payload.items()
+            if v is not None
+            and not k.startswith(("ferry_", "_"))
+            and k not in RESERVED_FIELDS
+            and k not in _PASSTHROUGH
         }
         samples = {k: v for r in records for k, v in r.payload.items() if v is not None}
         field_ids = self._field_ids(sorted(custom_names), samples)
@@ -271,14 +313,20 @@ class SendGridDestination:
         for record in records:
             contact = self._contact(record, field_ids)
             if not any(contact.get(k) for k in ("email", *_PASSTHROUGH)):
-                results.append(RecordResult(record.key, Outcome.REJECTED, "no identifier (email) for this record"))
+                results.append(
+                    RecordResult(
+                        record.key, Outcome.REJECTED, "no identifier (email) for this record"
+                    )
+                )
             else:
                 pending.append((record, contact))
         for chunk in _chunks(pending, list_id):
             results.extend(self._upsert_chunk(chunk, list_id))
         return results
 
-    def _upsert_chunk(self, chunk: list[tuple[Record, dict[str, Any]]], list_id: str) -> list[RecordResult]:
+    def _upsert_chunk(
+        self, chunk: list[tuple[Record, dict[str, Any]]], list_id: str
+    ) -> list[RecordResult]:
         results: list[RecordResult] = []
         for _ in range(2):  # a 400 naming contacts: reject those, resend the others once
             if not chunk:
@@ -287,7 +335,9 @@ class SendGridDestination:
             try:
                 response = self.client.client.marketing.contacts.put(request_body=body)
             except RetryableError as exc:
-                return results + [RecordResult(r.key, Outcome.RETRYABLE, str(exc)) for r, _ in chunk]
+                return results + [
+                    RecordResult(r.key, Outcome.RETRYABLE, str(exc)) for r, _ in chunk
+                ]
             if response.status_code == 202:
                 job_id = (response.to_dict or {})["job_id"]
                 return results + self._await_upsert(job_id, chunk)
@@ -298,13 +348,23 @@ class SendGridDestination:
                 if m:
                     bad.setdefault(int(m.group(1)), f"{e.get('field')}: {e.get('message')}")
             if not bad:
-                message = "; ".join(str(e.get("message")) for e in errors) or f"HTTP {response.status_code}"
+                message = (
+                    "; ".join(str(e.get("message")) for e in errors)
+                    or f"HTTP {response.status_code}"
+                )
                 return results + [RecordResult(r.key, Outcome.REJECTED, message) for r, _ in chunk]
-            results += [RecordResult(chunk[i][0].key, Outcome.REJECTED, _redact(msg)) for i, msg in sorted(bad.items())]
+            results += [
+                RecordResult(chunk[i][0].key, Outcome.REJECTED, _redact(msg))
+                for i, msg in sorted(bad.items())
+            ]
             chunk = [pair for i, pair in enumerate(chunk) if i not in bad]
-        return results + [RecordResult(r.key, Outcome.REJECTED, "rejected after resubmission") for r, _ in chunk]
+        return results + [
+            RecordResult(r.key, Outcome.REJECTED, "rejected after resubmission") for r, _ in chunk
+        ]
 
-    def _await_upsert(self, job_id: str, chunk: list[tuple[Record, dict[str, Any]]]) -> list[RecordResult]:
+    def _await_upsert(
+        self, job_id: str, chunk: list[tuple[Record, dict[str, Any]]]
+    ) -> list[RecordResult]:
         try:
             job = self._poll(job_id)
         except RetryableError as exc:
@@ -369,7 +429,9 @@ class SendGridDestination:
         found: dict[str, dict[str, Any]] = {}
         for i in range(0, len(emails), MAX_SEARCH_EMAILS):
             chunk = emails[i : i + MAX_SEARCH_EMAILS]
-            response = self.client.client.marketing.contacts.search.emails.post(request_body={"emails": chunk})
+            response = self.client.client.marketing.contacts.search.emails.post(
+                request_body={"emails": chunk}
+            )
             if response.status_code == 404:
                 continue
             self._raise_for(response, "POST /v3/marketing/contacts/search/emails")
@@ -389,7 +451,9 @@ class SendGridDestination:
         for record in records:
             email = emails[record.key]
             if not email:
-                results.append(RecordResult(record.key, Outcome.REJECTED, "no email for this record"))
+                results.append(
+                    RecordResult(record.key, Outcome.REJECTED, "no email for this record")
+                )
             elif email not in contacts:
                 results.append(RecordResult(record.key, Outcome.ACCEPTED))  # already absent
             else:
@@ -402,11 +466,18 @@ class SendGridDestination:
                 continue
             try:
                 if action == "remove":
-                    response = self.client.client.marketing.lists._(list_id).contacts.delete(query_params={"contact_ids": ids})
+                    response = self.client.client.marketing.lists._(list_id).contacts.delete(
+                        query_params={"contact_ids": ids}
+                    )
                 else:
-                    response = self.client.client.marketing.contacts.delete(query_params={"ids": ids})
+                    response = self.client.client.marketing.contacts.delete(
+                        query_params={"ids": ids}
+                    )
                 if response.status_code != 202:
-                    message = "; ".join(str(e.get("message")) for e in _errors(response)) or f"HTTP {response.status_code}"
+                    message = (
+                        "; ".join(str(e.get("message")) for e in _errors(response))
+                        or f"HTTP {response.status_code}"
+                    )
                     results += [RecordResult(r.key, Outcome.REJECTED, message) for r, _ in chunk]
                     continue
                 job = self._poll((response.to_dict or {})["job_id"])
@@ -415,7 +486,12 @@ class SendGridDestination:
                 continue
             ok = job.get("status") in ("completed", None)
             results += [
-                RecordResult(r.key, Outcome.ACCEPTED if ok else Outcome.RETRYABLE, None if ok else f"job {job.get('status')}", cid)
+                RecordResult(
+                    r.key,
+                    Outcome.ACCEPTED if ok else Outcome.RETRYABLE,
+                    None if ok else f"job {job.get('status')}",
+                    cid,
+                )
                 for r, cid in chunk
             ]
         return results
@@ -433,7 +509,11 @@ class SendGridDestination:
         if not o.from_email:
             raise RejectedError(f"destination {self.name!r}: from_email is required for send mode")
         email = str(record.payload.get("email") or "").strip().lower()
-        data = {k: _json_value(v) for k, v in record.payload.items() if v is not None and not k.startswith(("ferry_", "_"))}
+        data = {
+            k: _json_value(v)
+            for k, v in record.payload.items()
+            if v is not None and not k.startswith(("ferry_", "_"))
+        }
         if o.template_id:
             mail = Mail(from_email=From(o.from_email, o.from_name), to_emails=To(email))
             mail.template_id = o.template_id
@@ -448,7 +528,13 @@ class SendGridDestination:
         args = {**o.custom_args, "ferry_key": record.key}
         if record.idempotency_key:
             args["ferry_idempotency_key"] = record.idempotency_key
-        args.update({k: str(v) for k, v in record.payload.items() if k.startswith("ferry_") and v is not None})
+        args.update(
+            {
+                k: str(v)
+                for k, v in record.payload.items()
+                if k.startswith("ferry_") and v is not None
+            }
+        )
         for key, value in args.items():
             mail.add_custom_arg(CustomArg(key, value))
         return mail
@@ -467,10 +553,24 @@ class SendGridDestination:
                 out.append(RecordResult(record.key, outcome, str(exc)))
                 continue
             if response.status_code == 202:
-                out.append(RecordResult(record.key, Outcome.ACCEPTED, destination_id=response.headers.get("X-Message-Id")))
+                out.append(
+                    RecordResult(
+                        record.key,
+                        Outcome.ACCEPTED,
+                        destination_id=response.headers.get("X-Message-Id"),
+                    )
+                )
             else:
-                message = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in _errors(response))
-                out.append(RecordResult(record.key, Outcome.REJECTED, _redact(message or f"HTTP {response.status_code}")))
+                message = "; ".join(
+                    f"{e.get('field')}: {e.get('message')}" for e in _errors(response)
+                )
+                out.append(
+                    RecordResult(
+                        record.key,
+                        Outcome.REJECTED,
+                        _redact(message or f"HTTP {response.status_code}"),
+                    )
+                )
         return out
 
     # ------------------------------------------------------------------ helpers
@@ -516,7 +616,9 @@ def _json_value(value: Any) -> Any:
         return str(value)
 
 
-def _chunks(pending: list[tuple[Record, dict[str, Any]]], list_id: str) -> Iterator[list[tuple[Record, dict[str, Any]]]]:
+def _chunks(
+    pending: list[tuple[Record, dict[str, Any]]], list_id: str
+) -> Iterator[list[tuple[Record, dict[str, Any]]]]:
     """Batches within 30,000 contacts and the 6 MB body limit (measured as serialised JSON)."""
     chunk: list[tuple[Record, dict[str, Any]]] = []
     size = len(json.dumps({"list_ids": [list_id], "contacts": []}))

@@ -28,7 +28,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sendgrid.helpers.eventwebhook import EventWebhook
 
@@ -89,7 +90,7 @@ class SendGridEventReceiver:
         try:
             text = body.decode("utf-8")
             valid = self.verifier.verify_signature(text, signature, timestamp)
-        except Exception:  # undecodable body/signature: not something SendGrid signed
+        except Exception:  # noqa: BLE001 - undecodable body/signature: not something SendGrid signed
             valid = False
         if not valid:
             return self._reject(start_response, 403, "bad signature")
@@ -130,7 +131,9 @@ class SendGridEventReceiver:
             del self._seen[sig]
 
 
-def pull_suppressions(client: Any, store: EngagementStore, types: tuple[str, ...] = SUPPRESSION_TYPES) -> dict[str, int]:
+def pull_suppressions(
+    client: Any, store: EngagementStore, types: tuple[str, ...] = SUPPRESSION_TYPES
+) -> dict[str, int]:
     """Pull every suppression list since its cursor; returns new rows per type.
 
     ``client`` is an official ``sendgrid.SendGridAPIClient`` (e.g.
@@ -172,5 +175,7 @@ def pull_suppressions(client: Any, store: EngagementStore, types: tuple[str, ...
     )
     before.update({k: int(n) for k, n in counts if k in before})
     store.land("sendgrid_suppressions", rows, ingest_source="pull", cursors=new_cursors)
-    after = dict(store.query("select suppression_type, count(*) from raw.sendgrid_suppressions group by 1"))
+    after = dict(
+        store.query("select suppression_type, count(*) from raw.sendgrid_suppressions group by 1")
+    )
     return {k: int(after.get(k, 0)) - before[k] for k in types}

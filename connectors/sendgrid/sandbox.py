@@ -75,7 +75,9 @@ IDENTIFIERS = ("email", "phone_number_id", "external_id", "anonymous_id")
 SUPPRESSION_TYPES = ("unsubscribes", "bounces", "spam_reports", "invalid_emails", "blocks")
 _EMAIL_RX = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _FIELD_NAME_RX = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ACTIVITY_RX = re.compile(r"""(unique_args\['(?P<arg>[^']+)'\]|(?P<col>to_email|msg_id))\s*=\s*"(?P<value>[^"]*)\"""")
+_ACTIVITY_RX = re.compile(
+    r"""(unique_args\['(?P<arg>[^']+)'\]|(?P<col>to_email|msg_id))\s*=\s*"(?P<value>[^"]*)\""""
+)
 
 
 def _err(status: int, message: str, field_name: str | None = None) -> Response:
@@ -115,7 +117,11 @@ class SendGridState:
         return next((c for c in self.contacts.values() if c.get("email") == email), None)
 
     def list_emails(self, list_id: str) -> set[str]:
-        return {c["email"] for c in self.contacts.values() if list_id in c["list_ids"] and c.get("email")}
+        return {
+            c["email"]
+            for c in self.contacts.values()
+            if list_id in c["list_ids"] and c.get("email")
+        }
 
 
 @dataclass
@@ -133,7 +139,13 @@ class EngagementRates:
 class SendGridSandbox(SandboxServer):
     vendor = "sendgrid"
 
-    def __init__(self, *, api_key: str = SANDBOX_API_KEY, job_delay: float = 0.05, webhook_url: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str = SANDBOX_API_KEY,
+        job_delay: float = 0.05,
+        webhook_url: str | None = None,
+    ) -> None:
         super().__init__()
         self.api_key = api_key
         self.job_delay = job_delay
@@ -151,7 +163,12 @@ class SendGridSandbox(SandboxServer):
         r("GET", "/v3/marketing/contacts/imports/{job_id}", self._get_job)
         r("GET", "/v3/marketing/contacts/imports/errors/{job_id}", self._get_job_errors)
         r("POST", "/v3/marketing/contacts/search/emails", self._search_emails)
-        r("DELETE", "/v3/marketing/lists/{list_id}/contacts", self._remove_from_list, bucket="contacts")
+        r(
+            "DELETE",
+            "/v3/marketing/lists/{list_id}/contacts",
+            self._remove_from_list,
+            bucket="contacts",
+        )
         r("POST", "/v3/mail/send", self._mail_send, bucket="mail")
         r("GET", "/v3/messages", self._activity, bucket="activity")
         for kind in SUPPRESSION_TYPES:
@@ -170,7 +187,12 @@ class SendGridSandbox(SandboxServer):
     def authenticate(self, request: Request) -> Response | None:
         header = request.header("Authorization") or ""
         if header != f"Bearer {self.api_key}":
-            return _err(401, "authorization required" if not header else "The provided authorization grant is invalid, expired, or revoked")
+            return _err(
+                401,
+                "authorization required"
+                if not header
+                else "The provided authorization grant is invalid, expired, or revoked",
+            )
         return None
 
     def error_response(self, status: int, message: str, request: Request | None = None) -> Response:
@@ -184,14 +206,22 @@ class SendGridSandbox(SandboxServer):
             "X-RateLimit-Reset": str(reset),
         }
 
-    def too_many_requests(self, request: Request, bucket: TokenBucket, retry_after: float) -> Response:
+    def too_many_requests(
+        self, request: Request, bucket: TokenBucket, retry_after: float
+    ) -> Response:
         # SendGrid documents only X-RateLimit-Reset on 429 (added by the base from rate_limit_headers).
         return _err(429, "too many requests")
 
     # ------------------------------------------------------------------ async jobs
 
     def _new_job(self, job_type: str, payload: dict[str, Any]) -> Job:
-        job = Job(str(uuid.uuid4()), job_type, time.time() + self.job_delay, payload, started_at=time.time())
+        job = Job(
+            str(uuid.uuid4()),
+            job_type,
+            time.time() + self.job_delay,
+            payload,
+            started_at=time.time(),
+        )
         self.state.jobs[job.id] = job
         return job
 
@@ -203,7 +233,11 @@ class SendGridSandbox(SandboxServer):
                 job.finished_at = now
                 errored = job.results.get("errored_count", 0)
                 requested = job.results.get("requested_count", 0)
-                job.status = "completed" if not errored else ("failed" if errored >= requested else "errored")
+                job.status = (
+                    "completed"
+                    if not errored
+                    else ("failed" if errored >= requested else "errored")
+                )
 
     def advance(self) -> None:
         """Finish every due job now (tests inspecting ``state`` call this)."""
@@ -216,14 +250,32 @@ class SendGridSandbox(SandboxServer):
             email = (contact.get("email") or "").lower() or None
             reason = self.faults.rejection_for(email) if email else None
             if reason:
-                job.errors.append({"email": email or "", "external_id": contact.get("external_id") or "", "error": reason})
+                job.errors.append(
+                    {
+                        "email": email or "",
+                        "external_id": contact.get("external_id") or "",
+                        "error": reason,
+                    }
+                )
                 continue
             existing = self.state.contact_by_email(email) if email else None
             if existing is None and contact.get("external_id"):
-                existing = next((c for c in self.state.contacts.values() if c.get("external_id") == contact["external_id"]), None)
+                existing = next(
+                    (
+                        c
+                        for c in self.state.contacts.values()
+                        if c.get("external_id") == contact["external_id"]
+                    ),
+                    None,
+                )
             now = time.time()
             if existing is None:
-                existing = {"id": str(uuid.uuid4()), "list_ids": set(), "custom_fields": {}, "created_at": now}
+                existing = {
+                    "id": str(uuid.uuid4()),
+                    "list_ids": set(),
+                    "custom_fields": {},
+                    "created_at": now,
+                }
                 self.state.contacts[existing["id"]] = existing
                 created += 1
             else:
@@ -243,7 +295,9 @@ class SendGridSandbox(SandboxServer):
             "errored_count": len(job.errors),
         }
         if job.errors:
-            job.results["errors_url"] = f"{self.base_url}/v3/marketing/contacts/imports/errors/{job.id}"
+            job.results["errors_url"] = (
+                f"{self.base_url}/v3/marketing/contacts/imports/errors/{job.id}"
+            )
 
     def _run_delete(self, job: Job) -> None:
         if job.payload.get("all"):
@@ -252,7 +306,11 @@ class SendGridSandbox(SandboxServer):
             ids = [i for i in job.payload["ids"] if i in self.state.contacts]
         for contact_id in ids:
             del self.state.contacts[contact_id]
-        job.results = {"requested_count": len(job.payload.get("ids") or ids), "deleted_count": len(ids), "errored_count": 0}
+        job.results = {
+            "requested_count": len(job.payload.get("ids") or ids),
+            "deleted_count": len(ids),
+            "errored_count": 0,
+        }
 
     def _run_list_removal(self, job: Job) -> None:
         removed = 0
@@ -261,13 +319,22 @@ class SendGridSandbox(SandboxServer):
             if contact and job.payload["list_id"] in contact["list_ids"]:
                 contact["list_ids"].discard(job.payload["list_id"])
                 removed += 1
-        job.results = {"requested_count": len(job.payload["ids"]), "removed_count": removed, "errored_count": 0}
+        job.results = {
+            "requested_count": len(job.payload["ids"]),
+            "removed_count": removed,
+            "errored_count": 0,
+        }
 
     # ------------------------------------------------------------------ marketing endpoints
 
     def _get_fields(self, request: Request) -> Response:
-        reserved = [{"id": f"_rf{i}_T", "name": n, "field_type": t, "read_only": False} for i, (n, t) in enumerate(RESERVED_FIELDS.items())]
-        return Response.json({"custom_fields": list(self.state.custom_fields.values()), "reserved_fields": reserved})
+        reserved = [
+            {"id": f"_rf{i}_T", "name": n, "field_type": t, "read_only": False}
+            for i, (n, t) in enumerate(RESERVED_FIELDS.items())
+        ]
+        return Response.json(
+            {"custom_fields": list(self.state.custom_fields.values()), "reserved_fields": reserved}
+        )
 
     def _post_field(self, request: Request) -> Response:
         body = request.json()
@@ -275,15 +342,27 @@ class SendGridSandbox(SandboxServer):
             return _err(400, "invalid JSON body")
         name, field_type = body.get("name"), body.get("field_type")
         if not isinstance(name, str) or not _FIELD_NAME_RX.match(name) or len(name) > 100:
-            return _err(400, "name must be alphanumeric with underscores, starting with a letter or underscore", "name")
+            return _err(
+                400,
+                "name must be alphanumeric with underscores, starting with a letter or underscore",
+                "name",
+            )
         if field_type not in ("Text", "Number", "Date"):
             return _err(400, "field_type must be one of Text, Number, Date", "field_type")
-        if name in RESERVED_FIELDS or any(f["name"] == name for f in self.state.custom_fields.values()):
+        if name in RESERVED_FIELDS or any(
+            f["name"] == name for f in self.state.custom_fields.values()
+        ):
             return _err(400, "field name already exists", "name")
         if len(self.state.custom_fields) >= MAX_CUSTOM_FIELDS:
-            return _err(400, f"an account can have at most {MAX_CUSTOM_FIELDS} custom fields", "name")
+            return _err(
+                400, f"an account can have at most {MAX_CUSTOM_FIELDS} custom fields", "name"
+            )
         suffix = field_type[0]
-        definition = {"id": f"e{len(self.state.custom_fields) + 1}_{suffix}", "name": name, "field_type": field_type}
+        definition = {
+            "id": f"e{len(self.state.custom_fields) + 1}_{suffix}",
+            "name": name,
+            "field_type": field_type,
+        }
         self.state.custom_fields[definition["id"]] = definition
         return Response.json(definition, 200)
 
@@ -298,7 +377,9 @@ class SendGridSandbox(SandboxServer):
         result = [{**lst, "contact_count": len(self.state.list_emails(lst["id"]))} for lst in page]
         meta: dict[str, Any] = {"self": f"{self.base_url}/v3/marketing/lists?page_size={page_size}"}
         if start + page_size < len(lists):
-            meta["next"] = f"{self.base_url}/v3/marketing/lists?page_size={page_size}&page_token={start + page_size}"
+            meta["next"] = (
+                f"{self.base_url}/v3/marketing/lists?page_size={page_size}&page_token={start + page_size}"
+            )
         return Response.json({"result": result, "_metadata": meta})
 
     def _post_list(self, request: Request) -> Response:
@@ -310,7 +391,14 @@ class SendGridSandbox(SandboxServer):
             return _err(400, "a list with this name already exists", "name")
         lst = {"id": str(uuid.uuid4()), "name": name}
         self.state.lists[lst["id"]] = lst
-        return Response.json({**lst, "contact_count": 0, "_metadata": {"self": f"{self.base_url}/v3/marketing/lists/{lst['id']}"}}, 201)
+        return Response.json(
+            {
+                **lst,
+                "contact_count": 0,
+                "_metadata": {"self": f"{self.base_url}/v3/marketing/lists/{lst['id']}"},
+            },
+            201,
+        )
 
     def _put_contacts(self, request: Request) -> Response:
         if len(request.body) > MAX_UPSERT_BYTES:
@@ -320,7 +408,9 @@ class SendGridSandbox(SandboxServer):
             return _err(400, "contacts is required and must be an array", "contacts")
         contacts = body["contacts"]
         if not 1 <= len(contacts) <= MAX_UPSERT_CONTACTS:
-            return _err(400, f"contacts must hold between 1 and {MAX_UPSERT_CONTACTS} items", "contacts")
+            return _err(
+                400, f"contacts must hold between 1 and {MAX_UPSERT_CONTACTS} items", "contacts"
+            )
         list_ids = body.get("list_ids") or []
         for i, list_id in enumerate(list_ids):
             if list_id not in self.state.lists:
@@ -331,30 +421,58 @@ class SendGridSandbox(SandboxServer):
                 errors.append({"field": f"contacts[{i}]", "message": "contact must be an object"})
                 continue
             if not any(contact.get(k) for k in IDENTIFIERS):
-                errors.append({"field": f"contacts[{i}]", "message": "at least one identifier is required: " + ", ".join(IDENTIFIERS)})
+                errors.append(
+                    {
+                        "field": f"contacts[{i}]",
+                        "message": "at least one identifier is required: " + ", ".join(IDENTIFIERS),
+                    }
+                )
             email = contact.get("email")
-            if email is not None and (not isinstance(email, str) or not _EMAIL_RX.match(email) or len(email) > 254):
+            if email is not None and (
+                not isinstance(email, str) or not _EMAIL_RX.match(email) or len(email) > 254
+            ):
                 errors.append({"field": f"contacts[{i}].email", "message": "email is invalid"})
             for key in contact:
                 if key != "custom_fields" and key not in RESERVED_FIELDS:
-                    errors.append({"field": f"contacts[{i}].{key}", "message": "unknown field; custom fields go in custom_fields by id"})
+                    errors.append(
+                        {
+                            "field": f"contacts[{i}].{key}",
+                            "message": "unknown field; custom fields go in custom_fields by id",
+                        }
+                    )
             for field_id, value in (contact.get("custom_fields") or {}).items():
                 definition = self.state.custom_fields.get(field_id)
                 if definition is None:
-                    errors.append({"field": f"contacts[{i}].custom_fields.{field_id}", "message": "custom field id does not exist"})
+                    errors.append(
+                        {
+                            "field": f"contacts[{i}].custom_fields.{field_id}",
+                            "message": "custom field id does not exist",
+                        }
+                    )
                 elif definition["field_type"] == "Number" and not isinstance(value, (int, float)):
-                    errors.append({"field": f"contacts[{i}].custom_fields.{field_id}", "message": "value must be a number"})
+                    errors.append(
+                        {
+                            "field": f"contacts[{i}].custom_fields.{field_id}",
+                            "message": "value must be a number",
+                        }
+                    )
         if errors:
             return Response.json({"errors": errors}, 400)
         job = self._new_job("upsert", {"contacts": contacts, "list_ids": list_ids})
-        return Response.json({"job_id": job.id, "_metadata": {"self": f"{self.base_url}/v3/marketing/contacts/imports/{job.id}"}}, 202)
+        return Response.json(
+            {
+                "job_id": job.id,
+                "_metadata": {"self": f"{self.base_url}/v3/marketing/contacts/imports/{job.id}"},
+            },
+            202,
+        )
 
     def _get_job(self, request: Request) -> Response:
         self._advance_jobs()
         job = self.state.jobs.get(request.params["job_id"])
         if job is None:
             return _err(404, "job not found", "id")
-        iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)) if t else None  # noqa: E731
+        iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)) if t else None
         return Response.json(
             {
                 "id": job.id,
@@ -433,24 +551,44 @@ class SendGridSandbox(SandboxServer):
             return _err(400, "The request body must be a JSON object", None)
         sender = body.get("from")
         if not isinstance(sender, dict) or not _EMAIL_RX.match(str(sender.get("email") or "")):
-            return _err(400, "The from object must be provided for every email send. It is an object that requires the email parameter, but may also contain a name parameter.", "from.email")
+            return _err(
+                400,
+                "The from object must be provided for every email send. It is an object that requires the email parameter, but may also contain a name parameter.",
+                "from.email",
+            )
         pers = body.get("personalizations")
         if not isinstance(pers, list) or not pers:
-            return _err(400, "The personalizations field is required and must have at least one personalization.", "personalizations")
+            return _err(
+                400,
+                "The personalizations field is required and must have at least one personalization.",
+                "personalizations",
+            )
         if len(pers) > MAX_PERSONALIZATIONS:
             return _err(400, f"at most {MAX_PERSONALIZATIONS} personalizations", "personalizations")
         has_content = bool(body.get("content")) or bool(body.get("template_id"))
         if not has_content:
-            return _err(400, "Unless a valid template_id is provided, the content parameter is required.", "content")
+            return _err(
+                400,
+                "Unless a valid template_id is provided, the content parameter is required.",
+                "content",
+            )
         recipients = []
         for i, p in enumerate(pers):
             to = p.get("to") if isinstance(p, dict) else None
             if not isinstance(to, list) or not to:
-                return _err(400, "The to array is required for all personalization objects, and must have at least one email object with a valid email address.", f"personalizations.{i}.to")
+                return _err(
+                    400,
+                    "The to array is required for all personalization objects, and must have at least one email object with a valid email address.",
+                    f"personalizations.{i}.to",
+                )
             for j, t in enumerate(to):
                 email = str((t or {}).get("email") or "")
                 if not _EMAIL_RX.match(email):
-                    return _err(400, "Does not contain a valid address.", f"personalizations.{i}.to.{j}.email")
+                    return _err(
+                        400,
+                        "Does not contain a valid address.",
+                        f"personalizations.{i}.to.{j}.email",
+                    )
                 reason = self.faults.rejection_for(email)
                 if reason:
                     return _err(400, reason, f"personalizations.{i}.to.{j}.email")
@@ -459,9 +597,15 @@ class SendGridSandbox(SandboxServer):
                 return _err(400, "The subject is required.", "subject")
             args = {**(body.get("custom_args") or {}), **(p.get("custom_args") or {})}
             if any(not isinstance(v, str) for v in args.values()):
-                return _err(400, "custom_args values must be strings", f"personalizations.{i}.custom_args")
+                return _err(
+                    400, "custom_args values must be strings", f"personalizations.{i}.custom_args"
+                )
             if len(json.dumps(args).encode()) > MAX_CUSTOM_ARGS_BYTES:
-                return _err(400, f"custom_args may not exceed {MAX_CUSTOM_ARGS_BYTES} bytes", f"personalizations.{i}.custom_args")
+                return _err(
+                    400,
+                    f"custom_args may not exceed {MAX_CUSTOM_ARGS_BYTES} bytes",
+                    f"personalizations.{i}.custom_args",
+                )
         if len(recipients) > MAX_PERSONALIZATIONS:
             return _err(400, "at most 1000 recipients per request", "personalizations")
         message_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")[:22]
@@ -475,7 +619,10 @@ class SendGridSandbox(SandboxServer):
                     "from_email": sender["email"],
                     "subject": p.get("subject") or body.get("subject") or "",
                     "template_id": body.get("template_id"),
-                    "custom_args": {**(body.get("custom_args") or {}), **(p.get("custom_args") or {})},
+                    "custom_args": {
+                        **(body.get("custom_args") or {}),
+                        **(p.get("custom_args") or {}),
+                    },
                     "sent_at": time.time(),
                     "engaged": False,
                 }
@@ -550,7 +697,9 @@ class SendGridSandbox(SandboxServer):
 
     # ------------------------------------------------------------------ engagement
 
-    def generate_engagement(self, rates: EngagementRates | None = None, seed: int = 0, deliver: bool = True) -> list[dict[str, Any]]:
+    def generate_engagement(
+        self, rates: EngagementRates | None = None, seed: int = 0, deliver: bool = True
+    ) -> list[dict[str, Any]]:
         """Turn every not-yet-engaged sent message into events; POST them signed to ``webhook_url``.
 
         Suppressed recipients get ``dropped``; bounces/blocks/unsubscribes/spam
@@ -567,12 +716,23 @@ class SendGridSandbox(SandboxServer):
                 t = int(m["sent_at"])
                 email = m["to_email"]
 
-                def ev(kind: str, offset: int, **extra: Any) -> None:
+                def ev(
+                    kind: str,
+                    offset: int,
+                    m: dict[str, Any] = m,
+                    t: int = t,
+                    email: str = email,
+                    **extra: Any,
+                ) -> None:
                     event = {
                         "email": email,
                         "timestamp": t + offset,
                         "event": kind,
-                        "sg_event_id": base64.urlsafe_b64encode(uuid.UUID(int=rng.getrandbits(128)).bytes).decode().rstrip("="),
+                        "sg_event_id": base64.urlsafe_b64encode(
+                            uuid.UUID(int=rng.getrandbits(128)).bytes
+                        )
+                        .decode()
+                        .rstrip("="),
                         "sg_message_id": m["msg_id"],
                         "smtp-id": f"<{m['x_message_id']}@ferry.sandbox>",
                         **m["custom_args"],
@@ -580,32 +740,75 @@ class SendGridSandbox(SandboxServer):
                     }
                     events.append(event)
 
-                suppressed = any(email in self.state.suppressions[k] for k in ("unsubscribes", "bounces", "spam_reports", "invalid_emails"))
+                suppressed = any(
+                    email in self.state.suppressions[k]
+                    for k in ("unsubscribes", "bounces", "spam_reports", "invalid_emails")
+                )
                 if suppressed:
-                    ev("dropped", 0, reason="Bounced Address" if email in self.state.suppressions["bounces"] else "Unsubscribed Address")
+                    ev(
+                        "dropped",
+                        0,
+                        reason="Bounced Address"
+                        if email in self.state.suppressions["bounces"]
+                        else "Unsubscribed Address",
+                    )
                     continue
                 ev("processed", 0)
                 roll = rng.random()
                 if roll < rates.bounce:
-                    ev("bounce", 5, type="bounce", reason="550 5.1.1 The email account that you tried to reach does not exist", status="5.1.1")
-                    self.state.suppressions["bounces"][email] = {"email": email, "created": t + 5, "reason": "550 5.1.1 user unknown", "status": "5.1.1"}
+                    ev(
+                        "bounce",
+                        5,
+                        type="bounce",
+                        reason="550 5.1.1 The email account that you tried to reach does not exist",
+                        status="5.1.1",
+                    )
+                    self.state.suppressions["bounces"][email] = {
+                        "email": email,
+                        "created": t + 5,
+                        "reason": "550 5.1.1 user unknown",
+                        "status": "5.1.1",
+                    }
                     continue
                 if roll < rates.bounce + rates.blocked:
-                    ev("bounce", 5, type="blocked", reason="550 blocked by recipient policy", status="5.7.1")
-                    self.state.suppressions["blocks"][email] = {"email": email, "created": t + 5, "reason": "550 blocked", "status": "5.7.1"}
+                    ev(
+                        "bounce",
+                        5,
+                        type="blocked",
+                        reason="550 blocked by recipient policy",
+                        status="5.7.1",
+                    )
+                    self.state.suppressions["blocks"][email] = {
+                        "email": email,
+                        "created": t + 5,
+                        "reason": "550 blocked",
+                        "status": "5.7.1",
+                    }
                     continue
                 ev("delivered", 10, response="250 OK")
                 if rng.random() < rates.spamreport:
                     ev("spamreport", 30)
-                    self.state.suppressions["spam_reports"][email] = {"email": email, "created": t + 30}
+                    self.state.suppressions["spam_reports"][email] = {
+                        "email": email,
+                        "created": t + 30,
+                    }
                     continue
                 if rng.random() < rates.open:
                     ev("open", 60, useragent="Mozilla/5.0", ip="192.0.2.1")
                     if rng.random() < rates.click:
-                        ev("click", 90, url="https://example.com/offer", useragent="Mozilla/5.0", ip="192.0.2.1")
+                        ev(
+                            "click",
+                            90,
+                            url="https://example.com/offer",
+                            useragent="Mozilla/5.0",
+                            ip="192.0.2.1",
+                        )
                     if rng.random() < rates.unsubscribe:
                         ev("unsubscribe", 120)
-                        self.state.suppressions["unsubscribes"][email] = {"email": email, "created": t + 120}
+                        self.state.suppressions["unsubscribes"][email] = {
+                            "email": email,
+                            "created": t + 120,
+                        }
             self.state.events.extend(events)
         if deliver and self.webhook_url and events:
             self.deliver(events)
@@ -639,5 +842,5 @@ def local_sandbox() -> SendGridSandbox:
     """The process-wide sandbox a destination uses when no SendGrid credentials are set."""
     global _LOCAL
     if _LOCAL is None:
-        _LOCAL = SendGridSandbox().start()  # type: ignore[assignment]
-    return _LOCAL  # type: ignore[return-value]
+        _LOCAL = SendGridSandbox().start()
+    return _LOCAL

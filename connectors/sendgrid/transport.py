@@ -58,7 +58,7 @@ class FerryTransport(python_http_client.Client):
         super().__init__(**kwargs)
         self.http = http
 
-    def _build_client(self, name: str | None = None) -> "FerryTransport":
+    def _build_client(self, name: str | None = None) -> FerryTransport:
         url_path = self._url_path + [name] if name else self._url_path
         return FerryTransport(
             self.http,
@@ -70,7 +70,9 @@ class FerryTransport(python_http_client.Client):
             timeout=self.timeout,
         )
 
-    def _make_request(self, opener: Any, request: Any, timeout: float | None = None) -> _UrllibLikeResponse:
+    def _make_request(
+        self, opener: Any, request: Any, timeout: float | None = None
+    ) -> _UrllibLikeResponse:
         headers = dict(request.header_items())
         try:
             response = self.http.request(
@@ -83,12 +85,16 @@ class FerryTransport(python_http_client.Client):
         except requests.exceptions.ChunkedEncodingError as exc:
             # A connection dropped mid-body escapes connectors.http (it only maps
             # Timeout/ConnectionError); surface it as the retryable error it is.
-            raise RetryableError(f"{request.get_method()} {urlsplit(request.get_full_url()).path}: connection dropped mid-response") from exc
+            raise RetryableError(
+                f"{request.get_method()} {urlsplit(request.get_full_url()).path}: connection dropped mid-response"
+            ) from exc
         return _UrllibLikeResponse(response)
 
 
 def sendgrid_client(api_key: str, host: str, http: HttpClient) -> sendgrid.SendGridAPIClient:
     """An official SendGrid client pointed at ``host`` whose HTTP goes through ``http``."""
     client = sendgrid.SendGridAPIClient(api_key=api_key, host=host)
-    client.client = FerryTransport(http, host=host, request_headers=client._default_headers, version=3)
+    client.client = FerryTransport(
+        http, host=host, request_headers=client._default_headers, version=3
+    )
     return client

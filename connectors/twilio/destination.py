@@ -24,9 +24,10 @@ from __future__ import annotations
 import os
 import re
 import string
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
@@ -37,7 +38,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from connectors.base import Capabilities, Operation, Outcome, Record, RecordResult, RetryableError
 from connectors.http import HttpClient
-from connectors.twilio.sandbox import MAX_BODY_CHARS, SANDBOX_ACCOUNT_SID, SANDBOX_NUMBER, local_sandbox
+from connectors.twilio.sandbox import (
+    MAX_BODY_CHARS,
+    SANDBOX_ACCOUNT_SID,
+    SANDBOX_NUMBER,
+    local_sandbox,
+)
 
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -103,32 +109,49 @@ class TwilioDestination:
         max_concurrency=1,
     )
 
-    def __init__(self, options: TwilioOptions, name: str = "twilio", now: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        options: TwilioOptions,
+        name: str = "twilio",
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
         self.name = name
         self.options = options
-        self.now = now or (lambda: datetime.now(timezone.utc))
+        self.now = now or (lambda: datetime.now(UTC))
         sid = options.account_sid or os.environ.get("TWILIO_ACCOUNT_SID")
         token = options.auth_token or os.environ.get("TWILIO_AUTH_TOKEN")
         base = options.base_url
         if not sid or not (token or options.api_key_secret):
             sandbox = local_sandbox()
-            sid, token, base = sandbox.account_sid, sandbox.auth_token, sandbox.base_url + "/2010-04-01"
+            sid, token, base = (
+                sandbox.account_sid,
+                sandbox.auth_token,
+                sandbox.base_url + "/2010-04-01",
+            )
         self.account_sid = sid
         self.is_sandbox = sid == SANDBOX_ACCOUNT_SID
         self.base_url = (base or "https://api.twilio.com/2010-04-01").rstrip("/")
-        auth = (options.api_key_sid, options.api_key_secret) if options.api_key_sid else (sid, token)
-        self.http = HttpClient(self.base_url, auth=auth, timeout=options.timeout, max_attempts=options.max_attempts)
+        auth = (
+            (options.api_key_sid, options.api_key_secret) if options.api_key_sid else (sid, token)
+        )
+        self.http = HttpClient(
+            self.base_url, auth=auth, timeout=options.timeout, max_attempts=options.max_attempts
+        )
         # Sends are not idempotent at Twilio: one try, failures classified, never replayed here.
-        self.send_http = HttpClient(self.base_url, auth=auth, timeout=options.timeout, max_attempts=1)
+        self.send_http = HttpClient(
+            self.base_url, auth=auth, timeout=options.timeout, max_attempts=1
+        )
         if not (options.from_number or options.messaging_service_sid) and self.is_sandbox:
             self.options = options.model_copy(update={"from_number": SANDBOX_NUMBER})
 
     @classmethod
-    def from_options(cls, options: dict[str, Any], name: str = "twilio") -> "TwilioDestination":
+    def from_options(cls, options: dict[str, Any], name: str = "twilio") -> TwilioDestination:
         try:
             parsed = TwilioOptions.model_validate(options or {})
         except ValidationError as exc:
-            raise ValueError(f"destination {name!r} (type twilio): invalid options: {exc}") from None
+            raise ValueError(
+                f"destination {name!r} (type twilio): invalid options: {exc}"
+            ) from None
         return cls(parsed, name=name)
 
     @property
@@ -147,7 +170,11 @@ class TwilioDestination:
         if qh is None:
             return None
         try:
-            zones = [z for z in phone_timezone.time_zones_for_number(phonenumbers.parse(phone)) if z != "Etc/Unknown"]
+            zones = [
+                z
+                for z in phone_timezone.time_zones_for_number(phonenumbers.parse(phone))
+                if z != "Etc/Unknown"
+            ]
         except phonenumbers.NumberParseException:
             zones = []
         now = self.now()
@@ -161,7 +188,13 @@ class TwilioDestination:
         out = []
         for record in records:
             if record.operation is not Operation.SEND:
-                out.append(RecordResult(record.key, Outcome.REJECTED, f"twilio supports send only, not {record.operation.value}"))
+                out.append(
+                    RecordResult(
+                        record.key,
+                        Outcome.REJECTED,
+                        f"twilio supports send only, not {record.operation.value}",
+                    )
+                )
                 continue
             out.append(self._send(record))
         return out
@@ -175,7 +208,11 @@ class TwilioDestination:
         query.append(("ferry_key", record.key))
         if record.idempotency_key:
             query.append(("ferry_idempotency_key", record.idempotency_key))
-        query += [(k, str(v)) for k, v in sorted(record.payload.items()) if k.startswith("ferry_") and v is not None]
+        query += [
+            (k, str(v))
+            for k, v in sorted(record.payload.items())
+            if k.startswith("ferry_") and v is not None
+        ]
         return urlunsplit(parts._replace(query=urlencode(query)))
 
     def _send(self, record: Record) -> RecordResult:
@@ -186,7 +223,11 @@ class TwilioDestination:
         if not body:
             return RecordResult(record.key, Outcome.REJECTED, "empty message body")
         if len(body) > MAX_BODY_CHARS:
-            return RecordResult(record.key, Outcome.REJECTED, f"body is {len(body)} characters (Twilio's limit is {MAX_BODY_CHARS})")
+            return RecordResult(
+                record.key,
+                Outcome.REJECTED,
+                f"body is {len(body)} characters (Twilio's limit is {MAX_BODY_CHARS})",
+            )
         deferred = self.in_quiet_hours(phone)
         if deferred:
             return RecordResult(record.key, Outcome.RETRYABLE, deferred)
@@ -204,9 +245,13 @@ class TwilioDestination:
             outcome = Outcome.RETRYABLE if "HTTP 429" in str(exc) else Outcome.IN_DOUBT
             return RecordResult(record.key, outcome, str(exc))
         except requests.RequestException as exc:  # e.g. connection dropped mid-body
-            return RecordResult(record.key, Outcome.IN_DOUBT, f"POST Messages.json: {type(exc).__name__}")
+            return RecordResult(
+                record.key, Outcome.IN_DOUBT, f"POST Messages.json: {type(exc).__name__}"
+            )
         if response.status_code == 201:
-            return RecordResult(record.key, Outcome.ACCEPTED, destination_id=response.json().get("sid"))
+            return RecordResult(
+                record.key, Outcome.ACCEPTED, destination_id=response.json().get("sid")
+            )
         code, message = _twilio_error(response)
         if code == 21610:
             return RecordResult(record.key, Outcome.SUPPRESSED, f"21610: {message}")
@@ -235,23 +280,37 @@ class TwilioDestination:
             try:
                 response = self.http.request("GET", self.messages_path, params=params)
             except (RetryableError, requests.RequestException) as exc:
-                out.append(RecordResult(record.key, Outcome.IN_DOUBT, f"lookup failed: {type(exc).__name__}"))
+                out.append(
+                    RecordResult(
+                        record.key, Outcome.IN_DOUBT, f"lookup failed: {type(exc).__name__}"
+                    )
+                )
                 continue
             if response.status_code != 200:
-                out.append(RecordResult(record.key, Outcome.IN_DOUBT, f"lookup HTTP {response.status_code}"))
+                out.append(
+                    RecordResult(
+                        record.key, Outcome.IN_DOUBT, f"lookup HTTP {response.status_code}"
+                    )
+                )
                 continue
             match = None
             for m in response.json().get("messages", []):
-                created = parsedate_to_datetime(m["date_created"]) if m.get("date_created") else None
-                if m.get("body") == body and m.get("direction", "outbound-api").startswith("outbound") and (
-                    created is None or created >= horizon
+                created = (
+                    parsedate_to_datetime(m["date_created"]) if m.get("date_created") else None
+                )
+                if (
+                    m.get("body") == body
+                    and m.get("direction", "outbound-api").startswith("outbound")
+                    and (created is None or created >= horizon)
                 ):
                     match = m
                     break
             if match is not None:
                 out.append(RecordResult(record.key, Outcome.ACCEPTED, destination_id=match["sid"]))
             else:
-                out.append(RecordResult(record.key, Outcome.RETRYABLE, "not found at Twilio: never queued"))
+                out.append(
+                    RecordResult(record.key, Outcome.RETRYABLE, "not found at Twilio: never queued")
+                )
         return out
 
     def fetch(self, sid: str) -> dict[str, Any]:

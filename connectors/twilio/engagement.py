@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 from wsgiref.util import request_uri
 
@@ -46,10 +47,12 @@ _SEEN_MAX = 100_000
 def _ts(value: str | None) -> datetime | None:
     if not value:
         return None
-    return parsedate_to_datetime(value).astimezone(timezone.utc).replace(tzinfo=None)
+    return parsedate_to_datetime(value).astimezone(UTC).replace(tzinfo=None)
 
 
-def opt_out_row(event_id: str, phone: str, sender: str | None, keyword: str, at: datetime | None) -> dict[str, Any] | None:
+def opt_out_row(
+    event_id: str, phone: str, sender: str | None, keyword: str, at: datetime | None
+) -> dict[str, Any] | None:
     """A STOP/START (or 21610) as a ``raw.twilio_opt_outs`` row; None for any other text."""
     word = keyword.strip().upper()
     if word in STOP_WORDS or word == OPTED_OUT_CODE:
@@ -58,12 +61,26 @@ def opt_out_row(event_id: str, phone: str, sender: str | None, keyword: str, at:
         opted_out = False
     else:
         return None
-    return {"event_id": event_id, "phone": phone, "sender": sender, "keyword": word, "opted_out": opted_out, "event_at": at}
+    return {
+        "event_id": event_id,
+        "phone": phone,
+        "sender": sender,
+        "keyword": word,
+        "opted_out": opted_out,
+        "event_at": at,
+    }
 
 
 def status_row(
-    sid: str, status: str, to: str | None, sender: str | None, error_code: str | None, direction: str | None,
-    account_sid: str | None, at: datetime | None, attributes: dict[str, str],
+    sid: str,
+    status: str,
+    to: str | None,
+    sender: str | None,
+    error_code: str | None,
+    direction: str | None,
+    account_sid: str | None,
+    at: datetime | None,
+    attributes: dict[str, str],
 ) -> dict[str, Any]:
     return {
         "message_sid": sid,
@@ -83,7 +100,9 @@ def status_row(
 class TwilioWebhookReceiver:
     """WSGI app for Twilio status callbacks (``*/status``) and inbound messages (``*/inbound``)."""
 
-    def __init__(self, store: EngagementStore, auth_token: str, *, public_url: str | None = None) -> None:
+    def __init__(
+        self, store: EngagementStore, auth_token: str, *, public_url: str | None = None
+    ) -> None:
         self.store = store
         self.auth_token = auth_token
         self.public_url = public_url.rstrip("/") if public_url else None
@@ -94,14 +113,25 @@ class TwilioWebhookReceiver:
     def _url(self, environ: dict[str, Any]) -> str:
         if self.public_url:
             query = environ.get("QUERY_STRING")
-            return self.public_url + environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "") + (f"?{query}" if query else "")
+            return (
+                self.public_url
+                + environ.get("SCRIPT_NAME", "")
+                + environ.get("PATH_INFO", "")
+                + (f"?{query}" if query else "")
+            )
         return request_uri(environ, include_query=True)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         if environ.get("REQUEST_METHOD") != "POST":
             return respond(start_response, 405, "POST only")
         path = environ.get("PATH_INFO", "")
-        kind = "status" if path.endswith("/status") else "inbound" if path.endswith("/inbound") else None
+        kind = (
+            "status"
+            if path.endswith("/status")
+            else "inbound"
+            if path.endswith("/inbound")
+            else None
+        )
         if kind is None:
             return respond(start_response, 404, "unknown path")
         body = read_body(environ, limit=1024 * 1024)
@@ -115,16 +145,22 @@ class TwilioWebhookReceiver:
             # JSON webhooks use Twilio's bodySHA256 variant, which these endpoints never receive
             return self._reject(start_response, 400, "form-encoded body expected")
         try:
-            params_multi = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
+            params_multi = parse_qs(
+                body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body)
+            )
         except (UnicodeDecodeError, ValueError):
             params_multi = None
-        if params_multi is None or not signature_valid(self.auth_token, self._url(environ), params_multi, signature):
+        if params_multi is None or not signature_valid(
+            self.auth_token, self._url(environ), params_multi, signature
+        ):
             return self._reject(start_response, 403, "bad signature")
         with self._lock:
             if signature in self._seen:
                 return self._reject(start_response, 403, "replayed")
         params = {k: v[0] for k, v in params_multi.items()}
-        attributes = {k: v for k, v in parse_qsl(environ.get("QUERY_STRING", "")) if k.startswith("ferry_")}
+        attributes = {
+            k: v for k, v in parse_qsl(environ.get("QUERY_STRING", "")) if k.startswith("ferry_")
+        }
         now = utc_now()
         if kind == "status":
             sid, status = params.get("MessageSid"), params.get("MessageStatus")
@@ -134,18 +170,34 @@ class TwilioWebhookReceiver:
                 attributes = {**attributes, "error_code": params["ErrorCode"]}
             stored = self.store.land(
                 "twilio_message_status",
-                [status_row(sid, status, params.get("To"), params.get("From"), params.get("ErrorCode"), "outbound-api", params.get("AccountSid"), now, attributes)],
+                [
+                    status_row(
+                        sid,
+                        status,
+                        params.get("To"),
+                        params.get("From"),
+                        params.get("ErrorCode"),
+                        "outbound-api",
+                        params.get("AccountSid"),
+                        now,
+                        attributes,
+                    )
+                ],
                 ingest_source="webhook",
             )
             if params.get("ErrorCode") == OPTED_OUT_CODE and params.get("To"):
-                row = opt_out_row(f"{sid}:{OPTED_OUT_CODE}", params["To"], params.get("From"), OPTED_OUT_CODE, now)
+                row = opt_out_row(
+                    f"{sid}:{OPTED_OUT_CODE}", params["To"], params.get("From"), OPTED_OUT_CODE, now
+                )
                 stored += self.store.land("twilio_opt_outs", [row], ingest_source="webhook")
         else:
             sid, sender, text = params.get("MessageSid"), params.get("From"), params.get("Body")
             if not sid or not sender or text is None:
                 return self._reject(start_response, 400, "MessageSid, From and Body required")
             row = opt_out_row(sid, sender, params.get("To"), text, now)
-            stored = self.store.land("twilio_opt_outs", [row], ingest_source="webhook") if row else 0
+            stored = (
+                self.store.land("twilio_opt_outs", [row], ingest_source="webhook") if row else 0
+            )
         with self._lock:
             self._seen[signature] = None
             while len(self._seen) > _SEEN_MAX:
@@ -154,7 +206,9 @@ class TwilioWebhookReceiver:
             self.stats["stored"] += stored
         if kind == "inbound":  # an empty TwiML answer: no auto-reply from us
             payload = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-            start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))])
+            start_response(
+                "200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))]
+            )
             return [payload]
         return respond(start_response, 200, f"stored {stored}")
 
@@ -167,7 +221,9 @@ class TwilioWebhookReceiver:
 STREAM = "twilio.messages"
 
 
-def pull_messages(destination: Any, store: EngagementStore, page_size: int = 1000, lookback_days: int = 2) -> int:
+def pull_messages(
+    destination: Any, store: EngagementStore, page_size: int = 1000, lookback_days: int = 2
+) -> int:
     """Pull messages since the cursor day into raw tables; returns how many rows were new.
 
     The pull starts ``lookback_days`` before the cursor day: a message's status
@@ -199,19 +255,35 @@ def pull_messages(destination: Any, store: EngagementStore, page_size: int = 100
                 day = sent.strftime("%Y-%m-%d")
                 newest = max(newest or day, day)
             if m.get("direction") == "inbound":
-                row = opt_out_row(m["sid"], m.get("from") or "", m.get("to"), m.get("body") or "", sent)
+                row = opt_out_row(
+                    m["sid"], m.get("from") or "", m.get("to"), m.get("body") or "", sent
+                )
                 if row:
                     opt_outs.append(row)
                 continue
             statuses.append(
                 status_row(
-                    m["sid"], m["status"], m.get("to"), m.get("from"),
-                    str(m["error_code"]) if m.get("error_code") else None, m.get("direction"),
-                    m.get("account_sid"), _ts(m.get("date_updated")), {},
+                    m["sid"],
+                    m["status"],
+                    m.get("to"),
+                    m.get("from"),
+                    str(m["error_code"]) if m.get("error_code") else None,
+                    m.get("direction"),
+                    m.get("account_sid"),
+                    _ts(m.get("date_updated")),
+                    {},
                 )
             )
             if str(m.get("error_code") or "") == OPTED_OUT_CODE:
-                opt_outs.append(opt_out_row(f"{m['sid']}:{OPTED_OUT_CODE}", m.get("to") or "", m.get("from"), OPTED_OUT_CODE, sent))  # type: ignore[arg-type]
+                opt_outs.append(
+                    opt_out_row(
+                        f"{m['sid']}:{OPTED_OUT_CODE}",
+                        m.get("to") or "",
+                        m.get("from"),
+                        OPTED_OUT_CODE,
+                        sent,
+                    )
+                )  # type: ignore[arg-type]
         next_uri = page.get("next_page_uri")
         if not next_uri:
             break

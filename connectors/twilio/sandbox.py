@@ -27,7 +27,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -48,13 +48,18 @@ _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 def _error(status: int, code: int, message: str) -> Response:
     return Response.json(
-        {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status},
+        {
+            "code": code,
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        },
         status,
     )
 
 
 def _rfc2822(ts: float | None) -> str | None:
-    return format_datetime(datetime.fromtimestamp(ts, timezone.utc), usegmt=True) if ts else None
+    return format_datetime(datetime.fromtimestamp(ts, UTC), usegmt=True) if ts else None
 
 
 @dataclass
@@ -68,7 +73,9 @@ class SmsRates:
 
 @dataclass
 class TwilioState:
-    messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # sid -> message (internal fields prefixed _)
+    messages: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # sid -> message (internal fields prefixed _)
     opt_outs: set[tuple[str, str]] = field(default_factory=set)  # (recipient, sender)
 
     def outbound(self) -> list[dict[str, Any]]:
@@ -92,7 +99,9 @@ class TwilioSandbox(SandboxServer):
         self.inbound_url = inbound_url
         self.number = number  # the account's sending number (inbound replies go to it)
         self.state = TwilioState()
-        self.route("POST", API + "/Accounts/{account}/Messages.json", self._create, bucket="messages")
+        self.route(
+            "POST", API + "/Accounts/{account}/Messages.json", self._create, bucket="messages"
+        )
         self.route("GET", API + "/Accounts/{account}/Messages.json", self._list)
         self.route("GET", API + "/Accounts/{account}/Messages/{sid}.json", self._fetch)
 
@@ -100,7 +109,9 @@ class TwilioSandbox(SandboxServer):
 
     def authenticate(self, request: Request) -> Response | None:
         header = request.header("Authorization") or ""
-        expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        expected = (
+            "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        )
         if header != expected:
             return _error(401, 20003, "Authenticate")
         return None
@@ -109,7 +120,9 @@ class TwilioSandbox(SandboxServer):
         code = {404: 20404, 405: 20004, 429: 20429}.get(status, 20500 if status >= 500 else 20001)
         return _error(status, code, message)
 
-    def too_many_requests(self, request: Request, bucket: TokenBucket, retry_after: float) -> Response:
+    def too_many_requests(
+        self, request: Request, bucket: TokenBucket, retry_after: float
+    ) -> Response:
         response = _error(429, 20429, "Too Many Requests")
         response.headers["Retry-After"] = str(max(1, int(retry_after + 0.999)))
         return response
@@ -140,7 +153,9 @@ class TwilioSandbox(SandboxServer):
         if not body:
             return _error(400, 21602, "Message body is required.")
         if len(body) > MAX_BODY_CHARS:
-            return _error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+            return _error(
+                400, 21617, "The concatenated message body exceeds the 1600 character limit."
+            )
         sender = sender or self.number
         if (to, sender) in self.state.opt_outs:
             return _error(400, 21610, "Attempt to send to unsubscribed recipient")
@@ -227,7 +242,10 @@ class TwilioSandbox(SandboxServer):
                         return False
             return True
 
-        rows = sorted((m for m in self.state.messages.values() if keep(m)), key=lambda m: (-m["_created"], m["sid"]))
+        rows = sorted(
+            (m for m in self.state.messages.values() if keep(m)),
+            key=lambda m: (-m["_created"], m["sid"]),
+        )
         chunk = rows[page * page_size : (page + 1) * page_size]
         base = f"{API}/Accounts/{self.account_sid}/Messages.json"
         query = [(k, v) for k, v in filters] + [("PageSize", str(page_size))]
@@ -244,7 +262,9 @@ class TwilioSandbox(SandboxServer):
                 "uri": f"{base}?{urlencode(query + [('Page', str(page))])}",
                 "first_page_uri": f"{base}?{urlencode(query + [('Page', '0')])}",
                 "next_page_uri": next_uri,
-                "previous_page_uri": None if page == 0 else f"{base}?{urlencode(query + [('Page', str(page - 1))])}",
+                "previous_page_uri": None
+                if page == 0
+                else f"{base}?{urlencode(query + [('Page', str(page - 1))])}",
             }
         )
 
@@ -368,7 +388,9 @@ class TwilioSandbox(SandboxServer):
                 urlencode(params).encode(),
                 {
                     "Content-Type": "application/x-www-form-urlencoded",
-                    "X-Twilio-Signature": compute_signature(self.auth_token, self.inbound_url, params),
+                    "X-Twilio-Signature": compute_signature(
+                        self.auth_token, self.inbound_url, params
+                    ),
                 },
             )
         return sid
@@ -381,5 +403,5 @@ def local_sandbox() -> TwilioSandbox:
     """The process-wide sandbox a destination uses when no Twilio credentials are set."""
     global _LOCAL
     if _LOCAL is None:
-        _LOCAL = TwilioSandbox().start()  # type: ignore[assignment]
-    return _LOCAL  # type: ignore[return-value]
+        _LOCAL = TwilioSandbox().start()
+    return _LOCAL

@@ -12,10 +12,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 
-def _pairs(params: Mapping[str, str | list[str]] | Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+def _pairs(
+    params: Mapping[str, str | list[str]] | Iterable[tuple[str, str]],
+) -> list[tuple[str, str]]:
     items = params.items() if isinstance(params, Mapping) else params
     out: list[tuple[str, str]] = []
     for name, value in items:
@@ -24,13 +26,17 @@ def _pairs(params: Mapping[str, str | list[str]] | Iterable[tuple[str, str]]) ->
     return sorted(out, key=lambda kv: kv[0])  # stable: repeated names keep their order
 
 
-def compute_signature(auth_token: str, url: str, params: Mapping[str, str | list[str]] | Iterable[tuple[str, str]]) -> str:
+def compute_signature(
+    auth_token: str, url: str, params: Mapping[str, str | list[str]] | Iterable[tuple[str, str]]
+) -> str:
     payload = url + "".join(name + value for name, value in _pairs(params))
     digest = hmac.new(auth_token.encode("utf-8"), payload.encode("utf-8"), hashlib.sha1).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
-def signature_valid(auth_token: str, url: str, params: Mapping[str, str | list[str]], signature: str | None) -> bool:
+def signature_valid(
+    auth_token: str, url: str, params: Mapping[str, str | list[str]], signature: str | None
+) -> bool:
     if not signature or not auth_token:
         return False
     return hmac.compare_digest(compute_signature(auth_token, url, params), signature)

@@ -71,7 +71,9 @@ def test_routes_params_state_and_log(echo: _Echo) -> None:
 
 
 def test_auth_hook_rejects(echo: _Echo) -> None:
-    client = HttpClient(echo.base_url, headers={"Authorization": "Bearer nope"}, sleep=lambda s: None)
+    client = HttpClient(
+        echo.base_url, headers={"Authorization": "Bearer nope"}, sleep=lambda s: None
+    )
     with pytest.raises(AuthError):
         client.request("POST", "/v1/count")
     assert echo.state["count"] == 0
@@ -95,9 +97,13 @@ def test_token_bucket_429_retry_after_is_honoured(echo: _Echo) -> None:
 
 def test_rate_limit_headers_on_answers(echo: _Echo) -> None:
     echo.set_rate_limit(1.0, burst=1)
-    raw = requests.post(echo.base_url + "/v1/count", headers={"Authorization": "Bearer good"}, timeout=5)
+    raw = requests.post(
+        echo.base_url + "/v1/count", headers={"Authorization": "Bearer good"}, timeout=5
+    )
     assert raw.status_code == 201 and raw.headers["X-RateLimit-Remaining"] == "0"
-    raw = requests.post(echo.base_url + "/v1/count", headers={"Authorization": "Bearer good"}, timeout=5)
+    raw = requests.post(
+        echo.base_url + "/v1/count", headers={"Authorization": "Bearer good"}, timeout=5
+    )
     assert raw.status_code == 429 and int(raw.headers["Retry-After"]) >= 1
 
 
@@ -115,18 +121,24 @@ def test_fail_next_is_retried_and_not_processed(echo: _Echo) -> None:
 def test_slow_response_times_out_after_processing(echo: _Echo) -> None:
     echo.faults.slow_next(1, seconds=0.6)
     with pytest.raises(requests.Timeout):
-        requests.post(echo.base_url + "/v1/count", headers={"Authorization": "Bearer good"}, timeout=0.2)
+        requests.post(
+            echo.base_url + "/v1/count", headers={"Authorization": "Bearer good"}, timeout=0.2
+        )
     assert echo.state["count"] == 1  # in doubt: the vendor did the work
 
 
 def test_drop_mid_response_after_processing(echo: _Echo) -> None:
     echo.faults.drop_next(1)
     with pytest.raises(requests.RequestException):
-        requests.post(echo.base_url + "/v1/count", headers={"Authorization": "Bearer good"}, timeout=2)
+        requests.post(
+            echo.base_url + "/v1/count", headers={"Authorization": "Bearer good"}, timeout=2
+        )
     assert echo.state["count"] == 1
     echo.faults.drop_next(1, after_processing=False)
     with pytest.raises(requests.ConnectionError):
-        requests.post(echo.base_url + "/v1/count", headers={"Authorization": "Bearer good"}, timeout=2)
+        requests.post(
+            echo.base_url + "/v1/count", headers={"Authorization": "Bearer good"}, timeout=2
+        )
     assert echo.state["count"] == 1
     assert [r.fault for r in echo.request_log] == ["drop", "drop"]
 

@@ -47,7 +47,9 @@ def test_contract_and_capabilities(sandbox: SendGridSandbox) -> None:
     assert isinstance(dest, Destination)
     caps = dest.capabilities
     assert {"upsert", "mirror", "send", "delete"} <= caps.modes and caps.identifiers == {"email"}
-    assert caps.max_batch_records == MAX_UPSERT_CONTACTS and caps.max_batch_bytes == MAX_UPSERT_BYTES
+    assert (
+        caps.max_batch_records == MAX_UPSERT_CONTACTS and caps.max_batch_bytes == MAX_UPSERT_BYTES
+    )
     with pytest.raises(ValueError, match="sendgrid_marketing"):
         SendGridDestination.from_options({"nope": 1}, name="sendgrid_marketing")
 
@@ -59,15 +61,24 @@ def test_upsert_creates_list_fields_and_contacts(sandbox: SendGridSandbox) -> No
         _up("p2", "bob@example.com", first_name="Bob", main_interest=None, loyalty_points=5),
     ]
     results = dest.write(records)
-    assert [(r.key, r.outcome) for r in results] == [("p1", Outcome.ACCEPTED), ("p2", Outcome.ACCEPTED)]
+    assert [(r.key, r.outcome) for r in results] == [
+        ("p1", Outcome.ACCEPTED),
+        ("p2", Outcome.ACCEPTED),
+    ]
     sandbox.advance()
     [list_id] = sandbox.state.lists
     assert sandbox.state.list_emails(list_id) == {"ann@example.com", "bob@example.com"}
     names = {f["name"]: f for f in sandbox.state.custom_fields.values()}
-    assert names["loyalty_points"]["field_type"] == "Number" and names["main_interest"]["field_type"] == "Text"
+    assert (
+        names["loyalty_points"]["field_type"] == "Number"
+        and names["main_interest"]["field_type"] == "Text"
+    )
     ann = sandbox.state.contact_by_email("ann@example.com")
     assert ann["first_name"] == "Ann"
-    assert ann["custom_fields"] == {names["main_interest"]["id"]: "shoes", names["loyalty_points"]["id"]: 120}
+    assert ann["custom_fields"] == {
+        names["main_interest"]["id"]: "shoes",
+        names["loyalty_points"]["id"]: 120,
+    }
     # a null does not blank the field; an update is an update, not a second contact
     dest.write([_up("p1", "ann@example.com", main_interest=None, loyalty_points=130)])
     sandbox.advance()
@@ -96,7 +107,10 @@ def test_per_contact_errors_are_mapped_back(sandbox: SendGridSandbox) -> None:
     by_key = {r.key: r for r in results}
     assert by_key["p1"].outcome is Outcome.ACCEPTED
     assert by_key["p2"].outcome is Outcome.REJECTED and "contacts[1].email" in by_key["p2"].error
-    assert by_key["p3"].outcome is Outcome.REJECTED and by_key["p3"].error == "contact refused by policy"
+    assert (
+        by_key["p3"].outcome is Outcome.REJECTED
+        and by_key["p3"].error == "contact refused by policy"
+    )
     assert by_key["p4"].outcome is Outcome.REJECTED
     sandbox.advance()
     assert sandbox.state.list_emails(next(iter(sandbox.state.lists))) == {"ann@example.com"}
@@ -111,7 +125,10 @@ def test_upsert_batches_stay_within_the_6mb_limit(sandbox: SendGridSandbox) -> N
     assert {r.outcome for r in results} == {Outcome.ACCEPTED}
     puts = sandbox.requests_to("PUT", "/v3/marketing/contacts$")
     assert len(puts) == 2
-    assert all(p.body_bytes <= MAX_UPSERT_BYTES and len(p.json()["contacts"]) <= MAX_UPSERT_CONTACTS for p in puts)
+    assert all(
+        p.body_bytes <= MAX_UPSERT_BYTES and len(p.json()["contacts"]) <= MAX_UPSERT_CONTACTS
+        for p in puts
+    )
     assert all(r.status != 413 for r in sandbox.request_log)
     sandbox.advance()
     assert len(sandbox.state.contacts) == 200
@@ -153,7 +170,9 @@ def test_remove_from_list_and_delete_contacts(sandbox: SendGridSandbox) -> None:
     erased = dest.write([Record("p125", Operation.DELETE, {"email": emails[125]})])
     assert erased[0].outcome is Outcome.ACCEPTED and erased[0].destination_id
     sandbox.advance()
-    assert sandbox.state.contact_by_email(emails[125]) is None and len(sandbox.state.contacts) == 129
+    assert (
+        sandbox.state.contact_by_email(emails[125]) is None and len(sandbox.state.contacts) == 129
+    )
     assert not sandbox.state.delete_all_requested
     assert all("delete_all_contacts" not in r.query for r in sandbox.request_log)
 
@@ -163,7 +182,12 @@ def test_send_carries_idempotency_key_and_attribution(sandbox: SendGridSandbox) 
     record = Record(
         "p1",
         Operation.SEND,
-        {"email": "ann@example.com", "first_name": "Ann", "ferry_sync_id": "s1", "ferry_variant": "treatment"},
+        {
+            "email": "ann@example.com",
+            "first_name": "Ann",
+            "ferry_sync_id": "s1",
+            "ferry_variant": "treatment",
+        },
         idempotency_key="s1:p1:2026-01-01",
     )
     [result] = dest.write([record])
@@ -178,11 +202,17 @@ def test_send_carries_idempotency_key_and_attribution(sandbox: SendGridSandbox) 
         "ferry_variant": "treatment",
     }
     [req] = sandbox.requests_to("POST", "/v3/mail/send")
-    assert req.json()["personalizations"][0]["dynamic_template_data"] == {"email": "ann@example.com", "first_name": "Ann"}
+    assert req.json()["personalizations"][0]["dynamic_template_data"] == {
+        "email": "ann@example.com",
+        "first_name": "Ann",
+    }
     # a rejected recipient is a per-record rejection, not a failed batch
     sandbox.faults.reject("bad@example.com", "recipient refused")
     results = dest.write(
-        [Record("p2", Operation.SEND, {"email": "bad@example.com"}, idempotency_key="k2"), Record("p3", Operation.SEND, {"email": "ok@example.com"}, idempotency_key="k3")]
+        [
+            Record("p2", Operation.SEND, {"email": "bad@example.com"}, idempotency_key="k2"),
+            Record("p3", Operation.SEND, {"email": "ok@example.com"}, idempotency_key="k3"),
+        ]
     )
     assert [r.outcome for r in results] == [Outcome.REJECTED, Outcome.ACCEPTED]
 
@@ -212,7 +242,10 @@ def test_send_429_is_retryable_not_in_doubt(sandbox: SendGridSandbox) -> None:
     dest = _dest(sandbox)
     sandbox.set_rate_limit(0.5, burst=1, bucket="mail")
     results = dest.write(
-        [Record(f"p{i}", Operation.SEND, {"email": f"u{i}@example.com"}, idempotency_key=f"k{i}") for i in range(2)]
+        [
+            Record(f"p{i}", Operation.SEND, {"email": f"u{i}@example.com"}, idempotency_key=f"k{i}")
+            for i in range(2)
+        ]
     )
     assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.RETRYABLE]
     assert len(sandbox.state.messages) == 1
@@ -224,7 +257,11 @@ def test_transient_failures_on_upsert(sandbox: SendGridSandbox) -> None:
     sandbox.faults.fail_next(2, 503, method="PUT", path="/v3/marketing/contacts$")
     [ok] = dest.write([_up("p1", "ann@example.com")])
     assert ok.outcome is Outcome.ACCEPTED
-    assert [r.status for r in sandbox.requests_to("PUT", "/v3/marketing/contacts$")] == [503, 503, 202]
+    assert [r.status for r in sandbox.requests_to("PUT", "/v3/marketing/contacts$")] == [
+        503,
+        503,
+        202,
+    ]
     # a connection dropped after SendGrid took the upsert: replayed (upserts are idempotent),
     # by the HTTP layer when requests reports a connection error, else by the engine (RETRYABLE)
     sandbox.faults.drop_next(1, method="PUT", path="/v3/marketing/contacts$")

@@ -32,11 +32,21 @@ def loop(store):
 
 def _send(sb: SendGridSandbox, n: int) -> None:
     dest = SendGridDestination.from_options(
-        {"api_key": SANDBOX_API_KEY, "host": sb.base_url, "from_email": "news@shop.example", "subject": "Hi"}
+        {
+            "api_key": SANDBOX_API_KEY,
+            "host": sb.base_url,
+            "from_email": "news@shop.example",
+            "subject": "Hi",
+        }
     )
     dest.write(
         [
-            Record(f"p{i}", Operation.SEND, {"email": f"u{i}@example.com", "ferry_sync_id": "aud_x__sendgrid"}, idempotency_key=f"k{i}")
+            Record(
+                f"p{i}",
+                Operation.SEND,
+                {"email": f"u{i}@example.com", "ferry_sync_id": "aud_x__sendgrid"},
+                idempotency_key=f"k{i}",
+            )
             for i in range(n)
         ]
     )
@@ -47,14 +57,22 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
 
 
 def test_signed_events_land_once(loop, store) -> None:
-    sb, receiver, server = loop
+    sb, _receiver, _server = loop
     _send(sb, 20)
-    events = sb.generate_engagement(EngagementRates(bounce=0.1, open=0.5, click=0.5, unsubscribe=0.2), seed=7)
+    events = sb.generate_engagement(
+        EngagementRates(bounce=0.1, open=0.5, click=0.5, unsubscribe=0.2), seed=7
+    )
     assert store.count("sendgrid_events") == len(events) > 20
     kinds = {r[0] for r in store.query("select distinct event from raw.sendgrid_events")}
     assert {"processed", "delivered", "open"} <= kinds
-    row = store.query("select ferry_key, ferry_idempotency_key, payload_json from raw.sendgrid_events where event = 'processed' order by ferry_key limit 1")[0]
-    assert row[0] == "p0" and row[1] == "k0" and json.loads(row[2])["ferry_sync_id"] == "aud_x__sendgrid"
+    row = store.query(
+        "select ferry_key, ferry_idempotency_key, payload_json from raw.sendgrid_events where event = 'processed' order by ferry_key limit 1"
+    )[0]
+    assert (
+        row[0] == "p0"
+        and row[1] == "k0"
+        and json.loads(row[2])["ferry_sync_id"] == "aud_x__sendgrid"
+    )
     # SendGrid redelivers (at least once): a fresh signature over the same events stores nothing new
     assert sb.deliver(events) == [200]
     assert store.count("sendgrid_events") == len(events)
@@ -63,7 +81,13 @@ def test_signed_events_land_once(loop, store) -> None:
 def test_forged_unsigned_tampered_replayed_and_malformed_store_nothing(loop, store) -> None:
     sb, receiver, server = loop
     url = server.base_url + "/sendgrid/events"
-    event = {"email": "a@example.com", "timestamp": int(time.time()), "event": "open", "sg_event_id": "ev1", "sg_message_id": "m1"}
+    event = {
+        "email": "a@example.com",
+        "timestamp": int(time.time()),
+        "event": "open",
+        "sg_event_id": "ev1",
+        "sg_message_id": "m1",
+    }
     body = json.dumps([event]).encode()
     headers = sb.sign(body)
 
@@ -74,7 +98,10 @@ def test_forged_unsigned_tampered_replayed_and_malformed_store_nothing(loop, sto
     assert _post(url, tampered, headers) == 403
     stale = sb.sign(body, timestamp=str(int(time.time()) - 3600))
     assert _post(url, body, stale) == 403
-    assert _post(url, body, {**headers, "X-Twilio-Email-Event-Webhook-Signature": "bm90IGEgc2ln"}) == 403
+    assert (
+        _post(url, body, {**headers, "X-Twilio-Email-Event-Webhook-Signature": "bm90IGEgc2ln"})
+        == 403
+    )
     for bad in (b"{not json", b'{"event": "open"}', json.dumps([{"event": "open"}]).encode()):
         assert _post(url, bad, sb.sign(bad)) == 400  # signed, but not a batch of events
     assert store.count("sendgrid_events") == 0
@@ -96,8 +123,16 @@ def test_suppression_pull_is_incremental_and_idempotent(store) -> None:
         sb.suppress("invalid_emails", "x@bad", "bad syntax", created=base)
         sb.suppress("blocks", "k@example.com", "blocked", created=base)
         first = pull_suppressions(dest.client, store)
-        assert first == {"unsubscribes": 3, "bounces": 1, "spam_reports": 1, "invalid_emails": 1, "blocks": 1}
-        assert pull_suppressions(dest.client, store) == dict.fromkeys(first, 0)  # re-run: no duplicates
+        assert first == {
+            "unsubscribes": 3,
+            "bounces": 1,
+            "spam_reports": 1,
+            "invalid_emails": 1,
+            "blocks": 1,
+        }
+        assert pull_suppressions(dest.client, store) == dict.fromkeys(
+            first, 0
+        )  # re-run: no duplicates
         assert store.cursor("sendgrid.suppression.unsubscribes") == str(base + 2)
         sb.suppress("unsubscribes", "late@example.com", created=base + 50)
         assert pull_suppressions(dest.client, store)["unsubscribes"] == 1
@@ -105,7 +140,9 @@ def test_suppression_pull_is_incremental_and_idempotent(store) -> None:
         last = sb.requests_to("GET", "/v3/suppression/unsubscribes")[-1]
         assert last.query["start_time"] == [str(base + 2)]
         assert store.count("sendgrid_suppressions") == 8
-        reason = store.query("select reason from raw.sendgrid_suppressions where suppression_type = 'bounces'")[0][0]
+        reason = store.query(
+            "select reason from raw.sendgrid_suppressions where suppression_type = 'bounces'"
+        )[0][0]
         assert reason == "550 user unknown"
 
 
@@ -114,5 +151,11 @@ def test_suppression_pull_pages(store) -> None:
         dest = SendGridDestination.from_options({"api_key": SANDBOX_API_KEY, "host": sb.base_url})
         for i in range(1203):
             sb.suppress("unsubscribes", f"u{i}@example.com", created=1_700_000_000 + i)
-        assert pull_suppressions(dest.client, store, types=("unsubscribes",)) == {"unsubscribes": 1203}
-        assert [r.query["offset"] for r in sb.requests_to("GET", "unsubscribes")] == [["0"], ["500"], ["1000"]]
+        assert pull_suppressions(dest.client, store, types=("unsubscribes",)) == {
+            "unsubscribes": 1203
+        }
+        assert [r.query["offset"] for r in sb.requests_to("GET", "unsubscribes")] == [
+            ["0"],
+            ["500"],
+            ["1000"],
+        ]

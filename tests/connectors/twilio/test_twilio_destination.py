@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -12,7 +12,12 @@ import requests
 
 from connectors.base import Destination, Operation, Outcome, Record
 from connectors.twilio.destination import TwilioDestination
-from connectors.twilio.sandbox import MAX_BODY_CHARS, SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN, TwilioSandbox
+from connectors.twilio.sandbox import (
+    MAX_BODY_CHARS,
+    SANDBOX_ACCOUNT_SID,
+    SANDBOX_AUTH_TOKEN,
+    TwilioSandbox,
+)
 from connectors.twilio.signature import compute_signature
 
 
@@ -42,7 +47,13 @@ def _sms(key: str, phone: str, **payload) -> Record:
 def test_signature_matches_twilio_published_vectors() -> None:
     # Twilio's SDK test vector (RequestValidator tests) and its docs' ruby example.
     url = "https://mycompany.com/myapp.php?foo=1&bar=2"
-    params = {"CallSid": "CA1234567890ABCDE", "Caller": "+14158675309", "Digits": "1234", "From": "+14158675309", "To": "+18005551212"}
+    params = {
+        "CallSid": "CA1234567890ABCDE",
+        "Caller": "+14158675309",
+        "Digits": "1234",
+        "From": "+14158675309",
+        "To": "+18005551212",
+    }
     assert compute_signature("12345", url, params) == "RSOYDt4T1cUTdK1PDd93/VVr8B8="
     params2 = {**params, "Caller": "+12349013030", "From": "+12349013030"}
     assert compute_signature("12345", url, params2) == "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
@@ -52,7 +63,9 @@ def test_send_form_encoded_basic_auth_with_attributed_callback(sandbox: TwilioSa
     dest = _dest(sandbox)
     assert isinstance(dest, Destination)
     assert dest.capabilities.modes == {"send"} and dest.capabilities.identifiers == {"phone"}
-    [result] = dest.write([_sms("p1", "+33612345678", first_name="Ann", ferry_sync_id="aud_x__twilio_sms")])
+    [result] = dest.write(
+        [_sms("p1", "+33612345678", first_name="Ann", ferry_sync_id="aud_x__twilio_sms")]
+    )
     assert result.outcome is Outcome.ACCEPTED and result.destination_id.startswith("SM")
     [req] = sandbox.requests_to("POST", "Messages.json$")
     assert req.headers["content-type"] == "application/x-www-form-urlencoded"
@@ -60,7 +73,11 @@ def test_send_form_encoded_basic_auth_with_attributed_callback(sandbox: TwilioSa
     assert form["To"] == "+33612345678" and form["From"] == "+15005550006"
     assert form["Body"] == "Hi Ann, your offer awaits"
     callback = parse_qs(urlsplit(form["StatusCallback"]).query)
-    assert callback == {"ferry_key": ["p1"], "ferry_idempotency_key": ["idem-p1"], "ferry_sync_id": ["aud_x__twilio_sms"]}
+    assert callback == {
+        "ferry_key": ["p1"],
+        "ferry_idempotency_key": ["idem-p1"],
+        "ferry_sync_id": ["aud_x__twilio_sms"],
+    }
     message = sandbox.state.messages[result.destination_id]
     assert message["status"] == "queued"
     assert dest.fetch(result.destination_id)["sid"] == result.destination_id
@@ -68,7 +85,10 @@ def test_send_form_encoded_basic_auth_with_attributed_callback(sandbox: TwilioSa
     bad = requests.post(
         sandbox.base_url + f"/2010-04-01/Accounts/{SANDBOX_ACCOUNT_SID}/Messages.json",
         data={"To": "+33612345678", "From": "+15005550006", "Body": "x"},
-        headers={"Authorization": "Basic " + base64.b64encode(f"{SANDBOX_ACCOUNT_SID}:nope".encode()).decode()},
+        headers={
+            "Authorization": "Basic "
+            + base64.b64encode(f"{SANDBOX_ACCOUNT_SID}:nope".encode()).decode()
+        },
         timeout=5,
     )
     assert bad.status_code == 401 and bad.json()["code"] == 20003
@@ -127,30 +147,45 @@ def test_list_reads_honour_retry_after(sandbox: TwilioSandbox) -> None:
 
 def test_in_doubt_send_is_reconciled_not_resent(sandbox: TwilioSandbox) -> None:
     dest = _dest(sandbox, timeout=0.3)
-    sandbox.faults.slow_next(1, seconds=0.8, path="Messages.json$")  # queued at Twilio, answer too late
+    sandbox.faults.slow_next(
+        1, seconds=0.8, path="Messages.json$"
+    )  # queued at Twilio, answer too late
     lost = dest.write([_sms("p1", "+33610000001", first_name="Ann")])
     sandbox.faults.fail_next(1, 503, path="Messages.json$")  # refused before queueing
     lost += dest.write([_sms("p2", "+33610000002", first_name="Bob")])
     sandbox.faults.drop_next(1, path="Messages.json$")  # queued, connection dropped mid-answer
     lost += dest.write([_sms("p3", "+33610000003", first_name="Cy")])
     assert [r.outcome for r in lost] == [Outcome.IN_DOUBT] * 3
-    assert len(sandbox.requests_to("POST", "Messages.json$")) == 3  # never replayed by the HTTP layer
-    settled = {r.key: r.outcome for r in dest.reconcile([
-        _sms("p1", "+33610000001", first_name="Ann"),
-        _sms("p2", "+33610000002", first_name="Bob"),
-        _sms("p3", "+33610000003", first_name="Cy"),
-    ])}
+    assert (
+        len(sandbox.requests_to("POST", "Messages.json$")) == 3
+    )  # never replayed by the HTTP layer
+    settled = {
+        r.key: r.outcome
+        for r in dest.reconcile(
+            [
+                _sms("p1", "+33610000001", first_name="Ann"),
+                _sms("p2", "+33610000002", first_name="Bob"),
+                _sms("p3", "+33610000003", first_name="Cy"),
+            ]
+        )
+    }
     assert settled == {"p1": Outcome.ACCEPTED, "p2": Outcome.RETRYABLE, "p3": Outcome.ACCEPTED}
     assert sorted(m["to"] for m in sandbox.state.outbound()) == ["+33610000001", "+33610000003"]
 
 
 def test_quiet_hours_defer_by_recipient_time_zone(sandbox: TwilioSandbox) -> None:
     # 22:30 UTC: 23:30 in Paris (quiet), 17:30 in New York (not quiet)
-    now = datetime(2026, 1, 15, 22, 30, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 15, 22, 30, tzinfo=UTC)
     dest = _dest(sandbox, quiet_hours={"start": "21:00", "end": "08:00"})
     dest.now = lambda: now
-    results = dest.write([_sms("fr", "+33612345678", first_name="A"), _sms("us", "+12125550123", first_name="B")])
-    assert results[0].outcome is Outcome.RETRYABLE and "quiet hours" in results[0].error and "Europe/Paris" in results[0].error
+    results = dest.write(
+        [_sms("fr", "+33612345678", first_name="A"), _sms("us", "+12125550123", first_name="B")]
+    )
+    assert (
+        results[0].outcome is Outcome.RETRYABLE
+        and "quiet hours" in results[0].error
+        and "Europe/Paris" in results[0].error
+    )
     assert results[1].outcome is Outcome.ACCEPTED
     assert [m["to"] for m in sandbox.state.outbound()] == ["+12125550123"]
     with pytest.raises(ValueError, match="twilio_sms"):
@@ -164,5 +199,7 @@ def test_only_send_is_supported_and_no_credentials_means_sandbox(monkeypatch) ->
     monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
     dest = TwilioDestination.from_options({"body": "Hi"})
     assert dest.is_sandbox and dest.base_url.startswith(local_sandbox().base_url)
-    results = dest.write([Record("p1", Operation.UPSERT, {"phone": "+33612345678"}), _sms("p2", "+33612345678")])
+    results = dest.write(
+        [Record("p1", Operation.UPSERT, {"phone": "+33612345678"}), _sms("p2", "+33612345678")]
+    )
     assert results[0].outcome is Outcome.REJECTED and results[1].outcome is Outcome.ACCEPTED

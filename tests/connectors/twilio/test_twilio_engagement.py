@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
@@ -12,7 +12,12 @@ from connectors.base import Operation, Outcome, Record
 from connectors.engagement_store import EngagementStore, WsgiServer
 from connectors.twilio.destination import TwilioDestination
 from connectors.twilio.engagement import TwilioWebhookReceiver, pull_messages
-from connectors.twilio.sandbox import SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN, SmsRates, TwilioSandbox
+from connectors.twilio.sandbox import (
+    SANDBOX_ACCOUNT_SID,
+    SANDBOX_AUTH_TOKEN,
+    SmsRates,
+    TwilioSandbox,
+)
 from connectors.twilio.signature import compute_signature
 
 
@@ -24,7 +29,10 @@ def store(tmp_path) -> EngagementStore:
 @pytest.fixture()
 def loop(store):
     receiver = TwilioWebhookReceiver(store, SANDBOX_AUTH_TOKEN)
-    with WsgiServer(receiver) as server, TwilioSandbox(inbound_url=server.base_url + "/twilio/inbound") as sb:
+    with (
+        WsgiServer(receiver) as server,
+        TwilioSandbox(inbound_url=server.base_url + "/twilio/inbound") as sb,
+    ):
         dest = TwilioDestination.from_options(
             {
                 "account_sid": SANDBOX_ACCOUNT_SID,
@@ -39,19 +47,28 @@ def loop(store):
 
 def _records(n: int) -> list[Record]:
     return [
-        Record(f"p{i}", Operation.SEND, {"phone": f"+3361000{i:04d}", "first_name": "A", "ferry_variant": "a"}, idempotency_key=f"k{i}")
+        Record(
+            f"p{i}",
+            Operation.SEND,
+            {"phone": f"+3361000{i:04d}", "first_name": "A", "ferry_variant": "a"},
+            idempotency_key=f"k{i}",
+        )
         for i in range(n)
     ]
 
 
 def test_status_callbacks_and_stop_replies_land_once(loop, store) -> None:
-    sb, dest, receiver, server = loop
+    sb, dest, receiver, _server = loop
     results = dest.write(_records(30))
     assert {r.outcome for r in results} == {Outcome.ACCEPTED}
     changes = sb.advance(SmsRates(failed=0.1, undelivered=0.1, stop=0.2), seed=3)
     assert store.count("twilio_message_status") == len(changes) > 30
-    statuses = dict(store.query("select message_status, count(*) from raw.twilio_message_status group by 1"))
-    assert statuses["delivered"] > 0 and statuses.get("failed", 0) + statuses.get("undelivered", 0) > 0
+    statuses = dict(
+        store.query("select message_status, count(*) from raw.twilio_message_status group by 1")
+    )
+    assert (
+        statuses["delivered"] > 0 and statuses.get("failed", 0) + statuses.get("undelivered", 0) > 0
+    )
     attributed = store.query(
         "select count(*) from raw.twilio_message_status where ferry_key is not null and ferry_idempotency_key is not null"
     )[0][0]
@@ -61,18 +78,35 @@ def test_status_callbacks_and_stop_replies_land_once(loop, store) -> None:
     assert {p for p, *_ in stops} == {to for to, _ in sb.state.opt_outs}
     # a later send to someone who replied STOP is suppressed by Twilio's 21610
     stopped_phone = stops[0][0]
-    [again] = dest.write([Record("again", Operation.SEND, {"phone": stopped_phone, "first_name": "A"}, idempotency_key="k-again")])
+    [again] = dest.write(
+        [
+            Record(
+                "again",
+                Operation.SEND,
+                {"phone": stopped_phone, "first_name": "A"},
+                idempotency_key="k-again",
+            )
+        ]
+    )
     assert again.outcome is Outcome.SUPPRESSED
     # START opts back in
     sb.reply(stopped_phone, "start", to=sb.number)
-    assert store.query("select opted_out from raw.twilio_opt_outs where keyword = 'START'") == [(False,)]
+    assert store.query("select opted_out from raw.twilio_opt_outs where keyword = 'START'") == [
+        (False,)
+    ]
     assert receiver.stats["rejected"] == 0
 
 
 def test_forged_unsigned_tampered_replayed_malformed_store_nothing(loop, store) -> None:
-    sb, dest, receiver, server = loop
+    _sb, _dest, _receiver, server = loop
     url = server.base_url + "/twilio/status?ferry_key=p1"
-    params = {"AccountSid": SANDBOX_ACCOUNT_SID, "MessageSid": "SM" + "a" * 32, "MessageStatus": "delivered", "To": "+33610000001", "From": "+15005550006"}
+    params = {
+        "AccountSid": SANDBOX_ACCOUNT_SID,
+        "MessageSid": "SM" + "a" * 32,
+        "MessageStatus": "delivered",
+        "To": "+33610000001",
+        "From": "+15005550006",
+    }
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     good = compute_signature(SANDBOX_AUTH_TOKEN, url, params)
 
@@ -86,11 +120,21 @@ def test_forged_unsigned_tampered_replayed_malformed_store_nothing(loop, store) 
     assert post(urlencode(params), compute_signature("not-the-token", url, params)) == 403  # forged
     assert post(urlencode({**params, "MessageStatus": "failed"}), good) == 403  # tampered body
     assert post(urlencode(params), good, target=url + "&ferry_key=p2") == 403  # tampered URL
-    bad = {"AccountSid": SANDBOX_ACCOUNT_SID, "MessageStatus": "delivered"}  # signed, but no MessageSid
+    bad = {
+        "AccountSid": SANDBOX_ACCOUNT_SID,
+        "MessageStatus": "delivered",
+    }  # signed, but no MessageSid
     assert post(urlencode(bad), compute_signature(SANDBOX_AUTH_TOKEN, url, bad)) == 400
     assert post(b"\xff\xfe", "c2ln") == 403  # undecodable garbage
     json_body = b'{"MessageSid": "SM1"}'  # signed over no form parameters, but not a form post
-    assert post(json_body, compute_signature(SANDBOX_AUTH_TOKEN, url, {}), headers={"Content-Type": "application/json"}) == 400
+    assert (
+        post(
+            json_body,
+            compute_signature(SANDBOX_AUTH_TOKEN, url, {}),
+            headers={"Content-Type": "application/json"},
+        )
+        == 400
+    )
     assert store.count("twilio_message_status") == 0 and store.count("twilio_opt_outs") == 0
 
     assert post(urlencode(params), good) == 200
@@ -100,18 +144,37 @@ def test_forged_unsigned_tampered_replayed_malformed_store_nothing(loop, store) 
 
 
 def test_opted_out_error_callback_becomes_an_opt_out(loop, store) -> None:
-    sb, dest, receiver, server = loop
+    _sb, _dest, _receiver, server = loop
     url = server.base_url + "/twilio/status"
-    params = {"AccountSid": SANDBOX_ACCOUNT_SID, "MessageSid": "SM" + "b" * 32, "MessageStatus": "failed", "ErrorCode": "21610", "To": "+33610000009", "From": "+15005550006"}
-    r = requests.post(url, data=params, headers={"X-Twilio-Signature": compute_signature(SANDBOX_AUTH_TOKEN, url, params)}, timeout=5)
+    params = {
+        "AccountSid": SANDBOX_ACCOUNT_SID,
+        "MessageSid": "SM" + "b" * 32,
+        "MessageStatus": "failed",
+        "ErrorCode": "21610",
+        "To": "+33610000009",
+        "From": "+15005550006",
+    }
+    r = requests.post(
+        url,
+        data=params,
+        headers={"X-Twilio-Signature": compute_signature(SANDBOX_AUTH_TOKEN, url, params)},
+        timeout=5,
+    )
     assert r.status_code == 200
-    assert store.query("select phone, keyword, opted_out from raw.twilio_opt_outs") == [("+33610000009", "21610", True)]
+    assert store.query("select phone, keyword, opted_out from raw.twilio_opt_outs") == [
+        ("+33610000009", "21610", True)
+    ]
 
 
 def test_pull_is_incremental_and_idempotent(store) -> None:
     with TwilioSandbox() as sb:
         dest = TwilioDestination.from_options(
-            {"account_sid": SANDBOX_ACCOUNT_SID, "auth_token": SANDBOX_AUTH_TOKEN, "base_url": sb.base_url + "/2010-04-01", "body": "Hi"}
+            {
+                "account_sid": SANDBOX_ACCOUNT_SID,
+                "auth_token": SANDBOX_AUTH_TOKEN,
+                "base_url": sb.base_url + "/2010-04-01",
+                "body": "Hi",
+            }
         )
         dest.write(_records(25))
         sb.advance(SmsRates(failed=0.0, undelivered=0.0, stop=0.0))
@@ -122,11 +185,18 @@ def test_pull_is_incremental_and_idempotent(store) -> None:
         assert pull_messages(dest, store, page_size=10) == 0  # re-run: nothing new
         last = sb.requests_to("GET", "Messages.json$")[-1]
         cursor = store.cursor("twilio.messages")
-        assert cursor == datetime.now(timezone.utc).strftime("%Y-%m-%d")  # newest send day seen
+        assert cursor == datetime.now(UTC).strftime("%Y-%m-%d")  # newest send day seen
         since = (datetime.strptime(cursor, "%Y-%m-%d") - timedelta(days=2)).strftime("%Y-%m-%d")
-        assert last.query["DateSent>"] == [since]  # the second pull started from the cursor, with lookback
+        assert last.query["DateSent>"] == [
+            since
+        ]  # the second pull started from the cursor, with lookback
         assert store.count("twilio_message_status") == 25 and store.count("twilio_opt_outs") == 1
-        assert store.query("select count(*) from raw.twilio_message_status where ingest_source = 'pull'")[0][0] == 25
+        assert (
+            store.query(
+                "select count(*) from raw.twilio_message_status where ingest_source = 'pull'"
+            )[0][0]
+            == 25
+        )
 
 
 def test_one_receiver_service_for_both_vendors(store) -> None:
@@ -134,15 +204,28 @@ def test_one_receiver_service_for_both_vendors(store) -> None:
     from connectors.sendgrid.sandbox import SendGridSandbox
 
     signer = SendGridSandbox()
-    app = receivers_from_env(store, {"SENDGRID_WEBHOOK_PUBLIC_KEY": signer.public_key, "TWILIO_AUTH_TOKEN": SANDBOX_AUTH_TOKEN})
+    app = receivers_from_env(
+        store,
+        {"SENDGRID_WEBHOOK_PUBLIC_KEY": signer.public_key, "TWILIO_AUTH_TOKEN": SANDBOX_AUTH_TOKEN},
+    )
     with WsgiServer(app) as server:
         body = b'[{"sg_event_id": "e1", "event": "delivered", "email": "a@example.com", "timestamp": 1700000000}]'
-        assert requests.post(server.base_url + "/sendgrid/events", data=body, headers=signer.sign(body), timeout=5).status_code == 200
+        assert (
+            requests.post(
+                server.base_url + "/sendgrid/events",
+                data=body,
+                headers=signer.sign(body),
+                timeout=5,
+            ).status_code
+            == 200
+        )
         url = server.base_url + "/twilio/status"
         params = {"MessageSid": "SM" + "c" * 32, "MessageStatus": "sent", "To": "+33610000001"}
         headers = {"X-Twilio-Signature": compute_signature(SANDBOX_AUTH_TOKEN, url, params)}
         assert requests.post(url, data=params, headers=headers, timeout=5).status_code == 200
-        assert requests.post(server.base_url + "/elsewhere", data=b"x", timeout=5).status_code == 404
+        assert (
+            requests.post(server.base_url + "/elsewhere", data=b"x", timeout=5).status_code == 404
+        )
     assert store.count("sendgrid_events") == 1 and store.count("twilio_message_status") == 1
     with pytest.raises(ValueError):
         receivers_from_env(store, {})
