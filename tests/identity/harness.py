@@ -138,6 +138,8 @@ def dbt_build(project: Path, db_path: Path, *extra: str, command: str = "build")
 
     os.environ["FERRY_DUCKDB_PATH"] = str(db_path)
     os.environ["FERRY_DBT_TARGET"] = "duckdb"
+    # the project's DuckDB plugin (normalisation UDFs) is loaded from the real project
+    os.environ["FERRY_DBT_PLUGINS_DIR"] = str(DBT_PROJECT_DIR / "plugins")
     args = [
         command, "--project-dir", str(project), "--profiles-dir", str(project),
         "--target-path", str(project / "target"), "--log-path", str(project / "logs"),

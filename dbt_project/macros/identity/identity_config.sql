@@ -48,15 +48,17 @@
 {%- endmacro %}
 
 
-{#- Rank of a source in the golden-record source priority (1 = most trusted). -#}
+{#- Rank of a source in the golden-record source priority (1 = most trusted). A
+    source matches a listed name exactly or by its system prefix (crm_contacts -> crm). -#}
 {% macro profile_source_rank(source_column) -%}
     {%- set priority = identity_setting('profile_source_priority') -%}
     {%- if priority | length == 0 -%}
     1
     {%- else -%}
-    case {{ source_column }}
+    case
     {%- for source_name in priority %}
-        when {{ identity_literal(source_name) }} then {{ loop.index }}
+        when {{ source_column }} = {{ identity_literal(source_name) }}
+            or {{ dbt.split_part(source_column, "'_'", 1) }} = {{ identity_literal(source_name) }} then {{ loop.index }}
     {%- endfor %}
         else {{ priority | length + 1 }}
     end
