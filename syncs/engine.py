@@ -22,7 +22,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 import pyarrow as pa
 
@@ -209,8 +209,9 @@ def plan(
 # --------------------------------------------------------------------------- records
 
 
-@dataclass(frozen=True, slots=True)
-class _Meta:
+class _Meta(NamedTuple):
+    """Bookkeeping that rides along with each Record until its batch is committed."""
+
     op: str
     hash: str
     attempts: int  # attempts already counted for this payload
@@ -426,6 +427,9 @@ class _Runner:
         """One batch's state, failures and results, staged once as Arrow and applied in SQL."""
         sync, wh = self.sync, self.wh
         n = len(resolved)
+        if n and all(res.outcome is Outcome.ACCEPTED for _, _, res in resolved):
+            self._commit_accepted(resolved, now)
+            return
         keys, ops, operations, hashes, ids, state_dest, result_dest = [], [], [], [], [], [], []
         statuses, errors, attempt_no, attempts_after = [], [], [], []
         for r, m, res in resolved:
@@ -451,8 +455,12 @@ class _Runner:
             "error": pa.array(errors, pa.string()), "attempt": pa.array(attempt_no, pa.int32()),
             "attempts_after": pa.array(attempts_after, pa.int32()),
         })
-        if n == 0:
-            return
+        if n:
+            self._apply_batch(batch, now)
+
+    def _apply_batch(self, batch: pa.Table, now: datetime) -> None:
+        """State, failing-record status and results for one staged batch (inside its transaction)."""
+        sync, wh = self.sync, self.wh
         params = [sync.name]
         with wh.stage("__ferry_batch", batch) as b:
             wh.execute(
@@ -478,6 +486,28 @@ class _Runner:
                 f"error, attempt, result_dest, ? from {b}",
                 [self.result.run_id, sync.name, now],
             )
+
+    def _commit_accepted(self, resolved: list[tuple[Record, _Meta, RecordResult]], now: datetime) -> None:
+        """The common case, column-wise: every record of the batch accepted."""
+        self.result.sent += len(resolved)
+        records, metas, results = zip(*resolved)
+        keys = [r.key for r in records]
+        ops = [m.op for m in metas]
+        result_dest = [res.destination_id for res in results]
+        batch = pa.table({
+            "k": pa.array(keys, pa.string()),
+            "op": pa.array(ops, pa.string()),
+            "operation": pa.array([r.operation.value for r in records], pa.string()),
+            "h": pa.array([m.hash for m in metas], pa.string()),
+            "ids": pa.array([m.ids_json for m in metas], pa.string()),
+            "state_dest": pa.array([d or m.dest_id for d, m in zip(result_dest, metas)], pa.string()),
+            "result_dest": pa.array(result_dest, pa.string()),
+            "status": pa.array(["accepted"] * len(keys), pa.string()),
+            "error": pa.nulls(len(keys), pa.string()),
+            "attempt": pa.array([r.attempt for r in records], pa.int32()),
+            "attempts_after": pa.array([m.attempts for m in metas], pa.int32()),
+        })
+        self._apply_batch(batch, now)
 
     def _commit_send(self, resolved: list[tuple[Record, _Meta, RecordResult]], now: datetime) -> None:
         ledger_rows = []
