@@ -58,7 +58,7 @@ from connectors.sendgrid.sandbox import (
     SANDBOX_API_KEY,
     local_sandbox,
 )
-from connectors.sendgrid.transport import sendgrid_client
+from connectors.sendgrid.transport import RateLimitPacer, sendgrid_client
 
 # Keep a margin under 6 MB for the envelope ({"list_ids": [...], "contacts": [...]}).
 _BYTE_BUDGET = MAX_UPSERT_BYTES - 16 * 1024
@@ -125,6 +125,7 @@ class SendGridDestination:
         self.send_http = HttpClient(self.host, timeout=options.timeout, max_attempts=1, sleep=sleep)
         self.client = sendgrid_client(api_key, self.host, self.http)
         self.send_client = sendgrid_client(api_key, self.host, self.send_http)
+        self.pacer = RateLimitPacer(sleep=sleep)
         self._list_id = options.list_id
         self._fields: dict[str, tuple[str, str]] | None = None  # name -> (id, type)
         self.absent_is_proof = (
@@ -545,13 +546,16 @@ class SendGridDestination:
             if not record.payload.get("email"):
                 out.append(RecordResult(record.key, Outcome.REJECTED, "no email for this record"))
                 continue
+            self.pacer.wait()
             try:
                 response = self.send_client.send(self._mail(record))
             except RetryableError as exc:
                 # Only a 429 proves SendGrid did not take the message.
+                self.pacer.observe_error(exc)
                 outcome = Outcome.RETRYABLE if "HTTP 429" in str(exc) else Outcome.IN_DOUBT
                 out.append(RecordResult(record.key, outcome, str(exc)))
                 continue
+            self.pacer.observe(response.headers, response.status_code)
             if response.status_code == 202:
                 out.append(
                     RecordResult(

@@ -22,6 +22,9 @@ Instead we keep the package for what it is good at and swap only its last step:
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -98,3 +101,52 @@ def sendgrid_client(api_key: str, host: str, http: HttpClient) -> sendgrid.SendG
         http, host=host, request_headers=client._default_headers, version=3
     )
     return client
+
+
+@dataclass
+class RateLimitPacer:
+    """Keeps non-retried calls (sends) inside the vendor's advertised rate limit.
+
+    Sends are never replayed by the HTTP layer (a replay can deliver twice), so
+    instead of retrying after a 429 we avoid it: when an answer says the window
+    is spent (``X-RateLimit-Remaining: 0``) or a 429 arrives, the next send
+    waits for ``Retry-After`` / ``X-RateLimit-Reset`` (capped). This is pacing,
+    not a retry loop: the 429'd record itself comes back RETRYABLE.
+    """
+
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.time
+    max_wait: float = 120.0
+    _until: float = 0.0
+
+    def observe(self, headers: Mapping[str, str], status: int) -> None:
+        remaining = headers.get("X-RateLimit-Remaining")
+        spent = remaining is not None and remaining.strip().isdigit() and int(remaining) <= 0
+        if status != 429 and not spent:
+            return
+        now = self.clock()
+        wait: float | None = None
+        if headers.get("Retry-After"):
+            try:
+                wait = float(headers["Retry-After"])
+            except ValueError:
+                wait = None
+        if wait is None and headers.get("X-RateLimit-Reset"):
+            try:
+                wait = float(headers["X-RateLimit-Reset"]) - now
+            except ValueError:
+                wait = None
+        if wait is None:
+            wait = 1.0
+        self._until = max(self._until, now + min(max(wait, 0.0), self.max_wait))
+
+    def observe_error(self, exc: BaseException) -> None:
+        """A ``RetryableError`` from the HTTP layer: read the 429's headers if it carried one."""
+        response = getattr(exc.__context__, "response", None)
+        if response is not None:
+            self.observe(response.headers, response.status_code)
+
+    def wait(self) -> None:
+        delay = self._until - self.clock()
+        if delay > 0:
+            self.sleep(delay)

@@ -238,17 +238,33 @@ def test_lost_send_is_in_doubt_then_reconciled_never_resent(sandbox: SendGridSan
     assert strict.reconcile([records[1]])[0].outcome is Outcome.IN_DOUBT
 
 
+def test_sends_are_paced_by_rate_limit_headers(sandbox: SendGridSandbox) -> None:
+    dest = _dest(sandbox)
+    sandbox.set_rate_limit(2.0, burst=2, bucket="mail")
+    records = [
+        Record(f"p{i}", Operation.SEND, {"email": f"u{i}@example.com"}, idempotency_key=f"k{i}")
+        for i in range(5)
+    ]
+    started = time.monotonic()
+    results = dest.write(records)
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 5
+    # no send ever hit the limit: each wait for X-RateLimit-Reset happened before asking
+    assert all(r.status == 202 for r in sandbox.requests_to("POST", "/v3/mail/send"))
+    assert time.monotonic() - started >= 1.0
+    assert len(sandbox.state.messages) == 5
+
+
 def test_send_429_is_retryable_not_in_doubt(sandbox: SendGridSandbox) -> None:
     dest = _dest(sandbox)
-    sandbox.set_rate_limit(0.5, burst=1, bucket="mail")
+    sandbox.faults.fail_next(1, 429, path="/v3/mail/send")  # refused before taking the message
     results = dest.write(
         [
             Record(f"p{i}", Operation.SEND, {"email": f"u{i}@example.com"}, idempotency_key=f"k{i}")
             for i in range(2)
         ]
     )
-    assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.RETRYABLE]
-    assert len(sandbox.state.messages) == 1
+    assert [r.outcome for r in results] == [Outcome.RETRYABLE, Outcome.ACCEPTED]
+    assert [m["to_email"] for m in sandbox.state.messages] == ["u1@example.com"]
 
 
 def test_transient_failures_on_upsert(sandbox: SendGridSandbox) -> None:
