@@ -130,7 +130,7 @@ def from_unix(seconds: float | str | None) -> datetime | None:
 class _Borrowed:
     """The store's shared connection, handed out for one operation (``close`` releases, not closes)."""
 
-    def __init__(self, store: EngagementStore, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, store: EngagementStore, con: Any) -> None:
         self._store, self._con = store, con
 
     def __getattr__(self, name: str) -> Any:
@@ -143,21 +143,58 @@ class _Borrowed:
 
 
 class EngagementStore:
-    """Append-only landing of engagement rows into ``raw`` of a DuckDB warehouse."""
+    """Append-only landing of engagement rows into ``raw`` of the warehouse.
+
+    DuckDB by default (``path``, else ``FERRY_DUCKDB_PATH``); PostgreSQL when
+    given a ``dsn`` (``postgresql://...``), with the same tables and SQL (the
+    DDL, ``on conflict do nothing`` and the cursor table are portable; only
+    the bulk path differs: Arrow for DuckDB, ``executemany`` for psycopg).
+    """
 
     def __init__(
-        self, path: str | Path | None = None, schema: str = "raw", linger: float = 1.0
+        self,
+        path: str | Path | None = None,
+        schema: str = "raw",
+        linger: float = 1.0,
+        dsn: str | None = None,
     ) -> None:
+        self.dsn = dsn
+        self.dialect = "postgres" if dsn else "duckdb"
         self.path = str(path or os.environ.get("FERRY_DUCKDB_PATH") or Path(".ferry/ferry.duckdb"))
         self.schema = schema
         self.linger = linger
         self._lock = threading.RLock()  # one writer at a time within this process
         self._ready = False
-        self._con: duckdb.DuckDBPyConnection | None = None
+        self._con: Any = None
         self._last_used = 0.0
         self._closer: threading.Thread | None = None
 
-    def _open(self) -> duckdb.DuckDBPyConnection:
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> EngagementStore:
+        """The warehouse dbt targets: PostgreSQL when ``FERRY_DBT_TARGET=postgres`` (``FERRY_PG_*``), else DuckDB."""
+        env = dict(os.environ if environ is None else environ)
+        if env.get("FERRY_DBT_TARGET") == "postgres":
+            from urllib.parse import quote
+
+            dsn = "postgresql://{u}:{p}@{h}:{port}/{db}".format(
+                u=quote(env.get("FERRY_PG_USER", "ferry")),
+                p=quote(env.get("FERRY_PG_PASSWORD", "")),
+                h=env.get("FERRY_PG_HOST", "127.0.0.1"),
+                port=env.get("FERRY_PG_PORT", "5432"),
+                db=env.get("FERRY_PG_DATABASE", "ferry"),
+            )
+            return cls(dsn=dsn)
+        return cls(env.get("FERRY_DUCKDB_PATH"))
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.dialect == "postgres" else sql
+
+    def _open(self) -> Any:
+        if self.dsn:
+            import psycopg
+
+            # autocommit: transactions are opened and closed explicitly below, as on DuckDB
+            return psycopg.connect(self.dsn, autocommit=True)
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(50):  # another process (dbt) may hold the file for a moment
             try:
@@ -195,7 +232,7 @@ class EngagementStore:
                     return
 
     def close(self) -> None:
-        """Release the warehouse file now."""
+        """Release the warehouse (the DuckDB file, or the PostgreSQL session) now."""
         with self._lock:
             if self._con is not None:
                 self._con.close()
@@ -255,9 +292,17 @@ class EngagementStore:
         with self._lock:
             con = self._connect()
             try:
-                con.execute("begin transaction")
+                con.execute("begin")
                 before = con.execute(f"select count(*) from {self.schema}.{table}").fetchall()[0][0]
-                if incoming.num_rows:
+                if incoming.num_rows and self.dialect == "postgres":
+                    values = list(zip(*data.values()))
+                    with con.cursor() as cur:
+                        cur.executemany(
+                            f"insert into {self.schema}.{table} ({cols}) values "
+                            f"({', '.join('%s' for _ in columns)}) on conflict do nothing",
+                            values,
+                        )
+                elif incoming.num_rows:
                     con.register("ferry_incoming", incoming)
                     # distinct on the key first: a batch may repeat an event (at-least-once senders)
                     key = ", ".join(TABLES[table][1])
@@ -273,10 +318,15 @@ class EngagementStore:
                     **dict([cursor] if cursor else []),
                 }.items():
                     con.execute(
-                        f"delete from {self.schema}._engagement_cursors where stream = ?", [stream]
+                        self._sql(
+                            f"delete from {self.schema}._engagement_cursors where stream = ?"
+                        ),
+                        [stream],
                     )
                     con.execute(
-                        f"insert into {self.schema}._engagement_cursors values (?, ?, ?)",
+                        self._sql(
+                            f"insert into {self.schema}._engagement_cursors values (?, ?, ?)"
+                        ),
                         [stream, value, now],
                     )
                 con.execute("commit")
@@ -293,7 +343,9 @@ class EngagementStore:
             con = self._connect()
             try:
                 found = con.execute(
-                    f"select cursor_value from {self.schema}._engagement_cursors where stream = ?",
+                    self._sql(
+                        f"select cursor_value from {self.schema}._engagement_cursors where stream = ?"
+                    ),
                     [stream],
                 ).fetchall()
                 row = found[0] if found else None
@@ -315,7 +367,7 @@ class EngagementStore:
         with self._lock:
             con = self._connect()
             try:
-                return con.execute(sql, params or []).fetchall()
+                return con.execute(self._sql(sql), params or []).fetchall()
             finally:
                 con.close()
 
