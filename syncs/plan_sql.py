@@ -104,7 +104,9 @@ def build_plan_sql(sync: SyncConfig, wh: Warehouse, state_ready: bool) -> PlanSq
     # Identifiers as JSON, built in the warehouse (sqlglot writes JSON_OBJECT / OBJECT_CONSTRUCT
     # per dialect): kept in state so a later removal can name the person after they left.
     ids_pairs = ", ".join(f"{lit(i)}, {field_alias(i)}" for i in sorted(sync.identifiers))
-    ids_json = f"cast(json_object({ids_pairs}) as varchar)"
+    # PostgreSQL < 16 has no SQL/JSON JSON_OBJECT; json_build_object passes through sqlglot as is.
+    json_fn = "json_build_object" if wh.dialect == "postgres" else "json_object"
+    ids_json = f"cast({json_fn}({ids_pairs}) as varchar)"
     variant = "cast(variant as varchar)" if has_variant else "cast(null as varchar)"
     occ = f"coalesce(cast({q(sync.occurrence)} as varchar), '')" if sync.occurrence else "''"
     relation = f"{q(sync.schema_name)}.{q(sync.table)}"

@@ -8,6 +8,7 @@ fastest path the driver offers (Arrow for DuckDB) behind one interface.
 
 from __future__ import annotations
 
+import uuid
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Iterator, Sequence
@@ -41,7 +42,10 @@ class Warehouse:
     def __init__(self, conn: Any, dialect: str | None = None) -> None:
         self.conn = conn
         self.dialect = dialect or detect_dialect(conn)
-        self._in_tx = False
+        if self.dialect != "duckdb" and not getattr(conn, "autocommit", True):
+            # The engine decides where transactions begin and end (one per batch), so the
+            # driver must not open implicit ones (psycopg's default).
+            conn.autocommit = True
 
     # -- statements -------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -73,21 +77,13 @@ class Warehouse:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All-or-nothing: state for a batch lands together with its results, or not at all."""
-        if self.dialect == "duckdb":
-            self.conn.execute("begin transaction")
-            try:
-                yield
-            except BaseException:
-                self.conn.execute("rollback")
-                raise
-            self.conn.execute("commit")
-        else:
-            try:
-                yield
-            except BaseException:
-                self.conn.rollback()
-                raise
-            self.conn.commit()
+        self.execute("begin transaction" if self.dialect == "duckdb" else "begin")
+        try:
+            yield
+        except BaseException:
+            self.execute("rollback")
+            raise
+        self.execute("commit")
 
     # -- bulk -------------------------------------------------------------
     def insert_rows(self, table: str, columns: list[str], rows: pa.Table) -> None:
@@ -160,11 +156,13 @@ class Warehouse:
             finally:
                 cur.close()
             return
-        cur = self.conn.cursor()
+        # A server-side cursor held across the engine's per-batch commits: bounded memory.
+        cur = self.conn.cursor(name=f"ferry_stream_{uuid.uuid4().hex}", withhold=True)
         cur.execute(sql, list(params))
-        names = [d[0] for d in cur.description]
+        names = [d.name for d in cur.description]
         while True:
             rows = cur.fetchmany(batch_rows)
             if not rows:
                 break
             yield pa.RecordBatch.from_pylist([dict(zip(names, r)) for r in rows])
+        cur.close()

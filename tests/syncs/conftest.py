@@ -72,3 +72,66 @@ def conn(tmp_path):
     create_warehouse(c)
     yield c
     c.close()
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    """A throwaway PostgreSQL on 127.0.0.1 (trust auth), for the portability tests; skipped without binaries."""
+    import os
+    import shutil
+    import subprocess
+
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.skip("PostgreSQL binaries not found")
+    import tempfile
+    from pathlib import Path
+
+    # Not under pytest's tmp dir: that is private to root, and the server runs as `postgres`.
+    root = Path(tempfile.mkdtemp(prefix="ferry-syncs-pg-"))
+    data = root / "data"
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        if not shutil.which("runuser"):
+            pytest.skip("running as root without runuser")
+        shutil.chown(root, "postgres")
+        prefix = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    subprocess.run(prefix + [initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+                   check=True, capture_output=True)
+    subprocess.run(
+        prefix + [pg_ctl, "-D", str(data), "-w", "-l", str(root / "log"), "-o",
+                  f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
+        check=True, capture_output=True,
+    )
+    try:
+        yield {"host": "127.0.0.1", "port": port, "user": "postgres", "dbname": "postgres"}
+    finally:
+        subprocess.run(prefix + [pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_conn(pg_server):
+    import uuid
+
+    import psycopg
+
+    admin = psycopg.connect(**pg_server, autocommit=True)
+    db = f"t_{uuid.uuid4().hex[:12]}"
+    admin.execute(f"create database {db}")
+    conn = psycopg.connect(**{**pg_server, "dbname": db}, autocommit=True)
+    yield conn
+    conn.close()
+    admin.execute(f"drop database {db}")
+    admin.close()
