@@ -1,0 +1,144 @@
+{#- Every candidate fuzzy pair (scored by the model, or named in the steward's
+    review file) with what happens to it and why. Rules, first match wins:
+    1. the two records carry different customer ids of one system: refused,
+       whatever the score or the steward says (deterministic evidence wins);
+    2. the steward rejected the pair: kept apart;
+    3. the steward accepted the pair: merged;
+    4. score >= fuzzy_match_threshold and no contradicting level: merged;
+    5. score >= fuzzy_review_threshold (or a high score with a contradiction):
+       waits in the review queue;
+    6. otherwise: below the review threshold, ignored. -#}
+{%- set match_threshold = var('fuzzy_match_threshold', 0.99) -%}
+{%- set review_threshold = var('fuzzy_review_threshold', 0.9) -%}
+
+with links as (
+    select * from {{ ref('int_fuzzy_links') }}
+),
+
+review_decisions as (
+    select * from {{ ref('int_fuzzy_review_decisions') }}
+),
+
+person_records as (
+    select distinct source, source_record_id from {{ ref('int_person_records') }}
+),
+
+customer_ids as (
+    select distinct
+        source,
+        source_record_id,
+        identifier_value as customer_id,
+        {{ dbt.split_part('identifier_value', "':'", 1) }} as customer_system
+    from {{ ref('int_identifiers') }}
+    where identifier_type = 'customer_id'
+        and identifier_value is not null
+        and coalesce(is_valid, true)
+),
+
+candidates as (
+    select
+        coalesce(links.source_a, review_decisions.source_a) as source_a,
+        coalesce(links.source_record_id_a, review_decisions.source_record_id_a) as source_record_id_a,
+        coalesce(links.source_b, review_decisions.source_b) as source_b,
+        coalesce(links.source_record_id_b, review_decisions.source_record_id_b) as source_record_id_b,
+        links.match_probability,
+        links.match_weight,
+        links.contradiction,
+        links.name_level,
+        links.birth_date_level,
+        links.address_level,
+        links.email_level,
+        links.phone_level,
+        links.explanation_json,
+        links.model_version,
+        review_decisions.decision as review_decision,
+        review_decisions.reviewer,
+        review_decisions.decided_at
+    from links
+    full outer join review_decisions
+        on review_decisions.source_a = links.source_a
+        and review_decisions.source_record_id_a = links.source_record_id_a
+        and review_decisions.source_b = links.source_b
+        and review_decisions.source_record_id_b = links.source_record_id_b
+),
+
+{#- a decision about records that no longer exist is dropped, not merged -#}
+existing as (
+    select candidates.*
+    from candidates
+    inner join person_records as record_a
+        on record_a.source = candidates.source_a
+        and record_a.source_record_id = candidates.source_record_id_a
+    inner join person_records as record_b
+        on record_b.source = candidates.source_b
+        and record_b.source_record_id = candidates.source_record_id_b
+),
+
+customer_id_conflicts as (
+    select distinct
+        existing.source_a,
+        existing.source_record_id_a,
+        existing.source_b,
+        existing.source_record_id_b
+    from existing
+    inner join customer_ids as ids_a
+        on ids_a.source = existing.source_a
+        and ids_a.source_record_id = existing.source_record_id_a
+    inner join customer_ids as ids_b
+        on ids_b.source = existing.source_b
+        and ids_b.source_record_id = existing.source_record_id_b
+        and ids_b.customer_system = ids_a.customer_system
+        and ids_b.customer_id <> ids_a.customer_id
+),
+
+decided as (
+    select
+        existing.*,
+        conflicts.source_a is not null as has_customer_id_conflict,
+        case
+            when conflicts.source_a is not null then 'refused_customer_id_conflict'
+            when existing.review_decision = 'reject' then 'rejected_by_steward'
+            when existing.review_decision = 'accept' then 'accepted_by_steward'
+            when existing.match_probability >= {{ match_threshold }}
+                and existing.contradiction is null then 'merged_by_model'
+            when existing.match_probability >= {{ review_threshold }} then 'needs_review'
+            when existing.match_probability >= {{ match_threshold }} then 'needs_review'
+            else 'below_review_threshold'
+        end as link_status
+    from existing
+    left join customer_id_conflicts as conflicts
+        on conflicts.source_a = existing.source_a
+        and conflicts.source_record_id_a = existing.source_record_id_a
+        and conflicts.source_b = existing.source_b
+        and conflicts.source_record_id_b = existing.source_record_id_b
+),
+
+final as (
+    select
+        {{ dbt.hash(dbt.concat([
+            'source_a', "'|'", 'source_record_id_a', "'|'", 'source_b', "'|'", 'source_record_id_b'
+        ])) }} as fuzzy_pair_id,
+        source_a,
+        source_record_id_a,
+        source_b,
+        source_record_id_b,
+        match_probability,
+        match_weight,
+        link_status,
+        link_status in ('merged_by_model', 'accepted_by_steward') as is_merged,
+        contradiction,
+        has_customer_id_conflict,
+        review_decision,
+        reviewer,
+        decided_at,
+        name_level,
+        birth_date_level,
+        address_level,
+        email_level,
+        phone_level,
+        explanation_json,
+        model_version
+    from decided
+)
+
+select * from final

@@ -1,0 +1,26 @@
+"""Scored candidate pairs of person records (Splink, Fellegi-Sunter).
+
+A thin caller: the matching logic lives in orchestration.fuzzy_matching, the
+trained model in dbt_project/fuzzy/splink_model.json. Splink runs on its own
+in-memory DuckDB, so none of its scratch tables land in the warehouse. One row
+per pair of records whose match probability is at least fuzzy_min_probability,
+with the comparison levels that produced it.
+"""
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+
+    from orchestration.fuzzy_matching import ScoringOptions, score_pairs
+    from orchestration.fuzzy_matching.features import INPUT_COLUMNS
+
+    options = ScoringOptions(
+        model_path=dbt.config.get("fuzzy_model_path") or None,
+        min_probability=float(dbt.config.get("fuzzy_min_probability")),
+        max_records_per_value=int(dbt.config.get("fuzzy_max_records_per_value")),
+    )
+    people = dbt.ref("int_person_records")
+    wanted = [c for c in people.columns if c in INPUT_COLUMNS]
+    records = people.select(*wanted).to_arrow_table()
+    nicknames = dbt.ref("fuzzy_nicknames").to_arrow_table()
+    return score_pairs(records, nicknames, options)

@@ -1,0 +1,120 @@
+"""`ferry fuzzy`: train and inspect the probabilistic record-matching model.
+
+    ferry fuzzy train                       # from int_person_records of the warehouse
+    ferry fuzzy train --people 20000        # on freshly generated sample data
+    ferry fuzzy show                        # the committed model, level by level
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from orchestration.paths import DBT_PROJECT_DIR, duckdb_path
+
+PERSON_RECORDS = "intermediate.int_person_records"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("fuzzy", help="probabilistic record matching (Splink): train, show")
+    sub = p.add_subparsers(dest="fuzzy_command", required=True)
+
+    train = sub.add_parser(
+        "train",
+        help="re-estimate the model (EM, no labels) and save dbt_project/fuzzy/splink_model.json",
+    )
+    train.add_argument("--duckdb", type=Path, default=None,
+                       help="warehouse to read int_person_records from (default: FERRY_DUCKDB_PATH)")
+    train.add_argument("--people", type=int, default=None,
+                       help="instead, generate sample data for this many people and build it first")
+    train.add_argument("--seed", type=int, default=42, help="generator and sampling seed (default 42)")
+    train.add_argument("--output", type=Path, default=None,
+                       help="model JSON to write (default: dbt_project/fuzzy/splink_model.json)")
+    train.add_argument("--u-max-pairs", type=float, default=5e6,
+                       help="random pairs sampled to estimate u (default 5e6)")
+    train.add_argument("--em-max-pairs", type=float, default=2e6,
+                       help="cap on blocked pairs per EM session (default 2e6)")
+    train.set_defaults(func=run_train)
+
+    show = sub.add_parser("show", help="print the model: m, u and weight of every comparison level")
+    show.add_argument("--model", type=Path, default=None, help="model JSON (default: the committed one)")
+    show.set_defaults(func=run_show)
+
+
+def _build_person_records(db: Path, workdir: Path) -> None:
+    """dbt build of int_person_records and its parents into ``db``.
+
+    A subprocess, not dbtRunner: dbt-duckdb keeps its connection open in the
+    calling process, which would lock the file against the read that follows.
+    """
+    import subprocess
+    import sys
+
+    dbt = Path(sys.executable).with_name("dbt")
+    cmd = [
+        str(dbt), "build", "--select", "+int_person_records",
+        "--exclude", "test_type:unit", "resource_type:test",
+        "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target-path", str(workdir / "target"), "--log-path", str(workdir / "logs"),
+        "--quiet",
+    ]
+    env = {**os.environ, "FERRY_DUCKDB_PATH": str(db), "FERRY_DBT_TARGET": "duckdb"}
+    if subprocess.call(cmd, env=env, cwd=DBT_PROJECT_DIR):
+        raise SystemExit("dbt build of int_person_records failed")
+
+
+def _read_person_records(db: Path):
+    import duckdb
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.sql(f"select * from {PERSON_RECORDS}").to_arrow_table()
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from orchestration.fuzzy_matching import TrainingOptions, read_nicknames, train_model
+
+    notes: dict[str, object] = {}
+    with tempfile.TemporaryDirectory(prefix="ferry-fuzzy-train-") as tmp:
+        if args.people:
+            from orchestration.sample_data import generate
+
+            db = Path(tmp) / "train.duckdb"
+            summary = generate(args.people, args.seed, db)
+            _build_person_records(db, Path(tmp))
+            notes = {"data": f"ferry generate --people {args.people} --seed {args.seed}",
+                     "generated_as_of": str(summary.as_of)}
+        else:
+            db = (args.duckdb or duckdb_path()).resolve()
+            notes = {"data": f"int_person_records of {db.name}"}
+        records = _read_person_records(db)
+    options = TrainingOptions(
+        seed=args.seed, u_max_pairs=args.u_max_pairs, em_max_pairs=args.em_max_pairs, notes=notes
+    )
+    result = train_model(records, read_nicknames(), output_path=args.output, options=options)
+    print(f"Trained on {result.report['records']:,} person records; model {result.version}")
+    print(f"  model:  {result.model_path}")
+    print(f"  report: {result.report_path}")
+    if result.report["levels_at_floor"]:
+        print("  levels the data could not estimate (set to the floor value):")
+        for level in result.report["levels_at_floor"]:
+            print(f"    - {level}")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    import math
+
+    from orchestration.fuzzy_matching import load_model
+
+    model = load_model(args.model)
+    prior = model.settings["probability_two_random_records_match"]
+    print(f"model {model.version} ({model.path})")
+    print(f"prior probability two random records match: {prior:.3g}")
+    for level in model.levels():
+        if level.gamma < 0:
+            continue
+        weight = math.log2(level.m_probability / level.u_probability)
+        print(f"  {level.comparison:<11} {level.gamma:>2}  {weight:+7.2f}  {level.label}")
+    return 0

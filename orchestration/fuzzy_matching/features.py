@@ -1,0 +1,229 @@
+"""Turn person records into the comparison features the Splink model reads.
+
+Splink compares columns as they are, so everything that makes two spellings of
+the same fact equal (case, accents, punctuation, nicknames, phone formats, the
+domain of an e-mail address) happens here, once, in SQL on DuckDB. Training and
+scoring both go through :func:`prepare_features`, so a model is always applied to
+features built exactly like the ones it was trained on.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+# Columns of int_person_records the matcher reads (the data contract). Anything
+# else in the table is ignored; optional columns that are absent become null.
+REQUIRED_COLUMNS: tuple[str, ...] = ("source", "source_record_id", "first_name", "last_name")
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    "email",
+    "email_is_valid",
+    "phone",
+    "phone_is_valid",
+    "birth_date",
+    "street",
+    "city",
+    "postcode",
+)
+INPUT_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+
+# Columns of the prepared feature table (what the comparisons and blocking
+# rules in model_spec.py may reference).
+FEATURE_COLUMNS: tuple[str, ...] = (
+    "unique_id",
+    "source",
+    "source_record_id",
+    "first_name",
+    "last_name",
+    "first_name_key",
+    "first_name_aliases",
+    "birth_date",
+    "street",
+    "postcode",
+    "city",
+    "email",
+    "email_local",
+    "phone_digits",
+)
+
+# A blocking/matching value shared by more records than this is a hub (junk
+# e-mail local part such as "info", a placeholder phone such as 000000000):
+# it is blanked for matching, so it neither links strangers nor explodes the
+# number of compared pairs.
+DEFAULT_MAX_RECORDS_PER_VALUE = 25
+
+
+def _name_sql(column: str) -> str:
+    """Lowercase ASCII letters only: 'Jean-Pierre ' and 'jean pierre' compare equal."""
+    return (
+        f"nullif(regexp_replace(lower(strip_accents(cast({column} as varchar))), "
+        f"'[^a-z]', '', 'g'), '')"
+    )
+
+
+def _words_sql(column: str) -> str:
+    """Lowercase ASCII words separated by one space (street names, cities)."""
+    return (
+        "nullif(trim(regexp_replace(regexp_replace(lower(strip_accents(cast("
+        f"{column} as varchar))), '[^a-z0-9]+', ' ', 'g'), ' +', ' ', 'g')), '')"
+    )
+
+
+def _column_or_null(available: set[str], column: str, sql_type: str = "varchar") -> str:
+    if column in available:
+        return f"cast({column} as {sql_type})"
+    return f"cast(null as {sql_type})"
+
+
+def prepare_features(
+    con: duckdb.DuckDBPyConnection,
+    records: pa.Table,
+    nicknames: pa.Table,
+    *,
+    max_records_per_value: int = DEFAULT_MAX_RECORDS_PER_VALUE,
+    table_name: str = "fuzzy_features",
+) -> str:
+    """Build the feature table ``table_name`` in ``con`` and return its name.
+
+    ``records`` follows the int_person_records contract; ``nicknames`` has
+    columns (nickname, canonical_name). Records without both a first and a last
+    name are left out: a name is the backbone of every fuzzy comparison, and
+    records without one can only be linked by exact identifiers.
+    """
+    available = set(records.column_names)
+    missing = [c for c in REQUIRED_COLUMNS if c not in available]
+    if missing:
+        raise ValueError(f"person records lack required column(s): {', '.join(missing)}")
+    for column in ("nickname", "canonical_name"):
+        if column not in nicknames.column_names:
+            raise ValueError(f"nickname lookup lacks column {column!r}")
+
+    def _validity(flag: str) -> str:
+        return f"coalesce(cast({flag} as boolean), true)" if flag in available else "true"
+
+    con.register("__fuzzy_records_in", records)
+    con.register("__fuzzy_nicknames_in", nicknames)
+    birth_date = (
+        "strftime(try_cast(birth_date as date), '%Y-%m-%d')"
+        if "birth_date" in available
+        else "cast(null as varchar)"
+    )
+    con.execute(
+        f"""
+        create or replace temp table __fuzzy_nicknames as
+        with cleaned as (
+            select distinct
+                {_name_sql("nickname")} as nickname,
+                {_name_sql("canonical_name")} as canonical_name,
+            from __fuzzy_nicknames_in
+        ),
+        -- a canonical name is also an alias of itself, so 'robert' and 'bob'
+        -- share the alias 'robert'
+        aliases as (
+            select nickname as name, canonical_name as alias from cleaned
+            union
+            select canonical_name as name, canonical_name as alias from cleaned
+        )
+        select name, list(alias order by alias) as aliases, min(alias) as first_alias,
+        from aliases
+        where name is not null and alias is not null
+        group by name
+        """
+    )
+    con.execute(
+        f"""
+        create or replace temp table __fuzzy_base as
+        with source as (
+            select
+                cast(source as varchar) as source,
+                cast(source_record_id as varchar) as source_record_id,
+                {_name_sql("first_name")} as first_name,
+                {_name_sql("last_name")} as last_name,
+                {birth_date} as birth_date,
+                {_words_sql(_column_or_null(available, "street"))} as street,
+                nullif(upper(regexp_replace(
+                    {_column_or_null(available, "postcode")}, '[^A-Za-z0-9]', '', 'g'
+                )), '') as postcode,
+                {_name_sql(_column_or_null(available, "city"))} as city,
+                -- values staging flagged invalid never take part in matching
+                case when {_validity("email_is_valid")} then
+                    nullif(lower(trim({_column_or_null(available, "email")})), '')
+                end as email,
+                case when {_validity("phone_is_valid")} then nullif(regexp_replace(
+                    {_column_or_null(available, "phone")}, '[^0-9]', '', 'g'
+                ), '') end as phone_raw_digits,
+            from __fuzzy_records_in
+        ),
+        derived as (
+            select
+                *,
+                -- the local part without dots or +tags: 'Jean.Dupont+shop@x'
+                -- and 'jeandupont@y' share 'jeandupont'
+                nullif(regexp_replace(
+                    split_part(split_part(email, '@', 1), '+', 1), '[^a-z0-9]', '', 'g'
+                ), '') as email_local_raw,
+                -- the national significant number: the last 9 digits match across
+                -- '+33 6 12 ..' and '06 12 ..'
+                case when length(phone_raw_digits) >= 6
+                    then right(phone_raw_digits, 9) end as phone_digits_raw,
+            from source
+            where source is not null
+              and source_record_id is not null
+              and first_name is not null
+              and last_name is not null
+        )
+        select * from derived
+        """
+    )
+    con.execute(
+        f"""
+        create or replace table {table_name} as
+        with hub_email_local as (
+            select email_local_raw from __fuzzy_base
+            where email_local_raw is not null
+            group by email_local_raw having count(*) > {int(max_records_per_value)}
+        ),
+        hub_phone as (
+            select phone_digits_raw from __fuzzy_base
+            where phone_digits_raw is not null
+            group by phone_digits_raw having count(*) > {int(max_records_per_value)}
+        ),
+        final as (
+            select
+                b.source || '|' || b.source_record_id as unique_id,
+                b.source,
+                b.source_record_id,
+                b.first_name,
+                b.last_name,
+                coalesce(n.first_alias, b.first_name) as first_name_key,
+                coalesce(n.aliases, [b.first_name]) as first_name_aliases,
+                b.birth_date,
+                b.street,
+                b.postcode,
+                b.city,
+                b.email,
+                -- a local part made of the person's name (jean.martin, jmartin85)
+                -- says nothing the name comparison has not said: homonyms share
+                -- it too. Only other local parts (jdoe1985 for Marie Curie) count.
+                case when he.email_local_raw is null
+                     and length(b.email_local_raw) >= 3
+                     and not (length(b.last_name) >= 3
+                              and contains(b.email_local_raw, b.last_name))
+                     and not (length(b.first_name) >= 3
+                              and contains(b.email_local_raw, b.first_name))
+                    then b.email_local_raw end as email_local,
+                case when hp.phone_digits_raw is null
+                     -- one digit repeated (000000000) is a placeholder
+                     and replace(b.phone_digits_raw, left(b.phone_digits_raw, 1), '') <> ''
+                    then b.phone_digits_raw end as phone_digits,
+            from __fuzzy_base as b
+            left join __fuzzy_nicknames as n on n.name = b.first_name
+            left join hub_email_local as he on he.email_local_raw = b.email_local_raw
+            left join hub_phone as hp on hp.phone_digits_raw = b.phone_digits_raw
+        )
+        select * from final
+        """
+    )
+    con.unregister("__fuzzy_records_in")
+    con.unregister("__fuzzy_nicknames_in")
+    return table_name

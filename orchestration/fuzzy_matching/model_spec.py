@@ -1,0 +1,228 @@
+"""The shape of the Fellegi-Sunter model: comparisons, their levels, blocking rules.
+
+This is the part a person designs; the numbers (m and u probabilities, the prior)
+are estimated from data by :mod:`orchestration.fuzzy_matching.training` and saved
+with this shape in ``dbt_project/fuzzy/splink_model.json``.
+
+Each comparison groups the columns that describe one fact (the name, the birth
+date, the address, the e-mail, the phone) so that their levels are mutually
+exclusive and read like an explanation: "last name exact, first name is a
+nickname". Levels go from most to least similar; Splink assigns each pair the
+first level whose condition holds.
+"""
+
+from __future__ import annotations
+
+from splink import SettingsCreator, block_on
+import splink.comparison_library as cl
+import splink.comparison_level_library as cll
+
+# Name similarity cut-offs (Jaro-Winkler on lowercase ASCII letters).
+NAME_TYPO_JW = 0.92
+NAME_FUZZY_JW = 0.88
+STREET_FUZZY_JW = 0.90
+
+COMPARISON_NAMES: tuple[str, ...] = ("name", "birth_date", "address", "email", "phone")
+
+# Levels that contradict a match whatever the other evidence says: two people
+# of one family (same last name, another first name: twins, siblings) or two
+# birth dates that differ by more than a typo (parent and child of the same
+# name). Fellegi-Sunter adds evidence up, so a shared address, phone and last
+# name can outvote them; a pair at such a level never merges on its score alone
+# and goes to the review queue instead. Keyed by comparison, then level label.
+CONTRADICTIONS: dict[str, dict[str, str]] = {
+    "name": {"last name exact, first name different": "first_name_differs"},
+    "birth_date": {"All other comparisons": "birth_date_differs"},
+}
+
+
+def _jw(column: str, threshold: float) -> str:
+    return f"jaro_winkler_similarity({column}_l, {column}_r) >= {threshold}"
+
+
+def _dl(column: str, distance: int) -> str:
+    return f"damerau_levenshtein({column}_l, {column}_r) <= {distance}"
+
+
+NICKNAME = "len(list_intersect(first_name_aliases_l, first_name_aliases_r)) > 0"
+
+
+def name_comparison() -> cl.CustomComparison:
+    first_close = f"({_dl('first_name', 1)} or {_jw('first_name', NAME_TYPO_JW)})"
+    last_close = f"({_dl('last_name', 2)} or {_jw('last_name', NAME_TYPO_JW)})"
+    return cl.CustomComparison(
+        output_column_name="name",
+        comparison_description="First and last name together (typos, nicknames, swaps)",
+        comparison_levels=[
+            cll.Or(cll.NullLevel("first_name"), cll.NullLevel("last_name")),
+            cll.CustomLevel(
+                "(first_name_l = first_name_r and last_name_l = last_name_r)"
+                " or (first_name_l = last_name_r and last_name_l = first_name_r)",
+                label_for_charts="first and last name exact (either order)",
+            ),
+            cll.CustomLevel(
+                f"last_name_l = last_name_r and {NICKNAME}",
+                label_for_charts="last name exact, first name nickname",
+            ),
+            cll.CustomLevel(
+                f"last_name_l = last_name_r and {first_close}",
+                label_for_charts="last name exact, first name typo",
+            ),
+            cll.CustomLevel(
+                f"(first_name_l = first_name_r or {NICKNAME}) and {last_close}",
+                label_for_charts="first name exact or nickname, last name typo",
+            ),
+            cll.CustomLevel(
+                f"({_jw('first_name', NAME_FUZZY_JW)} and {_jw('last_name', NAME_FUZZY_JW)})"
+                f" or (jaro_winkler_similarity(first_name_l, last_name_r) >= {NAME_FUZZY_JW}"
+                f" and jaro_winkler_similarity(last_name_l, first_name_r) >= {NAME_FUZZY_JW})",
+                label_for_charts="first and last name similar (either order)",
+            ),
+            cll.CustomLevel(
+                "last_name_l = last_name_r",
+                label_for_charts="last name exact, first name different",
+            ),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def birth_date_comparison() -> cl.CustomComparison:
+    swapped = (
+        "substr(birth_date_l, 1, 4) = substr(birth_date_r, 1, 4)"
+        " and substr(birth_date_l, 6, 2) = substr(birth_date_r, 9, 2)"
+        " and substr(birth_date_l, 9, 2) = substr(birth_date_r, 6, 2)"
+    )
+    return cl.CustomComparison(
+        output_column_name="birth_date",
+        comparison_description="Date of birth as YYYY-MM-DD",
+        comparison_levels=[
+            cll.NullLevel("birth_date"),
+            cll.ExactMatchLevel("birth_date"),
+            cll.CustomLevel(
+                f"{_dl('birth_date', 1)} or ({swapped})",
+                label_for_charts="one character typo or day and month swapped",
+            ),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def address_comparison() -> cl.CustomComparison:
+    null_side = "(street_{s} is null and postcode_{s} is null and city_{s} is null)"
+    return cl.CustomComparison(
+        output_column_name="address",
+        comparison_description="Postal address: street, postcode, city",
+        comparison_levels=[
+            cll.CustomLevel(
+                f"{null_side.format(s='l')} or {null_side.format(s='r')}",
+                label_for_charts="address missing",
+            ).configure(is_null_level=True),
+            cll.CustomLevel(
+                "street_l = street_r and (postcode_l = postcode_r or city_l = city_r)",
+                label_for_charts="same street and postcode or city",
+            ),
+            cll.CustomLevel(
+                f"{_jw('street', STREET_FUZZY_JW)} and (postcode_l = postcode_r or city_l = city_r)",
+                label_for_charts="similar street, same postcode or city",
+            ),
+            cll.CustomLevel("postcode_l = postcode_r", label_for_charts="same postcode"),
+            cll.CustomLevel("city_l = city_r", label_for_charts="same city"),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def email_comparison() -> cl.CustomComparison:
+    return cl.CustomComparison(
+        output_column_name="email",
+        comparison_description="E-mail address and its local part",
+        comparison_levels=[
+            cll.NullLevel("email"),
+            cll.ExactMatchLevel("email"),
+            cll.CustomLevel(
+                "email_local_l = email_local_r", label_for_charts="same local part"
+            ),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def phone_comparison() -> cl.CustomComparison:
+    return cl.CustomComparison(
+        output_column_name="phone",
+        comparison_description="Phone: last nine digits of the number",
+        comparison_levels=[
+            cll.NullLevel("phone_digits"),
+            cll.ExactMatchLevel("phone_digits"),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def blocking_rules() -> list:
+    """Pairs that are scored: the union of these equi-joins (near-linear in records).
+
+    Every plausible duplicate agrees exactly on at least one of them unless it
+    differs on nearly everything; hub values are blanked upstream (features.py)
+    so no key here forms a giant block.
+    """
+    return [
+        block_on("last_name", "birth_date"),
+        block_on("first_name_key", "birth_date"),
+        block_on("birth_date", "postcode"),
+        block_on("last_name", "postcode"),
+        block_on("first_name_key", "last_name"),
+        # swapped first and last name
+        "l.first_name = r.last_name and l.last_name = r.first_name",
+        block_on("email_local"),
+        block_on("phone_digits"),
+    ]
+
+
+def training_blocking_rules() -> list:
+    """EM sessions: each leaves out the comparisons its blocking rule uses.
+
+    - birth date: estimates name, address, e-mail and phone;
+    - e-mail address: estimates name, birth date, address and phone;
+    - name and postcode: estimates birth date, e-mail and phone.
+    Blocks are chosen to hold few look-alike strangers: blocking on a phone
+    gathers households (shared landline, same last name and address), and on a
+    name alone the many strangers who share one; EM would then take a family
+    member's different first name or birth date for something matches do.
+    """
+    return [
+        block_on("birth_date"),
+        block_on("email"),
+        block_on("first_name_key", "last_name", "postcode"),
+    ]
+
+
+def deterministic_rules_for_prior() -> list:
+    """Near-certain matches, used to estimate the prior probability of a match."""
+    return [
+        block_on("first_name", "last_name", "birth_date"),
+        block_on("email"),
+    ]
+
+
+def settings() -> SettingsCreator:
+    """The untrained model: what training starts from."""
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="unique_id",
+        comparisons=[
+            name_comparison(),
+            birth_date_comparison(),
+            address_comparison(),
+            email_comparison(),
+            phone_comparison(),
+        ],
+        blocking_rules_to_generate_predictions=blocking_rules(),
+        # matching columns carry the gamma (level) columns the explanation needs
+        retain_matching_columns=True,
+        retain_intermediate_calculation_columns=True,
+        additional_columns_to_retain=["source", "source_record_id"],
+        max_iterations=50,
+        em_convergence=0.0001,
+    )

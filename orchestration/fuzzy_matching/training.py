@@ -1,0 +1,181 @@
+"""Estimate the model's parameters from data and save them as reviewable JSON.
+
+Unsupervised, as Splink intends: the prior from near-certain deterministic
+matches, u probabilities from random pairs (almost all non-matches), m
+probabilities by expectation-maximisation over blocked pairs. No labels and no
+hand-set weights; the ground truth of generated data is used only to evaluate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from orchestration.fuzzy_matching import model_spec
+from orchestration.fuzzy_matching.features import (
+    DEFAULT_MAX_RECORDS_PER_VALUE,
+    prepare_features,
+)
+from orchestration.fuzzy_matching.model_store import (
+    TRAINING_REPORT_NAME,
+    load_model,
+    resolve_model_path,
+    save_model,
+)
+from orchestration.fuzzy_matching.scoring import ScoringOptions, scratch_connection
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """Training knobs; the defaults suit 10k-1M records on a laptop."""
+
+    seed: int = 42
+    # Random pairs sampled to estimate u (non-match frequencies of each level).
+    u_max_pairs: float = 5e6
+    # Cap on blocked pairs per EM session (None: all of them).
+    em_max_pairs: float | None = 2e6
+    # Assumed share of true matches that the deterministic rules in
+    # model_spec.deterministic_rules_for_prior find; sets the prior only.
+    prior_recall: float = 0.7
+    max_records_per_value: int = DEFAULT_MAX_RECORDS_PER_VALUE
+    # Floor for m and u of levels the data cannot estimate (never seen among
+    # the training pairs, or driven to ~0 by EM).
+    probability_floor: float = 1e-5
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.prior_recall <= 1.0:
+            raise ValueError(f"prior_recall must be in (0, 1], got {self.prior_recall!r}")
+        if self.u_max_pairs < 1e3:
+            raise ValueError(f"u_max_pairs must be >= 1000, got {self.u_max_pairs!r}")
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    model_path: Path
+    report_path: Path
+    version: str
+    report: dict[str, Any]
+
+
+def _apply_floor(settings: dict[str, Any], floor: float) -> list[str]:
+    """Give levels the data could not estimate an explicit floor, and say which.
+
+    Splink leaves m (or u) unset for a level no training pair fell into, and EM
+    can drive m of a level matches never showed to ~1e-17 (a weight of -50,
+    a veto no data justified). Such values are raised to ``floor`` and listed
+    in the training report so a reviewer sees them.
+    """
+    floored: list[str] = []
+    for comparison in settings["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if level.get("is_null_level"):
+                continue
+            for key in ("m_probability", "u_probability"):
+                value = level.get(key)
+                if value is None or value < floor:
+                    level[key] = floor
+                    floored.append(
+                        f"{comparison['output_column_name']}: "
+                        f"{level.get('label_for_charts', level['sql_condition'])} ({key})"
+                    )
+    return floored
+
+
+def train_model(
+    records: pa.Table,
+    nicknames: pa.Table,
+    *,
+    output_path: str | Path | None = None,
+    options: TrainingOptions | None = None,
+) -> TrainingResult:
+    """Train on ``records`` (int_person_records contract), save model and report.
+
+    The model goes to ``output_path`` (default: the committed
+    dbt_project/fuzzy/splink_model.json), the report beside it.
+    """
+    import splink
+    from splink import DuckDBAPI, Linker
+
+    options = options or TrainingOptions()
+    con = scratch_connection(ScoringOptions())
+    try:
+        features = prepare_features(
+            con, records, nicknames, max_records_per_value=options.max_records_per_value
+        )
+        n_records = con.execute(f"select count(*) from {features}").fetchall()[0][0]
+        if n_records < 100:
+            raise ValueError(
+                f"only {n_records} usable person records: too few to estimate a model"
+            )
+        settings = model_spec.settings()
+        settings.linker_uid = "ferry_fuzzy"
+        db_api = DuckDBAPI(connection=con)
+        linker = Linker(
+            db_api.register(features, table_name="fuzzy_features_input"),
+            settings,
+            log_level=logging.WARNING,
+        )
+        linker.training.estimate_probability_two_random_records_match(
+            model_spec.deterministic_rules_for_prior(), recall=options.prior_recall
+        )
+        linker.training.estimate_u_using_random_sampling(
+            max_pairs=options.u_max_pairs, seed=options.seed
+        )
+        sessions = []
+        for rule in model_spec.training_blocking_rules():
+            session = linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, max_pairs=options.em_max_pairs
+            )
+            sessions.append(session)
+        trained = linker.misc.save_model_to_json()
+    finally:
+        con.close()
+
+    trained["linker_uid"] = "ferry_fuzzy"
+    floored = _apply_floor(trained, options.probability_floor)
+    model_path = save_model(trained, output_path)
+    model = load_model(model_path)
+    report = {
+        "model_version": model.version,
+        "trained_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "splink_version": splink.__version__,
+        "records": n_records,
+        "probability_two_random_records_match": trained[
+            "probability_two_random_records_match"
+        ],
+        "options": {
+            "seed": options.seed,
+            "u_max_pairs": options.u_max_pairs,
+            "em_max_pairs": options.em_max_pairs,
+            "prior_recall": options.prior_recall,
+            "max_records_per_value": options.max_records_per_value,
+        },
+        "em_sessions": len(sessions),
+        "levels_at_floor": floored,
+        "levels": [
+            {
+                "comparison": lvl.comparison,
+                "gamma": lvl.gamma,
+                "label": lvl.label,
+                "m_probability": lvl.m_probability,
+                "u_probability": lvl.u_probability,
+            }
+            for lvl in model.levels()
+            if lvl.gamma >= 0
+        ],
+        **({"notes": options.notes} if options.notes else {}),
+    }
+    report_path = resolve_model_path(output_path).parent / TRAINING_REPORT_NAME
+    report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return TrainingResult(
+        model_path=model_path, report_path=report_path, version=model.version, report=report
+    )

@@ -1,0 +1,75 @@
+"""Feature preparation: what makes two spellings of one fact compare equal."""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from orchestration.fuzzy_matching import read_nicknames
+from orchestration.fuzzy_matching.features import prepare_features
+
+
+def _features(rows: list[dict], **kwargs) -> dict[str, dict]:
+    con = duckdb.connect()
+    table = prepare_features(con, pa.Table.from_pylist(rows), read_nicknames(), **kwargs)
+    out = con.sql(f"select * from {table}").fetchall()
+    names = [d[0] for d in con.sql(f"select * from {table}").description]
+    return {r[names.index("source_record_id")]: dict(zip(names, r, strict=True)) for r in out}
+
+
+def _person(rid: str, **fields) -> dict:
+    base = {"source": "crm", "source_record_id": rid, "first_name": "Jean", "last_name": "Martin",
+            "email": None, "email_is_valid": None, "phone": None, "phone_is_valid": None}
+    return {**base, **fields}
+
+
+def test_names_lose_case_accents_and_punctuation() -> None:
+    f = _features([_person("1", first_name=" Jean-Édouard ", last_name="O'Brien")])["1"]
+    assert (f["first_name"], f["last_name"]) == ("jeanedouard", "obrien")
+
+
+def test_nicknames_share_a_canonical_alias() -> None:
+    f = _features([_person("1", first_name="Bob"), _person("2", first_name="Robert"),
+                   _person("3", first_name="Chris")])
+    assert "robert" in f["1"]["first_name_aliases"]
+    assert f["1"]["first_name_key"] == f["2"]["first_name_key"] == "robert"
+    # an ambiguous nickname keeps every name it may stand for
+    assert {"christophe", "christopher", "christine"} <= set(f["3"]["first_name_aliases"])
+
+
+def test_invalid_and_placeholder_contacts_never_match() -> None:
+    f = _features([
+        _person("1", email="jdoe1985@gmail.com", phone="+33 6 12 34 56 78"),
+        _person("2", email="x@y.fr", email_is_valid=False, phone="0612345678", phone_is_valid=False),
+        _person("3", phone="0000000000"),
+    ])
+    assert f["1"]["phone_digits"] == "612345678"  # national and international forms agree
+    assert f["1"]["email_local"] == "jdoe1985"
+    assert f["2"]["email"] is None and f["2"]["phone_digits"] is None
+    assert f["3"]["phone_digits"] is None
+
+
+def test_local_part_made_of_the_name_is_not_evidence() -> None:
+    f = _features([_person("1", email="Jean.Martin+shop@gmail.com"), _person("2", email="jm.75@free.fr")])
+    assert f["1"]["email"] == "jean.martin+shop@gmail.com"
+    assert f["1"]["email_local"] is None
+    assert f["2"]["email_local"] == "jm75"
+
+
+def test_hub_values_are_blanked() -> None:
+    rows = [_person(str(i), first_name=f"p{i}x", email=f"contact.desk{i % 1}@x{i}.fr") for i in range(5)]
+    f = _features(rows, max_records_per_value=4)
+    assert all(v["email_local"] is None for v in f.values())
+    f = _features(rows, max_records_per_value=5)
+    assert all(v["email_local"] == "contactdesk0" for v in f.values())
+
+
+def test_records_without_a_full_name_are_left_out() -> None:
+    f = _features([_person("1"), _person("2", last_name=None), _person("3", first_name="  ")])
+    assert set(f) == {"1"}
+
+
+def test_missing_required_column_is_named() -> None:
+    with pytest.raises(ValueError, match="last_name"):
+        _features([{"source": "crm", "source_record_id": "1", "first_name": "Jean"}])

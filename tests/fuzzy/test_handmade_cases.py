@@ -1,0 +1,211 @@
+"""Hand-made cases through the real dbt models and the committed Splink model.
+
+The warehouse holds only the records below (read through stubs of
+int_person_records and int_identifiers, the contract the fuzzy models read); dbt builds
+the fuzzy seeds and models on top, twice: once as is, once after a steward's
+review file was written.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from tests.fuzzy.conftest import DbtWorkspace
+
+COLUMNS = (
+    "source", "source_record_id", "first_name", "last_name", "email", "email_is_valid",
+    "phone", "phone_is_valid", "birth_date", "street", "city", "postcode", "country",
+)
+
+# (source, id, first, last, email, phone, birth_date, street, city, postcode)
+RECORDS = [
+    # typo in the last name, another e-mail
+    ("crm_contacts", "C-1", "Catherine", "Dubois", "cath.dubois@free.fr", "+33612345001",
+     "1985-03-14", "12 rue Pasteur", "Lyon", "69003"),
+    ("shop_customers", "S-1", "Catherine", "Duboiss", "kdubois85@gmail.com", None,
+     "1985-03-14", "12 rue Pasteur", "Lyon", "69003"),
+    # nickname
+    ("forms_submissions", "F-1", "Bob", "Lambert", "bob.l@orange.fr", None,
+     "1972-07-01", "3 rue du Moulin", "Nantes", "44000"),
+    ("shop_customers", "S-2", "Robert", "Lambert", "robert.lambert@gmail.com", None,
+     "1972-07-01", "3 rue du Moulin", "Nantes", "44000"),
+    # first and last name swapped
+    ("support_tickets", "T-1", "Girard", "Julien", "jgirard@laposte.net", None,
+     "1990-01-20", "9 rue Nationale", "Rennes", "35000"),
+    ("crm_contacts", "C-2", "Julien", "Girard", "julien.girard@acme.com", None,
+     "1990-01-20", "9 rue Nationale", "Rennes", "35000"),
+    # moved house, kept the mobile (accents typed differently)
+    ("crm_contacts", "C-3", "Hélène", "Faure", "helene.faure@sfr.fr", "+33611122233",
+     "1964-11-02", "8 avenue de la Gare", "Toulouse", "31000"),
+    ("shop_customers", "S-3", "Helene", "FAURE", "hfaure@outlook.com", "+33611122233",
+     "1964-11-02", "40 quai de Seine", "Paris", "75011"),
+    # twins: same family, birth date, address and landline, other first names
+    ("shop_customers", "S-4", "Marie", "Lefevre", "marie.lefevre@gmail.com", "+33320000001",
+     "2001-05-05", "5 rue des Lilas", "Lille", "59000"),
+    ("crm_contacts", "C-4", "Camille", "Lefevre", "camille.lefevre@yahoo.fr", "+33320000001",
+     "2001-05-05", "5 rue des Lilas", "Lille", "59000"),
+    # father and son: same name and address, birth dates 29 years apart
+    ("crm_contacts", "C-5", "Pierre", "Roussel", "pierre.roussel@wanadoo.fr", "+33380000002",
+     "1950-02-10", "17 rue Gambetta", "Dijon", "21000"),
+    ("shop_customers", "S-5", "Pierre", "Roussel", "p.roussel79@gmail.com", "+33380000002",
+     "1979-09-23", "17 rue Gambetta", "Dijon", "21000"),
+    # two shop accounts of one look-alike: different customer ids of one system
+    ("shop_customers", "S-6", "Antoine", "Mercier", "antoine.mercier@gmail.com", None,
+     "1988-08-08", "21 rue Jean Jaurès", "Bordeaux", "33000"),
+    ("shop_customers", "S-7", "Antoine", "Mercierr", "amercier.pro@free.fr", None,
+     "1988-08-08", "21 rue Jean Jaurès", "Bordeaux", "33000"),
+    # borderline: same name and birth date, nothing else in common
+    ("crm_contacts", "C-6", "Sophie", "Garnier", None, None,
+     "1977-04-04", "2 impasse des Lilas", "Grenoble", "38000"),
+    ("forms_submissions", "F-2", "Sophie", "Garnier", "sgarnier.77@gmx.de", None,
+     "1977-04-04", "60 boulevard Voltaire", "Marseille", "13008"),
+]
+
+CUSTOMER_IDS = {"crm_contacts": "crm", "shop_customers": "shop", "support_tickets": "support"}
+
+TYPO = ("crm_contacts", "C-1", "shop_customers", "S-1")
+NICKNAME = ("forms_submissions", "F-1", "shop_customers", "S-2")
+SWAPPED = ("crm_contacts", "C-2", "support_tickets", "T-1")
+MOVED = ("crm_contacts", "C-3", "shop_customers", "S-3")
+TWINS = ("crm_contacts", "C-4", "shop_customers", "S-4")
+FATHER_SON = ("crm_contacts", "C-5", "shop_customers", "S-5")
+SAME_SYSTEM = ("shop_customers", "S-6", "shop_customers", "S-7")
+BORDERLINE = ("crm_contacts", "C-6", "forms_submissions", "F-2")
+
+
+def _load_records(warehouse) -> None:
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema if not exists test_input")
+        con.execute(
+            "create or replace table test_input.person_records ("
+            + ", ".join(
+                f"{c} {'date' if c == 'birth_date' else 'boolean' if c.endswith('_valid') else 'varchar'}"
+                for c in COLUMNS
+            )
+            + ")"
+        )
+        for source, rid, first, last, email, phone, birth, street, city, postcode in RECORDS:
+            con.execute(
+                "insert into test_input.person_records values (?, ?, ?, ?, ?, true, ?, true, ?, ?, ?, ?, 'FR')",
+                [source, rid, first, last, email, phone, birth, street, city, postcode],
+            )
+        con.execute(
+            "create or replace table test_input.identifiers (source varchar, source_record_id varchar, "
+            "identifier_type varchar, identifier_value varchar, is_valid boolean, invalid_reason varchar, "
+            "observed_at timestamp)"
+        )
+        for source, rid, *_ in RECORDS:
+            if source in CUSTOMER_IDS:
+                con.execute(
+                    "insert into test_input.identifiers values (?, ?, 'customer_id', ?, true, null, null)",
+                    [source, rid, f"{CUSTOMER_IDS[source]}:{rid}"],
+                )
+
+
+def _pairs(ws: DbtWorkspace, sql: str) -> set[tuple[str, str, str, str]]:
+    return {tuple(r[:4]) for r in ws.query(sql)}
+
+
+def _status(ws: DbtWorkspace) -> dict[tuple[str, str, str, str], str]:
+    rows = ws.query(
+        "select source_a, source_record_id_a, source_b, source_record_id_b, link_status "
+        "from intermediate.int_fuzzy_link_decisions"
+    )
+    return {tuple(r[:4]): r[4] for r in rows}
+
+
+@pytest.fixture(scope="module")
+def first_run(fuzzy_workspace: DbtWorkspace) -> DbtWorkspace:
+    _load_records(fuzzy_workspace.warehouse)
+    fuzzy_workspace.write_decisions([])
+    fuzzy_workspace.build_fuzzy()
+    return fuzzy_workspace
+
+
+EDGES = (
+    "select source_a, source_record_id_a, source_b, source_record_id_b, match_probability, edge_type "
+    "from intermediate.int_fuzzy_edges"
+)
+
+
+@pytest.mark.parametrize("pair", [TYPO, NICKNAME, SWAPPED, MOVED], ids=["typo", "nickname", "swapped", "moved"])
+def test_same_person_is_linked(first_run: DbtWorkspace, pair) -> None:
+    edges = {tuple(r[:4]): r for r in first_run.query(EDGES)}
+    assert pair in edges, _status(first_run).get(pair, "not scored")
+    assert edges[pair][4] >= 0.99
+    assert edges[pair][5] == "fuzzy"
+
+
+def test_explanations_name_the_levels(first_run: DbtWorkspace) -> None:
+    rows = first_run.query(
+        "select source_a, source_record_id_a, source_b, source_record_id_b, name_level, "
+        "birth_date_level, address_level, explanation_json, merged_by from marts.fuzzy_merges"
+    )
+    merges = {tuple(r[:4]): r[4:] for r in rows}
+    assert merges[NICKNAME][0] == "last name exact, first name nickname"
+    assert merges[SWAPPED][0] == "first and last name exact (either order)"
+    assert merges[TYPO][0] == "first name exact or nickname, last name typo"
+    assert merges[MOVED][2] == "All other comparisons"  # the address did not match
+    assert '"name"' in merges[MOVED][3] and '"weight"' in merges[MOVED][3]
+    assert {m[4] for m in merges.values()} == {"model"}
+
+
+def test_family_members_are_not_linked(first_run: DbtWorkspace) -> None:
+    edges = _pairs(first_run, EDGES)
+    assert TWINS not in edges
+    assert FATHER_SON not in edges
+    queue = {
+        tuple(r[:4]): r[4]
+        for r in first_run.query(
+            "select source_a, source_record_id_a, source_b, source_record_id_b, review_reason "
+            "from marts.fuzzy_review_queue"
+        )
+    }
+    # scored high enough to be shown to a steward, with the reason they were held back
+    assert queue.get(TWINS, "first_name_differs") == "first_name_differs"
+    assert queue.get(FATHER_SON, "birth_date_differs") == "birth_date_differs"
+
+
+def test_fuzzy_link_never_joins_two_customer_ids_of_one_system(first_run: DbtWorkspace) -> None:
+    status = _status(first_run)
+    assert status[SAME_SYSTEM] == "refused_customer_id_conflict"
+    prob = first_run.query(
+        "select match_probability from intermediate.int_fuzzy_links "
+        "where source_record_id_a = 'S-6' and source_record_id_b = 'S-7'"
+    )[0][0]
+    assert prob >= 0.99  # the model alone would have merged them
+    assert SAME_SYSTEM not in _pairs(first_run, EDGES)
+
+
+def test_review_file_is_read_back(first_run: DbtWorkspace) -> None:
+    queue = _pairs(first_run, "select * exclude (fuzzy_pair_id) from marts.fuzzy_review_queue")
+    assert BORDERLINE in queue
+    assert BORDERLINE not in _pairs(first_run, EDGES)
+    assert TYPO in _pairs(first_run, EDGES)
+
+    # the steward accepts the borderline pair (written in the other order),
+    # rejects the typo pair, and tries to force the two shop accounts together
+    first_run.write_decisions(
+        [
+            (BORDERLINE[2], BORDERLINE[3], BORDERLINE[0], BORDERLINE[1], "accept"),
+            (*TYPO, "reject"),
+            (*SAME_SYSTEM, "accept"),
+        ]
+    )
+    first_run.build_fuzzy()
+
+    edges = _pairs(first_run, EDGES)
+    assert BORDERLINE in edges
+    assert TYPO not in edges
+    assert SAME_SYSTEM not in edges
+    status = _status(first_run)
+    assert status[BORDERLINE] == "accepted_by_steward"
+    assert status[TYPO] == "rejected_by_steward"
+    assert status[SAME_SYSTEM] == "refused_customer_id_conflict"
+    assert BORDERLINE not in _pairs(first_run, "select * exclude (fuzzy_pair_id) from marts.fuzzy_review_queue")
+    merged_by = first_run.query(
+        "select merged_by, reviewer from marts.fuzzy_merges "
+        f"where source_record_id_a = '{BORDERLINE[1]}' and source_record_id_b = '{BORDERLINE[3]}'"
+    )
+    assert merged_by == [("steward", "steward@example.com")]
