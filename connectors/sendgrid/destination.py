@@ -11,8 +11,10 @@ Built on the official ``sendgrid`` package (URL building, auth headers, the
   polled until it leaves ``pending``; per-contact errors (synchronous 400
   ``contacts[i].*`` fields, or the job's errors file) are mapped back to records.
 - REMOVE (mirror): search by email (100 a call) -> contact ids ->
-  ``DELETE /v3/marketing/lists/{id}/contacts`` (100 ids a call), job polled.
-- DELETE (erasure): search -> ids -> ``DELETE /v3/marketing/contacts?ids=``;
+  ``DELETE /v3/marketing/lists/{id}/contacts`` (100 ids a call); accepted on 202
+  (SendGrid documents no status endpoint for list-removal jobs).
+- DELETE (erasure): search -> ids -> ``DELETE /v3/marketing/contacts?ids=``,
+  the deletion job polled through Import Contacts Status;
   ``delete_all_contacts`` is never sent (ids are checked non-empty).
 - SEND: one ``POST /v3/mail/send`` per record, the idempotency key and the
   record key in ``custom_args`` (they come back on every event), plus every
@@ -340,7 +342,7 @@ class SendGridDestination:
                     RecordResult(r.key, Outcome.RETRYABLE, str(exc)) for r, _ in chunk
                 ]
             if response.status_code == 202:
-                job_id = (response.to_dict or {})["job_id"]
+                job_id = (response.to_dict or {}).get("job_id")
                 return results + self._await_upsert(job_id, chunk)
             errors = _errors(response)
             bad: dict[int, str] = {}
@@ -481,7 +483,13 @@ class SendGridDestination:
                     )
                     results += [RecordResult(r.key, Outcome.REJECTED, message) for r, _ in chunk]
                     continue
-                job = self._poll((response.to_dict or {})["job_id"])
+                body = response.to_dict or {}
+                job_id = body.get("job_id") or body.get("jobId")  # the docs show both spellings
+                # Only deletion jobs are documented as pollable (Import Contacts Status); a
+                # list removal is accepted once SendGrid answers 202.
+                job = (
+                    self._poll(job_id) if action == "delete" and job_id else {"status": "completed"}
+                )
             except RetryableError as exc:
                 results += [RecordResult(r.key, Outcome.RETRYABLE, str(exc)) for r, _ in chunk]
                 continue
