@@ -150,7 +150,7 @@ def dbt_build(project: Path, db_path: Path, *extra: str, command: str = "build")
         failures = []
         if result.result is not None and hasattr(result.result, "results"):
             failures = [f"{r.node.name}: {r.status} {r.message}" for r in result.result.results
-                        if str(r.status) not in ("success", "pass")]
+                        if str(r.status) in ("error", "fail")]
         raise AssertionError(f"dbt build failed: {result.exception or failures}")
 
 
