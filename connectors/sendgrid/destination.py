@@ -227,8 +227,13 @@ class SendGridDestination:
 
     # ------------------------------------------------------------------ lists and fields
 
-    def list_id(self) -> str:
-        """The target list id: configured, or found/created by ``list_name``."""
+    def list_id(self, _retry: bool = True) -> str:
+        """The target list id: configured, or found/created by ``list_name``.
+
+        Creation is a POST the HTTP layer may replay after a lost answer; the
+        replay then fails as a duplicate name, so a failed create looks the list
+        up once more before giving up.
+        """
         if self._list_id:
             return self._list_id
         if not self.options.list_name:
@@ -254,6 +259,8 @@ class SendGridDestination:
         response = self.client.client.marketing.lists.post(
             request_body={"name": self.options.list_name}
         )
+        if response.status_code == 400 and _retry:
+            return self.list_id(_retry=False)
         self._raise_for(response, "POST /v3/marketing/lists")
         self._list_id = (response.to_dict or {})["id"]
         return self._list_id
@@ -274,6 +281,12 @@ class SendGridDestination:
                 response = self.client.client.marketing.field_definitions.post(
                     request_body={"name": name, "field_type": field_type}
                 )
+                if response.status_code == 400:  # a replayed create: it may exist already
+                    self._fields = None
+                    self._field_ids([], samples)  # reload the definitions
+                    if self._fields is not None and name in self._fields:
+                        out[name] = self._fields[name][0]
+                        continue
                 self._raise_for(response, "POST /v3/marketing/field_definitions")
                 created = response.to_dict or {}
                 self._fields[name] = (created["id"], created["field_type"])

@@ -297,3 +297,19 @@ def test_no_credentials_means_the_local_sandbox(monkeypatch) -> None:
     dest = SendGridDestination.from_options({"list_name": "local"})
     assert dest.is_sandbox and dest.host == local_sandbox().base_url
     assert dest.write([_up("p1", "ann@example.com")])[0].outcome is Outcome.ACCEPTED
+
+
+def test_replayed_creates_find_what_the_first_try_made(sandbox: SendGridSandbox) -> None:
+    dest = _dest(sandbox)
+    dest.http.sleep = lambda s: None
+    # both creates succeed at SendGrid but their answers are lost: the layer replays them
+    sandbox.faults.drop_next(1, path="/v3/marketing/lists$", method="POST")
+    sandbox.faults.drop_next(1, path="/field_definitions$", method="POST")
+    results = dest.write([_up("p1", "ann@example.com", main_interest="ski")])
+    assert results[0].outcome is Outcome.ACCEPTED
+    # the replays were refused as duplicates, and the first tries' objects were found
+    assert [r.status for r in sandbox.requests_to("POST", "/v3/marketing/lists$")] == [201, 400]
+    assert [r.status for r in sandbox.requests_to("POST", "/field_definitions$")] == [200, 400]
+    assert len(sandbox.state.lists) == 1 and len(sandbox.state.custom_fields) == 1
+    sandbox.advance()
+    assert sandbox.state.list_emails(next(iter(sandbox.state.lists))) == {"ann@example.com"}
