@@ -229,3 +229,22 @@ def test_one_receiver_service_for_both_vendors(store) -> None:
     assert store.count("sendgrid_events") == 1 and store.count("twilio_message_status") == 1
     with pytest.raises(ValueError):
         receivers_from_env(store, {})
+
+
+def test_behind_a_proxy_the_public_url_is_what_is_signed(store) -> None:
+    receiver = TwilioWebhookReceiver(
+        store, SANDBOX_AUTH_TOKEN, public_url="https://hooks.example.com/"
+    )
+    params = {"MessageSid": "SM" + "d" * 32, "MessageStatus": "delivered", "To": "+33610000001"}
+    with WsgiServer(receiver) as server:
+        local = server.base_url + "/twilio/status?ferry_key=p9"
+        public = "https://hooks.example.com/twilio/status?ferry_key=p9"
+        signed_local = {"X-Twilio-Signature": compute_signature(SANDBOX_AUTH_TOKEN, local, params)}
+        signed_public = {
+            "X-Twilio-Signature": compute_signature(SANDBOX_AUTH_TOKEN, public, params)
+        }
+        assert requests.post(local, data=params, headers=signed_local, timeout=5).status_code == 403
+        assert (
+            requests.post(local, data=params, headers=signed_public, timeout=5).status_code == 200
+        )
+    assert store.query("select ferry_key from raw.twilio_message_status") == [("p9",)]
