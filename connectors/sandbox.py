@@ -47,6 +47,7 @@ Usage::
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
@@ -57,6 +58,7 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 Handler = Callable[["Request"], "Response"]
+log = logging.getLogger(__name__)
 
 REDACTED_HEADERS = frozenset({"authorization", "x-twilio-signature", "cookie"})
 
@@ -512,6 +514,11 @@ class SandboxServer:
                 response = route.handler(request)
             except ValueError as exc:  # malformed body the handler could not parse
                 response = self.error_response(400, f"malformed request: {exc}", request)
+            except Exception as exc:
+                log.exception(
+                    "%s sandbox handler failed on %s %s", self.vendor, request.method, request.path
+                )
+                response = self.error_response(500, f"sandbox error: {type(exc).__name__}", request)
             if bucket is not None:
                 response.headers.update(self.rate_limit_headers(bucket, 0.0))
 

@@ -166,3 +166,15 @@ def test_token_bucket_arithmetic() -> None:
     assert bucket.take() == pytest.approx(0.5)
     now[0] = 0.5
     assert bucket.take() == 0.0
+
+
+def test_a_handler_bug_is_a_500_not_a_hung_connection() -> None:
+    class _Buggy(SandboxServer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.route("GET", "/boom", lambda r: 1 / 0)  # type: ignore[arg-type,return-value]
+
+    with _Buggy() as sb:
+        response = requests.get(sb.base_url + "/boom", timeout=5)
+        assert response.status_code == 500 and "ZeroDivisionError" in response.text
+        assert sb.request_log[-1].status == 500
