@@ -18,7 +18,8 @@ A vendor sandbox subclasses :class:`SandboxServer` and:
 
 Every request passes, in order: request log -> injected pre-processing faults
 (5xx, drop) -> auth -> token-bucket rate limit -> route handler (under
-``self.lock``) -> injected post-processing faults (slow, drop) -> response.
+``self.lock``; a ``ValueError`` from it answers 400, any other exception 500)
+-> injected post-processing faults (slow, drop) -> response.
 
 Faults (``server.faults``) are armed by tests on demand and consumed one request
 at a time, optionally only for requests matching a method/path regex:
