@@ -128,9 +128,29 @@ def _people() -> list[Person]:
     return p
 
 
-def create_contract_tables(con: duckdb.DuckDBPyConnection, schema: str = FIXTURE_SCHEMA) -> list[Person]:
-    """Create the four contract tables in `schema` and fill them with the hand-made rows."""
+class _Portable:
+    """DuckDB or psycopg connection behind one execute(): `?` placeholders, and
+    `create or replace table` spelled as drop + create for PostgreSQL."""
+
+    def __init__(self, con) -> None:
+        self.con = con
+        self.postgres = not isinstance(con, duckdb.DuckDBPyConnection)
+
+    def execute(self, sql: str, params: list | None = None) -> None:
+        if self.postgres:
+            if sql.startswith("create or replace table "):
+                name = sql.split()[4]
+                self.con.execute(f"drop table if exists {name}")
+                sql = sql.replace("create or replace table", "create table", 1)
+            sql = sql.replace("?", "%s").replace(" double,", " double precision,").replace(" double)", " double precision)")
+        self.con.execute(sql, params) if params is not None else self.con.execute(sql)
+
+
+def create_contract_tables(con, schema: str = FIXTURE_SCHEMA) -> list[Person]:
+    """Create the contract tables in `schema` (DuckDB or PostgreSQL connection) and
+    fill them with the hand-made rows."""
     people = _people()
+    con = _Portable(con)
     con.execute(f"create schema if not exists {schema}")
     con.execute(f"""create or replace table {schema}.customer_profiles (
         profile_id varchar, email varchar, phone varchar, first_name varchar, last_name varchar,
@@ -214,4 +234,8 @@ def stub_project(destination: Path, use_stubs: bool = True) -> Path:
     stub_dir.mkdir()
     for name in CONTRACT_MODELS:
         (stub_dir / f"{name}.sql").write_text(f"select * from {FIXTURE_SCHEMA}.{name}\n")
+    # identity's record -> profile resolution, as erased_profiles reads it
+    (stub_dir / "int_profile_ids_resolved.sql").write_text(
+        f"select distinct source, source_record_id, profile_id from {FIXTURE_SCHEMA}.customer_identifiers\n"
+    )
     return project

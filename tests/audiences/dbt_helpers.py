@@ -14,9 +14,16 @@ from pathlib import Path
 DBT = Path(sys.executable).with_name("dbt")
 
 
-def run_dbt(project: Path, db_path: Path, args: list[str], as_of: str | None = None, extra_vars: dict | None = None) -> str:
+def run_dbt(
+    project: Path,
+    db_path: Path,
+    args: list[str],
+    as_of: str | None = None,
+    extra_vars: dict | None = None,
+    env_extra: dict[str, str] | None = None,
+) -> str:
     """Invoke dbt; raise with its output when it fails."""
-    env = {**os.environ, "FERRY_DUCKDB_PATH": str(db_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {**os.environ, "FERRY_DUCKDB_PATH": str(db_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(env_extra or {})}
     cli = [
         str(DBT), *args,
         "--project-dir", str(project),

@@ -26,7 +26,9 @@
     {{ dbt.dateadd('day', -1 * (days | int), audiences_as_of()) }}
 {%- endmacro %}
 
-{#- round() on a float is not defined on PostgreSQL: round as numeric everywhere. -#}
+{#- round() on a float is not defined on PostgreSQL: round as numeric everywhere. The
+    outer cast pins the scale: PostgreSQL's round() returns an unconstrained numeric
+    whose text keeps trailing zeros (6.7500), DuckDB's a decimal(28, digits). -#}
 {% macro audiences_round(expr, digits) -%}
-    round(cast({{ expr }} as {{ dbt.type_numeric() }}), {{ digits }})
+    cast(round(cast({{ expr }} as {{ dbt.type_numeric() }}), {{ digits }}) as decimal(28, {{ digits }}))
 {%- endmacro %}

@@ -84,7 +84,6 @@ final as (
     inner join {{ ref('customer_scores') }} as scores
         on scores.profile_id = eligible.profile_id
     where scores.owner_email is not null
-        and scores.lifecycle_stage not in ('customer', 'repeat')
 )
 
 select * from final

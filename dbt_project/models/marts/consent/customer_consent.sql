@@ -101,6 +101,13 @@ consent_changes as (
 
     union all
 
+    -- START / UNSTOP replies re-subscribe to SMS
+    select event_id, profile_id, source, 'sms' as channel, occurred_at, true as is_consented
+    from events
+    where event_type in {{ event_types_for('sms_resubscribe', ['sms_start', 'sms_unstop']) }}
+
+    union all
+
     select event_id, profile_id, source, 'email' as channel, occurred_at, is_consented
     from shop_marketing_flags
 ),

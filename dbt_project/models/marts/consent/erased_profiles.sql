@@ -1,7 +1,8 @@
 -- Tombstones: one row per profile whose owner asked to be erased. Read from the
--- intermediate events and the identifier map (not from customer_events or
--- customer_profiles) so that those PII marts can themselves exclude this model
--- without a cycle. Every audience and score mart anti-joins it.
+-- intermediate events and identity's record -> profile_id resolution (not from
+-- customer_events, customer_identifiers or customer_profiles) so that every PII
+-- mart can itself exclude this model without a cycle. Every audience and score
+-- mart anti-joins it.
 with erasure_requests as (
     select
         events.event_id,
@@ -19,7 +20,7 @@ resolved as (
         erasure_requests.source,
         erasure_requests.occurred_at
     from erasure_requests
-    inner join {{ ref('customer_identifiers') }} as identifiers
+    inner join {{ ref('int_profile_ids_resolved') }} as identifiers
         on identifiers.source = erasure_requests.source
         and identifiers.source_record_id = erasure_requests.source_record_id
     where identifiers.profile_id is not null

@@ -18,7 +18,7 @@ per_profile as (
         profile_id,
         max(occurred_at) as last_order_at,
         count(*) as order_count,
-        sum(amount) as monetary
+        cast(sum(amount) as decimal(38, 6)) as monetary
     from orders
     group by profile_id
 ),
