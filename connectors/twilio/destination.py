@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import re
 import string
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -37,7 +38,7 @@ from phonenumbers import timezone as phone_timezone
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from connectors.base import Capabilities, Operation, Outcome, Record, RecordResult, RetryableError
-from connectors.http import HttpClient
+from connectors.http import HttpClient, retry_after_seconds
 from connectors.twilio.sandbox import (
     MAX_BODY_CHARS,
     SANDBOX_ACCOUNT_SID,
@@ -138,6 +139,8 @@ class TwilioDestination:
             self.base_url, auth=auth, timeout=options.timeout, max_attempts=options.max_attempts
         )
         # Sends are not idempotent at Twilio: one try, failures classified, never replayed here.
+        self.sleep: Callable[[float], None] = time.sleep
+        self._not_before = 0.0  # monotonic time before which no send leaves (after a 429)
         self.send_http = HttpClient(
             self.base_url, auth=auth, timeout=options.timeout, max_attempts=1
         )
@@ -231,6 +234,9 @@ class TwilioDestination:
         deferred = self.in_quiet_hours(phone)
         if deferred:
             return RecordResult(record.key, Outcome.RETRYABLE, deferred)
+        delay = self._not_before - time.monotonic()
+        if delay > 0:
+            self.sleep(delay)
         form = {"To": phone, "Body": body}
         if self.options.messaging_service_sid:
             form["MessagingServiceSid"] = self.options.messaging_service_sid
@@ -242,8 +248,14 @@ class TwilioDestination:
         try:
             response = self.send_http.request("POST", self.messages_path, data=form)
         except RetryableError as exc:
-            outcome = Outcome.RETRYABLE if "HTTP 429" in str(exc) else Outcome.IN_DOUBT
-            return RecordResult(record.key, outcome, str(exc))
+            if "HTTP 429" in str(exc):
+                # Twilio refused before queueing: safe to send later. Pace the rest of the
+                # batch by the answer's Retry-After (1 s if absent) instead of hammering.
+                response = getattr(exc.__context__, "response", None)
+                wait = retry_after_seconds(response) if response is not None else None
+                self._not_before = time.monotonic() + min(wait if wait is not None else 1.0, 60.0)
+                return RecordResult(record.key, Outcome.RETRYABLE, str(exc))
+            return RecordResult(record.key, Outcome.IN_DOUBT, str(exc))
         except requests.RequestException as exc:  # e.g. connection dropped mid-body
             return RecordResult(
                 record.key, Outcome.IN_DOUBT, f"POST Messages.json: {type(exc).__name__}"

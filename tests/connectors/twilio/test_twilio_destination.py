@@ -120,17 +120,27 @@ def test_per_record_errors_opt_outs_and_limits(sandbox: TwilioSandbox) -> None:
         assert len(parse_qs(req.body.decode())["Body"][0]) <= MAX_BODY_CHARS
 
 
-def test_429_is_retryable_and_nothing_is_sent_twice(sandbox: TwilioSandbox) -> None:
+def test_429_is_retryable_paces_the_batch_and_nothing_is_sent_twice(sandbox: TwilioSandbox) -> None:
     dest = _dest(sandbox)
     sandbox.set_rate_limit(1.0, burst=2, bucket="messages")
-    results = dest.write([_sms(f"p{i}", f"+3361000000{i}", first_name="A") for i in range(3)])
-    assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.ACCEPTED, Outcome.RETRYABLE]
-    limited = [r for r in sandbox.request_log if r.status == 429]
-    assert len(limited) == 1 and len(sandbox.state.outbound()) == 2
-    # the engine retries it later; past the Retry-After the same record goes through
-    time.sleep(1.0)
+    started = time.monotonic()
+    results = dest.write([_sms(f"p{i}", f"+3361000000{i}", first_name="A") for i in range(4)])
+    assert [r.outcome for r in results] == [
+        Outcome.ACCEPTED,
+        Outcome.ACCEPTED,
+        Outcome.RETRYABLE,  # 429: refused before queueing, the engine sends it later
+        Outcome.ACCEPTED,  # sent after waiting the advertised Retry-After
+    ]
+    assert time.monotonic() - started >= 0.9
+    assert len([r for r in sandbox.request_log if r.status == 429]) == 1
+    assert sorted(m["to"] for m in sandbox.state.outbound()) == [
+        "+33610000000",
+        "+33610000001",
+        "+33610000003",
+    ]
+    time.sleep(1.0)  # the engine's next run, once the window has refilled
     assert dest.write([_sms("p2", "+33610000002", first_name="A")])[0].outcome is Outcome.ACCEPTED
-    assert len(sandbox.state.outbound()) == 3
+    assert len(sandbox.state.outbound()) == 4
 
 
 def test_list_reads_honour_retry_after(sandbox: TwilioSandbox) -> None:
