@@ -15,6 +15,7 @@ Public entry points: :func:`plan` (dry run: sends and commits nothing) and
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -314,7 +315,7 @@ class _Runner:
             )
             self.wh.insert_rows(st.LEDGER, st.LEDGER_COLUMNS, pa.Table.from_pylist(rows, schema=_LEDGER_SCHEMA))
 
-    def write_ahead_all(self, sql: PlanSql) -> None:
+    def write_ahead(self, table: str) -> None:
         """Before any add/removal leaves: mark them all in sync_state, in SQL, one commit.
 
         Why: a kill after the destination applied a batch but before its commit
@@ -322,43 +323,18 @@ class _Runner:
         when the member leaves: an orphan) or a removal it does not know about
         (skipped as 'unchanged' if the member comes back: a lost record). Marked
         rows re-plan as add / remove, so the next run repeats them (idempotent).
+        Taken from the materialized plan, so exactly what this run will send.
         """
-        base, params = sql.base, sql.params
         with self.wh.transaction():
             self.wh.execute(
                 f"insert into {st.STATE} (sync_name, record_key, payload_hash, identifiers_json, synced_at, run_id) "
-                f"{base} select ?, __key, ?, __ids, ?, ? from planned where __op = 'add' and __state_hash is null",
-                params + [self.sync.name, PENDING_ADD, _now(), self.result.run_id],
+                f"select ?, __key, ?, __ids, ?, ? from {table} where __op = 'add' and __state_hash is null",
+                [self.sync.name, PENDING_ADD, _now(), self.result.run_id],
             )
             self.wh.execute(
                 f"update {st.STATE} set payload_hash = ? where sync_name = ? and payload_hash <> ? and record_key in "
-                f"({base} select __key from planned where __op = 'remove')",
-                [PENDING_REMOVE, self.sync.name, PENDING_REMOVE] + params,
-            )
-
-    def write_ahead(self, batch: list[tuple[Record, _Meta]]) -> None:
-        """Stragglers: changes the bulk write-ahead did not cover (the audience moved meanwhile)."""
-        adds = [(r, m) for r, m in batch if m.op == "add" and m.state_hash is None]
-        removes = [r.key for r, m in batch if m.op == "remove" and m.state_hash != PENDING_REMOVE]
-        if not adds and not removes:
-            return
-        now = _now()
-        rows = [
-            {"sync_name": self.sync.name, "record_key": r.key, "payload_hash": PENDING_ADD,
-             "identifiers_json": m.ids_json, "destination_id": None, "synced_at": now,
-             "run_id": self.result.run_id}
-            for r, m in adds
-        ]
-        with self.wh.transaction():
-            _with_keys(
-                self.wh, f"delete from {st.STATE} where sync_name = ? and record_key in {{keys}}",
-                [self.sync.name], [r.key for r, _ in adds],
-            )
-            self.wh.insert_rows(st.STATE, st.STATE_COLUMNS, pa.Table.from_pylist(rows, schema=_STATE_SCHEMA))
-            _with_keys(
-                self.wh,
-                f"update {st.STATE} set payload_hash = ? where sync_name = ? and record_key in {{keys}}",
-                [PENDING_REMOVE, self.sync.name], removes,
+                f"(select __key from {table} where __op = 'remove')",
+                [PENDING_REMOVE, self.sync.name, PENDING_REMOVE],
             )
 
     def _ledger_row(self, r: Record, m: _Meta, status: str, attempts: int, dest_id: str | None, error: str | None, now: datetime) -> dict[str, Any]:
@@ -693,20 +669,68 @@ def run(
     return result
 
 
+def _plan_table_prefix(sync: SyncConfig) -> str:
+    return "plan_" + hashlib.md5(sync.name.encode()).hexdigest()[:10] + "_"
+
+
+def _drop_stale_plans(wh: Warehouse, sync: SyncConfig) -> None:
+    """Plan tables left by killed runs of this sync (runs of one sync never overlap)."""
+    prefix = _plan_table_prefix(sync)
+    for (name,) in wh.fetchall(
+        "select table_name from information_schema.tables where table_schema = ? and table_name like ?",
+        (st.SCHEMA, prefix + "%"),
+    ):
+        wh.execute(f"drop table if exists {st.SCHEMA}.{name}")
+
+
+def _materialize(wh: Warehouse, sync: SyncConfig, plan_sql: PlanSql, run_id: str) -> tuple[str, int]:
+    """Write the changed rows (only those) to a numbered table in ferry_sync.
+
+    Why not stream the plan query directly: an open read would pin the snapshot
+    while every batch commits, so the warehouse keeps all intermediate versions
+    (memory and time grow with the run). Chunks read by sequence number are short
+    queries; the table also makes the write-ahead exactly the set that is sent.
+    """
+    table = f"{st.SCHEMA}.{_plan_table_prefix(sync)}{run_id[:12]}"
+    ops = ", ".join(f"'{o}'" for o in WORK_OPS)
+    wh.execute(
+        f"create table {table} as {plan_sql.base} select row_number() over (order by __key, __idem) as __seq, "
+        f"* from planned where __op in ({ops})",
+        plan_sql.params,
+    )
+    row = wh.fetchone(f"select count(*) from {table}")
+    return table, int(row[0]) if row else 0
+
+
 def _apply(runner: _Runner, p: Plan, progress: Progress | None, stream_rows: int) -> None:
+    sync, wh = runner.sync, runner.wh
+    if not p.work:
+        return
+    _drop_stale_plans(wh, sync)
+    table, rows = _materialize(wh, sync, _plan_sql(sync, wh, True), runner.result.run_id)
+    try:
+        _send_all(runner, table, rows, progress, stream_rows)
+    finally:
+        wh.execute(f"drop table if exists {table}")
+
+
+def _send_all(runner: _Runner, table: str, rows: int, progress: Progress | None, stream_rows: int) -> None:
     sync, wh, destination = runner.sync, runner.wh, runner.destination
     caps = destination.capabilities
-    plan_sql = _plan_sql(sync, wh, True)
-    if sync.mode in ("upsert", "mirror", "insert") and p.work:
-        runner.write_ahead_all(plan_sql)
-    changes_sql, params = plan_sql.changes()
-    total, done = p.work, 0
+    if sync.mode in ("upsert", "mirror", "insert"):
+        runner.write_ahead(table)
+    total, done = rows, 0
     if progress:
         progress(0, total)
 
     def items() -> Iterator[tuple[Record, _Meta]]:
-        for arrow_batch in wh.stream(changes_sql, params, batch_rows=stream_rows):
-            yield from _records(sync, arrow_batch)
+        for start in range(0, rows, stream_rows):
+            chunk = wh.fetch_arrow(
+                f"select * from {table} where __seq > ? and __seq <= ? order by __seq",
+                (start, start + stream_rows),
+            )
+            for arrow_batch in chunk.to_batches():
+                yield from _records(sync, arrow_batch)
 
     workers = max(1, caps.max_concurrency)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"sync-{sync.name}") if workers > 1 else None
@@ -736,8 +760,6 @@ def _apply(runner: _Runner, p: Plan, progress: Progress | None, stream_rows: int
                 break
             if sync.mode == "send":
                 runner.write_intents(batch)
-            elif sync.mode in ("upsert", "mirror", "insert"):
-                runner.write_ahead(batch)
             if pool is None:
                 fut: Future = Future()
                 try:

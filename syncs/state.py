@@ -69,7 +69,19 @@ INTENT, SENT, IN_DOUBT, REJECTED, RETRY, PARKED = "intent", "sent", "in_doubt", 
 
 
 def ensure_state(wh: Warehouse) -> None:
-    """Create schema ferry_sync and its tables if absent (idempotent)."""
+    """Create schema ferry_sync and its tables if absent (idempotent).
+
+    Checked first with one catalog query: each DDL statement is its own commit
+    (an fsync on DuckDB), which adds up on every run otherwise.
+    """
+    names = {t.split(".")[1] for t in (STATE, STATUS, RUNS, RESULTS, LEDGER)}
+    present = {
+        r[0] for r in wh.fetchall(
+            "select table_name from information_schema.tables where table_schema = ?", (SCHEMA,)
+        )
+    }
+    if names <= present:
+        return
     for stmt in DDL:
         wh.execute(stmt)
 

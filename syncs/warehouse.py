@@ -42,6 +42,7 @@ class Warehouse:
     def __init__(self, conn: Any, dialect: str | None = None) -> None:
         self.conn = conn
         self.dialect = dialect or detect_dialect(conn)
+        self._reader: Any = None
         if self.dialect != "duckdb" and not getattr(conn, "autocommit", True):
             # The engine decides where transactions begin and end (one per batch), so the
             # driver must not open implicit ones (psycopg's default).
@@ -137,6 +138,20 @@ class Warehouse:
     def release_key_filter(self) -> None:
         if self.dialect == "duckdb":
             self.conn.unregister("__ferry_keys")
+
+    def fetch_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        """A (bounded) query result as one Arrow table."""
+        sql = transpile(sql, self.dialect)
+        if self.dialect == "duckdb":
+            # Its own handle: reads committed data, and is not blocked by the main
+            # connection's last (unfetched) statement result.
+            if self._reader is None:
+                self._reader = self.conn.cursor()
+            return self._reader.sql(sql, params=list(params) or None).to_arrow_table()
+        cur = self.conn.cursor()
+        cur.execute(sql, list(params))
+        names = [d.name for d in cur.description]
+        return pa.Table.from_pylist([dict(zip(names, r)) for r in cur.fetchall()])
 
     # -- streaming --------------------------------------------------------
     def stream(self, sql: str, params: Sequence[Any] = (), batch_rows: int = 10_000) -> Iterator[pa.RecordBatch]:
