@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -27,7 +29,7 @@ from connectors.twilio.sandbox import (
     SmsRates,
     TwilioSandbox,
 )
-from orchestration.paths import DBT_PROJECT_DIR, PROJECT_ROOT
+from orchestration.paths import DBT_PROJECT_DIR
 
 
 @pytest.mark.slow
@@ -94,7 +96,9 @@ def test_engagement_models_on_postgres(tmp_path) -> None:
         env = {**os.environ, **server.env(), "FERRY_DBT_TARGET": "postgres"}
         run = subprocess.run(
             [
-                str(PROJECT_ROOT / ".venv" / "bin" / "dbt"),
+                str(
+                    Path(sys.executable).parent / "dbt"
+                ),  # the dbt of this interpreter's environment
                 "build",
                 "--select",
                 "path:models/staging/sendgrid",
