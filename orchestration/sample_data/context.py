@@ -23,6 +23,9 @@ class RawTable:
     key: str  # natural key column (may be NULL on a few damaged rows)
     table: pa.Table
     person_idx: np.ndarray
+    # rows that belong to a fuzzy duplicate (a second account/contact sharing no clean
+    # identifier with the person's other records), including such a record's children
+    fuzzy: np.ndarray | None = None
 
 
 @dataclass
@@ -32,6 +35,8 @@ class Context:
     as_of: np.datetime64  # reference instant (UTC, seconds); all activity is at or before it
     duplicate_share: float = 0.07
     tables: list[RawTable] = field(default_factory=list)
+    # person indices seen by each source system (later sources draw on earlier ones)
+    members: dict[str, np.ndarray] = field(default_factory=dict)
 
     def sample(self, share: float, weights: np.ndarray | None = None) -> np.ndarray:
         """Indices of people who use a source (optionally weighted by activity)."""
@@ -67,8 +72,13 @@ class Context:
         last = mess.case_noise(self.rng, last, 0.05)
         return first, last
 
-    def add(self, name: str, key: str, columns: dict[str, object], person_idx: np.ndarray) -> None:
-        self.tables.append(RawTable(name, key, pa.table(columns), person_idx))
+    def add(
+        self, name: str, key: str, columns: dict[str, object], person_idx: np.ndarray, fuzzy: np.ndarray | None = None
+    ) -> None:
+        flags = np.zeros(len(person_idx), bool) if fuzzy is None else np.asarray(fuzzy, bool)
+        self.tables.append(RawTable(name, key, pa.table(columns), person_idx, flags))
+        system = name.split("_", 1)[0]
+        self.members[system] = np.union1d(self.members.get(system, np.zeros(0, np.int64)), person_idx)
 
 
 def ids(prefix: str, n: int, start: int = 1, width: int = 7) -> np.ndarray:

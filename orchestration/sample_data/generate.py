@@ -44,10 +44,10 @@ def build_tables(
     ctx = Context(rng=rng, pop=build_population(rng, people, instant), as_of=instant, duplicate_share=duplicate_share)
     crm.build(ctx)
     shop_key = shop.build(ctx)
-    web.build(ctx, shop_key)
     support.build(ctx)
     forms.build(ctx)
     product.build(ctx)
+    web.build(ctx, shop_key)  # after the others: devices get identified with what people gave them
     consent.build(ctx)
     ctx.tables = [_with_loader_columns(t, instant) for t in ctx.tables]
     return ctx.tables
@@ -60,7 +60,7 @@ def _with_loader_columns(raw: RawTable, instant: np.datetime64) -> RawTable:
     loader_id = pc.binary_join_element_wise(f"{raw.name}:", pa.array(np.arange(n)).cast(pa.string()), "")
     loaded = pa.array(np.full(n, instant), pa.timestamp("s"))
     table = raw.table.append_column("_loader_id", loader_id).append_column("_loaded_at", loaded)
-    return RawTable(raw.name, raw.key, table, raw.person_idx)
+    return RawTable(raw.name, raw.key, table, raw.person_idx, raw.fuzzy)
 
 
 def generate(

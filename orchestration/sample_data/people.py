@@ -38,6 +38,7 @@ class Population:
     email: np.ndarray  # personal email, unique
     alt_email: np.ndarray  # a second private address, unique, used by fuzzy duplicates
     work_email: np.ndarray  # None without a company
+    primary_email: np.ndarray  # what the person gives business-facing tools: work (70% of B2B) or personal
     mobile: np.ndarray  # E.164, unique
     home_phone: np.ndarray  # E.164 landline, shared within a household, or None
     household: np.ndarray  # household index (== own index when living alone)
@@ -173,6 +174,7 @@ def build_population(rng: np.random.Generator, n: int, as_of: np.datetime64) -> 
         email=email,
         alt_email=alt_email,
         work_email=work_email,
+        primary_email=np.where((work_email != None) & (rng.random(n) < 0.7), work_email, email),  # noqa: E711
         mobile=mobile,
         home_phone=home_phone,
         household=household,

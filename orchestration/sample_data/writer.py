@@ -25,6 +25,7 @@ def ground_truth(tables: list[RawTable], person_ids: np.ndarray) -> pa.Table:
                     "source_record_id": key,
                     "person_id": pa.array(person_ids[t.person_idx]),
                     "loader_id": t.table.column("_loader_id"),
+                    "is_fuzzy_duplicate": pa.array(t.fuzzy if t.fuzzy is not None else np.zeros(n, bool)),
                 }
             )
         )

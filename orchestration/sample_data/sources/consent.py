@@ -15,7 +15,9 @@ CHANNELS = np.array(["email", "sms", "ads"], dtype=object)
 
 def build(ctx: Context) -> None:
     rng, pop = ctx.rng, ctx.pop
-    people = ctx.sample(0.4)
+    listed = np.concatenate([ctx.members.get(s, np.zeros(0, np.int64)) for s in ("shop", "forms", "support", "product")])
+    listed = np.unique(listed)
+    people = listed[rng.random(len(listed)) < 0.55]
     per = rng.integers(1, 4, len(people))
     idx = np.repeat(people, per)
     n = len(idx)
@@ -24,7 +26,9 @@ def build(ctx: Context) -> None:
     action = np.where(opt_in, "subscribed", "unsubscribed").astype(object)
     sms = channel == "sms"
     action = np.where(sms & ~opt_in & (rng.random(n) < 0.5), "stop_reply", action)
-    email = np.where(~sms, mess.email_variants(rng, pop.email[idx], 0.15), None)
+    in_shop = np.isin(idx, ctx.members.get("shop", np.zeros(0, np.int64)))
+    address = np.where(in_shop, pop.email[idx], pop.primary_email[idx])
+    email = np.where(~sms, mess.email_variants(rng, address, 0.15), None)
     phone = np.where(sms, mess.format_phones(rng, pop.mobile[idx], 0.5), None)
     source = np.where(sms, "sms_keyword", np.array(["preference_center", "shop_checkout", "newsletter_footer", "support"], dtype=object)[rng.integers(0, 4, n)])
     changed = ctx.ago(n, 700, 0.05)

@@ -25,7 +25,7 @@ def build(ctx: Context) -> None:
     n = len(idx)
     first, last = ctx.fuzzy_names(idx, dup, typo_share=0.04, nick_share=0.15)
 
-    email = np.where(pop.work_email[idx] != None, pop.work_email[idx], pop.email[idx])  # noqa: E711
+    email = pop.primary_email[idx].copy()
     email = mess.email_variants(rng, email, 0.25)
     email = mess.invalid_emails(rng, email, 0.01)
     email = mess.blank(rng, email, 0.04)
@@ -37,9 +37,9 @@ def build(ctx: Context) -> None:
 
     phone_e164 = np.where(rng.random(n) < 0.8, pop.mobile[idx], pop.home_phone[idx])
     phone = mess.format_phones(rng, phone_e164, national_share=0.7)
+    phone = mess.blank(rng, phone, 0.15)
     phone = mess.junk(rng, phone, 0.006, mess.JUNK_PHONES)
     phone = mess.junk(rng, phone, 0.006, mess.INVALID_PHONES)
-    phone = mess.blank(rng, phone, 0.15)
     phone[dup] = None
 
     moved = (pop.old_street[idx] != None) & (rng.random(n) < 0.7)  # noqa: E711
@@ -88,4 +88,5 @@ def build(ctx: Context) -> None:
             "updated_at": arr(iso_with_offset(updated.astype("datetime64[s]"), offset), pa.string()),
         },
         idx,
+        dup,
     )

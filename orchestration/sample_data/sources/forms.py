@@ -32,15 +32,15 @@ def build(ctx: Context) -> None:
         FORM_TYPES[rng.choice(5, n, p=[0.6, 0.1, 0.0, 0.05, 0.25])],
     )
     first, last = ctx.fuzzy_names(idx, is_dup, typo_share=0.05, nick_share=0.2)
-    email = np.where(b2b & (ftype != "newsletter"), pop.work_email[idx], pop.email[idx])
+    email = np.where(b2b & (ftype != "newsletter"), pop.primary_email[idx], pop.email[idx])
     email = mess.email_variants(rng, email, 0.3)
     email = mess.invalid_emails(rng, email, 0.02)
     email = mess.junk(rng, email, 0.01, mess.JUNK_EMAILS)
     email[is_dup] = ctx.dup_email(idx[is_dup], SOURCE_NO)
     wants_phone = np.isin(ftype, ["demo_request", "trade_show", "in_store"])
     phone = np.where(wants_phone, mess.format_phones(rng, pop.mobile[idx], 0.85), None)
-    phone = mess.junk(rng, phone, 0.01, mess.JUNK_PHONES)
     phone = np.where(wants_phone, mess.blank(rng, phone, 0.1, ""), None)
+    phone = np.where(wants_phone, mess.junk(rng, phone, 0.01, mess.JUNK_PHONES), None)
     phone[is_dup] = None
     asset = np.select(
         [ftype == "lead_magnet", ftype == "trade_show", ftype == "in_store"],
@@ -80,4 +80,5 @@ def build(ctx: Context) -> None:
             "submitted_at": arr(iso_with_offset(submitted, rng.choice(np.array([0, 1, 2]), n)), pa.string()),
         },
         idx,
+        is_dup,
     )

@@ -22,7 +22,7 @@ def build(ctx: Context) -> None:
     idx, dup = ctx.with_duplicates(base)
     n = len(idx)
     first, last = ctx.fuzzy_names(idx, dup, typo_share=0.02, nick_share=0.1)
-    email = np.where(pop.work_email[idx] != None, pop.work_email[idx], pop.email[idx])  # noqa: E711
+    email = pop.primary_email[idx].copy()
     email = mess.email_variants(rng, email, 0.15)
     email[dup] = ctx.dup_email(idx[dup], SOURCE_NO)
     recent = rng.random(n) < 0.35
@@ -42,12 +42,13 @@ def build(ctx: Context) -> None:
             "trial_ends_at": arr(np.where(plan == "trial", signed_up + np.timedelta64(14 * DAY_S, "s"), np.datetime64("NaT")), pa.timestamp("s")),
         },
         idx,
+        dup,
     )
 
     # Usage: logins and features until the user goes quiet.
     quiet_days = np.where(rng.random(n) < 0.4, rng.uniform(3.2, 10, n), rng.uniform(0, 2.5, n))
     active_end = np.maximum(ctx.as_of - (quiet_days * DAY_S).astype("timedelta64[s]"), signed_up)
-    per = 1 + rng.poisson(3 + 25 * pop.activity[idx])
+    per = np.where(dup, 1 + rng.poisson(2, n), 1 + rng.poisson(3 + 25 * pop.activity[idx]))
     u = np.repeat(np.arange(n), per)
     m = len(u)
     span = (active_end[u] - signed_up[u]).astype(np.int64)
@@ -75,4 +76,5 @@ def build(ctx: Context) -> None:
             "occurred_at": arr(all_t[order], pa.timestamp("s")),
         },
         idx[all_user[order]],
+        dup[all_user[order]],
     )

@@ -18,7 +18,7 @@ SOURCE_NO = 2
 _CATS = np.array(list(vocab.CATEGORIES), dtype=object)
 
 
-def _customers(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _customers(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     rng, pop = ctx.rng, ctx.pop
     base = ctx.sample(0.5)
     idx, dup = ctx.with_duplicates(base)
@@ -29,7 +29,10 @@ def _customers(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     email = mess.junk(rng, email, 0.004, mess.JUNK_EMAILS)
     email = mess.blank(rng, email, 0.02)
     email[dup] = ctx.dup_email(idx[dup], SOURCE_NO)
-    phone = np.where(pop.home_phone[idx] != None, pop.home_phone[idx], pop.mobile[idx])  # noqa: E711
+    # Families give the shared landline more often than people living alone.
+    family = np.isin(pop.household[idx], pop.household[pop.household != np.arange(pop.n)])
+    use_home = (pop.home_phone[idx] != None) & (rng.random(n) < np.where(family, 0.7, 0.3))  # noqa: E711
+    phone = np.where(use_home, pop.home_phone[idx], pop.mobile[idx])
     phone = mess.format_phones(rng, phone, national_share=0.6)
     phone = mess.junk(rng, phone, 0.005, mess.INVALID_PHONES)
     phone = mess.blank(rng, phone, 0.2)
@@ -62,13 +65,15 @@ def _customers(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             "updated_at": arr(updated, pa.timestamp("s")),
         },
         idx,
+        dup,
     )
-    return idx, np.where(has_key, keys, -1), created
+    return idx, np.where(has_key, keys, -1), created, dup
 
 
-def _orders(ctx: Context, cust_idx: np.ndarray, cust_key: np.ndarray, cust_created: np.ndarray) -> None:
+def _orders(ctx: Context, cust_idx: np.ndarray, cust_key: np.ndarray, cust_created: np.ndarray, dup: np.ndarray) -> None:
     rng, pop = ctx.rng, ctx.pop
-    per = rng.poisson(0.3 + 4.0 * pop.activity[cust_idx])
+    # a forgotten second account sees an order or two, not a life of shopping
+    per = np.where(dup, rng.integers(0, 3, len(cust_idx)), rng.poisson(0.3 + 4.0 * pop.activity[cust_idx]))
     owner = np.repeat(np.arange(len(cust_idx)), per)
     # Guest checkouts: people who never made an account, identified by email only.
     guests = ctx.sample(0.05)
@@ -76,6 +81,7 @@ def _orders(ctx: Context, cust_idx: np.ndarray, cust_key: np.ndarray, cust_creat
     idx = np.concatenate([cust_idx[owner], np.repeat(guests, n_guest)])
     customer_key = np.concatenate([cust_key[owner], np.full(n_guest.sum(), -1)])
     is_guest = np.concatenate([np.zeros(len(owner), bool), np.ones(n_guest.sum(), bool)])
+    from_dup = np.concatenate([dup[owner], np.zeros(n_guest.sum(), bool)])
     n = len(idx)
     span = np.concatenate([(ctx.as_of - cust_created[owner]).astype(np.int64) / 86_400, np.full(n_guest.sum(), 700.0)])
     ordered = ctx.as_of - (rng.uniform(0.01, 1, n) * span * 86_400).astype("timedelta64[s]")
@@ -114,6 +120,7 @@ def _orders(ctx: Context, cust_idx: np.ndarray, cust_key: np.ndarray, cust_creat
             "total_amount": pa.array(total),
         },
         idx,
+        from_dup,
     )
     ctx.add(
         "shop_order_lines",
@@ -128,10 +135,11 @@ def _orders(ctx: Context, cust_idx: np.ndarray, cust_key: np.ndarray, cust_creat
             "unit_price": pa.array(price),
         },
         idx[line_order],
+        from_dup[line_order],
     )
 
 
-def _abandoned_carts(ctx: Context, cust_idx: np.ndarray, cust_key: np.ndarray) -> None:
+def _abandoned_carts(ctx: Context, cust_idx: np.ndarray, cust_key: np.ndarray, dup: np.ndarray) -> None:
     rng, pop = ctx.rng, ctx.pop
     pick = np.flatnonzero(rng.random(len(cust_idx)) < 0.12)
     n = len(pick)
@@ -146,7 +154,8 @@ def _abandoned_carts(ctx: Context, cust_idx: np.ndarray, cust_key: np.ndarray) -
         {
             "cart_id": arr(ids("CART-", n, width=8), pa.string()),
             "customer_id": pa.array(cust_key[pick], pa.int64(), mask=cust_key[pick] < 0),
-            "email": arr(mess.email_variants(rng, pop.email[idx], 0.1), pa.string()),
+            # a duplicate account's cart must not carry the person's main address
+            "email": arr(np.where(dup[pick], None, mess.email_variants(rng, pop.email[idx], 0.1)), pa.string()),
             "created_at": arr(created, pa.timestamp("s")),
             "item_count": pa.array(rng.integers(1, 5, n).astype(np.int64)),
             "cart_value": pa.array(np.round(rng.gamma(2, 40, n), 2)),
@@ -154,14 +163,15 @@ def _abandoned_carts(ctx: Context, cust_idx: np.ndarray, cust_key: np.ndarray) -
             "checkout_url": arr("https://shop.ferry-demo.com/cart/" + ids("", n, width=8), pa.string()),
         },
         idx,
+        dup[pick],
     )
 
 
 def build(ctx: Context) -> np.ndarray:
     """Returns, per person, the shop customer id (or -1) so web logins can carry it."""
-    idx, keys, created = _customers(ctx)
-    _orders(ctx, idx, keys, created)
-    _abandoned_carts(ctx, idx, keys)
+    idx, keys, created, dup = _customers(ctx)
+    _orders(ctx, idx, keys, created, dup)
+    _abandoned_carts(ctx, idx, keys, dup)
     person_key = np.full(ctx.pop.n, -1, dtype=np.int64)
     primary = keys.copy()
     # first (non-duplicate) account wins: later rows are duplicates, so write in reverse

@@ -58,6 +58,7 @@ def build(ctx: Context) -> None:
             "solved_at": arr(np.where(resolved, _iso_z(np.minimum(resolved_at, ctx.as_of)), None), pa.string()),
         },
         idx,
+        dup[r],
     )
 
     # Surveys: CSAT after half the solved tickets, NPS for some requesters.
@@ -79,4 +80,5 @@ def build(ctx: Context) -> None:
             "submitted_at": arr(_iso_z(np.minimum(resolved_at[s] + rng.integers(3600, 3 * 86_400, m).astype("timedelta64[s]"), ctx.as_of)), pa.string()),
         },
         idx[s],
+        dup[r][s],
     )

@@ -31,16 +31,21 @@ def _uuid_fmt(h: np.ndarray) -> np.ndarray:
 def build(ctx: Context, shop_key: np.ndarray) -> None:
     rng, pop = ctx.rng, ctx.pop
     people = ctx.sample(0.7, pop.activity + 0.3)
-    two = rng.random(len(people)) < 0.2
+    none = np.zeros(0, np.int64)
+    elsewhere = np.isin(people, np.concatenate([ctx.members.get(s, none) for s in ("crm", "shop", "support", "forms", "product")]))
+    b2b_tools = np.isin(np.arange(pop.n), np.concatenate([ctx.members.get(s, none) for s in ("crm", "product")]))
+    # A second device only matters for people we can identify; an anonymous-only
+    # visitor's other device is indistinguishable from another visitor.
+    two = elsewhere & (rng.random(len(people)) < 0.25)
     dev_person = np.concatenate([people, people[two]])
     second = np.concatenate([np.zeros(len(people), bool), np.ones(two.sum(), bool)])
     ndev = len(dev_person)
     dev_anon = _uuid_fmt(_anonymous_ids(rng, ndev))
     dev_kind = np.array(vocab.DEVICES, dtype=object)[rng.integers(0, len(vocab.DEVICES), ndev)]
     known = shop_key[dev_person] >= 0
-    web_only = rng.random(ndev) < 0.5
-    p_ident = np.where(second, 0.85, 0.97)
-    identified = rng.random(ndev) < np.where(known, p_ident, np.where(web_only, 0.0, p_ident))
+    web_only = ~np.concatenate([elsewhere, elsewhere[two]])
+    p_ident = np.where(second, 0.93, 0.99)
+    identified = rng.random(ndev) < np.where(web_only, 0.0, p_ident)
     dev_start = ctx.ago(ndev, 420, 0.5)
 
     # Regular events.
@@ -62,9 +67,14 @@ def build(ctx: Context, shop_key: np.ndarray) -> None:
     id_span = (ctx.as_of - dev_start[id_dev]).astype(np.int64)
     id_t = dev_start[id_dev] + (rng.uniform(0, 0.8, len(id_dev)) * id_span).astype("timedelta64[s]")
     id_type = np.where(known[id_dev], "login", "form_submit").astype(object)
-    ev_dev = np.concatenate([ev_dev, id_dev])
-    t = np.concatenate([t, id_t])
-    etype = np.concatenate([etype, id_type])
+    # Shop customers also fill a form (trial sign-up, demo, newsletter) on an identified
+    # device: B2B people (CRM, product) usually do, others now and then.
+    extra_p = np.where(b2b_tools[dev_person[id_dev]], 0.8, 0.2)
+    extra = id_dev[known[id_dev] & (rng.random(len(id_dev)) < extra_p)]
+    extra_t = id_t[np.isin(id_dev, extra)] + np.timedelta64(60, "s")
+    ev_dev = np.concatenate([ev_dev, id_dev, extra])
+    t = np.concatenate([t, id_t, extra_t])
+    etype = np.concatenate([etype, id_type, np.full(len(extra), "form_submit", dtype=object)])
 
     order = np.lexsort((t, ev_dev))
     ev_dev, t, etype = ev_dev[order], t[order], etype[order]
@@ -77,7 +87,8 @@ def build(ctx: Context, shop_key: np.ndarray) -> None:
     after_ident = t >= ident_time[ev_dev]
     user_id = np.where(after_ident & known[ev_dev], shop_key[person], -1)
     is_form = etype == "form_submit"
-    email = np.where(is_form, mess.email_variants(rng, pop.email[person], 0.2), None)
+    given = np.where(b2b_tools[person], pop.primary_email[person], pop.email[person])
+    email = np.where(is_form, mess.email_variants(rng, given, 0.2), None)
     email = np.where(is_form, mess.invalid_emails(rng, email, 0.01), None)
 
     cat = np.where(rng.random(n) < 0.6, pop.interest[person], _CATS[rng.integers(0, len(_CATS), n)])
