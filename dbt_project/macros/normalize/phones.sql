@@ -18,7 +18,7 @@
         when {{ d }} is null or {{ d }} = '' then null
         when {{ phone_portable_candidate(d, region) }} is null then null
         when translate({{ phone_portable_candidate(d, region) }}, '+0123456789', '') <> '' then null
-        when length({{ phone_portable_candidate(d, region) }}) not between 9 and 16 then null
+        when not ({{ portable_phone_length_ok(phone_portable_candidate(d, region)) }}) then null
         when translate(substr({{ d }}, 2), '0', '') = '' then null
         else {{ phone_portable_candidate(d, region) }}
     end

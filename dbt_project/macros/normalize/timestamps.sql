@@ -10,7 +10,7 @@
 {%- endmacro %}
 
 {% macro postgres__iso_to_utc(column) -%}
-    (cast({{ column }} as timestamptz) at time zone 'UTC')
+    {{ pg_iso_to_utc(column) }}
 {%- endmacro %}
 
 {% macro default__iso_to_utc(column) -%}

@@ -31,7 +31,7 @@ all_rows as (
         loader_id,
         {{ s.ts }} as record_at,
         loaded_at,
-        row_number() over (partition by {{ s.key }} order by loaded_at desc, loader_id desc) as key_copy
+        is_latest_copy
     from {{ ref(s.model) }}
     {%- if not loop.last %}
 
@@ -82,7 +82,7 @@ duplicate_key as (
         loaded_at
     from all_rows
     where source_record_id is not null
-        and key_copy > 1
+        and not is_latest_copy
 
 ),
 
@@ -97,7 +97,7 @@ missing_timestamp as (
         loaded_at
     from all_rows
     where source_record_id is not null
-        and key_copy = 1
+        and is_latest_copy
         and record_at is null
 
 ),
@@ -116,7 +116,7 @@ no_usable_identifier as (
         on all_rows.source = valid_identifiers.source
         and all_rows.source_record_id = valid_identifiers.source_record_id
     where all_rows.source_record_id is not null
-        and all_rows.key_copy = 1
+        and all_rows.is_latest_copy
         and valid_identifiers.source_record_id is null
 
 ),
@@ -131,7 +131,7 @@ orphan_order_lines as (
         'order line whose order is missing or has no key' as detail,
         loaded_at
     from order_lines
-    where order_line_id is not null
+    where is_latest_copy
         and not has_order
 
 ),

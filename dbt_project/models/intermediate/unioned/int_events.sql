@@ -18,7 +18,7 @@ orders as (
         total_amount as amount,
         {{ json_object_text({'status': 'status', 'store_id': 'store_id', 'currency': 'currency'}) }} as attributes_json
     from {{ ref('stg_shop__orders') }}
-    where order_id is not null
+    where is_latest_copy
 
 ),
 
@@ -34,7 +34,7 @@ order_lines as (
         line_amount as amount,
         {{ json_object_text({'order_id': 'order_id', 'sku': 'sku', 'product_name': 'product_name', 'quantity': 'quantity', 'order_status': 'order_status'}) }} as attributes_json
     from {{ ref('int_order_lines_joined') }}
-    where order_line_id is not null
+    where is_latest_copy
         and has_order
 
 ),
@@ -51,7 +51,7 @@ abandoned_carts as (
         cart_value as amount,
         {{ json_object_text({'item_count': 'item_count', 'checkout_url': 'checkout_url'}) }} as attributes_json
     from {{ ref('stg_shop__abandoned_carts') }}
-    where cart_id is not null
+    where is_latest_copy
 
 ),
 
@@ -67,7 +67,7 @@ web_events as (
         cast(null as {{ dbt.type_numeric() }}) as amount,
         {{ json_object_text({'page_path': 'page_path', 'utm_source': 'utm_source', 'utm_medium': 'utm_medium', 'utm_campaign': 'utm_campaign', 'referrer': 'referrer', 'device_type': 'device_type'}) }} as attributes_json
     from {{ ref('stg_web__events') }}
-    where event_id is not null
+    where is_latest_copy
 
 ),
 
@@ -83,7 +83,7 @@ support_tickets as (
         cast(null as {{ dbt.type_numeric() }}) as amount,
         {{ json_object_text({'priority': 'priority', 'status': 'status', 'solved_at': 'solved_at'}) }} as attributes_json
     from {{ ref('stg_support__tickets') }}
-    where ticket_id is not null
+    where is_latest_copy
 
 ),
 
@@ -99,7 +99,7 @@ support_surveys as (
         cast(null as {{ dbt.type_numeric() }}) as amount,
         {{ json_object_text({'survey_type': 'survey_type', 'score': 'score', 'ticket_id': 'ticket_id'}) }} as attributes_json
     from {{ ref('stg_support__surveys') }}
-    where survey_response_id is not null
+    where is_latest_copy
 
 ),
 
@@ -122,7 +122,7 @@ form_submissions as (
         cast(null as {{ dbt.type_numeric() }}) as amount,
         {{ json_object_text({'form_type': 'form_type', 'asset': 'asset', 'consent_email': 'consent_email', 'consent_sms': 'consent_sms', 'utm_source': 'utm_source', 'utm_medium': 'utm_medium', 'utm_campaign': 'utm_campaign'}) }} as attributes_json
     from {{ ref('stg_forms__submissions') }}
-    where submission_id is not null
+    where is_latest_copy
 
 ),
 
@@ -138,7 +138,7 @@ product_events as (
         cast(null as {{ dbt.type_numeric() }}) as amount,
         {{ json_object_text({'event_name': 'event_name', 'feature_name': 'feature_name'}) }} as attributes_json
     from {{ ref('stg_product__events') }}
-    where event_id is not null
+    where is_latest_copy
         and user_id is not null
 
 ),
@@ -155,7 +155,7 @@ consent_changes as (
         cast(null as {{ dbt.type_numeric() }}) as amount,
         {{ json_object_text({'action': 'action', 'is_consented': 'is_consented', 'source_system': 'source_system'}) }} as attributes_json
     from {{ ref('stg_consent__changes') }}
-    where change_id is not null
+    where is_latest_copy
 
 ),
 
@@ -171,7 +171,7 @@ erasure_requests as (
         cast(null as {{ dbt.type_numeric() }}) as amount,
         {{ json_object_text({'status': 'status'}) }} as attributes_json
     from {{ ref('stg_consent__erasure_requests') }}
-    where request_id is not null
+    where is_latest_copy
 
 ),
 

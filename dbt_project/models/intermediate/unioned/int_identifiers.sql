@@ -46,14 +46,8 @@ with
 {{ s.source }}_usable as (
 
     select *
-    from (
-        select
-            *,
-            row_number() over (partition by {{ s.key }} order by loaded_at desc, loader_id desc) as key_copy
-        from {{ s.source }}
-        where {{ s.key }} is not null
-    ) as numbered
-    where key_copy = 1
+    from {{ s.source }}
+    where is_latest_copy
 
 ),
 

@@ -22,7 +22,7 @@ orders as (
         store_id,
         currency
     from {{ ref('stg_shop__orders') }}
-    where order_id is not null
+    where is_latest_copy
 
 ),
 

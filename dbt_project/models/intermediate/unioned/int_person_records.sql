@@ -47,11 +47,9 @@ with
 {% for s in sources %}
 {{ s.source }} as (
 
-    select
-        *,
-        row_number() over (partition by {{ s.key }} order by loaded_at desc, loader_id desc) as key_copy
+    select *
     from {{ ref(s.model) }}
-    where {{ s.key }} is not null
+    where is_latest_copy
 
 ),
 
@@ -71,7 +69,6 @@ with
         {%- endfor %}
         loaded_at
     from {{ s.source }}
-    where key_copy = 1
 
 ),
 

@@ -39,5 +39,15 @@ renamed as (
     from source
 
 )
+,
 
-select * from renamed
+deduplicated as (
+
+    select
+        *,
+        {{ is_latest_copy('submission_id') }} as is_latest_copy
+    from renamed
+
+)
+
+select * from deduplicated

@@ -37,5 +37,15 @@ split_names as (
     from renamed
 
 )
+,
 
-select * from split_names
+deduplicated as (
+
+    select
+        *,
+        {{ is_latest_copy('user_id') }} as is_latest_copy
+    from split_names
+
+)
+
+select * from deduplicated

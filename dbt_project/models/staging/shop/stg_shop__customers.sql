@@ -37,5 +37,15 @@ renamed as (
     from source
 
 )
+,
 
-select * from renamed
+deduplicated as (
+
+    select
+        *,
+        {{ is_latest_copy('customer_id') }} as is_latest_copy
+    from renamed
+
+)
+
+select * from deduplicated

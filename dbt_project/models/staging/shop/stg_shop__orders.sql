@@ -29,5 +29,15 @@ renamed as (
     from source
 
 )
+,
 
-select * from renamed
+deduplicated as (
+
+    select
+        *,
+        {{ is_latest_copy('order_id') }} as is_latest_copy
+    from renamed
+
+)
+
+select * from deduplicated

@@ -46,5 +46,15 @@ flagged as (
     from renamed
 
 )
+,
 
-select * from flagged
+deduplicated as (
+
+    select
+        *,
+        {{ is_latest_copy('event_id') }} as is_latest_copy
+    from flagged
+
+)
+
+select * from deduplicated
