@@ -136,6 +136,7 @@ class EngagementRates:
     click: float = 0.3  # of opens
     unsubscribe: float = 0.05  # of opens
     spamreport: float = 0.01  # of delivered
+    deferred: float = 0.05  # of delivered: a temporary refusal first, delivered on a retry
 
 
 class SendGridSandbox(SandboxServer):
@@ -731,7 +732,7 @@ class SendGridSandbox(SandboxServer):
                         "timestamp": t + offset,
                         "event": kind,
                         "sg_event_id": base64.urlsafe_b64encode(
-                            uuid.UUID(int=rng.getrandbits(128)).bytes
+                            uuid.uuid4().bytes  # unique across calls, whatever the seed
                         )
                         .decode()
                         .rstrip("="),
@@ -787,6 +788,8 @@ class SendGridSandbox(SandboxServer):
                         "status": "5.7.1",
                     }
                     continue
+                if rng.random() < rates.deferred:
+                    ev("deferred", 5, response="451 4.7.1 try again later", attempt="1")
                 ev("delivered", 10, response="250 OK")
                 if rng.random() < rates.spamreport:
                     ev("spamreport", 30)
