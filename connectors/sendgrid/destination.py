@@ -142,7 +142,7 @@ class SendGridDestination:
             parsed = SendGridOptions.model_validate(options or {})
         except ValidationError as exc:
             raise ValueError(
-                f"destination {name!r} (type sendgrid): invalid options: {exc}"
+                f"destination {name!r} (type sendgrid): invalid options: {_describe(exc)}"
             ) from None
         return cls(parsed, name=name)
 
@@ -656,3 +656,10 @@ def _chunks(
         size += item
     if chunk:
         yield chunk
+
+
+def _describe(exc: ValidationError) -> str:
+    """Which option is wrong and why, without echoing values (an option may be a secret)."""
+    return "; ".join(
+        f"options.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+    )

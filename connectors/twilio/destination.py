@@ -153,7 +153,7 @@ class TwilioDestination:
             parsed = TwilioOptions.model_validate(options or {})
         except ValidationError as exc:
             raise ValueError(
-                f"destination {name!r} (type twilio): invalid options: {exc}"
+                f"destination {name!r} (type twilio): invalid options: {_describe(exc)}"
             ) from None
         return cls(parsed, name=name)
 
@@ -343,3 +343,10 @@ def _twilio_error(response: requests.Response) -> tuple[int | None, str]:
 def _redact(message: str) -> str:
     """Twilio messages echo the number: never let it into results or logs."""
     return re.sub(r"\+?\d[\d ()-]{6,}\d", "<phone>", message)
+
+
+def _describe(exc: ValidationError) -> str:
+    """Which option is wrong and why, without echoing values (an option may be a secret)."""
+    return "; ".join(
+        f"options.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+    )

@@ -313,3 +313,9 @@ def test_replayed_creates_find_what_the_first_try_made(sandbox: SendGridSandbox)
     assert len(sandbox.state.lists) == 1 and len(sandbox.state.custom_fields) == 1
     sandbox.advance()
     assert sandbox.state.list_emails(next(iter(sandbox.state.lists))) == {"ann@example.com"}
+
+
+def test_option_errors_name_the_key_never_the_value() -> None:
+    with pytest.raises(ValueError) as caught:
+        SendGridDestination.from_options({"apikey": "SG.very-secret"}, name="sendgrid_marketing")
+    assert "options.apikey" in str(caught.value) and "very-secret" not in str(caught.value)
