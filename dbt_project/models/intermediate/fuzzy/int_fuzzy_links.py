@@ -1,6 +1,8 @@
 """Scored candidate pairs of person records (Splink, Fellegi-Sunter).
 
-A thin caller: the matching logic lives in orchestration.fuzzy_matching, the
+A dbt-duckdb Python model, so DuckDB only: on other adapters it is disabled
+(dbt_project.yml) and portable/int_fuzzy_links.sql, the same columns with no
+rows, takes its name. A thin caller: the matching logic lives in orchestration.fuzzy_matching, the
 trained model in dbt_project/fuzzy/splink_model.json. Splink runs on its own
 in-memory DuckDB, so none of its scratch tables land in the warehouse. One row
 per pair of records whose match probability is at least fuzzy_min_probability,
