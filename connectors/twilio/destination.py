@@ -138,9 +138,9 @@ class TwilioDestination:
         self.http = HttpClient(
             self.base_url, auth=auth, timeout=options.timeout, max_attempts=options.max_attempts
         )
-        # Sends are not idempotent at Twilio: one try, failures classified, never replayed here.
         self.sleep: Callable[[float], None] = time.sleep
         self._not_before = 0.0  # monotonic time before which no send leaves (after a 429)
+        # Sends are not idempotent at Twilio: one try, failures classified, never replayed here.
         self.send_http = HttpClient(
             self.base_url, auth=auth, timeout=options.timeout, max_attempts=1
         )
@@ -222,7 +222,10 @@ class TwilioDestination:
         phone = str(record.payload.get("phone") or "").strip()
         if not phone:
             return RecordResult(record.key, Outcome.REJECTED, "no phone for this record")
-        body = self.render(record)
+        try:
+            body = self.render(record)
+        except (ValueError, IndexError, AttributeError) as exc:  # a broken template in options.body
+            return RecordResult(record.key, Outcome.REJECTED, f"body template: {exc}")
         if not body:
             return RecordResult(record.key, Outcome.REJECTED, "empty message body")
         if len(body) > MAX_BODY_CHARS:
@@ -285,7 +288,11 @@ class TwilioDestination:
         horizon = self.now() - timedelta(hours=self.options.reconcile_window_hours)
         for record in records:
             phone = str(record.payload.get("phone") or "").strip()
-            body = self.render(record)
+            try:
+                body = self.render(record)
+            except (ValueError, IndexError, AttributeError) as exc:
+                out.append(RecordResult(record.key, Outcome.IN_DOUBT, f"body template: {exc}"))
+                continue
             params = {"To": phone, "PageSize": 50}
             if self.options.from_number and not self.options.messaging_service_sid:
                 params["From"] = self.options.from_number

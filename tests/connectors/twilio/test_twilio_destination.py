@@ -213,3 +213,10 @@ def test_only_send_is_supported_and_no_credentials_means_sandbox(monkeypatch) ->
         [Record("p1", Operation.UPSERT, {"phone": "+33612345678"}), _sms("p2", "+33612345678")]
     )
     assert results[0].outcome is Outcome.REJECTED and results[1].outcome is Outcome.ACCEPTED
+
+
+def test_a_broken_body_template_rejects_instead_of_crashing(sandbox: TwilioSandbox) -> None:
+    dest = _dest(sandbox, body="Hi {first_name, {")
+    [result] = dest.write([_sms("p1", "+33612345678", first_name="A")])
+    assert result.outcome is Outcome.REJECTED and result.error.startswith("body template")
+    assert not sandbox.requests_to("POST")
