@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.identity.harness import make_project
+from tests.identity.harness import dbt_build, make_project, write_inputs
+from tests.identity.scenarios import scenarios
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +21,12 @@ def identity_project_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def identity_project(identity_project_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(copied dbt project dir, DuckDB file private to one test module)."""
     return identity_project_dir, tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb"
+
+
+@pytest.fixture(scope="session")
+def scenario_db(identity_project_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """DuckDB warehouse after one `dbt build` of all hand-made scenarios."""
+    db = tmp_path_factory.mktemp("scenarios") / "warehouse.duckdb"
+    write_inputs(db, scenarios())
+    dbt_build(identity_project_dir, db)
+    return db

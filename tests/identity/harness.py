@@ -129,21 +129,25 @@ def write_inputs(db_path: Path, inputs: Inputs) -> None:
         con.close()
 
 
-def dbt_build(project: Path, db_path: Path, *extra: str, command: str = "build") -> None:
-    """`dbt build` (or `command`) of the copied project against `db_path`, in process;
-    raises on any failure. In process, later invocations reuse the parsed project."""
+def dbt_build(project: Path, db_path: Path | None, *extra: str, command: str = "build",
+              target: str = "duckdb", env: dict[str, str] | None = None) -> None:
+    """`dbt build` (or `command`) of the copied project against `db_path` (DuckDB) or the
+    target named by `target` with its connection variables in `env`, in process; raises
+    on any failure. In process, later invocations reuse the parsed project."""
     import os
 
     from dbt.cli.main import dbtRunner
 
-    os.environ["FERRY_DUCKDB_PATH"] = str(db_path)
-    os.environ["FERRY_DBT_TARGET"] = "duckdb"
+    if db_path is not None:
+        os.environ["FERRY_DUCKDB_PATH"] = str(db_path)
+    os.environ["FERRY_DBT_TARGET"] = target
+    os.environ.update(env or {})
     # the project's DuckDB plugin (normalisation UDFs) is loaded from the real project
     os.environ["FERRY_DBT_PLUGINS_DIR"] = str(DBT_PROJECT_DIR / "plugins")
     args = [
         command, "--project-dir", str(project), "--profiles-dir", str(project),
         "--target-path", str(project / "target"), "--log-path", str(project / "logs"),
-        "--quiet", *extra,
+        "--quiet", "--target", target, *extra,
     ]
     result = dbtRunner().invoke(args)
     if not result.success:
@@ -152,6 +156,35 @@ def dbt_build(project: Path, db_path: Path, *extra: str, command: str = "build")
             failures = [f"{r.node.name}: {r.status} {r.message}" for r in result.result.results
                         if str(r.status) in ("error", "fail")]
         raise AssertionError(f"dbt build failed: {result.exception or failures}")
+
+
+def write_inputs_postgres(conninfo: dict[str, object], inputs: Inputs) -> None:
+    """The same test_input tables, in PostgreSQL (for the portability test)."""
+    import psycopg
+
+    with psycopg.connect(**conninfo, autocommit=True) as con:
+        con.execute("drop schema if exists test_input cascade")
+        con.execute("create schema test_input")
+        con.execute(
+            "create table test_input.identifiers (source text, source_record_id text,"
+            " identifier_type text, identifier_value text, is_valid boolean,"
+            " invalid_reason text, observed_at timestamp)"
+        )
+        with con.cursor() as cur:
+            cur.executemany("insert into test_input.identifiers values (%s, %s, %s, %s, %s, %s, %s)",
+                            inputs.identifiers)
+            cols = ", ".join(f"{c} {'date' if c == 'birth_date' else 'integer' if c == 'loyalty_points' else 'text'}"
+                             for c in PERSON_COLUMNS)
+            cur.execute(f"create table test_input.person_records (source text, source_record_id text,"
+                        f" {cols}, source_updated_at timestamp)")
+            names = ("source", "source_record_id", *PERSON_COLUMNS, "source_updated_at")
+            cur.executemany(f"insert into test_input.person_records values ({', '.join(['%s'] * len(names))})",
+                            [tuple(r.get(n) for n in names) for r in inputs.person_records])
+            cur.execute("create table test_input.events (event_id text, source text, source_record_id text,"
+                        " event_type text, channel text, occurred_at timestamp, category text,"
+                        " amount numeric(12, 2), attributes_json text)")
+            cur.executemany("insert into test_input.events values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                            inputs.events)
 
 
 def query(db_path: Path, sql: str) -> list[tuple[Any, ...]]:

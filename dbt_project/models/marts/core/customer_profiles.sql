@@ -1,7 +1,8 @@
 {#- The golden record: one row per person (profile_id).
 
     Survivorship, per attribute, over the person's source records:
-      - email, phone: a valid value first, then the most recently seen;
+      - email, phone: a valid value first, then the most recently seen, then the
+        one most records carry;
       - address (street, city, postcode, country): taken as one block from the
         most recently updated record that has one, so parts never mix;
       - every other attribute: source priority first (var profile_source_priority),
@@ -95,6 +96,13 @@ contact_points as (
         and coalesce(screened.screen_reason, '') <> 'missing_value'
 ),
 
+contact_counts as (
+    select
+        *,
+        count(*) over (partition by profile_id, identifier_type, identifier_value) as carried_by_records
+    from contact_points
+),
+
 contact_ranked as (
     select
         *,
@@ -104,10 +112,12 @@ contact_ranked as (
                 case when is_valid then 0 else 1 end,
                 case when last_observed_at is null then 1 else 0 end,
                 last_observed_at desc,
+                carried_by_records desc,
                 source_rank,
-                record_key
+                record_key,
+                identifier_value
         ) as value_rank
-    from contact_points
+    from contact_counts
 ),
 
 touchpoints as (
