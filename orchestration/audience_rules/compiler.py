@@ -94,7 +94,12 @@ class _Compiler:
                 parsed = (date if column_type == "date" else datetime).fromisoformat(str(value))
             except ValueError:
                 raise self.fail(key, f"expects an ISO {column_type}, got {value!r}") from None
-            return exp.cast(exp.Literal.string(parsed.isoformat(sep=" ") if column_type == "timestamp" else parsed.isoformat()), column_type)
+            return exp.cast(
+                exp.Literal.string(
+                    parsed.isoformat(sep=" ") if column_type == "timestamp" else parsed.isoformat()
+                ),
+                column_type,
+            )
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             raise self.fail(key, f"expects text, got {value!r}")
         return exp.Literal.string(str(value))
@@ -103,7 +108,9 @@ class _Compiler:
     def trait(self, cond: Trait) -> exp.Expression:
         column_type = TRAIT_COLUMNS.get(cond.column)
         if column_type is None:
-            raise self.fail(f"{cond.key}.trait", f"unknown trait column {cond.column!r} (see customer_scores)")
+            raise self.fail(
+                f"{cond.key}.trait", f"unknown trait column {cond.column!r} (see customer_scores)"
+            )
         col = exp.column(cond.column, table=TRAIT_ALIAS)
         key = f"{cond.key}.value"
         op = cond.op
@@ -113,7 +120,9 @@ class _Compiler:
             return exp.not_(exp.Is(this=col, expression=exp.Null()))
         if op in ("is_true", "is_false"):
             if column_type != "bool":
-                raise self.fail(f"{cond.key}.op", f"{op} needs a boolean column, {cond.column} is {column_type}")
+                raise self.fail(
+                    f"{cond.key}.op", f"{op} needs a boolean column, {cond.column} is {column_type}"
+                )
             return exp.EQ(this=col, expression=exp.Boolean(this=op == "is_true"))
         if op in ("contains", "starts_with"):
             if column_type != "text" or not isinstance(cond.value, str):
@@ -125,14 +134,26 @@ class _Compiler:
             node = exp.In(this=col, expressions=values)
             return exp.not_(node) if op == "not_in" else node
         if op == "between":
-            low, high = (self.literal(f"{key}[{i}]", column_type, v) for i, v in enumerate(cond.value))
+            low, high = (
+                self.literal(f"{key}[{i}]", column_type, v) for i, v in enumerate(cond.value)
+            )
             return exp.Between(this=col, low=low, high=high)
         if isinstance(cond.value, list):
             raise self.fail(key, f"op {op} takes a single value")
         if op in ("gt", "gte", "lt", "lte") and column_type in ("text", "bool"):
-            raise self.fail(f"{cond.key}.op", f"{op} needs a number or date column, {cond.column} is {column_type}")
+            raise self.fail(
+                f"{cond.key}.op",
+                f"{op} needs a number or date column, {cond.column} is {column_type}",
+            )
         value = self.literal(key, column_type, cond.value)
-        klass = {"eq": exp.EQ, "ne": exp.NEQ, "gt": exp.GT, "gte": exp.GTE, "lt": exp.LT, "lte": exp.LTE}[op]
+        klass = {
+            "eq": exp.EQ,
+            "ne": exp.NEQ,
+            "gt": exp.GT,
+            "gte": exp.GTE,
+            "lt": exp.LT,
+            "lte": exp.LTE,
+        }[op]
         return klass(this=col, expression=value)
 
     def event(self, cond: Event) -> exp.Expression:
@@ -141,14 +162,26 @@ class _Compiler:
         self.tables.add(f"__ref_{EVENT_MODEL}")
         e = "e"
         where: list[exp.Expression] = [
-            exp.In(this=exp.column("event_type", table=e), expressions=[exp.Literal.string(t) for t in cond.event_types]),
+            exp.In(
+                this=exp.column("event_type", table=e),
+                expressions=[exp.Literal.string(t) for t in cond.event_types],
+            ),
             exp.LTE(this=exp.column("occurred_at", table=e), expression=as_of()),
         ]
         if cond.in_last_days is not None:
-            where.append(exp.GT(this=exp.column("occurred_at", table=e), expression=days_ago(cond.in_last_days)))
+            where.append(
+                exp.GT(
+                    this=exp.column("occurred_at", table=e), expression=days_ago(cond.in_last_days)
+                )
+            )
         for column, value in cond.filters.items():
             assert column in EVENT_FILTERS
-            where.append(exp.EQ(this=exp.Lower(this=exp.column(column, table=e)), expression=exp.Literal.string(value.lower())))
+            where.append(
+                exp.EQ(
+                    this=exp.Lower(this=exp.column(column, table=e)),
+                    expression=exp.Literal.string(value.lower()),
+                )
+            )
 
         def counted(having: exp.Expression) -> exp.Select:
             return (
@@ -163,9 +196,25 @@ class _Compiler:
         count = exp.Count(this=exp.Star())
         parts: list[exp.Expression] = []
         if cond.at_least > 0:
-            parts.append(exp.In(this=profile, query=counted(exp.GTE(this=count, expression=exp.Literal.number(cond.at_least))).subquery()))
+            parts.append(
+                exp.In(
+                    this=profile,
+                    query=counted(
+                        exp.GTE(this=count, expression=exp.Literal.number(cond.at_least))
+                    ).subquery(),
+                )
+            )
         if cond.at_most is not None:
-            parts.append(exp.not_(exp.In(this=profile, query=counted(exp.GT(this=count, expression=exp.Literal.number(cond.at_most))).subquery())))
+            parts.append(
+                exp.not_(
+                    exp.In(
+                        this=profile,
+                        query=counted(
+                            exp.GT(this=count, expression=exp.Literal.number(cond.at_most))
+                        ).subquery(),
+                    )
+                )
+            )
         return exp.and_(*parts) if len(parts) > 1 else parts[0]
 
     def membership(self, cond: Membership) -> exp.Expression:
@@ -175,7 +224,9 @@ class _Compiler:
         if cond.audience not in self.known_audiences:
             raise self.fail(f"{cond.key}.{kind}", f"unknown audience {cond.audience!r}")
         self.tables.add(f"__ref_{cond.audience}")
-        sub = exp.select(exp.column("profile_id", table="m")).from_(exp.alias_(ref(cond.audience), "m", table=True))
+        sub = exp.select(exp.column("profile_id", table="m")).from_(
+            exp.alias_(ref(cond.audience), "m", table=True)
+        )
         node = exp.In(this=exp.column("profile_id", table=TRAIT_ALIAS), query=sub.subquery())
         return node if cond.member else exp.not_(node)
 
@@ -209,9 +260,15 @@ class _Compiler:
 
 
 _PLACEHOLDERS = (
-    (re.compile(r"[`\"]?__ref_([a-z][a-z0-9_]*)[`\"]?"), lambda m: "{{ ref('" + m.group(1) + "') }}"),
+    (
+        re.compile(r"[`\"]?__ref_([a-z][a-z0-9_]*)[`\"]?"),
+        lambda m: "{{ ref('" + m.group(1) + "') }}",
+    ),
     (re.compile(r"[`\"]?__ferry_as_of[`\"]?"), lambda m: "{{ audiences_as_of() }}"),
-    (re.compile(r"[`\"]?__ferry_days_ago_(\d+)[`\"]?"), lambda m: "{{ audiences_days_ago(" + m.group(1) + ") }}"),
+    (
+        re.compile(r"[`\"]?__ferry_days_ago_(\d+)[`\"]?"),
+        lambda m: "{{ audiences_days_ago(" + m.group(1) + ") }}",
+    ),
 )
 
 
@@ -222,12 +279,16 @@ def render_placeholders(sql: str) -> str:
 
 
 def transpile(select: exp.Select) -> dict[str, str]:
-    return {d: render_placeholders(select.sql(dialect=d, pretty=True, comments=False)) for d in DIALECTS}
+    return {
+        d: render_placeholders(select.sql(dialect=d, pretty=True, comments=False)) for d in DIALECTS
+    }
 
 
 def _output_columns(rule: Rule) -> list[tuple[str, str]]:
     """(column, source alias) for the model's select list after profile_id and variant."""
-    wanted = list(CONTACT_FIELDS[rule.channel]) + [f for f in rule.fields if f not in CONTACT_FIELDS[rule.channel]]
+    wanted = list(CONTACT_FIELDS[rule.channel]) + [
+        f for f in rule.fields if f not in CONTACT_FIELDS[rule.channel]
+    ]
     out: list[tuple[str, str]] = []
     for i, name in enumerate(wanted):
         if name in ("profile_id", "variant"):
@@ -238,7 +299,11 @@ def _output_columns(rule: Rule) -> list[tuple[str, str]]:
             out.append((name, "scores"))
         else:
             index = rule.fields.index(name) if name in rule.fields else i
-            raise RuleError(rule.file, f"fields[{index}]", f"unknown field {name!r} (profile contact fields or customer_scores traits)")
+            raise RuleError(
+                rule.file,
+                f"fields[{index}]",
+                f"unknown field {name!r} (profile contact fields or customer_scores traits)",
+            )
     return out
 
 
@@ -297,12 +362,20 @@ select * from final
 def _ferry_meta(rule: Rule, columns: set[str], destinations: set[str] | None) -> dict[str, Any]:
     meta = dict(rule.sync)
     if meta.get("channel", rule.channel) != rule.channel:
-        raise RuleError(rule.file, "sync.channel", f"must match the rule's channel {rule.channel!r} (or be left out)")
+        raise RuleError(
+            rule.file,
+            "sync.channel",
+            f"must match the rule's channel {rule.channel!r} (or be left out)",
+        )
     meta["channel"] = rule.channel
     meta.setdefault("key", "profile_id")
     for key in ("key", "occurrence"):
         if meta.get(key) is not None and meta[key] not in columns:
-            raise RuleError(rule.file, f"sync.{key}", f"{meta[key]!r} is not an output column ({', '.join(sorted(columns))})")
+            raise RuleError(
+                rule.file,
+                f"sync.{key}",
+                f"{meta[key]!r} is not an output column ({', '.join(sorted(columns))})",
+            )
     syncs = meta.get("syncs") or []
     if not isinstance(syncs, list):
         raise RuleError(rule.file, "sync.syncs", "must be a list")
@@ -310,12 +383,20 @@ def _ferry_meta(rule: Rule, columns: set[str], destinations: set[str] | None) ->
         if not isinstance(entry, dict):
             raise RuleError(rule.file, f"sync.syncs[{i}]", "must be a mapping")
         if destinations is not None and entry.get("destination") not in destinations:
-            raise RuleError(rule.file, f"sync.syncs[{i}].destination", f"{entry.get('destination')!r} is not declared in destinations.yml")
+            raise RuleError(
+                rule.file,
+                f"sync.syncs[{i}].destination",
+                f"{entry.get('destination')!r} is not declared in destinations.yml",
+            )
         for part in ("identifiers", "fields"):
             for dest_field, column in (entry.get(part) or {}).items():
                 col = column.get("column") if isinstance(column, dict) else column
                 if col not in columns:
-                    raise RuleError(rule.file, f"sync.syncs[{i}].{part}.{dest_field}", f"{col!r} is not an output column ({', '.join(sorted(columns))})")
+                    raise RuleError(
+                        rule.file,
+                        f"sync.syncs[{i}].{part}.{dest_field}",
+                        f"{col!r} is not an output column ({', '.join(sorted(columns))})",
+                    )
     try:  # the sync engine's own validation, when that package is present
         from pydantic import ValidationError
 
@@ -329,7 +410,9 @@ def _ferry_meta(rule: Rule, columns: set[str], destinations: set[str] | None) ->
         loc = ".".join(str(p) for p in first["loc"])
         raise RuleError(rule.file, f"sync.{loc}", first["msg"]) from None
     if any(s.get("mode") == "send" for s in syncs) and rule.channel == "none":
-        raise RuleError(rule.file, "sync.syncs", "send mode needs a consent channel (email, sms or ads)")
+        raise RuleError(
+            rule.file, "sync.syncs", "send mode needs a consent channel (email, sms or ads)"
+        )
     return meta
 
 
@@ -348,11 +431,21 @@ def compile_rule(
         "description": rule.description,
         "config": {"meta": {"ferry": meta}},
         "columns": [
-            {"name": "profile_id", "description": "Member profile.", "data_tests": ["unique", "not_null"]},
-            {"name": "variant", "description": "Split variant (holdout is never synced).", "data_tests": ["not_null"]},
+            {
+                "name": "profile_id",
+                "description": "Member profile.",
+                "data_tests": ["unique", "not_null"],
+            },
+            {
+                "name": "variant",
+                "description": "Split variant (holdout is never synced).",
+                "data_tests": ["not_null"],
+            },
         ],
     }
-    return CompiledRule(rule, sql_by_dialect, names, _model_sql(rule, sql_by_dialect, columns), yaml_entry)
+    return CompiledRule(
+        rule, sql_by_dialect, names, _model_sql(rule, sql_by_dialect, columns), yaml_entry
+    )
 
 
 def load_rule_file(path: Path, root: Path | None = None) -> Rule:
@@ -402,18 +495,29 @@ def _dependency_order(rules: list[Rule]) -> list[Rule]:
 
 
 def compile_rules_dir(
-    rules_dir: Path, existing_audiences: set[str], destinations: set[str] | None = None, root: Path | None = None
+    rules_dir: Path,
+    existing_audiences: set[str],
+    destinations: set[str] | None = None,
+    root: Path | None = None,
 ) -> list[CompiledRule]:
     """Compile every *.yml/*.yaml under rules_dir. Names must be unique and must not
     clash with hand-written audiences."""
-    files = sorted([*rules_dir.rglob("*.yml"), *rules_dir.rglob("*.yaml")]) if rules_dir.exists() else []
+    files = (
+        sorted([*rules_dir.rglob("*.yml"), *rules_dir.rglob("*.yaml")])
+        if rules_dir.exists()
+        else []
+    )
     rules = [load_rule_file(path, root) for path in files]
     seen: dict[str, str] = {}
     for rule in rules:
         if rule.name in existing_audiences:
-            raise RuleError(rule.file, "name", f"{rule.name!r} is already a hand-written audience model")
+            raise RuleError(
+                rule.file, "name", f"{rule.name!r} is already a hand-written audience model"
+            )
         if rule.name in seen:
-            raise RuleError(rule.file, "name", f"{rule.name!r} is already defined in {seen[rule.name]}")
+            raise RuleError(
+                rule.file, "name", f"{rule.name!r} is already defined in {seen[rule.name]}"
+            )
         seen[rule.name] = rule.file
     known = set(existing_audiences) | set(seen)
     return [compile_rule(rule, known, destinations) for rule in _dependency_order(rules)]

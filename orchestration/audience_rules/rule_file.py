@@ -77,7 +77,7 @@ class Expression:
 @dataclass(frozen=True)
 class Group:
     kind: str  # "all" | "any"
-    items: tuple["Condition", ...]
+    items: tuple[Condition, ...]
     key: str
 
 
@@ -111,7 +111,9 @@ def _check_strings(file: str, value: Any, key: str) -> None:
     elif isinstance(value, str):
         for marker in FORBIDDEN_MARKERS:
             if marker in value:
-                raise RuleError(file, key or "(top)", f"contains {marker!r}, which is not allowed in rules")
+                raise RuleError(
+                    file, key or "(top)", f"contains {marker!r}, which is not allowed in rules"
+                )
         if "\x00" in value:
             raise RuleError(file, key or "(top)", "contains a NUL character")
 
@@ -131,7 +133,11 @@ def _name(file: str, key: str, value: Any) -> str:
 def _condition(file: str, raw: Any, key: str) -> Condition:
     if not isinstance(raw, dict):
         raise RuleError(file, key, "a condition must be a mapping")
-    kinds = [k for k in ("trait", "event", "in_audience", "not_in_audience", "expression", "any", "all") if k in raw]
+    kinds = [
+        k
+        for k in ("trait", "event", "in_audience", "not_in_audience", "expression", "any", "all")
+        if k in raw
+    ]
     if len(kinds) != 1:
         raise RuleError(
             file, key,
@@ -164,7 +170,10 @@ def _condition(file: str, raw: Any, key: str) -> Condition:
         if op == "between" and not (isinstance(value, list) and len(value) == 2):
             raise RuleError(file, f"{key}.value", "op between needs a list of two values")
         scalars = value if isinstance(value, list) else [value]
-        if needs_value and not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) or v is True or v is False for v in scalars):
+        if needs_value and not all(
+            isinstance(v, (str, int, float)) and not isinstance(v, bool) or v is True or v is False
+            for v in scalars
+        ):
             raise RuleError(file, f"{key}.value", "values must be strings, numbers or booleans")
         return Trait(column, op, value, key)
     if kind == "event":
@@ -199,7 +208,9 @@ def _condition(file: str, raw: Any, key: str) -> Condition:
     items = raw[kind]
     if not isinstance(items, list) or not items:
         raise RuleError(file, f"{key}.{kind}", "must be a non-empty list of conditions")
-    return Group(kind, tuple(_condition(file, c, f"{key}.{kind}[{i}]") for i, c in enumerate(items)), key)
+    return Group(
+        kind, tuple(_condition(file, c, f"{key}.{kind}[{i}]") for i, c in enumerate(items)), key
+    )
 
 
 def parse_rule(file: str, raw: Any) -> Rule:
@@ -207,7 +218,17 @@ def parse_rule(file: str, raw: Any) -> Rule:
     if not isinstance(raw, dict):
         raise RuleError(file, "(top)", "a rule file must be a mapping")
     _check_strings(file, raw, "")
-    known = {"name", "description", "channel", "conditions", "exclude", "fields", "split", "salt", "sync"}
+    known = {
+        "name",
+        "description",
+        "channel",
+        "conditions",
+        "exclude",
+        "fields",
+        "split",
+        "salt",
+        "sync",
+    }
     unknown = sorted(set(raw) - known)
     if unknown:
         raise RuleError(file, unknown[0], f"unknown key (known: {', '.join(sorted(known))})")
@@ -223,7 +244,11 @@ def parse_rule(file: str, raw: Any) -> Rule:
     conditions = raw.get("conditions")
     if not isinstance(conditions, list) or not conditions:
         raise RuleError(file, "conditions", "must be a non-empty list of conditions")
-    group = Group("all", tuple(_condition(file, c, f"conditions[{i}]") for i, c in enumerate(conditions)), "conditions")
+    group = Group(
+        "all",
+        tuple(_condition(file, c, f"conditions[{i}]") for i, c in enumerate(conditions)),
+        "conditions",
+    )
     exclude = raw.get("exclude") or []
     if not isinstance(exclude, list):
         raise RuleError(file, "exclude", "must be a list of conditions")
@@ -242,7 +267,9 @@ def parse_rule(file: str, raw: Any) -> Rule:
     if abs(sum(split.values()) - 100) > 1e-6:
         raise RuleError(file, "split", f"percentages add up to {sum(split.values())}, not 100")
     salt = raw.get("salt")
-    if salt is not None and (not isinstance(salt, str) or not re.match(r"^[A-Za-z0-9_.:-]{1,64}$", salt)):
+    if salt is not None and (
+        not isinstance(salt, str) or not re.match(r"^[A-Za-z0-9_.:-]{1,64}$", salt)
+    ):
         raise RuleError(file, "salt", "must be a short string of letters, digits, _ . : -")
     sync = raw.get("sync") or {}
     if not isinstance(sync, dict):

@@ -26,7 +26,9 @@ def parse_expression(file: str, key: str, sql: str) -> exp.Expression:
     node = statements[0]
     if isinstance(node, exp.Query) or not isinstance(node, exp.Condition):
         raise RuleError(
-            file, key, f"{node.key.upper()} statements are refused: only a boolean expression is allowed"
+            file,
+            key,
+            f"{node.key.upper()} statements are refused: only a boolean expression is allowed",
         )
     for sub in node.walk():
         name = type(sub).__name__
@@ -34,19 +36,31 @@ def parse_expression(file: str, key: str, sql: str) -> exp.Expression:
             raise RuleError(file, key, "subqueries and table references are refused")
         if isinstance(sub, exp.Anonymous):
             raise RuleError(file, key, f"function {sub.name!r} is not allowed")
-        if isinstance(sub, exp.Func) and name not in ALLOWED_FUNCTIONS and name not in ALLOWED_NODES:
+        if (
+            isinstance(sub, exp.Func)
+            and name not in ALLOWED_FUNCTIONS
+            and name not in ALLOWED_NODES
+        ):
             raise RuleError(file, key, f"function {sub.sql_name()!r} is not allowed")
         if name not in ALLOWED_NODES and name not in ALLOWED_FUNCTIONS:
             raise RuleError(file, key, f"{name} is not allowed in a rule expression")
         if isinstance(sub, exp.Column):
             if sub.table or sub.args.get("db") or sub.args.get("catalog"):
-                raise RuleError(file, key, f"column {sub.sql()!r}: use plain trait column names, no qualifiers")
+                raise RuleError(
+                    file, key, f"column {sub.sql()!r}: use plain trait column names, no qualifiers"
+                )
             if sub.name not in TRAIT_COLUMNS:
-                raise RuleError(file, key, f"unknown column {sub.name!r} (trait columns of customer_scores only)")
+                raise RuleError(
+                    file,
+                    key,
+                    f"unknown column {sub.name!r} (trait columns of customer_scores only)",
+                )
     if isinstance(node, (exp.Column, exp.Literal)) and not (
         isinstance(node, exp.Column) and TRAIT_COLUMNS.get(node.name) == "bool"
     ):
-        raise RuleError(file, key, "must be a boolean expression (a comparison or a boolean column)")
+        raise RuleError(
+            file, key, "must be a boolean expression (a comparison or a boolean column)"
+        )
     for comment_holder in node.walk():
         comment_holder.comments = None
     return node.transform(
@@ -76,5 +90,7 @@ def check_query(file: str, query: exp.Expression, allowed_tables: set[str]) -> N
             raise RuleError(file, "(compiled)", f"{name} is refused")
         elif isinstance(node, exp.Anonymous):
             raise RuleError(file, "(compiled)", f"function {node.name!r} is not allowed")
-        elif name not in ALLOWED_NODES and name not in ALLOWED_FUNCTIONS and name not in QUERY_NODES:
+        elif (
+            name not in ALLOWED_NODES and name not in ALLOWED_FUNCTIONS and name not in QUERY_NODES
+        ):
             raise RuleError(file, "(compiled)", f"{name} is not allowed")

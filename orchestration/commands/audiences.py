@@ -43,6 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("audiences", help="rule-based audiences")
     sub = parser.add_subparsers(dest="audiences_command", required=True)
     compile_parser = sub.add_parser("compile", help="compile audience_rules/*.yml to dbt models")
-    compile_parser.add_argument("--project-dir", default=str(DBT_PROJECT_DIR), help="dbt project folder")
-    compile_parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if stale")
+    compile_parser.add_argument(
+        "--project-dir", default=str(DBT_PROJECT_DIR), help="dbt project folder"
+    )
+    compile_parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if stale"
+    )
     compile_parser.set_defaults(func=_compile)

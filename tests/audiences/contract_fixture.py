@@ -21,7 +21,13 @@ from orchestration.paths import DBT_PROJECT_DIR
 
 AS_OF = datetime(2026, 6, 15, 12, 0, 0)
 FIXTURE_SCHEMA = "contract_fixtures"
-CONTRACT_MODELS = ("int_events", "int_person_records", "customer_identifiers", "customer_profiles", "customer_events")
+CONTRACT_MODELS = (
+    "int_events",
+    "int_person_records",
+    "customer_identifiers",
+    "customer_profiles",
+    "customer_events",
+)
 
 
 def ago(days: float = 0, hours: float = 0) -> datetime:
@@ -50,9 +56,13 @@ def _people() -> list[Person]:
     p = []
     # p01 champion: frequent recent big orders, email+ads consent, 3 weekly emails
     champion = Person("p01", "ann@example.com", "Ann", phone="+33612345601", company="Acme")
-    champion.events += [("order", "shop", ago(d), "outdoor", 200.0, {}) for d in (2, 20, 40, 60, 80)]
-    champion.events += [("consent_change", "crm", ago(300), None, None, grant | {"channel": "email"}),
-                        ("consent_change", "crm", ago(300), None, None, grant | {"channel": "ads"})]
+    champion.events += [
+        ("order", "shop", ago(d), "outdoor", 200.0, {}) for d in (2, 20, 40, 60, 80)
+    ]
+    champion.events += [
+        ("consent_change", "crm", ago(300), None, None, grant | {"channel": "email"}),
+        ("consent_change", "crm", ago(300), None, None, grant | {"channel": "ads"}),
+    ]
     champion.events += [("email_delivered", "sendgrid", ago(d), None, None, {}) for d in (0, 7, 14)]
     p.append(champion)
     # p02 lapsed (last order 200 days ago, usual interval 50 days): win-back
@@ -63,42 +73,58 @@ def _people() -> list[Person]:
     # p03 lapsed but revoked email consent later: not in win-back
     revoked = Person("p03", "cid@example.com", "Cid")
     revoked.events += [("order", "shop", ago(d), "kitchen", 10.0, {}) for d in (220,)]
-    revoked.events += [("consent_change", "crm", ago(400), None, None, grant | {"channel": "email"}),
-                       ("consent_change", "crm", ago(100), None, None, {"status": "revoked", "channel": "email"})]
+    revoked.events += [
+        ("consent_change", "crm", ago(400), None, None, grant | {"channel": "email"}),
+        ("consent_change", "crm", ago(100), None, None, {"status": "revoked", "channel": "email"}),
+    ]
     p.append(revoked)
     # p04 abandoned cart 2 h ago
     cart = Person("p04", "dee@example.com", "Dee")
-    cart.events += [("page_view", "web", ago(hours=3), "garden", None, {}),
-                    ("cart_add", "web", ago(hours=2), "garden", 35.0, {}),
-                    ("consent_change", "crm", ago(30), None, None, grant | {"channel": "email"})]
+    cart.events += [
+        ("page_view", "web", ago(hours=3), "garden", None, {}),
+        ("cart_add", "web", ago(hours=2), "garden", 35.0, {}),
+        ("consent_change", "crm", ago(30), None, None, grant | {"channel": "email"}),
+    ]
     p.append(cart)
     # p05 cart then ordered: no abandoned cart
     bought = Person("p05", "eve@example.com", "Eve")
-    bought.events += [("cart_add", "web", ago(hours=5), "garden", 35.0, {}),
-                      ("order", "shop", ago(hours=4), "garden", 35.0, {}),
-                      ("consent_change", "crm", ago(30), None, None, grant | {"channel": "email"})]
+    bought.events += [
+        ("cart_add", "web", ago(hours=5), "garden", 35.0, {}),
+        ("order", "shop", ago(hours=4), "garden", 35.0, {}),
+        ("consent_change", "crm", ago(30), None, None, grant | {"channel": "email"}),
+    ]
     p.append(bought)
     # p06 trial, inactive 5 days, used feature X (var trial_feature_x = audience_builder)
     trial = Person("p06", "fay@example.com", "Fay")
-    trial.events += [("trial_started", "product", ago(10), None, None, {}),
-                     ("login", "product", ago(9), None, None, {}),
-                     ("login", "product", ago(5), None, None, {}),
-                     ("feature_used", "product", ago(9), None, None, {"feature": "audience_builder"}),
-                     ("feature_used", "product", ago(5), None, None, {"feature": "export"}),
-                     ("consent_change", "crm", ago(10), None, None, grant | {"channel": "email"})]
+    trial.events += [
+        ("trial_started", "product", ago(10), None, None, {}),
+        ("login", "product", ago(9), None, None, {}),
+        ("login", "product", ago(5), None, None, {}),
+        ("feature_used", "product", ago(9), None, None, {"feature": "audience_builder"}),
+        ("feature_used", "product", ago(5), None, None, {"feature": "export"}),
+        ("consent_change", "crm", ago(10), None, None, grant | {"channel": "email"}),
+    ]
     p.append(trial)
     # p07 active trial (yesterday): not inactive, did not use feature X
     active = Person("p07", "gus@example.com", "Gus")
-    active.events += [("trial_started", "product", ago(4), None, None, {}),
-                      ("login", "product", ago(1), None, None, {}),
-                      ("feature_used", "product", ago(1), None, None, {"feature": "export"}),
-                      ("consent_change", "crm", ago(4), None, None, grant | {"channel": "email"})]
+    active.events += [
+        ("trial_started", "product", ago(4), None, None, {}),
+        ("login", "product", ago(1), None, None, {}),
+        ("feature_used", "product", ago(1), None, None, {"feature": "export"}),
+        ("consent_change", "crm", ago(4), None, None, grant | {"channel": "email"}),
+    ]
     p.append(active)
     # p08 prospect owned by a salesperson, competitor contract ends in 20 days,
     # birthday in 3 days; no marketing consent (internal notifications need none)
-    prospect = Person("p08", "hal@example.com", "Hal", owner_email="sales.rep@ferry.example",
-                      company="Globex", birth_date=date(1980, 6, 18),
-                      competitor_contract_end_date=(AS_OF + timedelta(days=20)).date())
+    prospect = Person(
+        "p08",
+        "hal@example.com",
+        "Hal",
+        owner_email="sales.rep@ferry.example",
+        company="Globex",
+        birth_date=date(1980, 6, 18),
+        competitor_contract_end_date=(AS_OF + timedelta(days=20)).date(),
+    )
     p.append(prospect)
     # p09 newsletter sign-up 2 days ago (grants email consent)
     news = Person("p09", "ida@example.com", "Ida")
@@ -109,18 +135,27 @@ def _people() -> list[Person]:
     nps.events += [("nps_response", "support", ago(1), None, None, {"score": 3})]
     p.append(nps)
     # p11 would be in win-back, NPS and birthday, but asked to be erased
-    erased = Person("p11", "kim@example.com", "Kim", owner_email="sales.rep@ferry.example",
-                    birth_date=date(1990, 6, 16))
+    erased = Person(
+        "p11",
+        "kim@example.com",
+        "Kim",
+        owner_email="sales.rep@ferry.example",
+        birth_date=date(1990, 6, 16),
+    )
     erased.events += [("order", "shop", ago(d), "kitchen", 50.0, {}) for d in (200, 260)]
-    erased.events += [("consent_change", "crm", ago(400), None, None, grant | {"channel": "email"}),
-                      ("nps_response", "support", ago(1), None, None, {"score": 1}),
-                      ("erasure_request", "privacy", ago(1), None, None, {})]
+    erased.events += [
+        ("consent_change", "crm", ago(400), None, None, grant | {"channel": "email"}),
+        ("nps_response", "support", ago(1), None, None, {"score": 1}),
+        ("erasure_request", "privacy", ago(1), None, None, {}),
+    ]
     p.append(erased)
     # p12 granted then unsubscribed, and bounced: no email consent, suppressed
     unsub = Person("p12", "lea@example.com", "Lea")
-    unsub.events += [("consent_change", "crm", ago(50), None, None, grant | {"channel": "email"}),
-                     ("email_bounce", "sendgrid", ago(20), None, None, {}),
-                     ("email_unsubscribe", "sendgrid", ago(10), None, None, {})]
+    unsub.events += [
+        ("consent_change", "crm", ago(50), None, None, grant | {"channel": "email"}),
+        ("email_bounce", "sendgrid", ago(20), None, None, {}),
+        ("email_unsubscribe", "sendgrid", ago(10), None, None, {}),
+    ]
     p.append(unsub)
     # p13 only ticked the shop's marketing box: email consent from the person record
     shop_flag = Person("p13", "max@example.com", "Max", accepts_marketing=True)
@@ -142,7 +177,11 @@ class _Portable:
                 name = sql.split()[4]
                 self.con.execute(f"drop table if exists {name}")
                 sql = sql.replace("create or replace table", "create table", 1)
-            sql = sql.replace("?", "%s").replace(" double,", " double precision,").replace(" double)", " double precision)")
+            sql = (
+                sql.replace("?", "%s")
+                .replace(" double,", " double precision,")
+                .replace(" double)", " double precision)")
+            )
         self.con.execute(sql, params) if params is not None else self.con.execute(sql)
 
 
@@ -179,30 +218,74 @@ def create_contract_tables(con, schema: str = FIXTURE_SCHEMA) -> list[Person]:
         con.execute(
             f"insert into {schema}.customer_profiles values (?, ?, ?, ?, 'Doe', ?, 'Lyon', '69001', ?, ?, "
             f"null, ?, ?, 'Lyon Centre', 'gold', 120, 'web', 'organic', null, null, null, ?, ?, ?)",
-            [person.profile_id, person.email, person.phone, person.first_name, person.birth_date,
-             person.country, person.company, owner_name, person.owner_email, ago(500),
-             person.email_is_valid, person.phone is not None],
+            [
+                person.profile_id,
+                person.email,
+                person.phone,
+                person.first_name,
+                person.birth_date,
+                person.country,
+                person.company,
+                owner_name,
+                person.owner_email,
+                ago(500),
+                person.email_is_valid,
+                person.phone is not None,
+            ],
         )
         record_id = f"{person.profile_id}-crm"
         con.execute(
             f"insert into {schema}.int_person_records values ('crm_contacts', ?, ?, 'Doe', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [record_id, person.first_name, person.email, person.phone, person.birth_date, owner_name,
-             person.owner_email, "Initech" if person.competitor_contract_end_date else None,
-             person.competitor_contract_end_date, person.accepts_marketing, ago(90), ago(60)],
+            [
+                record_id,
+                person.first_name,
+                person.email,
+                person.phone,
+                person.birth_date,
+                owner_name,
+                person.owner_email,
+                "Initech" if person.competitor_contract_end_date else None,
+                person.competitor_contract_end_date,
+                person.accepts_marketing,
+                ago(90),
+                ago(60),
+            ],
         )
         con.execute(
             f"insert into {schema}.customer_identifiers values ('crm_contacts', ?, 'email', ?, ?)",
             [record_id, person.email, person.profile_id],
         )
-        for index, (event_type, source, occurred_at, category, amount, attrs) in enumerate(person.events):
+        for index, (event_type, source, occurred_at, category, amount, attrs) in enumerate(
+            person.events
+        ):
             event_id = f"{person.profile_id}-e{index:02d}"
             record_id = f"{person.profile_id}-r{index:02d}"
             channel = attrs.get("channel") or ("email" if event_type.startswith("email") else "web")
-            row = [event_id, source, record_id, event_type, channel, occurred_at, category, amount, json.dumps(attrs)]
+            row = [
+                event_id,
+                source,
+                record_id,
+                event_type,
+                channel,
+                occurred_at,
+                category,
+                amount,
+                json.dumps(attrs),
+            ]
             con.execute(f"insert into {schema}.int_events values (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
             con.execute(
                 f"insert into {schema}.customer_events values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [event_id, person.profile_id, source, event_type, channel, occurred_at, category, amount, json.dumps(attrs)],
+                [
+                    event_id,
+                    person.profile_id,
+                    source,
+                    event_type,
+                    channel,
+                    occurred_at,
+                    category,
+                    amount,
+                    json.dumps(attrs),
+                ],
             )
             con.execute(
                 f"insert into {schema}.customer_identifiers values (?, ?, 'email', ?, ?)",
@@ -219,7 +302,9 @@ def stub_project(destination: Path, use_stubs: bool = True) -> Path:
     models and make the contract models thin models over the fixture tables, so the
     tests do not depend on the state of the upstream areas."""
     project = destination / "dbt_project"
-    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    shutil.copytree(
+        DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
+    )
     if not use_stubs:
         return project
     models = project / "models"

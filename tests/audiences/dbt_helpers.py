@@ -23,7 +23,12 @@ def run_dbt(
     env_extra: dict[str, str] | None = None,
 ) -> str:
     """Invoke dbt; raise with its output when it fails."""
-    env = {**os.environ, "FERRY_DUCKDB_PATH": str(db_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(env_extra or {})}
+    env = {
+        **os.environ,
+        "FERRY_DUCKDB_PATH": str(db_path),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        **(env_extra or {}),
+    }
     cli = [
         str(DBT), *args,
         "--project-dir", str(project),
@@ -34,8 +39,16 @@ def run_dbt(
     variables = {**({"ferry_as_of": as_of} if as_of else {}), **(extra_vars or {})}
     if variables:
         cli += ["--vars", json.dumps(variables)]
-    done = subprocess.run(cli, cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        cli, check=False, cwd=project, env=env, capture_output=True, text=True, timeout=600
+    )
     if done.returncode != 0:
-        lines = [line for line in done.stdout.splitlines() if "ERROR" in line or "FAIL" in line or "Error" in line]
-        raise AssertionError(f"dbt {' '.join(args)} failed:\n" + "\n".join(lines[-40:]) + "\n" + done.stdout[-4000:])
+        lines = [
+            line
+            for line in done.stdout.splitlines()
+            if "ERROR" in line or "FAIL" in line or "Error" in line
+        ]
+        raise AssertionError(
+            f"dbt {' '.join(args)} failed:\n" + "\n".join(lines[-40:]) + "\n" + done.stdout[-4000:]
+        )
     return done.stdout

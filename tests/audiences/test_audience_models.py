@@ -69,51 +69,89 @@ def test_starter_audiences_have_the_expected_members(built):
 
 def test_no_audience_holds_an_erased_or_unconsented_profile(built):
     _, db = built
-    audiences = [r[0] for r in query(db, "select table_name from information_schema.tables "
-                                         "where table_schema = 'audiences' and table_name like 'aud_%'")]
+    audiences = [
+        r[0]
+        for r in query(
+            db,
+            "select table_name from information_schema.tables "
+            "where table_schema = 'audiences' and starts_with(table_name, 'aud_')",
+        )
+    ]
     assert len(audiences) >= len(EXPECTED)
     for audience in audiences:
-        erased = query(db, f"select profile_id from audiences.{audience} where profile_id in "
-                           "(select profile_id from marts.erased_profiles)")
+        erased = query(
+            db,
+            f"select profile_id from audiences.{audience} where profile_id in "
+            "(select profile_id from marts.erased_profiles)",
+        )
         assert erased == [], audience
     for audience, channel in CHANNEL.items():
-        unconsented = query(db, f"""select a.profile_id from audiences.{audience} a
+        unconsented = query(
+            db,
+            f"""select a.profile_id from audiences.{audience} a
             left join marts.customer_consent c on c.profile_id = a.profile_id and c.channel = '{channel}'
-            where not coalesce(c.is_consented, false)""")
+            where not coalesce(c.is_consented, false)""",
+        )
         assert unconsented == [], audience
 
 
 def test_erased_profile_is_gone_from_score_marts_and_suppressed_everywhere(built):
     _, db = built
     assert query(db, "select profile_id from marts.erased_profiles") == [("p11",)]
-    for mart in ("customer_scores", "customer_consent", "marketing_pressure", "customer_rfm", "customer_behaviour"):
-        assert query(db, f"select count(*) from marts.{mart} where profile_id = 'p11'") == [(0,)], mart
-    assert sorted(query(db, "select channel from marts.customer_suppressions where profile_id = 'p11' and reason = 'erasure'")) == [
-        ("ads",), ("email",), ("sms",)
-    ]
+    for mart in (
+        "customer_scores",
+        "customer_consent",
+        "marketing_pressure",
+        "customer_rfm",
+        "customer_behaviour",
+    ):
+        assert query(db, f"select count(*) from marts.{mart} where profile_id = 'p11'") == [(0,)], (
+            mart
+        )
+    assert sorted(
+        query(
+            db,
+            "select channel from marts.customer_suppressions where profile_id = 'p11' and reason = 'erasure'",
+        )
+    ) == [("ads",), ("email",), ("sms",)]
 
 
 def test_consent_and_suppressions(built):
     _, db = built
-    consent = dict(query(db, "select profile_id, is_consented from marts.customer_consent where channel = 'email'"))
+    consent = dict(
+        query(
+            db,
+            "select profile_id, is_consented from marts.customer_consent where channel = 'email'",
+        )
+    )
     assert consent["p03"] is False  # revoked after granting
     assert consent["p09"] is True  # newsletter sign-up
     assert consent["p12"] is False  # unsubscribed
     assert consent["p13"] is True  # shop marketing box on the person record
     assert consent["p08"] is False  # never asked
-    reasons = sorted(query(db, "select reason from marts.customer_suppressions where profile_id = 'p12'"))
+    reasons = sorted(
+        query(db, "select reason from marts.customer_suppressions where profile_id = 'p12'")
+    )
     assert reasons == [("bounce",), ("unsubscribe",)]
 
 
 def test_pressure_and_contactability(built):
     _, db = built
-    [(pressure, contactable)] = query(db, "select pressure, is_contactable from marts.marketing_pressure "
-                                          "where profile_id = 'p01' and channel = 'email'")
+    [(pressure, contactable)] = query(
+        db,
+        "select pressure, is_contactable from marts.marketing_pressure "
+        "where profile_id = 'p01' and channel = 'email'",
+    )
     assert pressure == pytest.approx(1.75)  # deliveries 0, 7, 14 days old, half-life 7
     assert contactable is True
-    row = query(db, "select contactable_email, contactable_ads, contactable_sms from marts.customer_contactability where profile_id = 'p01'")
+    row = query(
+        db,
+        "select contactable_email, contactable_ads, contactable_sms from marts.customer_contactability where profile_id = 'p01'",
+    )
     assert row == [(True, True, False)]
-    assert query(db, "select contactable_email from marts.customer_contactability where profile_id = 'p12'") == [(False,)]
+    assert query(
+        db, "select contactable_email from marts.customer_contactability where profile_id = 'p12'"
+    ) == [(False,)]
 
 
 def test_variants_match_an_independent_hash(built):
@@ -128,13 +166,23 @@ def test_membership_history_records_entries_and_exits(built, tmp_path):
     project, db = built
     copy = tmp_path / "w.duckdb"
     copy.write_bytes(db.read_bytes())
-    first = query(copy, "select audience, profile_id, change_type from audiences.audience_membership_history")
+    first = query(
+        copy, "select audience, profile_id, change_type from audiences.audience_membership_history"
+    )
     assert ("aud_abandoned_cart", "p04", "entered") in first
     assert all(change == "entered" for _, _, change in first)
     # a day later the 24 h cart window has passed: p04 leaves; the others stay put
-    run_dbt(project, copy, ["run", "--select", "path:models/audiences"], as_of=NEXT_DAY)
-    later = query(copy, "select audience, profile_id, change_type, cast(changed_at as varchar) "
-                        "from audiences.audience_membership_history where changed_at > (select min(changed_at) from audiences.audience_membership_history)")
+    run_dbt(
+        project,
+        copy,
+        ["run", "--select", "aud_abandoned_cart", "audience_membership_history"],
+        as_of=NEXT_DAY,
+    )
+    later = query(
+        copy,
+        "select audience, profile_id, change_type, cast(changed_at as varchar) "
+        "from audiences.audience_membership_history where changed_at > (select min(changed_at) from audiences.audience_membership_history)",
+    )
     assert ("aud_abandoned_cart", "p04", "left", NEXT_DAY) in later
     assert not any(a == "aud_win_back" for a, *_ in later)
     # running again at the same instant adds nothing
@@ -148,10 +196,28 @@ def test_sync_engine_accepts_every_audience_config(built):
     from syncs.config import load_syncs
 
     project, _ = built
-    syncs = load_syncs(project.parent / "target" / "manifest.json", DBT_PROJECT_DIR / "destinations.yml")
+    syncs = load_syncs(
+        project.parent / "target" / "manifest.json", DBT_PROJECT_DIR / "destinations.yml"
+    )
     names = {s.name for s in syncs}
-    assert {"aud_win_back__sendgrid_marketing", "aud_abandoned_cart__sendgrid_transactional",
-            "aud_interest_hiking__sendgrid_marketing", "aud_loyal_sms_vip__twilio_sms"} <= names
+    assert {
+        "aud_win_back__sendgrid_marketing",
+        "aud_abandoned_cart__sendgrid_transactional",
+        "aud_interest_hiking__sendgrid_marketing",
+        "aud_loyal_sms_vip__twilio_sms",
+    } <= names
     by_name = {s.name: s for s in syncs}
     assert by_name["aud_abandoned_cart__sendgrid_transactional"].occurrence == "cart_added_at"
-    assert by_name["aud_contract_renewal_reminder__crm_webhook"].identifiers == {"email": "owner_email"}
+    assert by_name["aud_contract_renewal_reminder__crm_webhook"].identifiers == {
+        "email": "owner_email"
+    }
+
+
+def test_size_history_counts_members(built):
+    _, db = built
+    sizes = query(
+        db, "select audience, sum(members) from audiences.audience_size_history group by 1"
+    )
+    assert dict(sizes) == {
+        audience: len(members) for audience, members in EXPECTED.items() if members
+    } | {a: n for a, n in sizes if a not in EXPECTED}

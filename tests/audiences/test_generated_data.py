@@ -33,8 +33,32 @@ def warehouse(tmp_path_factory) -> Path:
     project = stub_project(root, use_stubs=False)
     as_of = f"{AS_OF.isoformat()} 00:00:00"
     # upstream models as they are; then this area's data and unit tests
-    run_dbt(project, db, ["run", "--select", "+path:models/audiences", "+path:models/marts/consent", "+path:models/marts/scores", "--exclude", "path:models/intermediate/fuzzy"], as_of=as_of)
-    run_dbt(project, db, ["test", "--select", "path:models/marts/scores", "path:models/marts/consent", "path:models/audiences"], as_of=as_of)
+    run_dbt(
+        project,
+        db,
+        [
+            "run",
+            "--select",
+            "+path:models/audiences",
+            "+path:models/marts/consent",
+            "+path:models/marts/scores",
+            "--exclude",
+            "path:models/intermediate/fuzzy",
+        ],
+        as_of=as_of,
+    )
+    run_dbt(
+        project,
+        db,
+        [
+            "test",
+            "--select",
+            "path:models/marts/scores",
+            "path:models/marts/consent",
+            "path:models/audiences",
+        ],
+        as_of=as_of,
+    )
     return db
 
 
@@ -47,21 +71,29 @@ def rows(db: Path, sql: str) -> list[tuple]:
 
 
 def test_every_audience_builds_and_the_fed_ones_are_non_empty(warehouse):
-    sizes = dict(rows(warehouse, """select table_name, estimated_size from duckdb_tables()
-                                    where schema_name = 'audiences' and table_name like 'aud_%'"""))
+    sizes = dict(
+        rows(
+            warehouse,
+            """select table_name, estimated_size from duckdb_tables()
+                                    where schema_name = 'audiences' and starts_with(table_name, 'aud_')""",
+        )
+    )
     for audience in NON_EMPTY:
         count = rows(warehouse, f"select count(*) from audiences.{audience}")[0][0]
         assert count > 0, audience
     assert len(sizes) >= 19  # 9 starter + 10 rule audiences
     # the reminder is non-empty exactly when some owned CRM contact's competitor contract
     # ends within the next 30 days
-    [(contracts,)] = rows(warehouse, f"""select count(distinct r.profile_id) from marts.customer_scores s
+    [(contracts,)] = rows(
+        warehouse,
+        f"""select count(distinct r.profile_id) from marts.customer_scores s
         inner join (select i.profile_id, p.competitor_contract_end_date as end_date
                     from intermediate.int_person_records p
                     inner join intermediate.int_profile_ids_resolved i using (source, source_record_id)) r
             on r.profile_id = s.profile_id
         where s.owner_email is not null
-            and r.end_date > date '{AS_OF}' and r.end_date <= date '{AS_OF}' + interval 30 day""")
+            and r.end_date > date '{AS_OF}' and r.end_date <= date '{AS_OF}' + interval 30 day""",
+    )
     [(reminders,)] = rows(warehouse, "select count(*) from audiences.aud_contract_renewal_reminder")
     assert (reminders > 0) == (contracts > 0)
     assert reminders <= contracts
@@ -70,7 +102,10 @@ def test_every_audience_builds_and_the_fed_ones_are_non_empty(warehouse):
 def test_no_audience_member_is_erased_or_without_consent(warehouse):
     erased = rows(warehouse, "select count(*) from marts.erased_profiles")[0][0]
     assert erased > 0  # the generator always files erasure requests
-    metas = rows(warehouse, "select table_name from duckdb_tables() where schema_name = 'audiences' and table_name like 'aud_%'")
+    metas = rows(
+        warehouse,
+        "select table_name from duckdb_tables() where schema_name = 'audiences' and starts_with(table_name, 'aud_')",
+    )
     channels = {
         "aud_win_back": "email", "aud_abandoned_cart": "email", "aud_trial_inactive": "email",
         "aud_trial_feature_x": "email", "aud_champions": "ads", "aud_newsletter_welcome": "email",
@@ -78,19 +113,28 @@ def test_no_audience_member_is_erased_or_without_consent(warehouse):
     }  # fmt: skip
     channels.update({t: "email" for (t,) in metas if t.startswith("aud_interest_")})
     for (audience,) in metas:
-        bad = rows(warehouse, f"select count(*) from audiences.{audience} where profile_id in (select profile_id from marts.erased_profiles)")
+        bad = rows(
+            warehouse,
+            f"select count(*) from audiences.{audience} where profile_id in (select profile_id from marts.erased_profiles)",
+        )
         assert bad == [(0,)], audience
     for audience, channel in channels.items():
-        bad = rows(warehouse, f"""select count(*) from audiences.{audience} a
+        bad = rows(
+            warehouse,
+            f"""select count(*) from audiences.{audience} a
             where not exists (select 1 from marts.customer_consent c where c.profile_id = a.profile_id
-                              and c.channel = '{channel}' and c.is_consented)""")
+                              and c.channel = '{channel}' and c.is_consented)""",
+        )
         assert bad == [(0,)], audience
 
 
 def test_scores_cover_every_profile(warehouse):
-    [(profiles, scored, stages)] = rows(warehouse, """select
+    [(profiles, scored, stages)] = rows(
+        warehouse,
+        """select
         (select count(*) from marts.customer_profiles where profile_id not in (select profile_id from marts.erased_profiles)),
         (select count(*) from marts.customer_scores),
-        (select count(distinct lifecycle_stage) from marts.customer_scores)""")
+        (select count(distinct lifecycle_stage) from marts.customer_scores)""",
+    )
     assert scored == profiles > 0
     assert stages >= 4

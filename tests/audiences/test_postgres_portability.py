@@ -27,14 +27,26 @@ def test_models_build_on_postgres_with_the_same_members(server, tmp_path):
         create_contract_tables(conn)
     project = stub_project(tmp_path)
     env = {**server.env(), "FERRY_DBT_TARGET": "postgres"}
-    run_dbt(project, tmp_path / "unused.duckdb", ["build", "--select", "path:models"],
-            as_of=AS_OF.isoformat(sep=" "), env_extra=env)
+    run_dbt(
+        project,
+        tmp_path / "unused.duckdb",
+        ["build", "--select", "path:models"],
+        as_of=AS_OF.isoformat(sep=" "),
+        env_extra=env,
+    )
     with psycopg.connect(server.dsn) as conn:
         for audience, expected in EXPECTED.items():
-            got = {r[0] for r in conn.execute(f"select profile_id from audiences.{audience}").fetchall()}
+            got = {
+                r[0]
+                for r in conn.execute(f"select profile_id from audiences.{audience}").fetchall()
+            }
             assert got == expected, audience
-        variants = dict(conn.execute("select profile_id, variant from audiences.aud_win_back").fetchall())
-        [(pressure,)] = conn.execute("select pressure from marts.marketing_pressure where profile_id = 'p01' and channel = 'email'").fetchall()
+        variants = dict(
+            conn.execute("select profile_id, variant from audiences.aud_win_back").fetchall()
+        )
+        [(pressure,)] = conn.execute(
+            "select pressure from marts.marketing_pressure where profile_id = 'p01' and channel = 'email'"
+        ).fetchall()
     assert pressure == pytest.approx(1.75)
     import hashlib
 

@@ -57,7 +57,9 @@ def members(con: duckdb.DuckDBPyConnection, raw: dict) -> list[str]:
     sql = compiled.sql_by_dialect["duckdb"]
     sql = re.sub(r"\{\{ ref\('(\w+)'\) \}\}", r"\1", sql)
     sql = sql.replace("{{ audiences_as_of() }}", f"timestamp '{AS_OF}'")
-    sql = re.sub(r"\{\{ audiences_days_ago\((\d+)\) \}\}", rf"(timestamp '{AS_OF}' - interval \1 day)", sql)
+    sql = re.sub(
+        r"\{\{ audiences_days_ago\((\d+)\) \}\}", rf"(timestamp '{AS_OF}' - interval \1 day)", sql
+    )
     assert "{{" not in sql and "{%" not in sql
     return sorted(r[0] for r in con.execute(sql).fetchall())
 
@@ -78,27 +80,46 @@ def rule(*conditions: dict, **extra) -> dict:
         (rule({"trait": "preferred_store", "op": "contains", "value": "PARIS"}), ["a"]),
         (rule({"trait": "country", "op": "not_in", "value": ["US"]}), ["a", "c", "d"]),
         # event: at least 3 hiking page views in the last 30 days (case-insensitive category)
-        (rule({"event": "page_view", "at_least": 3, "in_last_days": 30, "category": "hiking"}), ["b"]),
+        (
+            rule({"event": "page_view", "at_least": 3, "in_last_days": 30, "category": "hiking"}),
+            ["b"],
+        ),
         # events after the reference instant do not count; older ones do without a window
         (rule({"event": "page_view", "at_least": 1, "category": "yoga"}), ["a", "c", "d"]),
         (rule({"event": ["page_view", "product_view"], "at_least": 5, "in_last_days": 7}), ["d"]),
         # at most: did not view anything in the last 7 days
         (rule({"event": "page_view", "at_least": 0, "at_most": 0, "in_last_days": 7}), ["c", "e"]),
         (rule({"in_audience": "aud_champions"}), ["a", "c"]),
-        (rule({"not_in_audience": "aud_champions"}, {"not_in_audience": "aud_win_back"}), ["b", "e"]),
+        (
+            rule({"not_in_audience": "aud_champions"}, {"not_in_audience": "aud_win_back"}),
+            ["b", "e"],
+        ),
         (
             rule(
-                {"any": [
-                    {"trait": "loyalty_status", "op": "eq", "value": "platinum"},
-                    {"expression": "loyalty_points >= 1000 and lower(coalesce(preferred_store, '')) like 'paris%'"},
-                ]},
+                {
+                    "any": [
+                        {"trait": "loyalty_status", "op": "eq", "value": "platinum"},
+                        {
+                            "expression": "loyalty_points >= 1000 and lower(coalesce(preferred_store, '')) like 'paris%'"
+                        },
+                    ]
+                },
                 exclude=[{"trait": "churn_risk", "op": "eq", "value": "high"}],
             ),
             ["a"],
         ),
         # a hostile-looking value stays a literal: it matches nobody and breaks nothing
         (rule({"trait": "main_interest", "op": "eq", "value": "x' or '1'='1"}), []),
-        (rule({"trait": "main_interest", "op": "eq", "value": "hiking'; drop table customer_scores; --"}), []),
+        (
+            rule(
+                {
+                    "trait": "main_interest",
+                    "op": "eq",
+                    "value": "hiking'; drop table customer_scores; --",
+                }
+            ),
+            [],
+        ),
     ],
 )
 def test_valid_rules_select_expected_profiles(warehouse, raw, expected):
@@ -108,7 +129,13 @@ def test_valid_rules_select_expected_profiles(warehouse, raw, expected):
 
 def test_every_dialect_gets_its_own_sql():
     compiled = compile_rule(
-        parse_rule("r.yml", rule({"trait": "main_interest", "op": "eq", "value": "it's"}, {"event": "page_view", "at_least": 2, "in_last_days": 3})),
+        parse_rule(
+            "r.yml",
+            rule(
+                {"trait": "main_interest", "op": "eq", "value": "it's"},
+                {"event": "page_view", "at_least": 2, "in_last_days": 3},
+            ),
+        ),
         KNOWN,
     )
     assert set(compiled.sql_by_dialect) == set(DIALECTS)
@@ -122,35 +149,195 @@ def test_every_dialect_gets_its_own_sql():
 
 HOSTILE = [
     # (description, rule, key expected in the error, words expected in the message)
-    ("DDL in an expression", rule({"expression": "drop table customer_scores"}), "conditions[0].expression", "statements are refused"),
-    ("DML in an expression", rule({"expression": "delete from marts.customer_scores"}), "conditions[0].expression", "refused"),
-    ("stacked statements", rule({"expression": "loyalty_points > 1; drop table customer_scores"}), "conditions[0].expression", "stacked"),
-    ("subquery into another schema", rule({"expression": "(select count(*) from raw.ground_truth) > 0"}), "conditions[0].expression", "subqueries"),
-    ("union injection", rule({"expression": "1 = 1 union select profile_id from raw.ground_truth"}), "conditions[0].expression", "refused"),
-    ("sleep function", rule({"expression": "pg_sleep(10) is null"}), "conditions[0].expression", "pg_sleep"),
-    ("file read function", rule({"expression": "read_csv('/etc/passwd') is not null"}), "conditions[0].expression", "not allowed"),
-    ("unknown column", rule({"expression": "password_hash = 'x'"}), "conditions[0].expression", "unknown column"),
-    ("qualified column", rule({"expression": "raw.ground_truth.person_id = 'x'"}), "conditions[0].expression", "qualifiers"),
-    ("copy to a file", rule({"expression": "copy customer_scores to '/tmp/x.csv'"}), "conditions[0].expression", "refused"),
-    ("attach a database", rule({"expression": "attach '/tmp/x.duckdb'"}), "conditions[0].expression", "refused"),
+    (
+        "DDL in an expression",
+        rule({"expression": "drop table customer_scores"}),
+        "conditions[0].expression",
+        "statements are refused",
+    ),
+    (
+        "DML in an expression",
+        rule({"expression": "delete from marts.customer_scores"}),
+        "conditions[0].expression",
+        "refused",
+    ),
+    (
+        "stacked statements",
+        rule({"expression": "loyalty_points > 1; drop table customer_scores"}),
+        "conditions[0].expression",
+        "stacked",
+    ),
+    (
+        "subquery into another schema",
+        rule({"expression": "(select count(*) from raw.ground_truth) > 0"}),
+        "conditions[0].expression",
+        "subqueries",
+    ),
+    (
+        "union injection",
+        rule({"expression": "1 = 1 union select profile_id from raw.ground_truth"}),
+        "conditions[0].expression",
+        "refused",
+    ),
+    (
+        "sleep function",
+        rule({"expression": "pg_sleep(10) is null"}),
+        "conditions[0].expression",
+        "pg_sleep",
+    ),
+    (
+        "file read function",
+        rule({"expression": "read_csv('/etc/passwd') is not null"}),
+        "conditions[0].expression",
+        "not allowed",
+    ),
+    (
+        "unknown column",
+        rule({"expression": "password_hash = 'x'"}),
+        "conditions[0].expression",
+        "unknown column",
+    ),
+    (
+        "qualified column",
+        rule({"expression": "raw.ground_truth.person_id = 'x'"}),
+        "conditions[0].expression",
+        "qualifiers",
+    ),
+    (
+        "copy to a file",
+        rule({"expression": "copy customer_scores to '/tmp/x.csv'"}),
+        "conditions[0].expression",
+        "refused",
+    ),
+    (
+        "attach a database",
+        rule({"expression": "attach '/tmp/x.duckdb'"}),
+        "conditions[0].expression",
+        "refused",
+    ),
     ("not boolean", rule({"expression": "loyalty_points"}), "conditions[0].expression", "boolean"),
-    ("jinja in a value", rule({"trait": "main_interest", "op": "eq", "value": "{{ env_var('SENDGRID_API_KEY') }}"}), "conditions[0].value", "not allowed"),
-    ("jinja statement in description", {**rule({"trait": "main_interest", "value": "x"}), "description": "{% do run_query('drop schema marts') %}"}, "description", "not allowed"),
-    ("placeholder smuggling", rule({"trait": "main_interest", "value": "__ref_raw"}), "conditions[0].value", "not allowed"),
-    ("identifier injection in a trait", rule({"trait": "main_interest = 'x' or 1=1 --", "value": "x"}), "conditions[0].trait", "lower-case name"),
-    ("unknown trait", rule({"trait": "ssn", "op": "eq", "value": "x"}), "conditions[0].trait", "unknown trait"),
-    ("unknown audience", rule({"in_audience": "aud_nope"}), "conditions[0].in_audience", "unknown audience"),
-    ("audience in another schema", rule({"in_audience": "raw.ground_truth"}), "conditions[0].in_audience", "lower-case name"),
+    (
+        "jinja in a value",
+        rule({"trait": "main_interest", "op": "eq", "value": "{{ env_var('SENDGRID_API_KEY') }}"}),
+        "conditions[0].value",
+        "not allowed",
+    ),
+    (
+        "jinja statement in description",
+        {
+            **rule({"trait": "main_interest", "value": "x"}),
+            "description": "{% do run_query('drop schema marts') %}",
+        },
+        "description",
+        "not allowed",
+    ),
+    (
+        "placeholder smuggling",
+        rule({"trait": "main_interest", "value": "__ref_raw"}),
+        "conditions[0].value",
+        "not allowed",
+    ),
+    (
+        "identifier injection in a trait",
+        rule({"trait": "main_interest = 'x' or 1=1 --", "value": "x"}),
+        "conditions[0].trait",
+        "lower-case name",
+    ),
+    (
+        "unknown trait",
+        rule({"trait": "ssn", "op": "eq", "value": "x"}),
+        "conditions[0].trait",
+        "unknown trait",
+    ),
+    (
+        "unknown audience",
+        rule({"in_audience": "aud_nope"}),
+        "conditions[0].in_audience",
+        "unknown audience",
+    ),
+    (
+        "audience in another schema",
+        rule({"in_audience": "raw.ground_truth"}),
+        "conditions[0].in_audience",
+        "lower-case name",
+    ),
     ("self reference", rule({"in_audience": "aud_t"}), "conditions[0].in_audience", "itself"),
-    ("bad operator", rule({"trait": "main_interest", "op": "regexp", "value": "x"}), "conditions[0].op", "not one of"),
-    ("type mismatch", rule({"trait": "loyalty_points", "op": "gte", "value": "1 or 1=1"}), "conditions[0].value", "expects a number"),
-    ("unknown condition key", rule({"trait": "main_interest", "value": "x", "sql": "1=1"}), "conditions[0].sql", "unknown key"),
-    ("matches everyone", rule({"event": "page_view", "at_least": 0}), "conditions[0].at_least", "everyone"),
-    ("split not 100", rule({"trait": "main_interest", "value": "x"}, split={"holdout": 10, "a": 50}), "split", "not 100"),
-    ("unknown field", rule({"trait": "main_interest", "value": "x"}, fields=["password"]), "fields[0]", "unknown field"),
-    ("bad channel", rule({"trait": "main_interest", "value": "x"}, channel="fax"), "channel", "must be one of"),
-    ("sync column not in the model", rule({"trait": "main_interest", "value": "x"}, sync={"syncs": [{"destination": "sendgrid_marketing", "mode": "mirror", "identifiers": {"email": "secret_column"}}]}), "sync.syncs[0].identifiers.email", "not an output column"),
-    ("sync config the engine refuses", rule({"trait": "main_interest", "value": "x"}, sync={"syncs": [{"destination": "sendgrid_marketing", "mode": "blast", "identifiers": {"email": "email"}}]}), "sync.syncs.0.mode", ""),
+    (
+        "bad operator",
+        rule({"trait": "main_interest", "op": "regexp", "value": "x"}),
+        "conditions[0].op",
+        "not one of",
+    ),
+    (
+        "type mismatch",
+        rule({"trait": "loyalty_points", "op": "gte", "value": "1 or 1=1"}),
+        "conditions[0].value",
+        "expects a number",
+    ),
+    (
+        "unknown condition key",
+        rule({"trait": "main_interest", "value": "x", "sql": "1=1"}),
+        "conditions[0].sql",
+        "unknown key",
+    ),
+    (
+        "matches everyone",
+        rule({"event": "page_view", "at_least": 0}),
+        "conditions[0].at_least",
+        "everyone",
+    ),
+    (
+        "split not 100",
+        rule({"trait": "main_interest", "value": "x"}, split={"holdout": 10, "a": 50}),
+        "split",
+        "not 100",
+    ),
+    (
+        "unknown field",
+        rule({"trait": "main_interest", "value": "x"}, fields=["password"]),
+        "fields[0]",
+        "unknown field",
+    ),
+    (
+        "bad channel",
+        rule({"trait": "main_interest", "value": "x"}, channel="fax"),
+        "channel",
+        "must be one of",
+    ),
+    (
+        "sync column not in the model",
+        rule(
+            {"trait": "main_interest", "value": "x"},
+            sync={
+                "syncs": [
+                    {
+                        "destination": "sendgrid_marketing",
+                        "mode": "mirror",
+                        "identifiers": {"email": "secret_column"},
+                    }
+                ]
+            },
+        ),
+        "sync.syncs[0].identifiers.email",
+        "not an output column",
+    ),
+    (
+        "sync config the engine refuses",
+        rule(
+            {"trait": "main_interest", "value": "x"},
+            sync={
+                "syncs": [
+                    {
+                        "destination": "sendgrid_marketing",
+                        "mode": "blast",
+                        "identifiers": {"email": "email"},
+                    }
+                ]
+            },
+        ),
+        "sync.syncs.0.mode",
+        "",
+    ),
 ]
 
 
@@ -178,7 +365,10 @@ def test_cycles_and_duplicate_names_are_refused(tmp_path):
         compile_rules_dir(rules, set(), root=tmp_path)
     assert caught.value.file.startswith("audience_rules/")
     (rules / "b.yml").unlink()
-    _write(rules / "c.yml", {"name": "aud_win_back", "conditions": [{"trait": "main_interest", "value": "x"}]})
+    _write(
+        rules / "c.yml",
+        {"name": "aud_win_back", "conditions": [{"trait": "main_interest", "value": "x"}]},
+    )
     with pytest.raises(RuleError, match="hand-written audience"):
         compile_rules_dir(rules, {"aud_win_back", "aud_b"}, root=tmp_path)
 
@@ -186,7 +376,10 @@ def test_cycles_and_duplicate_names_are_refused(tmp_path):
 def test_rules_referring_to_rules_compile_in_dependency_order(tmp_path):
     rules = tmp_path / "audience_rules"
     _write(rules / "a_second.yml", {"name": "second", "conditions": [{"in_audience": "aud_first"}]})
-    _write(rules / "b_first.yml", {"name": "first", "conditions": [{"trait": "main_interest", "value": "x"}]})
+    _write(
+        rules / "b_first.yml",
+        {"name": "first", "conditions": [{"trait": "main_interest", "value": "x"}]},
+    )
     compiled = compile_rules_dir(rules, set(), root=tmp_path)
     assert [c.rule.name for c in compiled] == ["aud_first", "aud_second"]
 
@@ -195,14 +388,30 @@ def test_writer_generates_models_yaml_and_registry_and_removes_stale(tmp_path):
     project = tmp_path / "proj"
     (project / "models" / "audiences" / "starter").mkdir(parents=True)
     (project / "models" / "audiences" / "starter" / "aud_champions.sql").write_text("select 1")
-    _write(project / "audience_rules" / "vip.yml", {
-        "name": "vip", "channel": "sms", "conditions": [{"in_audience": "aud_champions"}],
-        "fields": ["first_name"], "split": {"holdout": 10, "a": 90},
-        "sync": {"syncs": [{"destination": "twilio_sms", "mode": "upsert", "identifiers": {"phone": "phone"}}]},
-    })
+    _write(
+        project / "audience_rules" / "vip.yml",
+        {
+            "name": "vip",
+            "channel": "sms",
+            "conditions": [{"in_audience": "aud_champions"}],
+            "fields": ["first_name"],
+            "split": {"holdout": 10, "a": 90},
+            "sync": {
+                "syncs": [
+                    {
+                        "destination": "twilio_sms",
+                        "mode": "upsert",
+                        "identifiers": {"phone": "phone"},
+                    }
+                ]
+            },
+        },
+    )
     out = project / "models" / "audiences" / "rules"
     out.mkdir(parents=True)
-    (out / "aud_old.sql").write_text("-- Generated by `ferry audiences compile` from x; do not edit.\nselect 1")
+    (out / "aud_old.sql").write_text(
+        "-- Generated by `ferry audiences compile` from x; do not edit.\nselect 1"
+    )
     (out / "hand_made.sql").write_text("select 1")
     p = plan(project)
     assert p.changes()
