@@ -8,6 +8,7 @@ size of the change.
 from __future__ import annotations
 
 import json
+from itertools import islice
 from typing import Any, Iterable, Iterator, TypeVar
 
 from connectors.base import Capabilities, Record
@@ -20,15 +21,24 @@ def record_bytes(record: Record) -> int:
     return len(json.dumps(dict(record.payload), default=str)) + 2
 
 
-def batches(items: Iterable[tuple[Record, T]], caps: Capabilities) -> Iterator[list[tuple[Record, T]]]:
+def batches(
+    items: Iterable[tuple[Record, T]], caps: Capabilities, unique_keys: bool = False
+) -> Iterator[list[tuple[Record, T]]]:
     """Batches of at most max_batch_records records and max_batch_bytes bytes.
 
-    A key never appears twice in one batch (results are matched back by key), and
+    A key never appears twice in one batch (results are matched back by key; pass
+    `unique_keys=True` when the stream guarantees it, for a faster path), and
     a single record bigger than the byte limit travels alone so the destination can
     reject just that one.
     """
     max_records = max(1, caps.max_batch_records)
     max_bytes = caps.max_batch_bytes
+    if unique_keys and not max_bytes:
+        # Fast path: the caller guarantees distinct keys and there is no byte limit.
+        iterator = iter(items)
+        while chunk := list(islice(iterator, max_records)):
+            yield chunk
+        return
     current: list[tuple[Record, Any]] = []
     keys: set[str] = set()
     size = 0

@@ -15,6 +15,7 @@ Public entry points: :func:`plan` (dry run: sends and commits nothing) and
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -135,7 +136,7 @@ def _summarise(sync: SyncConfig, rows: list[tuple]) -> tuple[dict[str, int], dic
             audience += n
             if reason is None:
                 eligible += n
-        if sync.mode != "send" and op != "remove":
+        if sync.mode != "send" and op in WORK_OPS and op != "remove":
             dups += n - k
     return counts, suppressed, audience, eligible, dups
 
@@ -222,6 +223,10 @@ class _Meta(NamedTuple):
     state_hash: str | None  # what sync_state held when planned (write-ahead markers included)
 
 
+# tuple.__new__ is a C call; _Meta(...) would run a Python-level __new__ per record.
+_new_meta = functools.partial(tuple.__new__, _Meta)
+_OPERATION_VALUE = {"add": "upsert", "update": "upsert", "remove": "remove", "send": "send", "delete": "delete"}
+
 _OPERATIONS = {
     "add": Operation.UPSERT, "update": Operation.UPSERT, "remove": Operation.REMOVE,
     "send": Operation.SEND, "delete": Operation.DELETE,
@@ -261,7 +266,7 @@ def _records(sync: SyncConfig, batch: pa.RecordBatch) -> Iterator[tuple[Record, 
                 key=keys[i], operation=_OPERATIONS[op], payload=payload,
                 idempotency_key=idem_col[i] if op == "send" else None, attempt=attempts + 1,
             ),
-            _Meta(op, hashes[i], attempts, ids_col[i], dest_id, occ_col[i] or "", state_col[i]),
+            _new_meta((op, hashes[i], attempts, ids_col[i], dest_id, occ_col[i] or "", state_col[i])),
         )
 
 
@@ -473,7 +478,7 @@ class _Runner:
         batch = pa.table({
             "k": pa.array(keys, pa.string()),
             "op": pa.array(ops, pa.string()),
-            "operation": pa.array([r.operation.value for r in records], pa.string()),
+            "operation": pa.array([_OPERATION_VALUE[op] for op in ops], pa.string()),
             "h": pa.array([m.hash for m in metas], pa.string()),
             "ids": pa.array([m.ids_json for m in metas], pa.string()),
             "state_dest": pa.array([d or m.dest_id for d, m in zip(result_dest, metas)], pa.string()),
@@ -755,7 +760,7 @@ def _send_all(runner: _Runner, table: str, rows: int, progress: Progress | None,
             progress(done, total)
 
     try:
-        for batch in batches(items(), caps):
+        for batch in batches(items(), caps, unique_keys=sync.mode != "send"):
             if stop is not None:
                 break
             if sync.mode == "send":

@@ -53,7 +53,10 @@ class PlanSql:
 
     def counts(self) -> tuple[str, list[str]]:
         return (
-            f"{self.base} select __op, __reason, count(*) as n, count(distinct __key) as k "
+            # Distinct keys only among rows to send: a duplicate key that matters always
+            # shows up there, and a distinct count over the whole audience costs memory.
+            f"{self.base} select __op, __reason, count(*) as n, "
+            f"count(distinct case when __op in ({', '.join(lit(o) for o in WORK_OPS)}) then __key end) as k "
             "from planned group by __op, __reason",
             self.params,
         )

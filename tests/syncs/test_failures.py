@@ -223,3 +223,11 @@ def test_kill_after_remove_then_member_returns_is_re_added(conn):
     set_audience(conn, rows(2))  # p1 is back with the same payload
     engine.run(sync, conn, dest)
     assert set(dest.members) == {"p0", "p1"}
+
+
+def test_duplicate_keys_fail_the_run_before_sending(conn):
+    set_audience(conn, rows(3) + [("p1", "other@x.com", "N", "treatment", "2026-01-01")])
+    dest = LoopbackDestination()
+    r = engine.run(make_sync("mirror"), conn, dest)
+    assert r.status == "failed" and "duplicate" in r.error
+    assert dest.calls == []
