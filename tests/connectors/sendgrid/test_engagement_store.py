@@ -45,6 +45,7 @@ def test_duckdb(tmp_path) -> None:
     _exercise(EngagementStore(tmp_path / "wh.duckdb"))
 
 
+@pytest.mark.slow  # starting a PostgreSQL cluster takes ~10 s
 @pytest.mark.postgres
 def test_postgres() -> None:
     try:
