@@ -3,6 +3,7 @@
     ferry fuzzy train                       # from int_person_records of the warehouse
     ferry fuzzy train --people 20000        # on freshly generated sample data
     ferry fuzzy show                        # the committed model, level by level
+    ferry fuzzy evaluate                    # pairwise metrics with and without fuzzy edges
 """
 
 from __future__ import annotations
@@ -37,6 +38,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--em-max-pairs", type=float, default=2e6,
                        help="cap on blocked pairs per EM session (default 2e6)")
     train.set_defaults(func=run_train)
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="pairwise precision/recall/F1 of person records against raw.ground_truth, "
+        "deterministic clusters vs. clusters merged along int_fuzzy_edges",
+    )
+    evaluate.add_argument("--duckdb", type=Path, default=None,
+                          help="built warehouse (default: FERRY_DUCKDB_PATH)")
+    evaluate.add_argument("--output", type=Path, default=None, help="also write the metrics as JSON here")
+    evaluate.set_defaults(func=run_evaluate)
 
     show = sub.add_parser("show", help="print the model: m, u and weight of every comparison level")
     show.add_argument("--model", type=Path, default=None, help="model JSON (default: the committed one)")
@@ -117,4 +128,48 @@ def run_show(args: argparse.Namespace) -> int:
             continue
         weight = math.log2(level.m_probability / level.u_probability)
         print(f"  {level.comparison:<11} {level.gamma:>2}  {weight:+7.2f}  {level.label}")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Deterministic clusters are customer_identifiers' profile ids: build them with
+    --vars '{fuzzy_matching_enabled: false}' for a clean baseline once the identity
+    graph unions int_fuzzy_edges."""
+    import json
+
+    import duckdb
+
+    from orchestration.fuzzy_matching.evaluation import (
+        duplicate_recall,
+        merge_clusters,
+        pairwise_metrics,
+    )
+
+    db = (args.duckdb or duckdb_path()).resolve()
+    with duckdb.connect(str(db), read_only=True) as con:
+        base = con.sql(
+            """
+            select distinct c.source, c.source_record_id, c.profile_id as cluster_id
+            from marts.customer_identifiers as c
+            inner join intermediate.int_person_records as p
+                on p.source = c.source and p.source_record_id = c.source_record_id
+            """
+        ).to_arrow_table()
+        edges = con.sql("select * from intermediate.int_fuzzy_edges").to_arrow_table()
+        con.register("deterministic", base)
+        con.register("with_fuzzy", merge_clusters(base, edges))
+        result = {}
+        for name in ("deterministic", "with_fuzzy"):
+            metrics = pairwise_metrics(con, f"select * from {name}").as_dict()
+            metrics["fuzzy_duplicate_recall"] = duplicate_recall(con, f"select * from {name}")
+            result[name] = metrics
+    result["fuzzy_edges"] = edges.num_rows
+    print(f"person records of {db.name}, {edges.num_rows:,} fuzzy edges")
+    for name in ("deterministic", "with_fuzzy"):
+        m = result[name]
+        dup = m["fuzzy_duplicate_recall"]
+        print(f"  {name:<14} precision {m['precision']:.4f}  recall {m['recall']:.4f}  f1 {m['f1']:.4f}"
+              + (f"  fuzzy-duplicate recall {dup:.4f}" if dup is not None else ""))
+    if args.output:
+        args.output.write_text(json.dumps(result, indent=2) + "\n")
     return 0

@@ -71,6 +71,36 @@ def pairwise_metrics(
     return PairwiseMetrics(*(int(v) for v in row))
 
 
+def duplicate_recall(
+    con: duckdb.DuckDBPyConnection, assignment: str, truth: str = "raw.ground_truth"
+) -> float | None:
+    """Share of true pairs involving a fuzzy duplicate (ground truth flag
+    is_fuzzy_duplicate: a record sharing no clean identifier with its person's
+    other records) that ``assignment`` puts in one cluster. None when the
+    ground truth carries no such flag or no such pair."""
+    columns = {c[0] for c in con.sql(f"select * from {truth} limit 0").description}
+    if "is_fuzzy_duplicate" not in columns:
+        return None
+    found, total = con.sql(
+        f"""
+        with assigned as (
+            select distinct a.source, a.source_record_id, a.cluster_id, t.person_id,
+                coalesce(t.is_fuzzy_duplicate, false) as is_dup
+            from ({assignment}) as a
+            inner join {truth} as t
+                on t.source = a.source and t.source_record_id = a.source_record_id
+        )
+        select count(*) filter (where x.cluster_id = y.cluster_id), count(*)
+        from assigned as x
+        inner join assigned as y
+            on y.person_id = x.person_id
+            and (x.source < y.source or (x.source = y.source and x.source_record_id < y.source_record_id))
+        where x.is_dup or y.is_dup
+        """
+    ).fetchall()[0]
+    return found / total if total else None
+
+
 def merge_clusters(base: pa.Table, edges: pa.Table) -> pa.Table:
     """Union-find: clusters of ``base`` (source, source_record_id, cluster_id)
     joined along ``edges`` (source_a, source_record_id_a, source_b,
