@@ -163,13 +163,30 @@ def evaluate(con: duckdb.DuckDBPyConnection) -> EvaluationResult:
         join clean using (identifier_type, identifier_value)
         """
     ).fetchnumpy()
-    index = {key: i for i, key in enumerate(zip(records["source"].tolist(), records["source_record_id"].tolist(), strict=True))}
-    rec = np.array([index[k] for k in zip(rows["source"].tolist(), rows["source_record_id"].tolist(), strict=True)], dtype=np.int64)
-    ident = np.unique(rows["identifier"].astype(str), return_inverse=True)[1] if len(rec) else np.zeros(0, np.int64)
+    index = {
+        key: i
+        for i, key in enumerate(
+            zip(records["source"].tolist(), records["source_record_id"].tolist(), strict=True)
+        )
+    }
+    rec = np.array(
+        [
+            index[k]
+            for k in zip(rows["source"].tolist(), rows["source_record_id"].tolist(), strict=True)
+        ],
+        dtype=np.int64,
+    )
+    ident = (
+        np.unique(rows["identifier"].astype(str), return_inverse=True)[1]
+        if len(rec)
+        else np.zeros(0, np.int64)
+    )
     # Star edges: every record holding an identifier -> the identifier's first record.
     first = np.full(ident.max() + 1 if len(ident) else 0, -1, dtype=np.int64)
     order = np.argsort(ident, kind="stable")
-    first_pos = np.r_[True, ident[order][1:] != ident[order][:-1]] if len(order) else np.zeros(0, bool)
+    first_pos = (
+        np.r_[True, ident[order][1:] != ident[order][:-1]] if len(order) else np.zeros(0, bool)
+    )
     first[ident[order][first_pos]] = rec[order][first_pos]
     component = connected_components(n, rec, first[ident] if len(ident) else rec)
     clean_pairs = _pairs(component)

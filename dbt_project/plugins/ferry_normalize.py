@@ -13,9 +13,12 @@ appears in many records, and staging views are read by several models.
 
 from __future__ import annotations
 
+import contextlib
+import re
 from functools import lru_cache
 from typing import Any
 
+import duckdb
 import email_validator
 import phonenumbers
 import pyarrow as pa
@@ -29,11 +32,29 @@ JUNK_EMAILS = frozenset(
 JUNK_EMAIL_DOMAINS = frozenset({"example.com", "example.org", "example.net", "test.com", "invalid"})
 
 
-@lru_cache(maxsize=500_000)
+# Characters people put between digits; dropping them before the cache lookup lets
+# "06 12 34 56 78", "06.12.34.56.78" and "0612345678" share one library call.
+_SEPARATORS = str.maketrans("", "", " .-\t\u00a0")
+
+# A strict subset of valid addresses (plain ASCII, dot-atom local part, letter TLD):
+# email-validator accepts all of these, so they skip its (slow) full check. Anything
+# else, including every non-ASCII address, goes to the library. tests/data checks
+# that both agree on generated data.
+_PLAIN_EMAIL = re.compile(
+    r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}"
+)
+
+
 def _phone(raw: str | None, region: str) -> tuple[str | None, str | None]:
     """(E.164 or None, invalid reason or None)."""
     if raw is None or not raw.strip():
         return None, "missing"
+    return _phone_key(raw.translate(_SEPARATORS), region)
+
+
+@lru_cache(maxsize=500_000)
+def _phone_key(raw: str, region: str) -> tuple[str | None, str | None]:
     digits = "".join(ch for ch in raw if ch.isdigit())
     if digits and len(set(digits)) == 1:
         return None, "placeholder"
@@ -50,27 +71,43 @@ def _phone(raw: str | None, region: str) -> tuple[str | None, str | None]:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
 
 
-@lru_cache(maxsize=500_000)
 def _email_reason(raw: str | None) -> str | None:
     if raw is None or not raw.strip():
         return "missing"
-    value = raw.strip().lower()
-    try:
-        email_validator.validate_email(value, check_deliverability=False)
-    except email_validator.EmailNotValidError:
-        return "invalid_syntax"
+    return _email_key(raw.strip().lower())
+
+
+@lru_cache(maxsize=500_000)
+def _email_key(value: str) -> str | None:
+    if not (
+        len(value) <= 254 and len(value.partition("@")[0]) <= 64 and _PLAIN_EMAIL.fullmatch(value)
+    ):
+        try:
+            email_validator.validate_email(value, check_deliverability=False)
+        except email_validator.EmailNotValidError:
+            return "invalid_syntax"
     local, _, domain = value.rpartition("@")
-    if value in JUNK_EMAILS or domain in JUNK_EMAIL_DOMAINS or local in {"test", "noreply", "no-reply"}:
+    if (
+        value in JUNK_EMAILS
+        or domain in JUNK_EMAIL_DOMAINS
+        or local in {"test", "noreply", "no-reply"}
+    ):
         return "placeholder"
     return None
 
 
 def phone_e164(raw: pa.Array, region: pa.Array) -> pa.Array:
-    return pa.array([_phone(r, g)[0] for r, g in zip(raw.to_pylist(), region.to_pylist(), strict=True)], pa.string())
+    return pa.array(
+        [_phone(r, g)[0] for r, g in zip(raw.to_pylist(), region.to_pylist(), strict=True)],
+        pa.string(),
+    )
 
 
 def phone_invalid_reason(raw: pa.Array, region: pa.Array) -> pa.Array:
-    return pa.array([_phone(r, g)[1] for r, g in zip(raw.to_pylist(), region.to_pylist(), strict=True)], pa.string())
+    return pa.array(
+        [_phone(r, g)[1] for r, g in zip(raw.to_pylist(), region.to_pylist(), strict=True)],
+        pa.string(),
+    )
 
 
 def email_invalid_reason(raw: pa.Array) -> pa.Array:
@@ -90,10 +127,9 @@ class Plugin(BasePlugin):
             ("ferry_email_invalid_reason", email_invalid_reason, [VARCHAR]),
         ]
         for name, fn, params in udfs:
-            try:
+            # Not registered yet on a fresh connection: nothing to remove.
+            with contextlib.suppress(duckdb.Error):
                 conn.remove_function(name)
-            except Exception:  # noqa: BLE001 - not registered yet on this connection
-                pass
             conn.create_function(
                 name, fn, params, VARCHAR, type="arrow", null_handling="special", side_effects=False
             )

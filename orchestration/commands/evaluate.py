@@ -13,7 +13,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evaluate",
         help="score marts.customer_identifiers against raw.ground_truth (pairwise precision/recall/F1)",
     )
-    p.add_argument("--duckdb", type=Path, default=None, help="DuckDB file (default: FERRY_DUCKDB_PATH)")
+    p.add_argument(
+        "--duckdb", type=Path, default=None, help="DuckDB file (default: FERRY_DUCKDB_PATH)"
+    )
     p.add_argument(
         "--output",
         type=Path,
@@ -31,10 +33,18 @@ def run(args: argparse.Namespace) -> int:
     r = evaluate_file(source, output)
     print(f"Identity resolution vs ground truth ({source})")
     print(f"  records            {r.records:>12,}   unresolved {r.records_unresolved:,}")
-    print(f"  true persons       {r.true_persons:>12,}   predicted profiles {r.predicted_profiles:,}")
-    print(f"  precision          {r.precision:>12.4f}   ({r.correct_pairs:,} / {r.predicted_pairs:,} pairs)")
-    print(f"  recall             {r.recall:>12.4f}   ({r.correct_pairs:,} / {r.true_pairs:,} pairs)")
+    print(
+        f"  true persons       {r.true_persons:>12,}   predicted profiles {r.predicted_profiles:,}"
+    )
+    print(
+        f"  precision          {r.precision:>12.4f}   ({r.correct_pairs:,} / {r.predicted_pairs:,} pairs)"
+    )
+    print(
+        f"  recall             {r.recall:>12.4f}   ({r.correct_pairs:,} / {r.true_pairs:,} pairs)"
+    )
     print(f"  f1                 {r.f1:>12.4f}")
-    print(f"  clean-pair recall  {r.clean_recall:>12.4f}   ({r.clean_correct_pairs:,} / {r.clean_pairs:,} pairs sharing a clean identifier)")
+    print(
+        f"  clean-pair recall  {r.clean_recall:>12.4f}   ({r.clean_correct_pairs:,} / {r.clean_pairs:,} pairs sharing a clean identifier)"
+    )
     print(f"Written to {output}")
     return 0

@@ -11,10 +11,14 @@ from orchestration.paths import duckdb_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("generate", help="generate realistic sample raw data (deterministic per seed)")
+    p = subparsers.add_parser(
+        "generate", help="generate realistic sample raw data (deterministic per seed)"
+    )
     p.add_argument("--people", type=int, default=5000, help="number of true people (default 5000)")
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    p.add_argument("--duckdb", type=Path, default=None, help="DuckDB file (default: FERRY_DUCKDB_PATH)")
+    p.add_argument(
+        "--duckdb", type=Path, default=None, help="DuckDB file (default: FERRY_DUCKDB_PATH)"
+    )
     p.add_argument(
         "--as-of",
         type=dt.date.fromisoformat,
@@ -35,10 +39,14 @@ def run(args: argparse.Namespace) -> int:
 
     target = (args.duckdb or duckdb_path()).resolve()
     started = time.perf_counter()
-    summary = generate(args.people, args.seed, target, as_of=args.as_of, duplicate_share=args.duplicate_share)
+    summary = generate(
+        args.people, args.seed, target, as_of=args.as_of, duplicate_share=args.duplicate_share
+    )
     elapsed = time.perf_counter() - started
-    print(f"Generated {summary.raw_records:,} raw records for {summary.people:,} people "
-          f"(seed {summary.seed}, as of {summary.as_of}) into {target} in {elapsed:.1f}s")
+    print(
+        f"Generated {summary.raw_records:,} raw records for {summary.people:,} people "
+        f"(seed {summary.seed}, as of {summary.as_of}) into {target} in {elapsed:.1f}s"
+    )
     for name, count in summary.row_counts.items():
         print(f"  raw.{name:<28} {count:>10,}")
     return 0

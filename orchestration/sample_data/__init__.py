@@ -8,5 +8,6 @@ with that system's typical damage, and bulk-writes the raw tables plus
 """
 
 from orchestration.sample_data.generate import GenerationSummary, build_tables, generate
+from orchestration.sample_data.info import reference_date
 
-__all__ = ["GenerationSummary", "build_tables", "generate"]
+__all__ = ["GenerationSummary", "build_tables", "generate", "reference_date"]

@@ -40,7 +40,11 @@ class Context:
 
     def sample(self, share: float, weights: np.ndarray | None = None) -> np.ndarray:
         """Indices of people who use a source (optionally weighted by activity)."""
-        p = np.full(self.pop.n, share) if weights is None else np.clip(share * weights / weights.mean(), 0, 1)
+        p = (
+            np.full(self.pop.n, share)
+            if weights is None
+            else np.clip(share * weights / weights.mean(), 0, 1)
+        )
         return np.flatnonzero(self.rng.random(self.pop.n) < p)
 
     def ago(self, n: int, max_days: float, min_days: float = 0.0) -> np.ndarray:
@@ -60,7 +64,9 @@ class Context:
         flag = np.concatenate([np.zeros(len(person_idx), bool), np.ones(len(dups), bool)])
         return rows, flag
 
-    def fuzzy_names(self, idx: np.ndarray, dup: np.ndarray, typo_share: float, nick_share: float) -> tuple[np.ndarray, np.ndarray]:
+    def fuzzy_names(
+        self, idx: np.ndarray, dup: np.ndarray, typo_share: float, nick_share: float
+    ) -> tuple[np.ndarray, np.ndarray]:
         """First/last names with nicknames, case noise and typos; duplicates always get a typo or nickname."""
         first = mess.nicknames(self.rng, self.pop.first_name[idx], nick_share)
         last = self.pop.last_name[idx].copy()
@@ -73,12 +79,19 @@ class Context:
         return first, last
 
     def add(
-        self, name: str, key: str, columns: dict[str, object], person_idx: np.ndarray, fuzzy: np.ndarray | None = None
+        self,
+        name: str,
+        key: str,
+        columns: dict[str, object],
+        person_idx: np.ndarray,
+        fuzzy: np.ndarray | None = None,
     ) -> None:
         flags = np.zeros(len(person_idx), bool) if fuzzy is None else np.asarray(fuzzy, bool)
         self.tables.append(RawTable(name, key, pa.table(columns), person_idx, flags))
         system = name.split("_", 1)[0]
-        self.members[system] = np.union1d(self.members.get(system, np.zeros(0, np.int64)), person_idx)
+        self.members[system] = np.union1d(
+            self.members.get(system, np.zeros(0, np.int64)), person_idx
+        )
 
 
 def ids(prefix: str, n: int, start: int = 1, width: int = 7) -> np.ndarray:
@@ -91,11 +104,17 @@ def ids(prefix: str, n: int, start: int = 1, width: int = 7) -> np.ndarray:
 def iso_with_offset(ts: np.ndarray, offset_hours: np.ndarray) -> np.ndarray:
     """ISO-8601 strings in a local time zone (as SaaS exports give them): '2026-03-01T10:00:00+01:00'."""
     local = ts + (offset_hours * 3600).astype("timedelta64[s]")
-    suffix = np.where(offset_hours >= 0, "+", "-").astype(object) + np.char.zfill(np.abs(offset_hours).astype(str), 2).astype(object) + ":00"
+    suffix = (
+        np.where(offset_hours >= 0, "+", "-").astype(object)
+        + np.char.zfill(np.abs(offset_hours).astype(str), 2).astype(object)
+        + ":00"
+    )
     return np.datetime_as_string(local, unit="s").astype(object) + suffix
 
 
-def with_missing_keys(rng: np.random.Generator, keys: np.ndarray, share: float = 0.004) -> np.ndarray:
+def with_missing_keys(
+    rng: np.random.Generator, keys: np.ndarray, share: float = 0.004
+) -> np.ndarray:
     """A few rows lose their primary key (a broken export): they must be quarantined."""
     return mess.blank(rng, keys, share)
 

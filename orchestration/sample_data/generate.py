@@ -41,7 +41,12 @@ def build_tables(
         raise ValueError("people must be >= 1")
     rng = np.random.default_rng(seed)
     instant = _reference_instant(as_of)
-    ctx = Context(rng=rng, pop=build_population(rng, people, instant), as_of=instant, duplicate_share=duplicate_share)
+    ctx = Context(
+        rng=rng,
+        pop=build_population(rng, people, instant),
+        as_of=instant,
+        duplicate_share=duplicate_share,
+    )
     crm.build(ctx)
     shop_key = shop.build(ctx)
     support.build(ctx)
@@ -57,7 +62,9 @@ def _with_loader_columns(raw: RawTable, instant: np.datetime64) -> RawTable:
     """Add the columns an ELT loader adds: a row id (present even when the
     source key is missing) and the load time (drives source freshness)."""
     n = raw.table.num_rows
-    loader_id = pc.binary_join_element_wise(f"{raw.name}:", pa.array(np.arange(n)).cast(pa.string()), "")
+    loader_id = pc.binary_join_element_wise(
+        f"{raw.name}:", pa.array(np.arange(n)).cast(pa.string()), ""
+    )
     loaded = pa.array(np.full(n, instant), pa.timestamp("s"))
     table = raw.table.append_column("_loader_id", loader_id).append_column("_loaded_at", loaded)
     return RawTable(raw.name, raw.key, table, raw.person_idx, raw.fuzzy)

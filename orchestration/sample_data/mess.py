@@ -13,10 +13,14 @@ import pyarrow.compute as pc
 
 from orchestration.sample_data import vocab
 
-JUNK_EMAILS = np.array(["test@test.com", "noreply@example.com", "none@none.com", "a@a.com"], dtype=object)
+JUNK_EMAILS = np.array(
+    ["test@test.com", "noreply@example.com", "none@none.com", "a@a.com"], dtype=object
+)
 JUNK_PHONES = np.array(["0000000000", "0600000000", "+33000000000", "1234567890"], dtype=object)
 INVALID_EMAIL_FORMS = ("{l}@{d}", "{l}@@{d}.com", "{l} @{d}.com", "{l}.{d}.com", "{l}@{d}")
-INVALID_PHONES = np.array(["12345", "06 12 34", "+33 6 12 34 56 78 99", "n/a", "0612-ABC"], dtype=object)
+INVALID_PHONES = np.array(
+    ["12345", "06 12 34", "+33 6 12 34 56 78 99", "n/a", "0612-ABC"], dtype=object
+)
 
 
 def mask(rng: np.random.Generator, n: int, share: float) -> np.ndarray:
@@ -31,7 +35,7 @@ def mask(rng: np.random.Generator, n: int, share: float) -> np.ndarray:
 def email_variants(rng: np.random.Generator, emails: np.ndarray, share: float) -> np.ndarray:
     """Upper/title case and stray whitespace: the same address, typed differently."""
     out = emails.copy()
-    hit = np.flatnonzero(mask(rng, len(out), share) & (out != None))  # noqa: E711
+    hit = np.flatnonzero(mask(rng, len(out), share) & (out != None))
     kind = rng.integers(0, 4, len(hit))
     for i, k in zip(hit, kind, strict=True):
         v = out[i]
@@ -42,21 +46,25 @@ def email_variants(rng: np.random.Generator, emails: np.ndarray, share: float) -
 def invalid_emails(rng: np.random.Generator, emails: np.ndarray, share: float) -> np.ndarray:
     """Broken syntax (missing dot, double @, spaces) that validation must flag."""
     out = emails.copy()
-    hit = np.flatnonzero(mask(rng, len(out), share) & (out != None))  # noqa: E711
+    hit = np.flatnonzero(mask(rng, len(out), share) & (out != None))
     for i, k in zip(hit, rng.integers(0, len(INVALID_EMAIL_FORMS), len(hit)), strict=True):
         local, _, domain = out[i].partition("@")
         out[i] = INVALID_EMAIL_FORMS[k].format(l=local, d=domain.split(".")[0])
     return out
 
 
-def junk(rng: np.random.Generator, values: np.ndarray, share: float, pool: np.ndarray) -> np.ndarray:
+def junk(
+    rng: np.random.Generator, values: np.ndarray, share: float, pool: np.ndarray
+) -> np.ndarray:
     out = values.copy()
     hit = mask(rng, len(out), share)
     out[hit] = pool[rng.integers(0, len(pool), hit.sum())]
     return out
 
 
-def blank(rng: np.random.Generator, values: np.ndarray, share: float, empty: object = None) -> np.ndarray:
+def blank(
+    rng: np.random.Generator, values: np.ndarray, share: float, empty: object = None
+) -> np.ndarray:
     """Missing values: mostly NULL, sometimes an empty string, as form tools do."""
     out = values.copy()
     hit = mask(rng, len(out), share)
@@ -87,7 +95,7 @@ def format_phones(rng: np.random.Generator, e164: np.ndarray, national_share: fl
     (06 12 34 56 78, 06.12.34.56.78, 0612345678) or international (+33 6..., 0033...).
     Vectorised with Arrow string kernels: a million numbers take well under a second."""
     out = e164.copy()
-    present = np.flatnonzero(out != None)  # noqa: E711
+    present = np.flatnonzero(out != None)
     if len(present) == 0:
         return out
     num = pa.array(out[present].astype(str))
@@ -106,7 +114,14 @@ def format_phones(rng: np.random.Generator, e164: np.ndarray, national_share: fl
         nsn,
     ]
     cc, rest = _cut(num, 1, 3), _cut(num, 3)
-    grouped = _join(_cut(rest, 0, 1), _cut(rest, 1, 3), _cut(rest, 3, 5), _cut(rest, 5, 7), _cut(rest, 7), sep=" ")
+    grouped = _join(
+        _cut(rest, 0, 1),
+        _cut(rest, 1, 3),
+        _cut(rest, 3, 5),
+        _cut(rest, 5, 7),
+        _cut(rest, 7),
+        sep=" ",
+    )
     intl_forms = [
         num,
         _join("+", cc, " ", grouped),
@@ -122,7 +137,7 @@ def format_phones(rng: np.random.Generator, e164: np.ndarray, national_share: fl
 def typo(rng: np.random.Generator, names: np.ndarray, share: float) -> np.ndarray:
     """One keyboard slip: a swapped, dropped or doubled letter."""
     out = names.copy()
-    hit = np.flatnonzero(mask(rng, len(out), share) & (out != None))  # noqa: E711
+    hit = np.flatnonzero(mask(rng, len(out), share) & (out != None))
     kinds = rng.integers(0, 3, len(hit))
     for i, k in zip(hit, kinds, strict=True):
         v: str = out[i]
@@ -149,7 +164,7 @@ def nicknames(rng: np.random.Generator, first_names: np.ndarray, share: float) -
 def case_noise(rng: np.random.Generator, names: np.ndarray, share: float) -> np.ndarray:
     """UPPERCASE or lowercase names, as typed in a hurry."""
     out = names.copy()
-    hit = np.flatnonzero(mask(rng, len(out), share) & (out != None))  # noqa: E711
+    hit = np.flatnonzero(mask(rng, len(out), share) & (out != None))
     for i, up in zip(hit, rng.random(len(hit)) < 0.5, strict=True):
         out[i] = out[i].upper() if up else out[i].lower()
     return out

@@ -38,7 +38,9 @@ class Population:
     email: np.ndarray  # personal email, unique
     alt_email: np.ndarray  # a second private address, unique, used by fuzzy duplicates
     work_email: np.ndarray  # None without a company
-    primary_email: np.ndarray  # what the person gives business-facing tools: work (70% of B2B) or personal
+    primary_email: (
+        np.ndarray
+    )  # what the person gives business-facing tools: work (70% of B2B) or personal
     mobile: np.ndarray  # E.164, unique
     home_phone: np.ndarray  # E.164 landline, shared within a household, or None
     household: np.ndarray  # household index (== own index when living alone)
@@ -83,7 +85,9 @@ def build_population(rng: np.random.Generator, n: int, as_of: np.datetime64) -> 
     )
     last = np.array(vocab.LAST_NAMES, dtype=object)[rng.integers(0, len(vocab.LAST_NAMES), n)]
     age_days = rng.integers(18 * 365, 80 * 365, n)
-    birth = (as_of.astype("datetime64[D]") - age_days.astype("timedelta64[D]")).astype("datetime64[D]")
+    birth = (as_of.astype("datetime64[D]") - age_days.astype("timedelta64[D]")).astype(
+        "datetime64[D]"
+    )
 
     # Households: ~12% of people live with 1-5 others and share a landline.
     household = idx.copy()
@@ -110,39 +114,68 @@ def build_population(rng: np.random.Generator, n: int, as_of: np.datetime64) -> 
     postcode = np.where(country == "GB", prefixes[city_idx] + "4AB", postcode)
     postcode = postcode[household]
     street_no = rng.integers(1, 180, n).astype(str).astype(object)
-    street = street_no + " " + np.array(vocab.STREETS, dtype=object)[rng.integers(0, len(vocab.STREETS), n)]
+    street = (
+        street_no
+        + " "
+        + np.array(vocab.STREETS, dtype=object)[rng.integers(0, len(vocab.STREETS), n)]
+    )
     street = street[household]
 
     movers = rng.random(n) < 0.08
     old_idx = rng.integers(0, 15, n)
     old_street = np.where(
         movers,
-        rng.integers(1, 180, n).astype(str).astype(object) + " "
+        rng.integers(1, 180, n).astype(str).astype(object)
+        + " "
         + np.array(vocab.STREETS, dtype=object)[rng.integers(0, len(vocab.STREETS), n)],
         None,
     )
     old_city = np.where(movers, cities[old_idx], None)
-    old_postcode = np.where(movers, prefixes[old_idx] + "0" + rng.integers(0, 10, n).astype(str).astype(object), None)
+    old_postcode = np.where(
+        movers, prefixes[old_idx] + "0" + rng.integers(0, 10, n).astype(str).astype(object), None
+    )
 
     f_fold, l_fold = _fold(first), _fold(last)
     pattern = rng.integers(0, 4, n)
-    yy = np.char.zfill((birth.astype("datetime64[Y]").astype(int) % 100).astype(str), 2).astype(object)
+    yy = np.char.zfill((birth.astype("datetime64[Y]").astype(int) % 100).astype(str), 2).astype(
+        object
+    )
     local = np.select(
         [pattern == 0, pattern == 1, pattern == 2],
-        [f_fold + "." + l_fold, f_fold.astype(str).astype("U1").astype(object) + l_fold, f_fold + "_" + l_fold + yy],
+        [
+            f_fold + "." + l_fold,
+            f_fold.astype(str).astype("U1").astype(object) + l_fold,
+            f_fold + "_" + l_fold + yy,
+        ],
         f_fold + l_fold + yy,
     )
-    domains = np.array(vocab.PERSONAL_DOMAINS, dtype=object)[rng.integers(0, len(vocab.PERSONAL_DOMAINS), n)]
+    domains = np.array(vocab.PERSONAL_DOMAINS, dtype=object)[
+        rng.integers(0, len(vocab.PERSONAL_DOMAINS), n)
+    ]
     email = _unique(local + "@" + domains, idx.astype(str).astype(object))
     alt_dom = np.array(vocab.ALT_DOMAINS, dtype=object)[rng.integers(0, len(vocab.ALT_DOMAINS), n)]
     alt_email = _unique(l_fold + "." + f_fold + yy + "@" + alt_dom, idx.astype(str).astype(object))
 
     has_company = rng.random(n) < 0.35
     comp_idx = rng.integers(0, len(vocab.COMPANIES), n)
-    company = np.where(has_company, np.array([c[0] for c in vocab.COMPANIES], dtype=object)[comp_idx], None)
-    company_domain = np.where(has_company, np.array([c[1] for c in vocab.COMPANIES], dtype=object)[comp_idx], None)
-    work_email = np.where(has_company, _unique(f_fold + "." + l_fold + "@" + company_domain.astype(str), idx.astype(str).astype(object)), None)
-    job_title = np.where(has_company, np.array(vocab.JOB_TITLES, dtype=object)[rng.integers(0, len(vocab.JOB_TITLES), n)], None)
+    company = np.where(
+        has_company, np.array([c[0] for c in vocab.COMPANIES], dtype=object)[comp_idx], None
+    )
+    company_domain = np.where(
+        has_company, np.array([c[1] for c in vocab.COMPANIES], dtype=object)[comp_idx], None
+    )
+    work_email = np.where(
+        has_company,
+        _unique(
+            f_fold + "." + l_fold + "@" + company_domain.astype(str), idx.astype(str).astype(object)
+        ),
+        None,
+    )
+    job_title = np.where(
+        has_company,
+        np.array(vocab.JOB_TITLES, dtype=object)[rng.integers(0, len(vocab.JOB_TITLES), n)],
+        None,
+    )
 
     # Unique mobiles: (i * a + b) mod M with a coprime to M is a bijection, so numbers
     # are unique without shuffling a 100M range. M keeps French mobiles in
@@ -157,7 +190,10 @@ def build_population(rng: np.random.Generator, n: int, as_of: np.datetime64) -> 
     )
     landline = np.where(
         (country == "FR") & (area[city_idx] != ""),
-        "+33" + area[city_idx] + rng.choice(np.array(list("123457"), dtype=object), n) + _national_digits(rng, n, 7),
+        "+33"
+        + area[city_idx]
+        + rng.choice(np.array(list("123457"), dtype=object), n)
+        + _national_digits(rng, n, 7),
         None,
     )
     # Households share the head's landline; 10% of people living alone give one too.
@@ -174,7 +210,7 @@ def build_population(rng: np.random.Generator, n: int, as_of: np.datetime64) -> 
         email=email,
         alt_email=alt_email,
         work_email=work_email,
-        primary_email=np.where((work_email != None) & (rng.random(n) < 0.7), work_email, email),  # noqa: E711
+        primary_email=np.where((work_email != None) & (rng.random(n) < 0.7), work_email, email),
         mobile=mobile,
         home_phone=home_phone,
         household=household,

@@ -25,7 +25,9 @@ def ground_truth(tables: list[RawTable], person_ids: np.ndarray) -> pa.Table:
                     "source_record_id": key,
                     "person_id": pa.array(person_ids[t.person_idx]),
                     "loader_id": t.table.column("_loader_id"),
-                    "is_fuzzy_duplicate": pa.array(t.fuzzy if t.fuzzy is not None else np.zeros(n, bool)),
+                    "is_fuzzy_duplicate": pa.array(
+                        t.fuzzy if t.fuzzy is not None else np.zeros(n, bool)
+                    ),
                 }
             )
         )
@@ -54,9 +56,14 @@ def write_tables(
         catalog = con.execute("select current_database()").fetchone()[0].replace('"', '""')
         con.execute(f'create schema if not exists "{catalog}".raw')
         con.execute("begin")
-        for name, table in [(t.name, t.table) for t in tables] + [("ground_truth", truth), ("generation_info", info)]:
+        for name, table in [(t.name, t.table) for t in tables] + [
+            ("ground_truth", truth),
+            ("generation_info", info),
+        ]:
             con.register("_arrow_in", table)
-            con.execute(f'create or replace table "{catalog}".raw.{name} as select * from _arrow_in')
+            con.execute(
+                f'create or replace table "{catalog}".raw.{name} as select * from _arrow_in'
+            )
             con.unregister("_arrow_in")
             counts[name] = table.num_rows
         con.execute("commit")

@@ -19,7 +19,11 @@ AS_OF = dt.date(2026, 11, 25)
 # This area's dbt layers: the generator's sources (other staging folders belong to
 # engagement sources whose raw tables the generator does not write).
 DATA_SOURCES = ("crm", "shop", "web", "support", "forms", "product", "consent")
-DATA_LAYERS = [*(f"staging.{s}" for s in DATA_SOURCES), "intermediate.unioned", "intermediate.quarantine"]
+DATA_LAYERS = [
+    *(f"staging.{s}" for s in DATA_SOURCES),
+    "intermediate.unioned",
+    "intermediate.quarantine",
+]
 PEOPLE = 300
 SEED = 7
 
@@ -42,14 +46,22 @@ def run_dbt(args: list[str], duckdb_file: Path, work: Path) -> subprocess.Comple
     }
     dbt = Path(sys.executable).parent / "dbt"
     cmd = [
-        str(dbt), *args,
-        "--project-dir", str(DBT_PROJECT_DIR),
-        "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target-path", str(work / "target"),
-        "--log-path", str(work / "logs"),
-        "--vars", f"{{ferry_as_of: '{AS_OF.isoformat()}'}}",
+        str(dbt),
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(work / "target"),
+        "--log-path",
+        str(work / "logs"),
+        "--vars",
+        f"{{ferry_as_of: '{AS_OF.isoformat()}'}}",
     ]
-    return subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        cmd, check=False, cwd=work, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="session")

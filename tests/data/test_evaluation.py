@@ -82,7 +82,10 @@ def test_perfect_resolution_scores_one() -> None:
     [
         (2000, [(i, i + 1) for i in range(1999)][::-1]),  # long chain, worst order
         (500, [(0, i) for i in range(1, 500)]),  # star
-        (9, [(0, 1), (1, 2), (2, 0), (3, 4), (4, 5), (5, 3), (6, 7)]),  # two cycles + a pair + a singleton
+        (
+            9,
+            [(0, 1), (1, 2), (2, 0), (3, 4), (4, 5), (5, 3), (6, 7)],
+        ),  # two cycles + a pair + a singleton
     ],
 )
 def test_connected_components_chain_star_cycles(n: int, edges: list[tuple[int, int]]) -> None:

@@ -8,13 +8,23 @@ import re
 import duckdb
 import numpy as np
 
-from orchestration.sample_data import build_tables, mess, vocab
+from orchestration.sample_data import build_tables, mess, reference_date, vocab
 from tests.data.conftest import AS_OF, PEOPLE, SEED
 
 SOURCES = {
-    "crm_contacts", "shop_customers", "shop_orders", "shop_order_lines", "shop_abandoned_carts",
-    "web_events", "support_tickets", "support_surveys", "forms_submissions", "product_users",
-    "product_events", "consent_changes", "consent_erasure_requests",
+    "crm_contacts",
+    "shop_customers",
+    "shop_orders",
+    "shop_order_lines",
+    "shop_abandoned_carts",
+    "web_events",
+    "support_tickets",
+    "support_surveys",
+    "forms_submissions",
+    "product_users",
+    "product_events",
+    "consent_changes",
+    "consent_erasure_requests",
 }
 
 
@@ -30,11 +40,18 @@ def test_same_seed_same_data_other_seed_other_data() -> None:
 
 
 def test_every_source_is_written_with_rows(con_raw: duckdb.DuckDBPyConnection) -> None:
-    tables = {r[0] for r in con_raw.execute("select table_name from information_schema.tables where table_schema = 'raw'").fetchall()}
+    tables = {
+        r[0]
+        for r in con_raw.execute(
+            "select table_name from information_schema.tables where table_schema = 'raw'"
+        ).fetchall()
+    }
     assert SOURCES | {"ground_truth", "generation_info"} <= tables
     for name in SOURCES:
         assert con_raw.execute(f"select count(*) from raw.{name}").fetchone()[0] > 0, name
-    seed, people, as_of = con_raw.execute("select seed, people, as_of_date from raw.generation_info").fetchone()
+    seed, people, as_of = con_raw.execute(
+        "select seed, people, as_of_date from raw.generation_info"
+    ).fetchone()
     assert (seed, people, as_of) == (SEED, PEOPLE, AS_OF)
 
 
@@ -59,20 +76,37 @@ def test_ground_truth_covers_every_raw_record(con_raw: duckdb.DuckDBPyConnection
 
 
 def test_real_world_mess_is_present(con_raw: duckdb.DuckDBPyConnection) -> None:
-    q = lambda sql, params=None: con_raw.execute(sql, params or []).fetchone()[0]  # noqa: E731
+    q = lambda sql, params=None: con_raw.execute(sql, params or []).fetchone()[0]
     # email case / whitespace variants
     assert q("select count(*) from raw.crm_contacts where email <> lower(trim(email))") > 0
     assert q("select count(*) from raw.forms_submissions where email <> trim(email)") > 0
     # national and international phone formats
-    assert q("select count(*) from raw.crm_contacts where phone like '0%' and phone not like '00%'") > 0
+    assert (
+        q("select count(*) from raw.crm_contacts where phone like '0%' and phone not like '00%'")
+        > 0
+    )
     assert q("select count(*) from raw.crm_contacts where phone like '+%' or phone like '00%'") > 0
     # junk and invalid identifiers
-    assert q("select count(*) from raw.forms_submissions where lower(email) in ('test@test.com', 'noreply@example.com', 'none@none.com', 'a@a.com')") > 0
+    assert (
+        q(
+            "select count(*) from raw.forms_submissions where lower(email) in ('test@test.com', 'noreply@example.com', 'none@none.com', 'a@a.com')"
+        )
+        > 0
+    )
     assert q("select count(*) from raw.crm_contacts where email like 'info@%'") > 0
-    assert q("""select count(*) from (
+    assert (
+        q("""select count(*) from (
         select email from raw.crm_contacts union all select email from raw.shop_customers
-        union all select email from raw.forms_submissions) where email like '%@@%' or email like '% @%' or regexp_matches(email, '@[^.]+$')""") > 0
-    assert q("select count(*) from (select phone from raw.crm_contacts union all select phone from raw.forms_submissions) where list_contains(?, phone)", [list(mess.JUNK_PHONES)]) > 0
+        union all select email from raw.forms_submissions) where email like '%@@%' or email like '% @%' or regexp_matches(email, '@[^.]+$')""")
+        > 0
+    )
+    assert (
+        q(
+            "select count(*) from (select phone from raw.crm_contacts union all select phone from raw.forms_submissions) where list_contains(?, phone)",
+            [list(mess.JUNK_PHONES)],
+        )
+        > 0
+    )
     # missing values and missing keys
     assert q("select count(*) from raw.shop_customers where phone is null") > 0
     assert q("select count(*) from raw.forms_submissions where email = ''") > 0
@@ -106,10 +140,16 @@ def test_nicknames_typos_moves_and_fuzzy_duplicates(con_raw: duckdb.DuckDBPyConn
     by_person: dict[str, list[tuple]] = {}
     for row in names:
         by_person.setdefault(row[0], []).append(row[1:])
-    spellings = [p for p, rows in by_person.items() if len({(r[0] or "").lower() for r in rows}) > 1 or len({(r[1] or "").lower() for r in rows}) > 1]
+    spellings = [
+        p
+        for p, rows in by_person.items()
+        if len({(r[0] or "").lower() for r in rows}) > 1
+        or len({(r[1] or "").lower() for r in rows}) > 1
+    ]
     assert spellings, "no person with two spellings of a name"
     nick = con_raw.execute(
-        "select count(*) from (select first_name from raw.crm_contacts union all select first_name from raw.forms_submissions) where list_contains(?, first_name)", [sorted(set(vocab.NICKNAMES.values()))]
+        "select count(*) from (select first_name from raw.crm_contacts union all select first_name from raw.forms_submissions) where list_contains(?, first_name)",
+        [sorted(set(vocab.NICKNAMES.values()))],
     ).fetchone()[0]
     assert nick > 0
     moved = con_raw.execute(
@@ -148,20 +188,31 @@ def test_nicknames_typos_moves_and_fuzzy_duplicates(con_raw: duckdb.DuckDBPyConn
     clean_ids: dict[str, set] = {}
     for person, dup, _, email, phone in rows:
         if not dup:
-            clean_ids.setdefault(person, set()).update({norm_email(email), norm_phone(phone)} - {None})
+            clean_ids.setdefault(person, set()).update(
+                {norm_email(email), norm_phone(phone)} - {None}
+            )
     dups = [(person, email, phone) for person, dup, _, email, phone in rows if dup]
     assert dups
     for person, email, phone in dups:
         assert not ({norm_email(email), norm_phone(phone)} - {None}) & clean_ids.get(person, set())
-    person_level = {"crm_contacts", "shop_customers", "support_tickets", "forms_submissions", "product_users"}
+    person_level = {
+        "crm_contacts",
+        "shop_customers",
+        "support_tickets",
+        "forms_submissions",
+        "product_users",
+    }
     level = [dup for _, dup, source, _, _ in rows if source in person_level]
     assert 0.03 < sum(level) / len(level) < 0.12, sum(level) / len(level)
 
 
-def test_recent_activity_is_relative_to_the_reference_date(con_raw: duckdb.DuckDBPyConnection) -> None:
+def test_recent_activity_is_relative_to_the_reference_date(
+    con_raw: duckdb.DuckDBPyConnection,
+) -> None:
     ref = dt.datetime.combine(AS_OF, dt.time())
     fresh_carts = con_raw.execute(
-        "select count(*) from raw.shop_abandoned_carts where created_at between ? - interval 24 hour and ?", [ref, ref]
+        "select count(*) from raw.shop_abandoned_carts where created_at between ? - interval 24 hour and ?",
+        [ref, ref],
     ).fetchone()[0]
     assert fresh_carts > 0
     newest = con_raw.execute("select max(ordered_at) from raw.shop_orders").fetchone()[0]
@@ -173,3 +224,8 @@ def test_recent_activity_is_relative_to_the_reference_date(con_raw: duckdb.DuckD
         [ref, ref],
     ).fetchone()[0]
     assert inactive_trials > 0
+
+
+def test_reference_date_reads_back(raw_db, tmp_path) -> None:
+    assert reference_date(raw_db) == AS_OF
+    assert reference_date(tmp_path / "nothing.duckdb") is None

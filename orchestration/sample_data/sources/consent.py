@@ -15,7 +15,9 @@ CHANNELS = np.array(["email", "sms", "ads"], dtype=object)
 
 def build(ctx: Context) -> None:
     rng, pop = ctx.rng, ctx.pop
-    listed = np.concatenate([ctx.members.get(s, np.zeros(0, np.int64)) for s in ("shop", "forms", "support", "product")])
+    listed = np.concatenate(
+        [ctx.members.get(s, np.zeros(0, np.int64)) for s in ("shop", "forms", "support", "product")]
+    )
     listed = np.unique(listed)
     people = listed[rng.random(len(listed)) < 0.55]
     per = rng.integers(1, 4, len(people))
@@ -30,7 +32,13 @@ def build(ctx: Context) -> None:
     address = np.where(in_shop, pop.email[idx], pop.primary_email[idx])
     email = np.where(~sms, mess.email_variants(rng, address, 0.15), None)
     phone = np.where(sms, mess.format_phones(rng, pop.mobile[idx], 0.5), None)
-    source = np.where(sms, "sms_keyword", np.array(["preference_center", "shop_checkout", "newsletter_footer", "support"], dtype=object)[rng.integers(0, 4, n)])
+    source = np.where(
+        sms,
+        "sms_keyword",
+        np.array(
+            ["preference_center", "shop_checkout", "newsletter_footer", "support"], dtype=object
+        )[rng.integers(0, 4, n)],
+    )
     changed = ctx.ago(n, 700, 0.05)
     keys = with_missing_keys(rng, ids("CC-", n, width=8), 0.003)
     ctx.add(
@@ -43,7 +51,9 @@ def build(ctx: Context) -> None:
             "channel": arr(channel, pa.string()),
             "action": arr(action, pa.string()),
             "source_system": arr(source, pa.string()),
-            "changed_at": arr(iso_with_offset(changed, rng.choice(np.array([0, 1]), n)), pa.string()),
+            "changed_at": arr(
+                iso_with_offset(changed, rng.choice(np.array([0, 1]), n)), pa.string()
+            ),
         },
         idx,
     )
@@ -59,9 +69,16 @@ def build(ctx: Context) -> None:
         {
             "request_id": arr(ids("ER-", m, width=6), pa.string()),
             "email": arr(mess.email_variants(rng, pop.email[erase], 0.3), pa.string()),
-            "phone": arr(np.where(rng.random(m) < 0.3, mess.format_phones(rng, pop.mobile[erase], 0.5), None), pa.string()),
+            "phone": arr(
+                np.where(
+                    rng.random(m) < 0.3, mess.format_phones(rng, pop.mobile[erase], 0.5), None
+                ),
+                pa.string(),
+            ),
             "requested_at": arr(requested, pa.timestamp("s")),
-            "status": arr(np.where(rng.random(m) < 0.7, "completed", "received").astype(object), pa.string()),
+            "status": arr(
+                np.where(rng.random(m) < 0.7, "completed", "received").astype(object), pa.string()
+            ),
         },
         erase,
     )

@@ -19,7 +19,7 @@ SOURCE_NO = 1
 def build(ctx: Context) -> None:
     rng, pop = ctx.rng, ctx.pop
     # B2B people are much more likely to be in the CRM.
-    weights = np.where(pop.company != None, 3.0, 0.4)  # noqa: E711
+    weights = np.where(pop.company != None, 3.0, 0.4)
     base = ctx.sample(0.2, weights)
     idx, dup = ctx.with_duplicates(base)
     n = len(idx)
@@ -30,7 +30,7 @@ def build(ctx: Context) -> None:
     email = mess.invalid_emails(rng, email, 0.01)
     email = mess.blank(rng, email, 0.04)
     # Role addresses (info@company) typed instead of the person's own: shared hubs.
-    with_company = np.flatnonzero((pop.company_domain[idx] != None) & ~dup)  # noqa: E711
+    with_company = np.flatnonzero((pop.company_domain[idx] != None) & ~dup)
     role = with_company[mess.mask(rng, len(with_company), 0.03)]
     email[role] = "info@" + pop.company_domain[idx][role]
     email[dup] = ctx.dup_email(idx[dup], SOURCE_NO)
@@ -42,18 +42,26 @@ def build(ctx: Context) -> None:
     phone = mess.junk(rng, phone, 0.006, mess.INVALID_PHONES)
     phone[dup] = None
 
-    moved = (pop.old_street[idx] != None) & (rng.random(n) < 0.7)  # noqa: E711
+    moved = (pop.old_street[idx] != None) & (rng.random(n) < 0.7)
     street = np.where(moved, pop.old_street[idx], pop.street[idx])
     city = np.where(moved, pop.old_city[idx], pop.city[idx])
     postcode = np.where(moved, pop.old_postcode[idx], pop.postcode[idx])
 
     owner = rng.integers(0, len(vocab.SALES_OWNERS), n)
     competitor = rng.random(n) < 0.2
-    comp_name = np.array(vocab.COMPETITORS, dtype=object)[rng.integers(0, len(vocab.COMPETITORS), n)]
-    contract_end = (ctx.as_of.astype("datetime64[D]") + rng.integers(-30, 400, n).astype("timedelta64[D]"))
+    comp_name = np.array(vocab.COMPETITORS, dtype=object)[
+        rng.integers(0, len(vocab.COMPETITORS), n)
+    ]
+    contract_end = ctx.as_of.astype("datetime64[D]") + rng.integers(-30, 400, n).astype(
+        "timedelta64[D]"
+    )
     notes = np.where(
         competitor,
-        "Currently with " + comp_name + ", contract ends " + np.datetime_as_string(contract_end).astype(object) + ". Follow up 2 months before.",
+        "Currently with "
+        + comp_name
+        + ", contract ends "
+        + np.datetime_as_string(contract_end).astype(object)
+        + ". Follow up 2 months before.",
         np.where(rng.random(n) < 0.4, "Met at event, interested in a demo.", None),
     )
     created = ctx.ago(n, 1000, 30)
@@ -76,16 +84,37 @@ def build(ctx: Context) -> None:
             "city": arr(city, pa.string()),
             "postcode": arr(postcode, pa.string()),
             "country": arr(pop.country[idx], pa.string()),
-            "birth_date": arr(np.where(dup | (rng.random(n) < 0.1), pop.birth_date[idx], np.datetime64("NaT")), pa.date32()),
-            "owner_name": arr(np.array([o[0] for o in vocab.SALES_OWNERS], dtype=object)[owner], pa.string()),
-            "owner_email": arr(np.array([o[1] for o in vocab.SALES_OWNERS], dtype=object)[owner], pa.string()),
-            "lead_source": arr(np.array(vocab.LEAD_SOURCES, dtype=object)[rng.integers(0, len(vocab.LEAD_SOURCES), n)], pa.string()),
-            "lifecycle_stage": arr(np.array(["lead", "mql", "sql", "opportunity", "customer"], dtype=object)[rng.integers(0, 5, n)], pa.string()),
+            "birth_date": arr(
+                np.where(dup | (rng.random(n) < 0.1), pop.birth_date[idx], np.datetime64("NaT")),
+                pa.date32(),
+            ),
+            "owner_name": arr(
+                np.array([o[0] for o in vocab.SALES_OWNERS], dtype=object)[owner], pa.string()
+            ),
+            "owner_email": arr(
+                np.array([o[1] for o in vocab.SALES_OWNERS], dtype=object)[owner], pa.string()
+            ),
+            "lead_source": arr(
+                np.array(vocab.LEAD_SOURCES, dtype=object)[
+                    rng.integers(0, len(vocab.LEAD_SOURCES), n)
+                ],
+                pa.string(),
+            ),
+            "lifecycle_stage": arr(
+                np.array(["lead", "mql", "sql", "opportunity", "customer"], dtype=object)[
+                    rng.integers(0, 5, n)
+                ],
+                pa.string(),
+            ),
             "competitor_name": arr(np.where(competitor, comp_name, None), pa.string()),
-            "competitor_contract_end_date": arr(np.where(competitor, contract_end, np.datetime64("NaT")), pa.date32()),
+            "competitor_contract_end_date": arr(
+                np.where(competitor, contract_end, np.datetime64("NaT")), pa.date32()
+            ),
             "notes": arr(notes, pa.string()),
             "created_at": arr(iso_with_offset(created, offset), pa.string()),
-            "updated_at": arr(iso_with_offset(updated.astype("datetime64[s]"), offset), pa.string()),
+            "updated_at": arr(
+                iso_with_offset(updated.astype("datetime64[s]"), offset), pa.string()
+            ),
         },
         idx,
         dup,

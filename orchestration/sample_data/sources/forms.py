@@ -14,7 +14,9 @@ from orchestration.sample_data import mess, vocab
 from orchestration.sample_data.context import Context, arr, ids, iso_with_offset, with_missing_keys
 
 SOURCE_NO = 4
-FORM_TYPES = np.array(["newsletter", "lead_magnet", "demo_request", "trade_show", "in_store"], dtype=object)
+FORM_TYPES = np.array(
+    ["newsletter", "lead_magnet", "demo_request", "trade_show", "in_store"], dtype=object
+)
 
 
 def build(ctx: Context) -> None:
@@ -25,7 +27,7 @@ def build(ctx: Context) -> None:
     r = np.repeat(np.arange(len(people)), per)
     idx, is_dup = people[r], dup[r]
     n = len(idx)
-    b2b = pop.company[idx] != None  # noqa: E711
+    b2b = pop.company[idx] != None
     ftype = np.where(
         b2b,
         FORM_TYPES[rng.choice(5, n, p=[0.25, 0.35, 0.25, 0.15, 0.0])],
@@ -68,16 +70,41 @@ def build(ctx: Context) -> None:
             "last_name": arr(mess.blank(rng, last, 0.1, ""), pa.string()),
             "company": arr(np.where(is_dup, None, pop.company[idx]), pa.string()),
             "job_title": arr(pop.job_title[idx], pa.string()),
-            "postcode": arr(np.where(np.isin(ftype, ["in_store", "trade_show"]) | is_dup, pop.postcode[idx], None), pa.string()),
+            "postcode": arr(
+                np.where(
+                    np.isin(ftype, ["in_store", "trade_show"]) | is_dup, pop.postcode[idx], None
+                ),
+                pa.string(),
+            ),
             "street": arr(np.where(is_dup, pop.street[idx], None), pa.string()),
             "city": arr(np.where(is_dup, pop.city[idx], None), pa.string()),
-            "birth_date": arr(np.where(is_dup, np.datetime_as_string(pop.birth_date[idx]).astype(object), None), pa.string()),
+            "birth_date": arr(
+                np.where(is_dup, np.datetime_as_string(pop.birth_date[idx]).astype(object), None),
+                pa.string(),
+            ),
             "consent_email": pa.array(rng.random(n) < 0.8),
             "consent_sms": pa.array(wants_phone & (rng.random(n) < 0.4)),
-            "utm_source": arr(np.where(online, np.array([u[0] for u in vocab.UTM_SOURCES], dtype=object)[utm_i], None), pa.string()),
-            "utm_medium": arr(np.where(online, np.array([u[1] for u in vocab.UTM_SOURCES], dtype=object)[utm_i], None), pa.string()),
-            "utm_campaign": arr(np.where(online, np.array([u[2] for u in vocab.UTM_SOURCES], dtype=object)[utm_i], None), pa.string()),
-            "submitted_at": arr(iso_with_offset(submitted, rng.choice(np.array([0, 1, 2]), n)), pa.string()),
+            "utm_source": arr(
+                np.where(
+                    online, np.array([u[0] for u in vocab.UTM_SOURCES], dtype=object)[utm_i], None
+                ),
+                pa.string(),
+            ),
+            "utm_medium": arr(
+                np.where(
+                    online, np.array([u[1] for u in vocab.UTM_SOURCES], dtype=object)[utm_i], None
+                ),
+                pa.string(),
+            ),
+            "utm_campaign": arr(
+                np.where(
+                    online, np.array([u[2] for u in vocab.UTM_SOURCES], dtype=object)[utm_i], None
+                ),
+                pa.string(),
+            ),
+            "submitted_at": arr(
+                iso_with_offset(submitted, rng.choice(np.array([0, 1, 2]), n)), pa.string()
+            ),
         },
         idx,
         is_dup,

@@ -17,7 +17,7 @@ SOURCE_NO = 5
 
 def build(ctx: Context) -> None:
     rng, pop = ctx.rng, ctx.pop
-    weights = np.where(pop.company != None, 4.0, 0.3)  # noqa: E711
+    weights = np.where(pop.company != None, 4.0, 0.3)
     base = ctx.sample(0.1, weights)
     idx, dup = ctx.with_duplicates(base)
     n = len(idx)
@@ -27,7 +27,9 @@ def build(ctx: Context) -> None:
     email[dup] = ctx.dup_email(idx[dup], SOURCE_NO)
     recent = rng.random(n) < 0.35
     signed_up = np.where(recent, ctx.ago(n, 14, 0.5), ctx.ago(n, 600, 15))
-    plan = np.where(recent, "trial", np.array(vocab.PLANS, dtype=object)[rng.integers(0, len(vocab.PLANS), n)]).astype(object)
+    plan = np.where(
+        recent, "trial", np.array(vocab.PLANS, dtype=object)[rng.integers(0, len(vocab.PLANS), n)]
+    ).astype(object)
     user_ids = ids("usr_", n)
     ctx.add(
         "product_users",
@@ -39,7 +41,14 @@ def build(ctx: Context) -> None:
             "company": arr(np.where(dup, None, pop.company[idx]), pa.string()),
             "plan": arr(plan, pa.string()),
             "signed_up_at": arr(signed_up, pa.timestamp("s")),
-            "trial_ends_at": arr(np.where(plan == "trial", signed_up + np.timedelta64(14 * DAY_S, "s"), np.datetime64("NaT")), pa.timestamp("s")),
+            "trial_ends_at": arr(
+                np.where(
+                    plan == "trial",
+                    signed_up + np.timedelta64(14 * DAY_S, "s"),
+                    np.datetime64("NaT"),
+                ),
+                pa.timestamp("s"),
+            ),
         },
         idx,
         dup,
@@ -57,7 +66,11 @@ def build(ctx: Context) -> None:
     last_of = np.r_[u[1:] != u[:-1], True]
     t[last_of] = active_end[u[last_of]]
     kind = np.where(rng.random(m) < 0.55, "logged_in", "feature_used").astype(object)
-    feature = np.where(kind == "feature_used", np.array(vocab.FEATURES, dtype=object)[rng.integers(0, len(vocab.FEATURES), m)], None)
+    feature = np.where(
+        kind == "feature_used",
+        np.array(vocab.FEATURES, dtype=object)[rng.integers(0, len(vocab.FEATURES), m)],
+        None,
+    )
     signup_ev = np.arange(n)
     all_user = np.concatenate([signup_ev, u])
     all_t = np.concatenate([signed_up, t])

@@ -31,14 +31,16 @@ def _customers(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     email[dup] = ctx.dup_email(idx[dup], SOURCE_NO)
     # Families give the shared landline more often than people living alone.
     family = np.isin(pop.household[idx], pop.household[pop.household != np.arange(pop.n)])
-    use_home = (pop.home_phone[idx] != None) & (rng.random(n) < np.where(family, 0.7, 0.3))  # noqa: E711
+    use_home = (pop.home_phone[idx] != None) & (rng.random(n) < np.where(family, 0.7, 0.3))
     phone = np.where(use_home, pop.home_phone[idx], pop.mobile[idx])
     phone = mess.format_phones(rng, phone, national_share=0.6)
     phone = mess.junk(rng, phone, 0.005, mess.INVALID_PHONES)
     phone = mess.blank(rng, phone, 0.2)
     phone[dup] = None
     created = ctx.ago(n, 1100, 2)
-    updated = (created + (rng.uniform(0, 1, n) * (ctx.as_of - created).astype(np.int64)).astype("timedelta64[s]"))
+    updated = created + (rng.uniform(0, 1, n) * (ctx.as_of - created).astype(np.int64)).astype(
+        "timedelta64[s]"
+    )
     points = np.round(rng.gamma(1.5, 400, n)).astype(np.int64)
     tier = np.array(vocab.LOYALTY_TIERS, dtype=object)[np.searchsorted([300, 1000, 2500], points)]
     keys = np.arange(100001, 100001 + n).astype(np.int64)
@@ -52,7 +54,10 @@ def _customers(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
             "first_name": arr(first, pa.string()),
             "last_name": arr(last, pa.string()),
             "phone": arr(phone, pa.string()),
-            "birth_date": arr(np.where(rng.random(n) < 0.7, pop.birth_date[idx], np.datetime64("NaT")), pa.date32()),
+            "birth_date": arr(
+                np.where(rng.random(n) < 0.7, pop.birth_date[idx], np.datetime64("NaT")),
+                pa.date32(),
+            ),
             "street": arr(pop.street[idx], pa.string()),
             "city": arr(pop.city[idx], pa.string()),
             "postcode": arr(pop.postcode[idx], pa.string()),
@@ -70,10 +75,18 @@ def _customers(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     return idx, np.where(has_key, keys, -1), created, dup
 
 
-def _orders(ctx: Context, cust_idx: np.ndarray, cust_key: np.ndarray, cust_created: np.ndarray, dup: np.ndarray) -> None:
+def _orders(
+    ctx: Context,
+    cust_idx: np.ndarray,
+    cust_key: np.ndarray,
+    cust_created: np.ndarray,
+    dup: np.ndarray,
+) -> None:
     rng, pop = ctx.rng, ctx.pop
     # a forgotten second account sees an order or two, not a life of shopping
-    per = np.where(dup, rng.integers(0, 3, len(cust_idx)), rng.poisson(0.3 + 4.0 * pop.activity[cust_idx]))
+    per = np.where(
+        dup, rng.integers(0, 3, len(cust_idx)), rng.poisson(0.3 + 4.0 * pop.activity[cust_idx])
+    )
     owner = np.repeat(np.arange(len(cust_idx)), per)
     # Guest checkouts: people who never made an account, identified by email only.
     guests = ctx.sample(0.05)
@@ -83,7 +96,9 @@ def _orders(ctx: Context, cust_idx: np.ndarray, cust_key: np.ndarray, cust_creat
     is_guest = np.concatenate([np.zeros(len(owner), bool), np.ones(n_guest.sum(), bool)])
     from_dup = np.concatenate([dup[owner], np.zeros(n_guest.sum(), bool)])
     n = len(idx)
-    span = np.concatenate([(ctx.as_of - cust_created[owner]).astype(np.int64) / 86_400, np.full(n_guest.sum(), 700.0)])
+    span = np.concatenate(
+        [(ctx.as_of - cust_created[owner]).astype(np.int64) / 86_400, np.full(n_guest.sum(), 700.0)]
+    )
     ordered = ctx.as_of - (rng.uniform(0.01, 1, n) * span * 86_400).astype("timedelta64[s]")
     email = np.where(is_guest, mess.email_variants(rng, pop.email[idx], 0.3), None)
     order_keys = with_missing_keys(rng, ids("SO-", n, width=8), 0.002)
@@ -93,15 +108,21 @@ def _orders(ctx: Context, cust_idx: np.ndarray, cust_key: np.ndarray, cust_creat
     line_order = np.repeat(np.arange(n), n_lines)
     m = len(line_order)
     in_interest = rng.random(m) < 0.6
-    cat = np.where(in_interest, pop.interest[idx][line_order], _CATS[rng.integers(0, len(_CATS), m)])
+    cat = np.where(
+        in_interest, pop.interest[idx][line_order], _CATS[rng.integers(0, len(_CATS), m)]
+    )
     prod_no = rng.integers(0, 4, m)
     info = vocab.CATEGORIES
-    sku = np.array([f"{info[c][0]}-{p + 1:03d}" for c, p in zip(cat, prod_no, strict=True)], dtype=object)
+    sku = np.array(
+        [f"{info[c][0]}-{p + 1:03d}" for c, p in zip(cat, prod_no, strict=True)], dtype=object
+    )
     name = np.array([info[c][1][p] for c, p in zip(cat, prod_no, strict=True)], dtype=object)
     price = np.round(np.array([info[c][2] for c in cat]) * rng.uniform(0.6, 1.6, m), 2)
     qty = rng.choice(np.array([1, 1, 1, 2, 3]), m)
     total = np.round(np.bincount(line_order, weights=price * qty, minlength=n), 2)
-    status = np.array(["completed"] * 17 + ["cancelled", "refunded", "pending"], dtype=object)[rng.integers(0, 20, n)]
+    status = np.array(["completed"] * 17 + ["cancelled", "refunded", "pending"], dtype=object)[
+        rng.integers(0, 20, n)
+    ]
     channel = np.where(rng.random(n) < 0.7, "online", "in_store").astype(object)
     store = np.where(channel == "in_store", pop.preferred_store[idx], None)
 
@@ -139,7 +160,9 @@ def _orders(ctx: Context, cust_idx: np.ndarray, cust_key: np.ndarray, cust_creat
     )
 
 
-def _abandoned_carts(ctx: Context, cust_idx: np.ndarray, cust_key: np.ndarray, dup: np.ndarray) -> None:
+def _abandoned_carts(
+    ctx: Context, cust_idx: np.ndarray, cust_key: np.ndarray, dup: np.ndarray
+) -> None:
     rng, pop = ctx.rng, ctx.pop
     pick = np.flatnonzero(rng.random(len(cust_idx)) < 0.12)
     n = len(pick)
@@ -155,12 +178,17 @@ def _abandoned_carts(ctx: Context, cust_idx: np.ndarray, cust_key: np.ndarray, d
             "cart_id": arr(ids("CART-", n, width=8), pa.string()),
             "customer_id": pa.array(cust_key[pick], pa.int64(), mask=cust_key[pick] < 0),
             # a duplicate account's cart must not carry the person's main address
-            "email": arr(np.where(dup[pick], None, mess.email_variants(rng, pop.email[idx], 0.1)), pa.string()),
+            "email": arr(
+                np.where(dup[pick], None, mess.email_variants(rng, pop.email[idx], 0.1)),
+                pa.string(),
+            ),
             "created_at": arr(created, pa.timestamp("s")),
             "item_count": pa.array(rng.integers(1, 5, n).astype(np.int64)),
             "cart_value": pa.array(np.round(rng.gamma(2, 40, n), 2)),
             "top_category": arr(cat, pa.string()),
-            "checkout_url": arr("https://shop.ferry-demo.com/cart/" + ids("", n, width=8), pa.string()),
+            "checkout_url": arr(
+                "https://shop.ferry-demo.com/cart/" + ids("", n, width=8), pa.string()
+            ),
         },
         idx,
         dup[pick],

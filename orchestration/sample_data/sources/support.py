@@ -36,7 +36,9 @@ def build(ctx: Context) -> None:
     email[dup[r]] = ctx.dup_email(idx[dup[r]], SOURCE_NO)
     phone = np.where(rng.random(n) < 0.3, mess.format_phones(rng, pop.mobile[idx], 0.8), None)
     phone[dup[r]] = None
-    cat = np.array(vocab.TICKET_CATEGORIES, dtype=object)[rng.integers(0, len(vocab.TICKET_CATEGORIES), n)]
+    cat = np.array(vocab.TICKET_CATEGORIES, dtype=object)[
+        rng.integers(0, len(vocab.TICKET_CATEGORIES), n)
+    ]
     created = ctx.ago(n, 500, 0.2)
     resolved = rng.random(n) < 0.85
     resolved_at = created + rng.integers(600, 5 * 86_400, n).astype("timedelta64[s]")
@@ -51,21 +53,34 @@ def build(ctx: Context) -> None:
             "requester_email": arr(email, pa.string()),
             "requester_phone": arr(phone, pa.string()),
             "category": arr(cat, pa.string()),
-            "subject": arr(np.array([vocab.TICKET_SUBJECTS[c] for c in cat], dtype=object), pa.string()),
-            "priority": arr(np.array(["low", "normal", "high", "urgent"], dtype=object)[rng.choice(4, n, p=[0.3, 0.5, 0.15, 0.05])], pa.string()),
+            "subject": arr(
+                np.array([vocab.TICKET_SUBJECTS[c] for c in cat], dtype=object), pa.string()
+            ),
+            "priority": arr(
+                np.array(["low", "normal", "high", "urgent"], dtype=object)[
+                    rng.choice(4, n, p=[0.3, 0.5, 0.15, 0.05])
+                ],
+                pa.string(),
+            ),
             "status": arr(np.where(resolved, "solved", "open").astype(object), pa.string()),
             "created_at": arr(_iso_z(created), pa.string()),
-            "solved_at": arr(np.where(resolved, _iso_z(np.minimum(resolved_at, ctx.as_of)), None), pa.string()),
+            "solved_at": arr(
+                np.where(resolved, _iso_z(np.minimum(resolved_at, ctx.as_of)), None), pa.string()
+            ),
         },
         idx,
         dup[r],
     )
 
     # Surveys: CSAT after half the solved tickets, NPS for some requesters.
-    s = np.flatnonzero(resolved & (rng.random(n) < 0.5) & (keys != None))  # noqa: E711
+    s = np.flatnonzero(resolved & (rng.random(n) < 0.5) & (keys != None))
     m = len(s)
     is_nps = rng.random(m) < 0.4
-    score = np.where(is_nps, rng.choice(11, m, p=[0.03, 0.02, 0.03, 0.04, 0.04, 0.06, 0.08, 0.15, 0.2, 0.15, 0.2]), rng.integers(1, 6, m))
+    score = np.where(
+        is_nps,
+        rng.choice(11, m, p=[0.03, 0.02, 0.03, 0.04, 0.04, 0.06, 0.08, 0.15, 0.2, 0.15, 0.2]),
+        rng.integers(1, 6, m),
+    )
     ctx.add(
         "support_surveys",
         "survey_response_id",
@@ -77,7 +92,15 @@ def build(ctx: Context) -> None:
             "survey_type": arr(np.where(is_nps, "nps", "csat").astype(object), pa.string()),
             "score": pa.array(score.astype(np.int64)),
             "comment": arr(np.where(score >= 4, None, "Slow answer"), pa.string()),
-            "submitted_at": arr(_iso_z(np.minimum(resolved_at[s] + rng.integers(3600, 3 * 86_400, m).astype("timedelta64[s]"), ctx.as_of)), pa.string()),
+            "submitted_at": arr(
+                _iso_z(
+                    np.minimum(
+                        resolved_at[s] + rng.integers(3600, 3 * 86_400, m).astype("timedelta64[s]"),
+                        ctx.as_of,
+                    )
+                ),
+                pa.string(),
+            ),
         },
         idx[s],
         dup[r][s],

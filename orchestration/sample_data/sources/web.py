@@ -15,25 +15,41 @@ from orchestration.sample_data import mess, vocab
 from orchestration.sample_data.context import Context, arr, ids, with_missing_keys
 
 _CATS = np.array(list(vocab.CATEGORIES), dtype=object)
-_TYPES = np.array(["page_view", "product_view", "cart_add", "checkout_started", "search"], dtype=object)
+_TYPES = np.array(
+    ["page_view", "product_view", "cart_add", "checkout_started", "search"], dtype=object
+)
 _TYPE_P = np.array([0.66, 0.18, 0.08, 0.03, 0.05])
+
 
 def _anonymous_ids(rng: np.random.Generator, n: int) -> np.ndarray:
     hi = rng.integers(0, 2**63, n)
     lo = rng.integers(0, 2**63, n)
-    return np.array(
-        [f"{a:016x}{b:016x}" for a, b in zip(hi, lo, strict=True)], dtype=object
-    ).astype(str).astype(object)
+    return (
+        np.array([f"{a:016x}{b:016x}" for a, b in zip(hi, lo, strict=True)], dtype=object)
+        .astype(str)
+        .astype(object)
+    )
+
 
 def _uuid_fmt(h: np.ndarray) -> np.ndarray:
-    return np.array([f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:32]}" for x in h], dtype=object)
+    return np.array(
+        [f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:32]}" for x in h], dtype=object
+    )
+
 
 def build(ctx: Context, shop_key: np.ndarray) -> None:
     rng, pop = ctx.rng, ctx.pop
     people = ctx.sample(0.7, pop.activity + 0.3)
     none = np.zeros(0, np.int64)
-    elsewhere = np.isin(people, np.concatenate([ctx.members.get(s, none) for s in ("crm", "shop", "support", "forms", "product")]))
-    b2b_tools = np.isin(np.arange(pop.n), np.concatenate([ctx.members.get(s, none) for s in ("crm", "product")]))
+    elsewhere = np.isin(
+        people,
+        np.concatenate(
+            [ctx.members.get(s, none) for s in ("crm", "shop", "support", "forms", "product")]
+        ),
+    )
+    b2b_tools = np.isin(
+        np.arange(pop.n), np.concatenate([ctx.members.get(s, none) for s in ("crm", "product")])
+    )
     # A second device only matters for people we can identify; an anonymous-only
     # visitor's other device is indistinguishable from another visitor.
     two = elsewhere & (rng.random(len(people)) < 0.25)
@@ -94,11 +110,17 @@ def build(ctx: Context, shop_key: np.ndarray) -> None:
     cat = np.where(rng.random(n) < 0.6, pop.interest[person], _CATS[rng.integers(0, len(_CATS), n)])
     has_cat = np.isin(etype, ["page_view", "product_view", "cart_add"]) & (rng.random(n) < 0.85)
     page_cat = np.where(has_cat, cat, None)
-    path = np.where(has_cat, "/c/" + cat.astype(str).astype(object), np.where(is_form, "/newsletter", "/"))
+    path = np.where(
+        has_cat, "/c/" + cat.astype(str).astype(object), np.where(is_form, "/newsletter", "/")
+    )
     utm_i = rng.integers(0, len(vocab.UTM_SOURCES), n)
     with_utm = first_of_dev | (rng.random(n) < 0.08)
     utm = [np.array([u[k] for u in vocab.UTM_SOURCES], dtype=object)[utm_i] for k in range(3)]
-    referrer = np.where(first_of_dev, np.array(vocab.REFERRERS, dtype=object)[rng.integers(0, len(vocab.REFERRERS), n)], None)
+    referrer = np.where(
+        first_of_dev,
+        np.array(vocab.REFERRERS, dtype=object)[rng.integers(0, len(vocab.REFERRERS), n)],
+        None,
+    )
     anon = dev_anon[ev_dev].copy()
     anon = mess.junk(rng, anon, 0.002, np.array(["null", "undefined", "anonymous"], dtype=object))
     event_ids = with_missing_keys(rng, ids("evt_", n, width=10), 0.001)
@@ -124,4 +146,3 @@ def build(ctx: Context, shop_key: np.ndarray) -> None:
         },
         person,
     )
-
