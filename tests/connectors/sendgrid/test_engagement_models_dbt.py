@@ -191,6 +191,14 @@ def test_engagement_reaches_staging_and_reporting(tmp_path) -> None:
                 "select distinct event_type from staging.stg_twilio__engagement_events where source = 'twilio_opt_outs'"
             )
         } == {"sms_stop"}
+        # one identifier row per engagement row, keyed like int_events, for the identity layer
+        for vendor, kind in (("sendgrid", "email"), ("twilio", "phone")):
+            ids = q(
+                f"select count(*), count(distinct source || ':' || source_record_id), min(identifier_type) "
+                f"from staging.stg_{vendor}__engagement_identifiers"
+            )[0]
+            events_total = q(f"select count(*) from staging.stg_{vendor}__engagement_events")[0][0]
+            assert ids == (events_total, events_total, kind)
     finally:
         con.close()
 
