@@ -35,7 +35,9 @@ def raw_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def run_dbt(args: list[str], duckdb_file: Path, work: Path) -> subprocess.CompletedProcess[str]:
+def run_dbt(
+    args: list[str], duckdb_file: Path, work: Path, target: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """dbt in a subprocess with its own target/log paths and warehouse file."""
     env = {
         **os.environ,
@@ -53,7 +55,7 @@ def run_dbt(args: list[str], duckdb_file: Path, work: Path) -> subprocess.Comple
         "--profiles-dir",
         str(DBT_PROJECT_DIR),
         "--target-path",
-        str(work / "target"),
+        str(target or work / "target"),
         "--log-path",
         str(work / "logs"),
         "--vars",
@@ -65,14 +67,27 @@ def run_dbt(args: list[str], duckdb_file: Path, work: Path) -> subprocess.Comple
 
 
 @pytest.fixture(scope="session")
-def built_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generated warehouse (same seed as raw_db) after `dbt build` of this area's layers."""
+def built_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated warehouse (same seed as raw_db) after `dbt build` of this area's layers.
+
+    The dbt target dir and the warehouse file live in pytest's cache dir (git-ignored,
+    private to this fixture) at a stable path, so dbt can reuse its partial parse
+    between sessions: a full parse of the whole project costs more than the build.
+    The warehouse is deleted and regenerated every session."""
     work = tmp_path_factory.mktemp("data_built")
-    path = work / "built.duckdb"
+    cache = Path(request.config.cache.mkdir("ferry-data-dbt"))
+    path = cache / "built.duckdb"
+    for stale in (path, cache / "built.duckdb.wal"):
+        stale.unlink(missing_ok=True)
     generate(PEOPLE, SEED, path, as_of=AS_OF)
     # Source tests (key uniqueness, loader ids) are asserted on the raw tables by
     # test_generator.py; skipping them here keeps this fixture within its time budget.
-    result = run_dbt(["build", "--select", *DATA_LAYERS, "--exclude", "source:*"], path, work)
+    result = run_dbt(
+        ["build", "--select", *DATA_LAYERS, "--exclude", "source:*"],
+        path,
+        work,
+        target=cache / "target",
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return path
 
