@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dagster import AssetKey, AssetSelection, DagsterInstance, Definitions, define_asset_job
+from dagster._core.execution.build_resources import wrap_resources_for_execution
 
 PHASES = ("warehouse", "syncs", "engagement", "reporting")
 
@@ -43,6 +44,19 @@ def phase_keys(defs: Definitions) -> dict[str, list[AssetKey]]:
         else:
             out["warehouse"].append(key)
     return out
+
+
+def execute_selection(
+    defs: Definitions, instance: DagsterInstance, selection: AssetSelection, *, name: str = "ferry_adhoc",
+    run_config: dict | None = None, tags: dict | None = None,
+):
+    """Run any asset/check selection of the definitions in this process (what the UI would launch)."""
+    job = define_asset_job(name, selection=selection).resolve(
+        asset_graph=defs.resolve_asset_graph(), resource_defs=wrap_resources_for_execution(defs.resources)
+    )
+    return job.execute_in_process(
+        instance=instance, raise_on_error=False, run_config=run_config or {}, tags=tags or {}
+    )
 
 
 def _op_name(graph, key) -> str | None:
@@ -79,21 +93,20 @@ def run_phase(
     """
     if not keys:
         return PhaseResult(phase, True)
-    job = defs.resolve_implicit_global_asset_job_def()
     graph = defs.resolve_asset_graph()
     run_config: dict = {}
-    checks = None
+    selection = AssetSelection.assets(*keys)
     if not dbt_tests:
         run_config = {"ops": {"ferry_dbt_models": {"config": {"skip_tests": True}}}}
         wanted = set(keys)
         checks = [k for k in graph.asset_check_keys if k.asset_key in wanted and not _is_dbt_check(graph, k)]
+        selection = selection.without_checks() | AssetSelection.checks(*checks)
     selected_dbt = any(graph.get(k).is_materializable and _is_dbt_asset(graph, k) for k in keys)
     run_config = dict(run_config if selected_dbt else {})
     # The phase summary says what failed and why; Dagster's own console log stays quiet.
     run_config["loggers"] = {"console": {"config": {"log_level": log_level}}}
-    result = job.execute_in_process(
-        instance=instance, asset_selection=keys, asset_check_selection=checks, raise_on_error=False,
-        run_config=run_config,
+    result = execute_selection(
+        defs, instance, selection, name=f"ferry_{phase}", run_config=run_config,
         tags={"ferry/phase": phase, "ferry/trigger": "ferry demo"},
     )
     out = PhaseResult(phase, result.success)

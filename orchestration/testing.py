@@ -45,7 +45,7 @@ def build_sample_warehouse(path: Path, *, people: int = PEOPLE, seed: int = SEED
     try:
         generate(people, seed, path, as_of=AS_OF)
         with DagsterInstance.ephemeral() as instance:
-            result = run_phase(defs, instance, "warehouse", phase_keys(defs)["warehouse"])
+            result = run_phase(defs, instance, "warehouse", phase_keys(defs)["warehouse"], dbt_tests=False)
     finally:
         if previous is None:
             os.environ.pop("FERRY_DUCKDB_PATH", None)
@@ -68,3 +68,43 @@ def sample_warehouse(target: Path, *, people: int = PEOPLE, seed: int = SEED) ->
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(cache, target)
     return info
+
+
+_GLOBAL_CHANNELS = "'all', 'any', '*', 'global'"
+
+
+def expected_email_members(conn, audience, sync) -> set[str]:
+    """Emails an email sync may deliver, computed from the marts independently of the engine.
+
+    Members not in the holdout, with email consent, not suppressed for email
+    (or globally), under the sync's pressure cap: the contract in ARCHITECTURE.md.
+    """
+    cap = sync.policies.pressure_cap
+    pressure = (
+        "and not exists (select 1 from marts.marketing_pressure p where p.profile_id = a.profile_id "
+        f"and p.channel = 'email' and p.pressure >= {float(cap)})" if cap is not None else ""
+    )
+    column = sync.identifiers["email"]
+    rows = conn.execute(
+        f"""
+        select distinct lower(trim(a.{column})) from {audience.relation} a
+        where coalesce(a.variant, '') <> 'holdout' and a.{column} is not null
+          and not exists (select 1 from marts.customer_suppressions s where s.profile_id = a.profile_id
+                          and (s.channel is null or lower(s.channel) in ('email', {_GLOBAL_CHANNELS})))
+          and exists (select 1 from marts.customer_consent c where c.profile_id = a.profile_id
+                      and c.channel = 'email' and c.is_consented)
+          {pressure}
+        """
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def sendgrid_list_emails(sandbox, list_name: str) -> set[str]:
+    """Emails a SendGrid sandbox holds in the list(s) called `list_name`."""
+    state = sandbox.state
+    ids = [lid for lid, lst in state.lists.items() if lst.get("name") == list_name]
+    return set().union(*(state.list_emails(i) for i in ids)) if ids else set()
+
+
+def list_name_of(sync) -> str:
+    return sync.destination.resolved_options().get("list_name") or "ferry_marketing"

@@ -116,7 +116,7 @@ def ferry_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, config
     """Build the selected dbt models and run their tests (``dbt build``)."""
     args = ["build"]
     if config.skip_tests:
-        args += ["--exclude", "resource_type:test", "resource_type:unit_test"]
+        args += ["--exclude", "resource_type:test resource_type:unit_test"]
     if config.full_refresh:
         args.append("--full-refresh")
     invocation = dbt.cli(args, context=context)

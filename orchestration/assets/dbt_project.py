@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from dagster._utils import run_with_concurrent_update_guard
 from dagster_dbt import DbtProject
 
 from orchestration.paths import DBT_PROJECT_DIR
@@ -87,7 +88,11 @@ def ferry_dbt_project() -> DbtProject:
     project = DbtProject(project_dir=DBT_PROJECT_DIR, target_path=dbt_target_path())
     if manifest_is_stale(project):
         try:
-            parse_manifest(project)
+            # One parse at a time per target folder (the UI's code server, tests and
+            # `ferry demo` may load at once); a parse finished meanwhile is reused.
+            run_with_concurrent_update_guard(
+                project.manifest_path, parse_manifest, guard_timeout_seconds=600, project=project
+            )
         except RuntimeError:
             if not project.manifest_path.exists():
                 raise

@@ -91,7 +91,7 @@ def audience_frame(conn: Any, audience: Audience):
     if audience.channel != "none":
         consent = (
             ", case when exists (select 1 from {rel} c where c.profile_id = a.profile_id"
-            " and c.channel = '{ch}' and c.is_consented) then true else false end as has_consent"
+            " and c.channel = '{ch}' and c.is_consented) then 'granted' else 'missing' end as consent"
         ).format(rel=_consent_relation(), ch=audience.channel)
     sql = f"select cast(a.{audience.key} as varchar) as record_key{consent} from {audience.relation} a"
     return conn.execute(sql).df()
@@ -136,7 +136,8 @@ def evaluate_audience(conn: Any, audience: Audience, previous_size: int | None) 
         expectations.append(
             Expectation(
                 f"consented_for_{audience.channel}",
-                gx.expectations.ExpectColumnValuesToBeInSet(column="has_consent", value_set=[True]),
+                # A text flag: GE's set membership on pandas booleans is unreliable.
+                gx.expectations.ExpectColumnValuesToBeInSet(column="consent", value_set=["granted"]),
                 f"members without {audience.channel} consent must never be in a synced audience",
             )
         )

@@ -73,10 +73,19 @@ def run_suite(suite_name: str, frame: pd.DataFrame, expectations: list[Expectati
         suite.add_expectation(item.expectation)
     result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(suite)
     outcomes: list[ExpectationOutcome] = []
-    # GE returns results in suite order; match by expectation id to be safe.
-    by_id = {r.expectation_config.id: r for r in result.results}
+    # Match each result to its expectation by type and arguments (ephemeral suites carry no ids).
+    remaining = list(result.results)
+
+    def _take(expectation: Any):
+        config = expectation.configuration
+        for i, res in enumerate(remaining):
+            kwargs = {k: v for k, v in res.expectation_config.kwargs.items() if k != "batch_id"}
+            if res.expectation_config.type == config.type and kwargs == dict(config.kwargs):
+                return remaining.pop(i)
+        return None
+
     for item, expectation in zip(expectations, suite.expectations):
-        res = by_id.get(expectation.id)
+        res = _take(expectation)
         observed = {}
         if res is not None:
             raw = res.result or {}

@@ -69,3 +69,24 @@ def test_every_audience_has_its_syncs_checks_schedules_and_sensor():
             assert f"sync_{sync.name}" in jobs
             if sync.schedule:
                 assert schedules[f"{sync.name}_schedule"].cron_schedule == sync.schedule
+
+
+def test_schedules_start_stopped_without_credentials(monkeypatch):
+    from dagster import DefaultScheduleStatus
+
+    from orchestration.definitions import defs
+    from orchestration.schedules import has_credentials
+    from syncs.config import DestinationSpec
+
+    spec = DestinationSpec(type="sendgrid", options={"api_key": "${SENDGRID_API_KEY}", "host": "${SENDGRID_HOST}"})
+    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
+    assert not has_credentials(spec)
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.example")
+    assert has_credentials(spec)
+    assert has_credentials(DestinationSpec(type="file", options={"path": "/tmp/x"}))
+    # The test environment has no vendor credentials: sandboxed syncs never run on their own.
+    by_name = {s.name: s for s in defs.schedules or []}
+    for audience in load_audiences():
+        for sync in audience.syncs:
+            if sync.schedule and sync.destination.type != "file":
+                assert by_name[f"{sync.name}_schedule"].default_status == DefaultScheduleStatus.STOPPED
