@@ -1,0 +1,71 @@
+"""Run dbt against one target in a subprocess, with its own target and log paths.
+
+Why a subprocess: each engine test builds the same project on another adapter; a
+fresh process keeps adapters, env vars and dbt's global flags apart, and lets the
+DuckDB baseline build while PostgreSQL builds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestration.paths import DBT_PROJECT_DIR
+
+DBT = str(Path(sys.executable).parent / "dbt")
+
+
+def _command(args: list[str], target: str, work: Path, dbt_vars: dict[str, Any]) -> list[str]:
+    return [
+        DBT, *args,
+        "--project-dir", str(DBT_PROJECT_DIR),
+        "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target", target,
+        "--target-path", str(work / "target"),
+        "--log-path", str(work / "logs"),
+        "--vars", json.dumps(dbt_vars),
+    ]
+
+
+@dataclass
+class DbtJob:
+    """A dbt invocation running in the background."""
+
+    args: list[str]
+    work: Path
+    proc: subprocess.Popen[str]
+
+    def wait_ok(self, timeout: float = 900) -> str:
+        """Wait; on failure raise with the lines dbt flagged, so the test says what broke."""
+        out, _ = self.proc.communicate(timeout=timeout)
+        if self.proc.returncode != 0:
+            flagged = [line for line in out.splitlines() if "ERROR" in line or "FAIL" in line or "Error" in line]
+            tail = "\n".join(flagged[-40:] or out.splitlines()[-40:])
+            raise AssertionError(f"dbt {' '.join(self.args)} failed (logs in {self.work / 'logs'}):\n{tail}")
+        return out
+
+    @property
+    def manifest(self) -> Path:
+        return self.work / "target" / "manifest.json"
+
+
+def start_dbt(args: list[str], *, target: str, work: Path, env: dict[str, str], dbt_vars: dict[str, Any]) -> DbtJob:
+    work.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        _command(args, target, work, dbt_vars),
+        cwd=DBT_PROJECT_DIR,
+        env={**os.environ, **env, "FERRY_DBT_TARGET": target, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return DbtJob(args, work, proc)
+
+
+def run_dbt(args: list[str], *, target: str, work: Path, env: dict[str, str], dbt_vars: dict[str, Any]) -> str:
+    return start_dbt(args, target=target, work=work, env=env, dbt_vars=dbt_vars).wait_ok()
