@@ -18,7 +18,9 @@ def identity_project_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def identity_project(identity_project_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def identity_project(
+    identity_project_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
     """(copied dbt project dir, DuckDB file private to one test module)."""
     return identity_project_dir, tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb"
 

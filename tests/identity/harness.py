@@ -34,9 +34,22 @@ STUBS = {
 }
 
 PERSON_COLUMNS = (
-    "first_name", "last_name", "email", "phone", "birth_date", "street", "city", "postcode",
-    "country", "company", "job_title", "owner_name", "owner_email", "preferred_store",
-    "loyalty_status", "loyalty_points",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "birth_date",
+    "street",
+    "city",
+    "postcode",
+    "country",
+    "company",
+    "job_title",
+    "owner_name",
+    "owner_email",
+    "preferred_store",
+    "loyalty_status",
+    "loyalty_points",
 )
 
 
@@ -48,7 +61,9 @@ class Inputs:
     person_records: list[dict[str, Any]] = field(default_factory=list)
     events: list[tuple[Any, ...]] = field(default_factory=list)
 
-    def record(self, source: str, record_id: str, at: str = "2024-01-01", **ids: str | list[str] | None) -> None:
+    def record(
+        self, source: str, record_id: str, at: str = "2024-01-01", **ids: str | list[str] | None
+    ) -> None:
         """One source record with its identifiers (type -> value or list of values),
         plus a person row; an identifier passed as ('value', False) is flagged invalid."""
         ts = datetime.fromisoformat(at)
@@ -60,8 +75,12 @@ class Inputs:
                 if isinstance(value, tuple):
                     value, valid = value
                     reason = None if valid else "bad_format"
-                self.identifiers.append((source, record_id, identifier_type, value, valid, reason, ts))
-        self.person_records.append({"source": source, "source_record_id": record_id, "source_updated_at": ts})
+                self.identifiers.append(
+                    (source, record_id, identifier_type, value, valid, reason, ts)
+                )
+        self.person_records.append(
+            {"source": source, "source_record_id": record_id, "source_updated_at": ts}
+        )
 
     def person(self, source: str, record_id: str, **attributes: Any) -> None:
         for row in self.person_records:
@@ -70,10 +89,29 @@ class Inputs:
                 return
         raise KeyError((source, record_id))
 
-    def event(self, event_id: str, source: str, record_id: str, event_type: str, at: str,
-              channel: str | None = None, attributes_json: str | None = None) -> None:
-        self.events.append((event_id, source, record_id, event_type, channel,
-                            datetime.fromisoformat(at), None, None, attributes_json))
+    def event(
+        self,
+        event_id: str,
+        source: str,
+        record_id: str,
+        event_type: str,
+        at: str,
+        channel: str | None = None,
+        attributes_json: str | None = None,
+    ) -> None:
+        self.events.append(
+            (
+                event_id,
+                source,
+                record_id,
+                event_type,
+                channel,
+                datetime.fromisoformat(at),
+                None,
+                None,
+                attributes_json,
+            )
+        )
 
 
 def make_project(root: Path) -> Path:
@@ -105,9 +143,14 @@ def write_inputs(db_path: Path, inputs: Inputs) -> None:
             " invalid_reason varchar, observed_at timestamp)"
         )
         if inputs.identifiers:
-            con.executemany("insert into test_input.identifiers values (?, ?, ?, ?, ?, ?, ?)", inputs.identifiers)
-        cols = ", ".join(f"{c} {'date' if c == 'birth_date' else 'integer' if c == 'loyalty_points' else 'varchar'}"
-                         for c in PERSON_COLUMNS)
+            con.executemany(
+                "insert into test_input.identifiers values (?, ?, ?, ?, ?, ?, ?)",
+                inputs.identifiers,
+            )
+        cols = ", ".join(
+            f"{c} {'date' if c == 'birth_date' else 'integer' if c == 'loyalty_points' else 'varchar'}"
+            for c in PERSON_COLUMNS
+        )
         con.execute(
             "create or replace table test_input.person_records (source varchar, source_record_id varchar,"
             f" {cols}, source_updated_at timestamp)"
@@ -116,7 +159,8 @@ def write_inputs(db_path: Path, inputs: Inputs) -> None:
         rows = [tuple(r.get(n) for n in names) for r in inputs.person_records]
         if rows:
             con.executemany(
-                f"insert into test_input.person_records values ({', '.join('?' * len(names))})", rows
+                f"insert into test_input.person_records values ({', '.join('?' * len(names))})",
+                rows,
             )
         con.execute(
             "create or replace table test_input.events (event_id varchar, source varchar,"
@@ -124,13 +168,21 @@ def write_inputs(db_path: Path, inputs: Inputs) -> None:
             " category varchar, amount decimal(12, 2), attributes_json varchar)"
         )
         if inputs.events:
-            con.executemany("insert into test_input.events values (?, ?, ?, ?, ?, ?, ?, ?, ?)", inputs.events)
+            con.executemany(
+                "insert into test_input.events values (?, ?, ?, ?, ?, ?, ?, ?, ?)", inputs.events
+            )
     finally:
         con.close()
 
 
-def dbt_build(project: Path, db_path: Path | None, *extra: str, command: str = "build",
-              target: str = "duckdb", env: dict[str, str] | None = None) -> None:
+def dbt_build(
+    project: Path,
+    db_path: Path | None,
+    *extra: str,
+    command: str = "build",
+    target: str = "duckdb",
+    env: dict[str, str] | None = None,
+) -> None:
     """`dbt build` (or `command`) of the copied project against `db_path` (DuckDB) or the
     target named by `target` with its connection variables in `env`, in process; raises
     on any failure. In process, later invocations reuse the parsed project."""
@@ -145,16 +197,29 @@ def dbt_build(project: Path, db_path: Path | None, *extra: str, command: str = "
     # the project's DuckDB plugin (normalisation UDFs) is loaded from the real project
     os.environ["FERRY_DBT_PLUGINS_DIR"] = str(DBT_PROJECT_DIR / "plugins")
     args = [
-        command, "--project-dir", str(project), "--profiles-dir", str(project),
-        "--target-path", str(project / "target"), "--log-path", str(project / "logs"),
-        "--quiet", "--target", target, *extra,
+        command,
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+        "--target-path",
+        str(project / "target"),
+        "--log-path",
+        str(project / "logs"),
+        "--quiet",
+        "--target",
+        target,
+        *extra,
     ]
     result = dbtRunner().invoke(args)
     if not result.success:
         failures = []
         if result.result is not None and hasattr(result.result, "results"):
-            failures = [f"{r.node.name}: {r.status} {r.message}" for r in result.result.results
-                        if str(r.status) in ("error", "fail")]
+            failures = [
+                f"{r.node.name}: {r.status} {r.message}"
+                for r in result.result.results
+                if str(r.status) in ("error", "fail")
+            ]
         raise AssertionError(f"dbt build failed: {result.exception or failures}")
 
 
@@ -171,20 +236,32 @@ def write_inputs_postgres(conninfo: dict[str, object], inputs: Inputs) -> None:
             " invalid_reason text, observed_at timestamp)"
         )
         with con.cursor() as cur:
-            cur.executemany("insert into test_input.identifiers values (%s, %s, %s, %s, %s, %s, %s)",
-                            inputs.identifiers)
-            cols = ", ".join(f"{c} {'date' if c == 'birth_date' else 'integer' if c == 'loyalty_points' else 'text'}"
-                             for c in PERSON_COLUMNS)
-            cur.execute(f"create table test_input.person_records (source text, source_record_id text,"
-                        f" {cols}, source_updated_at timestamp)")
+            cur.executemany(
+                "insert into test_input.identifiers values (%s, %s, %s, %s, %s, %s, %s)",
+                inputs.identifiers,
+            )
+            cols = ", ".join(
+                f"{c} {'date' if c == 'birth_date' else 'integer' if c == 'loyalty_points' else 'text'}"
+                for c in PERSON_COLUMNS
+            )
+            cur.execute(
+                f"create table test_input.person_records (source text, source_record_id text,"
+                f" {cols}, source_updated_at timestamp)"
+            )
             names = ("source", "source_record_id", *PERSON_COLUMNS, "source_updated_at")
-            cur.executemany(f"insert into test_input.person_records values ({', '.join(['%s'] * len(names))})",
-                            [tuple(r.get(n) for n in names) for r in inputs.person_records])
-            cur.execute("create table test_input.events (event_id text, source text, source_record_id text,"
-                        " event_type text, channel text, occurred_at timestamp, category text,"
-                        " amount numeric(12, 2), attributes_json text)")
-            cur.executemany("insert into test_input.events values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                            inputs.events)
+            cur.executemany(
+                f"insert into test_input.person_records values ({', '.join(['%s'] * len(names))})",
+                [tuple(r.get(n) for n in names) for r in inputs.person_records],
+            )
+            cur.execute(
+                "create table test_input.events (event_id text, source text, source_record_id text,"
+                " event_type text, channel text, occurred_at timestamp, category text,"
+                " amount numeric(12, 2), attributes_json text)"
+            )
+            cur.executemany(
+                "insert into test_input.events values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                inputs.events,
+            )
 
 
 def query(db_path: Path, sql: str) -> list[tuple[Any, ...]]:

@@ -14,8 +14,9 @@ def scenarios() -> Inputs:
     for i in range(CHAIN):
         inp.record("chain", f"c{i:04d}", email=[f"link{i}@chain.org", f"link{i + 1}@chain.org"])
     # a star: one CRM record holding 40 emails, 40 shop records holding one each
-    inp.record("starcrm", "hub", customer_id="starcrm:hub",
-               email=[f"leaf{i}@star.org" for i in range(40)])
+    inp.record(
+        "starcrm", "hub", customer_id="starcrm:hub", email=[f"leaf{i}@star.org" for i in range(40)]
+    )
     for i in range(40):
         inp.record("starshop", f"s{i}", customer_id=f"starshop:{i}", email=f"leaf{i}@star.org")
     # a star through one shared anonymous id (no customer ids involved)
@@ -29,19 +30,36 @@ def scenarios() -> Inputs:
             inp.record("tri", f"{t}{i}", anonymous_id=[f"tri-{t}-{i}", f"tri-{t}-{(i + 1) % 3}"])
     # household: 6 people with a shop and a CRM record each, one shared landline
     for i in range(1, 7):
-        inp.record("hshop", f"h{i}", customer_id=f"hshop:{i}", email=f"member{i}@family.org",
-                   phone="+33140000077")
-        inp.record("hcrm", f"h{i}", customer_id=f"hcrm:{i}", email=f"member{i}@family.org",
-                   phone="+33140000077")
+        inp.record(
+            "hshop",
+            f"h{i}",
+            customer_id=f"hshop:{i}",
+            email=f"member{i}@family.org",
+            phone="+33140000077",
+        )
+        inp.record(
+            "hcrm",
+            f"h{i}",
+            customer_id=f"hcrm:{i}",
+            email=f"member{i}@family.org",
+            phone="+33140000077",
+        )
     # junk identifiers shared by unrelated customers never link
     junk = {
-        "j0": {"email": "test@test.com"}, "j1": {"email": "test@test.com"},
-        "j2": {"phone": "0000000000"}, "j3": {"phone": "0000000000"},
-        "j4": {"email": "info@acme-corp.com"}, "j5": {"email": "Info@acme-corp.com"},
-        "j6": {"anonymous_id": "anonymous"}, "j7": {"anonymous_id": "anonymous"},
-        "j8": {"email": ("broken@@mail.com", False)}, "j9": {"email": ("broken@@mail.com", False)},
-        "j10": {"email": "null"}, "j11": {"email": "NULL"},
-        "j12": {"email": ""}, "j13": {"email": ""},
+        "j0": {"email": "test@test.com"},
+        "j1": {"email": "test@test.com"},
+        "j2": {"phone": "0000000000"},
+        "j3": {"phone": "0000000000"},
+        "j4": {"email": "info@acme-corp.com"},
+        "j5": {"email": "Info@acme-corp.com"},
+        "j6": {"anonymous_id": "anonymous"},
+        "j7": {"anonymous_id": "anonymous"},
+        "j8": {"email": ("broken@@mail.com", False)},
+        "j9": {"email": ("broken@@mail.com", False)},
+        "j10": {"email": "null"},
+        "j11": {"email": "NULL"},
+        "j12": {"email": ""},
+        "j13": {"email": ""},
     }
     for rid, ids in junk.items():
         inp.record("junk", rid, customer_id=f"junk:{rid}", **ids)
@@ -52,14 +70,44 @@ def scenarios() -> Inputs:
     inp.record("prio", "c", customer_id="prioshop:2", phone="+33622222222")
     # golden record: the same person in CRM (trusted, older) and shop (newer)
     inp.record("crm", "g1", at="2023-01-01", customer_id="crm:g1", email="gold@person.org")
-    inp.person("crm", "g1", first_name="Margaret", last_name="Smith", city="Lyon",
-               postcode="69001", owner_name="Sam Seller")
-    inp.record("shop", "g1", at="2024-06-01", customer_id="shop:g1",
-               email=["GOLD-OLD@person.org", "gold@person.org"], phone=("+3361", False))
-    inp.person("shop", "g1", first_name="Maggie", last_name="Smith", city="Paris",
-               postcode="75011", loyalty_status="gold", loyalty_points=120)
-    inp.record("web", "g1-visit", at="2022-05-01", anonymous_id="visitor-g1", email="gold@person.org")
-    inp.event("ev-g1", "web", "g1-visit", "page_view", "2022-05-01 10:00:00", channel="web",
-              attributes_json='{"utm_source": "newsletter", "utm_medium": "email", "utm_campaign": "spring"}')
+    inp.person(
+        "crm",
+        "g1",
+        first_name="Margaret",
+        last_name="Smith",
+        city="Lyon",
+        postcode="69001",
+        owner_name="Sam Seller",
+    )
+    inp.record(
+        "shop",
+        "g1",
+        at="2024-06-01",
+        customer_id="shop:g1",
+        email=["GOLD-OLD@person.org", "gold@person.org"],
+        phone=("+3361", False),
+    )
+    inp.person(
+        "shop",
+        "g1",
+        first_name="Maggie",
+        last_name="Smith",
+        city="Paris",
+        postcode="75011",
+        loyalty_status="gold",
+        loyalty_points=120,
+    )
+    inp.record(
+        "web", "g1-visit", at="2022-05-01", anonymous_id="visitor-g1", email="gold@person.org"
+    )
+    inp.event(
+        "ev-g1",
+        "web",
+        "g1-visit",
+        "page_view",
+        "2022-05-01 10:00:00",
+        channel="web",
+        attributes_json='{"utm_source": "newsletter", "utm_medium": "email", "utm_campaign": "spring"}',
+    )
     inp.event("ev-g2", "shop", "g1", "order", "2024-06-01 09:00:00", channel="shop")
     return inp

@@ -27,18 +27,41 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Evaluatio
     work = tmp_path_factory.mktemp("identity_generated")
     db = work / "warehouse.duckdb"
     generate(PEOPLE, SEED, db, as_of=AS_OF)
-    env = {**os.environ, "FERRY_DUCKDB_PATH": str(db), "FERRY_DBT_TARGET": "duckdb",
-           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-           "FERRY_DBT_PLUGINS_DIR": str(DBT_PROJECT_DIR / "plugins")}
+    env = {
+        **os.environ,
+        "FERRY_DUCKDB_PATH": str(db),
+        "FERRY_DBT_TARGET": "duckdb",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "FERRY_DBT_PLUGINS_DIR": str(DBT_PROJECT_DIR / "plugins"),
+    }
     dbt = Path(sys.executable).parent / "dbt"
     # run, not build: the data tests of these models run in the hand-made-data tests
     # and in the staging area's own suite; here the point is the evaluation.
     result = subprocess.run(
-        [str(dbt), "run", "--select", "+customer_identifiers", "+profile_id_aliases", "+identity_dropped_links",
-         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
-         "--vars", f"{{ferry_as_of: '{AS_OF.isoformat()}'}}"],
-        cwd=work, env=env, capture_output=True, text=True, timeout=600,
+        [
+            str(dbt),
+            "run",
+            "--select",
+            "+customer_identifiers",
+            "+profile_id_aliases",
+            "+identity_dropped_links",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(work / "target"),
+            "--log-path",
+            str(work / "logs"),
+            "--vars",
+            f"{{ferry_as_of: '{AS_OF.isoformat()}'}}",
+        ],
+        check=False,
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return db, evaluate_file(db, work / "evaluation.json")
@@ -50,7 +73,9 @@ def test_precision(evaluated: tuple[Path, EvaluationResult]) -> None:
     assert r.precision >= 0.995, r
 
 
-def test_recall_on_pairs_sharing_a_clean_identifier(evaluated: tuple[Path, EvaluationResult]) -> None:
+def test_recall_on_pairs_sharing_a_clean_identifier(
+    evaluated: tuple[Path, EvaluationResult],
+) -> None:
     _, r = evaluated
     assert r.clean_pairs > 1000
     assert r.clean_recall >= 0.995, r
@@ -70,8 +95,11 @@ def test_recall(evaluated: tuple[Path, EvaluationResult]) -> None:
 def test_household_and_junk_links_are_audited(evaluated: tuple[Path, EvaluationResult]) -> None:
     db, _ = evaluated
     with duckdb.connect(str(db), read_only=True) as con:
-        reasons = dict(con.execute(
-            "select drop_reason, count(*) from marts.identity_dropped_links group by 1").fetchall())
+        reasons = dict(
+            con.execute(
+                "select drop_reason, count(*) from marts.identity_dropped_links group by 1"
+            ).fetchall()
+        )
         # no profile holds two customer ids of one system via a phone or an anonymous id
         [(merged_by_weak,)] = con.execute("""
             select count(*) from (

@@ -30,18 +30,30 @@ def test_postgres_build_gives_the_duckdb_profile_ids(
 ) -> None:
     import psycopg
 
-    conninfo = {"host": postgres.host, "port": postgres.port, "user": postgres.user,
-                "password": postgres.password, "dbname": postgres.dbname}
+    conninfo = {
+        "host": postgres.host,
+        "port": postgres.port,
+        "user": postgres.user,
+        "password": postgres.password,
+        "dbname": postgres.dbname,
+    }
     write_inputs_postgres(conninfo, scenarios())
     dbt_build(identity_project_dir, None, target="postgres", env=postgres.env())
-    sql = ("select distinct source, source_record_id, profile_id from marts.customer_identifiers"
-           " order by 1, 2")
+    sql = (
+        "select distinct source, source_record_id, profile_id from marts.customer_identifiers"
+        " order by 1, 2"
+    )
     with psycopg.connect(**conninfo) as con:
         on_postgres = con.execute(sql).fetchall()
-        profiles = con.execute("select profile_id, first_name, email, email_is_valid, first_touch_utm_source"
-                               " from marts.customer_profiles order by 1").fetchall()
+        profiles = con.execute(
+            "select profile_id, first_name, email, email_is_valid, first_touch_utm_source"
+            " from marts.customer_profiles order by 1"
+        ).fetchall()
     on_duckdb = query(scenario_db, sql)
     assert len(on_postgres) > 2000
     assert on_postgres == on_duckdb
-    assert profiles == query(scenario_db, "select profile_id, first_name, email, email_is_valid,"
-                                          " first_touch_utm_source from marts.customer_profiles order by 1")
+    assert profiles == query(
+        scenario_db,
+        "select profile_id, first_name, email, email_is_valid,"
+        " first_touch_utm_source from marts.customer_profiles order by 1",
+    )

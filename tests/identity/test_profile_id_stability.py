@@ -24,8 +24,13 @@ def base_inputs() -> Inputs:
     inp = Inputs()
     for i in range(40):  # 40 people, each in shop and crm sharing an email, plus a web visit
         inp.record("shop", f"s{i}", customer_id=f"shop:{i + 1}", email=f"person{i}@stable.org")
-        inp.record("crm", f"c{i}", customer_id=f"crm:{i + 1}", email=f"person{i}@stable.org",
-                   phone=f"+336123400{i:02d}")
+        inp.record(
+            "crm",
+            f"c{i}",
+            customer_id=f"crm:{i + 1}",
+            email=f"person{i}@stable.org",
+            phone=f"+336123400{i:02d}",
+        )
         inp.record("web", f"w{i}", anonymous_id=f"anon-{i}", phone=f"+336123400{i:02d}")
     # three people who will merge later (different systems, nothing shared yet)
     inp.record("shop", "m1", customer_id="shop:m1", email="m1@merge.org")
@@ -35,7 +40,9 @@ def base_inputs() -> Inputs:
 
 
 def assignments(db: Path) -> dict[tuple[str, str], str]:
-    rows = query(db, "select distinct source, source_record_id, profile_id from marts.customer_identifiers")
+    rows = query(
+        db, "select distinct source, source_record_id, profile_id from marts.customer_identifiers"
+    )
     return {(s, r): p for s, r, p in rows}
 
 
@@ -47,7 +54,9 @@ def runs(identity_project: tuple[Path, Path]) -> dict[str, object]:
     project, db = identity_project
 
     def run_ids() -> None:
-        dbt_build(project, db, "--select", "+customer_identifiers", "+profile_id_aliases", command="run")
+        dbt_build(
+            project, db, "--select", "+customer_identifiers", "+profile_id_aliases", command="run"
+        )
 
     out: dict[str, object] = {}
     inp = base_inputs()
@@ -68,13 +77,17 @@ def runs(identity_project: tuple[Path, Path]) -> dict[str, object]:
     write_inputs(db, inp)
     run_ids()
     out["merged"] = assignments(db)
-    out["aliases_after_merge"] = query(db, "select old_profile_id, profile_id from marts.profile_id_aliases")
+    out["aliases_after_merge"] = query(
+        db, "select old_profile_id, profile_id from marts.profile_id_aliases"
+    )
     # then m3 joins them: the earlier alias must be re-pointed to the final survivor
     inp.record("newsletter", "bridge23", email=["m2@merge.org", "m3@merge.org"])
     write_inputs(db, inp)
     dbt_build(project, db)
     out["merged_again"] = assignments(db)
-    out["aliases_final"] = dict(query(db, "select old_profile_id, profile_id from marts.profile_id_aliases"))
+    out["aliases_final"] = dict(
+        query(db, "select old_profile_id, profile_id from marts.profile_id_aliases")
+    )
     return out
 
 
@@ -102,7 +115,12 @@ def test_merge_keeps_deterministic_survivor_and_records_alias(runs: dict) -> Non
     m1, m2 = before[("shop", "m1")], before[("crm", "m2")]
     # survivor: the id whose smallest record is smallest
     survivor, retired = (m1, m2) if node("shop", "m1") < node("crm", "m2") else (m2, m1)
-    assert after[("shop", "m1")] == after[("crm", "m2")] == after[("newsletter", "bridge12")] == survivor
+    assert (
+        after[("shop", "m1")]
+        == after[("crm", "m2")]
+        == after[("newsletter", "bridge12")]
+        == survivor
+    )
     assert runs["aliases_after_merge"] == [(retired, survivor)]
     # nobody else moved
     assert {k: v for k, v in after.items() if k in before and v != before[k]} == {
@@ -115,7 +133,10 @@ def test_chained_merges_repoint_earlier_aliases(runs: dict) -> None:
     final = after[("support", "m3")]
     assert after[("shop", "m1")] == after[("crm", "m2")] == final
     aliases = runs["aliases_final"]
-    retired = {runs["appended"][("shop", "m1")], runs["appended"][("crm", "m2")],
-               before[("support", "m3")]} - {final}
+    retired = {
+        runs["appended"][("shop", "m1")],
+        runs["appended"][("crm", "m2")],
+        before[("support", "m3")],
+    } - {final}
     assert aliases == {old: final for old in retired}
     assert final not in aliases

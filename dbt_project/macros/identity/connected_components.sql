@@ -5,6 +5,9 @@
       2. the whole group sharing an old label takes the smallest label any member
          reached (the old label's own smallest neighbour label);
       3. pointer jumping, twice: label := label of the label.
+    Each round records which labels changed; once a round changes none the graph
+    has converged (a fixed point joins equal labels across every edge) and the
+    remaining rounds only copy, so spare rounds cost almost nothing.
     Labels only decrease and always name a node, so the jumps are joins on the
     same round. Hook-then-jump converges in O(log n) rounds even on a long
     chain (plain min-propagation would need as many rounds as the diameter); a
@@ -31,7 +34,8 @@ nodes as (
 final as (
     select
         node_id,
-        node_id as label
+        node_id as label,
+        true as label_changed
     from nodes
 )
 
@@ -39,7 +43,28 @@ select * from final
 {%- endmacro %}
 
 
-{% macro identity_label_round(previous_labels, directed_edges) -%}
+{#- True when the given labels model is a fixed point (no label changed in the
+    round that produced it): then every edge already joins equal labels, and the
+    next rounds can copy instead of recomputing. Checked at run time with a scan
+    of the previous round; never skipped for round 1 (nor at parse time). -#}
+{% macro identity_labels_settled(previous_labels) -%}
+    {%- if not execute or model.get('resource_type') != 'model' -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set relation = adapter.get_relation(database=previous_labels.database, schema=previous_labels.schema, identifier=previous_labels.identifier) -%}
+    {%- if relation is none -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set result = run_query('select count(*) from ' ~ relation ~ ' where label_changed') -%}
+    {{ return(result.columns[0].values()[0] == 0) }}
+{%- endmacro %}
+
+
+{% macro identity_label_round(previous_labels, directed_edges, round_number) -%}
+{%- if round_number > 1 and identity_labels_settled(previous_labels) %}
+-- converged already: the previous round changed no label
+select node_id, label, false as label_changed from {{ previous_labels }}
+{%- else %}
 with labels as (
     select node_id, label from {{ previous_labels }}
 ),
@@ -102,9 +127,19 @@ second_jump as (
         coalesce(parent.label, first_jump.label) as label
     from first_jump
     left join first_jump as parent on parent.node_id = first_jump.label
+),
+
+final as (
+    select
+        second_jump.node_id,
+        second_jump.label,
+        second_jump.label <> labels.label as label_changed
+    from second_jump
+    inner join labels on labels.node_id = second_jump.node_id
 )
 
-select node_id, label from second_jump
+select * from final
+{%- endif %}
 {%- endmacro %}
 
 
