@@ -699,7 +699,7 @@ def _materialize(wh: Warehouse, sync: SyncConfig, plan_sql: PlanSql, run_id: str
     table = f"{st.SCHEMA}.{_plan_table_prefix(sync)}{run_id[:12]}"
     ops = ", ".join(f"'{o}'" for o in WORK_OPS)
     wh.execute(
-        f"create table {table} as {plan_sql.base} select row_number() over (order by __key, __idem) as __seq, "
+        f"create table {table} as {plan_sql.base} select row_number() over () as __seq, "
         f"* from planned where __op in ({ops})",
         plan_sql.params,
     )
