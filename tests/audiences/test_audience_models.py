@@ -133,6 +133,10 @@ def test_consent_and_suppressions(built):
         query(db, "select reason from marts.customer_suppressions where profile_id = 'p12'")
     )
     assert reasons == [("bounce",), ("unsubscribe",)]
+    reasons = sorted(
+        query(db, "select reason from marts.customer_suppressions where profile_id = 'p14'")
+    )
+    assert reasons == [("bounce",), ("invalid",)]
 
 
 def test_pressure_and_contactability(built):

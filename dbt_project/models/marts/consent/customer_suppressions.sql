@@ -41,6 +41,13 @@ engagement as (
     select profile_id, 'email' as channel, 'bounce' as reason, source, occurred_at
     from events where event_type in {{ event_types_for('bounce') }}
     union all
+    -- mailbox-provider blocks suppress like bounces; addresses the ESP calls invalid are invalid
+    select profile_id, 'email' as channel, 'bounce' as reason, source, occurred_at
+    from events where event_type in {{ event_types_for('email_block', ['email_blocked']) }}
+    union all
+    select profile_id, 'email' as channel, 'invalid' as reason, source, occurred_at
+    from events where event_type in {{ event_types_for('email_invalid', ['email_invalid']) }}
+    union all
     select profile_id, 'email' as channel, 'spam_report' as reason, source, occurred_at
     from events where event_type in {{ event_types_for('spam_report') }}
     union all
@@ -101,6 +108,18 @@ combined as (
     select * from erasures
 ),
 
+deduplicated as (
+    -- the same reason can come from an event and from the profile (invalid address)
+    select
+        profile_id,
+        channel,
+        reason,
+        max(suppressed_at) as suppressed_at,
+        max(suppression_source) as suppression_source
+    from combined
+    group by profile_id, channel, reason
+),
+
 final as (
     select
         {{ dbt.concat(['profile_id', "':'", 'channel', "':'", 'reason']) }} as suppression_key,
@@ -109,7 +128,7 @@ final as (
         reason,
         suppressed_at,
         suppression_source
-    from combined
+    from deduplicated
 )
 
 select * from final
