@@ -26,11 +26,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import duckdb
+
     from orchestration.evaluation import evaluate_file
 
     source = (args.duckdb or duckdb_path()).resolve()
     output = args.output or ferry_home() / "evaluation.json"
-    r = evaluate_file(source, output)
+    if not source.exists():
+        print(f"No warehouse at {source}: run `ferry generate` and `dbt build` first.")
+        return 1
+    try:
+        r = evaluate_file(source, output)
+    except duckdb.CatalogException as exc:
+        print(f"Cannot evaluate {source}: {exc.args[0].splitlines()[0]}")
+        print("It needs raw.ground_truth (ferry generate) and marts.customer_identifiers (dbt build).")
+        return 1
     print(f"Identity resolution vs ground truth ({source})")
     print(f"  records            {r.records:>12,}   unresolved {r.records_unresolved:,}")
     print(

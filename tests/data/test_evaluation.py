@@ -110,3 +110,21 @@ def test_connected_components_chain_star_cycles(n: int, edges: list[tuple[int, i
                     stack.append(nxt)
         expected[list(seen)] = min(seen)
     assert np.array_equal(labels, expected)
+
+
+def test_evaluate_command_prints_and_writes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from orchestration.commands import evaluate as command
+
+    db = tmp_path / "tiny.duckdb"
+    _tiny_warehouse(db)
+    out = tmp_path / "result.json"
+    assert command.run(argparse.Namespace(duckdb=db, output=out)) == 0
+    printed = capsys.readouterr().out
+    assert "precision" in printed and "0.5000" in printed and "clean-pair recall" in printed
+    assert json.loads(out.read_text())["recall"] == pytest.approx(0.25)
+    missing = tmp_path / "missing.duckdb"
+    assert command.run(argparse.Namespace(duckdb=missing, output=out)) == 1
