@@ -21,22 +21,37 @@
 {%- endmacro %}
 
 
-{#- Round 0: every node of the graph labelled with itself. -#}
-{% macro identity_initial_labels(directed_edges) -%}
+{#- Round 0. Labels start one hop ahead instead of at the node itself: an
+    identifier takes its smallest record, a record the smallest record reached
+    through its identifiers (both valid labels: smaller node ids of the same
+    component). With record nodes sorting before identifier nodes, a start at
+    the node itself would spend the first round only moving identifiers. -#}
+{% macro identity_initial_labels(edges) -%}
 with edges as (
-    select node_id from {{ directed_edges }}
+    select record_node, identifier_node from {{ edges }}
 ),
 
-nodes as (
-    select distinct node_id from edges
+identifier_labels as (
+    select
+        identifier_node as node_id,
+        min(record_node) as label
+    from edges
+    group by identifier_node
+),
+
+record_labels as (
+    select
+        edges.record_node as node_id,
+        min(identifier_labels.label) as label
+    from edges
+    inner join identifier_labels on identifier_labels.node_id = edges.identifier_node
+    group by edges.record_node
 ),
 
 final as (
-    select
-        node_id,
-        node_id as label,
-        true as label_changed
-    from nodes
+    select node_id, label, true as label_changed from identifier_labels
+    union all
+    select node_id, label, true as label_changed from record_labels
 )
 
 select * from final

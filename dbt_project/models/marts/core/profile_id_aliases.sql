@@ -9,6 +9,7 @@
         materialized='incremental',
         unique_key='old_profile_id',
         full_refresh=false,
+        on_schema_change='sync_all_columns',
     )
 }}
 
