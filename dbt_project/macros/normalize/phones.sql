@@ -7,7 +7,7 @@
 {%- endmacro %}
 
 {% macro duckdb__phone_e164(column, region) -%}
-    ferry_phone_e164({{ column }}, '{{ region }}')
+    case when {{ column }} is not null then ferry_phone_e164({{ column }}, '{{ region }}') end
 {%- endmacro %}
 
 {#- Portable fallback: strip separators, 00 -> +, national trunk 0 -> +<calling code>,
@@ -30,7 +30,7 @@
 {%- endmacro %}
 
 {% macro duckdb__phone_invalid_reason(column, region) -%}
-    ferry_phone_invalid_reason({{ column }}, '{{ region }}')
+    case when {{ column }} is null then 'missing' else ferry_phone_invalid_reason({{ column }}, '{{ region }}') end
 {%- endmacro %}
 
 {% macro default__phone_invalid_reason(column, region) -%}
