@@ -225,3 +225,19 @@ def test_size_history_counts_members(built):
     assert dict(sizes) == {
         audience: len(members) for audience, members in EXPECTED.items() if members
     } | {a: n for a, n in sizes if a not in EXPECTED}
+
+
+def test_preview_counts_a_rule_before_it_is_committed(built, tmp_path):
+    """`ferry audiences preview`: members, and who consent and erasure remove."""
+    from orchestration.audience_rules.preview import preview_rule
+
+    _, db = built
+    rule = tmp_path / "lapsed.yml"
+    rule.write_text(
+        "name: lapsed_preview\nchannel: email\n"
+        "conditions:\n  - {trait: lifecycle_stage, op: in, value: [lapsed, churned]}\n"
+    )
+    result = preview_rule(DBT_PROJECT_DIR, rule, db, as_of=FIRST)
+    # p02 and p03 are lapsed (p11 too, but erased profiles have no scores at all)
+    assert (result.matched, result.without_consent, result.members) == (2, 1, 1)
+    assert result.sample == ["p02"]
