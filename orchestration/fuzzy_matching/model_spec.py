@@ -13,9 +13,9 @@ first level whose condition holds.
 
 from __future__ import annotations
 
-from splink import SettingsCreator, block_on
-import splink.comparison_library as cl
 import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import SettingsCreator, block_on
 
 # Name similarity cut-offs (Jaro-Winkler on lowercase ASCII letters).
 NAME_TYPO_JW = 0.92
@@ -165,14 +165,16 @@ def blocking_rules() -> list:
 
     Every plausible duplicate agrees exactly on at least one of them unless it
     differs on nearly everything; hub values are blanked upstream (features.py)
-    so no key here forms a giant block.
+    so no key here forms a giant block. There is deliberately no rule on the
+    full name alone: a common name (Marie Martin) forms a block that grows with
+    the square of the data, and a pair that agrees on nothing but the name can
+    never reach the match threshold anyway.
     """
     return [
         block_on("last_name", "birth_date"),
         block_on("first_name_key", "birth_date"),
         block_on("birth_date", "postcode"),
         block_on("last_name", "postcode"),
-        block_on("first_name_key", "last_name"),
         # swapped first and last name
         "l.first_name = r.last_name and l.last_name = r.first_name",
         block_on("email_local"),

@@ -146,7 +146,7 @@ def train_model(
     model = load_model(model_path)
     report = {
         "model_version": model.version,
-        "trained_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "splink_version": splink.__version__,
         "records": n_records,
         "probability_two_random_records_match": trained[

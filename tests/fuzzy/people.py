@@ -140,10 +140,10 @@ def _variant(rng: random.Random, p: Person) -> dict:
         birth = None
     if rng.random() < 0.2:
         first = first.upper() if rng.random() < 0.5 else first.title()
-    return dict(
-        first_name=first, last_name=last, birth_date=birth, street=street,
-        city=city, postcode=postcode, email=email, phone=phone,
-    )
+    return {
+        "first_name": first, "last_name": last, "birth_date": birth, "street": street,
+        "city": city, "postcode": postcode, "email": email, "phone": phone,
+    }
 
 
 def population(n_people: int, seed: int = 7) -> tuple[pa.Table, pa.Table]:
@@ -177,11 +177,11 @@ def population(n_people: int, seed: int = 7) -> tuple[pa.Table, pa.Table]:
             people.append(child)
     for p in people:
         sources = rng.sample(SOURCES, k=rng.choice([1, 1, 2, 2, 3]))
-        first = dict(
-            first_name=p.first_name, last_name=p.last_name,
-            birth_date=p.birth_date.isoformat(), street=p.street, city=p.city,
-            postcode=p.postcode, email=p.email, phone=p.phone,
-        )
+        first = {
+            "first_name": p.first_name, "last_name": p.last_name,
+            "birth_date": p.birth_date.isoformat(), "street": p.street, "city": p.city,
+            "postcode": p.postcode, "email": p.email, "phone": p.phone,
+        }
         add(p.person_id, sources[0], first)
         for source in sources[1:]:
             add(p.person_id, source, _variant(rng, p))

@@ -6,7 +6,11 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from orchestration.fuzzy_matching.evaluation import duplicate_recall, merge_clusters, pairwise_metrics
+from orchestration.fuzzy_matching.evaluation import (
+    duplicate_recall,
+    merge_clusters,
+    pairwise_metrics,
+)
 
 TRUTH = pa.table({
     "source": ["crm", "crm", "shop", "shop", "web"],

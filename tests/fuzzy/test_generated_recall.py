@@ -2,8 +2,9 @@
 raw.ground_truth while precision stays >= 0.995.
 
 The deterministic clusters are the profile ids of customer_identifiers built
-with fuzzy matching disabled; the fuzzy edges of the same warehouse then merge
-clusters (union-find), as the identity graph does when it unions them.
+with fuzzy matching disabled; the pairs fuzzy matching merges (the rows
+int_fuzzy_edges would hold) then merge clusters (union-find), as the identity
+graph does when it unions int_fuzzy_edges.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def _dbt(db: Path, work: Path, *args: str) -> None:
     env = {**os.environ, "FERRY_DUCKDB_PATH": str(db), "FERRY_DBT_TARGET": "duckdb"}
     cmd = [str(DBT), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
            "--target-path", str(work / "target"), "--log-path", str(work / "logs"), "--quiet"]
-    proc = subprocess.run(cmd, env=env, cwd=DBT_PROJECT_DIR, capture_output=True, text=True)
+    proc = subprocess.run(cmd, check=False, env=env, cwd=DBT_PROJECT_DIR, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
 
 
@@ -37,9 +38,11 @@ def warehouse(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("fuzzy_generated")
     db = work / "ferry.duckdb"
     generate(1200, 11, db)
+    # one build: identity from deterministic evidence only (the var empties
+    # int_fuzzy_edges, whatever the identity graph does with it), while
+    # int_fuzzy_link_decisions still says which pairs fuzzy matching merges
     _dbt(db, work, "build", "--select", "+customer_identifiers", "+int_fuzzy_edges",
          "--exclude", "test_type:data", "test_type:unit", "--vars", "{fuzzy_matching_enabled: false}")
-    _dbt(db, work, "run", "--select", "int_fuzzy_edges")
     return db
 
 
@@ -49,7 +52,9 @@ def test_fuzzy_edges_raise_recall_and_keep_precision(warehouse: Path) -> None:
             "select distinct source, source_record_id, profile_id as cluster_id "
             "from marts.customer_identifiers"
         ).to_arrow_table()
-        edges = con.sql("select * from intermediate.int_fuzzy_edges").to_arrow_table()
+        edges = con.sql(
+            "select * from intermediate.int_fuzzy_link_decisions where is_merged"
+        ).to_arrow_table()
         assert edges.num_rows > 0
         con.register("deterministic", base)
         con.register("with_fuzzy", merge_clusters(base, edges))
