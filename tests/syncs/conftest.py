@@ -133,5 +133,5 @@ def pg_conn(pg_server):
     conn = psycopg.connect(**{**pg_server, "dbname": db}, autocommit=True)
     yield conn
     conn.close()
-    admin.execute(f"drop database {db}")
+    admin.execute(f"drop database {db} with (force)")  # the closed session may still be exiting
     admin.close()
