@@ -56,3 +56,36 @@ def parked(conn: Any, sync_name: str) -> list[dict[str, Any]]:
         ):
             out.append({"record_key": key, "operation": "send", "attempts": attempts, "error": error, "since": updated})
     return out
+
+
+def unpark(conn: Any, sync_name: str, keys: list[str] | None = None) -> int:
+    """Release parked records of `sync_name` (all, or `keys`) after a human reviewed them.
+
+    Failing records get a fresh set of attempts on the next run. A parked send
+    (in doubt, or rejected max_attempts times) becomes eligible to send again: do
+    this only after checking at the destination that it was not delivered.
+    Returns how many records were released.
+    """
+    wh = _wh(conn)
+    released = 0
+    key_filter = ""
+    params: list[Any] = [sync_name]
+    if keys:
+        key_filter = f" and record_key in ({', '.join('?' for _ in keys)})"
+        params += list(keys)
+    with wh.transaction():
+        if wh.table_exists(st.SCHEMA, "record_status"):
+            row = wh.fetchone(f"select count(*) from {st.STATUS} where sync_name = ? and parked{key_filter}", params)
+            released += int(row[0]) if row else 0
+            wh.execute(f"delete from {st.STATUS} where sync_name = ? and parked{key_filter}", params)
+        if wh.table_exists(st.SCHEMA, "send_ledger"):
+            row = wh.fetchone(
+                f"select count(*) from {st.LEDGER} where sync_name = ? and status = 'parked'{key_filter}", params
+            )
+            released += int(row[0]) if row else 0
+            wh.execute(
+                f"update {st.LEDGER} set status = 'retry', attempts = 0, "
+                f"error = 'released from review' where sync_name = ? and status = 'parked'{key_filter}",
+                params,
+            )
+    return released

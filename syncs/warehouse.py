@@ -36,6 +36,61 @@ def detect_dialect(conn: Any) -> str:
     raise ValueError(f"unsupported connection type {type(conn)!r}; pass dialect= explicitly")
 
 
+def inline_params(sql: str, params: Sequence[Any]) -> str:
+    """`?` placeholders (DuckDB dialect) replaced by SQL literals, for drivers that bind
+    differently (ADBC PostgreSQL wants $1). Literals are written by sqlglot, so quoting
+    is the dialect's own; placeholders are found by sqlglot's tokenizer, not a regex."""
+    if not params:
+        return sql
+    from sqlglot.dialects.dialect import Dialect
+    from sqlglot.tokens import TokenType
+
+    values = iter(params)
+    out, last = [], 0
+    for token in Dialect.get_or_raise(SOURCE_DIALECT).tokenize(sql):
+        if token.token_type != TokenType.PLACEHOLDER or token.text != "?":
+            continue
+        value = next(values)
+        if value is None:
+            literal = "null"
+        elif isinstance(value, bool):
+            literal = "true" if value else "false"
+        elif isinstance(value, (int, float)):
+            literal = repr(value)
+        else:
+            literal = sqlglot.exp.Literal.string(str(value)).sql(dialect=SOURCE_DIALECT)
+        out += [sql[last:token.start], literal]
+        last = token.end + 1
+    return "".join(out) + sql[last:]
+
+
+def _postgres_numeric_to_decimal(data: pa.Table | pa.RecordBatch) -> pa.Table | pa.RecordBatch:
+    """ADBC hands PostgreSQL numeric over as text (an opaque extension type); make it
+    decimal128 with the column's precision and scale (float64 when unconstrained), as
+    psycopg would give Decimal."""
+    columns, fields, changed = [], [], False
+    for field, column in zip(data.schema, data.columns):
+        meta = field.metadata or {}
+        if meta.get(b"POSTGRESQL:type") == b"numeric":
+            typmod = int(meta.get(b"POSTGRESQL:typmod", b"-1"))
+            if isinstance(column, pa.ChunkedArray):
+                storage = pa.chunked_array([getattr(c, "storage", c) for c in column.chunks], pa.string())
+            else:
+                storage = getattr(column, "storage", column)
+            target = (
+                pa.decimal128(min(((typmod - 4) >> 16) & 0xFFFF, 38), (typmod - 4) & 0xFFFF)
+                if typmod >= 4 else pa.float64()
+            )
+            column = storage.cast(target)
+            field = pa.field(field.name, target, field.nullable)
+            changed = True
+        columns.append(column)
+        fields.append(field)
+    if not changed:
+        return data
+    return type(data).from_arrays(columns, schema=pa.schema(fields))
+
+
 class Warehouse:
     """A DB-API connection plus its sqlglot dialect."""
 
@@ -43,6 +98,7 @@ class Warehouse:
         self.conn = conn
         self.dialect = dialect or detect_dialect(conn)
         self._reader: Any = None
+        self._in_tx = False
         if self.dialect != "duckdb" and not getattr(conn, "autocommit", True):
             # The engine decides where transactions begin and end (one per batch), so the
             # driver must not open implicit ones (psycopg's default).
@@ -79,11 +135,14 @@ class Warehouse:
     def transaction(self) -> Iterator[None]:
         """All-or-nothing: state for a batch lands together with its results, or not at all."""
         self.execute("begin transaction" if self.dialect == "duckdb" else "begin")
+        self._in_tx = True
         try:
             yield
         except BaseException:
             self.execute("rollback")
             raise
+        finally:
+            self._in_tx = False
         self.execute("commit")
 
     # -- bulk -------------------------------------------------------------
@@ -141,26 +200,55 @@ class Warehouse:
 
     def fetch_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         """A (bounded) query result as one Arrow table."""
-        sql = transpile(sql, self.dialect)
+        sql_source, sql = sql, transpile(sql, self.dialect)
         if self.dialect == "duckdb":
             # Its own handle: reads committed data, and is not blocked by the main
             # connection's last (unfetched) statement result.
             if self._reader is None:
                 self._reader = self.conn.cursor()
             return self._reader.sql(sql, params=list(params) or None).to_arrow_table()
+        if self._arrow_native():
+            with self._adbc_cursor(sql_source, params) as cur:
+                return _postgres_numeric_to_decimal(cur.fetch_arrow_table())
         cur = self.conn.cursor()
         cur.execute(sql, list(params))
         names = [d.name for d in cur.description]
         return pa.Table.from_pylist([dict(zip(names, r)) for r in cur.fetchall()])
+
+    def _arrow_native(self) -> bool:
+        """Arrow reads through ADBC: PostgreSQL over psycopg, outside an open transaction
+        (a second connection cannot see what this one has not committed)."""
+        return self.dialect == "postgres" and not self._in_tx and hasattr(self.conn, "info")
+
+    @contextmanager
+    def _adbc_cursor(self, sql: str, params: Sequence[Any]) -> Iterator[Any]:
+        """An ADBC cursor that has run `sql` (engine dialect, params inlined), on a
+        connection of its own that is closed afterwards: nothing outlives the read
+        (a lingering session would block DROP DATABASE / DROP TABLE elsewhere)."""
+        import adbc_driver_postgresql.dbapi as adbc_pg
+        import psycopg
+
+        info = self.conn.info
+        conninfo = psycopg.conninfo.make_conninfo(**info.get_parameters(), password=info.password or "")
+        # autocommit: a read must not hold locks (the engine drops its plan tables).
+        with adbc_pg.connect(conninfo, autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute(transpile(inline_params(sql, params), self.dialect))
+            yield cur
 
     # -- streaming --------------------------------------------------------
     def stream(self, sql: str, params: Sequence[Any] = (), batch_rows: int = 10_000) -> Iterator[pa.RecordBatch]:
         """Rows of a query as Arrow record batches, never all in memory at once.
 
         DuckDB: a separate cursor (its own connection handle) so the engine can keep
-        committing state on the main connection while the plan streams.
+        committing state on the main connection while the plan streams. PostgreSQL:
+        ADBC (COPY binary straight into Arrow) on its own autocommit connection.
         """
-        sql = transpile(sql, self.dialect)
+        sql_source, sql = sql, transpile(sql, self.dialect)
+        if self._arrow_native():
+            with self._adbc_cursor(sql_source, params) as cur:
+                for batch in cur.fetch_record_batch():
+                    yield _postgres_numeric_to_decimal(batch)
+            return
         if self.dialect == "duckdb":
             cur = self.conn.cursor()
             try:

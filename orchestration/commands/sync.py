@@ -3,7 +3,7 @@
     ferry sync list
     ferry sync plan <sync> [--json] [--sample N]
     ferry sync run <sync> [--confirm]      ferry sync run --all [--confirm]
-    ferry sync parked <sync>
+    ferry sync parked <sync>               ferry sync unpark <sync> [--key K ...]
 
 Exit code: 0 when every run succeeded, 2 when a run stopped for confirmation
 (mass removal, empty audience) and nothing failed, 1 when anything failed.
@@ -48,6 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parked = sub.add_parser("parked", help="records parked for review, with their errors")
     parked.add_argument("sync")
     parked.set_defaults(func=cmd_parked)
+
+    unpark = sub.add_parser("unpark", help="release reviewed parked records so the next run retries them")
+    unpark.add_argument("sync")
+    unpark.add_argument("--key", action="append", help="record key (repeatable); default: every parked record")
+    unpark.set_defaults(func=cmd_unpark)
 
 
 def _load(args: argparse.Namespace) -> list[Any]:
@@ -231,4 +236,17 @@ def cmd_parked(args: argparse.Namespace) -> int:
     for r in rows:
         table.add_row(*(str(r[c]) for c in ("record_key", "operation", "attempts", "error", "since")))
     Console().print(table)
+    return 0
+
+
+def cmd_unpark(args: argparse.Namespace) -> int:
+    from syncs.config import SyncConfigError, find_sync
+    from syncs.history import unpark
+
+    try:
+        sync = find_sync(_load(args), args.sync)
+    except SyncConfigError as exc:
+        return _fail(str(exc))
+    released = unpark(_connect(args), sync.name, args.key)
+    print(f"released {released} parked record(s) of {sync.name}; the next run retries them")
     return 0

@@ -231,3 +231,19 @@ def test_duplicate_keys_fail_the_run_before_sending(conn):
     r = engine.run(make_sync("mirror"), conn, dest)
     assert r.status == "failed" and "duplicate" in r.error
     assert dest.calls == []
+
+
+def test_unpark_releases_reviewed_records(conn):
+    from syncs.history import parked, unpark
+
+    set_audience(conn, rows(3))
+    sync = make_sync("mirror", policies={"max_attempts": 1})
+    dest = LoopbackDestination(reject_keys={"p1", "p2"})
+    engine.run(sync, conn, dest)
+    assert [p["record_key"] for p in parked(conn, sync.name)] == ["p1", "p2"]
+    assert parked(conn, sync.name)[0]["error"] == "invalid contact"
+    dest.reject_keys.clear()
+    assert unpark(conn, sync.name, ["p1"]) == 1
+    engine.run(sync, conn, dest)
+    assert set(dest.members) == {"p0", "p1"}
+    assert [p["record_key"] for p in parked(conn, sync.name)] == ["p2"]
