@@ -155,7 +155,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
                 on p.source = c.source and p.source_record_id = c.source_record_id
             """
         ).to_arrow_table()
-        edges = con.sql("select * from intermediate.int_fuzzy_edges").to_arrow_table()
+        # the pairs fuzzy matching merges, read from the decisions so that a
+        # warehouse built with fuzzy_matching_enabled: false still shows them
+        edges = con.sql(
+            "select * from intermediate.int_fuzzy_link_decisions where is_merged"
+        ).to_arrow_table()
         con.register("deterministic", base)
         con.register("with_fuzzy", merge_clusters(base, edges))
         result = {}
