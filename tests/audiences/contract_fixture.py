@@ -47,6 +47,7 @@ class Person:
     email_is_valid: bool = True
     accepts_marketing: bool | None = None
     competitor_contract_end_date: date | None = None
+    plan: str | None = None
     events: list[tuple] = field(default_factory=list)
 
 
@@ -95,7 +96,7 @@ def _people() -> list[Person]:
     ]
     p.append(bought)
     # p06 trial, inactive 5 days, used feature X (var trial_feature_x = audience_builder)
-    trial = Person("p06", "fay@example.com", "Fay")
+    trial = Person("p06", "fay@example.com", "Fay", plan="trial")
     trial.events += [
         ("trial_started", "product", ago(10), None, None, {}),
         ("login", "product", ago(9), None, None, {}),
@@ -106,7 +107,7 @@ def _people() -> list[Person]:
     ]
     p.append(trial)
     # p07 active trial (yesterday): not inactive, did not use feature X
-    active = Person("p07", "gus@example.com", "Gus")
+    active = Person("p07", "gus@example.com", "Gus", plan="trial")
     active.events += [
         ("trial_started", "product", ago(4), None, None, {}),
         ("login", "product", ago(1), None, None, {}),
@@ -217,6 +218,7 @@ def create_contract_tables(con, schema: str = FIXTURE_SCHEMA) -> list[Person]:
         source varchar, source_record_id varchar, first_name varchar, last_name varchar,
         email varchar, phone varchar, birth_date date, owner_name varchar, owner_email varchar,
         competitor_name varchar, competitor_contract_end_date date, accepts_marketing boolean,
+        plan varchar, trial_ends_at timestamp,
         source_created_at timestamp, source_updated_at timestamp)""")
     con.execute(f"""create or replace table {schema}.customer_identifiers (
         source varchar, source_record_id varchar, identifier_type varchar,
@@ -243,7 +245,7 @@ def create_contract_tables(con, schema: str = FIXTURE_SCHEMA) -> list[Person]:
         )
         record_id = f"{person.profile_id}-crm"
         con.execute(
-            f"insert into {schema}.int_person_records values ('crm_contacts', ?, ?, 'Doe', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"insert into {schema}.int_person_records values ('crm_contacts', ?, ?, 'Doe', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 record_id,
                 person.first_name,
@@ -255,6 +257,8 @@ def create_contract_tables(con, schema: str = FIXTURE_SCHEMA) -> list[Person]:
                 "Initech" if person.competitor_contract_end_date else None,
                 person.competitor_contract_end_date,
                 person.accepts_marketing,
+                person.plan,
+                AS_OF + timedelta(days=4) if person.plan == "trial" else None,
                 ago(90),
                 ago(60),
             ],

@@ -22,7 +22,9 @@ final as (
         exited,
         sum(entered - exited) over (
             partition by audience, variant
-            order by changed_at
+            -- changed_at is never null; saying where nulls sort keeps the query
+            -- portable (BigQuery rejects the NULLS LAST that DuckDB's default implies).
+            order by changed_at nulls first
             rows between unbounded preceding and current row
         ) as members
     from changes

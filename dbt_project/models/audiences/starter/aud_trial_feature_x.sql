@@ -23,7 +23,8 @@ candidates as (
 eligible as (
     select candidates.*
     from candidates
-    where {{ audience_eligible('email', 'candidates.profile_id') }}
+    where candidates.profile_id in (select profile_id from {{ ref('customer_scores') }} where is_on_trial)
+        and {{ audience_eligible('email', 'candidates.profile_id') }}
 ),
 
 final as (

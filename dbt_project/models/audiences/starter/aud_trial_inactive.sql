@@ -15,7 +15,7 @@ candidates as (
         trial_features_used,
         coalesce(trial_last_login_at, trial_started_at) as inactive_since
     from scores
-    where trial_started_at is not null
+    where is_on_trial
         and is_trial_inactive
         and lifetime_orders = 0
 ),

@@ -94,6 +94,9 @@ combined as (
         interests.main_interest,
         interests.main_interest_score,
         trial.trial_started_at,
+        trial.product_plan,
+        trial.trial_ends_at,
+        coalesce(trial.is_on_trial, false) as is_on_trial,
         trial.trial_days_active,
         trial.trial_logins,
         trial.trial_features_used,
@@ -121,12 +124,13 @@ final as (
     select
         birthdays.*,
         cast(first_order_at as date) as customer_since,
+        {{ dbt.datediff('first_order_at', audiences_as_of(), 'day') }} as customer_tenure_days,
         case
             when lifetime_orders > 0 and days_since_last_order > {{ var('churned_after_days', 365) | int }} then 'churned'
             when lifetime_orders > 0 and days_since_last_order > {{ var('lapsed_after_days', 180) | int }} then 'lapsed'
             when lifetime_orders >= 2 then 'repeat'
             when lifetime_orders = 1 then 'customer'
-            when trial_started_at is not null then 'trial'
+            when is_on_trial then 'trial'
             when owner_email is not null or sales_signals > 0 then 'prospect'
             else 'lead'
         end as lifecycle_stage,

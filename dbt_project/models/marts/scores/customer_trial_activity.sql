@@ -1,7 +1,9 @@
 -- Trial activity per profile that started a trial or used the product: days
 -- active, logins, distinct features used, last login and an inactive-for-N-days
--- flag (var trial_inactive_days). The feature name comes from the event's
--- category, else attributes_json.feature.
+-- flag (var trial_inactive_days). The feature name comes from
+-- attributes_json.feature, else the event's category. The plan and trial end
+-- come from the product's person records: is_on_trial is true while the plan is
+-- 'trial' (or unknown) and the trial has not ended.
 with trial_events as (
     select
         profile_id,
@@ -26,6 +28,23 @@ with trial_events as (
         and profile_id not in (select profile_id from {{ ref('erased_profiles') }})
 ),
 
+product_accounts as (
+    select
+        identifiers.profile_id,
+        lower(records.plan) as plan,
+        records.trial_ends_at,
+        row_number() over (
+            partition by identifiers.profile_id
+            order by case when records.plan is null then 1 else 0 end,
+                records.source_updated_at desc, records.source_record_id
+        ) as account_rank
+    from {{ ref('int_person_records') }} as records
+    inner join {{ ref('int_profile_ids_resolved') }} as identifiers
+        on identifiers.source = records.source
+        and identifiers.source_record_id = records.source_record_id
+    where records.plan is not null or records.trial_ends_at is not null
+),
+
 per_profile as (
     select
         profile_id,
@@ -42,7 +61,11 @@ per_profile as (
 
 final as (
     select
-        profile_id,
+        per_profile.profile_id,
+        accounts.plan as product_plan,
+        accounts.trial_ends_at,
+        coalesce(accounts.plan, 'trial') = 'trial'
+            and (accounts.trial_ends_at is null or accounts.trial_ends_at >= {{ audiences_as_of() }}) as is_on_trial,
         coalesce(trial_started_at, trial_first_seen_at) as trial_started_at,
         trial_days_active,
         trial_logins,
@@ -53,6 +76,9 @@ final as (
         {{ dbt.datediff('coalesce(trial_last_active_at, trial_started_at, trial_first_seen_at)', audiences_as_of(), 'day') }}
             >= {{ var('trial_inactive_days', 3) | int }} as is_trial_inactive
     from per_profile
+    left join product_accounts as accounts
+        on accounts.profile_id = per_profile.profile_id
+        and accounts.account_rank = 1
 )
 
 select * from final
