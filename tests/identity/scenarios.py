@@ -68,6 +68,16 @@ def scenarios() -> Inputs:
     inp.record("prio", "a", customer_id="prioshop:1", email="pat@prio.org")
     inp.record("prio", "b", email="pat@prio.org", phone="+33622222222")
     inp.record("prio", "c", customer_id="prioshop:2", phone="+33622222222")
+    # a couple's landline across two systems (names differ) vs one person's mobile
+    # across two systems under a nickname (same initial)
+    inp.record("couple", "crm-1", customer_id="couplecrm:1", phone="+33321922902")
+    inp.person("couple", "crm-1", first_name="Camille", last_name="Durand")
+    inp.record("couple", "shop-1", customer_id="coupleshop:1", phone="+33321922902")
+    inp.person("couple", "shop-1", first_name="Katherine", last_name="Durand")
+    inp.record("couple", "crm-2", customer_id="couplecrm:2", phone="+33619499786")
+    inp.person("couple", "crm-2", first_name="Cathy", last_name="Fournier")
+    inp.record("couple", "shop-2", customer_id="coupleshop:2", phone="+33619499786")
+    inp.person("couple", "shop-2", first_name="Catherine", last_name="Fournier")
     # golden record: the same person in CRM (trusted, older) and shop (newer)
     inp.record("crm", "g1", at="2023-01-01", customer_id="crm:g1", email="gold@person.org")
     inp.person(

@@ -132,6 +132,18 @@ def test_weaker_identifier_is_the_link_dropped_on_conflict(built: Path) -> None:
     ]
 
 
+def test_shared_phone_with_different_first_names_is_a_household(built: Path) -> None:
+    couple = profiles_by_record(built, "couple")
+    assert couple["crm-1"] != couple["shop-1"]
+    assert couple["crm-2"] == couple["shop-2"]
+    reasons = query(
+        built,
+        "select source_record_id, drop_reason from marts.identity_dropped_links"
+        " where source = 'couple' order by 1",
+    )
+    assert reasons == [("crm-1", "conflicting_first_names"), ("shop-1", "conflicting_first_names")]
+
+
 def test_golden_record_survivorship_and_first_touch(built: Path) -> None:
     [row] = query(
         built,

@@ -9,6 +9,7 @@
         'identity_max_customer_ids': {'customer_id': 1, 'email': 1, 'phone': 1, 'anonymous_id': 1},
         'identity_type_priority': ['customer_id', 'email', 'phone', 'anonymous_id'],
         'identity_label_rounds': 10,
+        'identity_first_name_checked_types': ['phone'],
         'profile_source_priority': [],
     } -%}
     {%- if name not in defaults -%}

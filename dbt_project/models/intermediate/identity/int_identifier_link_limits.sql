@@ -9,7 +9,11 @@
     weaker identifier is judged against the customer ids its records already reach
     through kept stronger links (one hop), not only their own. So an email joining
     two shop accounts is kept while the phone that would additionally pull in a
-    third account is the link that is dropped ('higher_priority_conflict'). -#}
+    third account is the link that is dropped ('higher_priority_conflict').
+
+    Household guard: an identifier of a type listed in
+    identity_first_name_checked_types (default: phone) whose records carry first
+    names with different initials is dropped ('conflicting_first_names'). -#}
 {%- set priority = identity_setting('identity_type_priority') -%}
 
 with screened as (
@@ -65,6 +69,30 @@ identifier_customer_ids as (
     inner join record_customer_ids on record_customer_ids.record_key = occurrences.record_key
 ),
 
+{%- set name_checked = identity_setting('identity_first_name_checked_types') %}
+-- household guard: a weak identifier (identity_first_name_checked_types) carried by
+-- records whose first names start with different letters links two people (the
+-- landline of a couple in two systems), not one; nicknames and typos keep their initial
+first_name_initials as (
+    select
+        occurrences.identifier_node,
+        count(distinct lower(substr(trim(person_records.first_name), 1, 1))) as first_name_initials
+    from occurrences
+    inner join shared on shared.identifier_node = occurrences.identifier_node
+    inner join {{ ref('int_person_records') }} as person_records
+        on {{ dbt.concat(['person_records.source', "'|'", 'person_records.source_record_id']) }} = occurrences.record_key
+    where shared.identifier_type in (
+        {%- for t in name_checked %}{{ identity_literal(t) }}{% if not loop.last %}, {% endif %}{% endfor -%}
+        {%- if name_checked | length == 0 %}null{% endif -%}
+    )
+        and trim(person_records.first_name) <> ''
+    group by occurrences.identifier_node
+),
+
+name_conflicts as (
+    select identifier_node from first_name_initials where first_name_initials > 1
+),
+
 direct_counts as (
     select
         identifier_node,
@@ -116,9 +144,11 @@ judged_{{ rank }} as (
         shared.identifier_node,
         coalesce(reached_counts_{{ rank }}.reached_max_customer_ids, 0) as reached_max_customer_ids,
         coalesce(reached_counts_{{ rank }}.reached_max_customer_ids, 0)
-            <= {{ identity_max_customer_ids('shared.identifier_type') }} as is_kept
+            <= {{ identity_max_customer_ids('shared.identifier_type') }}
+            and name_conflicts.identifier_node is null as is_kept
     from shared
     left join reached_counts_{{ rank }} on reached_counts_{{ rank }}.identifier_node = shared.identifier_node
+    left join name_conflicts on name_conflicts.identifier_node = shared.identifier_node
     where shared.type_rank = {{ rank }}
 ),
 
@@ -148,7 +178,9 @@ final as (
             when coalesce(judged.is_kept, false) then 'linked'
             when coalesce(direct_counts.direct_max_customer_ids, 0)
                 > {{ identity_max_customer_ids('shared.identifier_type') }} then 'max_customer_ids_exceeded'
-            else 'higher_priority_conflict'
+            when coalesce(judged.reached_max_customer_ids, 0)
+                > {{ identity_max_customer_ids('shared.identifier_type') }} then 'higher_priority_conflict'
+            else 'conflicting_first_names'
         end as link_status
     from shared
     left join direct_counts on direct_counts.identifier_node = shared.identifier_node

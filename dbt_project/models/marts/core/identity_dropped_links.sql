@@ -1,7 +1,8 @@
 {#- Audit: every identifier occurrence that was not allowed to link, with the
     reason (missing_value, unknown_identifier_type, invalid_identifier,
     blocked_value, blocked_pattern, max_customer_ids_exceeded,
-    higher_priority_conflict), how many records share the value, and for limit
+    higher_priority_conflict, conflicting_first_names), how many records share
+    the value, and for limit
     drops the counts that hit the limit. Identifiers carried by a single record
     ('unshared') link nothing and are not listed. -#}
 with screened as (
