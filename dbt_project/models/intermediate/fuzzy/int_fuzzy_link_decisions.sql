@@ -1,7 +1,12 @@
 {#- Every candidate fuzzy pair (scored by the model, or named in the steward's
     review file) with what happens to it and why. Rules, first match wins:
     1. the two records carry different customer ids of one system: refused,
-       whatever the score or the steward says (deterministic evidence wins);
+       whatever the score or the steward says (deterministic evidence wins).
+       A record's customer ids are its own and those of the records sharing a
+       valid e-mail or phone with it (one hop of the deterministic graph, values
+       held by more than fuzzy_max_records_per_value records excepted: hubs
+       link nobody), so a fuzzy link cannot join two accounts of one system
+       through a third record either;
     2. the steward rejected the pair: kept apart;
     3. the steward accepted the pair: merged;
     4. score >= fuzzy_match_threshold and no contradicting level: merged;
@@ -10,6 +15,7 @@
     6. otherwise: below the review threshold, ignored. -#}
 {%- set match_threshold = var('fuzzy_match_threshold', 0.99) -%}
 {%- set review_threshold = var('fuzzy_review_threshold', 0.9) -%}
+{%- set max_holders = var('fuzzy_max_records_per_value', 25) -%}
 
 with links as (
     select * from {{ ref('int_fuzzy_links') }}
@@ -23,16 +29,25 @@ person_records as (
     select distinct source, source_record_id from {{ ref('int_person_records') }}
 ),
 
+identifiers as (
+    select
+        source,
+        source_record_id,
+        identifier_type,
+        identifier_value
+    from {{ ref('int_identifiers') }}
+    where identifier_value is not null
+        and coalesce(is_valid, true)
+),
+
 customer_ids as (
     select distinct
         source,
         source_record_id,
         identifier_value as customer_id,
         {{ dbt.split_part('identifier_value', "':'", 1) }} as customer_system
-    from {{ ref('int_identifiers') }}
+    from identifiers
     where identifier_type = 'customer_id'
-        and identifier_value is not null
-        and coalesce(is_valid, true)
 ),
 
 candidates as (
@@ -74,6 +89,82 @@ existing as (
         and record_b.source_record_id = candidates.source_record_id_b
 ),
 
+candidate_records as (
+    select source_a as source, source_record_id_a as source_record_id from existing
+    union
+    select source_b as source, source_record_id_b as source_record_id from existing
+),
+
+candidate_contacts as (
+    select distinct
+        identifiers.source,
+        identifiers.source_record_id,
+        identifiers.identifier_type,
+        identifiers.identifier_value
+    from identifiers
+    inner join candidate_records
+        on candidate_records.source = identifiers.source
+        and candidate_records.source_record_id = identifiers.source_record_id
+    where identifiers.identifier_type in ('email', 'phone')
+),
+
+contact_holders as (
+    select distinct
+        identifiers.source,
+        identifiers.source_record_id,
+        identifiers.identifier_type,
+        identifiers.identifier_value
+    from identifiers
+    inner join (
+        select distinct identifier_type, identifier_value from candidate_contacts
+    ) as wanted
+        on wanted.identifier_type = identifiers.identifier_type
+        and wanted.identifier_value = identifiers.identifier_value
+),
+
+small_contacts as (
+    select identifier_type, identifier_value
+    from contact_holders
+    group by identifier_type, identifier_value
+    having count(*) <= {{ max_holders }}
+),
+
+own_customer_ids as (
+    select
+        customer_ids.source,
+        customer_ids.source_record_id,
+        customer_ids.customer_id,
+        customer_ids.customer_system
+    from customer_ids
+    inner join candidate_records
+        on candidate_records.source = customer_ids.source
+        and candidate_records.source_record_id = customer_ids.source_record_id
+),
+
+reached_customer_ids as (
+    select
+        candidate_contacts.source,
+        candidate_contacts.source_record_id,
+        customer_ids.customer_id,
+        customer_ids.customer_system
+    from candidate_contacts
+    inner join small_contacts
+        on small_contacts.identifier_type = candidate_contacts.identifier_type
+        and small_contacts.identifier_value = candidate_contacts.identifier_value
+    inner join contact_holders
+        on contact_holders.identifier_type = candidate_contacts.identifier_type
+        and contact_holders.identifier_value = candidate_contacts.identifier_value
+    inner join customer_ids
+        on customer_ids.source = contact_holders.source
+        and customer_ids.source_record_id = contact_holders.source_record_id
+),
+
+evidence_customer_ids as (
+    select source, source_record_id, customer_id, customer_system from own_customer_ids
+    union
+    select source, source_record_id, customer_id, customer_system from reached_customer_ids
+),
+
 customer_id_conflicts as (
     select distinct
         existing.source_a,
@@ -81,10 +172,10 @@ customer_id_conflicts as (
         existing.source_b,
         existing.source_record_id_b
     from existing
-    inner join customer_ids as ids_a
+    inner join evidence_customer_ids as ids_a
         on ids_a.source = existing.source_a
         and ids_a.source_record_id = existing.source_record_id_a
-    inner join customer_ids as ids_b
+    inner join evidence_customer_ids as ids_b
         on ids_b.source = existing.source_b
         and ids_b.source_record_id = existing.source_record_id_b
         and ids_b.customer_system = ids_a.customer_system
