@@ -28,4 +28,6 @@ def export_warehouse_env() -> Path:
     path = duckdb_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     os.environ["FERRY_DUCKDB_PATH"] = str(path)
+    # dbt-duckdb loads the normalisation UDF plugin from here, whatever the cwd.
+    os.environ.setdefault("FERRY_DBT_PLUGINS_DIR", str(DBT_PROJECT_DIR / "plugins"))
     return path

@@ -93,6 +93,12 @@ unioned as (
 
     {%- for s in sources %}
     select * from {{ s.source }}_identifiers
+    union all
+    {%- endfor %}
+    {#- recipients of engagement events, so engagement maps to profiles -#}
+    {%- for engagement in ['stg_sendgrid__engagement_identifiers', 'stg_twilio__engagement_identifiers'] %}
+    select source, source_record_id, identifier_type, identifier_value, is_valid, invalid_reason, observed_at
+    from {{ ref(engagement) }}
     {%- if not loop.last %}
     union all
     {%- endif %}
