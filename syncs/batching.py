@@ -8,8 +8,9 @@ size of the change.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from itertools import islice
-from typing import Any, Iterable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from connectors.base import Capabilities, Record
 

@@ -131,7 +131,7 @@ class _FerryMeta(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @model_validator(mode="after")
-    def _columns(self) -> "_FerryMeta":
+    def _columns(self) -> _FerryMeta:
         for column in (self.key, self.occurrence):
             if column is not None and not _NAME.match(column):
                 raise ValueError(f"column {column!r} is not a plain column name")

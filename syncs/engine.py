@@ -18,13 +18,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterator, NamedTuple
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
@@ -44,16 +46,24 @@ from syncs import state as st
 from syncs.batching import batches
 from syncs.config import SyncConfig, SyncConfigError
 from syncs.masking import mask_payload
-from syncs.plan_sql import PENDING_ADD, PENDING_REMOVE, REMOVE_MARK, WORK_OPS, PlanSql, build_plan_sql
+from syncs.plan_sql import (
+    PENDING_ADD,
+    PENDING_REMOVE,
+    REMOVE_MARK,
+    WORK_OPS,
+    PlanSql,
+    build_plan_sql,
+)
 from syncs.policies import PolicyTableMissing
 from syncs.warehouse import Warehouse
 
 Progress = Callable[[int, int], None]
+log = logging.getLogger(__name__)
 
 
 def _now() -> datetime:
     """Naive UTC (portable TIMESTAMP without time zone)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass
@@ -406,7 +416,6 @@ class _Runner:
 
     def _commit_records(self, resolved: list[tuple[Record, _Meta, RecordResult]], now: datetime) -> None:
         """One batch's state, failures and results, staged once as Arrow and applied in SQL."""
-        sync, wh = self.sync, self.wh
         n = len(resolved)
         if n and all(res.outcome is Outcome.ACCEPTED for _, _, res in resolved):
             self._commit_accepted(resolved, now)
@@ -669,8 +678,8 @@ def run(
         result.duration_s = time.perf_counter() - clock
         try:
             _finish_run(wh, result)
-        except Exception:  # never mask the run's own outcome
-            pass
+        except Exception as exc:  # noqa: BLE001 - never mask the run's own outcome
+            log.warning("sync %s: could not record the end of run %s: %s", sync.name, result.run_id, exc)
     return result
 
 

@@ -110,6 +110,10 @@ def build_plan_sql(sync: SyncConfig, wh: Warehouse, state_ready: bool) -> PlanSq
     # PostgreSQL < 16 has no SQL/JSON JSON_OBJECT; json_build_object passes through sqlglot as is.
     json_fn = "json_build_object" if wh.dialect == "postgres" else "json_object"
     ids_json = f"cast({json_fn}({ids_pairs}) as varchar)"
+    if wh.dialect == "spark":
+        # Spark has no JSON_OBJECT (sqlglot would write an invalid one): a named struct
+        # serialised by to_json (null identifiers are left out of the object).
+        ids_json = f"to_json(named_struct({ids_pairs}))"
     variant = "cast(variant as varchar)" if has_variant else "cast(null as varchar)"
     occ = f"coalesce(cast({q(sync.occurrence)} as varchar), '')" if sync.occurrence else "''"
     relation = f"{q(sync.schema_name)}.{q(sync.table)}"

@@ -9,9 +9,10 @@ fastest path the driver offers (Arrow for DuckDB) behind one interface.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import pyarrow as pa
 import sqlglot

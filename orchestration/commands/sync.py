@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +146,7 @@ def _due(syncs: list[Any], conn: Any) -> list[Any]:
     from syncs.history import last_run_started
     from syncs.schedule import is_due
 
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     return [s for s in syncs if is_due(s.schedule, last_run_started(conn, s.name), now)]
 
 

@@ -10,8 +10,9 @@ returning one of: None, "reject:<keys>", "429", "5xx", "timeout", "kill",
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from connectors.base import (
     AuthError,
@@ -56,7 +57,7 @@ class LoopbackDestination:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_options(cls, options: dict) -> "LoopbackDestination":
+    def from_options(cls, options: dict) -> LoopbackDestination:
         return cls(name=options.get("name", "loopback"))
 
     def _apply(self, r: Record) -> RecordResult:
