@@ -114,7 +114,7 @@ def run_history(mode: str, steps: list) -> tuple[duckdb.DuckDBPyConnection, Guar
     return conn, dest, final, state
 
 
-SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
