@@ -1,0 +1,91 @@
+"""Every SQL statement the sync engine generates, collected for the transpile test.
+
+Two sources, both in the engine's own dialect (DuckDB):
+- the statements of real runs: each mode (upsert, mirror, insert, send, delete) run
+  twice against a DuckDB warehouse and the in-memory loopback destination, with
+  `syncs.warehouse.transpile` (the one function every engine statement passes
+  through) recording what it is given;
+- the plan queries (counts, changes, sample; before and after state exists) of every
+  sync the project's audiences declare, generated from the dbt manifest.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+import pytest
+
+from syncs import engine, warehouse
+from syncs.config import load_syncs
+from syncs.plan_sql import build_plan_sql
+from tests.syncs.conftest import create_warehouse, make_sync, set_audience
+from tests.syncs.loopback import LoopbackDestination
+
+MODES = ("upsert", "mirror", "insert", "send", "delete")
+
+
+def _shape(sql: str) -> str:
+    """A statement with its literals blanked, to keep one example per statement shape."""
+    return re.sub(r"'[^']*'|\b\d+\b", "?", " ".join(sql.split()))
+
+
+def recorded_run_sql(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """name -> statement, for every distinct statement real runs issue in every mode."""
+    seen: dict[str, str] = {}
+    original = warehouse.transpile
+
+    def recording(sql: str, dialect: str) -> str:
+        seen.setdefault(_shape(sql), sql)
+        return original(sql, dialect)
+
+    monkeypatch.setattr(warehouse, "transpile", recording)
+    conn = duckdb.connect(str(tmp_path / "engine.duckdb"))
+    try:
+        create_warehouse(conn)
+        for mode in MODES:
+            sync = make_sync(mode, policies={"pressure_cap": 5.0})
+            destination = LoopbackDestination()
+            set_audience(conn, [(f"p{i}", f"u{i}@x.com", "A", "holdout" if i == 0 else "t", "2026-01") for i in range(6)])
+            engine.plan(sync, conn, sample_size=3)
+            engine.run(sync, conn, destination)
+            set_audience(conn, [(f"p{i}", f"u{i}@x.com", "B", "t", "2026-02") for i in range(2, 8)])
+            engine.run(sync, conn, destination, confirm=True)
+    finally:
+        conn.close()
+    return {f"syncs:run:{i:03d}": sql for i, sql in enumerate(seen.values())}
+
+
+class _DeclaredWarehouse:
+    """Answers build_plan_sql's catalogue questions from the sync config itself: the
+    audience has the columns the sync maps, a variant, and every policy mart exists."""
+
+    dialect = warehouse.SOURCE_DIALECT
+
+    def __init__(self, columns: list[str]) -> None:
+        self._columns = columns
+
+    def columns(self, schema: str, table: str) -> list[str]:
+        return self._columns
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        return True
+
+
+def _audience_columns(sync: Any) -> list[str]:
+    cols = {sync.key, "profile_id", "variant", *(c for c, _ in sync.payload_columns().values())}
+    if sync.occurrence:
+        cols.add(sync.occurrence)
+    return sorted(cols)
+
+
+def declared_plan_sql(manifest: Path, destinations: Path) -> Iterator[tuple[str, str]]:
+    """(name, plan statement) for every sync the audiences declare."""
+    for sync in load_syncs(manifest, destinations):
+        wh = _DeclaredWarehouse(_audience_columns(sync))
+        for ready in (False, True):
+            plan = build_plan_sql(sync, wh, ready)  # type: ignore[arg-type]
+            for kind, (sql, _params) in (("counts", plan.counts()), ("changes", plan.changes()), ("sample", plan.sample(10))):
+                yield f"syncs:plan:{sync.name}:{kind}:{'state' if ready else 'nostate'}", sql
