@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import great_expectations as gx
+from orchestration.checks.gx_runner import gx
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,

@@ -19,7 +19,34 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 # GE probes optional backends; an installed pyspark warns about pandas 3 on import.
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"pyspark(\..*)?$")
 
-import great_expectations as gx  # noqa: E402
+
+
+def _import_great_expectations():
+    """Import GE without letting an installed pyspark end the process.
+
+    GE probes optional backends and so imports pyspark when it is installed (the
+    Spark target needs it). pyspark's ``sql.connect.utils`` then calls
+    ``sys.exit(0)`` ("Skipping doctests") when ``__main__`` has neither a spec
+    nor a file, which is the case in Dagster's run workers and ``python -c``:
+    the run would vanish without an error. Giving ``__main__`` a file name for
+    the duration of the import avoids that, and nothing else changes.
+    """
+    import sys
+
+    main = sys.modules.get("__main__")
+    patched = main is not None and getattr(main, "__spec__", None) is None and not hasattr(main, "__file__")
+    if patched:
+        main.__file__ = "<ferry>"
+    try:
+        import great_expectations
+
+        return great_expectations
+    finally:
+        if patched:
+            del main.__file__
+
+
+gx = _import_great_expectations()
 import pandas as pd  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
 

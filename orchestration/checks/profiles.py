@@ -8,7 +8,7 @@ null decision cannot be evaluated by the policies.
 
 from collections.abc import Iterable
 
-import great_expectations as gx
+from orchestration.checks.gx_runner import gx
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, multi_asset_check
 
 from orchestration.assets.catalog import model_relation

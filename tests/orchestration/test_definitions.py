@@ -90,3 +90,18 @@ def test_schedules_start_stopped_without_credentials(monkeypatch):
         for sync in audience.syncs:
             if sync.schedule and sync.destination.type != "file":
                 assert by_name[f"{sync.name}_schedule"].default_status == DefaultScheduleStatus.STOPPED
+
+
+def test_every_sync_mode_is_supported_by_its_destination():
+    """Caught at load, not at 6 a.m.: a sync whose destination cannot do its mode (or identifiers)."""
+    from syncs.registry import build_destination
+
+    problems = []
+    for sync in load_sync_configs():
+        caps = build_destination(sync.destination).capabilities
+        if sync.mode not in caps.modes:
+            problems.append(f"{sync.name}: mode {sync.mode} not in {sorted(caps.modes)}")
+        missing = set(sync.identifiers) - set(caps.identifiers)
+        if missing:
+            problems.append(f"{sync.name}: identifiers {sorted(missing)} not in {sorted(caps.identifiers)}")
+    assert not problems, problems
