@@ -2,11 +2,11 @@
     review file) with what happens to it and why. Rules, first match wins:
     1. the two records carry different customer ids of one system: refused,
        whatever the score or the steward says (deterministic evidence wins).
-       A record's customer ids are its own and those of the records sharing a
-       valid e-mail or phone with it (one hop of the deterministic graph, values
-       held by more than fuzzy_max_records_per_value records excepted: hubs
-       link nobody), so a fuzzy link cannot join two accounts of one system
-       through a third record either;
+       A record's customer ids are its own and those its valid e-mails and
+       phones lead to (one hop of the deterministic graph; a value leading to
+       more than fuzzy_guard_max_customer_ids ids is a hub and ignored), so a
+       fuzzy link cannot join two accounts of one system through a third
+       record either (var fuzzy_guard_one_hop: false keeps own ids only);
     2. the steward rejected the pair: kept apart;
     3. the steward accepted the pair: merged;
     4. score >= fuzzy_match_threshold and no contradicting level: merged;
@@ -15,7 +15,7 @@
     6. otherwise: below the review threshold, ignored. -#}
 {%- set match_threshold = var('fuzzy_match_threshold', 0.99) -%}
 {%- set review_threshold = var('fuzzy_review_threshold', 0.9) -%}
-{%- set max_holders = var('fuzzy_max_records_per_value', 25) -%}
+{%- set max_reached_ids = var('fuzzy_guard_max_customer_ids', 10) -%}
 
 with links as (
     select * from {{ ref('int_fuzzy_links') }}
@@ -108,25 +108,33 @@ candidate_contacts as (
     where identifiers.identifier_type in ('email', 'phone')
 ),
 
-contact_holders as (
-    select distinct
-        identifiers.source,
-        identifiers.source_record_id,
-        identifiers.identifier_type,
-        identifiers.identifier_value
-    from identifiers
-    inner join (
-        select distinct identifier_type, identifier_value from candidate_contacts
-    ) as wanted
-        on wanted.identifier_type = identifiers.identifier_type
-        and wanted.identifier_value = identifiers.identifier_value
+wanted_contacts as (
+    select distinct identifier_type, identifier_value from candidate_contacts
 ),
 
+{#- which customer ids each wanted e-mail/phone value leads to: small, one row
+    per (value, customer id), however many orders or events repeat the value -#}
+contact_customer_ids as (
+    select distinct
+        contacts.identifier_type,
+        contacts.identifier_value,
+        customer_ids.customer_id,
+        customer_ids.customer_system
+    from identifiers as contacts
+    inner join wanted_contacts
+        on wanted_contacts.identifier_type = contacts.identifier_type
+        and wanted_contacts.identifier_value = contacts.identifier_value
+    inner join customer_ids
+        on customer_ids.source = contacts.source
+        and customer_ids.source_record_id = contacts.source_record_id
+),
+
+{#- a value leading to many customer ids is a hub (shared or junk): no evidence -#}
 small_contacts as (
     select identifier_type, identifier_value
-    from contact_holders
+    from contact_customer_ids
     group by identifier_type, identifier_value
-    having count(*) <= {{ max_holders }}
+    having count(*) <= {{ max_reached_ids }}
 ),
 
 own_customer_ids as (
@@ -142,21 +150,21 @@ own_customer_ids as (
 ),
 
 reached_customer_ids as (
-    select
+    select distinct
         candidate_contacts.source,
         candidate_contacts.source_record_id,
-        customer_ids.customer_id,
-        customer_ids.customer_system
+        contact_customer_ids.customer_id,
+        contact_customer_ids.customer_system
     from candidate_contacts
     inner join small_contacts
         on small_contacts.identifier_type = candidate_contacts.identifier_type
         and small_contacts.identifier_value = candidate_contacts.identifier_value
-    inner join contact_holders
-        on contact_holders.identifier_type = candidate_contacts.identifier_type
-        and contact_holders.identifier_value = candidate_contacts.identifier_value
-    inner join customer_ids
-        on customer_ids.source = contact_holders.source
-        and customer_ids.source_record_id = contact_holders.source_record_id
+    inner join contact_customer_ids
+        on contact_customer_ids.identifier_type = candidate_contacts.identifier_type
+        and contact_customer_ids.identifier_value = candidate_contacts.identifier_value
+    {%- if not var('fuzzy_guard_one_hop', true) %}
+    where 1 = 0
+    {%- endif %}
 ),
 
 evidence_customer_ids as (
@@ -165,21 +173,61 @@ evidence_customer_ids as (
     select source, source_record_id, customer_id, customer_system from reached_customer_ids
 ),
 
-customer_id_conflicts as (
-    select distinct
+{#- both sides' ids, per pair and system, compared by counting rather than by
+    joining side a to side b (that join is quadratic in a system's ids) -#}
+pair_customer_ids as (
+    select
         existing.source_a,
         existing.source_record_id_a,
         existing.source_b,
-        existing.source_record_id_b
+        existing.source_record_id_b,
+        'a' as side,
+        ids.customer_system,
+        ids.customer_id
     from existing
-    inner join evidence_customer_ids as ids_a
-        on ids_a.source = existing.source_a
-        and ids_a.source_record_id = existing.source_record_id_a
-    inner join evidence_customer_ids as ids_b
-        on ids_b.source = existing.source_b
-        and ids_b.source_record_id = existing.source_record_id_b
-        and ids_b.customer_system = ids_a.customer_system
-        and ids_b.customer_id <> ids_a.customer_id
+    inner join evidence_customer_ids as ids
+        on ids.source = existing.source_a
+        and ids.source_record_id = existing.source_record_id_a
+    union all
+    select
+        existing.source_a,
+        existing.source_record_id_a,
+        existing.source_b,
+        existing.source_record_id_b,
+        'b' as side,
+        ids.customer_system,
+        ids.customer_id
+    from existing
+    inner join evidence_customer_ids as ids
+        on ids.source = existing.source_b
+        and ids.source_record_id = existing.source_record_id_b
+),
+
+per_system as (
+    select
+        source_a,
+        source_record_id_a,
+        source_b,
+        source_record_id_b,
+        customer_system,
+        count(distinct case when side = 'a' then customer_id end) as ids_a,
+        count(distinct case when side = 'b' then customer_id end) as ids_b,
+        count(distinct customer_id) as ids_both
+    from pair_customer_ids
+    group by source_a, source_record_id_a, source_b, source_record_id_b, customer_system
+),
+
+{#- a conflict: both sides have ids in one system and they are not one same id -#}
+customer_id_conflicts as (
+    select distinct
+        source_a,
+        source_record_id_a,
+        source_b,
+        source_record_id_b
+    from per_system
+    where ids_a > 0
+        and ids_b > 0
+        and ids_both > 1
 ),
 
 decided as (
