@@ -11,25 +11,45 @@
         the same input always gives the same ids, and appending unrelated records
         cannot change an existing one. -#}
 {%- set registry = adapter.get_relation(database=this.database, schema=this.schema, identifier='int_profile_id_registry') if execute else none -%}
+{#- registries written before assigned_at existed (an early version) have no order column -#}
+{%- set has_assigned_at = registry is not none and 'assigned_at' in (adapter.get_columns_in_relation(registry) | map(attribute='name') | map('lower') | list) -%}
 {%- set aliases = adapter.get_relation(database=this.database, schema=generate_schema_name('marts', none) | trim, identifier='profile_id_aliases') if execute else none -%}
 
 with components as (
     select * from {{ ref('int_identity_components') }}
 ),
 
-prior_assignments as (
+registry_rows as (
     {%- if registry is not none %}
-    select record_key, profile_id as prior_profile_id from {{ registry }}
+    select
+        record_key,
+        profile_id,
+        row_number() over (
+            partition by record_key
+            {%- if has_assigned_at %}
+            order by case when assigned_at is null then 1 else 0 end, assigned_at desc
+            {%- else %}
+            order by profile_id
+            {%- endif %}
+        ) as recency_rank
+    from {{ registry }}
     {%- else %}
     select
         cast(null as {{ dbt.type_string() }}) as record_key,
-        cast(null as {{ dbt.type_string() }}) as prior_profile_id
+        cast(null as {{ dbt.type_string() }}) as profile_id,
+        1 as recency_rank
     where 1 = 0
     {%- endif %}
 ),
 
+-- the latest row per record: the registry is upserted where the adapter merges on
+-- unique_key, and append-only where it cannot (Spark without Delta), a log either way
+prior_assignments as (
+    select record_key, profile_id as prior_profile_id from registry_rows where recency_rank = 1
+),
+
 retired_ids as (
-    select prior_profile_id as profile_id from prior_assignments
+    select profile_id from registry_rows
     {%- if aliases is not none %}
     union
     select old_profile_id as profile_id from {{ aliases }}
