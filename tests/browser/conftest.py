@@ -1,0 +1,145 @@
+"""The Dagster webserver, a SendGrid sandbox and Debian's chromium, for the marketer's UI test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+
+# No daemon in the test: runs launched from the UI start at once (no run queue).
+TEST_INSTANCE_YAML = """\
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: DefaultRunCoordinator
+telemetry:
+  enabled: false
+code_servers:
+  local_startup_timeout: 600
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ui_env(tmp_path_factory):
+    """A built warehouse copy, a fresh Dagster home, a SendGrid sandbox; yields (env, sandbox, warehouse)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} missing: run `make system-deps` (scripts/system_deps.sh)")
+    from connectors.sendgrid.sandbox import SANDBOX_API_KEY, SendGridSandbox
+    from orchestration.testing import sample_warehouse
+
+    root = tmp_path_factory.mktemp("ui")
+    warehouse = root / "warehouse.duckdb"
+    info = sample_warehouse(warehouse)
+    assert info["success"], info["failures"]
+    home = root / "dagster"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(TEST_INSTANCE_YAML)
+    sandbox = SendGridSandbox().start()
+    env = {
+        k: v for k, v in os.environ.items()
+        if not k.startswith(("SENDGRID_", "TWILIO_", "META_", "GOOGLE_ADS_", "FERRY_WEBHOOK_", "FERRY_ALERT_"))
+    }
+    env.update(
+        DAGSTER_HOME=str(home),
+        FERRY_HOME=str(root),
+        FERRY_DUCKDB_PATH=str(warehouse),
+        FERRY_EXPORT_DIR=str(root / "exports"),
+        # The sync in the UI runs in its own process: point SendGrid at this test's sandbox.
+        SENDGRID_API_KEY=SANDBOX_API_KEY,
+        SENDGRID_HOST=sandbox.base_url,
+    )
+    try:
+        yield env, sandbox, warehouse
+    finally:
+        sandbox.stop()
+
+
+@pytest.fixture(scope="module")
+def webserver(ui_env):
+    env, _sandbox, _warehouse = ui_env
+    port = _free_port()
+    log = open(Path(env["FERRY_HOME"]) / "webserver.log", "w")
+    exe = shutil.which("dagster-webserver", path=str(Path(os.sys.executable).parent)) or "dagster-webserver"
+    proc = subprocess.Popen(
+        [exe, "-h", "127.0.0.1", "-p", str(port), "-w", str(PROJECT_ROOT / "workspace.yaml")],
+        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"dagster-webserver exited with {proc.returncode}; see {log.name}")
+            try:
+                if _location_loaded(base):
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"code location did not load in time; see {log.name}")
+            time.sleep(1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+_LOCATION_QUERY = """
+query { workspaceOrError { ... on Workspace { locationEntries {
+  name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }
+"""
+
+
+def _location_loaded(base: str) -> bool:
+    data = requests.post(f"{base}/graphql", json={"query": _LOCATION_QUERY}, timeout=5).json()
+    entries = data["data"]["workspaceOrError"]["locationEntries"]
+    for entry in entries:
+        loc = entry["locationOrLoadError"]
+        if entry["loadStatus"] == "LOADED" and loc and loc["__typename"] == "PythonError":
+            raise RuntimeError(f"code location {entry['name']} failed to load: {loc['message'][:2000]}")
+    return bool(entries) and all(
+        e["loadStatus"] == "LOADED" and e["locationOrLoadError"]["__typename"] == "RepositoryLocation"
+        for e in entries
+    )
+
+
+@pytest.fixture
+def browser_page():
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    profile = Path(os.environ.get("TMPDIR", "/tmp")) / f"ferry-chromium-{os.getpid()}-{time.monotonic_ns()}"
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+            viewport={"width": 1440, "height": 900},
+        )
+        page = context.pages[0] if context.pages else context.new_page()
+        try:
+            yield page
+        finally:
+            context.close()
+            shutil.rmtree(profile, ignore_errors=True)
