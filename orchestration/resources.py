@@ -6,12 +6,11 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import shutil
-import sys
 
 import duckdb
 from dagster import ConfigurableResource, EnvVar

@@ -16,10 +16,8 @@ from dagster import (
     AssetSelection,
     DefaultScheduleStatus,
     ScheduleDefinition,
-
     define_asset_job,
 )
-
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from orchestration.assets.catalog import Audience, load_audiences

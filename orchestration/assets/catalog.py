@@ -59,7 +59,7 @@ class Audience:
     @property
     def title(self) -> str:
         """'aud_win_back' -> 'Win back'."""
-        base = self.name[4:] if self.name.startswith("aud_") else self.name
+        base = self.name.removeprefix("aud_")
         return base.replace("_", " ").capitalize()
 
 

@@ -68,7 +68,7 @@ def parse_manifest(project: DbtProject) -> None:
     cmd = [str(dbt) if dbt.exists() else "dbt", "parse", "--quiet",
            "--target-path", str(target), "--log-path", str(target / "logs"),
            "--profiles-dir", str(project.profiles_dir)]
-    proc = subprocess.run(cmd, cwd=project.project_dir, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=project.project_dir, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(
             f"dbt parse failed in {project.project_dir} (exit {proc.returncode}):\n"

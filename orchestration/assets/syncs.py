@@ -22,9 +22,6 @@ from dagster import (
     asset,
 )
 
-from syncs.config import SyncConfigError
-from syncs.registry import DestinationUnavailable
-
 from orchestration.assets.catalog import Audience, load_audiences
 from orchestration.assets.sync_runner import SyncReport, run_sync
 from orchestration.checks.audiences import (
@@ -33,6 +30,8 @@ from orchestration.checks.audiences import (
     previous_synced_size,
     sync_asset_key,
 )
+from syncs.config import SyncConfigError
+from syncs.registry import DestinationUnavailable
 
 DESTINATION_TAG = "ferry/destination"
 SYNC_TAG = "ferry/sync"

@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from orchestration.checks.gx_runner import gx
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -30,7 +29,7 @@ from dagster import (
 )
 
 from orchestration.assets.catalog import Audience, load_audiences, model_relation
-from orchestration.checks.gx_runner import Expectation, ExpectationOutcome, run_suite
+from orchestration.checks.gx_runner import Expectation, ExpectationOutcome, gx, run_suite
 
 CONSENT_MODEL = "customer_consent"
 
@@ -90,9 +89,9 @@ def audience_frame(conn: Any, audience: Audience):
     consent = ""
     if audience.channel != "none":
         consent = (
-            ", case when exists (select 1 from {rel} c where c.profile_id = a.profile_id"
-            " and c.channel = '{ch}' and c.is_consented) then 'granted' else 'missing' end as consent"
-        ).format(rel=_consent_relation(), ch=audience.channel)
+            f", case when exists (select 1 from {_consent_relation()} c where c.profile_id = a.profile_id"
+            f" and c.channel = '{audience.channel}' and c.is_consented) then 'granted' else 'missing' end as consent"
+        )
     sql = f"select cast(a.{audience.key} as varchar) as record_key{consent} from {audience.relation} a"
     return conn.execute(sql).df()
 

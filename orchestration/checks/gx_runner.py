@@ -47,8 +47,8 @@ def _import_great_expectations():
 
 
 gx = _import_great_expectations()
-import pandas as pd  # noqa: E402
-from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
+import pandas as pd
+from great_expectations.data_context.types.base import ProgressBarsConfig
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,10 @@ null decision cannot be evaluated by the policies.
 
 from collections.abc import Iterable
 
-from orchestration.checks.gx_runner import gx
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, multi_asset_check
 
 from orchestration.assets.catalog import model_relation
-from orchestration.checks.gx_runner import Expectation, run_suite
+from orchestration.checks.gx_runner import Expectation, gx, run_suite
 
 EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 E164_REGEX = r"^\+[1-9][0-9]{6,14}$"

@@ -97,14 +97,13 @@ def _reason(message: str) -> str:
 
 
 def print_summary(console: Any, defs: Any, results: dict) -> None:
+    import duckdb
     from rich.table import Table
 
     from orchestration.assets.catalog import load_audiences, model_relation
     from orchestration.checks.audiences import sync_asset_key
     from orchestration.engagement_summary import engagement_rates
     from orchestration.paths import duckdb_path
-
-    import duckdb
 
     conn = duckdb.connect(str(duckdb_path()), read_only=True)
     try:

@@ -27,7 +27,12 @@ class PlanSyncConfig(Config):
 def plan_one_sync(context: OpExecutionContext, config: PlanSyncConfig):
     from orchestration.assets.sync_runner import run_sync
     from orchestration.assets.syncs import report_metadata
-    from orchestration.checks.audiences import evaluate_audience, gate_metadata, previous_synced_size, sync_asset_key
+    from orchestration.checks.audiences import (
+        evaluate_audience,
+        gate_metadata,
+        previous_synced_size,
+        sync_asset_key,
+    )
 
     found = [(a, s) for a in load_audiences() for s in a.syncs if s.name == config.sync]
     if not found:

@@ -47,8 +47,8 @@ def test_group_for_folder_paths():
 
 
 def test_every_audience_has_its_syncs_checks_schedules_and_sensor():
-    from orchestration.definitions import defs
     from orchestration.checks.audiences import check_names, sync_asset_key
+    from orchestration.definitions import defs
 
     graph = defs.resolve_asset_graph()
     schedules = {s.name: s for s in defs.schedules or []}

@@ -14,7 +14,7 @@ from orchestration.notifications import AlertSettings, failure_text, notify
 class _Receiver(BaseHTTPRequestHandler):
     received: list[tuple[dict, bytes]] = []
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).received.append((dict(self.headers), body))
         self.send_response(200)

@@ -10,12 +10,12 @@
 from __future__ import annotations
 
 import duckdb
-import pytest
 from dagster import AssetSelection, DagsterInstance
 
 from orchestration.assets.catalog import load_audiences
 from orchestration.checks.audiences import check_names, sync_asset_key
 from orchestration.testing import expected_email_members, list_name_of, sendgrid_list_emails
+
 
 def _marketing_syncs():
     return [(a, s) for a in load_audiences() for s in a.syncs
