@@ -16,9 +16,9 @@ what a model becomes there (`transpile_manifest`).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import sqlglot
 from sqlglot.errors import ErrorLevel

@@ -8,7 +8,7 @@ agree when they produce the same sets, which is the same pairwise clusters.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 
 Record = tuple[str, str]
 

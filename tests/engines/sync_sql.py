@@ -12,8 +12,9 @@ Two sources, both in the engine's own dialect (DuckDB):
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import duckdb
 import pytest

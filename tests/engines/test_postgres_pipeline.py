@@ -19,7 +19,12 @@ from tests.engines.conftest import DBT_VARS
 from tests.engines.dbt_cli import run_dbt
 from tests.engines.raw_copy import copy_raw_to_postgres
 
-pytestmark = pytest.mark.postgres
+# Generous: the module builds the whole project on two engines, on a shared 2-core machine.
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(1800)]
+
+
+def _refuse_row_fetch(*_args, **_kwargs):
+    raise AssertionError("row-by-row fetch from PostgreSQL: Arrow reads must go through ADBC")
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +91,22 @@ def test_postgres_builds_audiences_and_marts(postgres_server, postgres_build) ->
     assert fuzzy_edges == 0  # Splink scoring is DuckDB-only: no fuzzy pairs elsewhere (docs/engines.md)
 
 
-def test_sync_engine_plans_and_syncs_on_postgres(postgres_server, postgres_build) -> None:
+def test_sync_engine_plans_and_syncs_on_postgres(postgres_server, postgres_build, monkeypatch) -> None:
+    import adbc_driver_postgresql.dbapi as adbc_pg
+
     from connectors.webhook.sandbox import WebhookReceiver
     from orchestration.paths import DBT_PROJECT_DIR
+
+    # Rows leave PostgreSQL as Arrow through ADBC (COPY binary), never row by row.
+    adbc_reads: list[str] = []
+    real_connect = adbc_pg.connect
+
+    def counting_connect(*args, **kwargs):
+        adbc_reads.append("connect")
+        return real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(adbc_pg, "connect", counting_connect)
+    monkeypatch.setattr(psycopg.Cursor, "fetchmany", _refuse_row_fetch, raising=False)
 
     secret = "whsec-engines-0123456789abcdef"
     syncs = load_syncs(postgres_build["manifest"], DBT_PROJECT_DIR / "destinations.yml")
@@ -124,5 +142,6 @@ def test_sync_engine_plans_and_syncs_on_postgres(postgres_server, postgres_build
                 r[0] for r in conn.execute(f'select cast("{sync.key}" as text) from "{sync.schema_name}"."{sync.table}"').fetchall()
             }
             assert state_keys == received and received <= audience
+            assert adbc_reads, "the sync read its rows without ADBC"
             again = engine.plan(sync, wh, sample_size=0)
             assert again.work == 0 and again.counts.get("unchanged", 0) == first.counts["add"]
