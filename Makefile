@@ -29,7 +29,7 @@ demo: $(STAMP)
 
 ui: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME)
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	$(BIN)/ferry ui
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -m "not slow and not spark"
