@@ -75,7 +75,9 @@ def built_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     between sessions: a full parse of the whole project costs more than the build.
     The warehouse is deleted and regenerated every session."""
     work = tmp_path_factory.mktemp("data_built")
-    cache = Path(request.config.cache.mkdir("ferry-data-dbt"))
+    pytest_cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    cache = Path(pytest_cache.mkdir("ferry-data-dbt")) if pytest_cache else work / "dbt-cache"
+    cache.mkdir(parents=True, exist_ok=True)
     path = cache / "built.duckdb"
     for stale in (path, cache / "built.duckdb.wal"):
         stale.unlink(missing_ok=True)
