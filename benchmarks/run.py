@@ -19,6 +19,9 @@ BENCHMARKS = {
     "identity": "benchmarks.identity_profiles",
     "sync": "benchmarks.sync_plan",
     "fuzzy": "benchmarks.fuzzy_matching",
+    "identity_vs_splink": "benchmarks.identity_vs_splink",
+    "sync_vs_dlt": "benchmarks.sync_vs_dlt",
+    "identity_postgres": "benchmarks.identity_postgres",
 }
 
 
