@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from orchestration.paths import PROJECT_ROOT
 from tests.engines.raw_copy import raw_tables
 
 
@@ -44,7 +45,30 @@ def _session(env: dict[str, str]):  # -> pyspark.sql.SparkSession
 
 
 def load_raw_into_spark(duckdb_file: Path, env: dict[str, str], schema: str = "raw") -> dict[str, int]:
-    """Create database `schema` with every raw table (Arrow in, Parquet out); rows per table."""
+    """Create database `schema` with every raw table (Arrow in, Parquet out); rows per table.
+
+    In a child process: pyspark keeps its JVM (and the embedded Derby metastore it
+    booted) alive after SparkSession.stop(), which would lock dbt's session out.
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.engines.spark_env", str(duckdb_file), schema],
+        env={**os.environ, **env},
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"loading raw tables into Spark failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _load_in_process(duckdb_file: Path, env: dict[str, str], schema: str) -> dict[str, int]:
     spark = _session(env)
     try:
         spark.sql(f"create database if not exists {schema}")
@@ -61,3 +85,12 @@ def load_raw_into_spark(duckdb_file: Path, env: dict[str, str], schema: str = "r
 def spark_session(env: dict[str, str]):  # -> pyspark.sql.SparkSession
     """A session on the warehouse and metastore dbt built into (after dbt has exited)."""
     return _session(env)
+
+
+if __name__ == "__main__":
+    import json
+    import os
+    import sys
+
+    keys = ("FERRY_SPARK_WAREHOUSE", "FERRY_SPARK_METASTORE", "FERRY_SPARK_MASTER", "FERRY_SPARK_SHUFFLE_PARTITIONS")
+    print(json.dumps(_load_in_process(Path(sys.argv[1]), {k: os.environ[k] for k in keys}, sys.argv[2])))
