@@ -6,7 +6,8 @@ Generates ~N raw records into a DuckDB file, copies its `raw` schema into a
 throwaway PostgreSQL 15 (tests.postgres_server, bulk Arrow/ADBC COPY as in
 tests/engines/raw_copy.py; untimed), then times the same
 `dbt build --select +customer_profiles +customer_identifiers --exclude test_type:unit`
-(seeds, models and data tests) on each target, DuckDB first. Both run with var
+(seeds, models and the data tests whose parents are all selected, indirect
+selection `cautious`) on each target, DuckDB first. Both run with var
 fuzzy_matching_enabled: false: DuckDB's fuzzy step is a Python (Splink) model
 that PostgreSQL replaces with a portable SQL stand-in, so deterministic identity
 is the like-for-like comparison. Peak RSS is the dbt process's; PostgreSQL's own
@@ -33,7 +34,8 @@ def build(target: str, env: dict[str, str], work: Path):
     from benchmarks.common import ROOT, run_measured
 
     m = run_measured(
-        [str(BIN / "dbt"), "build", "--select", *SELECT, "--exclude", "test_type:unit", "--target", target,
+        [str(BIN / "dbt"), "build", "--select", *SELECT, "--exclude", "test_type:unit", "--indirect-selection", "cautious",
+         "--target", target,
          "--vars", VARS, "--target-path", str(work / "target"), "--log-path", str(work / "logs"), "--quiet"],
         env={**env, "FERRY_DBT_TARGET": target, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
         cwd=ROOT / "dbt_project",
