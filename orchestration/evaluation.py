@@ -106,24 +106,37 @@ def connected_components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndar
 
 # Ground truth, less the records of people who asked for erasure: the marts drop
 # them on purpose (a tombstone in marts.erased_profiles), so they are out of scope.
-TRUTH = """
+_TRUTH = """
             select source, source_record_id, min(person_id) as person_id
             from raw.ground_truth
-            where source_record_id is not null
+            where source_record_id is not null{erased}
+            group by 1, 2
+"""
+_ERASED = """
                 and (source, source_record_id) not in (
                     select resolved.source, resolved.source_record_id
                     from intermediate.int_profile_ids_resolved as resolved
                     join marts.erased_profiles as erased using (profile_id)
-                )
-            group by 1, 2
-"""
+                )"""
+
+
+def _truth_sql(con: duckdb.DuckDBPyConnection) -> str:
+    tables = {
+        f"{schema}.{name}"
+        for schema, name in con.execute(
+            "select table_schema, table_name from information_schema.tables"
+        ).fetchall()
+    }
+    has_erasure = {"intermediate.int_profile_ids_resolved", "marts.erased_profiles"} <= tables
+    return _TRUTH.format(erased=_ERASED if has_erasure else "")
 
 
 def evaluate(con: duckdb.DuckDBPyConnection) -> EvaluationResult:
     """Score marts.customer_identifiers against raw.ground_truth in one warehouse."""
+    truth = _truth_sql(con)
     records = con.execute(
         """
-        with truth as (""" + TRUTH + """),
+        with truth as (""" + truth + """),
         predicted as (
             select source, cast(source_record_id as varchar) as source_record_id, min(profile_id) as profile_id
             from marts.customer_identifiers
@@ -150,7 +163,7 @@ def evaluate(con: duckdb.DuckDBPyConnection) -> EvaluationResult:
     # Clean components: records linked by valid identifiers that only one true person holds.
     rows = con.execute(
         """
-        with truth as (""" + TRUTH + """),
+        with truth as (""" + truth + """),
         ids as (
             select distinct i.identifier_type, i.identifier_value, i.source, i.source_record_id, t.person_id
             from intermediate.int_identifiers as i

@@ -76,6 +76,22 @@ def _wait_for_run(base: str, timeout: float = 300) -> dict:
     raise TimeoutError(f"run did not finish in {timeout}s: {_runs(base)}")
 
 
+def _dismiss_first_visit_dialogs(page) -> None:
+    """A fresh Dagster instance greets a first visitor with dialogs (community, what's new)."""
+    backdrop = page.locator(".bp5-overlay-backdrop")
+    for _ in range(10):
+        time.sleep(1)  # dialogs open a moment after the page
+        if not backdrop.count() or not backdrop.first.is_visible():
+            return
+        for name in ("Skip", "Dismiss", "Close", "Got it", "Done", "No thanks"):
+            button = page.get_by_role("button", name=name)
+            if button.count() and button.first.is_visible():
+                button.first.click()
+                break
+        else:
+            page.keyboard.press("Escape")
+
+
 def test_marketer_materializes_an_audience_sync_from_the_catalog(webserver, ui_env, browser_page):
     _env, sandbox, warehouse = ui_env
     audience, sync = _pick_sync()
@@ -85,9 +101,7 @@ def test_marketer_materializes_an_audience_sync_from_the_catalog(webserver, ui_e
     # The asset catalog, as a marketer opens it.
     page.goto(f"{webserver}/assets")
     page.locator(".CodeMirror").first.wait_for(timeout=60_000)
-    skip = page.get_by_role("button", name="Skip")  # first-visit community dialog
-    if skip.count():
-        skip.click()
+    _dismiss_first_visit_dialogs(page)
     page.locator(".CodeMirror").first.click()
     page.keyboard.type(search)
     page.keyboard.press("Enter")

@@ -23,6 +23,9 @@ DATA_LAYERS = [
     *(f"staging.{s}" for s in DATA_SOURCES),
     "intermediate.unioned",
     "intermediate.quarantine",
+    # engagement pulled back from the tools is unioned into int_events/int_identifiers
+    "staging.sendgrid",
+    "staging.twilio",
 ]
 PEOPLE = 300
 SEED = 7

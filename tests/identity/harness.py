@@ -31,6 +31,16 @@ STUBS = {
     "int_identifiers": "select * from test_input.identifiers",
     "int_person_records": "select * from test_input.person_records",
     "int_events": "select * from test_input.events",
+    # Deterministic scenarios: no fuzzy links, no erasures (tested in their own areas).
+    "int_fuzzy_edges": (
+        "select cast(null as varchar) as fuzzy_pair_id, cast(null as varchar) as source_a,"
+        " cast(null as varchar) as source_record_id_a, cast(null as varchar) as source_b,"
+        " cast(null as varchar) as source_record_id_b, cast(null as float) as match_probability,"
+        " 'fuzzy' as edge_type, cast(null as varchar) as link_status where 1 = 0"
+    ),
+    "erased_profiles": (
+        "select cast(null as varchar) as profile_id, cast(null as timestamp) as erased_at where 1 = 0"
+    ),
 }
 
 PERSON_COLUMNS = (
