@@ -43,7 +43,7 @@ def records_per_person(workdir: Path) -> float:
 
 def build(db: Path, workdir: Path) -> tuple[float, float]:
     m = run_measured(
-        [str(BIN / "dbt"), "build", "--select", *SELECT, "--exclude", "test_type:unit",
+        [str(BIN / "dbt"), "build", "--select", *SELECT, "--exclude", "test_type:unit", "--indirect-selection", "cautious",
          "--target-path", str(workdir / "target"), "--log-path", str(workdir / "logs"), "--quiet"],
         env={"FERRY_DUCKDB_PATH": str(db)},
         cwd=ROOT / "dbt_project",
