@@ -86,7 +86,7 @@ class HttpClient:
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        backoff = wait_exponential_jitter(initial=self.backoff_initial, max=self.backoff_max)(state)
+        backoff = wait_exponential_jitter(multiplier=self.backoff_initial, max=self.backoff_max)(state)
         if isinstance(exc, _Retry):
             asked = retry_after_seconds(exc.response)
             if asked is not None:
