@@ -6,3 +6,12 @@ import os
 
 # Tests never reach the network and never touch the user's warehouse.
 os.environ.setdefault("FERRY_ENV", "test")
+
+from hypothesis import settings  # noqa: E402
+
+# CI must not fail on a random draw nobody can reproduce: the default profile walks
+# the same examples every run. `HYPOTHESIS_PROFILE=explore` searches afresh (and
+# wider) when hunting for new counter-examples.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("explore", max_examples=2000, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
