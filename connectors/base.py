@@ -65,6 +65,28 @@ class RecordResult:
     destination_id: str | None = None  # e.g. SendGrid contact id, Twilio message sid
 
 
+@dataclass(frozen=True)
+class BatchAccepted:
+    """A destination's answer that every record of the batch was accepted.
+
+    Why: most batches are accepted whole, and one RecordResult per accepted record
+    costs a Python object per record on both sides (the engine's hot path at a
+    million records). `write()` may return this instead of the list; a batch with
+    any other outcome must still return one RecordResult per record. Returning a
+    list stays valid: existing destinations need no change.
+    """
+
+    destination_ids: Mapping[str, str] = field(default_factory=dict)  # key -> id, where the vendor gives one
+
+
+def expand_results(records: list[Record], answer: list[RecordResult] | BatchAccepted) -> list[RecordResult]:
+    """One RecordResult per record, whichever form `write()` answered in."""
+    if not isinstance(answer, BatchAccepted):
+        return answer
+    ids = answer.destination_ids
+    return [RecordResult(r.key, Outcome.ACCEPTED, destination_id=ids.get(r.key)) for r in records]
+
+
 class DestinationError(Exception):
     """Base of the typed errors the one HTTP layer raises."""
 
@@ -88,8 +110,9 @@ class Destination(Protocol):
     name: str
     capabilities: Capabilities
 
-    def write(self, records: list[Record]) -> list[RecordResult]:
-        """Deliver one batch (already within the declared limits); one result per record."""
+    def write(self, records: list[Record]) -> list[RecordResult] | BatchAccepted:
+        """Deliver one batch (already within the declared limits); one result per record,
+        or BatchAccepted when every record was accepted."""
         ...
 
     def reconcile(self, records: list[Record]) -> list[RecordResult]:

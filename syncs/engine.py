@@ -15,23 +15,24 @@ Public entry points: :func:`plan` (dry run: sends and commits nothing) and
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import hashlib
 import json
 import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import pyarrow as pa
 
 from connectors.base import (
     AuthError,
+    BatchAccepted,
     Capabilities,
     Destination,
     DestinationError,
@@ -41,18 +42,19 @@ from connectors.base import (
     RecordResult,
     RejectedError,
     RetryableError,
+    expand_results,
 )
 from syncs import state as st
-from syncs.batching import batches
+from syncs.batching import batches, payload_sizes, record_bytes
 from syncs.config import SyncConfig, SyncConfigError
 from syncs.masking import mask_payload
 from syncs.plan_sql import (
     PENDING_ADD,
     PENDING_REMOVE,
-    REMOVE_MARK,
     WORK_OPS,
     PlanSql,
     build_plan_sql,
+    field_alias,
 )
 from syncs.policies import PolicyTableMissing
 from syncs.warehouse import Warehouse
@@ -128,7 +130,7 @@ class RunResult:
 
 
 def _plan_sql(sync: SyncConfig, wh: Warehouse, state_ready: bool) -> PlanSql:
-    return build_plan_sql(sync, wh, state_ready)
+    return build_plan_sql(sync, wh, state_ready, stale_pending(wh, sync) if state_ready else ())
 
 
 def _summarise(sync: SyncConfig, rows: list[tuple]) -> tuple[dict[str, int], dict[str, int], int, int, int]:
@@ -151,10 +153,18 @@ def _summarise(sync: SyncConfig, rows: list[tuple]) -> tuple[dict[str, int], dic
     return counts, suppressed, audience, eligible, dups
 
 
-def _held(wh: Warehouse, sync: SyncConfig, state_ready: bool) -> int:
+def _held(wh: Warehouse, sync: SyncConfig, state_ready: bool, pending: tuple[str, ...] = ()) -> int:
+    """Records this sync holds at the destination (a killed run's write-ahead included)."""
     if not state_ready:
         return 0
-    row = wh.fetchone(f"select count(*) from {st.STATE} where sync_name = ?", (sync.name,))
+    if pending:
+        marked = " union ".join(f"select record_key from {t}" for t in pending)
+        row = wh.fetchone(
+            f"select count(*) from (select record_key from {st.STATE} where sync_name = ? union {marked}) h",
+            (sync.name,),
+        )
+    else:
+        row = wh.fetchone(f"select count(*) from {st.STATE} where sync_name = ?", (sync.name,))
     return int(row[0]) if row else 0
 
 
@@ -196,20 +206,21 @@ def plan(
     """
     wh = conn if isinstance(conn, Warehouse) else Warehouse(conn, dialect)
     ready = st.state_exists(wh)
-    sql = _plan_sql(sync, wh, ready)
+    pending = stale_pending(wh, sync) if ready else ()
+    sql = build_plan_sql(sync, wh, ready, pending)
     counts_sql, params = sql.counts()
     rows = wh.fetchall(counts_sql, params)
     counts, suppressed, audience, eligible, dups = _summarise(sync, rows)
     p = Plan(
         sync=sync.name, mode=sync.mode, counts=counts, suppressed=suppressed,
-        audience_size=audience, eligible=eligible, held=_held(wh, sync, ready),
+        audience_size=audience, eligible=eligible, held=_held(wh, sync, ready, pending),
         duplicate_keys=dups, sql=counts_sql,
     )
     if sample_size:
         sample_sql, sample_params = sql.sample(sample_size)
         identifiers = set(sync.identifiers)
         for batch in wh.stream(sample_sql, sample_params, batch_rows=sample_size):
-            for record, _meta in _records(sync, batch):
+            for record, *_ in _records(sync, batch):
                 p.sample.append(
                     {"key": record.key, "operation": record.operation.value,
                      "payload": mask_payload(dict(record.payload), identifiers)}
@@ -221,38 +232,37 @@ def plan(
 # --------------------------------------------------------------------------- records
 
 
-class _Meta(NamedTuple):
-    """Bookkeeping that rides along with each Record until its batch is committed."""
-
-    op: str
-    hash: str
-    attempts: int  # attempts already counted for this payload
-    ids_json: str | None
-    dest_id: str | None
-    occurrence: str
-    state_hash: str | None  # what sync_state held when planned (write-ahead markers included)
-
-
-# tuple.__new__ is a C call; _Meta(...) would run a Python-level __new__ per record.
-_new_meta = functools.partial(tuple.__new__, _Meta)
 _OPERATION_VALUE = {"add": "upsert", "update": "upsert", "remove": "remove", "send": "send", "delete": "delete"}
+# The same mapping in SQL, for results written straight from the plan table.
+_OPERATION_SQL = (
+    "case p.__op when 'remove' then 'remove' when 'send' then 'send' when 'delete' then 'delete' else 'upsert' end"
+)
 
 _OPERATIONS = {
     "add": Operation.UPSERT, "update": Operation.UPSERT, "remove": Operation.REMOVE,
     "send": Operation.SEND, "delete": Operation.DELETE,
 }
 
+# An item of the stream: (Record for the destination, its __seq in the plan table, its JSON size).
+# Everything else the commit needs stays in the plan table and is joined there in SQL.
+Item = tuple[Record, int, int]
 
-def _records(sync: SyncConfig, batch: pa.RecordBatch) -> Iterator[tuple[Record, _Meta]]:
-    """Arrow rows of the plan -> (Record for the destination, bookkeeping for the commit)."""
-    cols = batch.to_pydict()
-    fields = [(name, cols[f"p__{name}"], on_null == "clear") for name, (_c, on_null) in sync.payload_columns().items()]
+
+def _records(sync: SyncConfig, batch: pa.RecordBatch, sizes: bool = False) -> Iterator[Item]:
+    """Arrow rows of the plan -> (Record, __seq, bytes); bytes is 0 unless `sizes`."""
+    payload_columns = sync.payload_columns()
+    arrow_fields = [(name, batch.column(f"p__{name}"), on_null == "clear") for name, (_c, on_null) in payload_columns.items()]
+    cols = {name: batch.column(name).to_pylist() for name in ("__op", "__key", "__attempts", "__ids", "__dest_id", "__idem")}
+    fields = [(name, column.to_pylist(), clear) for name, column, clear in arrow_fields]
     identifiers = set(sync.identifiers)
-    ops, keys, hashes, attempts_col = cols["__op"], cols["__key"], cols["__hash"], cols["__attempts"]
-    ids_col, dest_col, idem_col, occ_col = cols["__ids"], cols["__dest_id"], cols["__idem"], cols["__occ"]
-    state_col = cols["__state_hash"]
-    variants = cols.get("__variant")
-    for i in range(batch.num_rows):
+    ops, keys, attempts_col = cols["__op"], cols["__key"], cols["__attempts"]
+    ids_col, dest_col, idem_col = cols["__ids"], cols["__dest_id"], cols["__idem"]
+    n = batch.num_rows
+    seqs = batch.column("__seq").to_pylist() if "__seq" in batch.schema.names else list(range(1, n + 1))
+    variants = batch.column("__variant").to_pylist() if "__variant" in batch.schema.names else None
+    # Upsert payloads are measured column-wise (see batching.payload_sizes); others one by one.
+    upsert_sizes = payload_sizes(arrow_fields, n) if sizes else None
+    for i in range(n):
         op = ops[i]
         dest_id = dest_col[i]
         if op == "remove":
@@ -270,14 +280,17 @@ def _records(sync: SyncConfig, batch: pa.RecordBatch) -> Iterator[tuple[Record, 
                     payload["ferry_variant"] = variants[i]
         if dest_id and op in ("remove", "delete"):
             payload["_destination_id"] = dest_id
-        attempts = attempts_col[i] or 0
-        yield (
-            Record(
-                key=keys[i], operation=_OPERATIONS[op], payload=payload,
-                idempotency_key=idem_col[i] if op == "send" else None, attempt=attempts + 1,
-            ),
-            _new_meta((op, hashes[i], attempts, ids_col[i], dest_id, occ_col[i] or "", state_col[i])),
+        record = Record(
+            key=keys[i], operation=_OPERATIONS[op], payload=payload,
+            idempotency_key=idem_col[i] if op == "send" else None, attempt=(attempts_col[i] or 0) + 1,
         )
+        if upsert_sizes is None:
+            size = 0
+        elif op in ("add", "update"):
+            size = upsert_sizes[i]
+        else:
+            size = record_bytes(record)
+        yield record, seqs[i], size
 
 
 # --------------------------------------------------------------------------- commit
@@ -308,6 +321,43 @@ def _results_table(run_id: str, sync: SyncConfig, rows: list[tuple[Record, str, 
     })
 
 
+def _pending_prefix(sync: SyncConfig) -> str:
+    return "pending_" + hashlib.md5(sync.name.encode()).hexdigest()[:10] + "_"
+
+
+def stale_pending(wh: Warehouse, sync: SyncConfig) -> tuple[str, ...]:
+    """Write-ahead tables of this sync's runs that were killed before they finished."""
+    rows = wh.fetchall(
+        "select table_name from information_schema.tables where table_schema = ? and table_name like ? "
+        "order by table_name",
+        (st.SCHEMA, _pending_prefix(sync) + "%"),
+    )
+    return tuple(f"{st.SCHEMA}.{name}" for (name,) in rows)
+
+
+def _fold_pending(wh: Warehouse, sync: SyncConfig, run_id: str) -> None:
+    """Turn a killed run's write-ahead into PENDING_ADD markers in sync_state, in one commit.
+
+    Keys already in sync_state were committed by the killed run (or held before): they
+    keep their state. The others may have reached the destination: marked, they re-plan
+    as add (or as remove, in mirror mode, if the member left).
+    """
+    tables = stale_pending(wh, sync)
+    if not tables:
+        return
+    marked = " union all ".join(f"select record_key, identifiers_json from {t}" for t in tables)
+    with wh.transaction():
+        wh.execute(
+            f"insert into {st.STATE} (sync_name, record_key, payload_hash, identifiers_json, synced_at, run_id) "
+            f"select ?, m.record_key, ?, max(m.identifiers_json), ?, ? from ({marked}) m "
+            f"where not exists (select 1 from {st.STATE} s where s.sync_name = ? and s.record_key = m.record_key) "
+            "group by m.record_key",
+            [sync.name, PENDING_ADD, _now(), run_id, sync.name],
+        )
+        for table in tables:
+            wh.execute(f"drop table {table}")
+
+
 class _Runner:
     """One run's mutable working set (kept out of the public API)."""
 
@@ -317,78 +367,119 @@ class _Runner:
         self.destination = destination
         self.result = result
         self.max_attempts = sync.policies.max_attempts
+        self.table = ""  # the materialized plan of this run (see _materialize)
+        self.pending: str | None = None  # this run's write-ahead table
 
     # ---- send ledger
-    def write_intents(self, batch: list[tuple[Record, _Meta]]) -> None:
+    def occurrences(self, batch: list[Item]) -> dict[str, str]:
+        """Send mode: record key -> trigger occurrence, for the ledger rows of one batch."""
+        lo, hi = batch[0][1], batch[-1][1]
+        rows = self.wh.fetch_arrow(
+            f"select __key, __occ from {self.table} where __seq between ? and ?", (lo, hi), local=True,
+        )
+        return dict(zip(rows.column("__key").to_pylist(), (o or "" for o in rows.column("__occ").to_pylist())))
+
+    def write_intents(self, batch: list[Item], occ: dict[str, str]) -> None:
         """Committed before the request leaves: proof that a send may have happened."""
         now = _now()
-        rows = [self._ledger_row(r, m, st.INTENT, m.attempts, None, None, now) for r, m in batch]
+        rows = [self._ledger_row(r, occ[r.key], st.INTENT, r.attempt - 1, None, None, now) for r, *_ in batch]
         with self.wh.transaction():
             _with_keys(
                 self.wh, f"delete from {st.LEDGER} where sync_name = ? and idempotency_key in {{keys}}",
-                [self.sync.name], [r.idempotency_key for r, _ in batch],
+                [self.sync.name], [r.idempotency_key for r, *_ in batch],
             )
             self.wh.insert_rows(st.LEDGER, st.LEDGER_COLUMNS, pa.Table.from_pylist(rows, schema=_LEDGER_SCHEMA))
 
-    def write_ahead(self, table: str) -> None:
-        """Before any add/removal leaves: mark them all in sync_state, in SQL, one commit.
+    def write_ahead(self) -> None:
+        """Before any add/removal leaves: record them all, in SQL, one commit.
 
         Why: a kill after the destination applied a batch but before its commit
         would otherwise leave an add the engine does not know about (never removed
         when the member leaves: an orphan) or a removal it does not know about
-        (skipped as 'unchanged' if the member comes back: a lost record). Marked
-        rows re-plan as add / remove, so the next run repeats them (idempotent).
-        Taken from the materialized plan, so exactly what this run will send.
+        (skipped as 'unchanged' if the member comes back: a lost record). Adds go to
+        this run's own pending table (written once, dropped once every batch sent
+        is committed, so the per-batch commits never have to rewrite markers in a
+        large sync_state); a killed run's table is folded into sync_state as
+        PENDING_ADD markers by the next run (`_fold_pending`) and counted by plans
+        until then. Removals are marked PENDING_REMOVE in sync_state. Marked rows
+        re-plan as add / remove, so the next run repeats them (idempotent). Taken
+        from the materialized plan, so exactly what this run will send.
         """
+        self.pending = f"{st.SCHEMA}.{_pending_prefix(self.sync)}{self.result.run_id[:12]}"
         with self.wh.transaction():
             self.wh.execute(
-                f"insert into {st.STATE} (sync_name, record_key, payload_hash, identifiers_json, synced_at, run_id) "
-                f"select ?, __key, ?, __ids, ?, ? from {table} where __op = 'add' and __state_hash is null",
-                [self.sync.name, PENDING_ADD, _now(), self.result.run_id],
+                f"create table {self.pending} as select __key as record_key, __ids as identifiers_json "
+                f"from {self.table} where __op = 'add' and __state_hash is null",
             )
             self.wh.execute(
                 f"update {st.STATE} set payload_hash = ? where sync_name = ? and payload_hash <> ? and record_key in "
-                f"(select __key from {table} where __op = 'remove')",
+                f"(select __key from {self.table} where __op = 'remove')",
                 [PENDING_REMOVE, self.sync.name, PENDING_REMOVE],
             )
 
-    def _ledger_row(self, r: Record, m: _Meta, status: str, attempts: int, dest_id: str | None, error: str | None, now: datetime) -> dict[str, Any]:
+    def release_write_ahead(self) -> None:
+        """Every batch that left has been committed (accepted, or marked in sync_state)."""
+        if self.pending:
+            self.wh.execute(f"drop table if exists {self.pending}")
+            self.pending = None
+
+    def _ledger_row(self, r: Record, occurrence: str, status: str, attempts: int, dest_id: str | None, error: str | None, now: datetime) -> dict[str, Any]:
         ids = {k: r.payload.get(k) for k in self.sync.identifiers}
         return {
             "sync_name": self.sync.name, "idempotency_key": r.idempotency_key, "record_key": r.key,
-            "occurrence": m.occurrence, "status": status, "attempts": attempts,
+            "occurrence": occurrence, "status": status, "attempts": attempts,
             "identifiers_json": json.dumps(ids, default=str, sort_keys=True),
             "payload_json": json.dumps(dict(r.payload), default=str, sort_keys=True),
             "destination_id": dest_id, "error": error, "created_at": now, "updated_at": now,
         }
 
     # ---- settle one batch
-    def settle(self, batch: list[tuple[Record, _Meta]], outcome: list[RecordResult] | BaseException) -> None:
+    def settle(
+        self, batch: list[Item], outcome: list[RecordResult] | BatchAccepted | BaseException,
+        occ: dict[str, str] | None = None,
+    ) -> None:
         send = self.sync.mode == "send"
+        now = _now()
+        if not send and self._all_accepted(batch, outcome):
+            ids = outcome.destination_ids if isinstance(outcome, BatchAccepted) else {}
+            with self.wh.transaction():
+                self._commit_accepted(batch, ids, now)
+            return
         if isinstance(outcome, BaseException):
             exc = outcome
             if isinstance(exc, RejectedError):
-                results = [RecordResult(r.key, Outcome.REJECTED, f"request rejected: {exc}") for r, _ in batch]
+                results = [RecordResult(r.key, Outcome.REJECTED, f"request rejected: {exc}") for r, *_ in batch]
             elif isinstance(exc, DestinationError):
                 # Retryable, auth or unknown: nothing proven. A send may still have left.
                 kind = Outcome.IN_DOUBT if send else Outcome.RETRYABLE
-                results = [RecordResult(r.key, kind, f"{type(exc).__name__}: {exc}") for r, _ in batch]
+                results = [RecordResult(r.key, kind, f"{type(exc).__name__}: {exc}") for r, *_ in batch]
             else:
                 raise exc
         else:
-            results = outcome
+            results = expand_results([r for r, *_ in batch], outcome)
         by_key = {res.key: res for res in results}
         missing = Outcome.IN_DOUBT if send else Outcome.RETRYABLE
         resolved = [
-            (r, m, by_key.get(r.key) or RecordResult(r.key, missing, "no result returned for this record"))
-            for r, m in batch
+            (item, by_key.get(item[0].key) or RecordResult(item[0].key, missing, "no result returned for this record"))
+            for item in batch
         ]
-        now = _now()
         with self.wh.transaction():
             if send:
-                self._commit_send(resolved, now)
+                self._commit_send(resolved, occ or {}, now)
             else:
                 self._commit_records(resolved, now)
+
+    @staticmethod
+    def _all_accepted(batch: list[Item], outcome: Any) -> bool:
+        """Whether the batch can take the column-wise commit: every record accepted."""
+        if isinstance(outcome, BatchAccepted):
+            return True
+        if isinstance(outcome, BaseException) or len(outcome) != len(batch):
+            return False
+        accepted = Outcome.ACCEPTED
+        if not all(res.outcome is accepted and res.destination_id is None for res in outcome):
+            return False
+        return {res.key for res in outcome} == {r.key for r, *_ in batch}
 
     def _status_of(self, outcome: Outcome, attempts: int) -> str:
         if outcome == Outcome.ACCEPTED:
@@ -414,107 +505,121 @@ class _Runner:
         else:
             r.pending += 1
 
-    def _commit_records(self, resolved: list[tuple[Record, _Meta, RecordResult]], now: datetime) -> None:
-        """One batch's state, failures and results, staged once as Arrow and applied in SQL."""
-        n = len(resolved)
-        if n and all(res.outcome is Outcome.ACCEPTED for _, _, res in resolved):
-            self._commit_accepted(resolved, now)
-            return
-        keys, ops, operations, hashes, ids, state_dest, result_dest = [], [], [], [], [], [], []
-        statuses, errors, attempt_no, attempts_after = [], [], [], []
-        for r, m, res in resolved:
-            after = m.attempts + (1 if res.outcome in (Outcome.REJECTED, Outcome.SUPPRESSED) else 0)
-            status = self._status_of(res.outcome, after)
-            self._count(status)
-            keys.append(r.key)
-            ops.append(m.op)
-            operations.append(r.operation.value)
-            hashes.append(REMOVE_MARK if m.op == "remove" else m.hash)
-            ids.append(m.ids_json)
-            state_dest.append(res.destination_id or m.dest_id)
-            result_dest.append(res.destination_id)
-            statuses.append(status)
-            errors.append(res.error if status != "accepted" else None)
-            attempt_no.append(r.attempt)
-            attempts_after.append(after)
-        batch = pa.table({
-            "k": pa.array(keys, pa.string()), "op": pa.array(ops, pa.string()),
-            "operation": pa.array(operations, pa.string()), "h": pa.array(hashes, pa.string()),
-            "ids": pa.array(ids, pa.string()), "state_dest": pa.array(state_dest, pa.string()),
-            "result_dest": pa.array(result_dest, pa.string()), "status": pa.array(statuses, pa.string()),
-            "error": pa.array(errors, pa.string()), "attempt": pa.array(attempt_no, pa.int32()),
-            "attempts_after": pa.array(attempts_after, pa.int32()),
-        })
-        if n:
-            self._apply_batch(batch, now)
-
-    def _apply_batch(self, batch: pa.Table, now: datetime) -> None:
-        """State, failing-record status and results for one staged batch (inside its transaction)."""
-        sync, wh = self.sync, self.wh
-        params = [sync.name]
-        with wh.stage("__ferry_batch", batch) as b:
+    def _commit_accepted(self, batch: list[Item], destination_ids: Mapping[str, str], now: datetime) -> None:
+        """The common case: every record of the batch accepted. Written from the plan table in
+        SQL, so nothing per record is built in Python (destination ids, if any, are staged)."""
+        sync, wh, p = self.sync, self.wh, self.table
+        lo, hi = batch[0][1], batch[-1][1]
+        assert hi - lo + 1 == len(batch), "a batch is a run of consecutive plan rows"
+        self.result.sent += len(batch)
+        rng = [lo, hi]
+        if destination_ids:
+            ids = pa.table({
+                "k": pa.array(list(destination_ids), pa.string()),
+                "d": pa.array(list(destination_ids.values()), pa.string()),
+            })
+            stage = wh.stage("__ferry_ids", ids)
+        else:
+            stage = contextlib.nullcontext(None)
+        with stage as ids_name:
+            join = f"left join {ids_name} i on i.k = p.__key" if ids_name else ""
+            dest = "i.d" if ids_name else "cast(null as varchar)"
             wh.execute(
                 f"delete from {st.STATE} where sync_name = ? and record_key in "
-                f"(select k from {b} where status = 'accepted')", params,
+                f"(select __key from {p} where __seq between ? and ? and __state_hash is not null)",
+                [sync.name, *rng],
             )
             wh.execute(
-                f"insert into {st.STATE} ({', '.join(st.STATE_COLUMNS)}) select ?, k, h, ids, state_dest, ?, ? "
-                f"from {b} where status = 'accepted' and op <> 'remove'",
-                params + [now, self.result.run_id],
+                f"insert into {st.STATE} ({', '.join(st.STATE_COLUMNS)}) select ?, p.__key, p.__hash, p.__ids, "
+                f"coalesce({dest}, p.__dest_id), ?, ? from {p} p {join} "
+                "where p.__seq between ? and ? and p.__op <> 'remove'",
+                [sync.name, now, self.result.run_id, *rng],
             )
             wh.execute(
                 f"delete from {st.STATUS} where sync_name = ? and record_key in "
-                f"(select k from {b} where status in ('accepted', 'rejected', 'parked'))", params,
+                f"(select __key from {p} where __seq between ? and ? and __in_status)",
+                [sync.name, *rng],
             )
             wh.execute(
-                f"insert into {st.STATUS} ({', '.join(st.STATUS_COLUMNS)}) select ?, k, op, h, attempts_after, "
-                f"coalesce(error, status), status = 'parked', ? from {b} where status in ('rejected', 'parked')",
-                params + [now],
+                f"insert into {st.RESULTS} ({', '.join(st.RESULT_COLUMNS)}) select ?, ?, p.__key, {_OPERATION_SQL}, "
+                f"'accepted', cast(null as varchar), p.__attempts + 1, {dest}, ? from {p} p {join} "
+                "where p.__seq between ? and ?",
+                [self.result.run_id, sync.name, now, *rng],
+            )
+
+    def _commit_records(self, resolved: list[tuple[Item, RecordResult]], now: datetime) -> None:
+        """One batch with some record not accepted: its outcomes staged as Arrow, joined to the plan table."""
+        seqs, statuses, errors, result_dest, attempts_after = [], [], [], [], []
+        for (r, seq, _size), res in resolved:
+            after = r.attempt - 1 + (1 if res.outcome in (Outcome.REJECTED, Outcome.SUPPRESSED) else 0)
+            status = self._status_of(res.outcome, after)
+            self._count(status)
+            seqs.append(seq)
+            statuses.append(status)
+            errors.append(res.error if status != "accepted" else None)
+            result_dest.append(res.destination_id)
+            attempts_after.append(after)
+        if not seqs:
+            return
+        outcomes = pa.table({
+            "seq": pa.array(seqs, pa.int64()), "status": pa.array(statuses, pa.string()),
+            "error": pa.array(errors, pa.string()), "rdest": pa.array(result_dest, pa.string()),
+            "after": pa.array(attempts_after, pa.int32()),
+        })
+        sync, wh, p = self.sync, self.wh, self.table
+        with wh.stage("__ferry_batch", outcomes) as b:
+            rows = f"from {p} p join {b} b on b.seq = p.__seq"
+            wh.execute(
+                f"delete from {st.STATE} where sync_name = ? and record_key in "
+                f"(select p.__key {rows} where b.status = 'accepted' and p.__state_hash is not null)",
+                [sync.name],
             )
             wh.execute(
-                f"insert into {st.RESULTS} ({', '.join(st.RESULT_COLUMNS)}) select ?, ?, k, operation, status, "
-                f"error, attempt, result_dest, ? from {b}",
+                f"insert into {st.STATE} ({', '.join(st.STATE_COLUMNS)}) select ?, p.__key, p.__hash, p.__ids, "
+                f"coalesce(b.rdest, p.__dest_id), ?, ? {rows} where b.status = 'accepted' and p.__op <> 'remove'",
+                [sync.name, now, self.result.run_id],
+            )
+            # An add that left but was not accepted may still be at the destination: keep it
+            # known (it re-plans as add, or as remove if the member leaves). See write_ahead.
+            wh.execute(
+                f"insert into {st.STATE} ({', '.join(st.STATE_COLUMNS)}) select ?, p.__key, ?, p.__ids, "
+                f"cast(null as varchar), ?, ? {rows} where b.status <> 'accepted' and p.__op = 'add' "
+                "and p.__state_hash is null",
+                [sync.name, PENDING_ADD, now, self.result.run_id],
+            )
+            wh.execute(
+                f"delete from {st.STATUS} where sync_name = ? and record_key in "
+                f"(select p.__key {rows} where b.status in ('accepted', 'rejected', 'parked') and p.__in_status)",
+                [sync.name],
+            )
+            wh.execute(
+                f"insert into {st.STATUS} ({', '.join(st.STATUS_COLUMNS)}) select ?, p.__key, p.__op, p.__hash, "
+                f"b.after, coalesce(b.error, b.status), b.status = 'parked', ? {rows} "
+                "where b.status in ('rejected', 'parked')",
+                [sync.name, now],
+            )
+            wh.execute(
+                f"insert into {st.RESULTS} ({', '.join(st.RESULT_COLUMNS)}) select ?, ?, p.__key, {_OPERATION_SQL}, "
+                f"b.status, b.error, p.__attempts + 1, b.rdest, ? {rows}",
                 [self.result.run_id, sync.name, now],
             )
 
-    def _commit_accepted(self, resolved: list[tuple[Record, _Meta, RecordResult]], now: datetime) -> None:
-        """The common case, column-wise: every record of the batch accepted."""
-        self.result.sent += len(resolved)
-        records, metas, results = zip(*resolved)
-        keys = [r.key for r in records]
-        ops = [m.op for m in metas]
-        result_dest = [res.destination_id for res in results]
-        batch = pa.table({
-            "k": pa.array(keys, pa.string()),
-            "op": pa.array(ops, pa.string()),
-            "operation": pa.array([_OPERATION_VALUE[op] for op in ops], pa.string()),
-            "h": pa.array([m.hash for m in metas], pa.string()),
-            "ids": pa.array([m.ids_json for m in metas], pa.string()),
-            "state_dest": pa.array([d or m.dest_id for d, m in zip(result_dest, metas)], pa.string()),
-            "result_dest": pa.array(result_dest, pa.string()),
-            "status": pa.array(["accepted"] * len(keys), pa.string()),
-            "error": pa.nulls(len(keys), pa.string()),
-            "attempt": pa.array([r.attempt for r in records], pa.int32()),
-            "attempts_after": pa.array([m.attempts for m in metas], pa.int32()),
-        })
-        self._apply_batch(batch, now)
-
-    def _commit_send(self, resolved: list[tuple[Record, _Meta, RecordResult]], now: datetime) -> None:
+    def _commit_send(self, resolved: list[tuple[Item, RecordResult]], occ: dict[str, str], now: datetime) -> None:
         ledger_rows = []
         result_rows = []
-        for r, m, res in resolved:
-            attempts = m.attempts + (1 if res.outcome == Outcome.REJECTED else 0)
+        for (r, _seq, _size), res in resolved:
+            attempts = r.attempt - 1 + (1 if res.outcome == Outcome.REJECTED else 0)
             status = self._status_of(res.outcome, attempts)
             self._count(status)
             ledger_status = {
                 "accepted": st.SENT, "rejected": st.REJECTED, "in_doubt": st.IN_DOUBT, "pending": st.RETRY,
                 "parked": "suppressed" if res.outcome == Outcome.SUPPRESSED else st.PARKED,
             }[status]
-            ledger_rows.append(self._ledger_row(r, m, ledger_status, attempts, res.destination_id, res.error, now))
+            ledger_rows.append(self._ledger_row(r, occ.get(r.key, ""), ledger_status, attempts, res.destination_id, res.error, now))
             result_rows.append((r, status, res.error, res.destination_id))
         _with_keys(
             self.wh, f"delete from {st.LEDGER} where sync_name = ? and idempotency_key in {{keys}}",
-            [self.sync.name], [r.idempotency_key for r, _, _ in resolved],
+            [self.sync.name], [r.idempotency_key for (r, *_), _ in resolved],
         )
         self.wh.insert_rows(st.LEDGER, st.LEDGER_COLUMNS, pa.Table.from_pylist(ledger_rows, schema=_LEDGER_SCHEMA))
         self.wh.insert_rows(st.RESULTS, st.RESULT_COLUMNS, _results_table(self.result.run_id, self.sync, result_rows, now))
@@ -531,12 +636,12 @@ class _Runner:
             return
         items = [
             (Record(key=rk, operation=Operation.SEND, payload=json.loads(pj or "{}"), idempotency_key=ik, attempt=at + 1),
-             _Meta("send", "", at, None, None, occ or "", None))
+             occ or "")
             for ik, rk, occ, at, pj, _created, _status in rows
         ]
         for batch in batches(items, self.destination.capabilities):
             try:
-                results = self.destination.reconcile([r for r, _ in batch])
+                results = expand_results([r for r, _ in batch], self.destination.reconcile([r for r, _ in batch]))
             except AuthError:
                 raise
             except DestinationError:
@@ -544,22 +649,23 @@ class _Runner:
             by_key = {res.key: res for res in results}
             now = _now()
             ledger_rows = []
-            for r, m in batch:
+            for r, occurrence in batch:
                 res = by_key.get(r.key)
                 if res is None:
                     continue
+                attempts = r.attempt - 1
                 if res.outcome == Outcome.ACCEPTED:
                     status, error = st.SENT, None
                 elif res.outcome == Outcome.RETRYABLE:
                     status, error = st.RETRY, "proven absent at the destination"
                 elif res.outcome == Outcome.REJECTED:
-                    status, error = (st.PARKED if m.attempts + 1 >= self.max_attempts else st.REJECTED), res.error
+                    status, error = (st.PARKED if attempts + 1 >= self.max_attempts else st.REJECTED), res.error
                 else:
                     status, error = st.PARKED, "in doubt: the destination could not settle it; review before resending"
                     self.result.parked += 1
                 self.result.reconciled += 1
                 ledger_rows.append(self._ledger_row(
-                    r, m, status, m.attempts + (1 if res.outcome == Outcome.REJECTED else 0),
+                    r, occurrence, status, attempts + (1 if res.outcome == Outcome.REJECTED else 0),
                     res.destination_id, error, now,
                 ))
             with self.wh.transaction():
@@ -570,16 +676,6 @@ class _Runner:
                 self.wh.insert_rows(st.LEDGER, st.LEDGER_COLUMNS, pa.Table.from_pylist(ledger_rows, schema=_LEDGER_SCHEMA))
 
 
-_STATE_SCHEMA = pa.schema([
-    ("sync_name", pa.string()), ("record_key", pa.string()), ("payload_hash", pa.string()),
-    ("identifiers_json", pa.string()), ("destination_id", pa.string()), ("synced_at", pa.timestamp("us")),
-    ("run_id", pa.string()),
-])
-_STATUS_SCHEMA = pa.schema([
-    ("sync_name", pa.string()), ("record_key", pa.string()), ("operation", pa.string()),
-    ("payload_hash", pa.string()), ("attempts", pa.int32()), ("last_error", pa.string()),
-    ("parked", pa.bool_()), ("updated_at", pa.timestamp("us")),
-])
 _LEDGER_SCHEMA = pa.schema([
     ("sync_name", pa.string()), ("idempotency_key", pa.string()), ("record_key", pa.string()),
     ("occurrence", pa.string()), ("status", pa.string()), ("attempts", pa.int32()),
@@ -653,6 +749,7 @@ def run(
     _insert_run(wh, sync, result)
     runner = _Runner(sync, wh, destination, result)
     try:
+        _fold_pending(wh, sync, result.run_id)
         if sync.mode == "send":
             runner.reconcile()
         p = plan(sync, wh, sample_size=0, capabilities=caps)
@@ -698,18 +795,24 @@ def _drop_stale_plans(wh: Warehouse, sync: SyncConfig) -> None:
 
 
 def _materialize(wh: Warehouse, sync: SyncConfig, plan_sql: PlanSql, run_id: str) -> tuple[str, int]:
-    """Write the changed rows (only those) to a numbered table in ferry_sync.
+    """Write the changed rows (only those) to a numbered table.
 
     Why not stream the plan query directly: an open read would pin the snapshot
     while every batch commits, so the warehouse keeps all intermediate versions
     (memory and time grow with the run). Chunks read by sequence number are short
-    queries; the table also makes the write-ahead exactly the set that is sent.
+    queries; the table also makes the write-ahead exactly the set that is sent, and
+    each batch's commit is written from it in SQL. On DuckDB it is a temporary table
+    (the session's memory, no WAL: it is rebuilt by the next run anyway, and writing
+    it to the database file cost more than planning); elsewhere a table in
+    ferry_sync, because the Arrow reader is another connection.
     """
-    table = f"{st.SCHEMA}.{_plan_table_prefix(sync)}{run_id[:12]}"
     ops = ", ".join(f"'{o}'" for o in WORK_OPS)
+    local = wh.dialect == "duckdb"
+    name = f"{_plan_table_prefix(sync)}{run_id[:12]}"
+    table = name if local else f"{st.SCHEMA}.{name}"
     wh.execute(
-        f"create table {table} as {plan_sql.base} select row_number() over () as __seq, "
-        f"* from planned where __op in ({ops})",
+        f"create {'temporary ' if local else ''}table {table} as {plan_sql.base} "
+        f"select row_number() over () as __seq, * from planned where __op in ({ops})",
         plan_sql.params,
     )
     row = wh.fetchone(f"select count(*) from {table}")
@@ -722,46 +825,54 @@ def _apply(runner: _Runner, p: Plan, progress: Progress | None, stream_rows: int
         return
     _drop_stale_plans(wh, sync)
     table, rows = _materialize(wh, sync, _plan_sql(sync, wh, True), runner.result.run_id)
+    runner.table = table
     try:
-        _send_all(runner, table, rows, progress, stream_rows)
+        _send_all(runner, rows, progress, stream_rows)
     finally:
         wh.execute(f"drop table if exists {table}")
 
 
-def _send_all(runner: _Runner, table: str, rows: int, progress: Progress | None, stream_rows: int) -> None:
-    sync, wh, destination = runner.sync, runner.wh, runner.destination
+# What a batch needs from the plan table in Python: the Record's fields (the rest stays in SQL).
+_STREAM_COLUMNS = ("__seq", "__key", "__op", "__attempts", "__ids", "__dest_id", "__idem")
+
+
+def _send_all(runner: _Runner, rows: int, progress: Progress | None, stream_rows: int) -> None:
+    sync, wh, destination, table = runner.sync, runner.wh, runner.destination, runner.table
     caps = destination.capabilities
     if sync.mode in ("upsert", "mirror", "insert"):
-        runner.write_ahead(table)
+        runner.write_ahead()
     total, done = rows, 0
     if progress:
         progress(0, total)
+    stream_columns = _STREAM_COLUMNS + (("__variant",) if sync.mode == "send" else ())
+    columns = ", ".join((*stream_columns, *(field_alias(f) for f in sync.payload_columns())))
+    sizes = caps.max_batch_bytes is not None
 
-    def items() -> Iterator[tuple[Record, _Meta]]:
+    def items() -> Iterator[Item]:
         for start in range(0, rows, stream_rows):
             chunk = wh.fetch_arrow(
-                f"select * from {table} where __seq > ? and __seq <= ? order by __seq",
-                (start, start + stream_rows),
+                f"select {columns} from {table} where __seq > ? and __seq <= ? order by __seq",
+                (start, start + stream_rows), local=True,
             )
             for arrow_batch in chunk.to_batches():
-                yield from _records(sync, arrow_batch)
+                yield from _records(sync, arrow_batch, sizes)
 
     workers = max(1, caps.max_concurrency)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"sync-{sync.name}") if workers > 1 else None
-    in_flight: deque[tuple[list[tuple[Record, _Meta]], Future]] = deque()
+    in_flight: deque[tuple[list[Item], Future, dict[str, str] | None]] = deque()
     stop: BaseException | None = None
 
-    def call(batch: list[tuple[Record, _Meta]]) -> list[RecordResult]:
-        return destination.write([r for r, _ in batch])
+    def call(batch: list[Item]) -> list[RecordResult] | BatchAccepted:
+        return destination.write([r for r, *_ in batch])
 
     def settle_next() -> None:
         nonlocal done, stop
-        batch, fut = in_flight.popleft()
+        batch, fut, occ = in_flight.popleft()
         try:
-            outcome: list[RecordResult] | BaseException = fut.result()
+            outcome: list[RecordResult] | BatchAccepted | BaseException = fut.result()
         except BaseException as exc:  # noqa: BLE001 - classified in settle()
             outcome = exc
-        runner.settle(batch, outcome)
+        runner.settle(batch, outcome, occ)
         if isinstance(outcome, (AuthError, RetryableError)) and stop is None:
             stop = outcome
         done += len(batch)
@@ -769,20 +880,22 @@ def _send_all(runner: _Runner, table: str, rows: int, progress: Progress | None,
             progress(done, total)
 
     try:
-        for batch in batches(items(), caps, unique_keys=sync.mode != "send"):
+        for batch in batches(items(), caps, unique_keys=sync.mode != "send", size_of=_item_size):
             if stop is not None:
                 break
+            occ = None
             if sync.mode == "send":
-                runner.write_intents(batch)
+                occ = runner.occurrences(batch)
+                runner.write_intents(batch, occ)
             if pool is None:
                 fut: Future = Future()
                 try:
                     fut.set_result(call(batch))
                 except BaseException as exc:  # noqa: BLE001
                     fut.set_exception(exc)
-                in_flight.append((batch, fut))
+                in_flight.append((batch, fut, occ))
             else:
-                in_flight.append((batch, pool.submit(call, batch)))
+                in_flight.append((batch, pool.submit(call, batch), occ))
             while len(in_flight) >= workers:
                 settle_next()
         while in_flight:
@@ -790,7 +903,14 @@ def _send_all(runner: _Runner, table: str, rows: int, progress: Progress | None,
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+    # Reached only when every batch that left was settled and committed (an exception,
+    # e.g. a kill, skips this and leaves the write-ahead for the next run to fold in).
+    runner.release_write_ahead()
     if isinstance(stop, AuthError):
         raise stop
     if isinstance(stop, RetryableError):
         runner.result.error = f"stopped after a retryable failure (batch left pending): {stop}"
+
+
+def _item_size(item: Item) -> int:
+    return item[2]

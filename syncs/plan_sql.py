@@ -10,7 +10,9 @@ Columns of the `planned` relation:
   __key, __profile, __hash, __reason (policy), __op, __attempts, __ids
   (identifiers JSON: current for adds/updates/sends, as kept in state for
   removals), __state_hash (what state holds now), __dest_id, __idem and
-  __occ (send mode), and one `p__<field>` per destination field.
+  __occ (send mode), __in_status (a record_status row exists: the commit
+  only touches record_status when one does), and one `p__<field>` per
+  destination field.
 `__op` is one of add, update, remove, send, delete (work to do), unchanged,
 suppressed, parked (failed max_attempts times with this very payload) and
 in_doubt (send mode: awaiting reconciliation).
@@ -85,8 +87,41 @@ def _empty_state_ctes() -> list[str]:
     ]
 
 
-def build_plan_sql(sync: SyncConfig, wh: Warehouse, state_ready: bool) -> PlanSql:
-    """Generate the plan query for `sync` (raises PolicyTableMissing, ValueError)."""
+def _state_cte(pending: tuple[str, ...]) -> str:
+    """What the sync holds at the destination: sync_state, plus the write-ahead of killed runs.
+
+    Why `pending`: a run writes the adds it is about to send to its own pending table
+    (see engine._Runner.write_ahead) instead of marking them in sync_state, and drops
+    it when every batch it sent is committed. A table left behind by a killed run names
+    adds that may have reached the destination; until the next run folds them into
+    sync_state, they count as held with the PENDING_ADD marker (re-planned as add, or
+    as remove when the member left).
+    """
+    state = (
+        f"select record_key, payload_hash, identifiers_json, destination_id from {st.STATE} where sync_name = ?"
+    )
+    if not pending:
+        return f"st as ({state})"
+    marked = (
+        "select record_key, max(identifiers_json) as identifiers_json from ("
+        + " union all ".join(f"select record_key, identifiers_json from {t}" for t in pending)
+        + ") u group by record_key"
+    )
+    return (
+        f"st_held as ({state}),\n"
+        f"st as (select * from st_held union all select m.record_key, {lit(PENDING_ADD)}, m.identifiers_json, "
+        f"cast(null as varchar) from ({marked}) m where not exists "
+        "(select 1 from st_held h where h.record_key = m.record_key))"
+    )
+
+
+def build_plan_sql(
+    sync: SyncConfig, wh: Warehouse, state_ready: bool, pending: tuple[str, ...] = ()
+) -> PlanSql:
+    """Generate the plan query for `sync` (raises PolicyTableMissing, ValueError).
+
+    `pending`: write-ahead tables left by killed runs of this sync (see `_state_cte`).
+    """
     columns = {c.lower() for c in wh.columns(sync.schema_name, sync.table)}
     if not columns:
         raise ValueError(f"sync {sync.name}: audience relation {sync.relation} does not exist (run dbt build)")
@@ -129,8 +164,7 @@ def build_plan_sql(sync: SyncConfig, wh: Warehouse, state_ready: bool) -> PlanSq
     ]
     if state_ready:
         ctes += [
-            f"st as (select record_key, payload_hash, identifiers_json, destination_id from {st.STATE} "
-            "where sync_name = ?)",
+            _state_cte(pending),
             f"stt as (select record_key, payload_hash, attempts, parked from {st.STATUS} where sync_name = ?)",
             f"led as (select idempotency_key, status, attempts from {st.LEDGER} where sync_name = ?)",
         ]
@@ -150,7 +184,7 @@ def build_plan_sql(sync: SyncConfig, wh: Warehouse, state_ready: bool) -> PlanSq
             "when l.status = 'suppressed' then 'suppressed_by_destination' "
             "else 'unchanged' end as __op, "
             "coalesce(l.attempts, 0) as __attempts, j.__ids, cast(null as varchar) as __state_hash, "
-            f"cast(null as varchar) as __dest_id, {field_cols} "
+            f"cast(null as varchar) as __dest_id, false as __in_status, {field_cols} "
             "from judged j left join led l on l.idempotency_key = j.__idem)"
         )
         return PlanSql("with " + ",\n".join(ctes), params)
@@ -183,7 +217,8 @@ def build_plan_sql(sync: SyncConfig, wh: Warehouse, state_ready: bool) -> PlanSq
     ctes.append(
         "planned as (select c.*, case when c.__op0 in ('add', 'update', 'remove', 'delete') "
         "and t.parked and t.payload_hash = c.__hash then 'parked' else c.__op0 end as __op, "
-        "case when t.payload_hash = c.__hash then t.attempts else 0 end as __attempts "
+        "case when t.payload_hash = c.__hash then t.attempts else 0 end as __attempts, "
+        "t.record_key is not null as __in_status "
         "from classified c left join stt t on t.record_key = c.__key)"
     )
     return PlanSql("with " + ",\n".join(ctes), params)

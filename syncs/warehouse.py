@@ -199,9 +199,17 @@ class Warehouse:
         if self.dialect == "duckdb":
             self.conn.unregister("__ferry_keys")
 
-    def fetch_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
-        """A (bounded) query result as one Arrow table."""
+    def fetch_arrow(self, sql: str, params: Sequence[Any] = (), local: bool = False) -> pa.Table:
+        """A (bounded) query result as one Arrow table.
+
+        `local`: the query reads this session's temporary tables, so on DuckDB it runs on
+        the main connection (a cursor is a session of its own and cannot see them).
+        """
         sql_source, sql = sql, transpile(sql, self.dialect)
+        if self.dialect == "duckdb" and local:
+            # The last statement's result (e.g. an INSERT's row count) is never read: finish it.
+            self.conn.complete()
+            return self.conn.sql(sql, params=list(params) or None).to_arrow_table()
         if self.dialect == "duckdb":
             # Its own handle: reads committed data, and is not blocked by the main
             # connection's last (unfetched) statement result.

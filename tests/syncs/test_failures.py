@@ -91,9 +91,12 @@ def test_auth_error_stops_the_run_and_keeps_committed_state(conn):
     hashes = conn.execute(
         "select payload_hash = '__pending_add__', count(*) from ferry_sync.sync_state group by 1 order by 1"
     ).fetchall()
-    # 10 accepted; the 20 others stay marked as possible adds (the whole plan is written ahead
-    # before the first request), so they re-plan as adds and are removable if members leave
-    assert hashes == [(False, 10), (True, 20)]
+    # 10 accepted; the 10 of the failed request stay marked as possible adds (they re-plan as
+    # adds and are removable if members leave); the 10 never sent are not held at all
+    assert hashes == [(False, 10), (True, 10)]
+    assert not conn.execute(
+        "select count(*) from information_schema.tables where table_name like 'pending_%'"
+    ).fetchone()[0], "the write-ahead is released once every request that left is committed"
     dest.fault = None
     assert engine.run(make_sync("mirror"), conn, dest).sent == 20
     assert len(dest.members) == 30
