@@ -47,11 +47,11 @@ class NullDestination:
         )
         self.received = 0
 
-    def write(self, records: list) -> list:
-        from connectors.base import Outcome, RecordResult
+    def write(self, records: list) -> Any:
+        from connectors.base import BatchAccepted
 
         self.received += len(records)
-        return [RecordResult(r.key, Outcome.ACCEPTED) for r in records]
+        return BatchAccepted()  # the contract's whole-batch answer: no object per accepted record
 
     def reconcile(self, records: list) -> list:
         from connectors.base import Outcome, RecordResult

@@ -184,9 +184,11 @@ def stop_reason(sync: SyncConfig, p: Plan, caps: Capabilities | None = None) -> 
                 f"{p.counts['remove']} removals = {share:.0%} of the {p.held} records held, over "
                 f"max_removal_share {sync.policies.max_removal_share:.0%}"
             )
-    if caps and caps.min_audience_size and sync.mode in ("upsert", "mirror", "insert"):
-        if p.eligible < caps.min_audience_size:
-            return f"{p.eligible} eligible members, below the destination's minimum of {caps.min_audience_size}"
+    if (
+        caps and caps.min_audience_size and sync.mode in ("upsert", "mirror", "insert")
+        and p.eligible < caps.min_audience_size
+    ):
+        return f"{p.eligible} eligible members, below the destination's minimum of {caps.min_audience_size}"
     return None
 
 
@@ -521,25 +523,34 @@ class _Runner:
             stage = wh.stage("__ferry_ids", ids)
         else:
             stage = contextlib.nullcontext(None)
+        # Which deletes the batch needs, from the plan table (a few thousand rows): a delete
+        # whose key list comes out empty still scans sync_state, which grows with the audience.
+        [(held, failing)] = wh.fetchall(
+            f"select count(__state_hash), count(case when __in_status then 1 end) from {p} "
+            "where __seq between ? and ?",
+            rng,
+        )
         with stage as ids_name:
             join = f"left join {ids_name} i on i.k = p.__key" if ids_name else ""
             dest = "i.d" if ids_name else "cast(null as varchar)"
-            wh.execute(
-                f"delete from {st.STATE} where sync_name = ? and record_key in "
-                f"(select __key from {p} where __seq between ? and ? and __state_hash is not null)",
-                [sync.name, *rng],
-            )
+            if held:
+                wh.execute(
+                    f"delete from {st.STATE} where sync_name = ? and record_key in "
+                    f"(select __key from {p} where __seq between ? and ? and __state_hash is not null)",
+                    [sync.name, *rng],
+                )
             wh.execute(
                 f"insert into {st.STATE} ({', '.join(st.STATE_COLUMNS)}) select ?, p.__key, p.__hash, p.__ids, "
                 f"coalesce({dest}, p.__dest_id), ?, ? from {p} p {join} "
                 "where p.__seq between ? and ? and p.__op <> 'remove'",
                 [sync.name, now, self.result.run_id, *rng],
             )
-            wh.execute(
-                f"delete from {st.STATUS} where sync_name = ? and record_key in "
-                f"(select __key from {p} where __seq between ? and ? and __in_status)",
-                [sync.name, *rng],
-            )
+            if failing:
+                wh.execute(
+                    f"delete from {st.STATUS} where sync_name = ? and record_key in "
+                    f"(select __key from {p} where __seq between ? and ? and __in_status)",
+                    [sync.name, *rng],
+                )
             wh.execute(
                 f"insert into {st.RESULTS} ({', '.join(st.RESULT_COLUMNS)}) select ?, ?, p.__key, {_OPERATION_SQL}, "
                 f"'accepted', cast(null as varchar), p.__attempts + 1, {dest}, ? from {p} p {join} "
@@ -760,7 +771,8 @@ def run(
         if p.stop_reason and not confirm:
             result.status, result.error = "needs_confirmation", p.stop_reason
             return result
-        _apply(runner, p, progress, stream_rows)
+        with wh.deferred_checkpoints():
+            _apply(runner, p, progress, stream_rows)
         clean = result.failed == 0 and result.parked == 0 and result.pending == 0 and result.in_doubt == 0
         result.status = "success" if clean else "partial"
     except AuthError as exc:

@@ -113,13 +113,19 @@ def test_retryable_error_leaves_batch_pending(conn):
     assert engine.run(make_sync("mirror"), conn, dest).sent == 20
 
 
-def test_kill_between_request_and_commit_replans_without_loss(conn):
+def killed_mirror_run(conn):
+    """20 members, batches of 10, the process killed after the destination applied the 2nd."""
     set_audience(conn, rows(20))
     caps = replace(LoopbackDestination().capabilities, max_batch_records=10)
     dest = LoopbackDestination(capabilities=caps, fault=lambda n, recs: "kill" if n == 2 else None)
     sync = make_sync("mirror")
     with pytest.raises(SimulatedKill):
         engine.run(sync, conn, dest)
+    return sync, dest
+
+
+def test_kill_between_request_and_commit_replans_without_loss(conn):
+    sync, dest = killed_mirror_run(conn)
     assert conn.execute("select status from ferry_sync.runs").fetchall() == [("crashed",)]
     assert conn.execute(
         "select count(*) from ferry_sync.sync_state where payload_hash <> '__pending_add__'"
@@ -250,3 +256,48 @@ def test_unpark_releases_reviewed_records(conn):
     engine.run(sync, conn, dest)
     assert set(dest.members) == {"p0", "p1"}
     assert [p["record_key"] for p in parked(conn, sync.name)] == ["p2"]
+
+
+def test_killed_run_write_ahead_is_counted_by_plans_and_folded_by_the_next_run(conn):
+    """A kill after the destination applied a batch: those adds are known through the killed
+    run's write-ahead table, so a member who left meanwhile is removed, not orphaned."""
+    sync, dest = killed_mirror_run(conn)
+    second = {r.key for r in dest.calls[1]}  # applied at the destination, never committed
+    assert second <= set(dest.members)
+    leaver = min(second)
+    set_audience(conn, [row for row in rows(20) if row[0] != leaver])
+    tables = "select count(*) from information_schema.tables where table_name like 'pending_%'"
+    assert conn.execute(tables).fetchone()[0] == 1
+    p = engine.plan(sync, conn, sample_size=0)  # dry run: counts the write-ahead, writes nothing
+    assert p.counts["remove"] == 1 and p.counts["add"] == 9 and p.held == 20
+    assert conn.execute(tables).fetchone()[0] == 1
+    dest.fault = None
+    r = engine.run(sync, conn, dest)
+    assert r.status == "success" and r.sent == 10
+    assert conn.execute(tables).fetchone()[0] == 0
+    assert set(dest.members) == {f"p{i}" for i in range(20)} - {leaver}
+    assert engine.plan(sync, conn, sample_size=0).work == 0
+
+
+def test_whole_batch_answer_commits_state_and_per_record_results(conn):
+    """BatchAccepted (no RecordResult per accepted record) still yields per-record results."""
+    from connectors.base import BatchAccepted
+
+    class WholeBatch(LoopbackDestination):
+        def write(self, records):
+            results = super().write(records)
+            ids = {res.key: res.destination_id for res in results if res.destination_id}
+            return BatchAccepted(destination_ids=ids)
+
+    set_audience(conn, rows(25))
+    caps = replace(LoopbackDestination().capabilities, max_batch_records=10)
+    sync = make_sync("mirror")
+    r = engine.run(sync, conn, WholeBatch(capabilities=caps))
+    assert r.status == "success" and r.sent == 25
+    assert conn.execute(
+        "select count(*), count(distinct record_key), min(status), min(attempt) from ferry_sync.record_results"
+    ).fetchone() == (25, 25, "accepted", 1)
+    assert conn.execute(
+        "select count(*) from ferry_sync.sync_state where destination_id = 'd-' || record_key"
+    ).fetchone()[0] == 25
+    assert engine.plan(sync, conn, sample_size=0).work == 0
