@@ -210,14 +210,19 @@ def plan(
     ready = st.state_exists(wh)
     pending = stale_pending(wh, sync) if ready else ()
     sql = build_plan_sql(sync, wh, ready, pending)
-    counts_sql, params = sql.counts()
+    # DuckDB: the sample's keys come with the counts, so the sample plans only those.
+    keyed_sample = bool(sample_size) and wh.dialect == "duckdb"
+    counts_sql, params = sql.counts_and_sample_keys(sample_size) if keyed_sample else sql.counts()
     rows = wh.fetchall(counts_sql, params)
-    counts, suppressed, audience, eligible, dups = _summarise(sync, rows)
+    counts, suppressed, audience, eligible, dups = _summarise(sync, [r[:4] for r in rows])
     p = Plan(
         sync=sync.name, mode=sync.mode, counts=counts, suppressed=suppressed,
         audience_size=audience, eligible=eligible, held=_held(wh, sync, ready, pending),
         duplicate_keys=dups, sql=counts_sql,
     )
+    if keyed_sample:
+        keys = tuple(sorted({k for r in rows for k in (r[4] or ())})[:sample_size])
+        sql = build_plan_sql(sync, wh, ready, pending, only_keys=keys)
     if sample_size:
         sample_sql, sample_params = sql.sample(sample_size)
         identifiers = set(sync.identifiers)

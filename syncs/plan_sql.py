@@ -63,6 +63,22 @@ class PlanSql:
             self.params,
         )
 
+    def counts_and_sample_keys(self, limit: int) -> tuple[str, list[str]]:
+        """DuckDB only: `counts()` plus, per group, the `limit` smallest keys with work to do.
+
+        Why: a dry run's sample (the first keys in order) otherwise costs a second full
+        evaluation of the plan; with the keys known, `build_plan_sql(only_keys=...)`
+        plans just those records (the plan of a record depends on that record alone).
+        """
+        sql, params = self.counts()
+        ops = ", ".join(lit(o) for o in WORK_OPS)
+        head, tail = sql.split(" from planned group by ", 1)
+        return (
+            f"{head}, min(case when __op in ({ops}) then __key end, {int(limit)}) as s "
+            f"from planned group by {tail}",
+            params,
+        )
+
     def changes(self) -> tuple[str, list[str]]:
         ops = ", ".join(lit(o) for o in WORK_OPS)
         return f"{self.base} select * from planned where __op in ({ops})", self.params
@@ -87,7 +103,14 @@ def _empty_state_ctes() -> list[str]:
     ]
 
 
-def _state_cte(pending: tuple[str, ...]) -> str:
+def _keys_filter(column: str, keys: tuple[str, ...] | None) -> str:
+    """`and <column> in (...)` restricting a plan to some records (none: no restriction)."""
+    if keys is None:
+        return ""
+    return f" and {column} in ({', '.join(lit(k) for k in keys) or 'null'})"
+
+
+def _state_cte(pending: tuple[str, ...], only: str = "") -> str:
     """What the sync holds at the destination: sync_state, plus the write-ahead of killed runs.
 
     Why `pending`: a run writes the adds it is about to send to its own pending table
@@ -99,13 +122,14 @@ def _state_cte(pending: tuple[str, ...]) -> str:
     """
     state = (
         f"select record_key, payload_hash, identifiers_json, destination_id from {st.STATE} where sync_name = ?"
+        + only
     )
     if not pending:
         return f"st as ({state})"
     marked = (
         "select record_key, max(identifiers_json) as identifiers_json from ("
         + " union all ".join(f"select record_key, identifiers_json from {t}" for t in pending)
-        + ") u group by record_key"
+        + f") u where true{only} group by record_key"
     )
     return (
         f"st_held as ({state}),\n"
@@ -116,11 +140,18 @@ def _state_cte(pending: tuple[str, ...]) -> str:
 
 
 def build_plan_sql(
-    sync: SyncConfig, wh: Warehouse, state_ready: bool, pending: tuple[str, ...] = ()
+    sync: SyncConfig,
+    wh: Warehouse,
+    state_ready: bool,
+    pending: tuple[str, ...] = (),
+    only_keys: tuple[str, ...] | None = None,
 ) -> PlanSql:
     """Generate the plan query for `sync` (raises PolicyTableMissing, ValueError).
 
     `pending`: write-ahead tables left by killed runs of this sync (see `_state_cte`).
+    `only_keys`: plan just these records (a dry run's sample); each record's plan
+    depends only on its own audience, state and policy rows, so it is the same as in
+    the full plan.
     """
     columns = {c.lower() for c in wh.columns(sync.schema_name, sync.table)}
     if not columns:
@@ -156,7 +187,8 @@ def build_plan_sql(
 
     ctes = [
         f"src as (select cast({q(sync.key)} as varchar) as __key, cast(profile_id as varchar) as __profile, "
-        f"{variant} as __variant, {occ} as __occ, {select_fields} from {relation})",
+        f"{variant} as __variant, {occ} as __occ, {select_fields} from {relation} "
+        f"where true{_keys_filter(f'cast({q(sync.key)} as varchar)', only_keys)})",
         f"hashed as (select src.*, md5(concat_ws(chr(31), {canon})) as __hash, "
         f"md5(concat_ws(chr(31), {lit(sync.name)}, __key, __occ)) as __idem, {ids_json} as __ids from src)",
         *policy.ctes,
@@ -164,8 +196,9 @@ def build_plan_sql(
     ]
     if state_ready:
         ctes += [
-            _state_cte(pending),
-            f"stt as (select record_key, payload_hash, attempts, parked from {st.STATUS} where sync_name = ?)",
+            _state_cte(pending, _keys_filter("record_key", only_keys)),
+            f"stt as (select record_key, payload_hash, attempts, parked from {st.STATUS} where sync_name = ?"
+            f"{_keys_filter('record_key', only_keys)})",
             f"led as (select idempotency_key, status, attempts from {st.LEDGER} where sync_name = ?)",
         ]
         params += [sync.name, sync.name, sync.name]

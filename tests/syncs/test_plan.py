@@ -154,3 +154,22 @@ def test_plan_streams_only_changed_rows(conn):
     sql, params = build_plan_sql(sync, wh, state_ready=True).changes()
     rows = sum(b.num_rows for b in wh.stream(sql, params, batch_rows=100))
     assert rows == 3
+
+
+def test_dry_run_sample_plans_only_its_keys_and_matches_the_full_plan(conn):
+    """The sample's keys come with the counts; planning just those gives the full plan's rows."""
+    sync = make_sync("mirror")
+    people = [(f"p{i:02d}", f"u{i}@x.com", f"n{i}", "holdout" if i % 7 == 0 else "treatment") for i in range(40)]
+    set_audience(conn, people)
+    engine.run(sync, conn, LoopbackDestination())
+    changed = [(k, e, n + "!" if i % 3 == 0 else n, v) for i, (k, e, n, v) in enumerate(people) if i % 5]
+    set_audience(conn, changed + [("q1", "q1@x.com", "new", "treatment")])
+    conn.execute("insert into marts.customer_suppressions values ('p01', 'email', 'unsubscribe', null)")
+    wh = Warehouse(conn)
+    sql, params = build_plan_sql(sync, wh, state_ready=True).sample(8)
+    full = [(b["__key"], b["__op"]) for batch in wh.stream(sql, params) for b in batch.to_pylist()]
+    p = engine.plan(sync, conn, sample_size=8)
+    assert [(s["key"], {"upsert": None, "remove": "remove"}[s["operation"]]) for s in p.sample] == [
+        (k, "remove" if op == "remove" else None) for k, op in full
+    ]
+    assert {op for _, op in full} == {"update", "remove"} and len(full) == 8
