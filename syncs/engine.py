@@ -287,9 +287,10 @@ def _records(sync: SyncConfig, batch: pa.RecordBatch, sizes: bool = False) -> It
                     payload["ferry_variant"] = variants[i]
         if dest_id and op in ("remove", "delete"):
             payload["_destination_id"] = dest_id
+        # Positional: a third cheaper than keywords, per record (key, operation, payload,
+        # idempotency_key, attempt: the field order of connectors.base.Record).
         record = Record(
-            key=keys[i], operation=_OPERATIONS[op], payload=payload,
-            idempotency_key=idem_col[i] if op == "send" else None, attempt=(attempts_col[i] or 0) + 1,
+            keys[i], _OPERATIONS[op], payload, idem_col[i] if op == "send" else None, (attempts_col[i] or 0) + 1
         )
         if upsert_sizes is None:
             size = 0
@@ -375,6 +376,7 @@ class _Runner:
         self.result = result
         self.max_attempts = sync.policies.max_attempts
         self.table = ""  # the materialized plan of this run (see _materialize)
+        self.seq = "__seq"  # its row number column (DuckDB: the temporary table's rowid)
         self.pending: str | None = None  # this run's write-ahead table
 
     # ---- send ledger
@@ -382,7 +384,7 @@ class _Runner:
         """Send mode: record key -> trigger occurrence, for the ledger rows of one batch."""
         lo, hi = batch[0][1], batch[-1][1]
         rows = self.wh.fetch_arrow(
-            f"select __key, __occ from {self.table} where __seq between ? and ?", (lo, hi), local=True,
+            f"select __key, __occ from {self.table} where {self.seq} between ? and ?", (lo, hi), local=True,
         )
         return dict(zip(rows.column("__key").to_pylist(), (o or "" for o in rows.column("__occ").to_pylist())))
 
@@ -515,7 +517,7 @@ class _Runner:
     def _commit_accepted(self, batch: list[Item], destination_ids: Mapping[str, str], now: datetime) -> None:
         """The common case: every record of the batch accepted. Written from the plan table in
         SQL, so nothing per record is built in Python (destination ids, if any, are staged)."""
-        sync, wh, p = self.sync, self.wh, self.table
+        sync, wh, p, seq = self.sync, self.wh, self.table, self.seq
         lo, hi = batch[0][1], batch[-1][1]
         assert hi - lo + 1 == len(batch), "a batch is a run of consecutive plan rows"
         self.result.sent += len(batch)
@@ -532,7 +534,7 @@ class _Runner:
         # whose key list comes out empty still scans sync_state, which grows with the audience.
         [(held, failing)] = wh.fetchall(
             f"select count(__state_hash), count(case when __in_status then 1 end) from {p} "
-            "where __seq between ? and ?",
+            f"where {seq} between ? and ?",
             rng,
         )
         with stage as ids_name:
@@ -541,25 +543,25 @@ class _Runner:
             if held:
                 wh.execute(
                     f"delete from {st.STATE} where sync_name = ? and record_key in "
-                    f"(select __key from {p} where __seq between ? and ? and __state_hash is not null)",
+                    f"(select __key from {p} where {seq} between ? and ? and __state_hash is not null)",
                     [sync.name, *rng],
                 )
             wh.execute(
                 f"insert into {st.STATE} ({', '.join(st.STATE_COLUMNS)}) select ?, p.__key, p.__hash, p.__ids, "
                 f"coalesce({dest}, p.__dest_id), ?, ? from {p} p {join} "
-                "where p.__seq between ? and ? and p.__op <> 'remove'",
+                f"where p.{seq} between ? and ? and p.__op <> 'remove'",
                 [sync.name, now, self.result.run_id, *rng],
             )
             if failing:
                 wh.execute(
                     f"delete from {st.STATUS} where sync_name = ? and record_key in "
-                    f"(select __key from {p} where __seq between ? and ? and __in_status)",
+                    f"(select __key from {p} where {seq} between ? and ? and __in_status)",
                     [sync.name, *rng],
                 )
             wh.execute(
                 f"insert into {st.RESULTS} ({', '.join(st.RESULT_COLUMNS)}) select ?, ?, p.__key, {_OPERATION_SQL}, "
                 f"'accepted', cast(null as varchar), p.__attempts + 1, {dest}, ? from {p} p {join} "
-                "where p.__seq between ? and ?",
+                f"where p.{seq} between ? and ?",
                 [self.result.run_id, sync.name, now, *rng],
             )
 
@@ -584,7 +586,7 @@ class _Runner:
         })
         sync, wh, p = self.sync, self.wh, self.table
         with wh.stage("__ferry_batch", outcomes) as b:
-            rows = f"from {p} p join {b} b on b.seq = p.__seq"
+            rows = f"from {p} p join {b} b on b.seq = p.{self.seq}"
             wh.execute(
                 f"delete from {st.STATE} where sync_name = ? and record_key in "
                 f"(select p.__key {rows} where b.status = 'accepted' and p.__state_hash is not null)",
@@ -811,7 +813,7 @@ def _drop_stale_plans(wh: Warehouse, sync: SyncConfig) -> None:
         wh.execute(f"drop table if exists {st.SCHEMA}.{name}")
 
 
-def _materialize(wh: Warehouse, sync: SyncConfig, plan_sql: PlanSql, run_id: str) -> tuple[str, int]:
+def _materialize(wh: Warehouse, sync: SyncConfig, plan_sql: PlanSql, run_id: str) -> tuple[str, str, int]:
     """Write the changed rows (only those) to a numbered table.
 
     Why not stream the plan query directly: an open read would pin the snapshot
@@ -822,18 +824,24 @@ def _materialize(wh: Warehouse, sync: SyncConfig, plan_sql: PlanSql, run_id: str
     (the session's memory, no WAL: it is rebuilt by the next run anyway, and writing
     it to the database file cost more than planning); elsewhere a table in
     ferry_sync, because the Arrow reader is another connection.
+
+    Returns (table, row number column, rows). The row number column is dense: from 1,
+    or on DuckDB the temporary table's rowid (from 0, and stable: nothing is ever
+    deleted from it), whose range filters skip straight to the rows, where a
+    row_number() column costs a window over the whole change and a scan per read.
     """
     ops = ", ".join(f"'{o}'" for o in WORK_OPS)
     local = wh.dialect == "duckdb"
     name = f"{_plan_table_prefix(sync)}{run_id[:12]}"
     table = name if local else f"{st.SCHEMA}.{name}"
+    numbered = "" if local else "row_number() over () as __seq, "
     wh.execute(
         f"create {'temporary ' if local else ''}table {table} as {plan_sql.base} "
-        f"select row_number() over () as __seq, * from planned where __op in ({ops})",
+        f"select {numbered}* from planned where __op in ({ops})",
         plan_sql.params,
     )
-    row = wh.fetchone(f"select count(*) from {table}")
-    return table, int(row[0]) if row else 0
+    [(rows,)] = wh.fetchall(f"select count(*) from {table}")
+    return table, ("rowid" if local else "__seq"), int(rows)
 
 
 def _apply(runner: _Runner, p: Plan, progress: Progress | None, stream_rows: int) -> None:
@@ -841,8 +849,8 @@ def _apply(runner: _Runner, p: Plan, progress: Progress | None, stream_rows: int
     if not p.work:
         return
     _drop_stale_plans(wh, sync)
-    table, rows = _materialize(wh, sync, _plan_sql(sync, wh, True), runner.result.run_id)
-    runner.table = table
+    table, seq, rows = _materialize(wh, sync, _plan_sql(sync, wh, True), runner.result.run_id)
+    runner.table, runner.seq = table, seq
     try:
         _send_all(runner, rows, progress, stream_rows)
     finally:
@@ -850,7 +858,7 @@ def _apply(runner: _Runner, p: Plan, progress: Progress | None, stream_rows: int
 
 
 # What a batch needs from the plan table in Python: the Record's fields (the rest stays in SQL).
-_STREAM_COLUMNS = ("__seq", "__key", "__op", "__attempts", "__ids", "__dest_id", "__idem")
+_STREAM_COLUMNS = ("__key", "__op", "__attempts", "__ids", "__dest_id", "__idem")
 
 
 def _send_all(runner: _Runner, rows: int, progress: Progress | None, stream_rows: int) -> None:
@@ -862,14 +870,16 @@ def _send_all(runner: _Runner, rows: int, progress: Progress | None, stream_rows
     if progress:
         progress(0, total)
     stream_columns = _STREAM_COLUMNS + (("__variant",) if sync.mode == "send" else ())
-    columns = ", ".join((*stream_columns, *(field_alias(f) for f in sync.payload_columns())))
+    seq = runner.seq
+    first = 0 if seq == "rowid" else 1
+    columns = ", ".join((f"{seq} as __seq", *stream_columns, *(field_alias(f) for f in sync.payload_columns())))
     sizes = caps.max_batch_bytes is not None
 
     def items() -> Iterator[Item]:
         for start in range(0, rows, stream_rows):
             chunk = wh.fetch_arrow(
-                f"select {columns} from {table} where __seq > ? and __seq <= ? order by __seq",
-                (start, start + stream_rows), local=True,
+                f"select {columns} from {table} where {seq} >= ? and {seq} < ? order by {seq}",
+                (first + start, first + start + stream_rows), local=True,
             )
             for arrow_batch in chunk.to_batches():
                 yield from _records(sync, arrow_batch, sizes)

@@ -183,6 +183,10 @@ def build_plan_sql(
     variant = "cast(variant as varchar)" if has_variant else "cast(null as varchar)"
     occ = f"coalesce(cast({q(sync.occurrence)} as varchar), '')" if sync.occurrence else "''"
     relation = f"{q(sync.schema_name)}.{q(sync.table)}"
+    # The idempotency key of a message: send mode only (an md5 per member otherwise wasted).
+    idem = (
+        f"md5(concat_ws(chr(31), {lit(sync.name)}, __key, __occ))" if sync.mode == "send" else "cast(null as varchar)"
+    )
     params: list[str] = []
 
     ctes = [
@@ -190,7 +194,7 @@ def build_plan_sql(
         f"{variant} as __variant, {occ} as __occ, {select_fields} from {relation} "
         f"where true{_keys_filter(f'cast({q(sync.key)} as varchar)', only_keys)})",
         f"hashed as (select src.*, md5(concat_ws(chr(31), {canon})) as __hash, "
-        f"md5(concat_ws(chr(31), {lit(sync.name)}, __key, __occ)) as __idem, {ids_json} as __ids from src)",
+        f"{idem} as __idem, {ids_json} as __ids from src)",
         *policy.ctes,
         f"judged as (select h.*, {policy.reason} as __reason from hashed h {policy.joins})",
     ]
