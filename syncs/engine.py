@@ -875,14 +875,32 @@ def _send_all(runner: _Runner, rows: int, progress: Progress | None, stream_rows
     columns = ", ".join((f"{seq} as __seq", *stream_columns, *(field_alias(f) for f in sync.payload_columns())))
     sizes = caps.max_batch_bytes is not None
 
+    def build(chunk: pa.Table) -> list[Item]:
+        return [item for arrow_batch in chunk.to_batches() for item in _records(sync, arrow_batch, sizes)]
+
     def items() -> Iterator[Item]:
-        for start in range(0, rows, stream_rows):
-            chunk = wh.fetch_arrow(
-                f"select {columns} from {table} where {seq} >= ? and {seq} < ? order by {seq}",
-                (first + start, first + start + stream_rows), local=True,
-            )
-            for arrow_batch in chunk.to_batches():
-                yield from _records(sync, arrow_batch, sizes)
+        """Chunks read on this thread (the connection is not shared), turned into Records on
+        a helper thread one chunk ahead: that Python work overlaps the warehouse's commits
+        and the destination's requests, which release the GIL. Memory: two chunks."""
+        starts = iter(range(0, rows, stream_rows))
+        ahead: deque[Future] = deque()
+
+        def read_next() -> None:
+            start = next(starts, None)
+            if start is not None:
+                chunk = wh.fetch_arrow(
+                    f"select {columns} from {table} where {seq} >= ? and {seq} < ? order by {seq}",
+                    (first + start, first + start + stream_rows), local=True,
+                )
+                ahead.append(builder.submit(build, chunk))
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"records-{sync.name}") as builder:
+            read_next()
+            read_next()
+            while ahead:
+                chunk_items = ahead.popleft().result()
+                read_next()
+                yield from chunk_items
 
     workers = max(1, caps.max_concurrency)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"sync-{sync.name}") if workers > 1 else None
