@@ -5,7 +5,9 @@ Phases (each one Dagster run on the instance, so the UI shows their history):
    with dbt tests and the Great Expectations gates as asset checks;
 2. syncs: every sync asset (each re-checks its audience's gate, then runs the engine);
 3. engagement: pull engagement back from every tool into raw tables;
-4. reporting: dbt build of the reporting models (and anything else reading engagement).
+4. reporting: dbt build of everything the engagement feeds (engagement staging ->
+   events, suppressions, scores, audiences) and the reporting models: the loop
+   closes here, so the next sync already honours a STOP or a bounce.
 """
 
 from __future__ import annotations
@@ -30,7 +32,13 @@ def build_main_jobs() -> list:
 
 
 def phase_keys(defs: Definitions) -> dict[str, list[AssetKey]]:
-    """Asset keys of each phase, from the groups the translator and factories set."""
+    """Asset keys of each phase, from the groups the translator and factories set.
+
+    The reporting phase is not only the reporting group: every warehouse asset
+    downstream of the engagement pull (staging of the tools' events, events,
+    suppressions, scores, audiences) is rebuilt with it, or the pulled engagement
+    would sit in raw tables that no mart reads until the next full build.
+    """
     graph = defs.resolve_asset_graph()
     out: dict[str, list[AssetKey]] = {p: [] for p in PHASES}
     for key in sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string()):
@@ -43,6 +51,10 @@ def phase_keys(defs: Definitions) -> dict[str, list[AssetKey]]:
             out["reporting"].append(key)
         else:
             out["warehouse"].append(key)
+    if out["engagement"]:
+        fed = AssetSelection.assets(*out["engagement"]).downstream(include_self=False).resolve(graph)
+        rebuilt = [k for k in out["warehouse"] if k in fed]
+        out["reporting"] = sorted(set(out["reporting"]) | set(rebuilt), key=lambda k: k.to_user_string())
     return out
 
 

@@ -140,3 +140,25 @@ def test_syncs_reach_the_sandboxes_with_exactly_the_audience(sample_warehouse, w
     again = run_phase(defs, instance, "syncs", [sync_asset_key(s) for _, s in _marketing_syncs()])
     assert again.success, again.failures
     assert all(m["sent"] == 0 for m in again.materialized.values())
+
+    # The loop closes: engagement pulled back from the sandboxes reaches the marts
+    # (timeline, suppressions) and the reports in the reporting phase.
+    keys = phase_keys(defs)
+    assert {"identity/int_events", "profiles/customer_events", "scores/customer_suppressions"} <= {
+        k.to_user_string() for k in keys["reporting"]
+    }
+    pulled = run_phase(defs, instance, "engagement", keys["engagement"])
+    assert pulled.success, pulled.failures
+    reported = run_phase(defs, instance, "reporting", keys["reporting"], dbt_tests=False)
+    assert reported.success, reported.failures
+    conn = duckdb.connect(str(warehouse_path), read_only=True)
+    try:
+        raw_events = conn.execute("select count(*) from raw.sendgrid_events").fetchone()[0]
+        timeline = conn.execute(
+            "select count(*) from marts.customer_events where source like 'sendgrid%'"
+        ).fetchone()[0]
+        messages = conn.execute("select count(*) from reporting.rpt_campaign_messages").fetchone()[0]
+    finally:
+        conn.close()
+    assert raw_events > 0, "the sends produced no engagement in the sandbox"
+    assert timeline > 0 and messages > 0, (raw_events, timeline, messages)
