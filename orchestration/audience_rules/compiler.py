@@ -1,12 +1,19 @@
 """Compile rule files to dbt models: sqlglot builds the membership query as an AST
-(values are literals, never pasted text), the guard vets it, and it is transpiled
-once per supported warehouse dialect; the generated model picks the right one with
-`target.type`, so the same project runs on DuckDB, PostgreSQL and Spark.
+(values are literals, never pasted text), the guard vets it, and it is written once,
+in SQL every supported warehouse reads alike. Where warehouses disagree on a
+construct, the generated model calls a dispatched macro
+(dbt_project/macros/portability/expressions.sql) instead of branching on
+`target.type`: `a / b` -> `ferry_divide` (PostgreSQL divides integers to an integer),
+`round(x, n)` -> `ferry_round` (PostgreSQL has no round(double, int)), `concat` ->
+`ferry_concat` (Spark's is null when one part is), a text value holding a quote or a
+backslash -> `ferry_string_literal` (Spark's parser reads both its own way), and
+`if(c, a, b)` becomes the CASE every dialect has.
 
-Placeholders stand for what only dbt knows (relations, the reference instant) and
-are swapped for Jinja after transpiling: `__ref_<model>` -> `{{ ref('<model>') }}`,
-`__ferry_as_of` -> `{{ audiences_as_of() }}`, `__ferry_days_ago_<n>` ->
-`{{ audiences_days_ago(<n>) }}`. Rule text can never contain these markers or Jinja.
+Placeholders stand for what only dbt knows (relations, the reference instant, the
+dispatched macros) and are swapped for Jinja after rendering: `__ref_<model>` ->
+`{{ ref('<model>') }}`, `__ferry_as_of` -> `{{ audiences_as_of() }}`,
+`__ferry_days_ago_<n>` -> `{{ audiences_days_ago(<n>) }}`, `__ferry_macro_<n>` -> the
+n-th macro call. Rule text can never contain these markers or Jinja.
 """
 
 from __future__ import annotations
@@ -40,12 +47,9 @@ from orchestration.audience_rules.rule_file import (
 )
 from orchestration.audience_rules.sql_guard import TRAIT_ALIAS, check_query, parse_expression
 
-DIALECTS: dict[str, tuple[str, ...]] = {
-    # sqlglot dialect -> dbt target.type values that use it
-    "postgres": ("postgres", "redshift"),
-    "spark": ("spark", "databricks"),
-    "duckdb": ("duckdb",),
-}
+# The dialect the query is rendered in; constructs that mean something else elsewhere
+# are macro calls (see the module docstring), so the text runs on every adapter.
+RENDER_DIALECT = "duckdb"
 CONTACT_FIELDS = {"email": ("email",), "sms": ("phone",), "ads": ("email", "phone"), "none": ()}
 
 
@@ -64,7 +68,8 @@ def days_ago(days: int) -> exp.Column:
 @dataclass(frozen=True)
 class CompiledRule:
     rule: Rule
-    sql_by_dialect: dict[str, str]  # sqlglot dialect -> membership query with placeholders replaced
+    members_sql: str  # the membership query of the model: one text, Jinja for dbt's parts
+    duckdb_sql: str  # the same in plain DuckDB SQL (Jinja for ref/as_of only): previews
     output_columns: tuple[str, ...]
     model_sql: str  # the whole dbt model file
     model_yaml: dict[str, Any]  # the model's entry in the generated YAML
@@ -259,29 +264,85 @@ class _Compiler:
         return select
 
 
-_PLACEHOLDERS = (
-    (
-        re.compile(r"[`\"]?__ref_([a-z][a-z0-9_]*)[`\"]?"),
-        lambda m: "{{ ref('" + m.group(1) + "') }}",
-    ),
-    (re.compile(r"[`\"]?__ferry_as_of[`\"]?"), lambda m: "{{ audiences_as_of() }}"),
-    (
-        re.compile(r"[`\"]?__ferry_days_ago_(\d+)[`\"]?"),
-        lambda m: "{{ audiences_days_ago(" + m.group(1) + ") }}",
-    ),
+_PLACEHOLDER = re.compile(
+    r"[`\"]?\b(__ref_[a-z][a-z0-9_]*|__ferry_as_of|__ferry_days_ago_\d+|__ferry_macro_\d+)\b[`\"]?"
 )
 
 
-def render_placeholders(sql: str) -> str:
-    for pattern, replace in _PLACEHOLDERS:
-        sql = pattern.sub(replace, sql)
-    return sql
+def jinja_string(text: str) -> str:
+    """`text` as a Jinja string literal (Jinja unescapes backslash sequences)."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + escaped.replace("\n", "\\n").replace("\r", "\\r") + '"'
 
 
-def transpile(select: exp.Select) -> dict[str, str]:
-    return {
-        d: render_placeholders(select.sql(dialect=d, pretty=True, comments=False)) for d in DIALECTS
-    }
+class _Renderer:
+    """One query rendered as dbt SQL: placeholders become Jinja, and the constructs
+    warehouses disagree on become dispatched macro calls (the module docstring)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []  # Jinja expressions of the macro calls, by index
+
+    def expression(self, token: str) -> str:
+        """The Jinja expression a placeholder stands for."""
+        if token.startswith("__ref_"):
+            return f"ref('{token.removeprefix('__ref_')}')"
+        if token == "__ferry_as_of":
+            return "audiences_as_of()"
+        if token.startswith("__ferry_days_ago_"):
+            return f"audiences_days_ago({int(token.removeprefix('__ferry_days_ago_'))})"
+        return self.calls[int(token.removeprefix("__ferry_macro_"))]
+
+    def value(self, node: exp.Expression) -> str:
+        """A SQL fragment as a Jinja expression that evaluates to its text (a macro argument)."""
+        sql = node.sql(dialect=RENDER_DIALECT, comments=False)
+        parts: list[str] = []
+        position = 0
+        for match in _PLACEHOLDER.finditer(sql):
+            if match.start() > position:
+                parts.append(jinja_string(sql[position : match.start()]))
+            parts.append(self.expression(match.group(1)))
+            position = match.end()
+        if position < len(sql):
+            parts.append(jinja_string(sql[position:]))
+        return " ~ ".join(parts) or '""'
+
+    def macro_call(self, node: exp.Expression) -> str | None:
+        """The dispatched macro replacing `node`, or None where every warehouse agrees."""
+        if isinstance(node, exp.Div):
+            return f"ferry_divide({self.value(node.this)}, {self.value(node.expression)})"
+        if isinstance(node, exp.Round) and node.args.get("decimals") is not None:
+            return f"ferry_round({self.value(node.this)}, {self.value(node.args['decimals'])})"
+        if isinstance(node, exp.Concat):
+            return f"ferry_concat([{', '.join(self.value(e) for e in node.expressions)}])"
+        if (
+            isinstance(node, exp.Literal)
+            and node.is_string
+            and ("'" in node.this or "\\" in node.this)
+        ):
+            return f"ferry_string_literal({jinja_string(node.this)})"
+        return None
+
+    def portable(self, query: exp.Select) -> exp.Select:
+        """A copy of `query` with macro placeholders where warehouses disagree."""
+        query = query.copy()
+        # Reversed breadth-first order visits children before their parents, so a
+        # macro's arguments already hold their own macro placeholders.
+        for node in reversed(list(query.walk())):
+            call = self.macro_call(node)
+            if call is not None:
+                node.replace(exp.column(f"__ferry_macro_{len(self.calls)}"))
+                self.calls.append(call)
+        return query
+
+    def template(self, query: exp.Select) -> str:
+        sql = query.sql(dialect=RENDER_DIALECT, pretty=True, comments=False)
+        return _PLACEHOLDER.sub(lambda m: "{{ " + self.expression(m.group(1)) + " }}", sql)
+
+
+def render(select: exp.Select) -> tuple[str, str]:
+    """(the model's membership query, the same in plain DuckDB spelling)."""
+    portable = _Renderer()
+    return portable.template(portable.portable(select)), _Renderer().template(select)
 
 
 def _output_columns(rule: Rule) -> list[tuple[str, str]]:
@@ -312,16 +373,7 @@ def _indent(text: str, spaces: int) -> str:
     return "\n".join(pad + line if line.strip() else line for line in text.splitlines())
 
 
-def _model_sql(rule: Rule, sql_by_dialect: dict[str, str], columns: list[tuple[str, str]]) -> str:
-    branches = []
-    for i, (dialect, targets) in enumerate(DIALECTS.items()):
-        if i == len(DIALECTS) - 1:
-            branches.append("{%- else %}")
-        else:
-            keyword = "if" if i == 0 else "elif"
-            branches.append(f"{{%- {keyword} target.type in {list(targets)!r} %}}")
-        branches.append(_indent(sql_by_dialect[dialect], 4))
-    branches.append("{%- endif %}")
+def _model_sql(rule: Rule, members_sql: str, columns: list[tuple[str, str]]) -> str:
     split = ", ".join(f"'{k}': {v:g}" for k, v in rule.split.items())
     salt = f", salt='{rule.salt}'" if rule.salt else ""
     select_list = ",\n".join(f"        {alias}.{name}" for name, alias in columns)
@@ -334,7 +386,7 @@ def _model_sql(rule: Rule, sql_by_dialect: dict[str, str], columns: list[tuple[s
     return f"""-- Generated by `ferry audiences compile` from {rule.file}; do not edit.
 -- {rule.description}
 with members as (
-{chr(10).join(branches)}
+{_indent(members_sql, 4)}
 ),
 
 eligible as (
@@ -422,7 +474,7 @@ def compile_rule(
     """Compile one parsed rule. `known_audiences`: model names membership may refer to."""
     compiler = _Compiler(rule, known_audiences)
     select = compiler.query()
-    sql_by_dialect = transpile(select)
+    members_sql, duckdb_sql = render(select)
     columns = _output_columns(rule)
     names = ("profile_id", "variant", *(c for c, _ in columns))
     meta = _ferry_meta(rule, set(names), destinations)
@@ -444,7 +496,7 @@ def compile_rule(
         ],
     }
     return CompiledRule(
-        rule, sql_by_dialect, names, _model_sql(rule, sql_by_dialect, columns), yaml_entry
+        rule, members_sql, duckdb_sql, names, _model_sql(rule, members_sql, columns), yaml_entry
     )
 
 

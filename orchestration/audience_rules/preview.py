@@ -46,7 +46,7 @@ def preview_rule(
         p.stem for p in (project / "models" / "audiences" / "rules").glob("aud_*.sql")
     }
     compiled = compile_rule(rule, known - {rule.name})
-    members_sql = render_for_duckdb(compiled.sql_by_dialect["duckdb"], as_of)
+    members_sql = render_for_duckdb(compiled.duckdb_sql, as_of)
     consent = (
         "true"
         if rule.channel == "none"

@@ -26,8 +26,10 @@ def pairs(clusters: set[frozenset[Record]]) -> set[tuple[Record, Record]]:
     out: set[tuple[Record, Record]] = set()
     for cluster in clusters:
         members = sorted(cluster)
-        out.update((a, b) for i, a in enumerate(members) for b in members[i + 1:])
+        out.update((a, b) for i, a in enumerate(members) for b in members[i + 1 :])
     return out
 
 
-IDENTIFIERS_SQL = "select distinct source, source_record_id, profile_id from marts.customer_identifiers"
+IDENTIFIERS_SQL = (
+    "select distinct source, source_record_id, profile_id from marts.customer_identifiers"
+)

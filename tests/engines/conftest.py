@@ -65,13 +65,18 @@ class DuckdbBaseline:
 
 
 @pytest.fixture(scope="session")
-def duckdb_baseline(generated_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> DuckdbBaseline:
+def duckdb_baseline(
+    generated_raw: Path, tmp_path_factory: pytest.TempPathFactory
+) -> DuckdbBaseline:
     """Starts a build of +customer_identifiers (models and seeds, no tests) on DuckDB; other engines build meanwhile."""
     work = tmp_path_factory.mktemp("engines-duckdb")
     path = work / "ferry.duckdb"
     shutil.copy(generated_raw, path)
     job = start_dbt(
         ["build", "--select", "+customer_identifiers", "--exclude", "resource_type:test"],
-        target="duckdb", work=work, env={"FERRY_DUCKDB_PATH": str(path)}, dbt_vars=DBT_VARS,
+        target="duckdb",
+        work=work,
+        env={"FERRY_DUCKDB_PATH": str(path)},
+        dbt_vars=DBT_VARS,
     )
     return DuckdbBaseline(path, job)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -22,13 +23,20 @@ DBT = str(Path(sys.executable).parent / "dbt")
 
 def _command(args: list[str], target: str, work: Path, dbt_vars: dict[str, Any]) -> list[str]:
     return [
-        DBT, *args,
-        "--project-dir", str(DBT_PROJECT_DIR),
-        "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target", target,
-        "--target-path", str(work / "target"),
-        "--log-path", str(work / "logs"),
-        "--vars", json.dumps(dbt_vars),
+        DBT,
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target",
+        target,
+        "--target-path",
+        str(work / "target"),
+        "--log-path",
+        str(work / "logs"),
+        "--vars",
+        json.dumps(dbt_vars),
     ]
 
 
@@ -41,12 +49,30 @@ class DbtJob:
     proc: subprocess.Popen[str]
 
     def wait_ok(self, timeout: float = 900) -> str:
-        """Wait; on failure raise with the lines dbt flagged, so the test says what broke."""
-        out, _ = self.proc.communicate(timeout=timeout)
+        """Wait; on failure raise with the lines dbt flagged, so the test says what broke.
+
+        Past `timeout` the whole process group is killed (dbt and, on Spark, its JVM),
+        so a slow build fails the test instead of running on after it.
+        """
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.communicate()
+            raise AssertionError(
+                f"dbt {' '.join(self.args)} still running after {timeout:.0f} s, killed "
+                f"(logs in {self.work / 'logs'})"
+            ) from None
         if self.proc.returncode != 0:
-            flagged = [line for line in out.splitlines() if "ERROR" in line or "FAIL" in line or "Error" in line]
+            flagged = [
+                line
+                for line in out.splitlines()
+                if "ERROR" in line or "FAIL" in line or "Error" in line
+            ]
             tail = "\n".join(flagged[-40:] or out.splitlines()[-40:])
-            raise AssertionError(f"dbt {' '.join(self.args)} failed (logs in {self.work / 'logs'}):\n{tail}")
+            raise AssertionError(
+                f"dbt {' '.join(self.args)} failed (logs in {self.work / 'logs'}):\n{tail}"
+            )
         return out
 
     @property
@@ -54,18 +80,49 @@ class DbtJob:
         return self.work / "target" / "manifest.json"
 
 
-def start_dbt(args: list[str], *, target: str, work: Path, env: dict[str, str], dbt_vars: dict[str, Any]) -> DbtJob:
+def start_dbt(
+    args: list[str], *, target: str, work: Path, env: dict[str, str], dbt_vars: dict[str, Any]
+) -> DbtJob:
     work.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
         _command(args, target, work, dbt_vars),
         cwd=DBT_PROJECT_DIR,
-        env={**os.environ, **env, "FERRY_DBT_TARGET": target, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        env={
+            **os.environ,
+            **env,
+            "FERRY_DBT_TARGET": target,
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group: wait_ok can stop dbt and its children
     )
     return DbtJob(args, work, proc)
 
 
-def run_dbt(args: list[str], *, target: str, work: Path, env: dict[str, str], dbt_vars: dict[str, Any]) -> str:
-    return start_dbt(args, target=target, work=work, env=env, dbt_vars=dbt_vars).wait_ok()
+def run_dbt(
+    args: list[str],
+    *,
+    target: str,
+    work: Path,
+    env: dict[str, str],
+    dbt_vars: dict[str, Any],
+    timeout: float = 900,
+) -> str:
+    job = start_dbt(args, target=target, work=work, env=env, dbt_vars=dbt_vars)
+    return job.wait_ok(timeout)
+
+
+def show_inline(
+    sql: str, *, target: str, work: Path, env: dict[str, str], dbt_vars: dict[str, Any]
+) -> list[dict]:
+    """Rows of `dbt show --inline sql` (Jinja rendered by dbt on `target`), as dicts."""
+    out = run_dbt(
+        ["--quiet", "show", "--inline", sql, "--output", "json", "--limit", "100"],
+        target=target,
+        work=work,
+        env=env,
+        dbt_vars=dbt_vars,
+    )
+    return json.loads(out[out.index("{") :])["show"]

@@ -25,7 +25,9 @@ def raw_tables(duckdb_file: Path, schema: str = "raw") -> dict[str, pa.Table]:
                 [schema],
             ).fetchall()
         ]
-        return {name: con.sql(f'select * from "{schema}"."{name}"').to_arrow_table() for name in names}
+        return {
+            name: con.sql(f'select * from "{schema}"."{name}"').to_arrow_table() for name in names
+        }
 
 
 def _postgres_compatible(table: pa.Table) -> pa.Table:
@@ -52,7 +54,9 @@ def copy_raw_to_postgres(duckdb_file: Path, uri: str, schema: str = "raw") -> di
             cur.execute(f'drop schema if exists "{schema}" cascade')
             cur.execute(f'create schema "{schema}"')
             for name, table in tables.items():
-                cur.adbc_ingest(name, _postgres_compatible(table), mode="create", db_schema_name=schema)
+                cur.adbc_ingest(
+                    name, _postgres_compatible(table), mode="create", db_schema_name=schema
+                )
                 counts[name] = table.num_rows
         conn.commit()
     return counts

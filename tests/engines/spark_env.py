@@ -44,7 +44,9 @@ def _session(env: dict[str, str]):  # -> pyspark.sql.SparkSession
     )
 
 
-def load_raw_into_spark(duckdb_file: Path, env: dict[str, str], schema: str = "raw") -> dict[str, int]:
+def load_raw_into_spark(
+    duckdb_file: Path, env: dict[str, str], schema: str = "raw"
+) -> dict[str, int]:
     """Create database `schema` with every raw table (Arrow in, Parquet out); rows per table.
 
     In a child process: pyspark keeps its JVM (and the embedded Derby metastore it
@@ -92,5 +94,14 @@ if __name__ == "__main__":
     import os
     import sys
 
-    keys = ("FERRY_SPARK_WAREHOUSE", "FERRY_SPARK_METASTORE", "FERRY_SPARK_MASTER", "FERRY_SPARK_SHUFFLE_PARTITIONS")
-    print(json.dumps(_load_in_process(Path(sys.argv[1]), {k: os.environ[k] for k in keys}, sys.argv[2])))
+    keys = (
+        "FERRY_SPARK_WAREHOUSE",
+        "FERRY_SPARK_METASTORE",
+        "FERRY_SPARK_MASTER",
+        "FERRY_SPARK_SHUFFLE_PARTITIONS",
+    )
+    print(
+        json.dumps(
+            _load_in_process(Path(sys.argv[1]), {k: os.environ[k] for k in keys}, sys.argv[2])
+        )
+    )

@@ -46,7 +46,9 @@ def test_raw_copy_is_complete(postgres_server, postgres_build, generated_raw: Pa
             ).fetchall()
         }
     with psycopg.connect(postgres_server.dsn) as conn:
-        on_postgres = {t: conn.execute(f'select count(*) from raw."{t}"').fetchone()[0] for t in expected}
+        on_postgres = {
+            t: conn.execute(f'select count(*) from raw."{t}"').fetchone()[0] for t in expected
+        }
     assert on_postgres == expected
     assert expected["crm_contacts"] > 0 and expected["web_events"] > 0
 
@@ -72,26 +74,38 @@ def test_postgres_profiles_match_duckdb(postgres_server, postgres_build, duckdb_
 def test_postgres_builds_audiences_and_marts(postgres_server, postgres_build) -> None:
     with psycopg.connect(postgres_server.dsn) as conn:
         audiences = [
-            r[0] for r in conn.execute(
+            r[0]
+            for r in conn.execute(
                 "select table_name from information_schema.tables "
                 "where table_schema = 'audiences' and table_name like 'aud\\_%' order by 1"
             ).fetchall()
         ]
-        sizes = {a: conn.execute(f'select count(*) from audiences."{a}"').fetchone()[0] for a in audiences}
-        profiles = conn.execute("select count(*), count(distinct profile_id) from marts.customer_profiles").fetchone()
+        sizes = {
+            a: conn.execute(f'select count(*) from audiences."{a}"').fetchone()[0]
+            for a in audiences
+        }
+        profiles = conn.execute(
+            "select count(*), count(distinct profile_id) from marts.customer_profiles"
+        ).fetchone()
         scored = conn.execute(
             "select count(*) from marts.customer_scores s join marts.customer_profiles p "
             "on p.profile_id = s.profile_id where s.lifecycle_stage is not null"
         ).fetchone()[0]
-        fuzzy_edges = conn.execute("select count(*) from intermediate.int_fuzzy_edges").fetchone()[0]
+        fuzzy_edges = conn.execute("select count(*) from intermediate.int_fuzzy_edges").fetchone()[
+            0
+        ]
     assert len(audiences) >= 10
     assert sum(sizes.values()) > 0, sizes
     assert profiles[0] == profiles[1] > 100
     assert 0.9 * profiles[0] <= scored <= profiles[0]  # erased profiles are not scored
-    assert fuzzy_edges == 0  # Splink scoring is DuckDB-only: no fuzzy pairs elsewhere (docs/engines.md)
+    assert (
+        fuzzy_edges == 0
+    )  # Splink scoring is DuckDB-only: no fuzzy pairs elsewhere (docs/engines.md)
 
 
-def test_sync_engine_plans_and_syncs_on_postgres(postgres_server, postgres_build, monkeypatch) -> None:
+def test_sync_engine_plans_and_syncs_on_postgres(
+    postgres_server, postgres_build, monkeypatch
+) -> None:
     import adbc_driver_postgresql.dbapi as adbc_pg
 
     from connectors.webhook.sandbox import WebhookReceiver
@@ -110,7 +124,9 @@ def test_sync_engine_plans_and_syncs_on_postgres(postgres_server, postgres_build
 
     secret = "whsec-engines-0123456789abcdef"
     syncs = load_syncs(postgres_build["manifest"], DBT_PROJECT_DIR / "destinations.yml")
-    candidates = [s for s in syncs if s.destination.type == "webhook" and s.mode in ("upsert", "mirror")]
+    candidates = [
+        s for s in syncs if s.destination.type == "webhook" and s.mode in ("upsert", "mirror")
+    ]
     assert candidates, "no webhook upsert/mirror sync declared in the audiences"
     with psycopg.connect(postgres_server.dsn, autocommit=True) as conn:
         wh = Warehouse(conn)
@@ -120,13 +136,17 @@ def test_sync_engine_plans_and_syncs_on_postgres(postgres_server, postgres_build
         assert first.counts.get("add", 0) > 0, {n: p.counts for n, p in plans.items()}
         assert first.sample and all(r["operation"] == "upsert" for r in first.sample)
         # Planning writes nothing, not even the state schema.
-        assert conn.execute(
-            "select count(*) from information_schema.schemata where schema_name = 'ferry_sync'"
-        ).fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "select count(*) from information_schema.schemata where schema_name = 'ferry_sync'"
+            ).fetchone()[0]
+            == 0
+        )
 
         with WebhookReceiver(secret=secret) as receiver:
             destination = build_destination(
-                sync.destination, {"FERRY_WEBHOOK_URL": receiver.url(), "FERRY_WEBHOOK_SECRET": secret}
+                sync.destination,
+                {"FERRY_WEBHOOK_URL": receiver.url(), "FERRY_WEBHOOK_SECRET": secret},
             )
             result = engine.run(sync, wh, destination)
             assert result.status == "success", result.error
@@ -134,12 +154,17 @@ def test_sync_engine_plans_and_syncs_on_postgres(postgres_server, postgres_build
             received = set(receiver.state.records)
             assert len(received) == first.counts["add"]
             state_keys = {
-                r[0] for r in conn.execute(
-                    "select record_key from ferry_sync.sync_state where sync_name = %s", (sync.name,)
+                r[0]
+                for r in conn.execute(
+                    "select record_key from ferry_sync.sync_state where sync_name = %s",
+                    (sync.name,),
                 ).fetchall()
             }
             audience = {
-                r[0] for r in conn.execute(f'select cast("{sync.key}" as text) from "{sync.schema_name}"."{sync.table}"').fetchall()
+                r[0]
+                for r in conn.execute(
+                    f'select cast("{sync.key}" as text) from "{sync.schema_name}"."{sync.table}"'
+                ).fetchall()
             }
             assert state_keys == received and received <= audience
             assert adbc_reads, "the sync read its rows without ADBC"

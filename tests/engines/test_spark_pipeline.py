@@ -18,7 +18,10 @@ from tests.engines.dbt_cli import run_dbt
 from tests.engines.spark_env import load_raw_into_spark, spark_env, spark_session
 from tests.engines.spark_warehouse import SparkPlanWarehouse
 
-pytestmark = [pytest.mark.spark, pytest.mark.timeout(3600)]
+# A JVM and one Spark job per model and test: about 15 minutes on two shared cores, far
+# more when the machine is busy; the build gets 50 minutes before it is stopped.
+BUILD_TIMEOUT_S = 3000
+pytestmark = [pytest.mark.spark, pytest.mark.timeout(BUILD_TIMEOUT_S + 1200)]
 
 # identity -> profiles -> scores, consent (the sync policies) -> audiences, and what they read.
 SELECTION = ["+path:models/marts", "+path:models/audiences"]
@@ -29,7 +32,14 @@ def spark_build(generated_raw: Path, duckdb_baseline, tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("engines-spark")
     env = spark_env(root)
     load_raw_into_spark(generated_raw, env)
-    run_dbt(["build", "--select", *SELECTION], target="spark", work=root, env=env, dbt_vars=DBT_VARS)
+    run_dbt(
+        ["build", "--select", *SELECTION],
+        target="spark",
+        work=root,
+        env=env,
+        dbt_vars=DBT_VARS,
+        timeout=BUILD_TIMEOUT_S,
+    )
     spark = spark_session(env)  # dbt's process has exited: the Derby metastore is free
     yield {"spark": spark, "manifest": root / "target" / "manifest.json"}
     spark.stop()
@@ -50,7 +60,9 @@ def test_spark_profiles_match_duckdb(spark_build, duckdb_baseline) -> None:
 
 def test_spark_builds_scores_and_audiences(spark_build) -> None:
     spark = spark_build["spark"]
-    profiles = spark.sql("select count(*), count(distinct profile_id) from marts.customer_profiles").first()
+    profiles = spark.sql(
+        "select count(*), count(distinct profile_id) from marts.customer_profiles"
+    ).first()
     scored = spark.sql(
         "select count(*) from marts.customer_scores s join marts.customer_profiles p "
         "on p.profile_id = s.profile_id where s.lifecycle_stage is not null"
@@ -65,8 +77,11 @@ def test_spark_builds_scores_and_audiences(spark_build) -> None:
 def test_sync_plan_query_runs_on_spark_sql(spark_build) -> None:
     spark = spark_build["spark"]
     wh = SparkPlanWarehouse(spark)
-    syncs = [s for s in load_syncs(spark_build["manifest"], DBT_PROJECT_DIR / "destinations.yml")
-             if s.mode in ("upsert", "mirror")]
+    syncs = [
+        s
+        for s in load_syncs(spark_build["manifest"], DBT_PROJECT_DIR / "destinations.yml")
+        if s.mode in ("upsert", "mirror")
+    ]
     assert syncs
     ran = 0
     for sync in syncs:

@@ -20,8 +20,13 @@ from tests.engines.sync_sql import declared_plan_sql, recorded_run_sql
 def compiled_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`dbt compile` of the whole project on the DuckDB target (an empty warehouse file)."""
     work = tmp_path_factory.mktemp("engines-compile")
-    run_dbt(["compile"], target="duckdb", work=work,
-            env={"FERRY_DUCKDB_PATH": str(work / "empty.duckdb")}, dbt_vars=DBT_VARS)
+    run_dbt(
+        ["compile"],
+        target="duckdb",
+        work=work,
+        env={"FERRY_DUCKDB_PATH": str(work / "empty.duckdb")},
+        dbt_vars=DBT_VARS,
+    )
     return work / "target" / "manifest.json"
 
 
@@ -41,12 +46,16 @@ def test_every_model_and_data_test_transpiles(compiled_manifest: Path) -> None:
 def test_transpiled_models_are_written_per_dialect(compiled_manifest: Path, tmp_path: Path) -> None:
     for dialect in TARGET_DIALECTS:
         assert transpile_manifest(compiled_manifest, tmp_path, dialect) == []
-    profiles = {d: (tmp_path / d / "customer_profiles.sql").read_text().lower() for d in TARGET_DIALECTS}
+    profiles = {
+        d: (tmp_path / d / "customer_profiles.sql").read_text().lower() for d in TARGET_DIALECTS
+    }
     # Dialect-specific spellings prove the SQL was really rewritten, not copied.
     assert "`" in profiles["bigquery"] and "`" not in profiles["snowflake"]
 
 
-def test_sync_engine_sql_transpiles(compiled_manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sync_engine_sql_transpiles(
+    compiled_manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run_sql = recorded_run_sql(tmp_path, monkeypatch)
     plans = dict(declared_plan_sql(compiled_manifest, DBT_PROJECT_DIR / "destinations.yml"))
     # Real runs touch state, ledger, results and runs tables in every mode.

@@ -1,7 +1,7 @@
 {#- A table, not a view, on DuckDB: email/phone validation runs in Python UDFs
     (plugins/ferry_normalize.py) that only dbt's connections register, so a view would
     break every other reader of the warehouse and re-run the UDFs per reader. -#}
-{{ config(materialized=('table' if target.type == 'duckdb' else 'view')) }}
+{{ config(materialized=ferry_validating_staging_materialization()) }}
 
 with
 

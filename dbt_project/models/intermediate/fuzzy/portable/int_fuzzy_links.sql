@@ -8,7 +8,7 @@
     contributes no fuzzy edges: identity is then deterministic only. Columns follow
     orchestration/fuzzy_matching/scoring.py (_explain_sql), one gamma/level/weight
     triple per comparison of model_spec.COMPARISON_NAMES. See docs/engines.md. -#}
-{{ config(enabled=target.type != 'duckdb') }}
+{{ config(enabled=not ferry_fuzzy_matching_in_warehouse()) }}
 
 {%- set comparisons = ['name', 'birth_date', 'address', 'email', 'phone'] %}
 
