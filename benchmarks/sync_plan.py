@@ -43,7 +43,8 @@ class NullDestination:
 
         self.capabilities = Capabilities(
             modes=frozenset({"upsert", "mirror", "insert", "send", "delete"}),
-            identifiers=frozenset({"email"}), max_batch_records=10_000,
+            identifiers=frozenset({"email"}),
+            max_batch_records=10_000,
         )
         self.received = 0
 
@@ -63,10 +64,19 @@ def bench_sync(name: str = "aud_bench__null") -> Any:
     from syncs.config import DestinationSpec, FieldMapping, Policies, SyncConfig
 
     return SyncConfig(
-        name=name, audience="aud_bench", schema_name="audiences", table="aud_bench",
-        destination_name="null", destination=DestinationSpec(type="null"), mode="mirror", channel="email",
+        name=name,
+        audience="aud_bench",
+        schema_name="audiences",
+        table="aud_bench",
+        destination_name="null",
+        destination=DestinationSpec(type="null"),
+        mode="mirror",
+        channel="email",
         identifiers={"email": "email"},
-        fields={c: FieldMapping(column=c) for c in ("first_name", "city", "loyalty_points", "main_interest")},
+        fields={
+            c: FieldMapping(column=c)
+            for c in ("first_name", "city", "loyalty_points", "main_interest")
+        },
         policies=Policies(max_removal_share=0.2),
     )
 
@@ -93,7 +103,9 @@ def setup(db: Path, members: int) -> None:
     conn.execute("""create table marts.customer_suppressions as
         select profile_id, 'email' as channel, 'unsubscribe' as reason, current_timestamp as suppressed_at
         from audiences.aud_bench where hash(profile_id) % 200 = 1""")
-    conn.execute("create table marts.marketing_pressure (profile_id varchar, channel varchar, pressure double)")
+    conn.execute(
+        "create table marts.marketing_pressure (profile_id varchar, channel varchar, pressure double)"
+    )
     conn.close()
 
 
@@ -101,8 +113,10 @@ def change_one_percent(db: Path) -> None:
     import duckdb
 
     conn = duckdb.connect(str(db))
-    conn.execute("update audiences.aud_bench set first_name = first_name || '_v2' "
-                 "where hash(profile_id) % 100 = 7")
+    conn.execute(
+        "update audiences.aud_bench set first_name = first_name || '_v2' "
+        "where hash(profile_id) % 100 = 7"
+    )
     conn.close()
 
 
@@ -119,9 +133,15 @@ def phase_run(db: Path) -> dict[str, Any]:
     started, cpu = time.perf_counter(), time.process_time()
     result = engine.run(bench_sync(), conn, dest, confirm=True)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    return {"seconds": seconds, "cpu_seconds": cpu, "sent": result.sent, "status": result.status,
-            "records_per_second": result.sent / seconds if seconds else 0.0,
-            "planned": result.planned, "suppressed": result.suppressed}
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "sent": result.sent,
+        "status": result.status,
+        "records_per_second": result.sent / seconds if seconds else 0.0,
+        "planned": result.planned,
+        "suppressed": result.suppressed,
+    }
 
 
 def phase_plan(db: Path) -> dict[str, Any]:
@@ -141,13 +161,22 @@ def phase_plan(db: Path) -> dict[str, Any]:
     started = time.perf_counter()
     streamed = sum(b.num_rows for b in wh.stream(sql, params, batch_rows=10_000))
     stream_seconds = time.perf_counter() - started
-    return {"seconds": plan_seconds, "cpu_seconds": cpu, "counts": plan.counts, "suppressed": plan.suppressed,
-            "audience": plan.audience_size, "stream_seconds": stream_seconds, "streamed_rows": streamed}
+    return {
+        "seconds": plan_seconds,
+        "cpu_seconds": cpu,
+        "counts": plan.counts,
+        "suppressed": plan.suppressed,
+        "audience": plan.audience_size,
+        "stream_seconds": stream_seconds,
+        "streamed_rows": streamed,
+    }
 
 
 def _naive_hash(row: dict[str, Any]) -> str:
-    text = "\x1f".join("\\N" if row[c] is None else str(row[c])
-                       for c in ("city", "email", "first_name", "loyalty_points", "main_interest"))
+    text = "\x1f".join(
+        "\\N" if row[c] is None else str(row[c])
+        for c in ("city", "email", "first_name", "loyalty_points", "main_interest")
+    )
     return hashlib.md5(text.encode()).hexdigest()
 
 
@@ -160,14 +189,23 @@ def phase_naive(db: Path) -> dict[str, Any]:
 
     conn = duckdb.connect(str(db))
     conn.execute("create schema if not exists ferry_naive")
-    conn.execute("create table if not exists ferry_naive.state (record_key varchar, payload_hash varchar)")
+    conn.execute(
+        "create table if not exists ferry_naive.state (record_key varchar, payload_hash varchar)"
+    )
     dest = NullDestination()
     started, cpu = time.perf_counter(), time.process_time()
     members = conn.execute("select * from audiences.aud_bench").fetchall()
     names = [d[0] for d in conn.description]
-    consent = {p for p, ok in conn.execute(
-        "select profile_id, is_consented from marts.customer_consent where channel = 'email'").fetchall() if ok}
-    suppressed = {p for (p,) in conn.execute("select profile_id from marts.customer_suppressions").fetchall()}
+    consent = {
+        p
+        for p, ok in conn.execute(
+            "select profile_id, is_consented from marts.customer_consent where channel = 'email'"
+        ).fetchall()
+        if ok
+    }
+    suppressed = {
+        p for (p,) in conn.execute("select profile_id from marts.customer_suppressions").fetchall()
+    }
     state = dict(conn.execute("select record_key, payload_hash from ferry_naive.state").fetchall())
     changes, new_state = [], {}
     for values in members:
@@ -178,18 +216,31 @@ def phase_naive(db: Path) -> dict[str, Any]:
         h = _naive_hash(row)
         new_state[key] = h
         if state.get(key) != h:
-            payload = {c: row[c] for c in ("email", "first_name", "city", "loyalty_points", "main_interest")}
+            payload = {
+                c: row[c]
+                for c in ("email", "first_name", "city", "loyalty_points", "main_interest")
+            }
             changes.append(Record(key=key, operation=Operation.UPSERT, payload=payload))
-    removed = [Record(key=k, operation=Operation.REMOVE, payload={}) for k in state.keys() - new_state.keys()]
+    removed = [
+        Record(key=k, operation=Operation.REMOVE, payload={})
+        for k in state.keys() - new_state.keys()
+    ]
     todo = changes + removed
     for i in range(0, len(todo), 10_000):
-        dest.write(todo[i:i + 10_000])
+        dest.write(todo[i : i + 10_000])
     conn.execute("delete from ferry_naive.state")
-    conn.register("new_state", pa.table({"record_key": list(new_state), "payload_hash": list(new_state.values())}))
+    conn.register(
+        "new_state",
+        pa.table({"record_key": list(new_state), "payload_hash": list(new_state.values())}),
+    )
     conn.execute("insert into ferry_naive.state select * from new_state")
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    return {"seconds": seconds, "cpu_seconds": cpu, "sent": dest.received,
-            "records_per_second": dest.received / seconds if seconds else 0.0}
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "sent": dest.received,
+        "records_per_second": dest.received / seconds if seconds else 0.0,
+    }
 
 
 PHASES = {"run": phase_run, "plan": phase_plan, "naive": phase_naive}
@@ -201,12 +252,17 @@ PHASES = {"run": phase_run, "plan": phase_plan, "naive": phase_naive}
 def _phase(name: str, db: Path) -> tuple[dict[str, Any], float]:
     from benchmarks.common import run_measured
 
-    m = run_measured([sys.executable, "-m", "benchmarks.sync_plan", "--phase", name, "--db", str(db)])
+    m = run_measured(
+        [sys.executable, "-m", "benchmarks.sync_plan", "--phase", name, "--db", str(db)]
+    )
     if m.returncode:
         raise SystemExit(f"phase {name} failed")
     out = json.loads(m.output.strip().splitlines()[-1])
-    print(f"  {name}: {json.dumps({k: v for k, v in out.items() if not isinstance(v, dict)})}, "
-          f"peak RSS {m.peak_rss_mb:.0f} MB", flush=True)
+    print(
+        f"  {name}: {json.dumps({k: v for k, v in out.items() if not isinstance(v, dict)})}, "
+        f"peak RSS {m.peak_rss_mb:.0f} MB",
+        flush=True,
+    )
     return out, m.peak_rss_mb
 
 
@@ -241,40 +297,87 @@ def main(argv: list[str] | None = None) -> int:
         return a / b if b else None
 
     rows = [
-        {"what": f"plan {members:,} members, {plan['counts']['update']:,} changed (dry run)",
-         "value": round(plan["seconds"], 3), "unit": "s", "target": f"<= {TARGETS['plan_seconds']:.0f} s"},
+        {
+            "what": f"plan {members:,} members, {plan['counts']['update']:,} changed (dry run)",
+            "value": round(plan["seconds"], 3),
+            "unit": "s",
+            "target": f"<= {TARGETS['plan_seconds']:.0f} s",
+        },
         {"what": "plan peak RSS", "value": round(plan_rss, 1), "unit": "MB", "target": "< 1024 MB"},
-        {"what": "stream the changed rows as Arrow batches", "value": round(plan["stream_seconds"], 3), "unit": "s"},
-        {"what": f"first full sync, {initial['sent']:,} records, engine", "value": round(initial["records_per_second"]),
-         "unit": "records/s", "target": ">= 50,000", "peer": "naive baseline",
-         "peer_value": round(naive_initial["records_per_second"]),
-         "ratio": round(ratio(initial["records_per_second"], naive_initial["records_per_second"]) or 0, 2)},
-        {"what": "first full sync peak RSS, engine", "value": round(initial_rss, 1), "unit": "MB",
-         "peer": "naive baseline", "peer_value": round(naive_initial_rss, 1),
-         "ratio": round(ratio(initial_rss, naive_initial_rss) or 0, 2)},
-        {"what": f"incremental run, {incremental['sent']:,} changed records, engine",
-         "value": round(incremental["seconds"], 3), "unit": "s", "peer": "naive baseline",
-         "peer_value": round(naive_incremental["seconds"], 3),
-         "ratio": round(ratio(incremental["seconds"], naive_incremental["seconds"]) or 0, 3)},
-        {"what": "incremental run peak RSS, engine", "value": round(incremental_rss, 1), "unit": "MB",
-         "peer": "naive baseline", "peer_value": round(naive_incremental_rss, 1),
-         "ratio": round(ratio(incremental_rss, naive_incremental_rss) or 0, 2)},
-        {"what": "unchanged re-run: records sent", "value": rerun["sent"], "unit": "records", "target": "0"},
+        {
+            "what": "stream the changed rows as Arrow batches",
+            "value": round(plan["stream_seconds"], 3),
+            "unit": "s",
+        },
+        {
+            "what": f"first full sync, {initial['sent']:,} records, engine",
+            "value": round(initial["records_per_second"]),
+            "unit": "records/s",
+            "target": ">= 50,000",
+            "peer": "naive baseline",
+            "peer_value": round(naive_initial["records_per_second"]),
+            "ratio": round(
+                ratio(initial["records_per_second"], naive_initial["records_per_second"]) or 0, 2
+            ),
+        },
+        {
+            "what": "first full sync peak RSS, engine",
+            "value": round(initial_rss, 1),
+            "unit": "MB",
+            "peer": "naive baseline",
+            "peer_value": round(naive_initial_rss, 1),
+            "ratio": round(ratio(initial_rss, naive_initial_rss) or 0, 2),
+        },
+        {
+            "what": f"incremental run, {incremental['sent']:,} changed records, engine",
+            "value": round(incremental["seconds"], 3),
+            "unit": "s",
+            "peer": "naive baseline",
+            "peer_value": round(naive_incremental["seconds"], 3),
+            "ratio": round(ratio(incremental["seconds"], naive_incremental["seconds"]) or 0, 3),
+        },
+        {
+            "what": "incremental run peak RSS, engine",
+            "value": round(incremental_rss, 1),
+            "unit": "MB",
+            "peer": "naive baseline",
+            "peer_value": round(naive_incremental_rss, 1),
+            "ratio": round(ratio(incremental_rss, naive_incremental_rss) or 0, 2),
+        },
+        {
+            "what": "unchanged re-run: records sent",
+            "value": rerun["sent"],
+            "unit": "records",
+            "target": "0",
+        },
         {"what": "unchanged re-run time", "value": round(rerun["seconds"], 3), "unit": "s"},
-        {"what": "first full sync CPU time (process, all threads), engine", "value": round(initial["cpu_seconds"], 2),
-         "unit": "s", "peer": "naive baseline", "peer_value": round(naive_initial["cpu_seconds"], 2),
-         "ratio": round(ratio(initial["cpu_seconds"], naive_initial["cpu_seconds"]) or 0, 2)},
-        {"what": "plan CPU time (process, all threads)", "value": round(plan["cpu_seconds"], 2), "unit": "s"},
+        {
+            "what": "first full sync CPU time (process, all threads), engine",
+            "value": round(initial["cpu_seconds"], 2),
+            "unit": "s",
+            "peer": "naive baseline",
+            "peer_value": round(naive_initial["cpu_seconds"], 2),
+            "ratio": round(ratio(initial["cpu_seconds"], naive_initial["cpu_seconds"]) or 0, 2),
+        },
+        {
+            "what": "plan CPU time (process, all threads)",
+            "value": round(plan["cpu_seconds"], 2),
+            "unit": "s",
+        },
     ]
     notes = [
         f"{members:,} members; 10% holdout, ~2% without consent, ~0.5% unsubscribed; 1% of members changed.",
         "Zero-latency in-process destination, batches of 10,000, state and per-record results committed per batch.",
-        "Naive baseline: fetch all members into Python, judge policies and md5 in Python, diff against the "
-        "full state read back, send, rewrite state (bulk Arrow write, which flatters it).",
+        (
+            "Naive baseline: fetch all members into Python, judge policies and md5 in Python, diff against the "
+            "full state read back, send, rewrite state (bulk Arrow write, which flatters it)."
+        ),
         "Each phase in its own process; peak RSS is that process's (benchmarks.measure).",
-        f"Shared 2-core machine: wall times include contention from other work (load average at start: "
-        f"{open('/proc/loadavg').read().split()[0]}); CPU times are reported beside them. "
-        f"Plan detail: {json.dumps(plan['counts'])}",
+        (
+            f"Shared 2-core machine: wall times include contention from other work (load average at start: "
+            f"{Path('/proc/loadavg').read_text().split()[0]}); CPU times are reported beside them. "
+            f"Plan detail: {json.dumps(plan['counts'])}"
+        ),
     ]
     path = write_results("sync", rows, notes=notes)
     print(f"wrote {path}")

@@ -35,7 +35,7 @@ COLUMNS = ("profile_id", "email", "first_name", "city", "loyalty_points", "main_
 # The rows the engine sends on a first mirror sync of aud_bench (benchmarks.sync_plan.setup):
 # treatment variant, email consent, not suppressed.
 ELIGIBLE_SQL = f"""
-    select {', '.join('a.' + c for c in COLUMNS)}
+    select {", ".join("a." + c for c in COLUMNS)}
     from audiences.aud_bench as a
     join marts.customer_consent as c on c.profile_id = a.profile_id and c.channel = 'email' and c.is_consented
     where a.variant <> 'holdout'
@@ -58,7 +58,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 n = len(body["records"]) if isinstance(body, dict) else len(body)
                 with lock:
@@ -96,12 +96,24 @@ def phase_ferry(db: Path, url: str) -> dict[str, Any]:
     from syncs import engine
 
     conn = duckdb.connect(str(db))
-    dest = WebhookDestination.from_options({"url": url, "secret": SECRET, "max_batch_records": BATCH,
-                                            "max_batch_bytes": 50_000_000, "max_requests_per_second": None})
+    dest = WebhookDestination.from_options(
+        {
+            "url": url,
+            "secret": SECRET,
+            "max_batch_records": BATCH,
+            "max_batch_bytes": 50_000_000,
+            "max_requests_per_second": None,
+        }
+    )
     started, cpu = time.perf_counter(), time.process_time()
     result = engine.run(bench_sync("aud_bench__webhook"), conn, dest, confirm=True)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    return {"seconds": seconds, "cpu_seconds": cpu, "sent": result.sent, "status": str(result.status)}
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "sent": result.sent,
+        "status": str(result.status),
+    }
 
 
 def phase_dlt(db: Path, url: str) -> dict[str, Any]:
@@ -117,7 +129,9 @@ def phase_dlt(db: Path, url: str) -> dict[str, Any]:
     def loopback(items, table) -> None:  # items: a pyarrow batch of <= BATCH rows
         nonlocal sent
         rows = items.to_pylist()
-        resp = session.post(url, data=json.dumps(rows, default=str), headers={"Content-Type": "application/json"})
+        resp = session.post(
+            url, data=json.dumps(rows, default=str), headers={"Content-Type": "application/json"}
+        )
         resp.raise_for_status()
         sent += len(rows)
 
@@ -127,8 +141,12 @@ def phase_dlt(db: Path, url: str) -> dict[str, Any]:
     def members():
         yield from conn.sql(ELIGIBLE_SQL).to_arrow_reader(10_000)
 
-    pipeline = dlt.pipeline(pipeline_name="bench_dlt", destination=loopback, dataset_name="bench",
-                            pipelines_dir=str(WORKDIR / "dlt"))
+    pipeline = dlt.pipeline(
+        pipeline_name="bench_dlt",
+        destination=loopback,
+        dataset_name="bench",
+        pipelines_dir=str(WORKDIR / "dlt"),
+    )
     started, cpu = time.perf_counter(), time.process_time()
     pipeline.run(members())
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -173,56 +191,110 @@ def main(argv: list[str] | None = None) -> int:
             out = {}
             for name in ("ferry", "dlt"):
                 receiver.reset()
-                m = run_measured([sys.executable, "-m", "benchmarks.sync_vs_dlt", "--phase", name, "--db", str(db),
-                                  "--url", receiver.url])
+                m = run_measured(
+                    [
+                        sys.executable,
+                        "-m",
+                        "benchmarks.sync_vs_dlt",
+                        "--phase",
+                        name,
+                        "--db",
+                        str(db),
+                        "--url",
+                        receiver.url,
+                    ]
+                )
                 if m.returncode:
                     raise SystemExit(f"phase {name} failed")
                 res = json.loads(m.output.strip().splitlines()[-1])
-                res.update(wall=m.seconds, rss=m.peak_rss_mb, received=receiver.records, requests=receiver.requests)
+                res.update(
+                    wall=m.seconds,
+                    rss=m.peak_rss_mb,
+                    received=receiver.records,
+                    requests=receiver.requests,
+                )
                 res["rps"] = res["received"] / res["seconds"]
                 out[name] = res
                 print(f"  {members:,} members, {name}: {json.dumps(res)}", flush=True)
             f, d = out["ferry"], out["dlt"]
             if f["received"] != eligible or d["received"] != eligible:
-                raise SystemExit(f"receiver counts differ from the {eligible:,} eligible rows: "
-                                 f"ferry {f['received']:,}, dlt {d['received']:,}")
+                raise SystemExit(
+                    f"receiver counts differ from the {eligible:,} eligible rows: "
+                    f"ferry {f['received']:,}, dlt {d['received']:,}"
+                )
             measured.append((eligible, f["seconds"], d["seconds"]))
             label = f"{eligible:,} records ({members:,} members)"
             rows += [
-                {"what": f"full sync over HTTP loopback, {label}", "value": round(f["rps"]), "unit": "records/s",
-                 "peer": "dlt 1.31 @dlt.destination", "peer_value": round(d["rps"]),
-                 "ratio": round(f["rps"] / d["rps"], 2)},
-                {"what": f"full sync CPU time of the client process, {label}", "value": round(f["cpu_seconds"], 2),
-                 "unit": "s", "peer": "dlt 1.31 @dlt.destination", "peer_value": round(d["cpu_seconds"], 2),
-                 "ratio": round(f["cpu_seconds"] / d["cpu_seconds"], 2)},
-                {"what": f"full sync peak RSS of the client process, {label}", "value": round(f["rss"]), "unit": "MB",
-                 "peer": "dlt 1.31 @dlt.destination", "peer_value": round(d["rss"]),
-                 "ratio": round(f["rss"] / d["rss"], 2)},
-                {"what": f"HTTP requests, {label}", "value": f["requests"], "unit": "requests",
-                 "peer": "dlt 1.31 @dlt.destination", "peer_value": d["requests"]},
+                {
+                    "what": f"full sync over HTTP loopback, {label}",
+                    "value": round(f["rps"]),
+                    "unit": "records/s",
+                    "peer": "dlt 1.31 @dlt.destination",
+                    "peer_value": round(d["rps"]),
+                    "ratio": round(f["rps"] / d["rps"], 2),
+                },
+                {
+                    "what": f"full sync CPU time of the client process, {label}",
+                    "value": round(f["cpu_seconds"], 2),
+                    "unit": "s",
+                    "peer": "dlt 1.31 @dlt.destination",
+                    "peer_value": round(d["cpu_seconds"], 2),
+                    "ratio": round(f["cpu_seconds"] / d["cpu_seconds"], 2),
+                },
+                {
+                    "what": f"full sync peak RSS of the client process, {label}",
+                    "value": round(f["rss"]),
+                    "unit": "MB",
+                    "peer": "dlt 1.31 @dlt.destination",
+                    "peer_value": round(d["rss"]),
+                    "ratio": round(f["rss"] / d["rss"], 2),
+                },
+                {
+                    "what": f"HTTP requests, {label}",
+                    "value": f["requests"],
+                    "unit": "requests",
+                    "peer": "dlt 1.31 @dlt.destination",
+                    "peer_value": d["requests"],
+                },
             ]
             db.unlink(missing_ok=True)
     finally:
         receiver.stop()
     if len(measured) >= 2:
         (n1, f1, d1), (n2, f2, d2) = measured[0], measured[-1]
-        rows.append({"what": "scaling exponent of full-sync time (time ~ records^k)",
-                     "value": round(math.log(f2 / f1) / math.log(n2 / n1), 2), "unit": "k",
-                     "peer": "dlt 1.31 @dlt.destination", "peer_value": round(math.log(d2 / d1) / math.log(n2 / n1), 2)})
+        rows.append(
+            {
+                "what": "scaling exponent of full-sync time (time ~ records^k)",
+                "value": round(math.log(f2 / f1) / math.log(n2 / n1), 2),
+                "unit": "k",
+                "peer": "dlt 1.31 @dlt.destination",
+                "peer_value": round(math.log(d2 / d1) / math.log(n2 / n1), 2),
+            }
+        )
     notes = [
-        f"Same rows (treatment, consented, not suppressed members of benchmarks.sync_plan's synthetic audience; "
-        f"columns {', '.join(COLUMNS)}), batches of {BATCH:,}, same loopback receiver (parses JSON, counts, 200).",
-        "Ferry does more per record than dlt here: it computes the plan in SQL (consent, suppression, holdout, "
-        "diff against ferry_sync state), signs each envelope (HMAC), and commits state plus per-record results "
-        "after each batch, so a crash resumes; dlt extracts to parquet files, normalizes, then loads them through "
-        "the decorated function, keeping only its load package state.",
-        "dlt is given its fast path: Arrow record batches in, parquet load files, the sink converts each batch "
-        "to Python dicts and POSTs it (requests.Session keep-alive). Records/s = receiver-counted records / "
-        "in-process run time (imports excluded for both).",
-        f"Shared 2-core machine; the receiver's JSON parsing runs in the driver process and competes for the "
-        f"same cores (load average at end: {open('/proc/loadavg').read().split()[0]}).",
-        f"Detail: ferry {json.dumps({k: v for k, v in out['ferry'].items()}, default=str)}; "
-        f"dlt {json.dumps({k: v for k, v in out['dlt'].items()}, default=str)}",
+        (
+            f"Same rows (treatment, consented, not suppressed members of benchmarks.sync_plan's synthetic audience; "
+            f"columns {', '.join(COLUMNS)}), batches of {BATCH:,}, same loopback receiver (parses JSON, counts, 200)."
+        ),
+        (
+            "Ferry does more per record than dlt here: it computes the plan in SQL (consent, suppression, holdout, "
+            "diff against ferry_sync state), signs each envelope (HMAC), and commits state plus per-record results "
+            "after each batch, so a crash resumes; dlt extracts to parquet files, normalizes, then loads them through "
+            "the decorated function, keeping only its load package state."
+        ),
+        (
+            "dlt is given its fast path: Arrow record batches in, parquet load files, the sink converts each batch "
+            "to Python dicts and POSTs it (requests.Session keep-alive). Records/s = receiver-counted records / "
+            "in-process run time (imports excluded for both)."
+        ),
+        (
+            f"Shared 2-core machine; the receiver's JSON parsing runs in the driver process and competes for the "
+            f"same cores (load average at end: {Path('/proc/loadavg').read_text().split()[0]})."
+        ),
+        (
+            f"Detail: ferry {json.dumps({k: v for k, v in out['ferry'].items()}, default=str)}; "
+            f"dlt {json.dumps({k: v for k, v in out['dlt'].items()}, default=str)}"
+        ),
     ]
     path = write_results("sync_vs_dlt", rows, notes=notes)
     print(f"wrote {path}")

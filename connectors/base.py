@@ -8,9 +8,10 @@ into one result per record and declares what it can do.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Iterable, Mapping, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 class Operation(str, Enum):
@@ -76,10 +77,13 @@ class BatchAccepted:
     list stays valid: existing destinations need no change.
     """
 
-    destination_ids: Mapping[str, str] = field(default_factory=dict)  # key -> id, where the vendor gives one
+    # record key -> the vendor's id for it, where the vendor gives one
+    destination_ids: Mapping[str, str] = field(default_factory=dict)
 
 
-def expand_results(records: list[Record], answer: list[RecordResult] | BatchAccepted) -> list[RecordResult]:
+def expand_results(
+    records: list[Record], answer: list[RecordResult] | BatchAccepted
+) -> list[RecordResult]:
     """One RecordResult per record, whichever form `write()` answered in."""
     if not isinstance(answer, BatchAccepted):
         return answer

@@ -20,7 +20,7 @@ from connectors.base import Capabilities, Record
 T = TypeVar("T")
 
 # A string whose JSON text is itself plus two quotes: printable ASCII without `"` or `\`.
-_NEEDS_ESCAPE = r'[^\x20-\x21\x23-\x5b\x5d-\x7e]'
+_NEEDS_ESCAPE = r"[^\x20-\x21\x23-\x5b\x5d-\x7e]"
 
 
 def record_bytes(record: Record) -> int:

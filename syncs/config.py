@@ -210,7 +210,9 @@ def load_destinations(path: str | Path) -> dict[str, DestinationSpec]:
     except yaml.YAMLError as exc:
         raise SyncConfigError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("destinations"), dict):
-        raise SyncConfigError(f"{path}: key 'destinations' must be a mapping of name -> destination")
+        raise SyncConfigError(
+            f"{path}: key 'destinations' must be a mapping of name -> destination"
+        )
     out: dict[str, DestinationSpec] = {}
     for name, body in raw["destinations"].items():
         if not _NAME.match(str(name)):
@@ -228,9 +230,7 @@ def _model_meta(node: dict[str, Any]) -> dict[str, Any] | None:
     return meta
 
 
-def load_syncs(
-    manifest_path: str | Path, destinations_path: str | Path
-) -> list[SyncConfig]:
+def load_syncs(manifest_path: str | Path, destinations_path: str | Path) -> list[SyncConfig]:
     """Every sync declared by an audience model in the dbt manifest, validated.
 
     Raises SyncConfigError naming the model and key (e.g. `aud_win_back:
@@ -266,7 +266,9 @@ def load_syncs(
                 )
             if entry.mode == "send" and meta.channel == "none":
                 # Sends are messages to people: they must say which consent applies.
-                raise SyncConfigError(f"{where}.mode: send needs meta.ferry.channel (email, sms or ads)")
+                raise SyncConfigError(
+                    f"{where}.mode: send needs meta.ferry.channel (email, sms or ads)"
+                )
             name = entry.name or f"{model}__{entry.destination}"
             if name in seen:
                 raise SyncConfigError(
@@ -279,7 +281,9 @@ def load_syncs(
             }
             clash = set(fields) & set(entry.identifiers)
             if clash:
-                raise SyncConfigError(f"{where}.fields: {sorted(clash)} also declared as identifiers")
+                raise SyncConfigError(
+                    f"{where}.fields: {sorted(clash)} also declared as identifiers"
+                )
             syncs.append(
                 SyncConfig(
                     name=name,

@@ -106,7 +106,9 @@ class RunResult:
     suppressed: dict[str, int] = field(default_factory=dict)
     sent: int = 0  # accepted by the destination (any operation)
     failed: int = 0  # rejected this run, will be retried next run
-    parked: int = 0  # parked this run (max attempts, unsettled in-doubt sends, destination opt-outs)
+    parked: int = (
+        0  # parked this run (max attempts, unsettled in-doubt sends, destination opt-outs)
+    )
     pending: int = 0  # retryable: left for the next run, no attempt counted
     in_doubt: int = 0  # send mode: answer lost, to reconcile next run
     reconciled: int = 0  # in-doubt sends settled at the start of this run
@@ -133,8 +135,12 @@ def _plan_sql(sync: SyncConfig, wh: Warehouse, state_ready: bool) -> PlanSql:
     return build_plan_sql(sync, wh, state_ready, stale_pending(wh, sync) if state_ready else ())
 
 
-def _summarise(sync: SyncConfig, rows: list[tuple]) -> tuple[dict[str, int], dict[str, int], int, int, int]:
-    counts: dict[str, int] = {op: 0 for op in (*WORK_OPS, "unchanged", "parked", "in_doubt", "suppressed")}
+def _summarise(
+    sync: SyncConfig, rows: list[tuple]
+) -> tuple[dict[str, int], dict[str, int], int, int, int]:
+    counts: dict[str, int] = {
+        op: 0 for op in (*WORK_OPS, "unchanged", "parked", "in_doubt", "suppressed")
+    }
     suppressed: dict[str, int] = {}
     audience = eligible = dups = 0
     for op, reason, n, k in rows:
@@ -185,7 +191,9 @@ def stop_reason(sync: SyncConfig, p: Plan, caps: Capabilities | None = None) -> 
                 f"max_removal_share {sync.policies.max_removal_share:.0%}"
             )
     if (
-        caps and caps.min_audience_size and sync.mode in ("upsert", "mirror", "insert")
+        caps
+        and caps.min_audience_size
+        and sync.mode in ("upsert", "mirror", "insert")
         and p.eligible < caps.min_audience_size
     ):
         return f"{p.eligible} eligible members, below the destination's minimum of {caps.min_audience_size}"
@@ -216,9 +224,15 @@ def plan(
     rows = wh.fetchall(counts_sql, params)
     counts, suppressed, audience, eligible, dups = _summarise(sync, [r[:4] for r in rows])
     p = Plan(
-        sync=sync.name, mode=sync.mode, counts=counts, suppressed=suppressed,
-        audience_size=audience, eligible=eligible, held=_held(wh, sync, ready, pending),
-        duplicate_keys=dups, sql=counts_sql,
+        sync=sync.name,
+        mode=sync.mode,
+        counts=counts,
+        suppressed=suppressed,
+        audience_size=audience,
+        eligible=eligible,
+        held=_held(wh, sync, ready, pending),
+        duplicate_keys=dups,
+        sql=counts_sql,
     )
     if keyed_sample:
         keys = tuple(sorted({k for r in rows for k in (r[4] or ())})[:sample_size])
@@ -229,8 +243,11 @@ def plan(
         for batch in wh.stream(sample_sql, sample_params, batch_rows=sample_size):
             for record, *_ in _records(sync, batch):
                 p.sample.append(
-                    {"key": record.key, "operation": record.operation.value,
-                     "payload": mask_payload(dict(record.payload), identifiers)}
+                    {
+                        "key": record.key,
+                        "operation": record.operation.value,
+                        "payload": mask_payload(dict(record.payload), identifiers),
+                    }
                 )
     p.stop_reason = stop_reason(sync, p, capabilities)
     return p
@@ -239,15 +256,22 @@ def plan(
 # --------------------------------------------------------------------------- records
 
 
-_OPERATION_VALUE = {"add": "upsert", "update": "upsert", "remove": "remove", "send": "send", "delete": "delete"}
+_OPERATION_VALUE = {
+    "add": "upsert",
+    "update": "upsert",
+    "remove": "remove",
+    "send": "send",
+    "delete": "delete",
+}
 # The same mapping in SQL, for results written straight from the plan table.
-_OPERATION_SQL = (
-    "case p.__op when 'remove' then 'remove' when 'send' then 'send' when 'delete' then 'delete' else 'upsert' end"
-)
+_OPERATION_SQL = "case p.__op when 'remove' then 'remove' when 'send' then 'send' when 'delete' then 'delete' else 'upsert' end"
 
 _OPERATIONS = {
-    "add": Operation.UPSERT, "update": Operation.UPSERT, "remove": Operation.REMOVE,
-    "send": Operation.SEND, "delete": Operation.DELETE,
+    "add": Operation.UPSERT,
+    "update": Operation.UPSERT,
+    "remove": Operation.REMOVE,
+    "send": Operation.SEND,
+    "delete": Operation.DELETE,
 }
 
 # An item of the stream: (Record for the destination, its __seq in the plan table, its JSON size).
@@ -258,14 +282,24 @@ Item = tuple[Record, int, int]
 def _records(sync: SyncConfig, batch: pa.RecordBatch, sizes: bool = False) -> Iterator[Item]:
     """Arrow rows of the plan -> (Record, __seq, bytes); bytes is 0 unless `sizes`."""
     payload_columns = sync.payload_columns()
-    arrow_fields = [(name, batch.column(f"p__{name}"), on_null == "clear") for name, (_c, on_null) in payload_columns.items()]
-    cols = {name: batch.column(name).to_pylist() for name in ("__op", "__key", "__attempts", "__ids", "__dest_id", "__idem")}
+    arrow_fields = [
+        (name, batch.column(f"p__{name}"), on_null == "clear")
+        for name, (_c, on_null) in payload_columns.items()
+    ]
+    cols = {
+        name: batch.column(name).to_pylist()
+        for name in ("__op", "__key", "__attempts", "__ids", "__dest_id", "__idem")
+    }
     fields = [(name, column.to_pylist(), clear) for name, column, clear in arrow_fields]
     identifiers = set(sync.identifiers)
     ops, keys, attempts_col = cols["__op"], cols["__key"], cols["__attempts"]
     ids_col, dest_col, idem_col = cols["__ids"], cols["__dest_id"], cols["__idem"]
     n = batch.num_rows
-    seqs = batch.column("__seq").to_pylist() if "__seq" in batch.schema.names else list(range(1, n + 1))
+    seqs = (
+        batch.column("__seq").to_pylist()
+        if "__seq" in batch.schema.names
+        else list(range(1, n + 1))
+    )
     variants = batch.column("__variant").to_pylist() if "__variant" in batch.schema.names else None
     # Upsert payloads are measured column-wise (see batching.payload_sizes); others one by one.
     upsert_sizes = payload_sizes(arrow_fields, n) if sizes else None
@@ -290,7 +324,11 @@ def _records(sync: SyncConfig, batch: pa.RecordBatch, sizes: bool = False) -> It
         # Positional: a third cheaper than keywords, per record (key, operation, payload,
         # idempotency_key, attempt: the field order of connectors.base.Record).
         record = Record(
-            keys[i], _OPERATIONS[op], payload, idem_col[i] if op == "send" else None, (attempts_col[i] or 0) + 1
+            keys[i],
+            _OPERATIONS[op],
+            payload,
+            idem_col[i] if op == "send" else None,
+            (attempts_col[i] or 0) + 1,
         )
         if upsert_sizes is None:
             size = 0
@@ -315,18 +353,25 @@ def _with_keys(wh: Warehouse, sql: str, params: list[Any], keys: list[str]) -> N
         wh.release_key_filter()
 
 
-def _results_table(run_id: str, sync: SyncConfig, rows: list[tuple[Record, str, str | None, str | None]], now: datetime) -> pa.Table:
-    return pa.table({
-        "run_id": pa.array([run_id] * len(rows), pa.string()),
-        "sync_name": pa.array([sync.name] * len(rows), pa.string()),
-        "record_key": pa.array([r.key for r, *_ in rows], pa.string()),
-        "operation": pa.array([r.operation.value for r, *_ in rows], pa.string()),
-        "status": pa.array([s for _, s, _, _ in rows], pa.string()),
-        "error": pa.array([e for _, _, e, _ in rows], pa.string()),
-        "attempt": pa.array([r.attempt for r, *_ in rows], pa.int32()),
-        "destination_id": pa.array([d for *_, d in rows], pa.string()),
-        "recorded_at": pa.array([now] * len(rows), pa.timestamp("us")),
-    })
+def _results_table(
+    run_id: str,
+    sync: SyncConfig,
+    rows: list[tuple[Record, str, str | None, str | None]],
+    now: datetime,
+) -> pa.Table:
+    return pa.table(
+        {
+            "run_id": pa.array([run_id] * len(rows), pa.string()),
+            "sync_name": pa.array([sync.name] * len(rows), pa.string()),
+            "record_key": pa.array([r.key for r, *_ in rows], pa.string()),
+            "operation": pa.array([r.operation.value for r, *_ in rows], pa.string()),
+            "status": pa.array([s for _, s, _, _ in rows], pa.string()),
+            "error": pa.array([e for _, _, e, _ in rows], pa.string()),
+            "attempt": pa.array([r.attempt for r, *_ in rows], pa.int32()),
+            "destination_id": pa.array([d for *_, d in rows], pa.string()),
+            "recorded_at": pa.array([now] * len(rows), pa.timestamp("us")),
+        }
+    )
 
 
 def _pending_prefix(sync: SyncConfig) -> str:
@@ -369,7 +414,9 @@ def _fold_pending(wh: Warehouse, sync: SyncConfig, run_id: str) -> None:
 class _Runner:
     """One run's mutable working set (kept out of the public API)."""
 
-    def __init__(self, sync: SyncConfig, wh: Warehouse, destination: Destination, result: RunResult) -> None:
+    def __init__(
+        self, sync: SyncConfig, wh: Warehouse, destination: Destination, result: RunResult
+    ) -> None:
         self.sync = sync
         self.wh = wh
         self.destination = destination
@@ -384,20 +431,34 @@ class _Runner:
         """Send mode: record key -> trigger occurrence, for the ledger rows of one batch."""
         lo, hi = batch[0][1], batch[-1][1]
         rows = self.wh.fetch_arrow(
-            f"select __key, __occ from {self.table} where {self.seq} between ? and ?", (lo, hi), local=True,
+            f"select __key, __occ from {self.table} where {self.seq} between ? and ?",
+            (lo, hi),
+            local=True,
         )
-        return dict(zip(rows.column("__key").to_pylist(), (o or "" for o in rows.column("__occ").to_pylist())))
+        return dict(
+            zip(
+                rows.column("__key").to_pylist(),
+                (o or "" for o in rows.column("__occ").to_pylist()),
+            )
+        )
 
     def write_intents(self, batch: list[Item], occ: dict[str, str]) -> None:
         """Committed before the request leaves: proof that a send may have happened."""
         now = _now()
-        rows = [self._ledger_row(r, occ[r.key], st.INTENT, r.attempt - 1, None, None, now) for r, *_ in batch]
+        rows = [
+            self._ledger_row(r, occ[r.key], st.INTENT, r.attempt - 1, None, None, now)
+            for r, *_ in batch
+        ]
         with self.wh.transaction():
             _with_keys(
-                self.wh, f"delete from {st.LEDGER} where sync_name = ? and idempotency_key in {{keys}}",
-                [self.sync.name], [r.idempotency_key for r, *_ in batch],
+                self.wh,
+                f"delete from {st.LEDGER} where sync_name = ? and idempotency_key in {{keys}}",
+                [self.sync.name],
+                [r.idempotency_key for r, *_ in batch],
             )
-            self.wh.insert_rows(st.LEDGER, st.LEDGER_COLUMNS, pa.Table.from_pylist(rows, schema=_LEDGER_SCHEMA))
+            self.wh.insert_rows(
+                st.LEDGER, st.LEDGER_COLUMNS, pa.Table.from_pylist(rows, schema=_LEDGER_SCHEMA)
+            )
 
     def write_ahead(self) -> None:
         """Before any add/removal leaves: record them all, in SQL, one commit.
@@ -432,19 +493,37 @@ class _Runner:
             self.wh.execute(f"drop table if exists {self.pending}")
             self.pending = None
 
-    def _ledger_row(self, r: Record, occurrence: str, status: str, attempts: int, dest_id: str | None, error: str | None, now: datetime) -> dict[str, Any]:
+    def _ledger_row(
+        self,
+        r: Record,
+        occurrence: str,
+        status: str,
+        attempts: int,
+        dest_id: str | None,
+        error: str | None,
+        now: datetime,
+    ) -> dict[str, Any]:
         ids = {k: r.payload.get(k) for k in self.sync.identifiers}
         return {
-            "sync_name": self.sync.name, "idempotency_key": r.idempotency_key, "record_key": r.key,
-            "occurrence": occurrence, "status": status, "attempts": attempts,
+            "sync_name": self.sync.name,
+            "idempotency_key": r.idempotency_key,
+            "record_key": r.key,
+            "occurrence": occurrence,
+            "status": status,
+            "attempts": attempts,
             "identifiers_json": json.dumps(ids, default=str, sort_keys=True),
             "payload_json": json.dumps(dict(r.payload), default=str, sort_keys=True),
-            "destination_id": dest_id, "error": error, "created_at": now, "updated_at": now,
+            "destination_id": dest_id,
+            "error": error,
+            "created_at": now,
+            "updated_at": now,
         }
 
     # ---- settle one batch
     def settle(
-        self, batch: list[Item], outcome: list[RecordResult] | BatchAccepted | BaseException,
+        self,
+        batch: list[Item],
+        outcome: list[RecordResult] | BatchAccepted | BaseException,
         occ: dict[str, str] | None = None,
     ) -> None:
         send = self.sync.mode == "send"
@@ -457,11 +536,16 @@ class _Runner:
         if isinstance(outcome, BaseException):
             exc = outcome
             if isinstance(exc, RejectedError):
-                results = [RecordResult(r.key, Outcome.REJECTED, f"request rejected: {exc}") for r, *_ in batch]
+                results = [
+                    RecordResult(r.key, Outcome.REJECTED, f"request rejected: {exc}")
+                    for r, *_ in batch
+                ]
             elif isinstance(exc, DestinationError):
                 # Retryable, auth or unknown: nothing proven. A send may still have left.
                 kind = Outcome.IN_DOUBT if send else Outcome.RETRYABLE
-                results = [RecordResult(r.key, kind, f"{type(exc).__name__}: {exc}") for r, *_ in batch]
+                results = [
+                    RecordResult(r.key, kind, f"{type(exc).__name__}: {exc}") for r, *_ in batch
+                ]
             else:
                 raise exc
         else:
@@ -469,7 +553,11 @@ class _Runner:
         by_key = {res.key: res for res in results}
         missing = Outcome.IN_DOUBT if send else Outcome.RETRYABLE
         resolved = [
-            (item, by_key.get(item[0].key) or RecordResult(item[0].key, missing, "no result returned for this record"))
+            (
+                item,
+                by_key.get(item[0].key)
+                or RecordResult(item[0].key, missing, "no result returned for this record"),
+            )
             for item in batch
         ]
         with self.wh.transaction():
@@ -514,7 +602,9 @@ class _Runner:
         else:
             r.pending += 1
 
-    def _commit_accepted(self, batch: list[Item], destination_ids: Mapping[str, str], now: datetime) -> None:
+    def _commit_accepted(
+        self, batch: list[Item], destination_ids: Mapping[str, str], now: datetime
+    ) -> None:
         """The common case: every record of the batch accepted. Written from the plan table in
         SQL, so nothing per record is built in Python (destination ids, if any, are staged)."""
         sync, wh, p, seq = self.sync, self.wh, self.table, self.seq
@@ -523,10 +613,12 @@ class _Runner:
         self.result.sent += len(batch)
         rng = [lo, hi]
         if destination_ids:
-            ids = pa.table({
-                "k": pa.array(list(destination_ids), pa.string()),
-                "d": pa.array(list(destination_ids.values()), pa.string()),
-            })
+            ids = pa.table(
+                {
+                    "k": pa.array(list(destination_ids), pa.string()),
+                    "d": pa.array(list(destination_ids.values()), pa.string()),
+                }
+            )
             stage = wh.stage("__ferry_ids", ids)
         else:
             stage = contextlib.nullcontext(None)
@@ -569,7 +661,9 @@ class _Runner:
         """One batch with some record not accepted: its outcomes staged as Arrow, joined to the plan table."""
         seqs, statuses, errors, result_dest, attempts_after = [], [], [], [], []
         for (r, seq, _size), res in resolved:
-            after = r.attempt - 1 + (1 if res.outcome in (Outcome.REJECTED, Outcome.SUPPRESSED) else 0)
+            after = (
+                r.attempt - 1 + (1 if res.outcome in (Outcome.REJECTED, Outcome.SUPPRESSED) else 0)
+            )
             status = self._status_of(res.outcome, after)
             self._count(status)
             seqs.append(seq)
@@ -579,11 +673,15 @@ class _Runner:
             attempts_after.append(after)
         if not seqs:
             return
-        outcomes = pa.table({
-            "seq": pa.array(seqs, pa.int64()), "status": pa.array(statuses, pa.string()),
-            "error": pa.array(errors, pa.string()), "rdest": pa.array(result_dest, pa.string()),
-            "after": pa.array(attempts_after, pa.int32()),
-        })
+        outcomes = pa.table(
+            {
+                "seq": pa.array(seqs, pa.int64()),
+                "status": pa.array(statuses, pa.string()),
+                "error": pa.array(errors, pa.string()),
+                "rdest": pa.array(result_dest, pa.string()),
+                "after": pa.array(attempts_after, pa.int32()),
+            }
+        )
         sync, wh, p = self.sync, self.wh, self.table
         with wh.stage("__ferry_batch", outcomes) as b:
             rows = f"from {p} p join {b} b on b.seq = p.{self.seq}"
@@ -622,7 +720,9 @@ class _Runner:
                 [self.result.run_id, sync.name, now],
             )
 
-    def _commit_send(self, resolved: list[tuple[Item, RecordResult]], occ: dict[str, str], now: datetime) -> None:
+    def _commit_send(
+        self, resolved: list[tuple[Item, RecordResult]], occ: dict[str, str], now: datetime
+    ) -> None:
         ledger_rows = []
         result_rows = []
         for (r, _seq, _size), res in resolved:
@@ -630,17 +730,38 @@ class _Runner:
             status = self._status_of(res.outcome, attempts)
             self._count(status)
             ledger_status = {
-                "accepted": st.SENT, "rejected": st.REJECTED, "in_doubt": st.IN_DOUBT, "pending": st.RETRY,
+                "accepted": st.SENT,
+                "rejected": st.REJECTED,
+                "in_doubt": st.IN_DOUBT,
+                "pending": st.RETRY,
                 "parked": "suppressed" if res.outcome == Outcome.SUPPRESSED else st.PARKED,
             }[status]
-            ledger_rows.append(self._ledger_row(r, occ.get(r.key, ""), ledger_status, attempts, res.destination_id, res.error, now))
+            ledger_rows.append(
+                self._ledger_row(
+                    r,
+                    occ.get(r.key, ""),
+                    ledger_status,
+                    attempts,
+                    res.destination_id,
+                    res.error,
+                    now,
+                )
+            )
             result_rows.append((r, status, res.error, res.destination_id))
         _with_keys(
-            self.wh, f"delete from {st.LEDGER} where sync_name = ? and idempotency_key in {{keys}}",
-            [self.sync.name], [r.idempotency_key for (r, *_), _ in resolved],
+            self.wh,
+            f"delete from {st.LEDGER} where sync_name = ? and idempotency_key in {{keys}}",
+            [self.sync.name],
+            [r.idempotency_key for (r, *_), _ in resolved],
         )
-        self.wh.insert_rows(st.LEDGER, st.LEDGER_COLUMNS, pa.Table.from_pylist(ledger_rows, schema=_LEDGER_SCHEMA))
-        self.wh.insert_rows(st.RESULTS, st.RESULT_COLUMNS, _results_table(self.result.run_id, self.sync, result_rows, now))
+        self.wh.insert_rows(
+            st.LEDGER, st.LEDGER_COLUMNS, pa.Table.from_pylist(ledger_rows, schema=_LEDGER_SCHEMA)
+        )
+        self.wh.insert_rows(
+            st.RESULTS,
+            st.RESULT_COLUMNS,
+            _results_table(self.result.run_id, self.sync, result_rows, now),
+        )
 
     # ---- reconcile
     def reconcile(self) -> None:
@@ -653,13 +774,23 @@ class _Runner:
         if not rows:
             return
         items = [
-            (Record(key=rk, operation=Operation.SEND, payload=json.loads(pj or "{}"), idempotency_key=ik, attempt=at + 1),
-             occ or "")
+            (
+                Record(
+                    key=rk,
+                    operation=Operation.SEND,
+                    payload=json.loads(pj or "{}"),
+                    idempotency_key=ik,
+                    attempt=at + 1,
+                ),
+                occ or "",
+            )
             for ik, rk, occ, at, pj, _created, _status in rows
         ]
         for batch in batches(items, self.destination.capabilities):
             try:
-                results = expand_results([r for r, _ in batch], self.destination.reconcile([r for r, _ in batch]))
+                results = expand_results(
+                    [r for r, _ in batch], self.destination.reconcile([r for r, _ in batch])
+                )
             except AuthError:
                 raise
             except DestinationError:
@@ -677,29 +808,58 @@ class _Runner:
                 elif res.outcome == Outcome.RETRYABLE:
                     status, error = st.RETRY, "proven absent at the destination"
                 elif res.outcome == Outcome.REJECTED:
-                    status, error = (st.PARKED if attempts + 1 >= self.max_attempts else st.REJECTED), res.error
+                    status, error = (
+                        (st.PARKED if attempts + 1 >= self.max_attempts else st.REJECTED),
+                        res.error,
+                    )
                 else:
-                    status, error = st.PARKED, "in doubt: the destination could not settle it; review before resending"
+                    status, error = (
+                        st.PARKED,
+                        "in doubt: the destination could not settle it; review before resending",
+                    )
                     self.result.parked += 1
                 self.result.reconciled += 1
-                ledger_rows.append(self._ledger_row(
-                    r, occurrence, status, attempts + (1 if res.outcome == Outcome.REJECTED else 0),
-                    res.destination_id, error, now,
-                ))
+                ledger_rows.append(
+                    self._ledger_row(
+                        r,
+                        occurrence,
+                        status,
+                        attempts + (1 if res.outcome == Outcome.REJECTED else 0),
+                        res.destination_id,
+                        error,
+                        now,
+                    )
+                )
             with self.wh.transaction():
                 _with_keys(
-                    self.wh, f"delete from {st.LEDGER} where sync_name = ? and idempotency_key in {{keys}}",
-                    [self.sync.name], [row["idempotency_key"] for row in ledger_rows],
+                    self.wh,
+                    f"delete from {st.LEDGER} where sync_name = ? and idempotency_key in {{keys}}",
+                    [self.sync.name],
+                    [row["idempotency_key"] for row in ledger_rows],
                 )
-                self.wh.insert_rows(st.LEDGER, st.LEDGER_COLUMNS, pa.Table.from_pylist(ledger_rows, schema=_LEDGER_SCHEMA))
+                self.wh.insert_rows(
+                    st.LEDGER,
+                    st.LEDGER_COLUMNS,
+                    pa.Table.from_pylist(ledger_rows, schema=_LEDGER_SCHEMA),
+                )
 
 
-_LEDGER_SCHEMA = pa.schema([
-    ("sync_name", pa.string()), ("idempotency_key", pa.string()), ("record_key", pa.string()),
-    ("occurrence", pa.string()), ("status", pa.string()), ("attempts", pa.int32()),
-    ("identifiers_json", pa.string()), ("payload_json", pa.string()), ("destination_id", pa.string()),
-    ("error", pa.string()), ("created_at", pa.timestamp("us")), ("updated_at", pa.timestamp("us")),
-])
+_LEDGER_SCHEMA = pa.schema(
+    [
+        ("sync_name", pa.string()),
+        ("idempotency_key", pa.string()),
+        ("record_key", pa.string()),
+        ("occurrence", pa.string()),
+        ("status", pa.string()),
+        ("attempts", pa.int32()),
+        ("identifiers_json", pa.string()),
+        ("payload_json", pa.string()),
+        ("destination_id", pa.string()),
+        ("error", pa.string()),
+        ("created_at", pa.timestamp("us")),
+        ("updated_at", pa.timestamp("us")),
+    ]
+)
 
 
 # --------------------------------------------------------------------------- run
@@ -734,10 +894,21 @@ def _finish_run(wh: Warehouse, r: RunResult) -> None:
         "planned_removes = ?, unchanged = ?, sent = ?, failed = ?, parked = ?, pending = ?, suppressed = ?, "
         "suppressed_json = ?, reconciled = ?, error = ? where run_id = ?",
         (
-            r.status, r.finished_at, planned.get("add", 0), planned.get("update", 0),
-            planned.get("remove", 0), planned.get("unchanged", 0), r.sent, r.failed, r.parked,
-            r.pending + r.in_doubt, sum(r.suppressed.values()), json.dumps(r.suppressed, sort_keys=True),
-            r.reconciled, r.error, r.run_id,
+            r.status,
+            r.finished_at,
+            planned.get("add", 0),
+            planned.get("update", 0),
+            planned.get("remove", 0),
+            planned.get("unchanged", 0),
+            r.sent,
+            r.failed,
+            r.parked,
+            r.pending + r.in_doubt,
+            sum(r.suppressed.values()),
+            json.dumps(r.suppressed, sort_keys=True),
+            r.reconciled,
+            r.error,
+            r.run_id,
         ),
     )
 
@@ -774,13 +945,20 @@ def run(
         result.planned = dict(p.counts)
         result.suppressed = dict(p.suppressed)
         if p.duplicate_keys:
-            raise ValueError(f"audience {sync.relation} has {p.duplicate_keys} duplicate {sync.key} values")
+            raise ValueError(
+                f"audience {sync.relation} has {p.duplicate_keys} duplicate {sync.key} values"
+            )
         if p.stop_reason and not confirm:
             result.status, result.error = "needs_confirmation", p.stop_reason
             return result
         with wh.deferred_checkpoints():
             _apply(runner, p, progress, stream_rows)
-        clean = result.failed == 0 and result.parked == 0 and result.pending == 0 and result.in_doubt == 0
+        clean = (
+            result.failed == 0
+            and result.parked == 0
+            and result.pending == 0
+            and result.in_doubt == 0
+        )
         result.status = "success" if clean else "partial"
     except AuthError as exc:
         result.status, result.error = "auth_failed", f"AuthError: {exc}"
@@ -795,7 +973,9 @@ def run(
         try:
             _finish_run(wh, result)
         except Exception as exc:  # noqa: BLE001 - never mask the run's own outcome
-            log.warning("sync %s: could not record the end of run %s: %s", sync.name, result.run_id, exc)
+            log.warning(
+                "sync %s: could not record the end of run %s: %s", sync.name, result.run_id, exc
+            )
     return result
 
 
@@ -813,7 +993,9 @@ def _drop_stale_plans(wh: Warehouse, sync: SyncConfig) -> None:
         wh.execute(f"drop table if exists {st.SCHEMA}.{name}")
 
 
-def _materialize(wh: Warehouse, sync: SyncConfig, plan_sql: PlanSql, run_id: str) -> tuple[str, str, int]:
+def _materialize(
+    wh: Warehouse, sync: SyncConfig, plan_sql: PlanSql, run_id: str
+) -> tuple[str, str, int]:
     """Write the changed rows (only those) to a numbered table.
 
     Why not stream the plan query directly: an open read would pin the snapshot
@@ -872,11 +1054,17 @@ def _send_all(runner: _Runner, rows: int, progress: Progress | None, stream_rows
     stream_columns = _STREAM_COLUMNS + (("__variant",) if sync.mode == "send" else ())
     seq = runner.seq
     first = 0 if seq == "rowid" else 1
-    columns = ", ".join((f"{seq} as __seq", *stream_columns, *(field_alias(f) for f in sync.payload_columns())))
+    columns = ", ".join(
+        (f"{seq} as __seq", *stream_columns, *(field_alias(f) for f in sync.payload_columns()))
+    )
     sizes = caps.max_batch_bytes is not None
 
     def build(chunk: pa.Table) -> list[Item]:
-        return [item for arrow_batch in chunk.to_batches() for item in _records(sync, arrow_batch, sizes)]
+        return [
+            item
+            for arrow_batch in chunk.to_batches()
+            for item in _records(sync, arrow_batch, sizes)
+        ]
 
     def items() -> Iterator[Item]:
         """Chunks read on this thread (the connection is not shared), turned into Records on
@@ -890,11 +1078,14 @@ def _send_all(runner: _Runner, rows: int, progress: Progress | None, stream_rows
             if start is not None:
                 chunk = wh.fetch_arrow(
                     f"select {columns} from {table} where {seq} >= ? and {seq} < ? order by {seq}",
-                    (first + start, first + start + stream_rows), local=True,
+                    (first + start, first + start + stream_rows),
+                    local=True,
                 )
                 ahead.append(builder.submit(build, chunk))
 
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"records-{sync.name}") as builder:
+        with ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"records-{sync.name}"
+        ) as builder:
             read_next()
             read_next()
             while ahead:
@@ -903,7 +1094,11 @@ def _send_all(runner: _Runner, rows: int, progress: Progress | None, stream_rows
                 yield from chunk_items
 
     workers = max(1, caps.max_concurrency)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"sync-{sync.name}") if workers > 1 else None
+    pool = (
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"sync-{sync.name}")
+        if workers > 1
+        else None
+    )
     in_flight: deque[tuple[list[Item], Future, dict[str, str] | None]] = deque()
     stop: BaseException | None = None
 

@@ -31,7 +31,8 @@ def recent_runs(conn: Any, sync_name: str, limit: int = 10) -> list[dict[str, An
     if not wh.table_exists(st.SCHEMA, "runs"):
         return []
     cur = wh.execute(
-        f"select * from {st.RUNS} where sync_name = ? order by started_at desc limit {int(limit)}", (sync_name,)
+        f"select * from {st.RUNS} where sync_name = ? order by started_at desc limit {int(limit)}",
+        (sync_name,),
     )
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row)) for row in cur.fetchall()]
@@ -47,14 +48,30 @@ def parked(conn: Any, sync_name: str) -> list[dict[str, Any]]:
             "where sync_name = ? and parked order by record_key",
             (sync_name,),
         ):
-            out.append({"record_key": key, "operation": op, "attempts": attempts, "error": error, "since": updated})
+            out.append(
+                {
+                    "record_key": key,
+                    "operation": op,
+                    "attempts": attempts,
+                    "error": error,
+                    "since": updated,
+                }
+            )
     if wh.table_exists(st.SCHEMA, "send_ledger"):
         for key, attempts, error, updated in wh.fetchall(
             f"select record_key, attempts, error, updated_at from {st.LEDGER} "
             "where sync_name = ? and status = 'parked' order by record_key",
             (sync_name,),
         ):
-            out.append({"record_key": key, "operation": "send", "attempts": attempts, "error": error, "since": updated})
+            out.append(
+                {
+                    "record_key": key,
+                    "operation": "send",
+                    "attempts": attempts,
+                    "error": error,
+                    "since": updated,
+                }
+            )
     return out
 
 
@@ -75,12 +92,18 @@ def unpark(conn: Any, sync_name: str, keys: list[str] | None = None) -> int:
         params += list(keys)
     with wh.transaction():
         if wh.table_exists(st.SCHEMA, "record_status"):
-            row = wh.fetchone(f"select count(*) from {st.STATUS} where sync_name = ? and parked{key_filter}", params)
+            row = wh.fetchone(
+                f"select count(*) from {st.STATUS} where sync_name = ? and parked{key_filter}",
+                params,
+            )
             released += int(row[0]) if row else 0
-            wh.execute(f"delete from {st.STATUS} where sync_name = ? and parked{key_filter}", params)
+            wh.execute(
+                f"delete from {st.STATUS} where sync_name = ? and parked{key_filter}", params
+            )
         if wh.table_exists(st.SCHEMA, "send_ledger"):
             row = wh.fetchone(
-                f"select count(*) from {st.LEDGER} where sync_name = ? and status = 'parked'{key_filter}", params
+                f"select count(*) from {st.LEDGER} where sync_name = ? and status = 'parked'{key_filter}",
+                params,
             )
             released += int(row[0]) if row else 0
             wh.execute(

@@ -10,8 +10,20 @@ from __future__ import annotations
 from typing import Any
 
 PERSONAL = {
-    "email", "phone", "first_name", "last_name", "name", "full_name", "birth_date",
-    "street", "address", "postcode", "zip", "city", "owner_email", "ip",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "name",
+    "full_name",
+    "birth_date",
+    "street",
+    "address",
+    "postcode",
+    "zip",
+    "city",
+    "owner_email",
+    "ip",
 }
 
 

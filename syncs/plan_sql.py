@@ -57,9 +57,11 @@ class PlanSql:
         return (
             # Distinct keys only among rows to send: a duplicate key that matters always
             # shows up there, and a distinct count over the whole audience costs memory.
-            f"{self.base} select __op, __reason, count(*) as n, "
-            f"count(distinct case when __op in ({', '.join(lit(o) for o in WORK_OPS)}) then __key end) as k "
-            "from planned group by __op, __reason",
+            (
+                f"{self.base} select __op, __reason, count(*) as n, "
+                f"count(distinct case when __op in ({', '.join(lit(o) for o in WORK_OPS)}) then __key end) as k "
+                "from planned group by __op, __reason"
+            ),
             self.params,
         )
 
@@ -74,8 +76,10 @@ class PlanSql:
         ops = ", ".join(lit(o) for o in WORK_OPS)
         head, tail = sql.split(" from planned group by ", 1)
         return (
-            f"{head}, min(case when __op in ({ops}) then __key end, {int(limit)}) as s "
-            f"from planned group by {tail}",
+            (
+                f"{head}, min(case when __op in ({ops}) then __key end, {int(limit)}) as s "
+                f"from planned group by {tail}"
+            ),
             params,
         )
 
@@ -94,12 +98,18 @@ class PlanSql:
 def _empty_state_ctes() -> list[str]:
     """Stand-ins used when ferry_sync does not exist yet (a dry run creates nothing)."""
     return [
-        "st as (select cast(null as varchar) as record_key, cast(null as varchar) as payload_hash, "
-        "cast(null as varchar) as identifiers_json, cast(null as varchar) as destination_id where 1 = 0)",
-        "stt as (select cast(null as varchar) as record_key, cast(null as varchar) as payload_hash, "
-        "cast(null as integer) as attempts, cast(null as boolean) as parked where 1 = 0)",
-        "led as (select cast(null as varchar) as idempotency_key, cast(null as varchar) as status, "
-        "cast(null as integer) as attempts where 1 = 0)",
+        (
+            "st as (select cast(null as varchar) as record_key, cast(null as varchar) as payload_hash, "
+            "cast(null as varchar) as identifiers_json, cast(null as varchar) as destination_id where 1 = 0)"
+        ),
+        (
+            "stt as (select cast(null as varchar) as record_key, cast(null as varchar) as payload_hash, "
+            "cast(null as integer) as attempts, cast(null as boolean) as parked where 1 = 0)"
+        ),
+        (
+            "led as (select cast(null as varchar) as idempotency_key, cast(null as varchar) as status, "
+            "cast(null as integer) as attempts where 1 = 0)"
+        ),
     ]
 
 
@@ -155,7 +165,9 @@ def build_plan_sql(
     """
     columns = {c.lower() for c in wh.columns(sync.schema_name, sync.table)}
     if not columns:
-        raise ValueError(f"sync {sync.name}: audience relation {sync.relation} does not exist (run dbt build)")
+        raise ValueError(
+            f"sync {sync.name}: audience relation {sync.relation} does not exist (run dbt build)"
+        )
     needed = {sync.key, "profile_id", *(c for c, _ in sync.payload_columns().values())}
     if sync.occurrence:
         needed.add(sync.occurrence)
@@ -185,24 +197,32 @@ def build_plan_sql(
     relation = f"{q(sync.schema_name)}.{q(sync.table)}"
     # The idempotency key of a message: send mode only (an md5 per member otherwise wasted).
     idem = (
-        f"md5(concat_ws(chr(31), {lit(sync.name)}, __key, __occ))" if sync.mode == "send" else "cast(null as varchar)"
+        f"md5(concat_ws(chr(31), {lit(sync.name)}, __key, __occ))"
+        if sync.mode == "send"
+        else "cast(null as varchar)"
     )
     params: list[str] = []
 
     ctes = [
-        f"src as (select cast({q(sync.key)} as varchar) as __key, cast(profile_id as varchar) as __profile, "
-        f"{variant} as __variant, {occ} as __occ, {select_fields} from {relation} "
-        f"where true{_keys_filter(f'cast({q(sync.key)} as varchar)', only_keys)})",
-        f"hashed as (select src.*, md5(concat_ws(chr(31), {canon})) as __hash, "
-        f"{idem} as __idem, {ids_json} as __ids from src)",
+        (
+            f"src as (select cast({q(sync.key)} as varchar) as __key, cast(profile_id as varchar) as __profile, "
+            f"{variant} as __variant, {occ} as __occ, {select_fields} from {relation} "
+            f"where true{_keys_filter(f'cast({q(sync.key)} as varchar)', only_keys)})"
+        ),
+        (
+            f"hashed as (select src.*, md5(concat_ws(chr(31), {canon})) as __hash, "
+            f"{idem} as __idem, {ids_json} as __ids from src)"
+        ),
         *policy.ctes,
         f"judged as (select h.*, {policy.reason} as __reason from hashed h {policy.joins})",
     ]
     if state_ready:
         ctes += [
             _state_cte(pending, _keys_filter("record_key", only_keys)),
-            f"stt as (select record_key, payload_hash, attempts, parked from {st.STATUS} where sync_name = ?"
-            f"{_keys_filter('record_key', only_keys)})",
+            (
+                f"stt as (select record_key, payload_hash, attempts, parked from {st.STATUS} where sync_name = ?"
+                f"{_keys_filter('record_key', only_keys)})"
+            ),
             f"led as (select idempotency_key, status, attempts from {st.LEDGER} where sync_name = ?)",
         ]
         params += [sync.name, sync.name, sync.name]

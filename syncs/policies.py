@@ -56,7 +56,9 @@ def build_policy_sql(sync: SyncConfig, wh: Warehouse, has_variant: bool) -> Poli
     ctes: list[str] = []
     joins: list[str] = []
     whens: list[str] = []
-    judged = sync.mode != "delete"  # erasure requests must go out whatever the marketing policies say
+    judged = (
+        sync.mode != "delete"
+    )  # erasure requests must go out whatever the marketing policies say
 
     if judged and p.respect_holdout:
         if not has_variant:
@@ -79,8 +81,10 @@ def build_policy_sql(sync: SyncConfig, wh: Warehouse, has_variant: bool) -> Poli
             "(global suppressions); it does not exist, refusing to sync"
         )
     if has_sup:
-        cond = "lower(reason) = 'erasure'" if channel == "none" else (
-            f"(lower(reason) = 'erasure' or {_channel_match('channel', channel)})"
+        cond = (
+            "lower(reason) = 'erasure'"
+            if channel == "none"
+            else (f"(lower(reason) = 'erasure' or {_channel_match('channel', channel)})")
         )
         ctes.append(
             "pol_sup as (select cast(profile_id as varchar) as profile_id, "

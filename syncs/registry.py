@@ -29,7 +29,8 @@ def _find_class(module: Any, spec: DestinationSpec) -> type:
     if declared is not None:
         return declared
     found = [
-        obj for _, obj in inspect.getmembers(module, inspect.isclass)
+        obj
+        for _, obj in inspect.getmembers(module, inspect.isclass)
         if obj.__module__ == module.__name__
         and callable(getattr(obj, "from_options", None))
         and callable(getattr(obj, "write", None))
@@ -42,14 +43,22 @@ def _find_class(module: Any, spec: DestinationSpec) -> type:
     return found[0]
 
 
-def build_destination(dest_config: DestinationSpec | dict[str, Any], environ: dict[str, str] | None = None) -> Destination:
+def build_destination(
+    dest_config: DestinationSpec | dict[str, Any], environ: dict[str, str] | None = None
+) -> Destination:
     """`type` -> connectors.<type>.destination.<Class>.from_options(options with ${VAR} expanded)."""
-    spec = dest_config if isinstance(dest_config, DestinationSpec) else DestinationSpec.model_validate(dest_config)
+    spec = (
+        dest_config
+        if isinstance(dest_config, DestinationSpec)
+        else DestinationSpec.model_validate(dest_config)
+    )
     module_name = spec.module or f"connectors.{spec.type}.destination"
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise DestinationUnavailable(f"destination type {spec.type!r}: cannot import {module_name} ({exc})") from exc
+        raise DestinationUnavailable(
+            f"destination type {spec.type!r}: cannot import {module_name} ({exc})"
+        ) from exc
     cls = _find_class(module, spec)
     destination = cls.from_options(spec.resolved_options(environ))
     if not isinstance(destination, Destination):

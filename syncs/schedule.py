@@ -79,7 +79,9 @@ def last_tick(expr: str, now: datetime) -> datetime | None:
             continue
         for hour in sorted(hours, reverse=True):
             for minute in sorted(minutes, reverse=True):
-                candidate = datetime(date.year, date.month, date.day, hour, minute, tzinfo=now.tzinfo)
+                candidate = datetime(
+                    date.year, date.month, date.day, hour, minute, tzinfo=now.tzinfo
+                )
                 if candidate <= now:
                     return candidate
     return None

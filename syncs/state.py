@@ -28,12 +28,49 @@ RUNS = f"{SCHEMA}.runs"
 RESULTS = f"{SCHEMA}.record_results"
 LEDGER = f"{SCHEMA}.send_ledger"
 
-STATE_COLUMNS = ["sync_name", "record_key", "payload_hash", "identifiers_json", "destination_id", "synced_at", "run_id"]
-STATUS_COLUMNS = ["sync_name", "record_key", "operation", "payload_hash", "attempts", "last_error", "parked", "updated_at"]
-RESULT_COLUMNS = ["run_id", "sync_name", "record_key", "operation", "status", "error", "attempt", "destination_id", "recorded_at"]
+STATE_COLUMNS = [
+    "sync_name",
+    "record_key",
+    "payload_hash",
+    "identifiers_json",
+    "destination_id",
+    "synced_at",
+    "run_id",
+]
+STATUS_COLUMNS = [
+    "sync_name",
+    "record_key",
+    "operation",
+    "payload_hash",
+    "attempts",
+    "last_error",
+    "parked",
+    "updated_at",
+]
+RESULT_COLUMNS = [
+    "run_id",
+    "sync_name",
+    "record_key",
+    "operation",
+    "status",
+    "error",
+    "attempt",
+    "destination_id",
+    "recorded_at",
+]
 LEDGER_COLUMNS = [
-    "sync_name", "idempotency_key", "record_key", "occurrence", "status", "attempts",
-    "identifiers_json", "payload_json", "destination_id", "error", "created_at", "updated_at",
+    "sync_name",
+    "idempotency_key",
+    "record_key",
+    "occurrence",
+    "status",
+    "attempts",
+    "identifiers_json",
+    "payload_json",
+    "destination_id",
+    "error",
+    "created_at",
+    "updated_at",
 ]
 
 DDL = [
@@ -65,7 +102,14 @@ DDL = [
 # Send-ledger statuses. `intent` is written and committed before the request
 # leaves; only `sent` proves delivery; `intent`/`in_doubt` must be reconciled
 # with the destination before anything for that key is tried again.
-INTENT, SENT, IN_DOUBT, REJECTED, RETRY, PARKED = "intent", "sent", "in_doubt", "rejected", "retry", "parked"
+INTENT, SENT, IN_DOUBT, REJECTED, RETRY, PARKED = (
+    "intent",
+    "sent",
+    "in_doubt",
+    "rejected",
+    "retry",
+    "parked",
+)
 
 
 def ensure_state(wh: Warehouse) -> None:
@@ -76,7 +120,8 @@ def ensure_state(wh: Warehouse) -> None:
     """
     names = {t.split(".")[1] for t in (STATE, STATUS, RUNS, RESULTS, LEDGER)}
     present = {
-        r[0] for r in wh.fetchall(
+        r[0]
+        for r in wh.fetchall(
             "select table_name from information_schema.tables where table_schema = ?", (SCHEMA,)
         )
     }
@@ -87,6 +132,4 @@ def ensure_state(wh: Warehouse) -> None:
 
 
 def state_exists(wh: Warehouse) -> bool:
-    return all(
-        wh.table_exists(SCHEMA, t.split(".")[1]) for t in (STATE, STATUS, LEDGER)
-    )
+    return all(wh.table_exists(SCHEMA, t.split(".")[1]) for t in (STATE, STATUS, LEDGER))

@@ -60,7 +60,7 @@ def inline_params(sql: str, params: Sequence[Any]) -> str:
             literal = repr(value)
         else:
             literal = sqlglot.exp.Literal.string(str(value)).sql(dialect=SOURCE_DIALECT)
-        out += [sql[last:token.start], literal]
+        out += [sql[last : token.start], literal]
         last = token.end + 1
     return "".join(out) + sql[last:]
 
@@ -75,12 +75,15 @@ def _postgres_numeric_to_decimal(data: pa.Table | pa.RecordBatch) -> pa.Table | 
         if meta.get(b"POSTGRESQL:type") == b"numeric":
             typmod = int(meta.get(b"POSTGRESQL:typmod", b"-1"))
             if isinstance(column, pa.ChunkedArray):
-                storage = pa.chunked_array([getattr(c, "storage", c) for c in column.chunks], pa.string())
+                storage = pa.chunked_array(
+                    [getattr(c, "storage", c) for c in column.chunks], pa.string()
+                )
             else:
                 storage = getattr(column, "storage", column)
             target = (
                 pa.decimal128(min(((typmod - 4) >> 16) & 0xFFFF, 38), (typmod - 4) & 0xFFFF)
-                if typmod >= 4 else pa.float64()
+                if typmod >= 4
+                else pa.float64()
             )
             column = storage.cast(target)
             field = pa.field(field.name, target, field.nullable)
@@ -184,7 +187,9 @@ class Warehouse:
                 self.conn.unregister(name)
             return
         marks = ", ".join(["?"] * len(columns))
-        sql = transpile(f"insert into {table} ({', '.join(columns)}) values ({marks})", self.dialect)
+        sql = transpile(
+            f"insert into {table} ({', '.join(columns)}) values ({marks})", self.dialect
+        )
         cur = self.conn.cursor()
         cur.executemany(sql, [tuple(r[c] for c in columns) for r in rows.to_pylist()])
 
@@ -202,7 +207,16 @@ class Warehouse:
             finally:
                 self.conn.unregister(name)
             return
-        cols = ", ".join(f"{c} varchar" if pa.types.is_string(t) else f"{c} bigint" if pa.types.is_integer(t) else f"{c} boolean" if pa.types.is_boolean(t) else f"{c} timestamp" for c, t in zip(rows.column_names, rows.schema.types))
+        cols = ", ".join(
+            f"{c} varchar"
+            if pa.types.is_string(t)
+            else f"{c} bigint"
+            if pa.types.is_integer(t)
+            else f"{c} boolean"
+            if pa.types.is_boolean(t)
+            else f"{c} timestamp"
+            for c, t in zip(rows.column_names, rows.schema.types)
+        )
         self.execute(f"create temporary table {name} ({cols})")
         try:
             self.insert_rows(name, rows.column_names, rows)
@@ -262,14 +276,18 @@ class Warehouse:
         import psycopg
 
         info = self.conn.info
-        conninfo = psycopg.conninfo.make_conninfo(**info.get_parameters(), password=info.password or "")
+        conninfo = psycopg.conninfo.make_conninfo(
+            **info.get_parameters(), password=info.password or ""
+        )
         # autocommit: a read must not hold locks (the engine drops its plan tables).
         with adbc_pg.connect(conninfo, autocommit=True) as conn, conn.cursor() as cur:
             cur.execute(transpile(inline_params(sql, params), self.dialect))
             yield cur
 
     # -- streaming --------------------------------------------------------
-    def stream(self, sql: str, params: Sequence[Any] = (), batch_rows: int = 10_000) -> Iterator[pa.RecordBatch]:
+    def stream(
+        self, sql: str, params: Sequence[Any] = (), batch_rows: int = 10_000
+    ) -> Iterator[pa.RecordBatch]:
         """Rows of a query as Arrow record batches, never all in memory at once.
 
         DuckDB: a separate cursor (its own connection handle) so the engine can keep

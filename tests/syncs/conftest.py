@@ -13,20 +13,20 @@ from syncs.config import DestinationSpec, FieldMapping, Policies, SyncConfig
 def make_sync(mode: str = "mirror", channel: str = "email", **overrides: Any) -> SyncConfig:
     policies = overrides.pop("policies", {})
     fields = overrides.pop("fields", {"first_name": FieldMapping(column="first_name")})
-    base = dict(
-        name=f"aud_test__loop_{mode}",
-        audience="aud_test",
-        schema_name="audiences",
-        table="aud_test",
-        destination_name="loop",
-        destination=DestinationSpec(type="loopback"),
-        mode=mode,
-        channel=channel,
-        identifiers={"email": "email"},
-        fields=fields,
-        policies=Policies(**{"max_removal_share": 1.0, **policies}),
-        occurrence="entered_at" if mode == "send" else None,
-    )
+    base = {
+        "name": f"aud_test__loop_{mode}",
+        "audience": "aud_test",
+        "schema_name": "audiences",
+        "table": "aud_test",
+        "destination_name": "loop",
+        "destination": DestinationSpec(type="loopback"),
+        "mode": mode,
+        "channel": channel,
+        "identifiers": {"email": "email"},
+        "fields": fields,
+        "policies": Policies(**{"max_removal_share": 1.0, **policies}),
+        "occurrence": "entered_at" if mode == "send" else None,
+    }
     base.update(overrides)
     return SyncConfig(**base)
 
@@ -52,7 +52,9 @@ def create_warehouse(conn: duckdb.DuckDBPyConnection, policies: bool = True) -> 
         )
 
 
-def set_audience(conn: duckdb.DuckDBPyConnection, rows: list[tuple], consent_all: bool = True) -> None:
+def set_audience(
+    conn: duckdb.DuckDBPyConnection, rows: list[tuple], consent_all: bool = True
+) -> None:
     """rows: (profile_id, email, first_name, variant[, entered_at])."""
     conn.execute("delete from audiences.aud_test")
     for row in rows:
@@ -75,6 +77,7 @@ def conn(tmp_path):
 
 
 # --------------------------------------------------------------------------- PostgreSQL
+
 
 def _free_port() -> int:
     import socket
@@ -107,17 +110,35 @@ def pg_server(tmp_path_factory):
         shutil.chown(root, "postgres")
         prefix = ["runuser", "-u", "postgres", "--"]
     port = _free_port()
-    subprocess.run(prefix + [initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
-                   check=True, capture_output=True)
     subprocess.run(
-        prefix + [pg_ctl, "-D", str(data), "-w", "-l", str(root / "log"), "-o",
-                  f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
-        check=True, capture_output=True,
+        prefix + [initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        prefix
+        + [
+            pg_ctl,
+            "-D",
+            str(data),
+            "-w",
+            "-l",
+            str(root / "log"),
+            "-o",
+            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
     )
     try:
         yield {"host": "127.0.0.1", "port": port, "user": "postgres", "dbname": "postgres"}
     finally:
-        subprocess.run(prefix + [pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        subprocess.run(
+            prefix + [pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+            check=False,
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -48,7 +48,9 @@ class LoopbackDestination:
     reject_keys: set[str] = field(default_factory=set)  # always rejected (permanent)
     members: dict[str, dict[str, Any]] = field(default_factory=dict)
     erased: set[str] = field(default_factory=set)
-    sends: list[tuple[str, str]] = field(default_factory=list)  # (idempotency_key, key) per delivered message
+    sends: list[tuple[str, str]] = field(
+        default_factory=list
+    )  # (idempotency_key, key) per delivered message
     calls: list[list[Record]] = field(default_factory=list)
     reconcile_unsettled: set[str] = field(default_factory=set)  # idempotency keys it cannot look up
     ever_received: set[str] = field(default_factory=set)  # every key that ever arrived in a write
@@ -89,7 +91,8 @@ class LoopbackDestination:
                 bad = set(action.split(":", 1)[1].split(","))
             results = [
                 RecordResult(r.key, Outcome.REJECTED, "rejected by fault")
-                if r.key in bad else self._apply(r)
+                if r.key in bad
+                else self._apply(r)
                 for r in records
             ]
             if action == "kill":

@@ -17,17 +17,39 @@ def project(tmp_path, monkeypatch):
     db = tmp_path / "wh.duckdb"
     conn = duckdb.connect(str(db))
     create_warehouse(conn)
-    set_audience(conn, [(f"p{i}", f"u{i}@x.com", "N", "holdout" if i == 0 else "treatment") for i in range(10)])
+    set_audience(
+        conn,
+        [(f"p{i}", f"u{i}@x.com", "N", "holdout" if i == 0 else "treatment") for i in range(10)],
+    )
     conn.close()
     node = {
-        "unique_id": "model.ferry.aud_test", "resource_type": "model", "name": "aud_test",
-        "schema": "audiences", "alias": "aud_test",
-        "config": {"meta": {"ferry": {"channel": "email", "syncs": [
-            {"destination": "loop", "mode": "mirror", "schedule": "* * * * *",
-             "identifiers": {"email": "email"}, "fields": {"first_name": "first_name"},
-             "policies": {"max_removal_share": 0.2}},
-            {"destination": "broken", "mode": "upsert", "identifiers": {"email": "email"}},
-        ]}}},
+        "unique_id": "model.ferry.aud_test",
+        "resource_type": "model",
+        "name": "aud_test",
+        "schema": "audiences",
+        "alias": "aud_test",
+        "config": {
+            "meta": {
+                "ferry": {
+                    "channel": "email",
+                    "syncs": [
+                        {
+                            "destination": "loop",
+                            "mode": "mirror",
+                            "schedule": "* * * * *",
+                            "identifiers": {"email": "email"},
+                            "fields": {"first_name": "first_name"},
+                            "policies": {"max_removal_share": 0.2},
+                        },
+                        {
+                            "destination": "broken",
+                            "mode": "upsert",
+                            "identifiers": {"email": "email"},
+                        },
+                    ],
+                }
+            }
+        },
     }
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps({"nodes": {node["unique_id"]: node}}))
@@ -37,7 +59,15 @@ def project(tmp_path, monkeypatch):
         "  loop: {type: loopback, module: tests.syncs.loopback, class: LoopbackDestination}\n"
         "  broken: {type: not_a_connector}\n"
     )
-    return ["sync", "--duckdb", str(db), "--manifest", str(manifest), "--destinations", str(dests)], db
+    return [
+        "sync",
+        "--duckdb",
+        str(db),
+        "--manifest",
+        str(manifest),
+        "--destinations",
+        str(dests),
+    ], db
 
 
 def test_plan_is_a_dry_run(project, capsys):
@@ -48,11 +78,16 @@ def test_plan_is_a_dry_run(project, capsys):
     assert len(out["sample"]) == 3 and "@" in out["sample"][0]["payload"]["email"]
     assert "u1@x.com" not in json.dumps(out["sample"])
     conn = duckdb.connect(str(db))
-    assert conn.execute("select count(*) from information_schema.schemata where schema_name = 'ferry_sync'").fetchone()[0] == 0
+    assert (
+        conn.execute(
+            "select count(*) from information_schema.schemata where schema_name = 'ferry_sync'"
+        ).fetchone()[0]
+        == 0
+    )
 
 
 def test_run_then_unchanged_rerun_sends_zero(project, capsys):
-    base, db = project
+    base, _db = project
     assert main(base + ["run", "aud_test__loop"]) == 0
     out = capsys.readouterr().out
     assert "success" in out and "Sync runs" in out

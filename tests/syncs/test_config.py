@@ -23,11 +23,20 @@ destinations:
 
 def manifest(tmp_path: Path, ferry: dict, name: str = "aud_win_back") -> Path:
     node = {
-        "unique_id": f"model.ferry.{name}", "resource_type": "model", "name": name,
-        "schema": "audiences", "alias": name, "config": {"meta": {"ferry": ferry}},
+        "unique_id": f"model.ferry.{name}",
+        "resource_type": "model",
+        "name": name,
+        "schema": "audiences",
+        "alias": name,
+        "config": {"meta": {"ferry": ferry}},
     }
-    other = {"unique_id": "model.ferry.customer_profiles", "resource_type": "model", "name": "customer_profiles",
-             "schema": "marts", "config": {"meta": {}}}
+    other = {
+        "unique_id": "model.ferry.customer_profiles",
+        "resource_type": "model",
+        "name": "customer_profiles",
+        "schema": "marts",
+        "config": {"meta": {}},
+    }
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps({"nodes": {node["unique_id"]: node, other["unique_id"]: other}}))
     return path
@@ -42,12 +51,16 @@ def dests(tmp_path):
 
 GOOD = {
     "channel": "email",
-    "syncs": [{
-        "destination": "sg", "mode": "mirror", "schedule": "0 6 * * *",
-        "identifiers": {"email": "email"},
-        "fields": {"first_name": "first_name", "city": {"column": "city", "on_null": "clear"}},
-        "policies": {"pressure_cap": 5, "max_removal_share": 0.1},
-    }],
+    "syncs": [
+        {
+            "destination": "sg",
+            "mode": "mirror",
+            "schedule": "0 6 * * *",
+            "identifiers": {"email": "email"},
+            "fields": {"first_name": "first_name", "city": {"column": "city", "on_null": "clear"}},
+            "policies": {"pressure_cap": 5, "max_removal_share": 0.1},
+        }
+    ],
 }
 
 
@@ -56,7 +69,11 @@ def test_load_syncs_resolves_relation_mappings_and_policies(tmp_path, dests):
     assert sync.name == "aud_win_back__sg"
     assert sync.relation == "audiences.aud_win_back"
     assert sync.mode == "mirror" and sync.channel == "email" and sync.key == "profile_id"
-    assert sync.payload_columns() == {"email": ("email", "keep"), "first_name": ("first_name", "keep"), "city": ("city", "clear")}
+    assert sync.payload_columns() == {
+        "email": ("email", "keep"),
+        "first_name": ("first_name", "keep"),
+        "city": ("city", "clear"),
+    }
     assert sync.policies.pressure_cap == 5 and sync.policies.max_attempts == 5
     assert find_sync([sync], "aud_win_back__sg") is sync
     with pytest.raises(SyncConfigError, match="known: aud_win_back__sg"):
@@ -103,7 +120,10 @@ def test_bad_destinations_file_names_file_and_key(tmp_path):
 
 def test_options_expand_environment_and_drop_unset(dests):
     spec = load_destinations(dests)["sg"]
-    assert spec.resolved_options({"SG_SUFFIX": "x"}) == {"host": "http://127.0.0.1:9", "list_name": "l-x"}
+    assert spec.resolved_options({"SG_SUFFIX": "x"}) == {
+        "host": "http://127.0.0.1:9",
+        "list_name": "l-x",
+    }
     assert spec.resolved_options({"SG_KEY": "k", "SG_HOST": "h"})["api_key"] == "k"
 
 
@@ -113,8 +133,12 @@ def test_registry_is_lazy_and_names_the_missing_connector(dests):
 
 
 def test_project_destinations_file_is_valid():
-    dests = load_destinations(Path(__file__).resolve().parents[2] / "dbt_project" / "destinations.yml")
-    assert {"sendgrid", "twilio", "meta", "google_ads", "webhook", "file"} <= {d.type for d in dests.values()}
+    dests = load_destinations(
+        Path(__file__).resolve().parents[2] / "dbt_project" / "destinations.yml"
+    )
+    assert {"sendgrid", "twilio", "meta", "google_ads", "webhook", "file"} <= {
+        d.type for d in dests.values()
+    }
 
 
 def test_cron_due():

@@ -127,9 +127,12 @@ def killed_mirror_run(conn):
 def test_kill_between_request_and_commit_replans_without_loss(conn):
     sync, dest = killed_mirror_run(conn)
     assert conn.execute("select status from ferry_sync.runs").fetchall() == [("crashed",)]
-    assert conn.execute(
-        "select count(*) from ferry_sync.sync_state where payload_hash <> '__pending_add__'"
-    ).fetchone()[0] == 10
+    assert (
+        conn.execute(
+            "select count(*) from ferry_sync.sync_state where payload_hash <> '__pending_add__'"
+        ).fetchone()[0]
+        == 10
+    )
     dest.fault = None
     r = engine.run(sync, conn, dest)
     assert r.sent == 10 and len(dest.members) == 20
@@ -153,7 +156,9 @@ def test_send_killed_after_request_is_reconciled(conn):
     dest = LoopbackDestination(fault=lambda n, recs: "kill" if n == 1 else None)
     with pytest.raises(SimulatedKill):
         engine.run(sync, conn, dest)
-    assert conn.execute("select distinct status from ferry_sync.send_ledger").fetchall() == [("intent",)]
+    assert conn.execute("select distinct status from ferry_sync.send_ledger").fetchall() == [
+        ("intent",)
+    ]
     dest.fault = None
     set_audience(conn, rows(5))
     r = engine.run(sync, conn, dest)
@@ -168,7 +173,9 @@ def test_send_proven_absent_is_sent_and_unsettled_is_parked(conn):
     dest = LoopbackDestination(fault=lambda n, recs: "5xx" if n == 1 else None)
     r = engine.run(sync, conn, dest)
     assert r.in_doubt == 2 and dest.sends == []
-    idem = conn.execute("select idempotency_key from ferry_sync.send_ledger where record_key = 'p0'").fetchone()[0]
+    idem = conn.execute(
+        "select idempotency_key from ferry_sync.send_ledger where record_key = 'p0'"
+    ).fetchone()[0]
     dest.reconcile_unsettled.add(idem)
     r = engine.run(sync, conn, dest)
     assert r.reconciled == 2 and r.parked == 1 and r.sent == 1
@@ -176,19 +183,28 @@ def test_send_proven_absent_is_sent_and_unsettled_is_parked(conn):
     assert engine.plan(sync, conn, sample_size=0).counts["parked"] == 1
     engine.run(sync, conn, dest)
     assert [k for _, k in dest.sends] == ["p1"]  # parked stays unsent: review, never blind resend
-    assert conn.execute("select status from ferry_sync.send_ledger where record_key = 'p0'").fetchone()[0] == "parked"
+    assert (
+        conn.execute(
+            "select status from ferry_sync.send_ledger where record_key = 'p0'"
+        ).fetchone()[0]
+        == "parked"
+    )
 
 
 def test_batches_respect_record_and_byte_limits_and_concurrency(conn):
     set_audience(conn, rows(95, name="x" * 50))
     caps = Capabilities(
-        modes=frozenset({"mirror"}), identifiers=frozenset({"email"}),
-        max_batch_records=20, max_batch_bytes=700, max_concurrency=3,
+        modes=frozenset({"mirror"}),
+        identifiers=frozenset({"email"}),
+        max_batch_records=20,
+        max_batch_bytes=700,
+        max_concurrency=3,
     )
     dest = LoopbackDestination(capabilities=caps)
     r = engine.run(make_sync("mirror"), conn, dest)
     assert r.sent == 95 and len(dest.members) == 95
     import json
+
     for call in dest.calls:
         assert len(call) <= 20
         assert sum(len(json.dumps(dict(x.payload))) + 2 for x in call) <= 700
@@ -197,7 +213,9 @@ def test_batches_respect_record_and_byte_limits_and_concurrency(conn):
 
 def test_unsupported_mode_is_refused_before_planning(conn):
     set_audience(conn, rows(2))
-    caps = Capabilities(modes=frozenset({"upsert"}), identifiers=frozenset({"email"}), max_batch_records=10)
+    caps = Capabilities(
+        modes=frozenset({"upsert"}), identifiers=frozenset({"email"}), max_batch_records=10
+    )
     from syncs.config import SyncConfigError
 
     with pytest.raises(SyncConfigError, match="mode 'mirror'"):
@@ -297,7 +315,10 @@ def test_whole_batch_answer_commits_state_and_per_record_results(conn):
     assert conn.execute(
         "select count(*), count(distinct record_key), min(status), min(attempt) from ferry_sync.record_results"
     ).fetchone() == (25, 25, "accepted", 1)
-    assert conn.execute(
-        "select count(*) from ferry_sync.sync_state where destination_id = 'd-' || record_key"
-    ).fetchone()[0] == 25
+    assert (
+        conn.execute(
+            "select count(*) from ferry_sync.sync_state where destination_id = 'd-' || record_key"
+        ).fetchone()[0]
+        == 25
+    )
     assert engine.plan(sync, conn, sample_size=0).work == 0

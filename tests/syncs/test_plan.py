@@ -31,7 +31,10 @@ def test_mirror_plans_adds_updates_removes_and_unchanged(conn):
     assert engine.run(sync, conn, dest).status == "success"
     assert counts(sync, conn) == {"unchanged": 3}
     # p1 changes name, p2 leaves, p4 joins
-    set_audience(conn, [("p1", "a@x.com", "Anna", "treatment"), ROWS[2], ("p4", "d@x.com", "Di", "treatment")])
+    set_audience(
+        conn,
+        [("p1", "a@x.com", "Anna", "treatment"), ROWS[2], ("p4", "d@x.com", "Di", "treatment")],
+    )
     assert counts(sync, conn) == {"add": 1, "update": 1, "remove": 1, "unchanged": 1}
     engine.run(sync, conn, dest)
     assert set(dest.members) == {"p1", "p3", "p4"}
@@ -64,7 +67,9 @@ def test_insert_adds_new_members_only(conn):
 def test_delete_mode_erases_once_and_ignores_marketing_policies(conn):
     sync = make_sync("delete", channel="none", fields={})
     set_audience(conn, ROWS[:2], consent_all=False)
-    conn.execute("insert into marts.customer_suppressions values ('p1', 'email', 'unsubscribe', null)")
+    conn.execute(
+        "insert into marts.customer_suppressions values ('p1', 'email', 'unsubscribe', null)"
+    )
     dest = LoopbackDestination(members={"p1": {"email": "a@x.com"}, "p2": {}, "p9": {}})
     assert counts(sync, conn) == {"delete": 2}
     engine.run(sync, conn, dest)
@@ -77,13 +82,25 @@ def test_delete_mode_erases_once_and_ignores_marketing_policies(conn):
 
 def test_send_mode_one_message_per_occurrence(conn):
     sync = make_sync("send")
-    set_audience(conn, [("p1", "a@x.com", "Ann", "treatment", "2026-01-01"), ("p2", "b@x.com", "Bob", "treatment", "2026-01-01")])
+    set_audience(
+        conn,
+        [
+            ("p1", "a@x.com", "Ann", "treatment", "2026-01-01"),
+            ("p2", "b@x.com", "Bob", "treatment", "2026-01-01"),
+        ],
+    )
     assert counts(sync, conn) == {"send": 2}
     dest = LoopbackDestination()
     engine.run(sync, conn, dest)
     assert counts(sync, conn) == {"unchanged": 2}
     # p1 re-enters (new occurrence): one more message; p2 unchanged
-    set_audience(conn, [("p1", "a@x.com", "Ann", "treatment", "2026-02-01"), ("p2", "b@x.com", "Bob", "treatment", "2026-01-01")])
+    set_audience(
+        conn,
+        [
+            ("p1", "a@x.com", "Ann", "treatment", "2026-02-01"),
+            ("p2", "b@x.com", "Bob", "treatment", "2026-01-01"),
+        ],
+    )
     assert counts(sync, conn) == {"send": 1, "unchanged": 1}
     engine.run(sync, conn, dest)
     assert len(dest.sends) == 3
@@ -101,7 +118,11 @@ def test_null_does_not_blank_unless_mapping_says_so(conn):
     assert dest.members["p1"]["first_name"] == "Ann"
     assert "first_name" not in dest.calls[-1][0].payload
 
-    clearing = make_sync("upsert", name="clearing", fields={"first_name": FieldMapping(column="first_name", on_null="clear")})
+    clearing = make_sync(
+        "upsert",
+        name="clearing",
+        fields={"first_name": FieldMapping(column="first_name", on_null="clear")},
+    )
     dest2 = LoopbackDestination(members={"p1": {"first_name": "Old"}})
     engine.run(clearing, conn, dest2)
     assert dest2.members["p1"]["first_name"] is None
@@ -117,17 +138,31 @@ def test_dry_run_sends_nothing_and_writes_nothing(conn):
     # PII masked in the sample, key visible
     assert p.sample[0]["key"] == "p1"
     assert p.sample[0]["payload"]["email"] != "a@x.com" and "@" in p.sample[0]["payload"]["email"]
-    assert conn.execute("select count(*) from information_schema.tables").fetchone()[0] == tables_before
-    assert conn.execute("select count(*) from information_schema.schemata where schema_name = 'ferry_sync'").fetchone()[0] == 0
+    assert (
+        conn.execute("select count(*) from information_schema.tables").fetchone()[0]
+        == tables_before
+    )
+    assert (
+        conn.execute(
+            "select count(*) from information_schema.schemata where schema_name = 'ferry_sync'"
+        ).fetchone()[0]
+        == 0
+    )
     # after a real run, a dry run leaves runs/results/state untouched
     dest = LoopbackDestination()
     engine.run(sync, conn, dest)
     set_audience(conn, [ROWS[0]])
-    snapshot = [conn.execute(f"select count(*) from ferry_sync.{t}").fetchone()[0] for t in ("runs", "record_results", "sync_state")]
+    snapshot = [
+        conn.execute(f"select count(*) from ferry_sync.{t}").fetchone()[0]
+        for t in ("runs", "record_results", "sync_state")
+    ]
     calls = len(dest.calls)
     p = engine.plan(sync, conn)
     assert p.counts["remove"] == 2
-    assert [conn.execute(f"select count(*) from ferry_sync.{t}").fetchone()[0] for t in ("runs", "record_results", "sync_state")] == snapshot
+    assert [
+        conn.execute(f"select count(*) from ferry_sync.{t}").fetchone()[0]
+        for t in ("runs", "record_results", "sync_state")
+    ] == snapshot
     assert len(dest.calls) == calls
 
 
@@ -147,9 +182,13 @@ def test_plan_streams_only_changed_rows(conn):
         "insert into audiences.aud_test select 'p' || i, 'u' || i || '@x.com', 'n' || i, 'treatment', null "
         "from range(5000) t(i)"
     )
-    conn.execute("insert into marts.customer_consent select profile_id, 'email', true, 't', null from audiences.aud_test")
+    conn.execute(
+        "insert into marts.customer_consent select profile_id, 'email', true, 't', null from audiences.aud_test"
+    )
     engine.run(sync, conn, LoopbackDestination(capabilities=LoopbackDestination().capabilities))
-    conn.execute("update audiences.aud_test set first_name = 'changed' where profile_id in ('p1', 'p2', 'p3')")
+    conn.execute(
+        "update audiences.aud_test set first_name = 'changed' where profile_id in ('p1', 'p2', 'p3')"
+    )
     wh = Warehouse(conn)
     sql, params = build_plan_sql(sync, wh, state_ready=True).changes()
     rows = sum(b.num_rows for b in wh.stream(sql, params, batch_rows=100))
@@ -159,12 +198,19 @@ def test_plan_streams_only_changed_rows(conn):
 def test_dry_run_sample_plans_only_its_keys_and_matches_the_full_plan(conn):
     """The sample's keys come with the counts; planning just those gives the full plan's rows."""
     sync = make_sync("mirror")
-    people = [(f"p{i:02d}", f"u{i}@x.com", f"n{i}", "holdout" if i % 7 == 0 else "treatment") for i in range(40)]
+    people = [
+        (f"p{i:02d}", f"u{i}@x.com", f"n{i}", "holdout" if i % 7 == 0 else "treatment")
+        for i in range(40)
+    ]
     set_audience(conn, people)
     engine.run(sync, conn, LoopbackDestination())
-    changed = [(k, e, n + "!" if i % 3 == 0 else n, v) for i, (k, e, n, v) in enumerate(people) if i % 5]
+    changed = [
+        (k, e, n + "!" if i % 3 == 0 else n, v) for i, (k, e, n, v) in enumerate(people) if i % 5
+    ]
     set_audience(conn, changed + [("q1", "q1@x.com", "new", "treatment")])
-    conn.execute("insert into marts.customer_suppressions values ('p01', 'email', 'unsubscribe', null)")
+    conn.execute(
+        "insert into marts.customer_suppressions values ('p01', 'email', 'unsubscribe', null)"
+    )
     wh = Warehouse(conn)
     sql, params = build_plan_sql(sync, wh, state_ready=True).sample(8)
     full = [(b["__key"], b["__op"]) for batch in wh.stream(sql, params) for b in batch.to_pylist()]

@@ -28,11 +28,17 @@ def test_each_policy_suppresses_with_its_reason(conn):
         "insert into marts.customer_suppressions values "
         "('p4', 'email', 'unsubscribe', null), ('p5', 'sms', 'erasure', null), ('p1', 'sms', 'stop', null)"
     )
-    conn.execute("insert into marts.marketing_pressure values ('p6', 'email', 9.0), ('p1', 'email', 1.0)")
+    conn.execute(
+        "insert into marts.marketing_pressure values ('p6', 'email', 9.0), ('p1', 'email', 1.0)"
+    )
     sync = make_sync("mirror", policies={"pressure_cap": 5.0})
     p = engine.plan(sync, conn, sample_size=0)
     assert p.suppressed == {
-        "holdout": 1, "no_consent": 2, "suppressed_unsubscribe": 1, "suppressed_erasure": 1, "pressure_cap": 1,
+        "holdout": 1,
+        "no_consent": 2,
+        "suppressed_unsubscribe": 1,
+        "suppressed_erasure": 1,
+        "pressure_cap": 1,
     }
     assert p.counts["add"] == 1  # only p1: an SMS STOP does not suppress email
     dest = LoopbackDestination()
@@ -80,7 +86,9 @@ def test_missing_policy_table_fails_closed(conn, table):
 def test_channel_none_needs_no_consent_but_still_honours_erasure(conn):
     set_audience(conn, ROWS[:3], consent_all=False)
     conn.execute("drop table marts.customer_consent")
-    conn.execute("insert into marts.customer_suppressions values ('p1', 'email', 'erasure', null), ('p3', 'email', 'unsubscribe', null)")
+    conn.execute(
+        "insert into marts.customer_suppressions values ('p1', 'email', 'erasure', null), ('p3', 'email', 'unsubscribe', null)"
+    )
     sync = make_sync("upsert", channel="none", policies={"respect_holdout": False})
     dest = LoopbackDestination()
     engine.run(sync, conn, dest)

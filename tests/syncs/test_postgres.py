@@ -16,30 +16,51 @@ def load(conn, rows):
     conn.execute("delete from marts.customer_consent")
     with conn.cursor() as cur:
         cur.executemany("insert into audiences.aud_test values (%s, %s, %s, %s, %s)", rows)
-        cur.executemany("insert into marts.customer_consent values (%s, 'email', true, 't', null)", [(r[0],) for r in rows])
+        cur.executemany(
+            "insert into marts.customer_consent values (%s, 'email', true, 't', null)",
+            [(r[0],) for r in rows],
+        )
 
 
 @pytest.fixture
 def pg(pg_conn):
     pg_conn.execute("create schema audiences; create schema marts")
-    pg_conn.execute("create table audiences.aud_test (profile_id text, email text, first_name text, variant text, entered_at text)")
-    pg_conn.execute("create table marts.customer_consent (profile_id text, channel text, is_consented boolean, consent_source text, consent_changed_at timestamp)")
-    pg_conn.execute("create table marts.customer_suppressions (profile_id text, channel text, reason text, suppressed_at timestamp)")
-    pg_conn.execute("create table marts.marketing_pressure (profile_id text, channel text, pressure double precision)")
+    pg_conn.execute(
+        "create table audiences.aud_test (profile_id text, email text, first_name text, variant text, entered_at text)"
+    )
+    pg_conn.execute(
+        "create table marts.customer_consent (profile_id text, channel text, is_consented boolean, consent_source text, consent_changed_at timestamp)"
+    )
+    pg_conn.execute(
+        "create table marts.customer_suppressions (profile_id text, channel text, reason text, suppressed_at timestamp)"
+    )
+    pg_conn.execute(
+        "create table marts.marketing_pressure (profile_id text, channel text, pressure double precision)"
+    )
     return pg_conn
 
 
 def rows(n, name="N", start=0):
-    return [(f"p{i}", f"u{i}@x.com", name, "holdout" if i == 0 else "treatment", "2026-01") for i in range(start, n)]
+    return [
+        (f"p{i}", f"u{i}@x.com", name, "holdout" if i == 0 else "treatment", "2026-01")
+        for i in range(start, n)
+    ]
 
 
 def test_mirror_on_postgres(pg):
     load(pg, rows(25))
-    pg.execute("insert into marts.customer_suppressions values ('p3', 'email', 'unsubscribe', null)")
+    pg.execute(
+        "insert into marts.customer_suppressions values ('p3', 'email', 'unsubscribe', null)"
+    )
     sync = make_sync("mirror", policies={"pressure_cap": 5.0})
     p = engine.plan(sync, pg, sample_size=3)
     assert p.counts["add"] == 23 and p.suppressed == {"holdout": 1, "suppressed_unsubscribe": 1}
-    assert pg.execute("select count(*) from information_schema.schemata where schema_name = 'ferry_sync'").fetchone()[0] == 0
+    assert (
+        pg.execute(
+            "select count(*) from information_schema.schemata where schema_name = 'ferry_sync'"
+        ).fetchone()[0]
+        == 0
+    )
     dest = LoopbackDestination()
     r = engine.run(sync, pg, dest)
     assert r.status == "success" and r.sent == 23 and len(dest.calls) == 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
+from typing import ClassVar
 
 import duckdb
 from hypothesis import HealthCheck, given, settings
@@ -30,19 +31,23 @@ from tests.syncs.loopback import LoopbackDestination, SimulatedKill
 
 PEOPLE = [f"p{i}" for i in range(8)]
 
-member = st.fixed_dictionaries({
-    "present": st.booleans(),
-    "name": st.sampled_from(["Ann", "Bob", None]),
-    "variant": st.sampled_from(["treatment", "treatment", "treatment", "holdout"]),
-    "suppressed": st.sampled_from([None, None, None, "unsubscribe", "erasure"]),
-    "consented": st.sampled_from([True, True, True, False]),
-    "occurrence": st.sampled_from(["2026-01", "2026-02"]),
-})
+member = st.fixed_dictionaries(
+    {
+        "present": st.booleans(),
+        "name": st.sampled_from(["Ann", "Bob", None]),
+        "variant": st.sampled_from(["treatment", "treatment", "treatment", "holdout"]),
+        "suppressed": st.sampled_from([None, None, None, "unsubscribe", "erasure"]),
+        "consented": st.sampled_from([True, True, True, False]),
+        "occurrence": st.sampled_from(["2026-01", "2026-02"]),
+    }
+)
 audience_state = st.lists(member, min_size=len(PEOPLE), max_size=len(PEOPLE))
 fault = st.one_of(
     st.none(),
     st.sampled_from(["429", "5xx", "timeout", "kill", "lost", "auth"]),
-    st.lists(st.sampled_from(PEOPLE), min_size=1, max_size=3).map(lambda ks: "reject:" + ",".join(ks)),
+    st.lists(st.sampled_from(PEOPLE), min_size=1, max_size=3).map(
+        lambda ks: "reject:" + ",".join(ks)
+    ),
 )
 step = st.tuples(audience_state, st.lists(fault, max_size=4))
 history = st.lists(step, min_size=1, max_size=4)
@@ -55,9 +60,15 @@ def load(conn: duckdb.DuckDBPyConnection, state: list[dict]) -> set[str]:
     conn.execute("delete from marts.customer_suppressions")
     eligible = set()
     for key, m in zip(PEOPLE, state):
-        conn.execute("insert into marts.customer_consent values (?, 'email', ?, 't', null)", [key, m["consented"]])
+        conn.execute(
+            "insert into marts.customer_consent values (?, 'email', ?, 't', null)",
+            [key, m["consented"]],
+        )
         if m["suppressed"]:
-            conn.execute("insert into marts.customer_suppressions values (?, 'email', ?, null)", [key, m["suppressed"]])
+            conn.execute(
+                "insert into marts.customer_suppressions values (?, 'email', ?, null)",
+                [key, m["suppressed"]],
+            )
         if m["present"]:
             conn.execute(
                 "insert into audiences.aud_test values (?, ?, ?, ?, ?)",
@@ -71,8 +82,8 @@ def load(conn: duckdb.DuckDBPyConnection, state: list[dict]) -> set[str]:
 class Guarded(LoopbackDestination):
     """Loopback that records any write of a record not eligible at that moment."""
 
-    eligible: set[str] = set()
-    violations: list[str] = []
+    eligible: ClassVar[set[str]] = set()
+    violations: ClassVar[list[str]] = []
 
     def write(self, records: list[Record]) -> list:
         for r in records:
@@ -94,7 +105,9 @@ def schedule(faults: list) -> object:
     return lambda _n, _records: next(calls, None)
 
 
-def run_history(mode: str, steps: list) -> tuple[duckdb.DuckDBPyConnection, Guarded, set[str], list[dict]]:
+def run_history(
+    mode: str, steps: list
+) -> tuple[duckdb.DuckDBPyConnection, Guarded, set[str], list[dict]]:
     conn = duckdb.connect()
     create_warehouse(conn)
     sync = make_sync(mode, policies={"max_attempts": 1000})
@@ -147,7 +160,9 @@ def test_send_is_at_most_once_and_eventually_once(steps):
         delivered = set(keys)
         for key, m in zip(PEOPLE, state):
             if key in final:
-                idem = hashlib.md5(f"{sync.name}\x1f{key}\x1f{m['occurrence']}".encode()).hexdigest()
+                idem = hashlib.md5(
+                    f"{sync.name}\x1f{key}\x1f{m['occurrence']}".encode()
+                ).hexdigest()
                 assert idem in delivered
     finally:
         conn.close()
@@ -160,6 +175,8 @@ def test_upsert_never_removes_and_never_leaks(steps):
     try:
         assert dest.violations == []
         assert final <= set(dest.members)
-        assert not any(op == Operation.REMOVE for call in dest.calls for op in (r.operation for r in call))
+        assert not any(
+            op == Operation.REMOVE for call in dest.calls for op in (r.operation for r in call)
+        )
     finally:
         conn.close()
