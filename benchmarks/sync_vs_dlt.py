@@ -158,6 +158,20 @@ PHASES = {"ferry": phase_ferry, "dlt": phase_dlt}
 
 # --------------------------------------------------------------------------- driver
 
+PEER = "dlt 1.31 @dlt.destination"
+
+
+def _versus_dlt(what: str, ours: float, theirs: float, unit: str, digits: int) -> dict[str, Any]:
+    """One results row: Ferry's value beside dlt's and their ratio."""
+    return {
+        "what": what,
+        "value": round(ours, digits) if digits else round(ours),
+        "unit": unit,
+        "peer": PEER,
+        "peer_value": round(theirs, digits) if digits else round(theirs),
+        "ratio": round(ours / theirs, 2),
+    }
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -225,35 +239,28 @@ def main(argv: list[str] | None = None) -> int:
             measured.append((eligible, f["seconds"], d["seconds"]))
             label = f"{eligible:,} records ({members:,} members)"
             rows += [
-                {
-                    "what": f"full sync over HTTP loopback, {label}",
-                    "value": round(f["rps"]),
-                    "unit": "records/s",
-                    "peer": "dlt 1.31 @dlt.destination",
-                    "peer_value": round(d["rps"]),
-                    "ratio": round(f["rps"] / d["rps"], 2),
-                },
-                {
-                    "what": f"full sync CPU time of the client process, {label}",
-                    "value": round(f["cpu_seconds"], 2),
-                    "unit": "s",
-                    "peer": "dlt 1.31 @dlt.destination",
-                    "peer_value": round(d["cpu_seconds"], 2),
-                    "ratio": round(f["cpu_seconds"] / d["cpu_seconds"], 2),
-                },
-                {
-                    "what": f"full sync peak RSS of the client process, {label}",
-                    "value": round(f["rss"]),
-                    "unit": "MB",
-                    "peer": "dlt 1.31 @dlt.destination",
-                    "peer_value": round(d["rss"]),
-                    "ratio": round(f["rss"] / d["rss"], 2),
-                },
+                _versus_dlt(
+                    f"full sync over HTTP loopback, {label}", f["rps"], d["rps"], "records/s", 0
+                ),
+                _versus_dlt(
+                    f"full sync CPU time of the client process, {label}",
+                    f["cpu_seconds"],
+                    d["cpu_seconds"],
+                    "s",
+                    2,
+                ),
+                _versus_dlt(
+                    f"full sync peak RSS of the client process, {label}",
+                    f["rss"],
+                    d["rss"],
+                    "MB",
+                    0,
+                ),
                 {
                     "what": f"HTTP requests, {label}",
                     "value": f["requests"],
                     "unit": "requests",
-                    "peer": "dlt 1.31 @dlt.destination",
+                    "peer": PEER,
                     "peer_value": d["requests"],
                 },
             ]
@@ -267,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
                 "what": "scaling exponent of full-sync time (time ~ records^k)",
                 "value": round(math.log(f2 / f1) / math.log(n2 / n1), 2),
                 "unit": "k",
-                "peer": "dlt 1.31 @dlt.destination",
+                "peer": PEER,
                 "peer_value": round(math.log(d2 / d1) / math.log(n2 / n1), 2),
             }
         )
