@@ -230,10 +230,18 @@ def _model_meta(node: dict[str, Any]) -> dict[str, Any] | None:
     return meta
 
 
+def _declared_in(node: dict[str, Any]) -> str:
+    """The file a model's meta comes from, relative to the dbt project: its YAML
+    (`patch_path`, which dbt prefixes with `<project>://`), else its SQL file."""
+    path = node.get("patch_path") or node.get("original_file_path") or ""
+    return path.split("://", 1)[-1]
+
+
 def load_syncs(manifest_path: str | Path, destinations_path: str | Path) -> list[SyncConfig]:
     """Every sync declared by an audience model in the dbt manifest, validated.
 
-    Raises SyncConfigError naming the model and key (e.g. `aud_win_back:
+    Raises SyncConfigError naming the YAML file, the model and the key (e.g.
+    `models/audiences/starter/_starter__models.yml: model aud_win_back:
     meta.ferry.syncs.0.mode: ...`) or the destinations file and key.
     """
     manifest_path = Path(manifest_path)
@@ -253,12 +261,14 @@ def load_syncs(manifest_path: str | Path, destinations_path: str | Path) -> list
         if raw is None:
             continue
         model = node["name"]
+        declared = _declared_in(node)
+        file = f"{declared}: " if declared else ""
         try:
             meta = _FerryMeta.model_validate(raw)
         except ValidationError as exc:
-            raise SyncConfigError(f"model {model}: meta.ferry.{_where(exc)}") from None
+            raise SyncConfigError(f"{file}model {model}: meta.ferry.{_where(exc)}") from None
         for i, entry in enumerate(meta.syncs):
-            where = f"model {model}: meta.ferry.syncs.{i}"
+            where = f"{file}model {model}: meta.ferry.syncs.{i}"
             if entry.destination not in destinations:
                 raise SyncConfigError(
                     f"{where}.destination: {entry.destination!r} is not declared in "

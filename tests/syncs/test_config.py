@@ -100,6 +100,38 @@ def test_bad_sync_names_model_and_key(tmp_path, dests, patch, where):
     assert where in str(err.value)
 
 
+@pytest.mark.parametrize(
+    "paths, declared",
+    [
+        (
+            {
+                "patch_path": "ferry://models/audiences/starter/_starter__models.yml",
+                "original_file_path": "models/audiences/starter/aud_win_back.sql",
+            },
+            "models/audiences/starter/_starter__models.yml: model aud_win_back: meta.ferry.syncs.0",
+        ),
+        # meta set in the model's config() block: no YAML patch, the SQL file is named
+        (
+            {"original_file_path": "models/audiences/aud_win_back.sql"},
+            "models/audiences/aud_win_back.sql: model aud_win_back: meta.ferry.syncs.0",
+        ),
+    ],
+)
+@pytest.mark.parametrize(
+    "patch", [{"mode": "merge"}, {"destination": "nowhere"}, {"fields": {"email": "email"}}]
+)
+def test_bad_sync_names_the_yaml_file_too(tmp_path, dests, paths, declared, patch):
+    bad = json.loads(json.dumps(GOOD))
+    bad["syncs"][0].update(patch)
+    path = manifest(tmp_path, bad)
+    doc = json.loads(path.read_text())
+    doc["nodes"]["model.ferry.aud_win_back"].update(paths)
+    path.write_text(json.dumps(doc))
+    with pytest.raises(SyncConfigError) as err:
+        load_syncs(path, dests)
+    assert str(err.value).startswith(declared)
+
+
 def test_send_needs_a_channel(tmp_path, dests):
     bad = json.loads(json.dumps(GOOD))
     bad["channel"] = "none"
