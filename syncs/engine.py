@@ -528,8 +528,8 @@ class _Runner:
     ) -> None:
         send = self.sync.mode == "send"
         now = _now()
-        if not send and self._all_accepted(batch, outcome):
-            ids = outcome.destination_ids if isinstance(outcome, BatchAccepted) else {}
+        ids = None if send else self._all_accepted(batch, outcome)
+        if ids is not None:
             with self.wh.transaction():
                 self._commit_accepted(batch, ids, now)
             return
@@ -567,16 +567,19 @@ class _Runner:
                 self._commit_records(resolved, now)
 
     @staticmethod
-    def _all_accepted(batch: list[Item], outcome: Any) -> bool:
-        """Whether the batch can take the column-wise commit: every record accepted."""
+    def _all_accepted(batch: list[Item], outcome: Any) -> Mapping[str, str] | None:
+        """The destination ids (key -> id) when every record of the batch was accepted, so
+        the batch can take the column-wise commit; None otherwise."""
         if isinstance(outcome, BatchAccepted):
-            return True
+            return outcome.destination_ids
         if isinstance(outcome, BaseException) or len(outcome) != len(batch):
-            return False
+            return None
         accepted = Outcome.ACCEPTED
-        if not all(res.outcome is accepted and res.destination_id is None for res in outcome):
-            return False
-        return {res.key for res in outcome} == {r.key for r, *_ in batch}
+        if not all(res.outcome is accepted for res in outcome):
+            return None
+        if {res.key for res in outcome} != {r.key for r, *_ in batch}:
+            return None
+        return {res.key: res.destination_id for res in outcome if res.destination_id}
 
     def _status_of(self, outcome: Outcome, attempts: int) -> str:
         if outcome == Outcome.ACCEPTED:

@@ -8,6 +8,7 @@ fastest path the driver offers (Arrow for DuckDB) behind one interface.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -95,6 +96,28 @@ def _postgres_numeric_to_decimal(data: pa.Table | pa.RecordBatch) -> pa.Table | 
     return type(data).from_arrays(columns, schema=pa.schema(fields))
 
 
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 1e3,
+    "MB": 1e6,
+    "GB": 1e9,
+    "TB": 1e12,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+    "TIB": 2**40,
+}
+
+
+def _size_bytes(text: str) -> float:
+    """'16.0 MiB' / '1GB' -> bytes (DuckDB's spelling of memory sizes); 0 if unreadable."""
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", text)
+    if not match:
+        return 0.0
+    return float(match.group(1)) * _UNITS.get(match.group(2).upper(), 0)
+
+
 class Warehouse:
     """A DB-API connection plus its sqlglot dialect."""
 
@@ -163,8 +186,11 @@ class Warehouse:
             yield
             return
         # DuckDB-only statements: straight to the driver, not through transpile().
-        row = self.conn.execute("select current_setting('checkpoint_threshold')").fetchone()
-        previous = str(row[0]) if row else None
+        row = self.conn.execute("select current_setting('checkpoint_threshold')").fetchall()
+        previous = str(row[0][0]) if row else None
+        if previous and _size_bytes(previous) >= _size_bytes(threshold):
+            yield  # already at least that large: leave the owner's setting alone
+            return
         self.conn.execute(f"set checkpoint_threshold = '{threshold}'")
         try:
             yield
