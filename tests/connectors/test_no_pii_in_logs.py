@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,9 +43,11 @@ class Case:
     destination: Destination
     records: list[Record]
     secrets: list[str]
-    fail_once: Callable[[], None] = lambda: None
+    sandbox: Any = None  # answers the first `fail_method` request with a 5xx (a retry)
+    fail_method: str | None = "POST"
     after: Callable[[], None] = lambda: None
-    expect_rejected: set[str] = field(default_factory=set)
+    # each sandbox is told to reject the third person (the per-record error path)
+    expect_rejected: set[str] = field(default_factory=lambda: {"p2"})
 
 
 def _people(op: Operation, with_phone: bool = True, send: bool = False) -> list[Record]:
@@ -70,12 +73,7 @@ def _sendgrid(stack: ExitStack, tmp_path: Path) -> Case:
         name="sendgrid_marketing",
     )  # fmt: skip
     return Case(
-        dest,
-        _people(Operation.UPSERT, with_phone=False),
-        [key],
-        fail_once=lambda: sb.faults.fail_next(1, 503, method="PUT"),
-        after=sb.advance,
-        expect_rejected={"p2"},
+        dest, _people(Operation.UPSERT, with_phone=False), [key], sb, "PUT", after=sb.advance
     )
 
 
@@ -92,13 +90,7 @@ def _twilio(stack: ExitStack, tmp_path: Path) -> Case:
          "body": "Hi {first_name}", "status_callback": "http://127.0.0.1:9/twilio/status"},
         name="twilio_sms",
     )  # fmt: skip
-    return Case(
-        dest,
-        _people(Operation.SEND, send=True),
-        [token],
-        fail_once=lambda: sb.faults.fail_next(1, 503, method="POST"),
-        expect_rejected={"p2"},
-    )
+    return Case(dest, _people(Operation.SEND, send=True), [token], sb, "POST")
 
 
 def _meta(stack: ExitStack, tmp_path: Path) -> Case:
@@ -113,13 +105,7 @@ def _meta(stack: ExitStack, tmp_path: Path) -> Case:
          "backoff_initial": 0.01}
     )  # fmt: skip
     dest.http.sleep = lambda s: None
-    return Case(
-        dest,
-        _people(Operation.UPSERT),
-        [token],
-        fail_once=lambda: sb.faults.fail_next(1, 500, method="POST"),
-        expect_rejected={"p2"},
-    )
+    return Case(dest, _people(Operation.UPSERT), [token], sb, "POST")
 
 
 def _google_ads(stack: ExitStack, tmp_path: Path) -> Case:
@@ -135,13 +121,7 @@ def _google_ads(stack: ExitStack, tmp_path: Path) -> Case:
          "job_wait_seconds": 5, "backoff_initial": 0.01}
     )  # fmt: skip
     dest.sleep = dest.http.sleep = lambda s: None
-    return Case(
-        dest,
-        _people(Operation.UPSERT),
-        [access, developer],
-        fail_once=lambda: sb.faults.fail_next(1, 503, method="POST"),
-        expect_rejected={"p2"},
-    )
+    return Case(dest, _people(Operation.UPSERT), [access, developer], sb, "POST")
 
 
 def _webhook(stack: ExitStack, tmp_path: Path) -> Case:
@@ -155,13 +135,7 @@ def _webhook(stack: ExitStack, tmp_path: Path) -> Case:
         {"url": sb.url(), "secret": secret, "name": "crm_hook", "backoff_initial": 0.01}
     )
     dest.http.sleep = lambda s: None
-    return Case(
-        dest,
-        _people(Operation.UPSERT),
-        [secret],
-        fail_once=lambda: sb.faults.fail_next(1, 503),
-        expect_rejected={"p2"},
-    )
+    return Case(dest, _people(Operation.UPSERT), [secret], sb, None)
 
 
 def _file(stack: ExitStack, tmp_path: Path) -> Case:
@@ -170,7 +144,7 @@ def _file(stack: ExitStack, tmp_path: Path) -> Case:
     dest = FileExport.from_options(
         {"path": str(tmp_path), "format": "csv", "name": "pii_check", "run_id": "r1"}
     )
-    return Case(dest, _people(Operation.UPSERT), [])
+    return Case(dest, _people(Operation.UPSERT), [], expect_rejected=set())
 
 
 CONNECTORS: dict[str, Callable[[ExitStack, Path], Case]] = {
@@ -213,7 +187,8 @@ def test_a_write_logs_no_secret_or_raw_pii(
     # the project deliberately quietens (python_http_client logs request bodies and
     # headers at DEBUG) keep their own level: that is part of what is under test
     caplog.set_level(logging.DEBUG)
-    case.fail_once()
+    if case.sandbox is not None:
+        case.sandbox.faults.fail_next(1, 503, method=case.fail_method)
     results = case.destination.write(case.records)
     case.after()
     captured = capsys.readouterr()
@@ -222,7 +197,8 @@ def test_a_write_logs_no_secret_or_raw_pii(
     assert {r.key for r in results} == {r.key for r in case.records}
     rejected = {r.key for r in results if r.outcome is Outcome.REJECTED}
     assert rejected == case.expect_rejected
-    assert caplog.records or connector == "file", "DEBUG logging was not captured"
+    if case.sandbox is not None:
+        assert '" 503 ' in caplog.text, "the sandbox's 5xx was not met"  # urllib3's status line
 
     logged = caplog.text + "\n".join(
         str(getattr(r, "args", "")) for r in caplog.records
