@@ -280,3 +280,22 @@ def query(db_path: Path, sql: str) -> list[tuple[Any, ...]]:
         return con.execute(sql).fetchall()
     finally:
         con.close()
+
+
+# The real erasure tombstone model and the macro it needs, for the erasure tests.
+ERASURE_PATHS = (
+    "models/marts/consent/erased_profiles.sql",
+    "macros/audiences/audiences_event_roles.sql",
+)
+
+
+def make_erasure_project(root: Path) -> Path:
+    """The identity project with the real `erased_profiles` model instead of the empty
+    stub, so erasure requests among the test events reach the core marts' filters."""
+    project = make_project(root)
+    (project / "models" / "intermediate" / "unioned" / "erased_profiles.sql").unlink()
+    for rel in ERASURE_PATHS:
+        dst = project / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(DBT_PROJECT_DIR / rel, dst)
+    return project

@@ -121,3 +121,30 @@ def scenarios() -> Inputs:
     )
     inp.event("ev-g2", "shop", "g1", "order", "2024-06-01 09:00:00", channel="shop")
     return inp
+
+
+ERASED_EMAIL = "forget.me@erase.org"
+KEPT_EMAIL = "keep.me@erase.org"
+
+
+def erasure_scenario() -> Inputs:
+    """Two people with a CRM and a shop record each and a few events; the first asked
+    (from the consent tool, a third record linked by email) to be erased."""
+    inp = Inputs()
+    for who, email, phone in (
+        ("gone", ERASED_EMAIL, "+33611110001"),
+        ("kept", KEPT_EMAIL, "+33611110002"),
+    ):
+        inp.record(
+            "ecrm", who, at="2024-02-01", customer_id=f"ecrm:{who}", email=email, phone=phone
+        )
+        inp.person(
+            "ecrm", who, first_name=who.title(), last_name="Person", email=email, phone=phone
+        )
+        inp.record("eshop", who, at="2024-03-01", customer_id=f"eshop:{who}", email=email)
+        inp.person("eshop", who, first_name=who.title(), email=email, preferred_store="Lyon")
+        inp.event(f"e-{who}-order", "eshop", who, "order_placed", "2024-03-02", channel="shop")
+        inp.event(f"e-{who}-view", "eshop", who, "page_view", "2024-03-03", channel="web")
+    inp.record("econsent", "req1", at="2024-04-01", email=ERASED_EMAIL)
+    inp.event("e-gone-erasure", "econsent", "req1", "erasure_requested", "2024-04-01")
+    return inp
