@@ -1,11 +1,11 @@
 """Sensors: run an audience's syncs when dbt rebuilt the audience.
 
-One asset sensor per audience; its run key is the materialization's storage
-id, so a rebuilt audience triggers its syncs exactly once. Started only when
+One asset sensor per audience; its run key names the materialization (the run
+that rebuilt the audience and the event's timestamp), so a rebuilt audience
+triggers its syncs exactly once even if a tick is evaluated twice. Started only when
 every destination of the audience has credentials (nothing auto-sends to the
 sandboxes of the embedded default).
 """
-
 
 from dagster import (
     DefaultSensorStatus,
@@ -17,6 +17,11 @@ from dagster import (
 
 from orchestration.assets.catalog import Audience, load_audiences
 from orchestration.schedules import audience_syncs_job, has_credentials
+
+
+def rebuilt_run_key(asset_event: EventLogEntry) -> str:
+    """One key per materialization of the audience: the dbt run that built it and when."""
+    return f"{asset_event.run_id or 'runless'}:{asset_event.timestamp:.6f}"
 
 
 def audience_rebuilt_sensor(audience: Audience):
@@ -31,7 +36,12 @@ def audience_rebuilt_sensor(audience: Audience):
         minimum_interval_seconds=60,
     )
     def _sensor(context: SensorEvaluationContext, asset_event: EventLogEntry):
-        yield RunRequest(run_key=str(asset_event.storage_id), tags={"ferry/trigger": "audience_rebuilt"})
+        # The EventLogEntry handed to an asset sensor carries no storage id (the
+        # framework moves the cursor past it after this function returns).
+        yield RunRequest(
+            run_key=rebuilt_run_key(asset_event),
+            tags={"ferry/trigger": "audience_rebuilt", "ferry/audience": audience.name},
+        )
 
     return _sensor
 
