@@ -169,6 +169,28 @@ def _people() -> list[Person]:
         ("email_blocked", "sendgrid", ago(2), None, None, {}),
     ]
     p.append(invalid)
+    # p15 consented to email and SMS, then reported a mail as spam and replied STOP
+    # (the event names stg_sendgrid__events and stg_twilio__engagement_events produce)
+    complainer = Person("p15", "oli@example.com", "Oli", phone="+33612345615")
+    complainer.events += [
+        ("consent_change", "crm", ago(60), None, None, grant | {"channel": "email"}),
+        ("consent_change", "crm", ago(60), None, None, grant | {"channel": "sms"}),
+        ("email_spam_report", "sendgrid", ago(5), None, None, {}),
+        ("sms_stop", "twilio_opt_outs", ago(4), None, None, {"channel": "sms"}),
+    ]
+    p.append(complainer)
+    # p16 browses hiking most (3 views, 1 yoga) with email consent: aud_interest_hiking
+    hiker = Person("p16", "pia@example.com", "Pia")
+    hiker.events += [("page_view", "web", ago(d), "hiking", None, {}) for d in (10, 8, 3)]
+    hiker.events += [
+        ("page_view", "web", ago(2), "yoga", None, {}),
+        ("consent_change", "crm", ago(20), None, None, grant | {"channel": "email"}),
+    ]
+    p.append(hiker)
+    # p17 browses hiking too, but never gave email consent: in no interest audience
+    browser = Person("p17", "quy@example.com", "Quy")
+    browser.events += [("page_view", "web", ago(d), "hiking", None, {}) for d in (6, 5)]
+    p.append(browser)
     return p
 
 

@@ -137,6 +137,35 @@ def test_consent_and_suppressions(built):
         query(db, "select reason from marts.customer_suppressions where profile_id = 'p14'")
     )
     assert reasons == [("bounce",), ("invalid",)]
+    # a spam report suppresses email, a STOP reply suppresses SMS, each with its reason
+    reasons = sorted(
+        query(
+            db, "select channel, reason from marts.customer_suppressions where profile_id = 'p15'"
+        )
+    )
+    assert reasons == [("email", "spam_report"), ("sms", "stop")]
+
+
+def test_interest_audience_holds_consented_profiles_of_that_main_interest(built):
+    _, db = built
+    interests = dict(
+        query(
+            db,
+            "select profile_id, main_interest from marts.customer_scores where profile_id in ('p16', 'p17')",
+        )
+    )
+    assert interests == {"p16": "hiking", "p17": "hiking"}  # 3 hiking views outweigh 1 yoga
+    rows = query(db, "select profile_id, email, main_interest from audiences.aud_interest_hiking")
+    assert rows == [("p16", "pia@example.com", "hiking")]  # p17 has no email consent
+    others = query(
+        db,
+        "select table_name from information_schema.tables where table_schema = 'audiences' "
+        "and starts_with(table_name, 'aud_interest_') and table_name <> 'aud_interest_hiking'",
+    )
+    assert len(others) >= 5
+    for (audience,) in others:
+        members = {r[0] for r in query(db, f"select profile_id from audiences.{audience}")}
+        assert not members & {"p16", "p17"}, audience
 
 
 def test_pressure_and_contactability(built):
