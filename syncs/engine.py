@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from connectors.base import (
     AuthError,
@@ -274,13 +275,15 @@ _OPERATIONS = {
     "delete": Operation.DELETE,
 }
 
-# An item of the stream: (Record for the destination, its __seq in the plan table, its JSON size).
-# Everything else the commit needs stays in the plan table and is joined there in SQL.
-Item = tuple[Record, int, int]
+# An item of the stream: (Record for the destination, its __seq in the plan table, its JSON size,
+# flags: HELD if sync_state has a row for it, FAILING if record_status has one). Everything else
+# the commit needs stays in the plan table and is joined there in SQL.
+Item = tuple[Record, int, int, int]
+HELD, FAILING = 1, 2
 
 
 def _records(sync: SyncConfig, batch: pa.RecordBatch, sizes: bool = False) -> Iterator[Item]:
-    """Arrow rows of the plan -> (Record, __seq, bytes); bytes is 0 unless `sizes`."""
+    """Arrow rows of the plan -> (Record, __seq, bytes, flags); bytes is 0 unless `sizes`."""
     payload_columns = sync.payload_columns()
     arrow_fields = [
         (name, batch.column(f"p__{name}"), on_null == "clear")
@@ -303,6 +306,9 @@ def _records(sync: SyncConfig, batch: pa.RecordBatch, sizes: bool = False) -> It
     variants = batch.column("__variant").to_pylist() if "__variant" in batch.schema.names else None
     # Upsert payloads are measured column-wise (see batching.payload_sizes); others one by one.
     upsert_sizes = payload_sizes(arrow_fields, n) if sizes else None
+    held = pc.cast(pc.is_valid(batch.column("__state_hash")), pa.int8())
+    failing = pc.cast(pc.fill_null(batch.column("__in_status"), False), pa.int8())
+    flags = pc.add(pc.multiply(held, HELD), pc.multiply(failing, FAILING)).to_pylist()
     for i in range(n):
         op = ops[i]
         dest_id = dest_col[i]
@@ -336,7 +342,7 @@ def _records(sync: SyncConfig, batch: pa.RecordBatch, sizes: bool = False) -> It
             size = upsert_sizes[i]
         else:
             size = record_bytes(record)
-        yield record, seqs[i], size
+        yield record, seqs[i], size, flags[i]
 
 
 # --------------------------------------------------------------------------- commit
@@ -627,11 +633,8 @@ class _Runner:
             stage = contextlib.nullcontext(None)
         # Which deletes the batch needs, from the plan table (a few thousand rows): a delete
         # whose key list comes out empty still scans sync_state, which grows with the audience.
-        [(held, failing)] = wh.fetchall(
-            f"select count(__state_hash), count(case when __in_status then 1 end) from {p} "
-            f"where {seq} between ? and ?",
-            rng,
-        )
+        held = any(item[3] & HELD for item in batch)
+        failing = any(item[3] & FAILING for item in batch)
         with stage as ids_name:
             join = f"left join {ids_name} i on i.k = p.__key" if ids_name else ""
             dest = "i.d" if ids_name else "cast(null as varchar)"
@@ -663,7 +666,7 @@ class _Runner:
     def _commit_records(self, resolved: list[tuple[Item, RecordResult]], now: datetime) -> None:
         """One batch with some record not accepted: its outcomes staged as Arrow, joined to the plan table."""
         seqs, statuses, errors, result_dest, attempts_after = [], [], [], [], []
-        for (r, seq, _size), res in resolved:
+        for (r, seq, *_), res in resolved:
             after = (
                 r.attempt - 1 + (1 if res.outcome in (Outcome.REJECTED, Outcome.SUPPRESSED) else 0)
             )
@@ -728,7 +731,7 @@ class _Runner:
     ) -> None:
         ledger_rows = []
         result_rows = []
-        for (r, _seq, _size), res in resolved:
+        for (r, *_), res in resolved:
             attempts = r.attempt - 1 + (1 if res.outcome == Outcome.REJECTED else 0)
             status = self._status_of(res.outcome, attempts)
             self._count(status)
@@ -1043,7 +1046,16 @@ def _apply(runner: _Runner, p: Plan, progress: Progress | None, stream_rows: int
 
 
 # What a batch needs from the plan table in Python: the Record's fields (the rest stays in SQL).
-_STREAM_COLUMNS = ("__key", "__op", "__attempts", "__ids", "__dest_id", "__idem")
+_STREAM_COLUMNS = (
+    "__key",
+    "__op",
+    "__attempts",
+    "__ids",
+    "__dest_id",
+    "__idem",
+    "__state_hash",
+    "__in_status",
+)
 
 
 def _send_all(runner: _Runner, rows: int, progress: Progress | None, stream_rows: int) -> None:

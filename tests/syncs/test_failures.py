@@ -322,3 +322,24 @@ def test_whole_batch_answer_commits_state_and_per_record_results(conn):
         == 25
     )
     assert engine.plan(sync, conn, sample_size=0).work == 0
+
+
+def test_updates_and_recoveries_replace_state_and_status_rows(conn):
+    """The column-wise commit deletes a held record's old state and a recovered record's
+    failure row (it knows which from the plan), so each key keeps one row."""
+    set_audience(conn, rows(30))
+    caps = replace(LoopbackDestination().capabilities, max_batch_records=10)
+    dest = LoopbackDestination(capabilities=caps, reject_keys={"p3", "p17"})
+    sync = make_sync("mirror")
+    assert engine.run(sync, conn, dest).failed == 2
+    set_audience(conn, rows(30, name="M"))  # every payload changes: 28 updates, 2 adds
+    dest.reject_keys.clear()
+    r = engine.run(sync, conn, dest)
+    assert r.status == "success" and r.sent == 30
+    assert conn.execute(
+        "select count(*), count(distinct record_key), min(payload_hash) <> '__pending_add__' "
+        "from ferry_sync.sync_state"
+    ).fetchone() == (30, 30, True)
+    assert conn.execute("select count(*) from ferry_sync.record_status").fetchone()[0] == 0
+    assert {m["first_name"] for m in dest.members.values()} == {"M"}
+    assert engine.plan(sync, conn, sample_size=0).work == 0
