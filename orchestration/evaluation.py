@@ -10,13 +10,18 @@ n*(n-1)/2 per group, never enumerated, so a million records take seconds.
 identifiers: valid (per int_identifiers) and held by exactly one true person.
 Deterministic linking should find all of those; the rest (fuzzy duplicates that
 share no clean identifier, never-identified devices) is what fuzzy matching is for.
+
+Missed pairs are broken down by why they were missed (:data:`MISSED_CATEGORIES`),
+and, when the warehouse's identity graph holds fuzzy links, every metric is also
+given without them (the components of the deterministic edges alone), so one
+build shows what probabilistic matching adds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -43,6 +48,33 @@ class PairCounts:
         return 2 * p * r / (p + r) if p + r else 0.0
 
 
+# Why a true pair of records ended in two profiles. Each person's records fall
+# into fragments (one per predicted profile); a missed pair joins two fragments,
+# and the pair of fragments decides the category, checked in this order:
+MISSED_CATEGORIES: dict[str, str] = {
+    "same_system_customer_ids": "the two fragments hold different customer ids of one system "
+    "(a second account): never merged by a fuzzy link, by design",
+    "no_shared_identifier": "both fragments hold person records (name, address...) but no "
+    "shared identifier: what fuzzy matching is for",
+    "anonymous_device": "one fragment only holds anonymous ids (a device never identified): "
+    "nothing to match on",
+    "no_person_record": "one fragment holds no person record and no anonymous id (e.g. a "
+    "consent change with a phone seen nowhere else, an order line of a key-less order)",
+}
+
+
+@dataclass(frozen=True)
+class RecallOf:
+    """Recall on the true pairs that involve one kind of record."""
+
+    pairs: int
+    found_pairs: int
+
+    @property
+    def recall(self) -> float | None:
+        return round(self.found_pairs / self.pairs, 6) if self.pairs else None
+
+
 @dataclass(frozen=True)
 class EvaluationResult:
     records: int  # raw records with a key (the universe)
@@ -59,6 +91,14 @@ class EvaluationResult:
     clean_correct_pairs: int
     clean_recall: float
     evaluated_at: str
+    # missed pairs (true_pairs - correct_pairs) by MISSED_CATEGORIES key
+    missed_pairs: dict[str, int] = field(default_factory=dict)
+    # recall on the pairs involving a generated fuzzy duplicate, by kind
+    # (ground truth column duplicate_kind: new_contact, second_account)
+    duplicate_recall: dict[str, dict[str, int | float | None]] = field(default_factory=dict)
+    fuzzy_links: int = 0  # merged fuzzy pairs in the identity graph
+    # precision / recall / f1 / pairs without the fuzzy links (None: no graph to read)
+    without_fuzzy: dict[str, float | int] | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -120,15 +160,159 @@ _ERASED = """
                 )"""
 
 
-def _truth_sql(con: duckdb.DuckDBPyConnection) -> str:
-    tables = {
+# The ground truth without the erasure filter (benchmarks score other resolvers with it).
+TRUTH = _TRUTH.format(erased="")
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {
         f"{schema}.{name}"
         for schema, name in con.execute(
             "select table_schema, table_name from information_schema.tables"
         ).fetchall()
     }
-    has_erasure = {"intermediate.int_profile_ids_resolved", "marts.erased_profiles"} <= tables
+
+
+def _truth_sql(con: duckdb.DuckDBPyConnection) -> str:
+    has_erasure = {"intermediate.int_profile_ids_resolved", "marts.erased_profiles"} <= _tables(con)
     return _TRUTH.format(erased=_ERASED if has_erasure else "")
+
+
+def _record_flags(
+    con: duckdb.DuckDBPyConnection, truth: str, n: int, index: dict[tuple[str, str], int]
+) -> dict[str, np.ndarray]:
+    """Per record of the universe: duplicate kind, whether it is a person record,
+    whether it holds only anonymous ids; and (record, customer id) pairs."""
+    tables = _tables(con)
+    kind = np.full(n, "", dtype=object)
+    truth_columns = {c[0] for c in con.sql("select * from raw.ground_truth limit 0").description}
+    if "duplicate_kind" in truth_columns:
+        rows = con.execute(
+            "select source, source_record_id, min(duplicate_kind) from raw.ground_truth "
+            "where duplicate_kind is not null and source_record_id is not null group by 1, 2"
+        ).fetchall()
+        for source, rid, k in rows:
+            if (source, rid) in index:
+                kind[index[(source, rid)]] = k
+    person_record = np.zeros(n, bool)
+    if "intermediate.int_person_records" in tables:
+        for source, rid in con.execute(
+            "select distinct source, cast(source_record_id as varchar) "
+            "from intermediate.int_person_records"
+        ).fetchall():
+            if (source, rid) in index:
+                person_record[index[(source, rid)]] = True
+    ids = con.execute(
+        f"""
+        with truth as ({truth})
+        select i.source, i.source_record_id, i.identifier_type, i.identifier_value
+        from intermediate.int_identifiers as i
+        join truth as t using (source, source_record_id)
+        where i.is_valid
+        """
+    ).fetchnumpy()
+    rec = np.array(
+        [
+            index[k]
+            for k in zip(ids["source"].tolist(), ids["source_record_id"].tolist(), strict=True)
+        ],
+        dtype=np.int64,
+    )
+    id_type = ids["identifier_type"].astype(str)
+    has_anonymous = np.zeros(n, bool)
+    has_other = np.zeros(n, bool)
+    has_anonymous[rec[id_type == "anonymous_id"]] = True
+    has_other[rec[id_type != "anonymous_id"]] = True
+    is_cid = id_type == "customer_id"
+    return {
+        "kind": kind,
+        "person_record": person_record,
+        "anonymous_only": has_anonymous & ~has_other,
+        "cid_record": rec[is_cid],
+        "cid_value": ids["identifier_value"].astype(str)[is_cid],
+    }
+
+
+def missed_pair_breakdown(
+    person: np.ndarray, profile: np.ndarray, flags: dict[str, np.ndarray]
+) -> dict[str, int]:
+    """Missed pairs by MISSED_CATEGORIES key (they sum to true - correct pairs).
+
+    Fragments (person, profile) are few per person, so pairs of fragments are
+    enumerated per person; each contributes size_a * size_b missed pairs.
+    """
+    out = dict.fromkeys(MISSED_CATEGORIES, 0)
+    if len(person) == 0:
+        return out
+    frag_key = np.stack([person, profile], axis=1)
+    frags, frag_of, sizes = np.unique(frag_key, axis=0, return_inverse=True, return_counts=True)
+    frag_of = frag_of.ravel()
+    n_frag = len(frags)
+    person_rec = np.zeros(n_frag, bool)
+    person_rec[frag_of[flags["person_record"]]] = True
+    # a fragment is anonymous-only when every record in it holds only anonymous ids
+    not_anonymous = np.zeros(n_frag, bool)
+    not_anonymous[frag_of[~flags["anonymous_only"]]] = True
+    systems: dict[int, set[str]] = {}
+    for r, value in zip(flags["cid_record"].tolist(), flags["cid_value"].tolist(), strict=True):
+        systems.setdefault(int(frag_of[r]), set()).add(value.split(":", 1)[0])
+    starts = np.flatnonzero(np.r_[True, frags[1:, 0] != frags[:-1, 0]])
+    ends = np.r_[starts[1:], n_frag]
+    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+        for a in range(s, e - 1):
+            for b in range(a + 1, e):
+                w = int(sizes[a]) * int(sizes[b])
+                if systems.get(a, set()) & systems.get(b, set()):
+                    out["same_system_customer_ids"] += w
+                elif person_rec[a] and person_rec[b]:
+                    out["no_shared_identifier"] += w
+                elif not not_anonymous[a] or not not_anonymous[b]:
+                    out["anonymous_device"] += w
+                else:
+                    out["no_person_record"] += w
+    return out
+
+
+def _recall_of(person: np.ndarray, profile: np.ndarray, marked: np.ndarray) -> RecallOf:
+    """True pairs with at least one marked record, and how many share a profile:
+    per group of n records with d marked, C(n, 2) - C(n - d, 2) such pairs."""
+
+    def pairs_with_marked(*labels: np.ndarray) -> int:
+        if len(labels[0]) == 0:
+            return 0
+        _, inverse, counts = np.unique(
+            np.stack(labels, axis=1), axis=0, return_inverse=True, return_counts=True
+        )
+        d = np.bincount(inverse.ravel(), weights=marked, minlength=len(counts)).astype(np.int64)
+        rest = counts - d
+        return int((counts * (counts - 1) // 2 - rest * (rest - 1) // 2).sum())
+
+    return RecallOf(pairs=pairs_with_marked(person), found_pairs=pairs_with_marked(person, profile))
+
+
+def _without_fuzzy(
+    con: duckdb.DuckDBPyConnection, n: int, index: dict[tuple[str, str], int]
+) -> tuple[np.ndarray | None, int]:
+    """Profiles the identity graph gives without its fuzzy links (components of
+    the deterministic record--identifier edges), and the number of fuzzy links.
+    (None, 0) when the warehouse has no identity graph with fuzzy links."""
+    if "intermediate.int_identity_edges" not in _tables(con):
+        return None, 0
+    edges = con.execute(
+        "select record_key, identifier_node, identifier_type = 'fuzzy' as is_fuzzy "
+        "from intermediate.int_identity_edges"
+    ).fetchnumpy()
+    is_fuzzy = edges["is_fuzzy"].astype(bool)
+    fuzzy_links = len(np.unique(edges["identifier_node"][is_fuzzy].astype(str)))
+    keys = edges["record_key"].astype(str)[~is_fuzzy]
+    rec = np.array([index.get(tuple(k.split("|", 1)), -1) for k in keys.tolist()], dtype=np.int64)
+    node = np.unique(edges["identifier_node"].astype(str)[~is_fuzzy], return_inverse=True)[
+        1
+    ].ravel()
+    keep = rec >= 0
+    rec, node = rec[keep], node[keep] + n
+    labels = connected_components(n + (int(node.max()) - n + 1 if len(node) else 0), rec, node)
+    return labels[:n], fuzzy_links
 
 
 def evaluate(con: duckdb.DuckDBPyConnection) -> EvaluationResult:
@@ -136,7 +320,9 @@ def evaluate(con: duckdb.DuckDBPyConnection) -> EvaluationResult:
     truth = _truth_sql(con)
     records = con.execute(
         """
-        with truth as (""" + truth + """),
+        with truth as ("""
+        + truth
+        + """),
         predicted as (
             select source, cast(source_record_id as varchar) as source_record_id, min(profile_id) as profile_id
             from marts.customer_identifiers
@@ -163,7 +349,9 @@ def evaluate(con: duckdb.DuckDBPyConnection) -> EvaluationResult:
     # Clean components: records linked by valid identifiers that only one true person holds.
     rows = con.execute(
         """
-        with truth as (""" + truth + """),
+        with truth as ("""
+        + truth
+        + """),
         ids as (
             select distinct i.identifier_type, i.identifier_value, i.source, i.source_record_id, t.person_id
             from intermediate.int_identifiers as i
@@ -210,7 +398,33 @@ def evaluate(con: duckdb.DuckDBPyConnection) -> EvaluationResult:
     clean_pairs = _pairs(component)
     clean_correct = _pairs(component, profile)
 
+    flags = _record_flags(con, truth, n, index)
+    missed = missed_pair_breakdown(person, profile, flags)
+    kinds = {
+        kind: _recall_of(person, profile, flags["kind"] == kind)
+        for kind in ("new_contact", "second_account")
+    }
+    deterministic, fuzzy_links = _without_fuzzy(con, n, index)
+    without = None
+    if deterministic is not None:
+        c = pair_counts(person, deterministic)
+        without = {
+            "precision": round(c.precision, 6),
+            "recall": round(c.recall, 6),
+            "f1": round(c.f1, 6),
+            "predicted_pairs": c.predicted_pairs,
+            "correct_pairs": c.correct_pairs,
+            **{
+                f"{k}_recall": _recall_of(person, deterministic, flags["kind"] == k).recall
+                for k in kinds
+            },
+        }
+
     return EvaluationResult(
+        missed_pairs=missed,
+        duplicate_recall={k: {**asdict(v), "recall": v.recall} for k, v in kinds.items()},
+        fuzzy_links=fuzzy_links,
+        without_fuzzy=without,
         records=n,
         records_unresolved=int(missing.sum()),
         true_persons=int(person.max() + 1) if n else 0,

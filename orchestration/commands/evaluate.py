@@ -39,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
         r = evaluate_file(source, output)
     except duckdb.CatalogException as exc:
         print(f"Cannot evaluate {source}: {exc.args[0].splitlines()[0]}")
-        print("It needs raw.ground_truth (ferry generate) and marts.customer_identifiers (dbt build).")
+        print(
+            "It needs raw.ground_truth (ferry generate) and marts.customer_identifiers (dbt build)."
+        )
         return 1
     print(f"Identity resolution vs ground truth ({source})")
     print(f"  records            {r.records:>12,}   unresolved {r.records_unresolved:,}")
@@ -56,5 +58,26 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"  clean-pair recall  {r.clean_recall:>12.4f}   ({r.clean_correct_pairs:,} / {r.clean_pairs:,} pairs sharing a clean identifier)"
     )
+    if r.without_fuzzy is not None:
+        w = r.without_fuzzy
+        print(
+            f"  without fuzzy links precision {w['precision']:.4f}  recall {w['recall']:.4f}  "
+            f"f1 {w['f1']:.4f}   ({r.fuzzy_links:,} fuzzy links in the identity graph)"
+        )
+    for kind, label in (("new_contact", "new contacts"), ("second_account", "second accounts")):
+        d = r.duplicate_recall.get(kind) or {}
+        if d.get("pairs"):
+            before = (r.without_fuzzy or {}).get(f"{kind}_recall")
+            print(
+                f"  recall on pairs with generated fuzzy duplicates, {label:<16}"
+                f"{d['recall']:.4f}   ({d['found_pairs']:,} / {d['pairs']:,} pairs"
+                + (f"; {before:.4f} without fuzzy links" if before is not None else "")
+                + ")"
+            )
+    missed = r.true_pairs - r.correct_pairs
+    if missed and r.missed_pairs:
+        print(f"  missed pairs by cause ({missed:,})")
+        for category, pairs in r.missed_pairs.items():
+            print(f"    {category:<26} {pairs:>10,}  {pairs / r.true_pairs:7.2%} of true pairs")
     print(f"Written to {output}")
     return 0

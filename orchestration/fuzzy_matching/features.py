@@ -39,6 +39,8 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "first_name_aliases",
     "birth_date",
     "street",
+    "street_number",
+    "street_name",
     "postcode",
     "city",
     "email",
@@ -69,6 +71,52 @@ def _words_sql(column: str) -> str:
     )
 
 
+# Street-type abbreviations (French and English) spelled out, whole words only,
+# so '12 r. Pasteur' and '12 rue Pasteur', '4 Smith St' and '4 smith street'
+# compare equal.
+STREET_ABBREVIATIONS: dict[str, str] = {
+    "r": "rue",
+    "av": "avenue",
+    "ave": "avenue",
+    "bd": "boulevard",
+    "bld": "boulevard",
+    "blvd": "boulevard",
+    "pl": "place",
+    "ch": "chemin",
+    "imp": "impasse",
+    "st": "street",
+    "rd": "road",
+    "dr": "drive",
+    "ln": "lane",
+    "ct": "court",
+    "cres": "crescent",
+    "pde": "parade",
+    "hwy": "highway",
+    "sq": "square",
+    "tce": "terrace",
+    "cl": "close",
+}
+
+
+def _street_sql(column: str) -> str:
+    """Words of the street with abbreviations spelled out."""
+    sql = _words_sql(column)
+    for short, full in STREET_ABBREVIATIONS.items():
+        sql = f"regexp_replace({sql}, '\\b{short}\\b', '{full}', 'g')"
+    return sql
+
+
+def _birth_date_sql(column: str) -> str:
+    """'YYYY-MM-DD' from a date, a timestamp or a string of 8 digits (YYYYMMDD,
+    YYYY-MM-DD, YYYY/MM/DD): kept as text even when it is no valid date (a typo'd
+    19850230 still compares with 19850203), blank when it is no date at all."""
+    digits = f"regexp_replace(left(cast({column} as varchar), 10), '[^0-9]', '', 'g')"
+    return (
+        f"case when length({digits}) = 8 then substr({digits}, 1, 4) || '-' || "
+        f"substr({digits}, 5, 2) || '-' || substr({digits}, 7, 2) end"
+    )
+
+
 def _column_or_null(available: set[str], column: str, sql_type: str = "varchar") -> str:
     if column in available:
         return f"cast({column} as {sql_type})"
@@ -82,16 +130,21 @@ def prepare_features(
     *,
     max_records_per_value: int = DEFAULT_MAX_RECORDS_PER_VALUE,
     table_name: str = "fuzzy_features",
+    extra_ids: tuple[str, ...] = (),
 ) -> str:
     """Build the feature table ``table_name`` in ``con`` and return its name.
 
     ``records`` follows the int_person_records contract; ``nicknames`` has
-    columns (nickname, canonical_name). Records without both a first and a last
-    name are left out: a name is the backbone of every fuzzy comparison, and
-    records without one can only be linked by exact identifiers.
+    columns (nickname, canonical_name). ``extra_ids`` names extra identifier
+    columns of ``records`` (a person file's social security number), compared as
+    lowercase letters and digits in feature columns ``xid_<name>``. Records
+    without any name are left out: a name is the backbone of every fuzzy
+    comparison. A record with only one of the two (a FEBRL record with its given
+    name missing) stays: its name comparison falls to the null level, neutral,
+    and its birth date, address and identifiers carry the evidence.
     """
     available = set(records.column_names)
-    missing = [c for c in REQUIRED_COLUMNS if c not in available]
+    missing = [c for c in (*REQUIRED_COLUMNS, *extra_ids) if c not in available]
     if missing:
         raise ValueError(f"person records lack required column(s): {', '.join(missing)}")
     for column in ("nickname", "canonical_name"):
@@ -101,12 +154,16 @@ def prepare_features(
     def _validity(flag: str) -> str:
         return f"coalesce(cast({flag} as boolean), true)" if flag in available else "true"
 
+    xid_select = "".join(
+        f"nullif(regexp_replace(lower(cast({c} as varchar)), '[^a-z0-9]', '', 'g'), '') "
+        f"as xid_{c}, "
+        for c in extra_ids
+    )
+    xid_pass = "".join(f"b.xid_{c}, " for c in extra_ids)
     con.register("__fuzzy_records_in", records)
     con.register("__fuzzy_nicknames_in", nicknames)
     birth_date = (
-        "strftime(try_cast(birth_date as date), '%Y-%m-%d')"
-        if "birth_date" in available
-        else "cast(null as varchar)"
+        _birth_date_sql("birth_date") if "birth_date" in available else "cast(null as varchar)"
     )
     con.execute(
         f"""
@@ -140,7 +197,8 @@ def prepare_features(
                 {_name_sql("first_name")} as first_name,
                 {_name_sql("last_name")} as last_name,
                 {birth_date} as birth_date,
-                {_words_sql(_column_or_null(available, "street"))} as street,
+                {_street_sql(_column_or_null(available, "street"))} as street,
+                {xid_select}
                 nullif(upper(regexp_replace(
                     {_column_or_null(available, "postcode")}, '[^A-Za-z0-9]', '', 'g'
                 )), '') as postcode,
@@ -169,8 +227,7 @@ def prepare_features(
             from source
             where source is not null
               and source_record_id is not null
-              and first_name is not null
-              and last_name is not null
+              and (first_name is not null or last_name is not null)
         )
         select * from derived
         """
@@ -199,9 +256,16 @@ def prepare_features(
                 coalesce(n.aliases, [b.first_name]) as first_name_aliases,
                 b.birth_date,
                 b.street,
+                -- '12b rue pasteur' -> '12b' and 'rue pasteur', so a typo in either
+                -- part can be told from a neighbour's address
+                nullif(regexp_extract(b.street, '^([0-9]+[a-z]?) ', 1), '') as street_number,
+                coalesce(
+                    nullif(regexp_replace(b.street, '^[0-9]+[a-z]? ', ''), ''), b.street
+                ) as street_name,
                 b.postcode,
                 b.city,
                 b.email,
+                {xid_pass}
                 -- a local part made of the person's name (jean.martin, jmartin85)
                 -- says nothing the name comparison has not said: homonyms share
                 -- it too. Only other local parts (jdoe1985 for Marie Curie) count.

@@ -13,6 +13,8 @@ first level whose condition holds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import SettingsCreator, block_on
@@ -110,9 +112,10 @@ def birth_date_comparison() -> cl.CustomComparison:
 
 def address_comparison() -> cl.CustomComparison:
     null_side = "(street_{s} is null and postcode_{s} is null and city_{s} is null)"
+    same_place = "(postcode_l = postcode_r or city_l = city_r)"
     return cl.CustomComparison(
         output_column_name="address",
-        comparison_description="Postal address: street, postcode, city",
+        comparison_description="Postal address: street (house number and name), postcode, city",
         comparison_levels=[
             cll.CustomLevel(
                 f"{null_side.format(s='l')} or {null_side.format(s='r')}",
@@ -122,9 +125,16 @@ def address_comparison() -> cl.CustomComparison:
                 "street_l = street_r and (postcode_l = postcode_r or city_l = city_r)",
                 label_for_charts="same street and postcode or city",
             ),
+            # a typo in the street name or in the house number; a neighbour (same
+            # street, another number) is no more than "same postcode"
             cll.CustomLevel(
-                f"{_jw('street', STREET_FUZZY_JW)} and (postcode_l = postcode_r or city_l = city_r)",
-                label_for_charts="similar street, same postcode or city",
+                f"street_number_l = street_number_r and {_jw('street_name', STREET_FUZZY_JW)}"
+                f" and {same_place}",
+                label_for_charts="same house number, street name typo, same postcode or city",
+            ),
+            cll.CustomLevel(
+                f"street_name_l = street_name_r and {_dl('street_number', 1)} and {same_place}",
+                label_for_charts="same street name, house number typo, same postcode or city",
             ),
             cll.CustomLevel("postcode_l = postcode_r", label_for_charts="same postcode"),
             cll.CustomLevel("city_l = city_r", label_for_charts="same city"),
@@ -140,9 +150,7 @@ def email_comparison() -> cl.CustomComparison:
         comparison_levels=[
             cll.NullLevel("email"),
             cll.ExactMatchLevel("email"),
-            cll.CustomLevel(
-                "email_local_l = email_local_r", label_for_charts="same local part"
-            ),
+            cll.CustomLevel("email_local_l = email_local_r", label_for_charts="same local part"),
             cll.ElseLevel(),
         ],
     )
@@ -160,7 +168,28 @@ def phone_comparison() -> cl.CustomComparison:
     )
 
 
-def blocking_rules() -> list:
+def id_column(name: str) -> str:
+    """Feature column of an extra identifier column (see features.prepare_features)."""
+    return f"xid_{name}"
+
+
+def document_id_comparison(name: str) -> cl.CustomComparison:
+    """An extra identifier of a person file (a social security or member number):
+    exact, one character off (a typo), or different."""
+    column = id_column(name)
+    return cl.CustomComparison(
+        output_column_name=column,
+        comparison_description=f"Identifier column {name}",
+        comparison_levels=[
+            cll.NullLevel(column),
+            cll.ExactMatchLevel(column),
+            cll.CustomLevel(_dl(column, 1), label_for_charts="one character typo"),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def blocking_rules(extra_ids: Sequence[str] = ()) -> list:
     """Pairs that are scored: the union of these equi-joins (near-linear in records).
 
     Every plausible duplicate agrees exactly on at least one of them unless it
@@ -175,14 +204,20 @@ def blocking_rules() -> list:
         block_on("first_name_key", "birth_date"),
         block_on("birth_date", "postcode"),
         block_on("last_name", "postcode"),
+        block_on("first_name_key", "postcode"),
+        # the same address, when the birth date is missing and a name is typo'd
+        block_on("street", "postcode"),
+        block_on("last_name", "street"),
+        block_on("first_name_key", "street"),
         # swapped first and last name
         "l.first_name = r.last_name and l.last_name = r.first_name",
         block_on("email_local"),
         block_on("phone_digits"),
+        *(block_on(id_column(name)) for name in extra_ids),
     ]
 
 
-def training_blocking_rules() -> list:
+def training_blocking_rules(extra_ids: Sequence[str] = ()) -> list:
     """EM sessions: each leaves out the comparisons its blocking rule uses.
 
     - birth date: estimates name, address, e-mail and phone;
@@ -197,19 +232,26 @@ def training_blocking_rules() -> list:
         block_on("birth_date"),
         block_on("email"),
         block_on("first_name_key", "last_name", "postcode"),
+        # an extra identifier of a person file: estimates all the others
+        *(block_on(id_column(name)) for name in extra_ids),
     ]
 
 
-def deterministic_rules_for_prior() -> list:
+def deterministic_rules_for_prior(extra_ids: Sequence[str] = ()) -> list:
     """Near-certain matches, used to estimate the prior probability of a match."""
     return [
         block_on("first_name", "last_name", "birth_date"),
         block_on("email"),
+        *(block_on(id_column(name), "last_name") for name in extra_ids),
     ]
 
 
-def settings() -> SettingsCreator:
-    """The untrained model: what training starts from."""
+def settings(extra_ids: Sequence[str] = ()) -> SettingsCreator:
+    """The untrained model: what training starts from.
+
+    ``extra_ids`` adds one comparison per extra identifier column of a person
+    file (``ferry fuzzy evaluate-file --id-columns``); the warehouse model has none.
+    """
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
@@ -219,8 +261,9 @@ def settings() -> SettingsCreator:
             address_comparison(),
             email_comparison(),
             phone_comparison(),
+            *(document_id_comparison(name) for name in extra_ids),
         ],
-        blocking_rules_to_generate_predictions=blocking_rules(),
+        blocking_rules_to_generate_predictions=blocking_rules(extra_ids),
         # matching columns carry the gamma (level) columns the explanation needs
         retain_matching_columns=True,
         retain_intermediate_calculation_columns=True,

@@ -46,8 +46,7 @@ class ScoringOptions:
             )
         if self.max_records_per_value < 2:
             raise ValueError(
-                "fuzzy_max_records_per_value must be >= 2, "
-                f"got {self.max_records_per_value!r}"
+                f"fuzzy_max_records_per_value must be >= 2, got {self.max_records_per_value!r}"
             )
 
 
@@ -97,17 +96,13 @@ def _explain_sql(predictions: str, model: FuzzyModel) -> str:
             f"{alias}.label as {name}_level",
             f"{weight} as {name}_weight",
         ]
-        json_parts.append(
-            f"'{name}', json_object('level', {alias}.label, 'weight', {weight})"
-        )
+        json_parts.append(f"'{name}', json_object('level', {alias}.label, 'weight', {weight})")
     contradiction_cases = []
     for i, name in enumerate(names):
         for label, reason in CONTRADICTIONS.get(name, {}).items():
             quoted = label.replace("'", "''")
             contradiction_cases.append(f"when lvl_{i}.label = '{quoted}' then '{reason}'")
-    contradiction = (
-        f"case {' '.join(contradiction_cases)} end" if contradiction_cases else "null"
-    )
+    contradiction = f"case {' '.join(contradiction_cases)} end" if contradiction_cases else "null"
     # Splink puts the lower unique_id on the left; the unique_id is
     # source|source_record_id, so side a is also the lower (source, id) pair
     # unless a source name contains '|', which the order below fixes anyway.
@@ -136,6 +131,7 @@ def score_pairs(
     records: pa.Table,
     nicknames: pa.Table,
     options: ScoringOptions | None = None,
+    extra_ids: tuple[str, ...] = (),
 ) -> pa.Table:
     """Scored pairs of person records at or above ``options.min_probability``.
 
@@ -143,7 +139,8 @@ def score_pairs(
     fuzzy_nicknames seed. Returns one row per pair with side a the smaller
     (source, source_record_id), the match probability and weight, and for each
     comparison its level (gamma), the level label and its weight, plus the same
-    as a JSON explanation.
+    as a JSON explanation. ``extra_ids``: the extra identifier columns the
+    model was trained with (person files only).
     """
     from splink import DuckDBAPI, Linker
 
@@ -152,7 +149,11 @@ def score_pairs(
     con = scratch_connection(options)
     try:
         features = prepare_features(
-            con, records, nicknames, max_records_per_value=options.max_records_per_value
+            con,
+            records,
+            nicknames,
+            max_records_per_value=options.max_records_per_value,
+            extra_ids=extra_ids,
         )
         count = con.execute(f"select count(*) from {features}").fetchall()[0][0]
         con.register("__fuzzy_levels", _levels_table(model))

@@ -96,27 +96,32 @@ def train_model(
     *,
     output_path: str | Path | None = None,
     options: TrainingOptions | None = None,
+    extra_ids: tuple[str, ...] = (),
 ) -> TrainingResult:
     """Train on ``records`` (int_person_records contract), save model and report.
 
     The model goes to ``output_path`` (default: the committed
-    dbt_project/fuzzy/splink_model.json), the report beside it.
+    dbt_project/fuzzy/splink_model.json), the report beside it. ``extra_ids``:
+    extra identifier columns of a person file, each its own comparison.
     """
     import splink
     from splink import DuckDBAPI, Linker
+    from splink.internals.exceptions import EMTrainingException
 
     options = options or TrainingOptions()
     con = scratch_connection(ScoringOptions())
     try:
         features = prepare_features(
-            con, records, nicknames, max_records_per_value=options.max_records_per_value
+            con,
+            records,
+            nicknames,
+            max_records_per_value=options.max_records_per_value,
+            extra_ids=extra_ids,
         )
         n_records = con.execute(f"select count(*) from {features}").fetchall()[0][0]
         if n_records < 100:
-            raise ValueError(
-                f"only {n_records} usable person records: too few to estimate a model"
-            )
-        settings = model_spec.settings()
+            raise ValueError(f"only {n_records} usable person records: too few to estimate a model")
+        settings = model_spec.settings(extra_ids)
         settings.linker_uid = "ferry_fuzzy"
         db_api = DuckDBAPI(connection=con)
         linker = Linker(
@@ -125,17 +130,32 @@ def train_model(
             log_level=logging.WARNING,
         )
         linker.training.estimate_probability_two_random_records_match(
-            model_spec.deterministic_rules_for_prior(), recall=options.prior_recall
+            model_spec.deterministic_rules_for_prior(extra_ids), recall=options.prior_recall
         )
         linker.training.estimate_u_using_random_sampling(
             max_pairs=options.u_max_pairs, seed=options.seed
         )
         sessions = []
-        for rule in model_spec.training_blocking_rules():
-            session = linker.training.estimate_parameters_using_expectation_maximisation(
-                rule, max_pairs=options.em_max_pairs
-            )
+        skipped: list[str] = []
+        for rule in model_spec.training_blocking_rules(extra_ids):
+            try:
+                session = linker.training.estimate_parameters_using_expectation_maximisation(
+                    rule, max_pairs=options.em_max_pairs
+                )
+            except EMTrainingException:
+                # no pair agrees on this rule's columns (a file without e-mails):
+                # the other sessions estimate what it would have
+                skipped.append(str(rule.create_blocking_rule_dict("duckdb")["blocking_rule"]))
+                continue
             sessions.append(session)
+        if not sessions:
+            raise ValueError("no EM session found pairs to learn from: too few similar records")
+        # An EM session may leave its own block's match rate as the prior (in a
+        # block on a shared identifier most pairs match); the prior is the rate
+        # over all pairs, so it is estimated again, last.
+        linker.training.estimate_probability_two_random_records_match(
+            model_spec.deterministic_rules_for_prior(extra_ids), recall=options.prior_recall
+        )
         trained = linker.misc.save_model_to_json()
     finally:
         con.close()
@@ -149,9 +169,7 @@ def train_model(
         "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "splink_version": splink.__version__,
         "records": n_records,
-        "probability_two_random_records_match": trained[
-            "probability_two_random_records_match"
-        ],
+        "probability_two_random_records_match": trained["probability_two_random_records_match"],
         "options": {
             "seed": options.seed,
             "u_max_pairs": options.u_max_pairs,
@@ -160,6 +178,7 @@ def train_model(
             "max_records_per_value": options.max_records_per_value,
         },
         "em_sessions": len(sessions),
+        "em_sessions_skipped": skipped,
         "levels_at_floor": floored,
         "levels": [
             {

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orchestration.sample_data import mess
+from orchestration.sample_data import duplicates, mess
 from orchestration.sample_data.people import Population
 
 DAY_S = 86_400
@@ -28,6 +28,16 @@ class RawTable:
     fuzzy: np.ndarray | None = None
 
 
+# Person-level tables and their e-mail / phone columns (see Context.given).
+PERSON_TABLES: dict[str, dict[str, str]] = {
+    "crm_contacts": {"email": "email", "phone": "phone"},
+    "shop_customers": {"email": "email", "phone": "phone"},
+    "support_tickets": {"email": "requester_email", "phone": "requester_phone"},
+    "forms_submissions": {"email": "email", "phone": "phone"},
+    "product_users": {"email": "email"},
+}
+
+
 @dataclass
 class Context:
     rng: np.random.Generator
@@ -37,6 +47,15 @@ class Context:
     tables: list[RawTable] = field(default_factory=list)
     # person indices seen by each source system (later sources draw on earlier ones)
     members: dict[str, np.ndarray] = field(default_factory=dict)
+    # planned members of the systems that hold addresses (crm, shop), drawn before
+    # any source is built so each can take new-contact duplicates from the other
+    bases: dict[str, np.ndarray] = field(default_factory=dict)
+    # e-mails and phones people gave the systems, as typed, per person (not from
+    # duplicates): consent changes reuse them, as a preference centre or an SMS
+    # keyword reply can only concern an address or number the company holds
+    given: dict[str, list[tuple[np.ndarray, np.ndarray]]] = field(
+        default_factory=lambda: {"email": [], "phone": []}
+    )
 
     def sample(self, share: float, weights: np.ndarray | None = None) -> np.ndarray:
         """Indices of people who use a source (optionally weighted by activity)."""
@@ -46,6 +65,36 @@ class Context:
             else np.clip(share * weights / weights.mean(), 0, 1)
         )
         return np.flatnonzero(self.rng.random(self.pop.n) < p)
+
+    def _is_own(self, kind: str, person: int, value: str) -> bool:
+        """A value that is the person's own and valid: their e-mail (any case or
+        spacing) or their mobile (any format); not a junk, role, invalid or
+        household value."""
+        if kind == "email":
+            v = value.strip().lower()
+            return v in (self.pop.email[person], self.pop.work_email[person])
+        digits = "".join(ch for ch in value if ch.isdigit())
+        return len(digits) >= 9 and self.pop.mobile[person].endswith(digits[-9:])
+
+    def given_value(
+        self, kind: str, person_idx: np.ndarray, fallback: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """For each person, one of the values of ``kind`` they gave (at random),
+        else ``fallback``; and whether they gave one."""
+        parts = self.given[kind]
+        out = fallback.copy()
+        if not parts:
+            return out, np.zeros(len(out), bool)
+        owner = np.concatenate([p for p, _ in parts])
+        values = np.concatenate([v for _, v in parts])
+        order = np.lexsort((self.rng.random(len(owner)), owner))
+        owner, values = owner[order], values[order]
+        # a random given value per person: the first after the random shuffle
+        first = np.r_[True, owner[1:] != owner[:-1]]
+        pos = np.searchsorted(owner[first], person_idx)
+        found = (pos < first.sum()) & (owner[first][np.minimum(pos, first.sum() - 1)] == person_idx)
+        out[found] = values[first][pos[found]]
+        return out, found
 
     def ago(self, n: int, max_days: float, min_days: float = 0.0) -> np.ndarray:
         """Instants uniformly between max_days and min_days before the reference date."""
@@ -57,26 +106,56 @@ class Context:
         alt = self.pop.alt_email[person_idx]
         return np.array([a.replace("@", f"{source_no}@", 1) for a in alt], dtype=object)
 
-    def with_duplicates(self, person_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Append fuzzy duplicates: (person index per row, is_duplicate flag)."""
-        dups = person_idx[self.rng.random(len(person_idx)) < self.duplicate_share]
-        rows = np.concatenate([person_idx, dups])
-        flag = np.concatenate([np.zeros(len(person_idx), bool), np.ones(len(dups), bool)])
+    def with_duplicates(
+        self, base: np.ndarray, eligible: np.ndarray | None = None, rows_per_member: float = 1.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Append fuzzy duplicates: (person index per row, is_duplicate flag).
+
+        Second accounts: a few of ``base`` appear twice. New contacts: people of
+        ``eligible`` (members of other systems) outside ``base`` appear here once,
+        about ``duplicate_share`` of the source's rows (``rows_per_member`` rows
+        per member of base), and can be joined by a fuzzy link (duplicates.py).
+        """
+        second = base[self.rng.random(len(base)) < duplicates.SECOND_ACCOUNT_SHARE]
+        new = (
+            duplicates.new_contacts(
+                self.rng, base, eligible, self.duplicate_share * rows_per_member
+            )
+            if eligible is not None
+            else np.zeros(0, np.int64)
+        )
+        rows = np.concatenate([base, second, new])
+        flag = np.concatenate([np.zeros(len(base), bool), np.ones(len(second) + len(new), bool)])
         return rows, flag
 
     def fuzzy_names(
         self, idx: np.ndarray, dup: np.ndarray, typo_share: float, nick_share: float
     ) -> tuple[np.ndarray, np.ndarray]:
-        """First/last names with nicknames, case noise and typos; duplicates always get a typo or nickname."""
+        """First/last names with nicknames, case noise and typos; duplicates get
+        the variations of duplicates.vary_names instead."""
         first = mess.nicknames(self.rng, self.pop.first_name[idx], nick_share)
         last = self.pop.last_name[idx].copy()
         first = mess.typo(self.rng, first, typo_share)
         last = mess.typo(self.rng, last, typo_share)
-        # duplicates: make sure the name differs somehow (typo in the last name)
-        last[dup] = mess.typo(self.rng, last[dup], 1.0)
+        first[dup], last[dup] = duplicates.vary_names(
+            self.rng, self.pop.first_name[idx][dup], self.pop.last_name[idx][dup]
+        )
         first = mess.case_noise(self.rng, first, 0.03)
         last = mess.case_noise(self.rng, last, 0.05)
         return first, last
+
+    def dup_address(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Street, city, postcode as a duplicate gives them (duplicates.addresses)."""
+        p = self.pop
+        return duplicates.addresses(
+            self.rng,
+            p.street[idx],
+            p.city[idx],
+            p.postcode[idx],
+            p.old_street[idx],
+            p.old_city[idx],
+            p.old_postcode[idx],
+        )
 
     def add(
         self,
@@ -88,6 +167,24 @@ class Context:
     ) -> None:
         flags = np.zeros(len(person_idx), bool) if fuzzy is None else np.asarray(fuzzy, bool)
         self.tables.append(RawTable(name, key, pa.table(columns), person_idx, flags))
+        if name in PERSON_TABLES:
+            for kind, column in PERSON_TABLES[name].items():
+                values = columns[column]
+                values = (
+                    values.to_numpy(zero_copy_only=False)
+                    if isinstance(values, pa.Array)
+                    else values
+                )
+                keep = np.flatnonzero(~flags & (values != None) & (values != ""))
+                own = np.array(
+                    [
+                        self._is_own(kind, int(p), v)
+                        for p, v in zip(person_idx[keep], values[keep], strict=True)
+                    ],
+                    dtype=bool,
+                )
+                keep = keep[own] if len(keep) else keep
+                self.given[kind].append((person_idx[keep], values[keep]))
         system = name.split("_", 1)[0]
         self.members[system] = np.union1d(
             self.members.get(system, np.zeros(0, np.int64)), person_idx

@@ -47,6 +47,8 @@ def build_tables(
         as_of=instant,
         duplicate_share=duplicate_share,
     )
+    # the systems that hold addresses take new-contact duplicates from each other
+    ctx.bases = {"crm": crm.plan(ctx), "shop": shop.plan(ctx)}
     crm.build(ctx)
     shop_key = shop.build(ctx)
     support.build(ctx)

@@ -98,6 +98,17 @@ def build_population(rng: np.random.Generator, n: int, as_of: np.datetime64) -> 
         group = np.repeat(heads, sizes[: len(heads)])[: len(in_house)]
         household[in_house] = group
         last[in_house] = last[group]  # families share a last name (mostly)
+        # nor do parents give two children one first name: redraw repeats
+        pools = {True: vocab.FIRST_NAMES_F, False: vocab.FIRST_NAMES_M}
+        taken: dict[int, set[str]] = {}
+        for i in in_house[np.argsort(group, kind="stable")]:
+            names = taken.setdefault(int(household[i]), set())
+            pool = pools[bool(female[i])]
+            tries = 0
+            while first[i] in names and tries < 20:
+                first[i] = pool[int(rng.integers(0, len(pool)))]
+                tries += 1
+            names.add(first[i])
 
     city_idx = rng.integers(0, len(vocab.CITIES), n)
     # Mostly French: re-draw foreign cities for 85% of people.

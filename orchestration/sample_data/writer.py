@@ -11,9 +11,41 @@ import pyarrow as pa
 
 from orchestration.sample_data.context import RawTable
 
+# The table holding a system's accounts (one customer id each): a duplicate of a
+# person who has another, non-duplicate, row there is a second account; any other
+# duplicate is a new contact (forms hold no customer id: always new contacts).
+ACCOUNT_TABLES = {
+    "crm": "crm_contacts",
+    "shop": "shop_customers",
+    "support": "support_tickets",
+    "product": "product_users",
+}
+
+
+def duplicate_kinds(tables: list[RawTable]) -> dict[str, np.ndarray]:
+    """Per table, each row's duplicate kind: None, 'new_contact' or 'second_account'."""
+    with_account: dict[str, np.ndarray] = {}
+    for t in tables:
+        for system, account_table in ACCOUNT_TABLES.items():
+            if t.name == account_table:
+                own = t.person_idx if t.fuzzy is None else t.person_idx[~t.fuzzy]
+                with_account[system] = np.unique(own)
+    kinds: dict[str, np.ndarray] = {}
+    for t in tables:
+        n = t.table.num_rows
+        kind = np.full(n, None, dtype=object)
+        if t.fuzzy is not None and t.fuzzy.any():
+            accounts = with_account.get(t.name.split("_", 1)[0], np.zeros(0, np.int64))
+            second = np.isin(t.person_idx, accounts)
+            kind[t.fuzzy] = np.where(second[t.fuzzy], "second_account", "new_contact")
+        kinds[t.name] = kind
+    return kinds
+
 
 def ground_truth(tables: list[RawTable], person_ids: np.ndarray) -> pa.Table:
-    """(source, source_record_id, person_id, loader_id) for every raw record."""
+    """(source, source_record_id, person_id, loader_id, is_fuzzy_duplicate,
+    duplicate_kind) for every raw record."""
+    kinds = duplicate_kinds(tables)
     parts = []
     for t in tables:
         n = t.table.num_rows
@@ -28,6 +60,7 @@ def ground_truth(tables: list[RawTable], person_ids: np.ndarray) -> pa.Table:
                     "is_fuzzy_duplicate": pa.array(
                         t.fuzzy if t.fuzzy is not None else np.zeros(n, bool)
                     ),
+                    "duplicate_kind": pa.array(kinds[t.name], pa.string()),
                 }
             )
         )
@@ -47,7 +80,7 @@ def write_tables(
             "seed": pa.array([seed], pa.int64()),
             "people": pa.array([people], pa.int64()),
             "as_of_date": pa.array([as_of], pa.date32()),
-            "generator_version": pa.array(["1"]),
+            "generator_version": pa.array(["2"]),
         }
     )
     counts: dict[str, int] = {}

@@ -47,9 +47,15 @@ def _tiny_warehouse(path: Path) -> None:
                 ('crm', 'r1', 'email', 'a@x', true), ('crm', 'r1', 'phone', 'p1', true),
                 ('crm', 'r2', 'email', 'a@x', true), ('shop', 'r3', 'phone', 'p1', true),
                 ('shop', 'r4', 'phone', 'p9', true), ('web', 'r6', 'phone', 'p9', true),
-                ('shop', 'r4', 'email', 'bad', false), ('shop', 'r5', 'email', 'bad', false)
+                ('shop', 'r4', 'email', 'bad', false), ('shop', 'r5', 'email', 'bad', false),
+                ('shop', 'r4', 'customer_id', 'shop:4', true), ('shop', 'r5', 'customer_id', 'shop:5', true)
             ) as t(source, source_record_id, identifier_type, identifier_value, is_valid)
             """
+        )
+        # r1 and r3 are person records (names, addresses): fuzzy matching could join them
+        con.execute(
+            "create table intermediate.int_person_records as select * from (values "
+            "('crm', 'r1', 'Ann'), ('shop', 'r3', 'Anne')) as t(source, source_record_id, first_name)"
         )
 
 
@@ -67,6 +73,16 @@ def test_pairwise_metrics_match_hand_computed_answer(tmp_path: Path) -> None:
     assert r.records == 6 and r.records_unresolved == 1
     assert r.true_persons == 3 and r.predicted_profiles == 4
     assert json.loads(out.read_text())["precision"] == pytest.approx(0.5)
+    # missed pairs by cause: A's {r1, r2} x {r3} hold person records on both sides;
+    # B's r4 and r5 are two customer ids of one system (a second account)
+    assert r.missed_pairs == {
+        "same_system_customer_ids": 1,
+        "no_shared_identifier": 2,
+        "anonymous_device": 0,
+        "no_person_record": 0,
+    }
+    assert sum(r.missed_pairs.values()) == r.true_pairs - r.correct_pairs
+    assert r.without_fuzzy is None  # no identity graph in this warehouse
 
 
 def test_perfect_resolution_scores_one() -> None:
@@ -125,6 +141,7 @@ def test_evaluate_command_prints_and_writes(
     assert command.run(argparse.Namespace(duckdb=db, output=out)) == 0
     printed = capsys.readouterr().out
     assert "precision" in printed and "0.5000" in printed and "clean-pair recall" in printed
+    assert "same_system_customer_ids" in printed and "missed pairs by cause (3)" in printed
     assert json.loads(out.read_text())["recall"] == pytest.approx(0.25)
     missing = tmp_path / "missing.duckdb"
     assert command.run(argparse.Namespace(duckdb=missing, output=out)) == 1

@@ -7,6 +7,7 @@ import re
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 
 from orchestration.sample_data import build_tables, mess, reference_date, vocab
 from tests.data.conftest import AS_OF, PEOPLE, SEED
@@ -229,3 +230,42 @@ def test_recent_activity_is_relative_to_the_reference_date(
 def test_reference_date_reads_back(raw_db, tmp_path) -> None:
     assert reference_date(raw_db) == AS_OF
     assert reference_date(tmp_path / "nothing.duckdb") is None
+
+
+def test_fuzzy_duplicates_are_mostly_new_contacts_reachable_by_a_fuzzy_link() -> None:
+    """New contacts: a record in a system where the person has no other account,
+    with the person's (typo'd) name, an address and a birth date, so a fuzzy link
+    may join them. Second accounts (another customer id in the same system) are
+    a small share: Ferry never merges those on a fuzzy link."""
+    from orchestration.sample_data.writer import ACCOUNT_TABLES, duplicate_kinds
+
+    tables = build_tables(1500, 3, AS_OF)
+    kinds = duplicate_kinds(tables)
+    by_name = {t.name: t for t in tables}
+    person_level = [
+        "crm_contacts",
+        "shop_customers",
+        "support_tickets",
+        "forms_submissions",
+        "product_users",
+    ]
+    counts = {"new_contact": 0, "second_account": 0}
+    for name in person_level:
+        t, k = by_name[name], kinds[name]
+        assert np.array_equal(k != None, t.fuzzy), name
+        for kind in counts:
+            counts[kind] += int((k == kind).sum())
+        new = t.person_idx[k == "new_contact"]
+        system = name.split("_", 1)[0]
+        if system in ACCOUNT_TABLES:
+            # nobody's new contact sits beside an account of theirs in that system
+            assert not np.isin(new, t.person_idx[~t.fuzzy]).any(), name
+        if name in ("crm_contacts", "forms_submissions", "shop_customers"):
+            rows = t.table.take(pa.array(np.flatnonzero(k == "new_contact"))).to_pylist()
+            assert rows, name
+            assert all(r["last_name"] and r["first_name"] for r in rows), name
+            assert sum(r["street"] is not None for r in rows) >= 0.9 * len(rows), name
+            assert sum(r["birth_date"] is not None for r in rows) >= 0.5 * len(rows), name
+    total = sum(counts.values())
+    assert counts["new_contact"] >= 0.75 * total, counts
+    assert 0 < counts["second_account"] <= 0.25 * total, counts

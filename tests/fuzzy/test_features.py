@@ -65,9 +65,25 @@ def test_hub_values_are_blanked() -> None:
     assert all(v["email_local"] == "contactdesk0" for v in f.values())
 
 
-def test_records_without_a_full_name_are_left_out() -> None:
-    f = _features([_person("1"), _person("2", last_name=None), _person("3", first_name="  ")])
-    assert set(f) == {"1"}
+def test_records_without_any_name_are_left_out() -> None:
+    f = _features([_person("1"), _person("2", last_name=None), _person("3", first_name="  "),
+                   _person("4", first_name=None, last_name=" - ")])
+    # one name is enough (a FEBRL record with its given name missing); none is not
+    assert set(f) == {"1", "2", "3"}
+    assert f["3"]["first_name"] is None and f["2"]["last_name"] is None
+
+
+def test_streets_and_birth_dates_are_normalised() -> None:
+    f = _features([
+        _person("1", street="12, R. Pasteur", birth_date="19850230"),
+        _person("2", street="12 rue  Pasteur", birth_date="1985-02-03"),
+        _person("3", street="4 Smith St", birth_date="not a date"),
+    ])
+    assert f["1"]["street"] == f["2"]["street"] == "12 rue pasteur"
+    assert (f["1"]["street_number"], f["1"]["street_name"]) == ("12", "rue pasteur")
+    assert f["3"]["street"] == "4 smith street"
+    # an impossible date is kept as text, so its typo still compares
+    assert [f[k]["birth_date"] for k in "123"] == ["1985-02-30", "1985-02-03", None]
 
 
 def test_missing_required_column_is_named() -> None:

@@ -48,9 +48,18 @@ def warehouse(tmp_path_factory) -> Path:
 
 def test_fuzzy_edges_raise_recall_and_keep_precision(warehouse: Path) -> None:
     with duckdb.connect(str(warehouse), read_only=True) as con:
+        # person records with no identifier at all are singletons until a fuzzy
+        # edge joins them, so both clusterings cover the same records
         base = con.sql(
-            "select distinct source, source_record_id, profile_id as cluster_id "
-            "from marts.customer_identifiers"
+            """
+            select distinct c.source, c.source_record_id, c.profile_id as cluster_id
+            from marts.customer_identifiers as c
+            union
+            select p.source, p.source_record_id, 'single|' || p.source || '|' || p.source_record_id
+            from intermediate.int_person_records as p
+            anti join marts.customer_identifiers as c
+                on c.source = p.source and c.source_record_id = p.source_record_id
+            """
         ).to_arrow_table()
         edges = con.sql(
             "select * from intermediate.int_fuzzy_link_decisions where is_merged"

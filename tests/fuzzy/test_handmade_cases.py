@@ -11,14 +11,13 @@ from __future__ import annotations
 import duckdb
 import pytest
 
+from orchestration.fuzzy_matching.features import INPUT_COLUMNS
 from tests.fuzzy.conftest import DbtWorkspace
 
-COLUMNS = (
-    "source", "source_record_id", "first_name", "last_name", "email", "email_is_valid",
-    "phone", "phone_is_valid", "birth_date", "street", "city", "postcode", "country",
-)
+COLUMNS = (*INPUT_COLUMNS, "country")
 
 # (source, id, first, last, email, phone, birth_date, street, city, postcode)
+# fmt: off
 RECORDS = [
     # typo in the last name, another e-mail
     ("crm_contacts", "C-1", "Catherine", "Dubois", "cath.dubois@free.fr", "+33612345001",
@@ -55,12 +54,14 @@ RECORDS = [
      "1988-08-08", "21 rue Jean Jaurès", "Bordeaux", "33000"),
     ("shop_customers", "S-7", "Antoine", "Mercierr", "amercier.pro@free.fr", None,
      "1988-08-08", "21 rue Jean Jaurès", "Bordeaux", "33000"),
-    # borderline: same name and birth date, nothing else in common
-    ("crm_contacts", "C-6", "Sophie", "Garnier", None, None,
-     "1977-04-04", "2 impasse des Lilas", "Grenoble", "38000"),
+    # borderline: same name and birth date, the same city but another street and
+    # e-mail: a homonym or a mover? for a steward to decide
+    ("crm_contacts", "C-6", "Sophie", "Garnier", "sophie.garnier@orange.fr", None,
+     "1977-04-04", "2 impasse des Lilas", "Marseille", "13001"),
     ("forms_submissions", "F-2", "Sophie", "Garnier", "sgarnier.77@gmx.de", None,
      "1977-04-04", "60 boulevard Voltaire", "Marseille", "13008"),
 ]
+# fmt: on
 
 CUSTOMER_IDS = {"crm_contacts": "crm", "shop_customers": "shop", "support_tickets": "support"}
 

@@ -24,14 +24,21 @@ def build(ctx: Context) -> None:
     idx = np.repeat(people, per)
     n = len(idx)
     channel = CHANNELS[rng.choice(3, n, p=[0.6, 0.25, 0.15])]
+    # an address or number the person gave one of the systems; SMS consent only
+    # from people who gave their mobile somewhere (else it is about e-mail)
+    given_phone, gave_phone = ctx.given_value(
+        "phone", idx, mess.format_phones(rng, pop.mobile[idx], 0.5)
+    )
+    channel = np.where((channel == "sms") & ~gave_phone, "email", channel).astype(object)
     opt_in = rng.random(n) < 0.7
     action = np.where(opt_in, "subscribed", "unsubscribed").astype(object)
     sms = channel == "sms"
     action = np.where(sms & ~opt_in & (rng.random(n) < 0.5), "stop_reply", action)
     in_shop = np.isin(idx, ctx.members.get("shop", np.zeros(0, np.int64)))
     address = np.where(in_shop, pop.email[idx], pop.primary_email[idx])
-    email = np.where(~sms, mess.email_variants(rng, address, 0.15), None)
-    phone = np.where(sms, mess.format_phones(rng, pop.mobile[idx], 0.5), None)
+    given_email, _ = ctx.given_value("email", idx, mess.email_variants(rng, address, 0.15))
+    email = np.where(~sms, given_email, None)
+    phone = np.where(sms, given_phone, None)
     source = np.where(
         sms,
         "sms_keyword",

@@ -10,18 +10,22 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from orchestration.sample_data import mess, vocab
+from orchestration.sample_data import duplicates, mess, vocab
 from orchestration.sample_data.context import Context, arr, ids, iso_with_offset, with_missing_keys
 
 SOURCE_NO = 1
 
 
+def plan(ctx: Context) -> np.ndarray:
+    """Who is in the CRM: B2B people much more likely than others."""
+    return ctx.sample(0.2, np.where(ctx.pop.company != None, 3.0, 0.4))
+
+
 def build(ctx: Context) -> None:
     rng, pop = ctx.rng, ctx.pop
-    # B2B people are much more likely to be in the CRM.
-    weights = np.where(pop.company != None, 3.0, 0.4)
-    base = ctx.sample(0.2, weights)
-    idx, dup = ctx.with_duplicates(base)
+    base = ctx.bases["crm"]
+    # new contacts: shop customers a salesperson meets and types in again
+    idx, dup = ctx.with_duplicates(base, eligible=ctx.bases["shop"])
     n = len(idx)
     first, last = ctx.fuzzy_names(idx, dup, typo_share=0.04, nick_share=0.15)
 
@@ -46,6 +50,7 @@ def build(ctx: Context) -> None:
     street = np.where(moved, pop.old_street[idx], pop.street[idx])
     city = np.where(moved, pop.old_city[idx], pop.city[idx])
     postcode = np.where(moved, pop.old_postcode[idx], pop.postcode[idx])
+    street[dup], city[dup], postcode[dup] = ctx.dup_address(idx[dup])
 
     owner = rng.integers(0, len(vocab.SALES_OWNERS), n)
     competitor = rng.random(n) < 0.2
@@ -85,7 +90,11 @@ def build(ctx: Context) -> None:
             "postcode": arr(postcode, pa.string()),
             "country": arr(pop.country[idx], pa.string()),
             "birth_date": arr(
-                np.where(dup | (rng.random(n) < 0.1), pop.birth_date[idx], np.datetime64("NaT")),
+                np.where(
+                    dup | (rng.random(n) < 0.1),
+                    duplicates.birth_dates(rng, pop.birth_date[idx]),
+                    np.datetime64("NaT"),
+                ),
                 pa.date32(),
             ),
             "owner_name": arr(

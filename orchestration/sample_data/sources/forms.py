@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from orchestration.sample_data import mess, vocab
+from orchestration.sample_data import duplicates, mess, vocab
 from orchestration.sample_data.context import Context, arr, ids, iso_with_offset, with_missing_keys
 
 SOURCE_NO = 4
@@ -22,7 +22,11 @@ FORM_TYPES = np.array(
 def build(ctx: Context) -> None:
     rng, pop = ctx.rng, ctx.pop
     base = ctx.sample(0.3)
-    people, dup = ctx.with_duplicates(base)
+    # new contacts: CRM contacts and shop customers signing up at a trade show,
+    # in a store or for the newsletter with a new address
+    people, dup = ctx.with_duplicates(
+        base, eligible=np.union1d(ctx.bases["crm"], ctx.bases["shop"]), rows_per_member=2.0
+    )
     per = np.where(dup, 1, rng.integers(1, 4, len(people)))
     r = np.repeat(np.arange(len(people)), per)
     idx, is_dup = people[r], dup[r]
@@ -33,7 +37,18 @@ def build(ctx: Context) -> None:
         FORM_TYPES[rng.choice(5, n, p=[0.25, 0.35, 0.25, 0.15, 0.0])],
         FORM_TYPES[rng.choice(5, n, p=[0.6, 0.1, 0.0, 0.05, 0.25])],
     )
+    ftype[is_dup] = FORM_TYPES[rng.choice(np.array([0, 3, 4]), is_dup.sum(), p=[0.4, 0.3, 0.3])]
     first, last = ctx.fuzzy_names(idx, is_dup, typo_share=0.05, nick_share=0.2)
+    # addresses and birth dates: in-store and trade-show sign-ups ask for a
+    # postcode; duplicates (sign-ups of people known elsewhere) give more
+    postcode = np.where(np.isin(ftype, ["in_store", "trade_show"]), pop.postcode[idx], None)
+    street = np.full(n, None, dtype=object)
+    city = np.full(n, None, dtype=object)
+    street[is_dup], city[is_dup], postcode[is_dup] = ctx.dup_address(idx[is_dup])
+    birth_date = np.full(n, None, dtype=object)
+    birth_date[is_dup] = np.datetime_as_string(
+        duplicates.birth_dates(rng, pop.birth_date[idx[is_dup]])
+    ).astype(object)
     email = np.where(b2b & (ftype != "newsletter"), pop.primary_email[idx], pop.email[idx])
     email = mess.email_variants(rng, email, 0.3)
     email = mess.invalid_emails(rng, email, 0.02)
@@ -66,22 +81,17 @@ def build(ctx: Context) -> None:
             "asset": arr(asset, pa.string()),
             "email": arr(mess.blank(rng, email, 0.01, ""), pa.string()),
             "phone": arr(phone, pa.string()),
-            "first_name": arr(mess.blank(rng, first, 0.1, ""), pa.string()),
-            "last_name": arr(mess.blank(rng, last, 0.1, ""), pa.string()),
+            # a sign-up that counts as a duplicate always says who it is
+            "first_name": arr(
+                np.where(is_dup, first, mess.blank(rng, first, 0.1, "")), pa.string()
+            ),
+            "last_name": arr(np.where(is_dup, last, mess.blank(rng, last, 0.1, "")), pa.string()),
             "company": arr(np.where(is_dup, None, pop.company[idx]), pa.string()),
             "job_title": arr(pop.job_title[idx], pa.string()),
-            "postcode": arr(
-                np.where(
-                    np.isin(ftype, ["in_store", "trade_show"]) | is_dup, pop.postcode[idx], None
-                ),
-                pa.string(),
-            ),
-            "street": arr(np.where(is_dup, pop.street[idx], None), pa.string()),
-            "city": arr(np.where(is_dup, pop.city[idx], None), pa.string()),
-            "birth_date": arr(
-                np.where(is_dup, np.datetime_as_string(pop.birth_date[idx]).astype(object), None),
-                pa.string(),
-            ),
+            "postcode": arr(postcode, pa.string()),
+            "street": arr(street, pa.string()),
+            "city": arr(city, pa.string()),
+            "birth_date": arr(birth_date, pa.string()),
             "consent_email": pa.array(rng.random(n) < 0.8),
             "consent_sms": pa.array(wants_phone & (rng.random(n) < 0.4)),
             "utm_source": arr(

@@ -11,17 +11,23 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from orchestration.sample_data import mess, vocab
+from orchestration.sample_data import duplicates, mess, vocab
 from orchestration.sample_data.context import Context, arr, ids, with_missing_keys
 
 SOURCE_NO = 2
 _CATS = np.array(list(vocab.CATEGORIES), dtype=object)
 
 
+def plan(ctx: Context) -> np.ndarray:
+    """Who has a shop account."""
+    return ctx.sample(0.5)
+
+
 def _customers(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     rng, pop = ctx.rng, ctx.pop
-    base = ctx.sample(0.5)
-    idx, dup = ctx.with_duplicates(base)
+    base = ctx.bases["shop"]
+    # new contacts: CRM contacts who open a shop account with a private address
+    idx, dup = ctx.with_duplicates(base, eligible=ctx.bases["crm"])
     n = len(idx)
     first, last = ctx.fuzzy_names(idx, dup, typo_share=0.015, nick_share=0.03)
     email = mess.email_variants(rng, pop.email[idx], 0.12)
@@ -37,6 +43,8 @@ def _customers(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     phone = mess.junk(rng, phone, 0.005, mess.INVALID_PHONES)
     phone = mess.blank(rng, phone, 0.2)
     phone[dup] = None
+    street, city, postcode = pop.street[idx].copy(), pop.city[idx].copy(), pop.postcode[idx].copy()
+    street[dup], city[dup], postcode[dup] = ctx.dup_address(idx[dup])
     created = ctx.ago(n, 1100, 2)
     updated = created + (rng.uniform(0, 1, n) * (ctx.as_of - created).astype(np.int64)).astype(
         "timedelta64[s]"
@@ -55,12 +63,18 @@ def _customers(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
             "last_name": arr(last, pa.string()),
             "phone": arr(phone, pa.string()),
             "birth_date": arr(
-                np.where(rng.random(n) < 0.7, pop.birth_date[idx], np.datetime64("NaT")),
+                np.where(
+                    rng.random(n) < 0.7,
+                    np.where(
+                        dup, duplicates.birth_dates(rng, pop.birth_date[idx]), pop.birth_date[idx]
+                    ),
+                    np.datetime64("NaT"),
+                ),
                 pa.date32(),
             ),
-            "street": arr(pop.street[idx], pa.string()),
-            "city": arr(pop.city[idx], pa.string()),
-            "postcode": arr(pop.postcode[idx], pa.string()),
+            "street": arr(street, pa.string()),
+            "city": arr(city, pa.string()),
+            "postcode": arr(postcode, pa.string()),
             "country": arr(pop.country[idx], pa.string()),
             "preferred_store": arr(mess.blank(rng, pop.preferred_store[idx], 0.3), pa.string()),
             "loyalty_status": arr(tier, pa.string()),
@@ -72,7 +86,9 @@ def _customers(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
         idx,
         dup,
     )
-    return idx, np.where(has_key, keys, -1), created, dup
+    # a broken export loses the key of the customer row only: orders, carts and
+    # web logins still carry the customer's real id
+    return idx, keys, created, dup
 
 
 def _orders(
@@ -201,7 +217,8 @@ def build(ctx: Context) -> np.ndarray:
     _orders(ctx, idx, keys, created, dup)
     _abandoned_carts(ctx, idx, keys, dup)
     person_key = np.full(ctx.pop.n, -1, dtype=np.int64)
-    primary = keys.copy()
-    # first (non-duplicate) account wins: later rows are duplicates, so write in reverse
-    person_key[idx[::-1]] = primary[::-1]
+    # web logins carry the person's own account, never a duplicate's (a duplicate
+    # shares no identifier with the person's other records)
+    own = ~dup
+    person_key[idx[own]] = keys[own]
     return person_key

@@ -1,0 +1,129 @@
+"""Every source has tests and a freshness rule, and both hold on a freshly loaded warehouse.
+
+A small warehouse generated with today's date as its reference (the generator
+stamps `_loaded_at` with the start of that day, as a daily ELT load would) plus a
+few engagement rows landed through the real landing code (which stamps
+`received_at` with now): `dbt test --select source:*` and `dbt source freshness`
+must both succeed, every source table must have been checked, and the SendGrid
+and Twilio sources must carry their key tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from connectors.engagement_store import EngagementStore
+from orchestration.sample_data import generate
+from tests.data.conftest import SEED, run_dbt
+
+PEOPLE = 40
+ENGAGEMENT_TABLES = {
+    "sendgrid": ("events", "suppressions"),
+    "twilio": ("message_status", "opt_outs"),
+}
+
+
+def _land_engagement(path: Path) -> None:
+    """A few rows in each engagement table, through the landing the receivers and pulls use."""
+    store = EngagementStore(path, linger=0)
+    now_s = int(dt.datetime.now(dt.UTC).timestamp())
+    store.land(
+        "sendgrid_events",
+        [
+            {"sg_event_id": f"ev{i}", "sg_message_id": "m1", "event": kind, "email": "a@example.com",
+             "event_timestamp": now_s}
+            for i, kind in enumerate(("processed", "delivered", "open"))
+        ],
+        ingest_source="webhook",
+    )  # fmt: skip
+    store.land(
+        "sendgrid_suppressions",
+        [
+            {"suppression_type": "bounces", "email": "b@example.com", "created": now_s},
+            {"suppression_type": "spam_reports", "email": "b@example.com", "created": now_s},
+        ],
+        ingest_source="pull",
+    )
+    store.land(
+        "twilio_message_status",
+        [
+            {"message_sid": "SM1", "message_status": status, "to_number": "+33612345678"}
+            for status in ("queued", "sent", "delivered")
+        ],
+        ingest_source="webhook",
+    )
+    store.land(
+        "twilio_opt_outs",
+        [{"event_id": "SMin1", "phone": "+33612345678", "keyword": "STOP", "opted_out": True}],
+        ingest_source="webhook",
+    )
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def loaded_today(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    work = tmp_path_factory.mktemp("sources")
+    path = work / "loaded.duckdb"
+    generate(PEOPLE, SEED, path, as_of=dt.datetime.now(dt.UTC).date())
+    _land_engagement(path)
+    return path, work
+
+
+def _source_tables() -> set[tuple[str, str]]:
+    """(source, table) for every source table in the project's YAML, read without dbt."""
+    import yaml
+
+    from orchestration.paths import DBT_PROJECT_DIR
+
+    found = set()
+    for path in (DBT_PROJECT_DIR / "models").rglob("_*__sources.yml"):
+        for source in yaml.safe_load(path.read_text()).get("sources", []):
+            found |= {(source["name"], t["name"]) for t in source.get("tables", [])}
+    return found
+
+
+def test_source_tests_pass_and_engagement_keys_are_tested(loaded_today) -> None:
+    path, work = loaded_today
+    result = run_dbt(["test", "--select", "source:*"], path, work)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    run = json.loads((work / "target" / "run_results.json").read_text())
+    manifest = json.loads((work / "target" / "manifest.json").read_text())
+    statuses = {r["unique_id"]: r["status"] for r in run["results"]}
+    assert statuses and set(statuses.values()) <= {"pass", "warn"}, statuses
+    # which columns of which engagement source carry a unique / not_null test
+    tested: dict[tuple[str, str], set[str]] = {}
+    for uid in statuses:
+        node = manifest["nodes"][uid]
+        for parent in node["depends_on"]["nodes"]:
+            kind, _, source, table = (parent.split(".") + ["", "", "", ""])[:4]
+            if kind == "source" and source in ENGAGEMENT_TABLES:
+                name = node["test_metadata"]["name"]
+                column = node.get("column_name") or ""
+                tested.setdefault((source, table), set()).add(f"{name}:{column}")
+    assert {"unique:sg_event_id", "not_null:sg_event_id"} <= tested[("sendgrid", "events")]
+    assert {"unique:event_id", "not_null:event_id"} <= tested[("twilio", "opt_outs")]
+    assert "unique:concat(message_sid, '|', message_status)" in tested[("twilio", "message_status")]
+    assert (
+        "unique:concat(suppression_type, '|', email, '|', created)"
+        in tested[("sendgrid", "suppressions")]
+    )
+
+
+def test_every_source_is_fresh(loaded_today) -> None:
+    path, work = loaded_today
+    result = run_dbt(["source", "freshness"], path, work)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    freshness = json.loads((work / "target" / "sources.json").read_text())
+    checked = {}
+    for r in freshness["results"]:
+        _, _, source, table = r["unique_id"].split(".")
+        checked[(source, table)] = r["status"]
+    # every source table of the project has a freshness rule and was checked
+    assert set(checked) == _source_tables()
+    assert {s for s, _ in checked} >= {"crm", "shop", "web", "consent", "sendgrid", "twilio"}
+    # loaded today and just now: nothing is even late
+    assert set(checked.values()) == {"pass"}, checked

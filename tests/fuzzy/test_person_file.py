@@ -1,0 +1,121 @@
+"""A person file of one's own (FEBRL-style columns): EM on the file, scoring,
+clustering and pairwise metrics against its cluster column, end to end."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+from orchestration.fuzzy_matching.person_file import (
+    PersonFileError,
+    evaluate_person_file,
+    to_person_records,
+)
+from orchestration.sample_data.person_file import (
+    FEBRL_FILE_COLUMNS,
+    person_file_table,
+    write_person_file,
+)
+
+
+@pytest.fixture(scope="module")
+def febrl_like(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("person_file") / "records.csv"
+    return write_person_file(path, originals=600, duplicates=600, seed=5)
+
+
+def test_generated_file_has_febrl_columns_and_corrupted_duplicates() -> None:
+    table = person_file_table(originals=50, duplicates=80, seed=1)
+    assert tuple(table.column_names) == (*FEBRL_FILE_COLUMNS, "cluster_id")
+    rows = table.to_pylist()
+    originals = {r["cluster_id"]: r for r in rows if r["rec_id"].endswith("-org")}
+    dups = [r for r in rows if "-dup-" in r["rec_id"]]
+    assert len(originals) == 50 and dups
+    fields = ("given_name", "surname", "address_1", "postcode", "date_of_birth", "soc_sec_id")
+    # every duplicate differs from its original somewhere
+    assert all(
+        any(
+            d[f] != originals[d["cluster_id"]][f]
+            for f in fields + ("street_number", "suburb", "address_2")
+        )
+        for d in dups
+    )
+    assert person_file_table(originals=50, duplicates=80, seed=1).equals(table)
+
+
+def test_febrl_columns_map_to_the_person_contract() -> None:
+    table = pa.table(
+        {
+            "rec_id": ["a", "b"],
+            "given_name": [" bob ", "ann"],
+            "surname": ["smith", None],
+            "street_number": ["12", None],
+            "address_1": ["george st", None],
+            "suburb": ["bondi", "x"],
+            "postcode": ["2026", None],
+            "date_of_birth": ["19850230", None],
+            "soc_sec_id": ["123", None],
+        }
+    )
+    records = to_person_records(table, "rec_id").to_pylist()
+    assert records[0] == {
+        "source": "file",
+        "source_record_id": "a",
+        "first_name": "bob",
+        "last_name": "smith",
+        "birth_date": "19850230",
+        "city": "bondi",
+        "postcode": "2026",
+        "street": "12 george st",
+        "soc_sec_id": "123",
+    }
+    assert records[1]["street"] is None
+    with pytest.raises(PersonFileError, match="given_name"):
+        to_person_records(table.drop(["given_name"]), "rec_id")
+    with pytest.raises(PersonFileError, match="id column"):
+        to_person_records(table, "nope")
+
+
+def test_matcher_finds_the_duplicates_of_a_person_file(febrl_like: Path) -> None:
+    r = evaluate_person_file(febrl_like, id_col="rec_id", cluster_col="cluster_id", threshold=0.99)
+    print(r.as_dict())
+    assert r.records > 1000
+    assert r.true_pairs > 500
+    assert r.id_columns == ["soc_sec_id"]
+    assert r.precision >= 0.99, r
+    assert r.recall >= 0.9, r
+    assert r.f1 >= 0.95, r
+    # without the social security number, names, birth dates and addresses alone
+    alone = evaluate_person_file(
+        febrl_like, id_col="rec_id", cluster_col="cluster_id", threshold=0.99, id_columns=()
+    )
+    assert alone.id_columns == []
+    assert alone.precision >= 0.98, alone
+    assert alone.recall >= 0.8, alone
+
+
+def test_evaluate_file_command(febrl_like: Path, tmp_path: Path, capsys) -> None:
+    from orchestration.commands import fuzzy as command
+
+    out = tmp_path / "metrics.json"
+    args = argparse.Namespace(
+        path=febrl_like,
+        id_col="rec_id",
+        cluster_col="cluster_id",
+        threshold=0.99,
+        model=None,
+        id_columns=None,
+        output=out,
+    )
+    assert command.run_evaluate_file(args) == 0
+    printed = capsys.readouterr().out
+    assert "precision" in printed and "f1" in printed
+    assert json.loads(out.read_text())["f1"] >= 0.95
+    bad = tmp_path / "bad.csv"
+    pacsv.write_csv(pa.table({"rec_id": ["1"], "name": ["x"], "cluster_id": ["1"]}), bad)
+    assert command.run_evaluate_file(argparse.Namespace(**{**vars(args), "path": bad})) == 1
