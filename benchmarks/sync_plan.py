@@ -343,6 +343,15 @@ def main(argv: list[str] | None = None) -> int:
             "unit": "k",
         },
         {
+            "what": f"scaling exponent of plan CPU time, {small:,} -> {members:,} members",
+            "value": round(
+                math.log(plan["cpu_seconds"] / small_plan["cpu_seconds"])
+                / math.log(members / small),
+                2,
+            ),
+            "unit": "k",
+        },
+        {
             "what": "stream the changed rows as Arrow batches",
             "value": round(plan["stream_seconds"], 3),
             "unit": "s",
@@ -357,6 +366,13 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "target": ">= 50,000",
         },
+        _vs_naive(
+            "first full sync, records per CPU second (less sensitive to machine load), engine",
+            initial["sent"] / initial["cpu_seconds"],
+            naive_initial["sent"] / naive_initial["cpu_seconds"],
+            "records/s",
+            0,
+        ),
         _vs_naive("first full sync peak RSS, engine", initial_rss, naive_initial_rss, "MB", 1),
         _vs_naive(
             "first full sync CPU time (process, all threads), engine",
