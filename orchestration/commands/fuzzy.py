@@ -84,7 +84,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     efile.add_argument("path", type=Path, help="CSV or Parquet; FEBRL column names are mapped")
     efile.add_argument("--id-col", required=True, help="record id column")
-    efile.add_argument("--cluster-col", required=True, help="true cluster (person) column")
+    truth = efile.add_mutually_exclusive_group(required=True)
+    truth.add_argument("--cluster-col", default=None, help="true cluster (person) column")
+    truth.add_argument(
+        "--cluster-regex",
+        default=None,
+        help="or: the cluster is this regex's first group in the id (FEBRL: 'rec-(\\d+)-')",
+    )
     efile.add_argument(
         "--threshold",
         type=float,
@@ -298,6 +304,7 @@ def run_evaluate_file(args: argparse.Namespace) -> int:
             args.path,
             id_col=args.id_col,
             cluster_col=args.cluster_col,
+            cluster_regex=args.cluster_regex,
             threshold=args.threshold,
             model_path=args.model,
             id_columns=ids,

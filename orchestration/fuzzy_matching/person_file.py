@@ -15,6 +15,8 @@ soc_sec_id, phone_number) are mapped automatically.
 
 from __future__ import annotations
 
+import csv
+import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -72,22 +74,27 @@ class FileEvaluation:
 
 
 def read_person_file(path: str | Path) -> pa.Table:
-    """A CSV (all columns as text) or Parquet file."""
+    """A CSV or Parquet file, every column as trimmed text (postcodes and ids keep
+    their leading zeros; FEBRL's ', '-separated header and values are trimmed)."""
     path = Path(path)
     if not path.is_file():
         raise PersonFileError(f"{path}: no such file")
     if path.suffix.lower() in {".parquet", ".pq"}:
-        return pq.read_table(path)
-    table = pacsv.read_csv(
-        path,
-        read_options=pacsv.ReadOptions(),
-        parse_options=pacsv.ParseOptions(),
-        convert_options=pacsv.ConvertOptions(
-            strings_can_be_null=True, column_types=None, auto_dict_encode=False
-        ),
-    )
-    # everything as text: postcodes and ids keep their leading zeros
-    return pa.table({name: pc.cast(table[name], pa.string()) for name in table.column_names})
+        table = pq.read_table(path)
+    else:
+        with path.open(newline="", encoding="utf-8") as handle:
+            header = next(csv.reader(handle), [])
+        table = pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header}, strings_can_be_null=True
+            ),
+        )
+    columns = {}
+    for name in table.column_names:
+        values = pc.utf8_trim_whitespace(pc.cast(table[name], pa.string()))
+        columns[name.strip()] = pc.if_else(pc.equal(values, ""), None, values)
+    return pa.table(columns)
 
 
 def to_person_records(table: pa.Table, id_col: str) -> pa.Table:
@@ -139,7 +146,8 @@ def evaluate_person_file(
     path: str | Path,
     *,
     id_col: str,
-    cluster_col: str,
+    cluster_col: str | None = None,
+    cluster_regex: str | None = None,
     threshold: float = 0.99,
     model_path: str | Path | None = None,
     id_columns: tuple[str, ...] | None = None,
@@ -147,6 +155,8 @@ def evaluate_person_file(
 ) -> FileEvaluation:
     """Re-train on the file (unless ``model_path`` is given), score, cluster, measure.
 
+    The true clusters come from ``cluster_col``, or from the id column through
+    ``cluster_regex`` (its first group, e.g. ``rec-(\\d+)-`` for FEBRL ids).
     ``id_columns``: extra identifier columns to compare (default: the known ones
     present in the file, such as FEBRL's soc_sec_id). A given ``model_path``
     must have been trained with the same ones.
@@ -154,8 +164,10 @@ def evaluate_person_file(
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
     raw = read_person_file(path)
-    if cluster_col not in raw.column_names:
+    if cluster_col is not None and cluster_col not in raw.column_names:
         raise PersonFileError(f"no cluster column {cluster_col!r}")
+    if (cluster_col is None) == (cluster_regex is None):
+        raise PersonFileError("give either a cluster column or a cluster regex")
     records = to_person_records(raw, id_col)
     ids = (
         tuple(c for c in KNOWN_ID_COLUMNS if c in records.column_names)
@@ -181,7 +193,18 @@ def evaluate_person_file(
         )
     record_ids = [str(v) for v in records["source_record_id"].to_pylist()]
     index = {rid: i for i, rid in enumerate(record_ids)}
-    truth = _labels(raw[cluster_col].to_pylist())
+    if cluster_col is not None:
+        truth = _labels(raw[cluster_col].to_pylist())
+    else:
+        # FEBRL's ids say the cluster: rec-12-org and rec-12-dup-0 -> '12'
+        pattern = re.compile(str(cluster_regex))
+        found = [pattern.search(rid) for rid in record_ids]
+        truth = _labels(
+            [
+                m.group(1) if m and m.groups() else (m.group(0) if m else rid)
+                for m, rid in zip(found, record_ids, strict=True)
+            ]
+        )
     prob = pairs["match_probability"].to_numpy(zero_copy_only=False)
     linked = prob >= threshold
     a = np.array([index[r] for r in pairs["source_record_id_a"].to_pylist()], dtype=np.int64)

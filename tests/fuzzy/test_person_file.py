@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,6 +15,7 @@ import pytest
 from orchestration.fuzzy_matching.person_file import (
     PersonFileError,
     evaluate_person_file,
+    read_person_file,
     to_person_records,
 )
 from orchestration.sample_data.person_file import (
@@ -107,6 +109,7 @@ def test_evaluate_file_command(febrl_like: Path, tmp_path: Path, capsys) -> None
         path=febrl_like,
         id_col="rec_id",
         cluster_col="cluster_id",
+        cluster_regex=None,
         threshold=0.99,
         model=None,
         id_columns=None,
@@ -119,3 +122,24 @@ def test_evaluate_file_command(febrl_like: Path, tmp_path: Path, capsys) -> None
     bad = tmp_path / "bad.csv"
     pacsv.write_csv(pa.table({"rec_id": ["1"], "name": ["x"], "cluster_id": ["1"]}), bad)
     assert command.run_evaluate_file(argparse.Namespace(**{**vars(args), "path": bad})) == 1
+
+
+def test_febrl_layout_without_a_cluster_column(tmp_path: Path) -> None:
+    """FEBRL's own CSVs: ', ' after every comma, postcodes with leading zeros, and
+    the cluster only in the record id (rec-12-org, rec-12-dup-0)."""
+    table = person_file_table(originals=150, duplicates=150, seed=9)
+    rows = table.to_pylist()
+    lines = [", ".join(FEBRL_FILE_COLUMNS)]
+    lines += [", ".join(r[c] or "" for c in FEBRL_FILE_COLUMNS) for r in rows]
+    path = tmp_path / "febrl.csv"
+    path.write_text("\n".join(lines) + "\n")
+    sizes = Counter(r["cluster_id"] for r in rows).values()
+    r = evaluate_person_file(path, id_col="rec_id", cluster_regex=r"rec-(\d+)-")
+    assert r.true_pairs == sum(n * (n - 1) // 2 for n in sizes)
+    assert r.f1 >= 0.95, r
+    records = read_person_file(path)
+    assert records.column_names[1] == "given_name"
+    darwin = [p for p in records["postcode"].to_pylist() if p and p.startswith("0")]
+    assert darwin  # '0800' stays text with its leading zero
+    with pytest.raises(PersonFileError, match="either"):
+        evaluate_person_file(path, id_col="rec_id")
