@@ -269,7 +269,9 @@ def build_plan_sql(
             f"{lit(REMOVE_MARK)} as __hash, cast(null as varchar) as __reason, '' as __occ, "
             "cast(null as varchar) as __idem, 'remove' as __op0, s.identifiers_json as __ids, s.payload_hash as __state_hash, "
             f"s.destination_id as __dest_id, {null_fields} from st s "
-            "where not exists (select 1 from judged j where j.__key = s.record_key and j.__reason is null))"
+            # An equality anti-join (NOT EXISTS decorrelates to a null-safe one, slower).
+            "left join (select __key from judged where __reason is null) e on e.__key = s.record_key "
+            "where e.__key is null)"
         )
     ctes.append(
         "planned as (select c.*, case when c.__op0 in ('add', 'update', 'remove', 'delete') "
