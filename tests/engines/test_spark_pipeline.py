@@ -13,7 +13,7 @@ from orchestration.paths import DBT_PROJECT_DIR
 from syncs.config import load_syncs
 from syncs.plan_sql import build_plan_sql
 from tests.engines.clusters import IDENTIFIERS_SQL, pairs, partition
-from tests.engines.conftest import DBT_VARS
+from tests.engines.conftest import DBT_VARS, DUCKDB_ONLY_TESTS
 from tests.engines.dbt_cli import run_dbt
 from tests.engines.spark_env import load_raw_into_spark, spark_env, spark_session
 from tests.engines.spark_warehouse import SparkPlanWarehouse
@@ -33,7 +33,7 @@ def spark_build(generated_raw: Path, duckdb_baseline, tmp_path_factory) -> dict:
     env = spark_env(root)
     load_raw_into_spark(generated_raw, env)
     run_dbt(
-        ["build", "--select", *SELECTION],
+        ["build", "--select", *SELECTION, *DUCKDB_ONLY_TESTS],
         target="spark",
         work=root,
         env=env,
