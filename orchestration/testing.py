@@ -41,11 +41,15 @@ def build_sample_warehouse(path: Path, *, people: int = PEOPLE, seed: int = SEED
     from orchestration.sample_data import generate
 
     previous = os.environ.get("FERRY_DUCKDB_PATH")
-    os.environ["FERRY_DUCKDB_PATH"] = str(path)  # dbt (profiles.yml) and the warehouse resource read it
+    os.environ["FERRY_DUCKDB_PATH"] = str(
+        path
+    )  # dbt (profiles.yml) and the warehouse resource read it
     try:
         generate(people, seed, path, as_of=AS_OF)
         with DagsterInstance.ephemeral() as instance:
-            result = run_phase(defs, instance, "warehouse", phase_keys(defs)["warehouse"], dbt_tests=False)
+            result = run_phase(
+                defs, instance, "warehouse", phase_keys(defs)["warehouse"], dbt_tests=False
+            )
     finally:
         if previous is None:
             os.environ.pop("FERRY_DUCKDB_PATH", None)
@@ -82,7 +86,9 @@ def expected_email_members(conn, audience, sync) -> set[str]:
     cap = sync.policies.pressure_cap
     pressure = (
         "and not exists (select 1 from marts.marketing_pressure p where p.profile_id = a.profile_id "
-        f"and p.channel = 'email' and p.pressure >= {float(cap)})" if cap is not None else ""
+        f"and p.channel = 'email' and p.pressure >= {float(cap)})"
+        if cap is not None
+        else ""
     )
     column = sync.identifiers["email"]
     rows = conn.execute(
@@ -108,3 +114,58 @@ def sendgrid_list_emails(sandbox, list_name: str) -> set[str]:
 
 def list_name_of(sync) -> str:
     return sync.destination.resolved_options().get("list_name") or "ferry_marketing"
+
+
+def eligible_members(conn, audience, sync) -> set[str]:
+    """Audience keys a sync of any channel (email, sms, ads, none) may deliver, from the marts alone.
+
+    The contract in ARCHITECTURE.md, written here independently of the engine's
+    SQL: not in the holdout (when the sync respects it), no erasure, no
+    suppression for the channel (or all channels), a consent row saying yes for
+    the channel (every row: one "no" wins), under the pressure cap. Channel
+    ``none`` (internal notifications) skips consent and keeps only erasure.
+    """
+    channel = audience.channel
+    policies = sync.policies
+    rules = [f"a.{audience.key} is not null"]
+    if policies.respect_holdout:
+        rules.append("coalesce(a.variant, '') <> 'holdout'")
+    suppressed_for = "lower(s.reason) = 'erasure'"
+    if channel != "none":
+        suppressed_for += (
+            f" or s.channel is null or lower(s.channel) in ('{channel}', {_GLOBAL_CHANNELS})"
+        )
+    rules.append(
+        "not exists (select 1 from marts.customer_suppressions s "
+        f"where s.profile_id = a.profile_id and ({suppressed_for}))"
+    )
+    if channel != "none":
+        rules.append(
+            "(select bool_and(coalesce(c.is_consented, false)) from marts.customer_consent c "
+            f"where c.profile_id = a.profile_id and lower(c.channel) = '{channel}') is true"
+        )
+    if policies.pressure_cap is not None:
+        scope = (
+            "true"
+            if channel == "none"
+            else (f"(p.channel is null or lower(p.channel) in ('{channel}', {_GLOBAL_CHANNELS}))")
+        )
+        rules.append(
+            "not exists (select 1 from marts.marketing_pressure p where p.profile_id = a.profile_id "
+            f"and {scope} and p.pressure >= {float(policies.pressure_cap)})"
+        )
+    where = "\n  and ".join(rules)
+    rows = conn.execute(
+        f"select distinct cast(a.{audience.key} as varchar) from {audience.relation} a where {where}"
+    )
+    return {r[0] for r in rows.fetchall()}
+
+
+def eligible_values(conn, audience, sync, identifier: str) -> dict[str, object]:
+    """Eligible member key -> the raw value of one identifier column (nulls left out)."""
+    keys = eligible_members(conn, audience, sync)
+    column = sync.identifiers[identifier]
+    rows = conn.execute(
+        f"select cast({audience.key} as varchar), {column} from {audience.relation} where {column} is not null"
+    ).fetchall()
+    return {k: v for k, v in rows if k in keys}
