@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from connectors.engagement_store import EngagementStore
@@ -65,10 +67,20 @@ def _land_engagement(path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def loaded_today(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(warehouse as generated today, before any engagement landed; dbt work dir)."""
     work = tmp_path_factory.mktemp("sources")
-    path = work / "loaded.duckdb"
+    path = work / "generated.duckdb"
     generate(PEOPLE, SEED, path, as_of=dt.datetime.now(dt.UTC).date())
+    return path, work
+
+
+@pytest.fixture(scope="module")
+def loaded_today(generated: tuple[Path, Path]) -> tuple[Path, Path]:
+    """The same warehouse after engagement landed."""
+    source, work = generated
+    path = work / "loaded.duckdb"
+    shutil.copyfile(source, path)
     _land_engagement(path)
     return path, work
 
@@ -102,13 +114,17 @@ def test_source_tests_pass_and_engagement_keys_are_tested(loaded_today) -> None:
             kind, _, source, table = (parent.split(".") + ["", "", "", ""])[:4]
             if kind == "source" and source in ENGAGEMENT_TABLES:
                 name = node["test_metadata"]["name"]
-                column = node.get("column_name") or ""
+                kwargs = node["test_metadata"].get("kwargs") or {}
+                column = node.get("column_name") or kwargs.get("column_name") or ""
                 tested.setdefault((source, table), set()).add(f"{name}:{column}")
-    assert {"unique:sg_event_id", "not_null:sg_event_id"} <= tested[("sendgrid", "events")]
-    assert {"unique:event_id", "not_null:event_id"} <= tested[("twilio", "opt_outs")]
-    assert "unique:concat(message_sid, '|', message_status)" in tested[("twilio", "message_status")]
+    unique, not_null = "unique_once_landed", "not_null_once_landed"
+    assert {f"{unique}:sg_event_id", f"{not_null}:sg_event_id"} <= tested[("sendgrid", "events")]
+    assert {f"{unique}:event_id", f"{not_null}:event_id"} <= tested[("twilio", "opt_outs")]
     assert (
-        "unique:concat(suppression_type, '|', email, '|', created)"
+        f"{unique}:concat(message_sid, '|', message_status)" in tested[("twilio", "message_status")]
+    )
+    assert (
+        f"{unique}:concat(suppression_type, '|', email, '|', created)"
         in tested[("sendgrid", "suppressions")]
     )
 
@@ -127,3 +143,34 @@ def test_every_source_is_fresh(loaded_today) -> None:
     assert {s for s, _ in checked} >= {"crm", "shop", "web", "consent", "sendgrid", "twilio"}
     # loaded today and just now: nothing is even late
     assert set(checked.values()) == {"pass"}, checked
+
+
+def _failed_tests(work: Path) -> set[str]:
+    run = json.loads((work / "target" / "run_results.json").read_text())
+    return {r["unique_id"].split(".")[2] for r in run["results"] if r["status"] != "pass"}
+
+
+def test_engagement_key_tests_wait_for_the_first_landing_then_bite(generated) -> None:
+    """Before anything landed a fresh warehouse's source tests pass (nothing to test);
+    a table landed by another loader with a repeated and a missing key fails them."""
+    path, work = generated
+    engagement = ["--select", "source:sendgrid", "source:twilio"]
+    result = run_dbt(["test", *engagement], path, work)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert _failed_tests(work) == set()
+
+    bad = work / "bad_loader.duckdb"
+    shutil.copyfile(path, bad)
+    with duckdb.connect(str(bad)) as con:  # no primary key, unlike the engagement store
+        con.execute(
+            "create table raw.sendgrid_events as select * from (values"
+            " ('ev1', 'delivered', now()), ('ev1', 'open', now()), (null, 'click', now()),"
+            " ('ev2', null, now())) as t(sg_event_id, event, received_at)"
+        )
+    result = run_dbt(["test", *engagement], bad, work)
+    assert result.returncode != 0
+    assert _failed_tests(work) == {
+        "source_unique_once_landed_sendgrid_events_sg_event_id",
+        "source_not_null_once_landed_sendgrid_events_sg_event_id",
+        "source_not_null_once_landed_sendgrid_events_event",
+    }
