@@ -252,6 +252,123 @@ decided as (
         and conflicts.source_record_id_b = existing.source_record_id_b
 ),
 
+{#- The guard above looks at one pair at a time; two merged links that share a
+    record would still join what each brings (a CRM contact matching both of a
+    person's shop accounts). So a side also holds the customer ids of the
+    record's stronger merged links (higher probability, a steward's accept
+    first, ties by pair key): of two links joining one record to two accounts
+    of one system, the weaker is refused. -#}
+provisional as (
+    select
+        {{ dbt.concat([
+            'source_a', "'|'", 'source_record_id_a', "'|'", 'source_b', "'|'", 'source_record_id_b'
+        ]) }} as pair_key,
+        source_a,
+        source_record_id_a,
+        source_b,
+        source_record_id_b,
+        case
+            when link_status = 'accepted_by_steward' then 2.0
+            else match_probability
+        end as strength
+    from decided
+    where link_status in ('merged_by_model', 'accepted_by_steward')
+),
+
+provisional_sides as (
+    select
+        pair_key,
+        strength,
+        'a' as side,
+        source_a as source,
+        source_record_id_a as source_record_id,
+        source_b as partner_source,
+        source_record_id_b as partner_record_id
+    from provisional
+    union all
+    select
+        pair_key,
+        strength,
+        'b' as side,
+        source_b as source,
+        source_record_id_b as source_record_id,
+        source_a as partner_source,
+        source_record_id_a as partner_record_id
+    from provisional
+),
+
+chain_customer_ids as (
+    select
+        provisional_sides.pair_key,
+        provisional_sides.side,
+        ids.customer_system,
+        ids.customer_id
+    from provisional_sides
+    inner join evidence_customer_ids as ids
+        on ids.source = provisional_sides.source
+        and ids.source_record_id = provisional_sides.source_record_id
+    union
+    select
+        target.pair_key,
+        target.side,
+        ids.customer_system,
+        ids.customer_id
+    from provisional_sides as target
+    inner join provisional_sides as stronger
+        on stronger.source = target.source
+        and stronger.source_record_id = target.source_record_id
+        and stronger.pair_key <> target.pair_key
+        and (
+            stronger.strength > target.strength
+            or (stronger.strength = target.strength and stronger.pair_key < target.pair_key)
+        )
+    inner join evidence_customer_ids as ids
+        on ids.source = stronger.partner_source
+        and ids.source_record_id = stronger.partner_record_id
+),
+
+chain_conflicts as (
+    select distinct pair_key
+    from chain_customer_ids
+    group by pair_key, customer_system
+    having count(distinct case when side = 'a' then customer_id end) > 0
+        and count(distinct case when side = 'b' then customer_id end) > 0
+        and count(distinct customer_id) > 1
+),
+
+guarded as (
+    select
+        decided.source_a,
+        decided.source_record_id_a,
+        decided.source_b,
+        decided.source_record_id_b,
+        decided.match_probability,
+        decided.match_weight,
+        decided.contradiction,
+        decided.review_decision,
+        decided.reviewer,
+        decided.decided_at,
+        decided.name_level,
+        decided.birth_date_level,
+        decided.address_level,
+        decided.email_level,
+        decided.phone_level,
+        decided.explanation_json,
+        decided.model_version,
+        decided.has_customer_id_conflict or chain_conflicts.pair_key is not null
+            as has_customer_id_conflict,
+        case
+            when chain_conflicts.pair_key is not null then 'refused_customer_id_conflict'
+            else decided.link_status
+        end as link_status
+    from decided
+    left join chain_conflicts
+        on chain_conflicts.pair_key = {{ dbt.concat([
+            'decided.source_a', "'|'", 'decided.source_record_id_a', "'|'",
+            'decided.source_b', "'|'", 'decided.source_record_id_b'
+        ]) }}
+),
+
 final as (
     select
         {{ dbt.hash(dbt.concat([
@@ -277,7 +394,7 @@ final as (
         phone_level,
         explanation_json,
         model_version
-    from decided
+    from guarded
 )
 
 select * from final
