@@ -79,7 +79,11 @@ candidates as (
 
 {#- a decision about records that no longer exist is dropped, not merged -#}
 existing as (
-    select candidates.*
+    select
+        candidates.*,
+        {{ dbt.concat([
+            'source_a', "'|'", 'source_record_id_a', "'|'", 'source_b', "'|'", 'source_record_id_b'
+        ]) }} as pair_key
     from candidates
     inner join person_records as record_a
         on record_a.source = candidates.source_a
@@ -177,6 +181,7 @@ evidence_customer_ids as (
     joining side a to side b (that join is quadratic in a system's ids) -#}
 pair_customer_ids as (
     select
+        existing.pair_key,
         existing.source_a,
         existing.source_record_id_a,
         existing.source_b,
@@ -190,6 +195,7 @@ pair_customer_ids as (
         and ids.source_record_id = existing.source_record_id_a
     union all
     select
+        existing.pair_key,
         existing.source_a,
         existing.source_record_id_a,
         existing.source_b,
@@ -260,9 +266,7 @@ decided as (
     of one system, the weaker is refused. -#}
 provisional as (
     select
-        {{ dbt.concat([
-            'source_a', "'|'", 'source_record_id_a', "'|'", 'source_b', "'|'", 'source_record_id_b'
-        ]) }} as pair_key,
+        pair_key,
         source_a,
         source_record_id_a,
         source_b,
@@ -299,14 +303,12 @@ provisional_sides as (
 
 chain_customer_ids as (
     select
-        provisional_sides.pair_key,
-        provisional_sides.side,
-        ids.customer_system,
-        ids.customer_id
-    from provisional_sides
-    inner join evidence_customer_ids as ids
-        on ids.source = provisional_sides.source
-        and ids.source_record_id = provisional_sides.source_record_id
+        pair_customer_ids.pair_key,
+        pair_customer_ids.side,
+        pair_customer_ids.customer_system,
+        pair_customer_ids.customer_id
+    from pair_customer_ids
+    inner join provisional on provisional.pair_key = pair_customer_ids.pair_key
     union
     select
         target.pair_key,
@@ -362,11 +364,7 @@ guarded as (
             else decided.link_status
         end as link_status
     from decided
-    left join chain_conflicts
-        on chain_conflicts.pair_key = {{ dbt.concat([
-            'decided.source_a', "'|'", 'decided.source_record_id_a', "'|'",
-            'decided.source_b', "'|'", 'decided.source_record_id_b'
-        ]) }}
+    left join chain_conflicts on chain_conflicts.pair_key = decided.pair_key
 ),
 
 final as (
