@@ -7,7 +7,11 @@ review queue): wall time and the dbt process's own peak RSS. Also reports the
 number of scored pairs and edges, and the pairwise precision of the edges
 against raw.ground_truth.
 
-    python -m benchmarks.fuzzy_matching [--quick] [--sizes 100000,1000000]
+Then, for each size, the same matcher on a FEBRL-style person file of that many
+records (``ferry fuzzy evaluate-file``: EM re-training on the file, scoring,
+clustering, pairwise F1 against the true clusters): wall time and peak RSS.
+
+    python -m benchmarks.fuzzy_matching [--quick] [--sizes 100000,1000000] [--skip-pipeline]
 """
 
 from __future__ import annotations
@@ -70,44 +74,78 @@ def _outcome(db: Path) -> dict[str, float]:
     return {"scored": scored, "edges": edges, "precision": true_edges / edges if edges else 1.0}
 
 
+def _person_file(workdir: Path, records: int) -> list[dict[str, object]]:
+    """evaluate-file on a FEBRL-style file of ``records`` rows (40% originals)."""
+    import json
+
+    from orchestration.sample_data.person_file import write_person_file
+
+    originals = round(records * 0.4)
+    path = write_person_file(workdir / f"people_{records}.csv", originals=originals,
+                             duplicates=records - originals, seed=7)
+    out = workdir / f"people_{records}.json"
+    m = run_measured([str(BIN / "ferry"), "fuzzy", "evaluate-file", str(path), "--id-col", "rec_id",
+                      "--cluster-col", "cluster_id", "--output", str(out)])
+    if m.returncode:
+        raise SystemExit("ferry fuzzy evaluate-file failed")
+    r = json.loads(out.read_text())
+    print(f"person file, {r['records']:,} records: {m.seconds:.1f} s, peak RSS {m.peak_rss_mb:,.0f} MB, "
+          f"precision {r['precision']:.4f} recall {r['recall']:.4f} f1 {r['f1']:.4f}")
+    label = f"{round(r['records'] / 1000):,}k records"
+    return [
+        {"what": f"ferry fuzzy evaluate-file (EM + scoring + clusters), FEBRL-style file, {label}",
+         "value": round(m.seconds, 2), "unit": "s"},
+        {"what": f"peak RSS of ferry fuzzy evaluate-file, {label}", "value": round(m.peak_rss_mb), "unit": "MB"},
+        {"what": f"pairwise F1 of clusters, FEBRL-style file, {label}", "value": round(r["f1"], 4),
+         "unit": "", "target": ">= 0.99"},
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--sizes", default="100000", help="person records, comma-separated")
+    parser.add_argument("--skip-pipeline", action="store_true",
+                        help="only the person-file measurement (no generate + dbt)")
     args = parser.parse_args(argv)
     sizes = [10000] if args.quick else [int(s) for s in args.sizes.split(",")]
     rows, measured = [], []
     with tempfile.TemporaryDirectory(prefix="ferry-bench-fuzzy-") as tmp:
         workdir = Path(tmp)
-        calibrate = workdir / "calibrate.duckdb"
-        _generate(calibrate, 2000)
-        _dbt(calibrate, workdir, ["+int_person_records"])
-        per_person = _person_records(calibrate) / 2000
-        calibrate.unlink()
         for target in sizes:
-            db = workdir / f"bench_{target}.duckdb"
-            _generate(db, max(1, round(target / per_person)))
-            _dbt(db, workdir, UPSTREAM)
-            n = _person_records(db)
-            seconds, rss = _dbt(db, workdir, FUZZY)
-            outcome = _outcome(db)
-            measured.append((n, seconds))
-            print(f"{n:,} person records: fuzzy models {seconds:.1f} s, peak RSS {rss:,.0f} MB, "
-                  f"{outcome['scored']:,} scored pairs, {outcome['edges']:,} edges, "
-                  f"edge precision {outcome['precision']:.4f}")
-            label = f"{round(n / 1000):,}k person records"
-            rows += [
-                {"what": f"dbt build of the fuzzy models (Splink scoring + decisions), {label}",
-                 "value": round(seconds, 2), "unit": "s",
-                 "peer": "Splink docs (1M records, laptop)", "peer_value": "~60 s"},
-                {"what": f"peak RSS of dbt, {label}", "value": round(rss), "unit": "MB"},
-                {"what": f"scored candidate pairs (p >= 0.5), {label}", "value": outcome["scored"], "unit": "pairs"},
-                {"what": f"fuzzy edges (p >= 0.99, uncontradicted), {label}", "value": outcome["edges"],
-                 "unit": "pairs"},
-                {"what": f"pairwise precision of fuzzy edges, {label}", "value": round(outcome["precision"], 4),
-                 "unit": "", "target": ">= 0.995"},
-            ]
-            db.unlink(missing_ok=True)
+            rows += _person_file(workdir, target)
+        if args.skip_pipeline:
+            sizes = []
+        else:
+            calibrate = workdir / "calibrate.duckdb"
+            _generate(calibrate, 2000)
+            _dbt(calibrate, workdir, ["+int_person_records"])
+            per_person = _person_records(calibrate) / 2000
+            calibrate.unlink()
+            for target in sizes:
+                db = workdir / f"bench_{target}.duckdb"
+                _generate(db, max(1, round(target / per_person)))
+                _dbt(db, workdir, UPSTREAM)
+                n = _person_records(db)
+                seconds, rss = _dbt(db, workdir, FUZZY)
+                outcome = _outcome(db)
+                measured.append((n, seconds))
+                print(f"{n:,} person records: fuzzy models {seconds:.1f} s, peak RSS {rss:,.0f} MB, "
+                      f"{outcome['scored']:,} scored pairs, {outcome['edges']:,} edges, "
+                      f"edge precision {outcome['precision']:.4f}")
+                label = f"{round(n / 1000):,}k person records"
+                rows += [
+                    {"what": f"dbt build of the fuzzy models (Splink scoring + decisions), {label}",
+                     "value": round(seconds, 2), "unit": "s",
+                     "peer": "Splink docs (1M records, laptop)", "peer_value": "~60 s"},
+                    {"what": f"peak RSS of dbt, {label}", "value": round(rss), "unit": "MB"},
+                    {"what": f"scored candidate pairs (p >= 0.5), {label}", "value": outcome["scored"], "unit": "pairs"},
+                    {"what": f"fuzzy edges (p >= 0.99, uncontradicted), {label}", "value": outcome["edges"],
+                     "unit": "pairs"},
+                    {"what": f"pairwise precision of fuzzy edges, {label}", "value": round(outcome["precision"], 4),
+                     "unit": "", "target": ">= 0.995"},
+                ]
+                db.unlink(missing_ok=True)
     if len(measured) >= 2:
         (n1, t1), (n2, t2) = measured[0], measured[-1]
         rows.append({"what": "scaling exponent (time ~ records^k)",
