@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-_VENDOR_PREFIXES = ("SENDGRID_", "TWILIO_", "META_", "GOOGLE_ADS_", "FERRY_WEBHOOK_", "FERRY_ALERT_")
+_VENDOR_PREFIXES = (
+    "SENDGRID_",
+    "TWILIO_",
+    "META_",
+    "GOOGLE_ADS_",
+    "FERRY_WEBHOOK_",
+    "FERRY_ALERT_",
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -49,3 +56,34 @@ def sample_warehouse(warehouse_path: Path) -> dict:
     info = built(warehouse_path)
     assert info["success"], f"warehouse phase failed: {info['failures']}"
     return info
+
+
+_SANDBOX_MODULES = (
+    "connectors.sendgrid.sandbox",
+    "connectors.twilio.sandbox",
+    "connectors.webhook.sandbox",
+    "connectors.google_ads.sandbox",
+    "connectors.meta.sandbox",
+)
+
+
+@pytest.fixture
+def fresh_sandboxes(monkeypatch):
+    """Process-wide sandboxes replaced by new ones for this test (the old ones come back after).
+
+    Meta's sandbox reports sizes from one matched person on (its floor is 100 by
+    default), so small test audiences still show a size and a match rate.
+    """
+    import importlib
+
+    from connectors.meta.sandbox import MetaSandbox
+
+    modules = [importlib.import_module(name) for name in _SANDBOX_MODULES]
+    for module in modules:
+        monkeypatch.setattr(module, "_LOCAL", None)
+    meta = importlib.import_module("connectors.meta.sandbox")
+    monkeypatch.setattr(meta, "_LOCAL", MetaSandbox(match_rate=0.75, floor=1).start())
+    yield
+    for module in modules:
+        if module._LOCAL is not None:
+            module._LOCAL.stop()

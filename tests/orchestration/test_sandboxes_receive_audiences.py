@@ -28,32 +28,6 @@ from orchestration.assets.catalog import load_audiences
 from orchestration.checks.audiences import sync_asset_key
 from orchestration.testing import eligible_members, eligible_values
 
-_SANDBOX_MODULES = (
-    "connectors.sendgrid.sandbox",
-    "connectors.twilio.sandbox",
-    "connectors.webhook.sandbox",
-    "connectors.google_ads.sandbox",
-    "connectors.meta.sandbox",
-)
-
-
-@pytest.fixture
-def fresh_sandboxes(monkeypatch):
-    """Process-wide sandboxes replaced by new ones for this test (the old ones come back after)."""
-    import importlib
-
-    from connectors.meta.sandbox import MetaSandbox
-
-    modules = [importlib.import_module(name) for name in _SANDBOX_MODULES]
-    for module in modules:
-        monkeypatch.setattr(module, "_LOCAL", None)
-    meta = importlib.import_module("connectors.meta.sandbox")
-    monkeypatch.setattr(meta, "_LOCAL", MetaSandbox(match_rate=0.75, floor=1).start())
-    yield
-    for module in modules:
-        if module._LOCAL is not None:
-            module._LOCAL.stop()
-
 
 @pytest.fixture
 def warehouse(tmp_path, monkeypatch, sample_warehouse):
