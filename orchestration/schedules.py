@@ -73,20 +73,33 @@ def _once(job: UnresolvedAssetJobDefinition) -> UnresolvedAssetJobDefinition:
 
 
 def sync_job(sync: Any) -> UnresolvedAssetJobDefinition:
-    return _once(define_asset_job(
-        sync_job_name(sync),
-        selection=AssetSelection.assets(sync_asset_key(sync)),
-        description=f"Sync {sync.audience} to {sync.destination_name} ({sync.mode}).",
-        tags={DESTINATION_TAG: sync.destination_name, SYNC_TAG: sync.name},
-    ))
+    return _once(
+        define_asset_job(
+            sync_job_name(sync),
+            selection=AssetSelection.assets(sync_asset_key(sync)),
+            description=f"Sync {sync.audience} to {sync.destination_name} ({sync.mode}).",
+            tags={DESTINATION_TAG: sync.destination_name, SYNC_TAG: sync.name},
+        )
+    )
 
 
 def audience_syncs_job(audience: Audience) -> UnresolvedAssetJobDefinition:
-    return _once(define_asset_job(
-        f"sync_all_{audience.name}",
-        selection=AssetSelection.assets(*[sync_asset_key(s) for s in audience.syncs]),
-        description=f"Every sync of audience {audience.title}, run when the audience is rebuilt.",
-    ))
+    """Every sync of one audience (what its rebuilt sensor launches).
+
+    An audience syncing to one destination carries that destination's run tag, so
+    the run queue's per-destination limit (dagster.yaml) also holds its
+    sensor-launched runs back behind a running sync to the same destination;
+    with several destinations, the per-destination pools serialise the steps.
+    """
+    destinations = {s.destination_name for s in audience.syncs}
+    return _once(
+        define_asset_job(
+            f"sync_all_{audience.name}",
+            selection=AssetSelection.assets(*[sync_asset_key(s) for s in audience.syncs]),
+            description=f"Every sync of audience {audience.title}, run when the audience is rebuilt.",
+            tags={DESTINATION_TAG: destinations.pop()} if len(destinations) == 1 else None,
+        )
+    )
 
 
 def build_jobs_and_schedules(engagement_keys: list[AssetKey]) -> tuple[list, list]:
@@ -110,19 +123,24 @@ def build_jobs_and_schedules(engagement_keys: list[AssetKey]) -> tuple[list, lis
                             + ("" if running else " (stopped: no credentials for this destination)")
                         ),
                         default_status=(
-                            DefaultScheduleStatus.RUNNING if running else DefaultScheduleStatus.STOPPED
+                            DefaultScheduleStatus.RUNNING
+                            if running
+                            else DefaultScheduleStatus.STOPPED
                         ),
                     )
                 )
     warehouse = define_asset_job(
         "build_warehouse",
-        selection=AssetSelection.groups("staging", "identity", "profiles", "scores", "audiences", "reporting"),
+        selection=AssetSelection.groups(
+            "staging", "identity", "profiles", "scores", "audiences", "reporting"
+        ),
         description="dbt build of every model and its checks (no syncs).",
     )
     jobs.append(warehouse)
     schedules.append(
         ScheduleDefinition(
-            name="build_warehouse_daily", job=warehouse,
+            name="build_warehouse_daily",
+            job=warehouse,
             cron_schedule=os.environ.get("FERRY_BUILD_CRON", "0 5 * * *"),
             description="Rebuild profiles, scores and audiences every morning (syncs follow via the sensor).",
             default_status=DefaultScheduleStatus.STOPPED,
@@ -137,7 +155,8 @@ def build_jobs_and_schedules(engagement_keys: list[AssetKey]) -> tuple[list, lis
         jobs.append(pull)
         schedules.append(
             ScheduleDefinition(
-                name="pull_engagement_hourly", job=pull,
+                name="pull_engagement_hourly",
+                job=pull,
                 cron_schedule=os.environ.get("FERRY_ENGAGEMENT_CRON", "15 * * * *"),
                 description="Hourly engagement pull-back (stopped on embedded defaults).",
                 default_status=DefaultScheduleStatus.STOPPED,

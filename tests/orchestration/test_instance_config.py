@@ -113,6 +113,16 @@ def test_run_queue_allows_one_run_per_destination(instance, defs):
     assert not counter.is_blocked(job_run(other)), (
         "another destination is not held back by the tag limit"
     )
+    # A sensor-launched run of a one-destination audience waits behind a sync to that destination too.
+    from orchestration.assets.catalog import load_audiences
+
+    audience = next(
+        a
+        for a in load_audiences()
+        if {s.destination_name for s in a.syncs} == {shared[0].destination_name}
+    )
+    sensor_tags = defs.resolve_job_def(f"sync_all_{audience.name}").tags
+    assert counter.is_blocked(_run(instance, DagsterRunStatus.NOT_STARTED, tags=sensor_tags))
 
 
 def test_sync_pools_hold_one_step_per_destination(instance, defs):
