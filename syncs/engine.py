@@ -257,13 +257,6 @@ def plan(
 # --------------------------------------------------------------------------- records
 
 
-_OPERATION_VALUE = {
-    "add": "upsert",
-    "update": "upsert",
-    "remove": "remove",
-    "send": "send",
-    "delete": "delete",
-}
 # The same mapping in SQL, for results written straight from the plan table.
 _OPERATION_SQL = "case p.__op when 'remove' then 'remove' when 'send' then 'send' when 'delete' then 'delete' else 'upsert' end"
 

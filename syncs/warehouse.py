@@ -205,6 +205,7 @@ class Warehouse:
             return
         if self.dialect == "duckdb":
             name = "__ferry_rows"
+            self.conn.complete()  # see stage()
             self.conn.register(name, rows)
             try:
                 cols = ", ".join(columns)
@@ -254,6 +255,7 @@ class Warehouse:
         """A `(select key from ...)` subquery over `keys`, for deletes by key."""
         if self.dialect == "duckdb":
             name = "__ferry_keys"
+            self.conn.complete()  # see stage()
             self.conn.register(name, pa.table({"k": pa.array(keys, pa.string())}))
             return f"(select k from {name})", []
         marks = ", ".join(["?"] * len(keys))
