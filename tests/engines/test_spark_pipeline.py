@@ -18,8 +18,8 @@ from tests.engines.dbt_cli import run_dbt
 from tests.engines.spark_env import load_raw_into_spark, spark_env, spark_session
 from tests.engines.spark_warehouse import SparkPlanWarehouse
 
-# A JVM and one Spark job per model and test: about 15 minutes on two shared cores, far
-# more when the machine is busy; the build gets 50 minutes before it is stopped.
+# A JVM and one Spark job per model and test: the whole module took 23 to 39 minutes on
+# two busy shared cores; the build gets 50 minutes before it is stopped.
 BUILD_TIMEOUT_S = 3000
 pytestmark = [pytest.mark.spark, pytest.mark.timeout(BUILD_TIMEOUT_S + 1200)]
 
