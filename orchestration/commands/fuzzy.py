@@ -94,8 +94,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     efile.add_argument(
         "--threshold",
         type=float,
-        default=0.99,
-        help="match probability from which a pair is linked (default 0.99)",
+        default=0.95,
+        help="match probability from which a pair is linked (default 0.95)",
     )
     efile.add_argument(
         "--model",

@@ -125,7 +125,10 @@ def merge_clusters(base: pa.Table, edges: pa.Table) -> pa.Table:
     clusters = base["cluster_id"].to_pylist()
     for record, cluster in zip(rec, clusters, strict=True):
         union(("r", record), ("c", cluster))
-    cols = [edges[c].to_pylist() for c in ("source_a", "source_record_id_a", "source_b", "source_record_id_b")]
+    cols = [
+        edges[c].to_pylist()
+        for c in ("source_a", "source_record_id_a", "source_b", "source_record_id_b")
+    ]
     for sa, ia, sb, ib in zip(*cols, strict=True):
         union(("r", (sa, ia)), ("r", (sb, ib)))
     records = {node for node in parent if node[0] == "r"}

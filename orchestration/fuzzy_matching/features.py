@@ -38,6 +38,7 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "first_name_key",
     "first_name_aliases",
     "birth_date",
+    "birth_digits",
     "street",
     "street_number",
     "street_name",
@@ -165,6 +166,12 @@ def prepare_features(
     birth_date = (
         _birth_date_sql("birth_date") if "birth_date" in available else "cast(null as varchar)"
     )
+    digits = "regexp_replace(left(cast(birth_date as varchar), 10), '[^0-9]', '', 'g')"
+    birth_digits = (
+        f"case when length({digits}) between 7 and 9 then {digits} end"
+        if "birth_date" in available
+        else "cast(null as varchar)"
+    )
     con.execute(
         f"""
         create or replace temp table __fuzzy_nicknames as
@@ -197,6 +204,7 @@ def prepare_features(
                 {_name_sql("first_name")} as first_name,
                 {_name_sql("last_name")} as last_name,
                 {birth_date} as birth_date,
+                {birth_digits} as birth_digits,
                 {_street_sql(_column_or_null(available, "street"))} as street,
                 {xid_select}
                 nullif(upper(regexp_replace(
@@ -255,6 +263,7 @@ def prepare_features(
                 coalesce(n.first_alias, b.first_name) as first_name_key,
                 coalesce(n.aliases, [b.first_name]) as first_name_aliases,
                 b.birth_date,
+                b.birth_digits,
                 b.street,
                 -- '12b rue pasteur' -> '12b' and 'rue pasteur', so a typo in either
                 -- part can be told from a neighbour's address

@@ -97,12 +97,13 @@ def birth_date_comparison() -> cl.CustomComparison:
     )
     return cl.CustomComparison(
         output_column_name="birth_date",
-        comparison_description="Date of birth as YYYY-MM-DD",
+        comparison_description="Date of birth as YYYY-MM-DD (its digits for typos)",
         comparison_levels=[
-            cll.NullLevel("birth_date"),
+            cll.NullLevel("birth_digits"),
             cll.ExactMatchLevel("birth_date"),
+            # on the digits, so a digit typed twice or dropped (199860716) counts
             cll.CustomLevel(
-                f"{_dl('birth_date', 1)} or ({swapped})",
+                f"{_dl('birth_digits', 1)} or ({swapped})",
                 label_for_charts="one character typo or day and month swapped",
             ),
             cll.ElseLevel(),
@@ -189,7 +190,7 @@ def document_id_comparison(name: str) -> cl.CustomComparison:
     )
 
 
-def blocking_rules(extra_ids: Sequence[str] = ()) -> list:
+def blocking_rules(extra_ids: Sequence[str] = (), broad: bool = False) -> list:
     """Pairs that are scored: the union of these equi-joins (near-linear in records).
 
     Every plausible duplicate agrees exactly on at least one of them unless it
@@ -214,6 +215,22 @@ def blocking_rules(extra_ids: Sequence[str] = ()) -> list:
         block_on("email_local"),
         block_on("phone_digits"),
         *(block_on(id_column(name)) for name in extra_ids),
+        *(broad_blocking_rules() if broad else []),
+    ]
+
+
+def broad_blocking_rules() -> list:
+    """More pairs for a person file (``ferry fuzzy evaluate-file``), where a
+    duplicate may differ in three fields at once and share no identifier: the
+    full name, the birth date alone, the name or street within a town. Not used
+    on the warehouse, where a common name or birth date gathers blocks that grow
+    with the square of the data."""
+    return [
+        block_on("first_name_key", "last_name"),
+        block_on("birth_date"),
+        block_on("last_name", "city"),
+        block_on("first_name_key", "city"),
+        block_on("street_name", "city"),
     ]
 
 
@@ -246,11 +263,12 @@ def deterministic_rules_for_prior(extra_ids: Sequence[str] = ()) -> list:
     ]
 
 
-def settings(extra_ids: Sequence[str] = ()) -> SettingsCreator:
+def settings(extra_ids: Sequence[str] = (), broad: bool = False) -> SettingsCreator:
     """The untrained model: what training starts from.
 
     ``extra_ids`` adds one comparison per extra identifier column of a person
-    file (``ferry fuzzy evaluate-file --id-columns``); the warehouse model has none.
+    file (``ferry fuzzy evaluate-file --id-columns``) and ``broad`` its extra
+    blocking rules; the warehouse model has neither.
     """
     return SettingsCreator(
         link_type="dedupe_only",
@@ -263,7 +281,7 @@ def settings(extra_ids: Sequence[str] = ()) -> SettingsCreator:
             phone_comparison(),
             *(document_id_comparison(name) for name in extra_ids),
         ],
-        blocking_rules_to_generate_predictions=blocking_rules(extra_ids),
+        blocking_rules_to_generate_predictions=blocking_rules(extra_ids, broad),
         # matching columns carry the gamma (level) columns the explanation needs
         retain_matching_columns=True,
         retain_intermediate_calculation_columns=True,

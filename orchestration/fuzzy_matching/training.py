@@ -97,12 +97,15 @@ def train_model(
     output_path: str | Path | None = None,
     options: TrainingOptions | None = None,
     extra_ids: tuple[str, ...] = (),
+    broad_blocking: bool = False,
 ) -> TrainingResult:
     """Train on ``records`` (int_person_records contract), save model and report.
 
     The model goes to ``output_path`` (default: the committed
     dbt_project/fuzzy/splink_model.json), the report beside it. ``extra_ids``:
-    extra identifier columns of a person file, each its own comparison.
+    extra identifier columns of a person file, each its own comparison;
+    ``broad_blocking``: a person file's extra blocking rules
+    (model_spec.broad_blocking_rules).
     """
     import splink
     from splink import DuckDBAPI, Linker
@@ -121,7 +124,7 @@ def train_model(
         n_records = con.execute(f"select count(*) from {features}").fetchall()[0][0]
         if n_records < 100:
             raise ValueError(f"only {n_records} usable person records: too few to estimate a model")
-        settings = model_spec.settings(extra_ids)
+        settings = model_spec.settings(extra_ids, broad_blocking)
         settings.linker_uid = "ferry_fuzzy"
         db_api = DuckDBAPI(connection=con)
         linker = Linker(

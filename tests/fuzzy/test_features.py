@@ -84,6 +84,10 @@ def test_streets_and_birth_dates_are_normalised() -> None:
     assert f["3"]["street"] == "4 smith street"
     # an impossible date is kept as text, so its typo still compares
     assert [f[k]["birth_date"] for k in "123"] == ["1985-02-30", "1985-02-03", None]
+    # a digit typed twice leaves no date, but its digits still compare for typos
+    g = _features([_person("9", birth_date="199860716")])["9"]
+    assert (g["birth_date"], g["birth_digits"]) == (None, "199860716")
+    assert f["2"]["birth_digits"] == "19850203"
 
 
 def test_missing_required_column_is_named() -> None:
