@@ -44,9 +44,17 @@ def _find_class(module: Any, spec: DestinationSpec) -> type:
 
 
 def build_destination(
-    dest_config: DestinationSpec | dict[str, Any], environ: dict[str, str] | None = None
+    dest_config: DestinationSpec | dict[str, Any],
+    environ: dict[str, str] | None = None,
+    *,
+    sync_name: str | None = None,
 ) -> Destination:
-    """`type` -> connectors.<type>.destination.<Class>.from_options(options with ${VAR} expanded)."""
+    """`type` -> connectors.<type>.destination.<Class>.from_options(options with ${VAR} expanded).
+
+    ``sync_name`` reaches destinations that declare ``takes_sync_name``: one file
+    or webhook destination shared by several syncs must keep their members apart
+    (one latest file per sync, the sync named in each webhook batch).
+    """
     spec = (
         dest_config
         if isinstance(dest_config, DestinationSpec)
@@ -60,7 +68,10 @@ def build_destination(
             f"destination type {spec.type!r}: cannot import {module_name} ({exc})"
         ) from exc
     cls = _find_class(module, spec)
-    destination = cls.from_options(spec.resolved_options(environ))
+    options = spec.resolved_options(environ)
+    if sync_name is not None and getattr(cls, "takes_sync_name", False):
+        options.setdefault("sync", sync_name)
+    destination = cls.from_options(options)
     if not isinstance(destination, Destination):
         raise DestinationUnavailable(f"{cls.__name__}.from_options did not return a Destination")
     return destination

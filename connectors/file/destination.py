@@ -88,6 +88,7 @@ class FileExport:
     """A :class:`connectors.base.Destination` writing CSV or Parquet files."""
 
     name = "file"
+    takes_sync_name = True  # the sync registry passes options["sync"]: one latest file per sync
 
     def __init__(self, options: FileOptions) -> None:
         self.options = options

@@ -74,6 +74,7 @@ class WebhookDestination:
     """A :class:`connectors.base.Destination` POSTing signed JSON batches."""
 
     name = "webhook"
+    takes_sync_name = True  # the sync registry passes options["sync"]: named in every batch
 
     def __init__(self, options: WebhookOptions) -> None:
         self.is_sandbox = options.url is None

@@ -95,12 +95,13 @@ def report_metadata(report: SyncReport, duration_s: float) -> dict[str, Any]:
         "duration_seconds": round(duration_s, 3),
         "status": report.status,
     }
-    for reason, count in sorted(report.suppressed.items()):
+    # The engine's reasons may carry their own "suppressed_" prefix (suppressed_invalid).
+    reasons = {r.removeprefix("suppressed_"): c for r, c in sorted(report.suppressed.items())}
+    for reason, count in reasons.items():
         meta[f"suppressed_{reason}"] = count
-    if report.suppressed:
+    if reasons:
         meta["suppressed_by_reason"] = MetadataValue.md(
-            "| reason | members |\n|---|---|\n"
-            + "\n".join(f"| {r} | {c} |" for r, c in sorted(report.suppressed.items()))
+            "| reason | members |\n|---|---|\n" + "\n".join(f"| {r} | {c} |" for r, c in reasons.items())
         )
     if report.match_rate is not None:
         meta["match_rate"] = float(report.match_rate)

@@ -160,15 +160,17 @@ def test_every_sandbox_holds_exactly_the_eligible_members(fresh_sandboxes, wareh
         expected_keys = set().union(*(eligible[s.name] for _, s in hooks))
         assert expected_keys, "no webhook member: nothing proves the webhook sync"
         assert set(local_receiver().state.records) == expected_keys
+        # Every batch names the sync that sent it, so a receiver can tell audiences apart.
+        assert {b["sync"] for b in local_receiver().state.batches} <= {s.name for _, s in hooks}
 
         # File export: the latest file(s) hold every eligible key of the file syncs.
         files = _syncs_of("file")
         export_dir = warehouse.parent / "exports"
-        held: set[str] = set()
-        for path in export_dir.glob("*_latest.csv"):
+        # One latest file per sync: two audiences exporting through one destination never mix.
+        for _, sync in files:
+            (path,) = export_dir.glob(f"*__{sync.name}_latest.csv")
             with path.open(newline="") as fh:
-                held |= {row["key"] for row in csv.DictReader(fh)}
-        assert held == set().union(*(eligible[s.name] for _, s in files))
+                assert {row["key"] for row in csv.DictReader(fh)} == eligible[sync.name], sync.name
 
         # Google Ads (mirror, Customer Match): the list holds the eligible members' hashed identifiers.
         for audience, sync in _syncs_of("google_ads"):
