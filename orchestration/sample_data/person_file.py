@@ -391,17 +391,38 @@ def _typo(rng: np.random.Generator, value: str | None, alphabet: str = KEYBOARD)
     return value[:p] + value[p + 1] + value[p] + value[p + 2 :]
 
 
+# Variants that make the small vocabularies above as varied as a real register
+# (thousands of surnames and suburbs), so blocks stay small at a million records.
+SURNAME_ENDINGS = ("", "", "", "son", "ley", "ton", "wood", "field", "ford", "ham", "well", "by")
+SUBURB_PREFIXES = (
+    "",
+    "",
+    "north ",
+    "south ",
+    "east ",
+    "west ",
+    "mount ",
+    "port ",
+    "glen ",
+    "upper ",
+)
+
+
 def _originals(rng: np.random.Generator, n: int) -> list[dict[str, str | None]]:
     out = []
     for _ in range(n):
-        suburb, postcode, state = SUBURBS[int(rng.integers(0, len(SUBURBS)))]
+        base, base_postcode, state = SUBURBS[int(rng.integers(0, len(SUBURBS)))]
+        k = int(rng.integers(0, len(SUBURB_PREFIXES)))
+        suburb = SUBURB_PREFIXES[k] + base
+        postcode = f"{(int(base_postcode) + 3 * k) % 10000:04d}"
         year = int(rng.integers(1920, 2005))
         month = int(rng.integers(1, 13))
         day = int(rng.integers(1, 29))
         out.append(
             {
                 "given_name": GIVEN[int(rng.integers(0, len(GIVEN)))],
-                "surname": SURNAMES[int(rng.integers(0, len(SURNAMES)))],
+                "surname": SURNAMES[int(rng.integers(0, len(SURNAMES)))]
+                + SURNAME_ENDINGS[int(rng.integers(0, len(SURNAME_ENDINGS)))],
                 "street_number": str(int(rng.integers(1, 400))),
                 "address_1": STREETS[int(rng.integers(0, len(STREETS)))],
                 "address_2": ADDRESS_2[int(rng.integers(0, len(ADDRESS_2)))]
