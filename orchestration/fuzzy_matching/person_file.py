@@ -16,6 +16,7 @@ soc_sec_id, phone_number) are mapped automatically.
 from __future__ import annotations
 
 import csv
+import json
 import re
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -144,6 +145,46 @@ def to_person_records(table: pa.Table, id_col: str) -> pa.Table:
     return pa.table(out)
 
 
+def rule_recall_from_m(settings: dict, has_email: bool) -> float:
+    """Share of true matches the prior's exact rules find, read off the trained
+    m probabilities (Fellegi-Sunter's conditional independence): exact name and
+    birth date; exact e-mail; an extra identifier with the last name exact."""
+    m: dict[tuple[str, str], float] = {}
+    for comparison in settings["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if not level.get("is_null_level"):
+                key = (comparison["output_column_name"], level.get("label_for_charts", ""))
+                m[key] = float(level.get("m_probability") or 0.0)
+    last_exact = sum(
+        v
+        for (c, label), v in m.items()
+        if c == "name" and ("last name exact" in label or label.startswith("first and last"))
+    )
+    misses = 1.0 - m.get(("name", "first and last name exact (either order)"), 0.0) * m.get(
+        ("birth_date", "Exact match on birth_date"), 0.0
+    )
+    if has_email:
+        misses *= 1.0 - m.get(("email", "Exact match on email"), 0.0)
+    for comparison in settings["comparisons"]:
+        name = comparison["output_column_name"]
+        if name.startswith("xid_"):
+            misses *= 1.0 - m.get((name, f"Exact match on {name}"), 0.0) * last_exact
+    return min(max(1.0 - misses, 0.05), 0.95)
+
+
+def _rescale_prior(model_path: Path, assumed_recall: float, *, has_email: bool) -> None:
+    """Training assumes the prior's exact rules find ``assumed_recall`` of the
+    matches (0.7, right for the warehouse); in a file of typo-laden duplicates
+    they find fewer. Once EM has estimated the m probabilities, the prior is
+    rescaled by assumed / estimated recall, so it rests on the file's own
+    evidence rather than on a guess."""
+    settings = json.loads(model_path.read_text(encoding="utf-8"))
+    recall = rule_recall_from_m(settings, has_email)
+    prior = settings["probability_two_random_records_match"] * assumed_recall / recall
+    settings["probability_two_random_records_match"] = min(prior, 0.5)
+    model_path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+
+
 def _labels(values: list[object]) -> np.ndarray:
     return np.unique(np.array([str(v) for v in values]), return_inverse=True)[1].ravel()
 
@@ -192,6 +233,12 @@ def evaluate_person_file(
                 broad_blocking=True,
             )
             model_path = trained.model_path
+            if training is None:
+                _rescale_prior(
+                    Path(model_path),
+                    (training or TrainingOptions()).prior_recall,
+                    has_email="email" in records.column_names,
+                )
         pairs = score_pairs(
             records,
             nicknames,
