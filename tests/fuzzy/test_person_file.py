@@ -143,3 +143,35 @@ def test_febrl_layout_without_a_cluster_column(tmp_path: Path) -> None:
     assert darwin  # '0800' stays text with its leading zero
     with pytest.raises(PersonFileError, match="either"):
         evaluate_person_file(path, id_col="rec_id")
+
+
+def test_prior_rules_recall_is_read_off_the_m_probabilities() -> None:
+    from orchestration.fuzzy_matching.person_file import rule_recall_from_m
+
+    def comparison(name: str, levels: dict[str, float]) -> dict:
+        return {
+            "output_column_name": name,
+            "comparison_levels": [
+                {"label_for_charts": k, "m_probability": v} for k, v in levels.items()
+            ],
+        }
+
+    settings = {
+        "comparisons": [
+            comparison(
+                "name",
+                {
+                    "first and last name exact (either order)": 0.6,
+                    "last name exact, first name typo": 0.2,
+                    "All other comparisons": 0.2,
+                },
+            ),
+            comparison("birth_date", {"Exact match on birth_date": 0.5}),
+            comparison("email", {"Exact match on email": 0.9}),
+            comparison("xid_ssn", {"Exact match on xid_ssn": 0.5}),
+        ]
+    }
+    # name and birth date exact: 0.3; ssn with last name exact: 0.5 * 0.8 = 0.4
+    assert rule_recall_from_m(settings, has_email=False) == pytest.approx(1 - 0.7 * 0.6)
+    # e-mail too: 1 - 0.7 * 0.6 * 0.1 = 0.958, capped: never "the rules find all"
+    assert rule_recall_from_m(settings, has_email=True) == 0.95
