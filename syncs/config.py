@@ -53,6 +53,29 @@ class FieldMapping(_Strict):
         return value
 
 
+_HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+class QuietHours(_Strict):
+    """A local-time window per recipient in which nothing leaves (may wrap midnight).
+
+    The recipient's zone comes from the phone number's country, so the destination
+    applies it (only it sees the normalised number); the sync declares it, because
+    quiet hours are a marketing rule of the audience, not a property of the account.
+    """
+
+    start: str = "21:00"
+    end: str = "08:00"
+    default_timezone: str = "UTC"  # when the number's country spans no single known zone
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        if not _HHMM.match(value):
+            raise ValueError(f"{value!r} must be HH:MM (24h)")
+        return value
+
+
 class Policies(_Strict):
     """What must hold before a record leaves the warehouse."""
 
@@ -62,6 +85,7 @@ class Policies(_Strict):
     test_seeds: tuple[str, ...] = ()  # record keys allowed out in test mode
     respect_holdout: bool = True  # variant = 'holdout' never syncs
     max_attempts: int = Field(default=5, ge=1)  # rejections before a record is parked
+    quiet_hours: QuietHours | None = None  # sms: deferred (not failed) in the recipient's night
 
 
 class DestinationSpec(_Strict):
@@ -278,6 +302,11 @@ def load_syncs(manifest_path: str | Path, destinations_path: str | Path) -> list
                 # Sends are messages to people: they must say which consent applies.
                 raise SyncConfigError(
                     f"{where}.mode: send needs meta.ferry.channel (email, sms or ads)"
+                )
+            if entry.policies.quiet_hours is not None and meta.channel != "sms":
+                raise SyncConfigError(
+                    f"{where}.policies.quiet_hours: quiet hours follow the recipient's phone "
+                    f"time zone; they need meta.ferry.channel sms (got {meta.channel!r})"
                 )
             name = entry.name or f"{model}__{entry.destination}"
             if name in seen:

@@ -12,7 +12,7 @@ import inspect
 from typing import Any
 
 from connectors.base import Destination
-from syncs.config import DestinationSpec
+from syncs.config import DestinationSpec, SyncConfig
 
 
 class DestinationUnavailable(RuntimeError):
@@ -47,13 +47,15 @@ def build_destination(
     dest_config: DestinationSpec | dict[str, Any],
     environ: dict[str, str] | None = None,
     *,
-    sync_name: str | None = None,
+    sync: SyncConfig | None = None,
 ) -> Destination:
     """`type` -> connectors.<type>.destination.<Class>.from_options(options with ${VAR} expanded).
 
-    ``sync_name`` reaches destinations that declare ``takes_sync_name``: one file
-    or webhook destination shared by several syncs must keep their members apart
-    (one latest file per sync, the sync named in each webhook batch).
+    With ``sync``, per-sync settings reach the destinations that declare them:
+    ``takes_sync_name`` (one file or webhook destination shared by several syncs
+    keeps their members apart: one latest file per sync, the sync named in each
+    batch) and ``honours_quiet_hours`` (the sync's quiet-hours policy; a
+    destination that cannot honour it refuses to be built rather than send at night).
     """
     spec = (
         dest_config
@@ -69,8 +71,16 @@ def build_destination(
         ) from exc
     cls = _find_class(module, spec)
     options = spec.resolved_options(environ)
-    if sync_name is not None and getattr(cls, "takes_sync_name", False):
-        options.setdefault("sync", sync_name)
+    if sync is not None and getattr(cls, "takes_sync_name", False):
+        options.setdefault("sync", sync.name)
+    quiet_hours = sync.policies.quiet_hours if sync is not None else None
+    if quiet_hours is not None:
+        if not getattr(cls, "honours_quiet_hours", False):
+            raise DestinationUnavailable(
+                f"sync {sync.name}: policies.quiet_hours is set but destination type "
+                f"{spec.type!r} cannot honour quiet hours"
+            )
+        options["quiet_hours"] = quiet_hours.model_dump()
     destination = cls.from_options(options)
     if not isinstance(destination, Destination):
         raise DestinationUnavailable(f"{cls.__name__}.from_options did not return a Destination")

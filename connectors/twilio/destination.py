@@ -100,6 +100,8 @@ class _Blank(dict):
 class TwilioDestination:
     """SMS through Twilio's Messages resource (or the local sandbox)."""
 
+    honours_quiet_hours = True  # a sync's policies.quiet_hours arrives as options["quiet_hours"]
+
     capabilities = Capabilities(
         modes=frozenset({"send"}),
         identifiers=frozenset({"phone"}),

@@ -95,7 +95,7 @@ def run_sync(conn: Any, sync: Any, *, dry_run: bool, confirm: bool = False, log:
     from syncs import engine
     from syncs.registry import build_destination
 
-    destination = build_destination(sync.destination, sync_name=sync.name)
+    destination = build_destination(sync.destination, sync=sync)
     plan = engine.plan(sync, conn, sample_size=10, capabilities=destination.capabilities)
     report = plan_report(plan)
     if dry_run:

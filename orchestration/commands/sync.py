@@ -181,7 +181,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 progress.update(task, completed=done, total=max(total, 1))
 
             try:
-                destination = build_destination(sync.destination, sync_name=sync.name)
+                destination = build_destination(sync.destination, sync=sync)
                 result = engine.run(sync, conn, destination, confirm=args.confirm, progress=on_progress)
                 row = result.to_dict()
             except Exception as exc:  # one broken sync must not stop the others

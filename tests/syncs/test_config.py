@@ -184,3 +184,52 @@ def test_cron_due():
     assert is_due("0 6 * * *", datetime(2026, 11, 25, 5, 59), now)
     assert not is_due("0 6 * * *", datetime(2026, 11, 25, 6, 1), now)
     assert not is_due(None, None, now)
+
+
+SMS_DESTS = DESTS + """
+  sms:
+    type: twilio
+    options: {from_number: "+15005550006"}
+"""
+
+
+def _sms_meta(channel: str, destination: str = "sms", quiet: dict | None = None) -> dict:
+    policies = {"quiet_hours": quiet or {"start": "21:30", "end": "08:00"}}
+    return {
+        "channel": channel,
+        "occurrence": "entered_at",
+        "syncs": [
+            {
+                "destination": destination,
+                "mode": "send",
+                "identifiers": {"phone": "phone"},
+                "policies": policies,
+            }
+        ],
+    }
+
+
+def test_quiet_hours_policy_reaches_the_sms_destination(tmp_path):
+    dests = tmp_path / "destinations.yml"
+    dests.write_text(SMS_DESTS)
+    [sync] = load_syncs(manifest(tmp_path, _sms_meta("sms")), dests)
+    assert sync.policies.quiet_hours.start == "21:30"
+    destination = build_destination(sync.destination, sync=sync)
+    assert destination.options.quiet_hours.start == "21:30"
+    assert destination.options.quiet_hours.end == "08:00"
+    # Without the policy the same destination sends around the clock.
+    plain = build_destination(sync.destination)
+    assert plain.options.quiet_hours is None
+
+
+def test_quiet_hours_policy_is_refused_off_sms_and_where_it_cannot_be_honoured(tmp_path):
+    dests = tmp_path / "destinations.yml"
+    dests.write_text(SMS_DESTS)
+    with pytest.raises(SyncConfigError, match=r"policies\.quiet_hours.*channel sms"):
+        load_syncs(manifest(tmp_path, _sms_meta("email", destination="sg")), dests)
+    with pytest.raises(SyncConfigError, match="HH:MM"):
+        load_syncs(manifest(tmp_path, _sms_meta("sms", quiet={"start": "9pm", "end": "08:00"})), dests)
+    [sync] = load_syncs(manifest(tmp_path, _sms_meta("sms")), dests)
+    webhook = sync.model_copy(update={"destination": load_destinations(dests)["sg"]})
+    with pytest.raises(DestinationUnavailable, match="cannot honour quiet hours"):
+        build_destination(webhook.destination, sync=webhook)
