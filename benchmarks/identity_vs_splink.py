@@ -134,7 +134,7 @@ def slowest_models(work: Path, n: int = 5) -> list[tuple[str, float]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="~20k raw records, to check the harness")
-    parser.add_argument("--sizes", default="100000")
+    parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--phase", choices=sorted(PHASES))
     parser.add_argument("--db", type=Path)
     args = parser.parse_args(argv)

@@ -176,7 +176,7 @@ def _versus_dlt(what: str, ours: float, theirs: float, unit: str, digits: int) -
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20k members, to check the harness")
-    parser.add_argument("--sizes", default="100000")
+    parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--phase", choices=sorted(PHASES))
     parser.add_argument("--db", type=Path)
     parser.add_argument("--url")
