@@ -11,7 +11,7 @@ Then, for each size, the same matcher on a FEBRL-style person file of that many
 records (``ferry fuzzy evaluate-file``: EM re-training on the file, scoring,
 clustering, pairwise F1 against the true clusters): wall time and peak RSS.
 
-    python -m benchmarks.fuzzy_matching [--quick] [--sizes 100000,1000000] [--skip-pipeline]
+    python -m benchmarks.fuzzy_matching [--quick] [--sizes 100000,1000000] [--pipeline-sizes 100000] [--skip-pipeline]
 """
 
 from __future__ import annotations
@@ -104,25 +104,37 @@ def _person_file(workdir: Path, records: int) -> list[dict[str, object]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--sizes", default="100000", help="person records, comma-separated")
+    parser.add_argument("--sizes", default="100000,1000000",
+                        help="records of the FEBRL-style person file, comma-separated")
+    parser.add_argument("--pipeline-sizes", default="100000",
+                        help="person records generated and matched in the warehouse (1M person records is"
+                             " about 10M raw records: heavy)")
     parser.add_argument("--skip-pipeline", action="store_true",
                         help="only the person-file measurement (no generate + dbt)")
     args = parser.parse_args(argv)
     sizes = [10000] if args.quick else [int(s) for s in args.sizes.split(",")]
+    pipeline_sizes = [10000] if args.quick else [int(s) for s in args.pipeline_sizes.split(",")]
     rows, measured = [], []
     with tempfile.TemporaryDirectory(prefix="ferry-bench-fuzzy-") as tmp:
         workdir = Path(tmp)
+        file_times = []
         for target in sizes:
-            rows += _person_file(workdir, target)
+            file_rows = _person_file(workdir, target)
+            file_times.append((target, file_rows[0]["value"]))
+            rows += file_rows
+        if len(file_times) >= 2:
+            (n1, t1), (n2, t2) = file_times[0], file_times[-1]
+            rows.append({"what": "person file: scaling exponent (time ~ records^k)",
+                         "value": round(math.log(t2 / t1) / math.log(n2 / n1), 2), "unit": "k"})
         if args.skip_pipeline:
-            sizes = []
+            pipeline_sizes = []
         else:
             calibrate = workdir / "calibrate.duckdb"
             _generate(calibrate, 2000)
             _dbt(calibrate, workdir, ["+int_person_records"])
             per_person = _person_records(calibrate) / 2000
             calibrate.unlink()
-            for target in sizes:
+            for target in pipeline_sizes:
                 db = workdir / f"bench_{target}.duckdb"
                 _generate(db, max(1, round(target / per_person)))
                 _dbt(db, workdir, UPSTREAM)
@@ -148,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                 db.unlink(missing_ok=True)
     if len(measured) >= 2:
         (n1, t1), (n2, t2) = measured[0], measured[-1]
-        rows.append({"what": "scaling exponent (time ~ records^k)",
+        rows.append({"what": "in-warehouse fuzzy models: scaling exponent (time ~ records^k)",
                      "value": round(math.log(t2 / t1) / math.log(n2 / n1), 2), "unit": "k"})
     write_results("fuzzy", rows, notes=[
         "DuckDB embedded target; Splink 5 on its own in-memory DuckDB inside a dbt Python model",
