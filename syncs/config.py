@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from connectors.quiet_hours import QuietHours
 from syncs.schedule import validate_cron
 
 Mode = Literal["upsert", "mirror", "insert", "send", "delete"]
@@ -50,29 +51,6 @@ class FieldMapping(_Strict):
     def _column_is_identifier(cls, value: str) -> str:
         if not _NAME.match(value):
             raise ValueError(f"column {value!r} is not a plain column name")
-        return value
-
-
-_HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
-
-
-class QuietHours(_Strict):
-    """A local-time window per recipient in which nothing leaves (may wrap midnight).
-
-    The recipient's zone comes from the phone number's country, so the destination
-    applies it (only it sees the normalised number); the sync declares it, because
-    quiet hours are a marketing rule of the audience, not a property of the account.
-    """
-
-    start: str = "21:00"
-    end: str = "08:00"
-    default_timezone: str = "UTC"  # when the number's country spans no single known zone
-
-    @field_validator("start", "end")
-    @classmethod
-    def _hhmm(cls, value: str) -> str:
-        if not _HHMM.match(value):
-            raise ValueError(f"{value!r} must be HH:MM (24h)")
         return value
 
 

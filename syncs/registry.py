@@ -80,7 +80,7 @@ def build_destination(
                 f"sync {sync.name}: policies.quiet_hours is set but destination type "
                 f"{spec.type!r} cannot honour quiet hours"
             )
-        options["quiet_hours"] = quiet_hours.model_dump()
+        options["quiet_hours"] = quiet_hours
     destination = cls.from_options(options)
     if not isinstance(destination, Destination):
         raise DestinationUnavailable(f"{cls.__name__}.from_options did not return a Destination")

@@ -35,43 +35,17 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 import requests
 from phonenumbers import timezone as phone_timezone
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from connectors.base import Capabilities, Operation, Outcome, Record, RecordResult, RetryableError
 from connectors.http import HttpClient, retry_after_seconds
+from connectors.quiet_hours import QuietHours
 from connectors.twilio.sandbox import (
     MAX_BODY_CHARS,
     SANDBOX_ACCOUNT_SID,
     SANDBOX_NUMBER,
     local_sandbox,
 )
-
-_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-
-
-class QuietHours(BaseModel):
-    """Local-time window in which no SMS leaves, e.g. 21:00 -> 08:00 (may wrap midnight)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    start: str = "21:00"
-    end: str = "08:00"
-    default_timezone: str = "UTC"  # when the number's country spans no single known zone
-
-    @field_validator("start", "end")
-    @classmethod
-    def _hhmm(cls, value: str) -> str:
-        if not _TIME.match(value):
-            raise ValueError("must be HH:MM (24h)")
-        return value
-
-    def contains(self, local: datetime) -> bool:
-        minutes = local.hour * 60 + local.minute
-        start = int(self.start[:2]) * 60 + int(self.start[3:])
-        end = int(self.end[:2]) * 60 + int(self.end[3:])
-        if start == end:
-            return False
-        return start <= minutes < end if start < end else (minutes >= start or minutes < end)
 
 
 class TwilioOptions(BaseModel):
