@@ -7,7 +7,7 @@ import os
 # Tests never reach the network and never touch the user's warehouse.
 os.environ.setdefault("FERRY_ENV", "test")
 
-from hypothesis import settings  # noqa: E402
+from hypothesis import settings
 
 # CI must not fail on a random draw nobody can reproduce: the default profile walks
 # the same examples every run. `HYPOTHESIS_PROFILE=explore` searches afresh (and
@@ -15,3 +15,16 @@ from hypothesis import settings  # noqa: E402
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.register_profile("explore", max_examples=2000, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+import pytest
+
+from tests import prebuild
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _prebuilds(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """Start the background builds the selected tests need (tests/prebuild.py)."""
+    prebuild.start(request.session.items, tmp_path_factory)
+    yield
+    prebuild.finish()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import duckdb
 import pytest
 
 from orchestration.paths import DBT_PROJECT_DIR
-from orchestration.sample_data import generate
+from tests import prebuild
 
 AS_OF = dt.date(2026, 11, 25)
 # This area's dbt layers: the generator's sources (other staging folders belong to
@@ -31,11 +32,14 @@ PEOPLE = 300
 SEED = 7
 
 
+@prebuild.job("raw_db")
+def generate_raw(work: Path) -> Path:
+    return prebuild.generate(work / "generated.duckdb", PEOPLE, SEED, AS_OF)
+
+
 @pytest.fixture(scope="session")
 def raw_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("data_raw") / "generated.duckdb"
-    generate(PEOPLE, SEED, path, as_of=AS_OF)
-    return path
+    return prebuild.result("raw_db", tmp_path_factory)
 
 
 def run_dbt(
@@ -69,32 +73,22 @@ def run_dbt(
     )
 
 
-@pytest.fixture(scope="session")
-def built_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generated warehouse (same seed as raw_db) after `dbt build` of this area's layers.
-
-    The dbt target dir and the warehouse file live in pytest's cache dir (git-ignored,
-    private to this fixture) at a stable path, so dbt can reuse its partial parse
-    between sessions: a full parse of the whole project costs more than the build.
-    The warehouse is deleted and regenerated every session."""
-    work = tmp_path_factory.mktemp("data_built")
-    pytest_cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
-    cache = Path(pytest_cache.mkdir("ferry-data-dbt")) if pytest_cache else work / "dbt-cache"
-    cache.mkdir(parents=True, exist_ok=True)
-    path = cache / "built.duckdb"
-    for stale in (path, cache / "built.duckdb.wal"):
-        stale.unlink(missing_ok=True)
-    generate(PEOPLE, SEED, path, as_of=AS_OF)
+@prebuild.job("built_db")
+def build_data_layers(work: Path) -> Path:
+    """A copy of the generated warehouse (raw_db) after `dbt build` of this area's layers."""
+    path = work / "built.duckdb"
+    shutil.copyfile(prebuild.result("raw_db"), path)
     # Source tests (key uniqueness, loader ids) are asserted on the raw tables by
     # test_generator.py; skipping them here keeps this fixture within its time budget.
-    result = run_dbt(
-        ["build", "--select", *DATA_LAYERS, "--exclude", "source:*"],
-        path,
-        work,
-        target=cache / "target",
-    )
+    result = run_dbt(["build", "--select", *DATA_LAYERS, "--exclude", "source:*"], path, work)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return path
+
+
+@pytest.fixture(scope="session")
+def built_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built warehouse; made in the background while earlier tests run (tests/prebuild.py)."""
+    return prebuild.result("built_db", tmp_path_factory)
 
 
 @pytest.fixture()

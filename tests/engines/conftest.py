@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from tests import prebuild
 from tests.engines.clusters import IDENTIFIERS_SQL, partition
 from tests.engines.dbt_cli import DbtJob, start_dbt
 
@@ -25,27 +25,34 @@ DBT_VARS = {"ferry_as_of": AS_OF.isoformat(), "fuzzy_matching_enabled": False}
 DUCKDB_ONLY_TESTS = ["--exclude", "tag:libphonenumber"]
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[object]:
-    """A PostgreSQL 15 cluster on 127.0.0.1 in a temporary directory, removed afterwards."""
+@prebuild.job("postgres_server")
+def _start_postgres(_work: Path) -> object:
     from tests.postgres_server import start_postgres
 
+    server = start_postgres()
+    prebuild.on_session_end(server.stop)
+    return server
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """A PostgreSQL 15 cluster on 127.0.0.1 in a temporary directory, removed at the end
+    of the session (started in the background when the session starts)."""
     try:
-        server = start_postgres()
+        return prebuild.result("postgres_server", tmp_path_factory)
     except RuntimeError as exc:  # binaries missing: tests/system_deps.sh installs them
         pytest.skip(str(exc))
-    yield server
-    server.stop()
+
+
+@prebuild.job("generated_raw")
+def _generate_raw(work: Path) -> Path:
+    return prebuild.generate(work / "generated.duckdb", PEOPLE, SEED, AS_OF)
 
 
 @pytest.fixture(scope="session")
 def generated_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A DuckDB file holding only the raw schema: `ferry generate --people 200`."""
-    from orchestration.sample_data import generate
-
-    path = tmp_path_factory.mktemp("engines-raw") / "generated.duckdb"
-    generate(PEOPLE, SEED, path, as_of=AS_OF)
-    return path
+    return prebuild.result("generated_raw", tmp_path_factory)
 
 
 @dataclass
@@ -67,14 +74,10 @@ class DuckdbBaseline:
             return partition(con.execute(IDENTIFIERS_SQL).fetchall())
 
 
-@pytest.fixture(scope="session")
-def duckdb_baseline(
-    generated_raw: Path, tmp_path_factory: pytest.TempPathFactory
-) -> DuckdbBaseline:
-    """Starts a build of +customer_identifiers (models and seeds, no tests) on DuckDB; other engines build meanwhile."""
-    work = tmp_path_factory.mktemp("engines-duckdb")
+@prebuild.job("duckdb_baseline")
+def _build_duckdb_baseline(work: Path) -> DuckdbBaseline:
     path = work / "ferry.duckdb"
-    shutil.copy(generated_raw, path)
+    shutil.copy(prebuild.result("generated_raw"), path)
     job = start_dbt(
         ["build", "--select", "+customer_identifiers", "--exclude", "resource_type:test"],
         target="duckdb",
@@ -82,4 +85,13 @@ def duckdb_baseline(
         env={"FERRY_DUCKDB_PATH": str(path)},
         dbt_vars=DBT_VARS,
     )
-    return DuckdbBaseline(path, job)
+    baseline = DuckdbBaseline(path, job)
+    baseline.wait()
+    return baseline
+
+
+@pytest.fixture(scope="session")
+def duckdb_baseline(tmp_path_factory: pytest.TempPathFactory) -> DuckdbBaseline:
+    """A build of +customer_identifiers (models and seeds, no tests) on DuckDB, made in
+    the background while earlier tests (and the other engines' builds) run."""
+    return prebuild.result("duckdb_baseline", tmp_path_factory)

@@ -14,6 +14,7 @@ from syncs import engine
 from syncs.config import load_syncs
 from syncs.registry import build_destination
 from syncs.warehouse import Warehouse
+from tests import prebuild
 from tests.engines.clusters import IDENTIFIERS_SQL, pairs, partition
 from tests.engines.conftest import DBT_VARS, DUCKDB_ONLY_TESTS
 from tests.engines.dbt_cli import run_dbt
@@ -27,18 +28,25 @@ def _refuse_row_fetch(*_args, **_kwargs):
     raise AssertionError("row-by-row fetch from PostgreSQL: Arrow reads must go through ADBC")
 
 
-@pytest.fixture(scope="module")
-def postgres_build(postgres_server, generated_raw: Path, duckdb_baseline, tmp_path_factory) -> dict:
-    counts = copy_raw_to_postgres(generated_raw, postgres_server.dsn)
-    work = tmp_path_factory.mktemp("engines-postgres")
+@prebuild.job("postgres_build")
+def _build_on_postgres(work: Path) -> dict:
+    """Raw data copied in, then the whole project built on PostgreSQL (in the background
+    when the session starts, see tests/prebuild.py)."""
+    server = prebuild.result("postgres_server")
+    counts = copy_raw_to_postgres(prebuild.result("generated_raw"), server.dsn)
     run_dbt(
         ["build", *DUCKDB_ONLY_TESTS],
         target="postgres",
         work=work,
-        env=postgres_server.env(),
+        env=server.env(),
         dbt_vars=DBT_VARS,
     )
     return {"raw_counts": counts, "manifest": work / "target" / "manifest.json"}
+
+
+@pytest.fixture(scope="module")
+def postgres_build(postgres_server, tmp_path_factory) -> dict:
+    return prebuild.result("postgres_build", tmp_path_factory)
 
 
 def test_raw_copy_is_complete(postgres_server, postgres_build, generated_raw: Path) -> None:

@@ -11,15 +11,15 @@ import pytest
 
 from orchestration.paths import DBT_PROJECT_DIR
 from orchestration.transpile import TARGET_DIALECTS, check, compiled_nodes, transpile_manifest
+from tests import prebuild
 from tests.engines.conftest import DBT_VARS
 from tests.engines.dbt_cli import run_dbt
 from tests.engines.sync_sql import declared_plan_sql, recorded_run_sql
 
 
-@pytest.fixture(scope="module")
-def compiled_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@prebuild.job("compiled_manifest")
+def _compile(work: Path) -> Path:
     """`dbt compile` of the whole project on the DuckDB target (an empty warehouse file)."""
-    work = tmp_path_factory.mktemp("engines-compile")
     run_dbt(
         ["compile"],
         target="duckdb",
@@ -28,6 +28,11 @@ def compiled_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
         dbt_vars=DBT_VARS,
     )
     return work / "target" / "manifest.json"
+
+
+@pytest.fixture(scope="module")
+def compiled_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return prebuild.result("compiled_manifest", tmp_path_factory)
 
 
 def test_every_model_and_data_test_transpiles(compiled_manifest: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from orchestration.evaluation import EvaluationResult, evaluate_file
 from orchestration.paths import DBT_PROJECT_DIR
-from orchestration.sample_data.generate import generate
+from tests import prebuild
 
 AS_OF = dt.date(2026, 11, 25)
 # 1,000 people, not 300: pairwise recall weighs each person by the square of their
@@ -26,11 +26,12 @@ PEOPLE = 1000
 SEED = 7
 
 
-@pytest.fixture(scope="module")
-def evaluated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, EvaluationResult]:
-    work = tmp_path_factory.mktemp("identity_generated")
+@prebuild.job("evaluated")
+def _build_and_evaluate(work: Path) -> tuple[Path, EvaluationResult]:
+    """Generate, build up to the identity marts, evaluate (in the background when the
+    session starts, see tests/prebuild.py)."""
     db = work / "warehouse.duckdb"
-    generate(PEOPLE, SEED, db, as_of=AS_OF)
+    prebuild.generate(db, PEOPLE, SEED, AS_OF)
     env = {
         **os.environ,
         "FERRY_DUCKDB_PATH": str(db),
@@ -71,6 +72,11 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Evaluatio
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return db, evaluate_file(db, work / "evaluation.json")
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, EvaluationResult]:
+    return prebuild.result("evaluated", tmp_path_factory)
 
 
 def test_precision(evaluated: tuple[Path, EvaluationResult]) -> None:

@@ -1,0 +1,141 @@
+"""Heavy fixtures built in the background while earlier tests run.
+
+Why: most of the default run's time is dbt builds inside session- and module-scoped
+fixtures, and the machine has two cores. A fixture registered here (by the name of
+the fixture that returns it) is queued when the session starts if any selected test
+uses it, in the order the tests first need them, and one worker thread builds the
+queue while the main thread runs the tests before them. The fixture then only waits
+for (or, if nobody started it yet, builds inline) the same result. Builders drive
+subprocesses (dbt, the generator), so the worker barely holds the GIL; a failure is
+raised again in every fixture that asks for the result, so the tests still fail.
+"""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+Builder = Callable[[Path], Any]
+
+
+@dataclass
+class _Task:
+    name: str
+    build: Builder
+    future: Future = field(default_factory=Future)
+    claimed: bool = False
+
+
+_TASKS: dict[str, _Task] = {}
+_LOCK = threading.Lock()
+_CLEANUPS: list[Callable[[], None]] = []
+_STATE: dict[str, Any] = {"factory": None, "stop": threading.Event(), "worker": None}
+
+
+def job(name: str) -> Callable[[Builder], Builder]:
+    """Register `build(work_dir)` as the result of fixture `name` (the decorated function is
+    returned unchanged)."""
+
+    def register(build: Builder) -> Builder:
+        _TASKS.setdefault(name, _Task(name, build))
+        return build
+
+    return register
+
+
+def result(name: str, tmp_path_factory: pytest.TempPathFactory | None = None) -> Any:
+    """The result of job `name`: built here unless the worker already claimed it."""
+    task = _TASKS[name]
+    _run(task, tmp_path_factory or _STATE["factory"])
+    return task.future.result()
+
+
+def done(name: str) -> bool:
+    """Whether job `name` finished successfully (for optional reuse, never waits)."""
+    task = _TASKS.get(name)
+    return bool(task and task.future.done() and task.future.exception() is None)
+
+
+def on_session_end(cleanup: Callable[[], None]) -> None:
+    """Run `cleanup` when the session ends (servers a job started)."""
+    _CLEANUPS.append(cleanup)
+
+
+def _run(task: _Task, factory: pytest.TempPathFactory) -> None:
+    with _LOCK:
+        if task.claimed:
+            return
+        task.claimed = True
+    try:
+        task.future.set_result(task.build(factory.mktemp(task.name)))
+    except BaseException as exc:  # noqa: BLE001 - any failure is re-raised where the result is asked for
+        task.future.set_exception(exc)
+
+
+def start(items: Iterable[pytest.Item], tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Queue the jobs the selected tests use, in order of first use, on one worker thread."""
+    _STATE["factory"] = tmp_path_factory
+    order: list[_Task] = []
+    for item in items:
+        for name in getattr(item, "fixturenames", ()):
+            task = _TASKS.get(name)
+            if task is not None and task not in order:
+                order.append(task)
+    if not order:
+        return
+
+    def work() -> None:
+        for task in order:
+            if _STATE["stop"].is_set():
+                return
+            _run(task, tmp_path_factory)
+
+    worker = threading.Thread(target=work, name="prebuild", daemon=True)
+    _STATE["worker"] = worker
+    worker.start()
+
+
+def finish() -> None:
+    """Stop queuing, wait for the job in progress, then run the cleanups."""
+    _STATE["stop"].set()
+    worker = _STATE["worker"]
+    if worker is not None:
+        worker.join()
+    while _CLEANUPS:
+        _CLEANUPS.pop()()
+
+
+def call_in_subprocess(module: str, function: str, *args: Any, **kwargs: Any) -> None:
+    """`module.function(*args, **kwargs)` in a fresh interpreter: CPU-heavy Python (the
+    sample generator) must not hold the GIL the tests in the main thread need."""
+    code = (
+        "import importlib, pickle, sys\n"
+        "m, f, a, k = pickle.load(sys.stdin.buffer)\n"
+        "getattr(importlib.import_module(m), f)(*a, **k)\n"
+    )
+    done_ = subprocess.run(
+        [sys.executable, "-c", code],
+        input=pickle.dumps((module, function, args, kwargs)),
+        capture_output=True,
+        check=False,
+        timeout=600,
+    )
+    if done_.returncode != 0:
+        raise RuntimeError(
+            f"{module}.{function} failed in a subprocess:\n{done_.stderr.decode()[-4000:]}"
+        )
+
+
+def generate(path: Path, people: int, seed: int, as_of: Any) -> Path:
+    """`ferry generate` into `path`, in a subprocess (see call_in_subprocess)."""
+    call_in_subprocess("orchestration.sample_data", "generate", people, seed, path, as_of=as_of)
+    return path
