@@ -33,6 +33,7 @@ class _Task:
     build: Builder
     future: Future = field(default_factory=Future)
     claimed: bool = False
+    work: Path | None = None  # made on the main thread when the task is queued
 
 
 _TASKS: dict[str, _Task] = {}
@@ -76,7 +77,7 @@ def _run(task: _Task, factory: pytest.TempPathFactory) -> None:
             return
         task.claimed = True
     try:
-        task.future.set_result(task.build(factory.mktemp(task.name)))
+        task.future.set_result(task.build(task.work or factory.mktemp(task.name)))
     except BaseException as exc:  # noqa: BLE001 - any failure is re-raised where the result is asked for
         task.future.set_exception(exc)
 
@@ -92,6 +93,11 @@ def start(items: Iterable[pytest.Item], tmp_path_factory: pytest.TempPathFactory
                 order.append(task)
     if not order:
         return
+    # pytest's temporary directories are not made thread-safely: the base and one folder
+    # per queued job are made here, before the worker starts.
+    tmp_path_factory.getbasetemp()
+    for task in order:
+        task.work = tmp_path_factory.mktemp(task.name)
 
     def work() -> None:
         for task in order:

@@ -4,6 +4,7 @@ through staging, intermediate.unioned and intermediate.quarantine with dbt."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ import duckdb
 import pytest
 
 from orchestration.paths import DBT_PROJECT_DIR
-from tests import prebuild
+from tests import partial_parse, prebuild
 
 AS_OF = dt.date(2026, 11, 25)
 # This area's dbt layers: the generator's sources (other staging folders belong to
@@ -42,18 +43,26 @@ def raw_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return prebuild.result("raw_db", tmp_path_factory)
 
 
-def run_dbt(
-    args: list[str], duckdb_file: Path, work: Path, target: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    """dbt in a subprocess with its own target/log paths and warehouse file."""
+DBT_VARS = {"ferry_as_of": AS_OF.isoformat()}
+# The warehouse file's name, the same in every folder: dbt reuses a parse only for the
+# same connection settings (tests/partial_parse.py).
+WAREHOUSE = "warehouse.duckdb"
+PARSE_KEY = partial_parse.key(DBT_PROJECT_DIR, DBT_VARS, "duckdb", WAREHOUSE)
+
+
+def run_dbt(args: list[str], duckdb_file: Path, work: Path) -> subprocess.CompletedProcess[str]:
+    """dbt in a subprocess with its own target/log paths and warehouse file (named
+    WAREHOUSE, run from its folder); starts from the session's saved parse."""
+    assert duckdb_file.name == WAREHOUSE, duckdb_file
     env = {
         **os.environ,
-        "FERRY_DUCKDB_PATH": str(duckdb_file),
+        "FERRY_DUCKDB_PATH": WAREHOUSE,
         "FERRY_DBT_TARGET": "duckdb",
         "FERRY_DBT_PLUGINS_DIR": str(DBT_PROJECT_DIR / "plugins"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     dbt = Path(sys.executable).parent / "dbt"
+    target = work / "target"
     cmd = [
         str(dbt),
         *args,
@@ -62,21 +71,25 @@ def run_dbt(
         "--profiles-dir",
         str(DBT_PROJECT_DIR),
         "--target-path",
-        str(target or work / "target"),
+        str(target),
         "--log-path",
         str(work / "logs"),
         "--vars",
-        f"{{ferry_as_of: '{AS_OF.isoformat()}'}}",
+        json.dumps(DBT_VARS),
     ]
-    return subprocess.run(
-        cmd, check=False, cwd=work, env=env, capture_output=True, text=True, timeout=300
-    )
+    partial_parse.seed(target, PARSE_KEY)
+    done = subprocess.run(
+        cmd, check=False, cwd=duckdb_file.parent, env=env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    partial_parse.save(target, PARSE_KEY)
+    return done
 
 
 @prebuild.job("built_db")
 def build_data_layers(work: Path) -> Path:
     """A copy of the generated warehouse (raw_db) after `dbt build` of this area's layers."""
-    path = work / "built.duckdb"
+    path = work / WAREHOUSE
     shutil.copyfile(prebuild.result("raw_db"), path)
     # Source tests (key uniqueness, loader ids) are asserted on the raw tables by
     # test_generator.py; skipping them here keeps this fixture within its time budget.

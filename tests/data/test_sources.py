@@ -20,7 +20,7 @@ import pytest
 
 from connectors.engagement_store import EngagementStore
 from orchestration.sample_data import generate
-from tests.data.conftest import SEED, run_dbt
+from tests.data.conftest import SEED, WAREHOUSE, run_dbt
 
 PEOPLE = 40
 ENGAGEMENT_TABLES = {
@@ -70,7 +70,8 @@ def _land_engagement(path: Path) -> None:
 def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(warehouse as generated today, before any engagement landed; dbt work dir)."""
     work = tmp_path_factory.mktemp("sources")
-    path = work / "generated.duckdb"
+    path = work / "generated" / WAREHOUSE
+    path.parent.mkdir()
     generate(PEOPLE, SEED, path, as_of=dt.datetime.now(dt.UTC).date())
     return path, work
 
@@ -79,7 +80,8 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def loaded_today(generated: tuple[Path, Path]) -> tuple[Path, Path]:
     """The same warehouse after engagement landed."""
     source, work = generated
-    path = work / "loaded.duckdb"
+    path = work / "loaded" / WAREHOUSE
+    path.parent.mkdir()
     shutil.copyfile(source, path)
     _land_engagement(path)
     return path, work
@@ -159,7 +161,8 @@ def test_engagement_key_tests_wait_for_the_first_landing_then_bite(generated) ->
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert _failed_tests(work) == set()
 
-    bad = work / "bad_loader.duckdb"
+    bad = work / "bad_loader" / WAREHOUSE
+    bad.parent.mkdir()
     shutil.copyfile(path, bad)
     with duckdb.connect(str(bad)) as con:  # no primary key, unlike the engagement store
         con.execute(
