@@ -15,6 +15,7 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
@@ -31,6 +32,7 @@ Builder = Callable[[Path], Any]
 class _Task:
     name: str
     build: Builder
+    users: tuple[str, ...]
     future: Future = field(default_factory=Future)
     claimed: bool = False
     work: Path | None = None  # made on the main thread when the task is queued
@@ -42,12 +44,12 @@ _CLEANUPS: list[Callable[[], None]] = []
 _STATE: dict[str, Any] = {"factory": None, "stop": threading.Event(), "worker": None}
 
 
-def job(name: str) -> Callable[[Builder], Builder]:
-    """Register `build(work_dir)` as the result of fixture `name` (the decorated function is
-    returned unchanged)."""
+def job(name: str, users: tuple[str, ...] = ()) -> Callable[[Builder], Builder]:
+    """Register `build(work_dir)` as the result of fixture `name`, queued for the tests
+    using that fixture or one of `users` (the decorated function is returned unchanged)."""
 
     def register(build: Builder) -> Builder:
-        _TASKS.setdefault(name, _Task(name, build))
+        _TASKS.setdefault(name, _Task(name, build, users=(name, *users)))
         return build
 
     return register
@@ -87,10 +89,8 @@ def start(items: Iterable[pytest.Item], tmp_path_factory: pytest.TempPathFactory
     _STATE["factory"] = tmp_path_factory
     order: list[_Task] = []
     for item in items:
-        for name in getattr(item, "fixturenames", ()):
-            task = _TASKS.get(name)
-            if task is not None and task not in order:
-                order.append(task)
+        used = set(getattr(item, "fixturenames", ()))
+        order += [t for t in _TASKS.values() if t not in order and used.intersection(t.users)]
     if not order:
         return
     # pytest's temporary directories are not made thread-safely: the base and one folder
@@ -120,25 +120,33 @@ def finish() -> None:
         _CLEANUPS.pop()()
 
 
-def call_in_subprocess(module: str, function: str, *args: Any, **kwargs: Any) -> None:
-    """`module.function(*args, **kwargs)` in a fresh interpreter: CPU-heavy Python (the
-    sample generator) must not hold the GIL the tests in the main thread need."""
+def call_in_subprocess(
+    module: str, function: str, *args: Any, env: dict[str, str] | None = None, **kwargs: Any
+) -> Any:
+    """`module.function(*args, **kwargs)` in a fresh interpreter (with `env`), returning its
+    result: CPU-heavy Python (the sample generator, an in-process Dagster run) must not hold
+    the GIL the tests in the main thread need, nor change their os.environ."""
     code = (
         "import importlib, pickle, sys\n"
-        "m, f, a, k = pickle.load(sys.stdin.buffer)\n"
-        "getattr(importlib.import_module(m), f)(*a, **k)\n"
+        "m, f, a, k, out = pickle.load(sys.stdin.buffer)\n"
+        "r = getattr(importlib.import_module(m), f)(*a, **k)\n"
+        "open(out, 'wb').write(pickle.dumps(r))\n"
     )
-    done_ = subprocess.run(
-        [sys.executable, "-c", code],
-        input=pickle.dumps((module, function, args, kwargs)),
-        capture_output=True,
-        check=False,
-        timeout=600,
-    )
-    if done_.returncode != 0:
-        raise RuntimeError(
-            f"{module}.{function} failed in a subprocess:\n{done_.stderr.decode()[-4000:]}"
+    with tempfile.TemporaryDirectory(prefix="ferry-prebuild-") as tmp:
+        out = Path(tmp) / "result.pickle"
+        done_ = subprocess.run(
+            [sys.executable, "-c", code],
+            input=pickle.dumps((module, function, args, kwargs, str(out))),
+            capture_output=True,
+            check=False,
+            timeout=900,
+            env=env,
         )
+        if done_.returncode != 0:
+            raise RuntimeError(
+                f"{module}.{function} failed in a subprocess:\n{done_.stderr.decode()[-4000:]}"
+            )
+        return pickle.loads(out.read_bytes())
 
 
 def generate(path: Path, people: int, seed: int, as_of: Any) -> Path:

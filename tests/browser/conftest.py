@@ -14,8 +14,14 @@ import requests
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
@@ -39,24 +45,24 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def ui_env(tmp_path_factory):
-    """A built warehouse copy, a fresh Dagster home, a SendGrid sandbox; yields (env, sandbox, warehouse)."""
+def ui_setup(tmp_path_factory):
+    """A fresh Dagster home and a SendGrid sandbox; yields (env, sandbox, warehouse path)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} missing: run `make system-deps` (scripts/system_deps.sh)")
     from connectors.sendgrid.sandbox import SANDBOX_API_KEY, SendGridSandbox
-    from orchestration.testing import sample_warehouse
 
     root = tmp_path_factory.mktemp("ui")
     warehouse = root / "warehouse.duckdb"
-    info = sample_warehouse(warehouse)
-    assert info["success"], info["failures"]
     home = root / "dagster"
     home.mkdir()
     (home / "dagster.yaml").write_text(TEST_INSTANCE_YAML)
     sandbox = SendGridSandbox().start()
     env = {
-        k: v for k, v in os.environ.items()
-        if not k.startswith(("SENDGRID_", "TWILIO_", "META_", "GOOGLE_ADS_", "FERRY_WEBHOOK_", "FERRY_ALERT_"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(
+            ("SENDGRID_", "TWILIO_", "META_", "GOOGLE_ADS_", "FERRY_WEBHOOK_", "FERRY_ALERT_")
+        )
     }
     env.update(
         DAGSTER_HOME=str(home),
@@ -74,37 +80,62 @@ def ui_env(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def webserver(ui_env):
-    env, _sandbox, _warehouse = ui_env
+def webserver_process(ui_setup):
+    """dagster-webserver started early: its code location loads while ui_env waits for
+    the sample warehouse (the location reads the dbt manifest, not the warehouse)."""
+    env, _sandbox, _warehouse = ui_setup
     port = _free_port()
-    log = open(Path(env["FERRY_HOME"]) / "webserver.log", "w")
-    exe = shutil.which("dagster-webserver", path=str(Path(os.sys.executable).parent)) or "dagster-webserver"
-    proc = subprocess.Popen(
-        [exe, "-h", "127.0.0.1", "-p", str(port), "-w", str(PROJECT_ROOT / "workspace.yaml")],
-        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    exe = (
+        shutil.which("dagster-webserver", path=str(Path(os.sys.executable).parent))
+        or "dagster-webserver"
     )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 600
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"dagster-webserver exited with {proc.returncode}; see {log.name}")
-            try:
-                if _location_loaded(base):
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"code location did not load in time; see {log.name}")
-            time.sleep(1)
-        yield base
-    finally:
-        proc.terminate()
+    with open(Path(env["FERRY_HOME"]) / "webserver.log", "w") as log:
+        proc = subprocess.Popen(
+            [exe, "-h", "127.0.0.1", "-p", str(port), "-w", str(PROJECT_ROOT / "workspace.yaml")],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            yield proc, f"http://127.0.0.1:{port}", log
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture(scope="module")
+def ui_env(ui_setup, webserver_process, tmp_path_factory):
+    """(env, sandbox, warehouse): a copy of the session's sample warehouse (tests/conftest.py,
+    built in the background), a fresh Dagster home, a SendGrid sandbox."""
+    from tests import prebuild
+
+    env, sandbox, warehouse = ui_setup
+    built, info = prebuild.result("sample_warehouse_build", tmp_path_factory)
+    assert info["success"], info["failures"]
+    shutil.copyfile(built, warehouse)
+    return env, sandbox, warehouse
+
+
+@pytest.fixture(scope="module")
+def webserver(ui_env, webserver_process):
+    proc, base, log = webserver_process
+    deadline = time.monotonic() + 600
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"dagster-webserver exited with {proc.returncode}; see {log.name}")
+        try:
+            if _location_loaded(base):
+                break
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"code location did not load in time; see {log.name}")
+        time.sleep(1)
+    return base
 
 
 _LOCATION_QUERY = """
@@ -119,9 +150,12 @@ def _location_loaded(base: str) -> bool:
     for entry in entries:
         loc = entry["locationOrLoadError"]
         if entry["loadStatus"] == "LOADED" and loc and loc["__typename"] == "PythonError":
-            raise RuntimeError(f"code location {entry['name']} failed to load: {loc['message'][:2000]}")
+            raise RuntimeError(
+                f"code location {entry['name']} failed to load: {loc['message'][:2000]}"
+            )
     return bool(entries) and all(
-        e["loadStatus"] == "LOADED" and e["locationOrLoadError"]["__typename"] == "RepositoryLocation"
+        e["loadStatus"] == "LOADED"
+        and e["locationOrLoadError"]["__typename"] == "RepositoryLocation"
         for e in entries
     )
 
@@ -131,10 +165,16 @@ def browser_page():
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
-    profile = Path(os.environ.get("TMPDIR", "/tmp")) / f"ferry-chromium-{os.getpid()}-{time.monotonic_ns()}"
+    profile = (
+        Path(os.environ.get("TMPDIR", "/tmp"))
+        / f"ferry-chromium-{os.getpid()}-{time.monotonic_ns()}"
+    )
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+            str(profile),
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            headless=True,
             viewport={"width": 1440, "height": 900},
         )
         page = context.pages[0] if context.pages else context.new_page()

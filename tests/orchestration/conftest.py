@@ -9,6 +9,7 @@ session and shared; tests that change it restore it.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -49,12 +50,12 @@ def warehouse_path(orchestration_env) -> Path:
 
 
 @pytest.fixture(scope="session")
-def sample_warehouse(warehouse_path: Path) -> dict:
-    """Sample data generated and built (staging -> audiences, with the GE gates) once per session."""
-    from orchestration.testing import sample_warehouse as built
-
-    info = built(warehouse_path)
+def sample_warehouse(warehouse_path: Path, sample_warehouse_build: tuple[Path, dict]) -> dict:
+    """Sample data generated and built (staging -> audiences, with the GE gates) once per
+    session (tests/conftest.py), copied to this folder's warehouse."""
+    built, info = sample_warehouse_build
     assert info["success"], f"warehouse phase failed: {info['failures']}"
+    shutil.copyfile(built, warehouse_path)
     return info
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import duckdb
 import pytest
 from dagster import AssetKey
@@ -108,12 +110,10 @@ PROFILE_BREAKAGES = {
 
 
 @pytest.fixture
-def warehouse_copy(tmp_path, monkeypatch, sample_warehouse):
+def warehouse_copy(tmp_path, monkeypatch, sample_warehouse, sample_warehouse_build):
     """A private copy of the session's sample warehouse; the checks' resource reads it."""
-    from orchestration.testing import sample_warehouse as copy_built
-
     target = tmp_path / "gates.duckdb"
-    copy_built(target)
+    shutil.copyfile(sample_warehouse_build[0], target)
     monkeypatch.setenv("FERRY_DUCKDB_PATH", str(target))
     return target
 

@@ -18,6 +18,7 @@ marketer would (config ``confirm: true``).
 from __future__ import annotations
 
 import csv
+import shutil
 
 import duckdb
 import pytest
@@ -30,11 +31,9 @@ from orchestration.testing import eligible_members, eligible_values
 
 
 @pytest.fixture
-def warehouse(tmp_path, monkeypatch, sample_warehouse):
-    from orchestration.testing import sample_warehouse as copy_built
-
+def warehouse(tmp_path, monkeypatch, sample_warehouse, sample_warehouse_build):
     path = tmp_path / "sandboxes.duckdb"
-    copy_built(path)
+    shutil.copyfile(sample_warehouse_build[0], path)
     monkeypatch.setenv("FERRY_DUCKDB_PATH", str(path))
     monkeypatch.setenv("FERRY_EXPORT_DIR", str(tmp_path / "exports"))
     conn = duckdb.connect(str(path))
