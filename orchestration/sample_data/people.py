@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from orchestration.sample_data import vocab
+from orchestration.sample_data.names import draw_first_names, draw_last_names
 
 
 def ascii_fold(text: str) -> str:
@@ -78,12 +79,8 @@ def build_population(rng: np.random.Generator, n: int, as_of: np.datetime64) -> 
     idx = np.arange(n)
     person_id = np.char.add("P", np.char.zfill(idx.astype(str), 7)).astype(object)
     female = rng.random(n) < 0.5
-    first = np.where(
-        female,
-        np.array(vocab.FIRST_NAMES_F, dtype=object)[rng.integers(0, len(vocab.FIRST_NAMES_F), n)],
-        np.array(vocab.FIRST_NAMES_M, dtype=object)[rng.integers(0, len(vocab.FIRST_NAMES_M), n)],
-    )
-    last = np.array(vocab.LAST_NAMES, dtype=object)[rng.integers(0, len(vocab.LAST_NAMES), n)]
+    first = draw_first_names(rng, female)
+    last = draw_last_names(rng, n)
     age_days = rng.integers(18 * 365, 80 * 365, n)
     birth = (as_of.astype("datetime64[D]") - age_days.astype("timedelta64[D]")).astype(
         "datetime64[D]"
