@@ -24,6 +24,7 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
     "street",
     "city",
     "postcode",
+    "company",
 )
 INPUT_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
@@ -46,7 +47,13 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "city",
     "email",
     "email_local",
+    "email_number",
+    "email_number_prefix",
+    "email_mailbox",
     "phone_digits",
+    "work_domain",
+    "own_work_local",
+    "employer",
 )
 
 # A blocking/matching value shared by more records than this is a hub (junk
@@ -54,6 +61,38 @@ FEATURE_COLUMNS: tuple[str, ...] = (
 # it is blanked for matching, so it neither links strangers nor explodes the
 # number of compared pairs.
 DEFAULT_MAX_RECORDS_PER_VALUE = 25
+
+# Mailbox providers and ISPs, by the first label of the domain (so a typo'd
+# 'gmail' or 'hotmail.fr' counts too): an address there says nothing about where
+# its owner works. Any other domain of a valid address names an employer
+# ('anna.dupont@granit-btp.fr' -> 'granitbtp', the same key as the company name
+# 'Granit BTP' a form or the CRM gives). A domain missing from this list is
+# caught anyway when it holds more than EMPLOYER_DOMAIN_MAX_SHARE of all records
+# (and more than max_records_per_value) and no record names it as its company.
+PERSONAL_EMAIL_PROVIDERS: tuple[str, ...] = (
+    "aol", "bbox", "btinternet", "example", "free", "gmail", "gmx", "googlemail",
+    "hotmail", "icloud", "laposte", "live", "mac", "mail", "me", "msn", "neuf",
+    "none", "numericable", "orange", "outlook", "proton", "protonmail", "sfr", "skynet",
+    "sky", "telenet", "test", "tutanota", "virginmedia", "wanadoo", "web", "yahoo",
+    "yandex", "zoho",
+)  # fmt: skip
+EMPLOYER_DOMAIN_MAX_SHARE = 0.01
+
+# Local parts of shared role mailboxes ('info@granit-btp.fr'): they tell the
+# employer but are nobody's own address, so two of them, or one and a person's
+# own address at the same company, say nothing about being two people.
+ROLE_MAILBOXES: tuple[str, ...] = (
+    "accueil", "admin", "billing", "bonjour", "commercial", "compta", "contact",
+    "direction", "facturation", "hello", "hr", "info", "jobs", "marketing", "noreply",
+    "office", "rh", "sales", "secretariat", "service", "support", "team", "ventes",
+)  # fmt: skip
+
+# Legal forms dropped from company names: 'Nordwind GmbH' is 'nordwind', as in
+# nordwind.de. Whole words only; '& Co' stays ('Pixel & Co' is pixelco.fr).
+LEGAL_FORMS: tuple[str, ...] = (
+    "ag", "bv", "corp", "eurl", "gmbh", "inc", "limited", "llc", "ltd", "nv", "plc",
+    "sa", "sarl", "sas", "sasu", "spa", "srl",
+)  # fmt: skip
 
 
 def _name_sql(column: str) -> str:
@@ -118,6 +157,24 @@ def _birth_date_sql(column: str) -> str:
     )
 
 
+def _company_sql(column: str) -> str:
+    """Letters and digits of the company name without its legal form."""
+    words = _words_sql(column)
+    forms = "|".join(LEGAL_FORMS)
+    return (
+        f"nullif(regexp_replace(regexp_replace({words}, '\\b({forms})\\b', '', 'g'), "
+        "'[^a-z0-9]', '', 'g'), '')"
+    )
+
+
+def _email_syntax_sql(expression: str) -> str:
+    """A plain address: local part, one @, a domain with a top-level part."""
+    return (
+        f"coalesce(regexp_full_match({expression}, "
+        "'[a-z0-9._%+''-]+@[a-z0-9-]+(\\.[a-z0-9-]+)*\\.[a-z]{2,}'), false)"
+    )
+
+
 def _column_or_null(available: set[str], column: str, sql_type: str = "varchar") -> str:
     if column in available:
         return f"cast({column} as {sql_type})"
@@ -161,6 +218,10 @@ def prepare_features(
         for c in extra_ids
     )
     xid_pass = "".join(f"b.xid_{c}, " for c in extra_ids)
+    _email_lower = f"lower(trim({_column_or_null(available, 'email')}))"
+    _email_repaired = (
+        f"regexp_replace(regexp_replace({_email_lower}, '\\s+', '', 'g'), '@+', '@', 'g')"
+    )
     con.register("__fuzzy_records_in", records)
     con.register("__fuzzy_nicknames_in", nicknames)
     birth_date = (
@@ -211,10 +272,26 @@ def prepare_features(
                     {_column_or_null(available, "postcode")}, '[^A-Za-z0-9]', '', 'g'
                 )), '') as postcode,
                 {_name_sql(_column_or_null(available, "city"))} as city,
-                -- values staging flagged invalid never take part in matching
+                -- values staging flagged invalid take no part in matching, but
+                -- for a slip of the keyboard this repairs (a doubled @, a space):
+                -- 'camille32 @hotmail.com' is plainly camille32@hotmail.com. It
+                -- stays invalid for sending and deterministic links (staging).
                 case when {_validity("email_is_valid")} then
                     nullif(lower(trim({_column_or_null(available, "email")})), '')
+                    when not {_email_syntax_sql(_email_lower)}
+                     and {_email_syntax_sql(_email_repaired)}
+                    then {_email_repaired}
                 end as email,
+                -- what a broken address still tells (its local part, the number
+                -- in it, its domain) when no repair makes it whole:
+                -- 'leonard.varela@vega-motors' works at Vega Motors
+                case when {_validity("email_is_valid")} then
+                    nullif(lower(trim({_column_or_null(available, "email")})), '')
+                    when not {_email_syntax_sql(_email_lower)}
+                     and contains({_email_repaired}, '@')
+                    then {_email_repaired}
+                end as email_parts,
+                {_company_sql(_column_or_null(available, "company"))} as company_key,
                 case when {_validity("phone_is_valid")} then nullif(regexp_replace(
                     {_column_or_null(available, "phone")}, '[^0-9]', '', 'g'
                 ), '') end as phone_raw_digits,
@@ -226,12 +303,22 @@ def prepare_features(
                 -- the local part without dots or +tags: 'Jean.Dupont+shop@x'
                 -- and 'jeandupont@y' share 'jeandupont'
                 nullif(regexp_replace(
-                    split_part(split_part(email, '@', 1), '+', 1), '[^a-z0-9]', '', 'g'
+                    split_part(split_part(email_parts, '@', 1), '+', 1), '[^a-z0-9]', '', 'g'
                 ), '') as email_local_raw,
                 -- the national significant number: the last 9 digits match across
                 -- '+33 6 12 ..' and '06 12 ..'
                 case when length(phone_raw_digits) >= 6
                     then right(phone_raw_digits, 9) end as phone_digits_raw,
+                -- the number people put in their addresses (a birth year, often:
+                -- 'maxime_lefebvre83@', 'lefebvre.maxime832@'), 2 to 4 digits
+                case when length(regexp_replace(split_part(email_parts, '@', 1), '[^0-9]', '', 'g'))
+                          between 2 and 4
+                    then regexp_replace(split_part(email_parts, '@', 1), '[^0-9]', '', 'g')
+                end as email_number,
+                -- the domain without its top-level part: 'granit-btp.fr' -> 'granitbtp'
+                nullif(regexp_replace(
+                    split_part(split_part(email_parts, '@', 2), '.', 1), '[^a-z0-9]', '', 'g'
+                ), '') as email_domain_key,
             from source
             where source is not null
               and source_record_id is not null
@@ -240,6 +327,8 @@ def prepare_features(
         select * from derived
         """
     )
+    providers = ", ".join(f"'{p}'" for p in PERSONAL_EMAIL_PROVIDERS)
+    roles = ", ".join(f"'{r}'" for r in ROLE_MAILBOXES)
     con.execute(
         f"""
         create or replace table {table_name} as
@@ -247,6 +336,20 @@ def prepare_features(
             select email_local_raw from __fuzzy_base
             where email_local_raw is not null
             group by email_local_raw having count(*) > {int(max_records_per_value)}
+        ),
+        -- a domain most records share and no record names as a company is a
+        -- mailbox provider the list above lacks
+        provider_domain as (
+            select email_domain_key from __fuzzy_base
+            where email_domain_key is not null
+            group by email_domain_key
+            having count(*) > greatest(
+                    {int(max_records_per_value)},
+                    {float(EMPLOYER_DOMAIN_MAX_SHARE)} * (select count(*) from __fuzzy_base)
+                )
+               and email_domain_key not in (
+                   select company_key from __fuzzy_base where company_key is not null
+               )
         ),
         hub_phone as (
             select phone_digits_raw from __fuzzy_base
@@ -261,7 +364,9 @@ def prepare_features(
                 b.first_name,
                 b.last_name,
                 coalesce(n.first_alias, b.first_name) as first_name_key,
-                coalesce(n.aliases, [b.first_name]) as first_name_aliases,
+                -- null without a first name, so two missing names are no nickname pair
+                case when b.first_name is not null
+                    then coalesce(n.aliases, [b.first_name]) end as first_name_aliases,
                 b.birth_date,
                 b.birth_digits,
                 b.street,
@@ -274,6 +379,14 @@ def prepare_features(
                 b.postcode,
                 b.city,
                 b.email,
+                b.company_key,
+                b.email_number,
+                -- the address up to its top-level domain: 'gaetan.brown@@orange.com'
+                -- repaired is gaetan.brown@orange.com, the same mailbox as
+                -- gaetan.brown@orange.fr give or take a slip
+                case when b.email_local_raw is not null and b.email_domain_key is not null
+                    then b.email_local_raw || '@' || b.email_domain_key end as email_mailbox,
+                left(b.email_number, 2) as email_number_prefix,
                 {xid_pass}
                 -- a local part made of the person's name (jean.martin, jmartin85)
                 -- says nothing the name comparison has not said: homonyms share
@@ -289,12 +402,27 @@ def prepare_features(
                      -- one digit repeated (000000000) is a placeholder
                      and replace(b.phone_digits_raw, left(b.phone_digits_raw, 1), '') <> ''
                     then b.phone_digits_raw end as phone_digits,
+                -- the domain of a work address (not a mailbox provider's)
+                case when b.email_domain_key not in ({providers})
+                      and pd.email_domain_key is null
+                    then b.email_domain_key end as work_domain,
+                -- the local part of the person's own address at work (no role
+                -- mailbox); the local part, as a repaired address may have lost
+                -- its top-level domain ('x@@pixelco.com' for x@pixelco.fr)
+                case when b.email_domain_key not in ({providers})
+                      and pd.email_domain_key is null
+                      and regexp_replace(split_part(b.email_parts, '@', 1), '[^a-z]', '', 'g')
+                          not in ({roles})
+                    then split_part(b.email_parts, '@', 1) end as own_work_local,
             from __fuzzy_base as b
             left join __fuzzy_nicknames as n on n.name = b.first_name
             left join hub_email_local as he on he.email_local_raw = b.email_local_raw
             left join hub_phone as hp on hp.phone_digits_raw = b.phone_digits_raw
+            left join provider_domain as pd on pd.email_domain_key = b.email_domain_key
         )
-        select * from final
+        -- where the person works: the company named, else the work domain
+        select * exclude (company_key), coalesce(company_key, work_domain) as employer,
+        from final
         """
     )
     con.unregister("__fuzzy_records_in")

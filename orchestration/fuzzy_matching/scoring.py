@@ -11,6 +11,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -38,6 +39,18 @@ class ScoringOptions:
     max_records_per_value: int = DEFAULT_MAX_RECORDS_PER_VALUE
     memory_limit: str | None = None
     temp_directory: str | None = None
+    # The prior (probability that two random records match) and the u
+    # probabilities of rare values (two strangers sharing a full name) both fall
+    # as records grow, so the saved model's fit its training data only. By
+    # default both are estimated again on the records being scored, as training
+    # does (deterministic rules, random pairs: no labels, seconds); the m
+    # probabilities, which EM needs the most data for, come from the model.
+    # Below min_records_to_reestimate records the model's values are kept: a
+    # handful of records says nothing reliable about either.
+    reestimate_on_data: bool = True
+    min_records_to_reestimate: int = 2_000
+    u_max_pairs: float = 5e6
+    seed: int = 42
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_probability < 1.0:
@@ -166,12 +179,34 @@ def score_pairs(
             model.settings,
             log_level=logging.WARNING,
         )
+        if options.reestimate_on_data and count >= options.min_records_to_reestimate:
+            _estimate_u_and_prior(linker, extra_ids, options)
         predictions = linker.inference.predict(
             threshold_match_probability=options.min_probability, warning_mode="never"
         )
         return con.sql(_explain_sql(predictions.physical_name, model)).to_arrow_table()
     finally:
         con.close()
+
+
+def _estimate_u_and_prior(linker: Any, extra_ids: tuple[str, ...], options: ScoringOptions) -> None:
+    """Re-estimate u (random pairs) and the prior (deterministic rules) on the
+    scored records; keep the model's prior when no near-certain pair exists."""
+    from orchestration.fuzzy_matching import model_spec
+
+    settings = linker._settings_obj  # Splink has no public setter for the prior
+    trained = settings._probability_two_random_records_match
+    linker.training.estimate_u_using_random_sampling(
+        max_pairs=options.u_max_pairs, seed=options.seed
+    )
+    linker.training.estimate_probability_two_random_records_match(
+        model_spec.deterministic_rules_for_prior(extra_ids), recall=model_spec.PRIOR_RECALL
+    )
+    estimated = settings._probability_two_random_records_match
+    if not 0.0 < estimated < 1.0:
+        settings._probability_two_random_records_match = trained
+        estimated = trained
+    logger.info("prior %.3g on these records (model: %.3g)", estimated, trained)
 
 
 def _empty_predictions_sql(model: FuzzyModel) -> str:

@@ -44,7 +44,7 @@ class TrainingOptions:
     em_max_pairs: float | None = 2e6
     # Assumed share of true matches that the deterministic rules in
     # model_spec.deterministic_rules_for_prior find; sets the prior only.
-    prior_recall: float = 0.7
+    prior_recall: float = model_spec.PRIOR_RECALL
     max_records_per_value: int = DEFAULT_MAX_RECORDS_PER_VALUE
     # Floor for m and u of levels the data cannot estimate (never seen among
     # the training pairs, or driven to ~0 by EM).

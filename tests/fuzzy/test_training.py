@@ -36,7 +36,7 @@ def test_model_json_is_complete_and_reviewable(trained) -> None:
     model = load_model(result.model_path)
     assert model.version == result.version
     assert [c["output_column_name"] for c in saved["comparisons"]] == [
-        "name", "birth_date", "address", "email", "phone",
+        "name", "birth_date", "address", "email", "phone", "employer",
     ]
     levels = [lvl for lvl in model.levels() if lvl.gamma >= 0]
     assert all(0 < lvl.m_probability <= 1 and 0 < lvl.u_probability <= 1 for lvl in levels)

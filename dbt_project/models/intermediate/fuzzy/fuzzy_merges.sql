@@ -25,6 +25,7 @@ final as (
         address_level,
         email_level,
         phone_level,
+        employer_level,
         contradiction,
         explanation_json,
         model_version

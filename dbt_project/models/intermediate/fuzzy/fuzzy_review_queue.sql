@@ -32,6 +32,7 @@ final as (
         queued.address_level,
         queued.email_level,
         queued.phone_level,
+        queued.employer_level,
         record_a.first_name as first_name_a,
         record_b.first_name as first_name_b,
         record_a.last_name as last_name_a,

@@ -13,8 +13,8 @@
     5. score >= fuzzy_review_threshold (or a high score with a contradiction):
        waits in the review queue;
     6. otherwise: below the review threshold, ignored. -#}
-{%- set match_threshold = var('fuzzy_match_threshold', 0.99) -%}
-{%- set review_threshold = var('fuzzy_review_threshold', 0.9) -%}
+{%- set match_threshold = var('fuzzy_match_threshold', 0.8) -%}
+{%- set review_threshold = var('fuzzy_review_threshold', 0.6) -%}
 {%- set max_reached_ids = var('fuzzy_guard_max_customer_ids', 10) -%}
 
 with links as (
@@ -64,6 +64,7 @@ candidates as (
         links.address_level,
         links.email_level,
         links.phone_level,
+        links.employer_level,
         links.explanation_json,
         links.model_version,
         review_decisions.decision as review_decision,
@@ -355,6 +356,7 @@ guarded as (
         decided.address_level,
         decided.email_level,
         decided.phone_level,
+        decided.employer_level,
         decided.explanation_json,
         decided.model_version,
         decided.has_customer_id_conflict or chain_conflicts.pair_key is not null
@@ -390,6 +392,7 @@ final as (
         address_level,
         email_level,
         phone_level,
+        employer_level,
         explanation_json,
         model_version
     from guarded

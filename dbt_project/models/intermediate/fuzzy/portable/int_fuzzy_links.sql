@@ -10,7 +10,7 @@
     triple per comparison of model_spec.COMPARISON_NAMES. See docs/engines.md. -#}
 {{ config(enabled=not ferry_fuzzy_matching_in_warehouse()) }}
 
-{%- set comparisons = ['name', 'birth_date', 'address', 'email', 'phone'] %}
+{%- set comparisons = ['name', 'birth_date', 'address', 'email', 'phone', 'employer'] %}
 
 with no_pairs as (
     select
