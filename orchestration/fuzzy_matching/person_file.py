@@ -241,7 +241,12 @@ def evaluate_person_file(
         pairs = score_pairs(
             records,
             nicknames,
-            ScoringOptions(model_path=str(model_path), min_probability=min(0.5, threshold)),
+            # the model was just trained on this very file, its prior rescaled
+            ScoringOptions(
+                model_path=str(model_path),
+                min_probability=min(0.5, threshold),
+                reestimate_on_data=False,
+            ),
             extra_ids=ids,
         )
     record_ids = [str(v) for v in records["source_record_id"].to_pylist()]

@@ -8,6 +8,7 @@ model ``int_fuzzy_links``) only receives the final pairs as an Arrow table.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,12 +87,13 @@ def _levels_table(model: FuzzyModel) -> pa.Table:
     )
 
 
-def _explain_sql(predictions: str, model: FuzzyModel) -> str:
+def _explain_sql(predictions: str, model: FuzzyModel, prior: float) -> str:
     """SQL turning Splink's output (a table name or a parenthesised query) into
     the int_fuzzy_links columns.
 
     For each comparison: its gamma (level number), the level's label and its
-    match weight (log2 Bayes factor): the terms that add up to match_weight.
+    match weight (log2 Bayes factor); with the prior's weight (log2 of its odds),
+    in explanation_json, the terms that add up to match_weight.
     """
     names = model.comparison_names()
     select_levels = []
@@ -116,6 +118,7 @@ def _explain_sql(predictions: str, model: FuzzyModel) -> str:
             quoted = label.replace("'", "''")
             contradiction_cases.append(f"when lvl_{i}.label = '{quoted}' then '{reason}'")
     contradiction = f"case {' '.join(contradiction_cases)} end" if contradiction_cases else "null"
+    prior_weight = round(math.log2(prior / (1.0 - prior)), 4)
     # Splink puts the lower unique_id on the left; the unique_id is
     # source|source_record_id, so side a is also the lower (source, id) pair
     # unless a source name contains '|', which the order below fixes anyway.
@@ -132,7 +135,10 @@ def _explain_sql(predictions: str, model: FuzzyModel) -> str:
             cast(p.match_weight as double) as match_weight,
             {", ".join(select_levels)},
             cast({contradiction} as varchar) as contradiction,
-            cast(json_object({", ".join(json_parts)}) as varchar) as explanation_json,
+            cast(json_object(
+                'prior', json_object('probability', {prior!r}, 'weight', {prior_weight!r}),
+                {", ".join(json_parts)}
+            ) as varchar) as explanation_json,
             '{model.version}' as model_version,
         from {predictions} as p
         {" ".join(joins)}
@@ -170,9 +176,10 @@ def score_pairs(
         )
         count = con.execute(f"select count(*) from {features}").fetchall()[0][0]
         con.register("__fuzzy_levels", _levels_table(model))
+        prior = float(model.settings["probability_two_random_records_match"])
         if count < 2:
             empty = f"({_empty_predictions_sql(model)})"
-            return con.sql(_explain_sql(empty, model)).to_arrow_table()
+            return con.sql(_explain_sql(empty, model, prior)).to_arrow_table()
         db_api = DuckDBAPI(connection=con)
         linker = Linker(
             db_api.register(features, table_name="fuzzy_features_input"),
@@ -180,18 +187,21 @@ def score_pairs(
             log_level=logging.WARNING,
         )
         if options.reestimate_on_data and count >= options.min_records_to_reestimate:
-            _estimate_u_and_prior(linker, extra_ids, options)
+            prior = _estimate_u_and_prior(linker, extra_ids, options)
         predictions = linker.inference.predict(
             threshold_match_probability=options.min_probability, warning_mode="never"
         )
-        return con.sql(_explain_sql(predictions.physical_name, model)).to_arrow_table()
+        return con.sql(_explain_sql(predictions.physical_name, model, prior)).to_arrow_table()
     finally:
         con.close()
 
 
-def _estimate_u_and_prior(linker: Any, extra_ids: tuple[str, ...], options: ScoringOptions) -> None:
+def _estimate_u_and_prior(
+    linker: Any, extra_ids: tuple[str, ...], options: ScoringOptions
+) -> float:
     """Re-estimate u (random pairs) and the prior (deterministic rules) on the
-    scored records; keep the model's prior when no near-certain pair exists."""
+    scored records; keep the model's prior when no near-certain pair exists.
+    Returns the prior now in use."""
     from orchestration.fuzzy_matching import model_spec
 
     settings = linker._settings_obj  # Splink has no public setter for the prior
@@ -207,6 +217,7 @@ def _estimate_u_and_prior(linker: Any, extra_ids: tuple[str, ...], options: Scor
         settings._probability_two_random_records_match = trained
         estimated = trained
     logger.info("prior %.3g on these records (model: %.3g)", estimated, trained)
+    return float(estimated)
 
 
 def _empty_predictions_sql(model: FuzzyModel) -> str:

@@ -20,7 +20,8 @@ def _features(rows: list[dict], **kwargs) -> dict[str, dict]:
 
 def _person(rid: str, **fields) -> dict:
     base = {"source": "crm", "source_record_id": rid, "first_name": "Jean", "last_name": "Martin",
-            "email": None, "email_is_valid": None, "phone": None, "phone_is_valid": None}
+            "email": None, "email_is_valid": None, "phone": None, "phone_is_valid": None,
+            "company": None}
     return {**base, **fields}
 
 
@@ -93,3 +94,60 @@ def test_streets_and_birth_dates_are_normalised() -> None:
 def test_missing_required_column_is_named() -> None:
     with pytest.raises(ValueError, match="last_name"):
         _features([{"source": "crm", "source_record_id": "1", "first_name": "Jean"}])
+
+
+def test_employer_comes_from_the_company_or_a_work_address() -> None:
+    f = _features([
+        _person("1", email="anna.x@granit-btp.fr"),
+        _person("2", email="anna.x@gmail.com", company="Granit BTP SAS"),
+        _person("3", email="ax@nordwind.de", company="Nordwind GmbH"),
+        _person("4", email="anna@hotmail"),  # a mailbox provider, typo'd or not
+        _person("5", email="anna@orange.fr"),
+    ])
+    assert f["1"]["employer"] == f["2"]["employer"] == "granitbtp"
+    assert f["3"]["employer"] == "nordwind"  # the legal form is dropped
+    assert f["4"]["employer"] is None and f["5"]["employer"] is None
+    assert f["1"]["work_domain"] == "granitbtp" and f["2"]["work_domain"] is None
+
+
+def test_an_unlisted_mailbox_provider_is_caught_by_its_share() -> None:
+    # 30 records at 'webmail.example' and no record naming it as a company
+    rows = [_person(str(i), first_name=f"p{i}x", email=f"p{i}@webmail.example") for i in range(30)]
+    rows.append(_person("w", email="jean@kiwilabs.io"))
+    f = _features(rows, max_records_per_value=25)
+    assert all(f[str(i)]["employer"] is None for i in range(30))
+    assert f["w"]["employer"] == "kiwilabs"
+
+
+def test_role_mailboxes_are_nobodys_own_work_address() -> None:
+    f = _features([_person("1", email="info@pixelco.fr"), _person("2", email="jean.martin@pixelco.fr")])
+    assert f["1"]["employer"] == f["2"]["employer"] == "pixelco"
+    assert f["1"]["own_work_local"] is None
+    assert f["2"]["own_work_local"] == "jean.martin"
+
+
+def test_a_mistyped_address_is_repaired_for_matching_only() -> None:
+    f = _features([
+        _person("1", email="Camille32 @hotmail.com", email_is_valid=False),
+        _person("2", email="jean.martin@@pixelco.com", email_is_valid=False),
+        _person("3", email="none@none.com", email_is_valid=False),  # a placeholder: not a slip
+        _person("4", email="leonard.x@vega-motors", email_is_valid=False),  # no top-level domain
+    ])
+    assert f["1"]["email"] == "camille32@hotmail.com"
+    assert f["1"]["email_number"] == "32"
+    assert f["2"]["email"] == "jean.martin@pixelco.com"
+    assert f["2"]["email_mailbox"] == "jeanmartin@pixelco"  # compares with ...@pixelco.fr
+    assert f["3"]["email"] is None and f["3"]["email_number"] is None
+    # unrepairable, but its parts still tell the employer
+    assert f["4"]["email"] is None and f["4"]["employer"] == "vegamotors"
+
+
+def test_the_number_in_an_address_is_kept_when_short() -> None:
+    f = _features([
+        _person("1", email="maxime_lefebvre83@gmail.com"),
+        _person("2", email="lefebvre.maxime832@live.fr"),
+        _person("3", email="m0612345678@free.fr"),  # a phone number, not a birth year
+    ])
+    assert (f["1"]["email_number"], f["2"]["email_number"]) == ("83", "832")
+    assert f["1"]["email_number_prefix"] == f["2"]["email_number_prefix"] == "83"
+    assert f["3"]["email_number"] is None
