@@ -194,43 +194,34 @@ def dbt_build(
     env: dict[str, str] | None = None,
 ) -> None:
     """`dbt build` (or `command`) of the copied project against `db_path` (DuckDB) or the
-    target named by `target` with its connection variables in `env`, in process; raises
-    on any failure. In process, later invocations reuse the parsed project."""
+    target named by `target` with its connection variables in `env`; raises on any
+    failure. By the dbt CLI in a subprocess: the builds run in the background
+    (tests/prebuild.py) and must leave this process's os.environ and dbt's in-process
+    state to the tests running meanwhile; runs in one project copy reuse its parse."""
     import os
+    import subprocess
+    import sys
 
-    from dbt.cli.main import dbtRunner
-
-    if db_path is not None:
-        os.environ["FERRY_DUCKDB_PATH"] = str(db_path)
-    os.environ["FERRY_DBT_TARGET"] = target
-    os.environ.update(env or {})
-    # the project's DuckDB plugin (normalisation UDFs) is loaded from the real project
-    os.environ["FERRY_DBT_PLUGINS_DIR"] = str(DBT_PROJECT_DIR / "plugins")
+    env = {
+        **os.environ,
+        **({"FERRY_DUCKDB_PATH": str(db_path)} if db_path is not None else {}),
+        **(env or {}),
+        "FERRY_DBT_TARGET": target,
+        "FERRY_DBT_PLUGINS_DIR": str(DBT_PROJECT_DIR / "plugins"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    dbt = Path(sys.executable).with_name("dbt")
     args = [
-        command,
-        "--project-dir",
-        str(project),
-        "--profiles-dir",
-        str(project),
-        "--target-path",
-        str(project / "target"),
-        "--log-path",
-        str(project / "logs"),
-        "--quiet",
-        "--target",
-        target,
-        *extra,
-    ]
-    result = dbtRunner().invoke(args)
-    if not result.success:
-        failures = []
-        if result.result is not None and hasattr(result.result, "results"):
-            failures = [
-                f"{r.node.name}: {r.status} {r.message}"
-                for r in result.result.results
-                if str(r.status) in ("error", "fail")
-            ]
-        raise AssertionError(f"dbt build failed: {result.exception or failures}")
+        str(dbt), command,
+        "--project-dir", str(project), "--profiles-dir", str(project),
+        "--target-path", str(project / "target"), "--log-path", str(project / "logs"),
+        "--quiet", "--target", target, *extra,
+    ]  # fmt: skip
+    done = subprocess.run(
+        args, check=False, cwd=project, env=env, capture_output=True, text=True, timeout=600
+    )
+    if done.returncode != 0:  # --quiet: what dbt printed is the errors
+        raise AssertionError(f"dbt {command} failed:\n{done.stdout[-4000:]}{done.stderr[-2000:]}")
 
 
 def write_inputs_postgres(conninfo: dict[str, object], inputs: Inputs) -> None:

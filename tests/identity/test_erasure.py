@@ -9,19 +9,31 @@ from pathlib import Path
 
 import pytest
 
-from tests.identity.harness import dbt_build, make_erasure_project, query, write_inputs
+from tests import prebuild
+from tests.identity.harness import (
+    dbt_build,
+    make_erasure_project,
+    query,
+    write_inputs,
+)
 from tests.identity.scenarios import ERASED_EMAIL, KEPT_EMAIL, erasure_scenario
 
 CORE_MARTS = ("customer_profiles", "customer_identifiers", "customer_events")
 
 
-@pytest.fixture(scope="module")
-def erasure_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = make_erasure_project(tmp_path_factory.mktemp("erasure_project"))
-    db = tmp_path_factory.mktemp("erasure") / "warehouse.duckdb"
+@prebuild.job("erasure_db")
+def _build_erasure(work: Path) -> Path:
+    """The erasure scenario built (in the background when the session starts)."""
+    project = make_erasure_project(work)
+    db = work / "warehouse.duckdb"
     write_inputs(db, erasure_scenario())
     dbt_build(project, db)
     return db
+
+
+@pytest.fixture(scope="module")
+def erasure_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return prebuild.result("erasure_db", tmp_path_factory)
 
 
 def resolved_profile(db: Path, source: str, record_id: str) -> str:

@@ -7,38 +7,52 @@ from pathlib import Path
 
 import pytest
 
-from tests.identity.harness import dbt_build, query, write_inputs_postgres
+from tests import prebuild
+from tests.identity.harness import (
+    dbt_build,
+    make_project,
+    query,
+    write_inputs_postgres,
+)
 from tests.identity.scenarios import scenarios
 
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture(scope="module")
-def postgres() -> dict[str, object]:
+@prebuild.job("postgres_identity")
+def _build_on_postgres(work: Path) -> dict[str, object]:
+    """The scenarios built on a PostgreSQL server of their own, from a project copy of
+    their own (in the background when the session starts); returns the connection info."""
     from tests.postgres_server import start_postgres
 
+    server = start_postgres()
+    prebuild.on_session_end(server.stop)
+    conninfo = {
+        "host": server.host,
+        "port": server.port,
+        "user": server.user,
+        "password": server.password,
+        "dbname": server.dbname,
+    }
+    write_inputs_postgres(conninfo, scenarios())
+    dbt_build(make_project(work), None, target="postgres", env=server.env())
+    return conninfo
+
+
+@pytest.fixture(scope="module")
+def postgres_identity(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     try:
-        server = start_postgres()
+        return prebuild.result("postgres_identity", tmp_path_factory)
     except RuntimeError as exc:  # binaries missing: tests/system_deps.sh installs them
         pytest.skip(str(exc))
-    yield server
-    server.stop()
 
 
 def test_postgres_build_gives_the_duckdb_profile_ids(
-    postgres, identity_project_dir: Path, scenario_db: Path
+    postgres_identity: dict[str, object], scenario_db: Path
 ) -> None:
     import psycopg
 
-    conninfo = {
-        "host": postgres.host,
-        "port": postgres.port,
-        "user": postgres.user,
-        "password": postgres.password,
-        "dbname": postgres.dbname,
-    }
-    write_inputs_postgres(conninfo, scenarios())
-    dbt_build(identity_project_dir, None, target="postgres", env=postgres.env())
+    conninfo = postgres_identity
     sql = (
         "select distinct source, source_record_id, profile_id from marts.customer_identifiers"
         " order by 1, 2"

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.identity.harness import Inputs, dbt_build, query, write_inputs
+from tests import prebuild
+from tests.identity.harness import (
+    Inputs,
+    dbt_build,
+    make_project,
+    query,
+    write_inputs,
+)
 
 
 def node(source: str, record_id: str) -> str:
@@ -46,12 +53,13 @@ def assignments(db: Path) -> dict[tuple[str, str], str]:
     return {(s, r): p for s, r, p in rows}
 
 
-@pytest.fixture(scope="module")
-def runs(identity_project: tuple[Path, Path]) -> dict[str, object]:
-    """Five successive runs; the state after each is kept for the tests. The last is a
-    full `dbt build` (data and unit tests included); the others only run the models
-    the ids depend on, to keep the suite fast."""
-    project, db = identity_project
+@prebuild.job("runs")
+def _successive_runs(work: Path) -> dict[str, object]:
+    """Five successive runs on one warehouse and project copy (in the background when the
+    session starts); the state after each is kept for the tests. The last is a full
+    `dbt build` (data and unit tests included); the others only run the models the ids
+    depend on, to keep the suite fast."""
+    project, db = make_project(work), work / "warehouse.duckdb"
 
     def run_ids() -> None:
         dbt_build(
@@ -89,6 +97,11 @@ def runs(identity_project: tuple[Path, Path]) -> dict[str, object]:
         query(db, "select old_profile_id, profile_id from marts.profile_id_aliases")
     )
     return out
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    return prebuild.result("runs", tmp_path_factory)
 
 
 def test_same_input_gives_same_ids(runs: dict) -> None:
