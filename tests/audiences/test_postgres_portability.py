@@ -4,9 +4,12 @@ the same hash-split variants as on DuckDB."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
 import pytest
 
+from tests import prebuild
 from tests.audiences.contract_fixture import AS_OF, create_contract_tables, stub_project
 from tests.audiences.dbt_helpers import run_dbt
 from tests.audiences.test_audience_models import EXPECTED
@@ -15,26 +18,33 @@ from tests.postgres_server import start_postgres
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture(scope="module")
-def server():
-    pg = start_postgres()
-    yield pg
-    pg.stop()
-
-
-def test_models_build_on_postgres_with_the_same_members(server, tmp_path):
+@prebuild.job("audiences_on_postgres")
+def _build_on_postgres(work: Path) -> str:
+    """This area's models, unit tests included, built on a PostgreSQL server of their own
+    (in the background when the session starts, tests/prebuild.py); returns its DSN."""
+    server = start_postgres()
+    prebuild.on_session_end(server.stop)
     with psycopg.connect(server.dsn, autocommit=True) as conn:
         create_contract_tables(conn)
-    project = stub_project(tmp_path)
+    project = stub_project(work)
     env = {**server.env(), "FERRY_DBT_TARGET": "postgres"}
     run_dbt(
         project,
-        tmp_path / "unused.duckdb",
+        work / "unused.duckdb",
         ["build", "--select", "path:models"],
         as_of=AS_OF.isoformat(sep=" "),
         env_extra=env,
     )
-    with psycopg.connect(server.dsn) as conn:
+    return server.dsn
+
+
+@pytest.fixture(scope="module")
+def audiences_on_postgres(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return prebuild.result("audiences_on_postgres", tmp_path_factory)
+
+
+def test_models_build_on_postgres_with_the_same_members(audiences_on_postgres: str) -> None:
+    with psycopg.connect(audiences_on_postgres) as conn:
         for audience, expected in EXPECTED.items():
             got = {
                 r[0]

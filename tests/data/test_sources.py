@@ -13,13 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from connectors.engagement_store import EngagementStore
-from orchestration.sample_data import generate
+from tests import prebuild
 from tests.data.conftest import SEED, WAREHOUSE, run_dbt
 
 PEOPLE = 40
@@ -66,25 +67,69 @@ def _land_engagement(path: Path) -> None:
     store.close()
 
 
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(warehouse as generated today, before any engagement landed; dbt work dir)."""
-    work = tmp_path_factory.mktemp("sources")
-    path = work / "generated" / WAREHOUSE
-    path.parent.mkdir()
-    generate(PEOPLE, SEED, path, as_of=dt.datetime.now(dt.UTC).date())
-    return path, work
+@dataclass
+class DbtRun:
+    """One dbt invocation's exit code, output and the artifacts it left in the target."""
+
+    returncode: int
+    output: str
+    artifacts: dict[str, dict]
+
+
+def _dbt(args: list[str], path: Path, work: Path, *artifacts: str) -> DbtRun:
+    target = work / "target"
+    for name in artifacts:  # never read an earlier run's
+        (target / name).unlink(missing_ok=True)
+    result = run_dbt(args, path, work)
+    return DbtRun(
+        result.returncode,
+        result.stdout[-4000:] + result.stderr[-2000:],
+        {n: json.loads((target / n).read_text()) for n in artifacts if (target / n).exists()},
+    )
+
+
+def _in_folder(work: Path, name: str) -> Path:
+    (work / name).mkdir()
+    return work / name / WAREHOUSE
+
+
+@prebuild.job("source_checks")
+def _check_sources(work: Path) -> dict[str, DbtRun]:
+    """The dbt runs this module asserts on, made in the background when the session
+    starts (tests/prebuild.py), each with the artifacts it wrote:
+    - a warehouse generated today (the generator stamps `_loaded_at` with the start of
+      that day), before any engagement landed: engagement source tests;
+    - the same after engagement landed: every source test, and source freshness;
+    - a copy where another loader (no primary key) landed SendGrid events with a
+      repeated and a missing key: engagement source tests again."""
+    generated = prebuild.generate(
+        _in_folder(work, "generated"), PEOPLE, SEED, dt.datetime.now(dt.UTC).date()
+    )
+    loaded = _in_folder(work, "loaded")
+    shutil.copyfile(generated, loaded)
+    _land_engagement(loaded)
+    bad = _in_folder(work, "bad_loader")
+    shutil.copyfile(generated, bad)
+    with duckdb.connect(str(bad)) as con:  # no primary key, unlike the engagement store
+        con.execute(
+            "create table raw.sendgrid_events as select * from (values"
+            " ('ev1', 'delivered', now()), ('ev1', 'open', now()), (null, 'click', now()),"
+            " ('ev2', null, now())) as t(sg_event_id, event, received_at)"
+        )
+    engagement = ["test", "--select", "source:sendgrid", "source:twilio"]
+    return {
+        "sources": _dbt(
+            ["test", "--select", "source:*"], loaded, work, "run_results.json", "manifest.json"
+        ),
+        "freshness": _dbt(["source", "freshness"], loaded, work, "sources.json"),
+        "before_landing": _dbt(engagement, generated, work, "run_results.json"),
+        "bad_loader": _dbt(engagement, bad, work, "run_results.json"),
+    }
 
 
 @pytest.fixture(scope="module")
-def loaded_today(generated: tuple[Path, Path]) -> tuple[Path, Path]:
-    """The same warehouse after engagement landed."""
-    source, work = generated
-    path = work / "loaded" / WAREHOUSE
-    path.parent.mkdir()
-    shutil.copyfile(source, path)
-    _land_engagement(path)
-    return path, work
+def source_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, DbtRun]:
+    return prebuild.result("source_checks", tmp_path_factory)
 
 
 def _source_tables() -> set[tuple[str, str]]:
@@ -100,12 +145,10 @@ def _source_tables() -> set[tuple[str, str]]:
     return found
 
 
-def test_source_tests_pass_and_engagement_keys_are_tested(loaded_today) -> None:
-    path, work = loaded_today
-    result = run_dbt(["test", "--select", "source:*"], path, work)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    run = json.loads((work / "target" / "run_results.json").read_text())
-    manifest = json.loads((work / "target" / "manifest.json").read_text())
+def test_source_tests_pass_and_engagement_keys_are_tested(source_runs: dict[str, DbtRun]) -> None:
+    result = source_runs["sources"]
+    assert result.returncode == 0, result.output
+    run, manifest = result.artifacts["run_results.json"], result.artifacts["manifest.json"]
     statuses = {r["unique_id"]: r["status"] for r in run["results"]}
     assert statuses and set(statuses.values()) <= {"pass", "warn"}, statuses
     # which columns of which engagement source carry a unique / not_null test
@@ -131,11 +174,10 @@ def test_source_tests_pass_and_engagement_keys_are_tested(loaded_today) -> None:
     )
 
 
-def test_every_source_is_fresh(loaded_today) -> None:
-    path, work = loaded_today
-    result = run_dbt(["source", "freshness"], path, work)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    freshness = json.loads((work / "target" / "sources.json").read_text())
+def test_every_source_is_fresh(source_runs: dict[str, DbtRun]) -> None:
+    result = source_runs["freshness"]
+    assert result.returncode == 0, result.output
+    freshness = result.artifacts["sources.json"]
     checked = {}
     for r in freshness["results"]:
         _, _, source, table = r["unique_id"].split(".")
@@ -147,32 +189,23 @@ def test_every_source_is_fresh(loaded_today) -> None:
     assert set(checked.values()) == {"pass"}, checked
 
 
-def _failed_tests(work: Path) -> set[str]:
-    run = json.loads((work / "target" / "run_results.json").read_text())
-    return {r["unique_id"].split(".")[2] for r in run["results"] if r["status"] != "pass"}
+def _failed_tests(run: DbtRun) -> set[str]:
+    results = run.artifacts["run_results.json"]["results"]
+    return {r["unique_id"].split(".")[2] for r in results if r["status"] != "pass"}
 
 
-def test_engagement_key_tests_wait_for_the_first_landing_then_bite(generated) -> None:
+def test_engagement_key_tests_wait_for_the_first_landing_then_bite(
+    source_runs: dict[str, DbtRun],
+) -> None:
     """Before anything landed a fresh warehouse's source tests pass (nothing to test);
     a table landed by another loader with a repeated and a missing key fails them."""
-    path, work = generated
-    engagement = ["--select", "source:sendgrid", "source:twilio"]
-    result = run_dbt(["test", *engagement], path, work)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert _failed_tests(work) == set()
+    result = source_runs["before_landing"]
+    assert result.returncode == 0, result.output
+    assert _failed_tests(result) == set()
 
-    bad = work / "bad_loader" / WAREHOUSE
-    bad.parent.mkdir()
-    shutil.copyfile(path, bad)
-    with duckdb.connect(str(bad)) as con:  # no primary key, unlike the engagement store
-        con.execute(
-            "create table raw.sendgrid_events as select * from (values"
-            " ('ev1', 'delivered', now()), ('ev1', 'open', now()), (null, 'click', now()),"
-            " ('ev2', null, now())) as t(sg_event_id, event, received_at)"
-        )
-    result = run_dbt(["test", *engagement], bad, work)
+    result = source_runs["bad_loader"]
     assert result.returncode != 0
-    assert _failed_tests(work) == {
+    assert _failed_tests(result) == {
         "source_unique_once_landed_sendgrid_events_sg_event_id",
         "source_not_null_once_landed_sendgrid_events_sg_event_id",
         "source_not_null_once_landed_sendgrid_events_event",
