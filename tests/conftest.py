@@ -29,6 +29,15 @@ def _prebuilds(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     prebuild.finish()
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Where the background builds' time went (shown with --durations)."""
+    lines = prebuild.summary()
+    if lines and terminalreporter.config.getoption("durations", None) is not None:
+        terminalreporter.write_sep("=", "background builds (tests/prebuild.py)")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 @prebuild.job("sample_warehouse_build", users=("ui_env",))
 def _build_sample_warehouse(work: Path) -> tuple[Path, dict]:
     """orchestration.testing's sample warehouse (generated data built by dbt through the

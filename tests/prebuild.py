@@ -12,11 +12,13 @@ raised again in every fixture that asks for the result, so the tests still fail.
 
 from __future__ import annotations
 
+import concurrent.futures
 import pickle
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -35,6 +37,8 @@ class _Task:
     users: tuple[str, ...]
     future: Future = field(default_factory=Future)
     claimed: bool = False
+    ran: str = ""  # "background" or "inline", and for how long
+    waited: float = 0.0  # seconds the tests spent waiting for it
     work: Path | None = None  # made on the main thread when the task is queued
 
 
@@ -59,13 +63,11 @@ def result(name: str, tmp_path_factory: pytest.TempPathFactory | None = None) ->
     """The result of job `name`: built here unless the worker already claimed it."""
     task = _TASKS[name]
     _run(task, tmp_path_factory or _STATE["factory"])
+    if threading.current_thread() is threading.main_thread() and not task.future.done():
+        began = time.monotonic()
+        concurrent.futures.wait([task.future])
+        task.waited += time.monotonic() - began
     return task.future.result()
-
-
-def done(name: str) -> bool:
-    """Whether job `name` finished successfully (for optional reuse, never waits)."""
-    task = _TASKS.get(name)
-    return bool(task and task.future.done() and task.future.exception() is None)
 
 
 def on_session_end(cleanup: Callable[[], None]) -> None:
@@ -78,10 +80,14 @@ def _run(task: _Task, factory: pytest.TempPathFactory) -> None:
         if task.claimed:
             return
         task.claimed = True
+    where = "inline" if threading.current_thread() is threading.main_thread() else "background"
+    began = time.monotonic()
     try:
         task.future.set_result(task.build(task.work or factory.mktemp(task.name)))
     except BaseException as exc:  # noqa: BLE001 - any failure is re-raised where the result is asked for
         task.future.set_exception(exc)
+    finally:
+        task.ran = f"{where} {time.monotonic() - began:.1f}s"
 
 
 def start(items: Iterable[pytest.Item], tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -118,6 +124,11 @@ def finish() -> None:
         worker.join()
     while _CLEANUPS:
         _CLEANUPS.pop()()
+
+
+def summary() -> list[str]:
+    """One line per job that ran: where, how long, and how long tests waited for it."""
+    return [f"{t.name}: {t.ran}, tests waited {t.waited:.1f}s" for t in _TASKS.values() if t.ran]
 
 
 def call_in_subprocess(
