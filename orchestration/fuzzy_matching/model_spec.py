@@ -27,14 +27,19 @@ STREET_FUZZY_JW = 0.90
 COMPARISON_NAMES: tuple[str, ...] = ("name", "birth_date", "address", "email", "phone", "employer")
 
 # Levels that contradict a match whatever the other evidence says: two people
-# of one family (same last name, another first name: twins, siblings) or two
+# of one family (same last name, another first name: twins, siblings; or names
+# with nothing alike, sharing the household's address and landline) or two
 # birth dates that differ by more than a typo (parent and child of the same
 # name), or two different addresses at one employer's domain (colleagues with
 # look-alike names). Fellegi-Sunter adds evidence up, so a shared address, phone and last
 # name can outvote them; a pair at such a level never merges on its score alone
 # and goes to the review queue instead. Keyed by comparison, then level label.
 CONTRADICTIONS: dict[str, dict[str, str]] = {
-    "name": {"last name exact, first name different": "first_name_differs"},
+    "name": {
+        "last name exact, first name different": "first_name_differs",
+        # nothing alike in the names: the address and landline of a household
+        "All other comparisons": "name_differs",
+    },
     "birth_date": {"All other comparisons": "birth_date_differs"},
     "email": {"another address at the same work domain": "work_address_differs"},
 }
