@@ -272,7 +272,6 @@ def blocking_rules(extra_ids: Sequence[str] = (), broad: bool = False) -> list:
         block_on("first_name_key", "employer"),
         # private addresses that carry the same number (a birth year)
         block_on("last_name", "email_number_prefix"),
-        block_on("first_name_key", "email_number_prefix"),
         *(block_on(id_column(name)) for name in extra_ids),
         *(broad_blocking_rules() if broad else []),
     ]
