@@ -5,7 +5,8 @@ fixtures, and the machine has two cores. A fixture registered here (by the name 
 the fixture that returns it) is queued when the session starts if any selected test
 uses it, in the order the tests first need them, and one worker thread builds the
 queue while the main thread runs the tests before them. The fixture then only waits
-for (or, if nobody started it yet, builds inline) the same result. Builders drive
+for (or, if nobody started it yet, builds inline) the same result; while it waits,
+the main thread builds the next queued jobs itself. Builders drive
 subprocesses (dbt, the generator), so the worker barely holds the GIL; a failure is
 raised again in every fixture that asks for the result, so the tests still fail.
 """
@@ -45,7 +46,7 @@ class _Task:
 _TASKS: dict[str, _Task] = {}
 _LOCK = threading.Lock()
 _CLEANUPS: list[Callable[[], None]] = []
-_STATE: dict[str, Any] = {"factory": None, "stop": threading.Event(), "worker": None}
+_STATE: dict[str, Any] = {"factory": None, "stop": threading.Event(), "worker": None, "order": []}
 
 
 def job(name: str, users: tuple[str, ...] = ()) -> Callable[[Builder], Builder]:
@@ -64,10 +65,18 @@ def result(name: str, tmp_path_factory: pytest.TempPathFactory | None = None) ->
     task = _TASKS[name]
     _run(task, tmp_path_factory or _STATE["factory"])
     if threading.current_thread() is threading.main_thread() and not task.future.done():
+        # The worker is building it: rather than idle, build the next queued jobs here.
+        while not task.future.done() and (spare := _next_unclaimed()) is not None:
+            _run(spare, tmp_path_factory or _STATE["factory"])
         began = time.monotonic()
         concurrent.futures.wait([task.future])
         task.waited += time.monotonic() - began
     return task.future.result()
+
+
+def _next_unclaimed() -> _Task | None:
+    with _LOCK:
+        return next((t for t in _STATE["order"] if not t.claimed), None)
 
 
 def on_session_end(cleanup: Callable[[], None]) -> None:
@@ -104,6 +113,7 @@ def start(items: Iterable[pytest.Item], tmp_path_factory: pytest.TempPathFactory
     tmp_path_factory.getbasetemp()
     for task in order:
         task.work = tmp_path_factory.mktemp(task.name)
+    _STATE["order"] = order
 
     def work() -> None:
         for task in order:

@@ -23,6 +23,8 @@ DBT_VARS = {"ferry_as_of": AS_OF.isoformat(), "fuzzy_matching_enabled": False}
 # dbt unit tests whose expectations only libphonenumber meets (number ranges): off
 # DuckDB, phones follow the portable rules (docs/engines.md), so engines skip them.
 DUCKDB_ONLY_TESTS = ["--exclude", "tag:libphonenumber"]
+# DuckDB files have this name in every folder, so dbt runs share a parse (tests/partial_parse.py).
+WAREHOUSE = "warehouse.duckdb"
 
 
 @prebuild.job("postgres_server")
@@ -76,14 +78,15 @@ class DuckdbBaseline:
 
 @prebuild.job("duckdb_baseline")
 def _build_duckdb_baseline(work: Path) -> DuckdbBaseline:
-    path = work / "ferry.duckdb"
+    path = work / WAREHOUSE
     shutil.copy(prebuild.result("generated_raw"), path)
     job = start_dbt(
         ["build", "--select", "+customer_identifiers", "--exclude", "resource_type:test"],
         target="duckdb",
         work=work,
-        env={"FERRY_DUCKDB_PATH": str(path)},
+        env={},
         dbt_vars=DBT_VARS,
+        warehouse=path,
     )
     baseline = DuckdbBaseline(path, job)
     baseline.wait()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestration.paths import DBT_PROJECT_DIR
+from tests import partial_parse
 
 DBT = str(Path(sys.executable).parent / "dbt")
 
@@ -47,6 +48,7 @@ class DbtJob:
     args: list[str]
     work: Path
     proc: subprocess.Popen[str]
+    parse_key: str | None = None  # set: the parse is saved for later runs (partial_parse)
 
     def wait_ok(self, timeout: float = 900) -> str:
         """Wait; on failure raise with the lines dbt flagged, so the test says what broke.
@@ -73,6 +75,8 @@ class DbtJob:
             raise AssertionError(
                 f"dbt {' '.join(self.args)} failed (logs in {self.work / 'logs'}):\n{tail}"
             )
+        if self.parse_key is not None:
+            partial_parse.save(self.work / "target", self.parse_key)
         return out
 
     @property
@@ -81,12 +85,30 @@ class DbtJob:
 
 
 def start_dbt(
-    args: list[str], *, target: str, work: Path, env: dict[str, str], dbt_vars: dict[str, Any]
+    args: list[str],
+    *,
+    target: str,
+    work: Path,
+    env: dict[str, str],
+    dbt_vars: dict[str, Any],
+    warehouse: Path | None = None,
 ) -> DbtJob:
+    """Start dbt. With `warehouse` (DuckDB), dbt runs from its folder and gets the file by
+    name, so runs on other files with the same name share one parse (partial_parse)."""
     work.mkdir(parents=True, exist_ok=True)
+    cwd, parse_key = DBT_PROJECT_DIR, None
+    if warehouse is not None:
+        cwd = warehouse.parent
+        env = {
+            **env,
+            "FERRY_DUCKDB_PATH": warehouse.name,
+            "FERRY_DBT_PLUGINS_DIR": str(DBT_PROJECT_DIR / "plugins"),
+        }
+        parse_key = partial_parse.key(DBT_PROJECT_DIR, dbt_vars, target, warehouse.name)
+        partial_parse.seed(work / "target", parse_key)
     proc = subprocess.Popen(
         _command(args, target, work, dbt_vars),
-        cwd=DBT_PROJECT_DIR,
+        cwd=cwd,
         env={
             **os.environ,
             **env,
@@ -98,7 +120,7 @@ def start_dbt(
         text=True,
         start_new_session=True,  # its own process group: wait_ok can stop dbt and its children
     )
-    return DbtJob(args, work, proc)
+    return DbtJob(args, work, proc, parse_key)
 
 
 def run_dbt(
@@ -109,8 +131,9 @@ def run_dbt(
     env: dict[str, str],
     dbt_vars: dict[str, Any],
     timeout: float = 900,
+    warehouse: Path | None = None,
 ) -> str:
-    job = start_dbt(args, target=target, work=work, env=env, dbt_vars=dbt_vars)
+    job = start_dbt(args, target=target, work=work, env=env, dbt_vars=dbt_vars, warehouse=warehouse)
     return job.wait_ok(timeout)
 
 

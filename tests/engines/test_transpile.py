@@ -12,7 +12,7 @@ import pytest
 from orchestration.paths import DBT_PROJECT_DIR
 from orchestration.transpile import TARGET_DIALECTS, check, compiled_nodes, transpile_manifest
 from tests import prebuild
-from tests.engines.conftest import DBT_VARS
+from tests.engines.conftest import DBT_VARS, WAREHOUSE
 from tests.engines.dbt_cli import run_dbt
 from tests.engines.sync_sql import declared_plan_sql, recorded_run_sql
 
@@ -24,8 +24,9 @@ def _compile(work: Path) -> Path:
         ["compile"],
         target="duckdb",
         work=work,
-        env={"FERRY_DUCKDB_PATH": str(work / "empty.duckdb")},
+        env={},
         dbt_vars=DBT_VARS,
+        warehouse=work / WAREHOUSE,
     )
     return work / "target" / "manifest.json"
 
