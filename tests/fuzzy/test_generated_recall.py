@@ -19,6 +19,7 @@ import pytest
 
 from orchestration.fuzzy_matching.evaluation import merge_clusters, pairwise_metrics
 from orchestration.paths import DBT_PROJECT_DIR
+from tests import prebuild
 
 DBT = Path(sys.executable).with_name("dbt")
 
@@ -31,13 +32,10 @@ def _dbt(db: Path, work: Path, *args: str) -> None:
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
 
 
-@pytest.fixture(scope="module")
-def warehouse(tmp_path_factory) -> Path:
-    from orchestration.sample_data import generate
-
-    work = tmp_path_factory.mktemp("fuzzy_generated")
+@prebuild.job("fuzzy_generated_warehouse")
+def build_generated_warehouse(work: Path) -> Path:
     db = work / "ferry.duckdb"
-    generate(1200, 11, db)
+    prebuild.generate(db, 1200, 11, None)
     # one build: identity from deterministic evidence only (the var empties
     # int_fuzzy_edges, whatever the identity graph does with it), while
     # int_fuzzy_link_decisions still says which pairs fuzzy matching merges
@@ -46,8 +44,14 @@ def warehouse(tmp_path_factory) -> Path:
     return db
 
 
-def test_fuzzy_edges_raise_recall_and_keep_precision(warehouse: Path) -> None:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+@pytest.fixture(scope="module")
+def fuzzy_generated_warehouse(tmp_path_factory) -> Path:
+    """Generated and built in the background while earlier tests run (tests/prebuild.py)."""
+    return prebuild.result("fuzzy_generated_warehouse", tmp_path_factory)
+
+
+def test_fuzzy_edges_raise_recall_and_keep_precision(fuzzy_generated_warehouse: Path) -> None:
+    with duckdb.connect(str(fuzzy_generated_warehouse), read_only=True) as con:
         # person records with no identifier at all are singletons until a fuzzy
         # edge joins them, so both clusterings cover the same records
         base = con.sql(
