@@ -16,6 +16,7 @@
 {%- set match_threshold = var('fuzzy_match_threshold', 0.8) -%}
 {%- set review_threshold = var('fuzzy_review_threshold', 0.6) -%}
 {%- set max_reached_ids = var('fuzzy_guard_max_customer_ids', 10) -%}
+{%- set cluster_rounds = var('fuzzy_guard_cluster_rounds', 4) -%}
 
 with links as (
     select * from {{ ref('int_fuzzy_links') }}
@@ -341,6 +342,7 @@ chain_conflicts as (
 
 guarded as (
     select
+        decided.pair_key,
         decided.source_a,
         decided.source_record_id_a,
         decided.source_b,
@@ -369,6 +371,123 @@ guarded as (
     left join chain_conflicts on chain_conflicts.pair_key = decided.pair_key
 ),
 
+{#- The guards above see a record and its direct partners. A longer chain of
+    merged links (a CRM contact to one shop account, and through a form to the
+    person's other one) can still join two accounts of one system. So the
+    merged links are grouped into clusters (min-label propagation, enough
+    rounds for the small clusters fuzzy links form) and a cluster that brings
+    together more customer ids of one system than any of its records already
+    holds has all its links refused: deterministic evidence wins. -#}
+merged_links as (
+    select
+        pair_key,
+        {{ dbt.concat(['source_a', "'|'", 'source_record_id_a']) }} as node_a,
+        {{ dbt.concat(['source_b', "'|'", 'source_record_id_b']) }} as node_b
+    from guarded
+    where link_status in ('merged_by_model', 'accepted_by_steward')
+),
+
+link_ends as (
+    select node_a as node, node_b as neighbour from merged_links
+    union all
+    select node_b as node, node_a as neighbour from merged_links
+),
+
+cluster_labels_0 as (
+    select node, min(node) as label
+    from link_ends
+    group by node
+),
+{%- for round in range(1, cluster_rounds + 1) %}
+
+cluster_labels_{{ round }} as (
+    select
+        link_ends.node,
+        min(case when neighbour_label.label < own_label.label
+            then neighbour_label.label else own_label.label end) as label
+    from link_ends
+    inner join cluster_labels_{{ round - 1 }} as own_label
+        on own_label.node = link_ends.node
+    inner join cluster_labels_{{ round - 1 }} as neighbour_label
+        on neighbour_label.node = link_ends.neighbour
+    group by link_ends.node
+),
+{%- endfor %}
+
+cluster_customer_ids as (
+    select
+        clusters.label,
+        clusters.node,
+        ids.customer_system,
+        ids.customer_id
+    from cluster_labels_{{ cluster_rounds }} as clusters
+    inner join evidence_customer_ids as ids
+        on {{ dbt.concat(['ids.source', "'|'", 'ids.source_record_id']) }} = clusters.node
+),
+
+per_record_ids as (
+    select label, node, customer_system, count(distinct customer_id) as ids
+    from cluster_customer_ids
+    group by label, node, customer_system
+),
+
+cluster_conflicts as (
+    select cluster_ids.label
+    from (
+        select label, customer_system, count(distinct customer_id) as ids
+        from cluster_customer_ids
+        group by label, customer_system
+    ) as cluster_ids
+    inner join (
+        select label, customer_system, max(ids) as ids
+        from per_record_ids
+        group by label, customer_system
+    ) as record_ids
+        on record_ids.label = cluster_ids.label
+        and record_ids.customer_system = cluster_ids.customer_system
+    where cluster_ids.ids > record_ids.ids
+    group by cluster_ids.label
+),
+
+conflicting_links as (
+    select distinct merged_links.pair_key
+    from merged_links
+    inner join cluster_labels_{{ cluster_rounds }} as clusters
+        on clusters.node = merged_links.node_a
+    inner join cluster_conflicts
+        on cluster_conflicts.label = clusters.label
+),
+
+cluster_guarded as (
+    select
+        guarded.source_a,
+        guarded.source_record_id_a,
+        guarded.source_b,
+        guarded.source_record_id_b,
+        guarded.match_probability,
+        guarded.match_weight,
+        guarded.contradiction,
+        guarded.review_decision,
+        guarded.reviewer,
+        guarded.decided_at,
+        guarded.name_level,
+        guarded.birth_date_level,
+        guarded.address_level,
+        guarded.email_level,
+        guarded.phone_level,
+        guarded.employer_level,
+        guarded.explanation_json,
+        guarded.model_version,
+        guarded.has_customer_id_conflict or conflicting_links.pair_key is not null
+            as has_customer_id_conflict,
+        case
+            when conflicting_links.pair_key is not null then 'refused_customer_id_conflict'
+            else guarded.link_status
+        end as link_status
+    from guarded
+    left join conflicting_links on conflicting_links.pair_key = guarded.pair_key
+),
+
 final as (
     select
         {{ dbt.hash(dbt.concat([
@@ -395,7 +514,7 @@ final as (
         employer_level,
         explanation_json,
         model_version
-    from guarded
+    from cluster_guarded
 )
 
 select * from final
