@@ -343,24 +343,6 @@ chain_conflicts as (
 guarded as (
     select
         decided.pair_key,
-        decided.source_a,
-        decided.source_record_id_a,
-        decided.source_b,
-        decided.source_record_id_b,
-        decided.match_probability,
-        decided.match_weight,
-        decided.contradiction,
-        decided.review_decision,
-        decided.reviewer,
-        decided.decided_at,
-        decided.name_level,
-        decided.birth_date_level,
-        decided.address_level,
-        decided.email_level,
-        decided.phone_level,
-        decided.employer_level,
-        decided.explanation_json,
-        decided.model_version,
         decided.has_customer_id_conflict or chain_conflicts.pair_key is not null
             as has_customer_id_conflict,
         case
@@ -380,11 +362,12 @@ guarded as (
     holds has all its links refused: deterministic evidence wins. -#}
 merged_links as (
     select
-        pair_key,
-        {{ dbt.concat(['source_a', "'|'", 'source_record_id_a']) }} as node_a,
-        {{ dbt.concat(['source_b', "'|'", 'source_record_id_b']) }} as node_b
-    from guarded
-    where link_status in ('merged_by_model', 'accepted_by_steward')
+        decided.pair_key,
+        {{ dbt.concat(['decided.source_a', "'|'", 'decided.source_record_id_a']) }} as node_a,
+        {{ dbt.concat(['decided.source_b', "'|'", 'decided.source_record_id_b']) }} as node_b
+    from decided
+    inner join guarded on guarded.pair_key = decided.pair_key
+    where guarded.link_status in ('merged_by_model', 'accepted_by_steward')
 ),
 
 link_ends as (
@@ -460,32 +443,33 @@ conflicting_links as (
 
 cluster_guarded as (
     select
-        guarded.source_a,
-        guarded.source_record_id_a,
-        guarded.source_b,
-        guarded.source_record_id_b,
-        guarded.match_probability,
-        guarded.match_weight,
-        guarded.contradiction,
-        guarded.review_decision,
-        guarded.reviewer,
-        guarded.decided_at,
-        guarded.name_level,
-        guarded.birth_date_level,
-        guarded.address_level,
-        guarded.email_level,
-        guarded.phone_level,
-        guarded.employer_level,
-        guarded.explanation_json,
-        guarded.model_version,
+        decided.source_a,
+        decided.source_record_id_a,
+        decided.source_b,
+        decided.source_record_id_b,
+        decided.match_probability,
+        decided.match_weight,
+        decided.contradiction,
+        decided.review_decision,
+        decided.reviewer,
+        decided.decided_at,
+        decided.name_level,
+        decided.birth_date_level,
+        decided.address_level,
+        decided.email_level,
+        decided.phone_level,
+        decided.employer_level,
+        decided.explanation_json,
+        decided.model_version,
         guarded.has_customer_id_conflict or conflicting_links.pair_key is not null
             as has_customer_id_conflict,
         case
             when conflicting_links.pair_key is not null then 'refused_customer_id_conflict'
             else guarded.link_status
         end as link_status
-    from guarded
-    left join conflicting_links on conflicting_links.pair_key = guarded.pair_key
+    from decided
+    inner join guarded on guarded.pair_key = decided.pair_key
+    left join conflicting_links on conflicting_links.pair_key = decided.pair_key
 ),
 
 final as (
