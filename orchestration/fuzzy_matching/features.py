@@ -273,18 +273,13 @@ def prepare_features(
                 )), '') as postcode,
                 {_name_sql(_column_or_null(available, "city"))} as city,
                 -- values staging flagged invalid take no part in matching, but
-                -- for a slip of the keyboard this repairs (a doubled @, a space):
+                -- a slip of the keyboard (a doubled @, a space) is repaired:
                 -- 'camille32 @hotmail.com' is plainly camille32@hotmail.com. It
                 -- stays invalid for sending and deterministic links (staging).
-                case when {_validity("email_is_valid")} then
-                    nullif(lower(trim({_column_or_null(available, "email")})), '')
-                    when not {_email_syntax_sql(_email_lower)}
-                     and {_email_syntax_sql(_email_repaired)}
-                    then {_email_repaired}
-                end as email,
-                -- what a broken address still tells (its local part, the number
-                -- in it, its domain) when no repair makes it whole:
-                -- 'leonard.varela@vega-motors' works at Vega Motors
+                -- A broken address no repair makes whole still tells its local
+                -- part, the number in it and its domain ('leonard.varela@vega-motors'
+                -- works at Vega Motors): email_parts keeps it, email does not.
+                {_validity("email_is_valid")} as email_flagged_valid,
                 case when {_validity("email_is_valid")} then
                     nullif(lower(trim({_column_or_null(available, "email")})), '')
                     when not {_email_syntax_sql(_email_lower)}
@@ -300,6 +295,8 @@ def prepare_features(
         derived as (
             select
                 *,
+                case when email_flagged_valid or {_email_syntax_sql("email_parts")}
+                    then email_parts end as email,
                 -- the local part without dots or +tags: 'Jean.Dupont+shop@x'
                 -- and 'jeandupont@y' share 'jeandupont'
                 nullif(regexp_replace(
@@ -311,10 +308,10 @@ def prepare_features(
                     then right(phone_raw_digits, 9) end as phone_digits_raw,
                 -- the number people put in their addresses (a birth year, often:
                 -- 'maxime_lefebvre83@', 'lefebvre.maxime832@'), 2 to 4 digits
-                case when length(regexp_replace(split_part(email_parts, '@', 1), '[^0-9]', '', 'g'))
-                          between 2 and 4
-                    then regexp_replace(split_part(email_parts, '@', 1), '[^0-9]', '', 'g')
-                end as email_number,
+                regexp_replace(split_part(email_parts, '@', 1), '[^0-9]', '', 'g')
+                    as email_local_digits,
+                case when length(email_local_digits) between 2 and 4
+                    then email_local_digits end as email_number,
                 -- the domain without its top-level part: 'granit-btp.fr' -> 'granitbtp'
                 nullif(regexp_replace(
                     split_part(split_part(email_parts, '@', 2), '.', 1), '[^a-z0-9]', '', 'g'
@@ -409,8 +406,7 @@ def prepare_features(
                 -- the local part of the person's own address at work (no role
                 -- mailbox); the local part, as a repaired address may have lost
                 -- its top-level domain ('x@@pixelco.com' for x@pixelco.fr)
-                case when b.email_domain_key not in ({providers})
-                      and pd.email_domain_key is null
+                case when work_domain is not null
                       and regexp_replace(split_part(b.email_parts, '@', 1), '[^a-z]', '', 'g')
                           not in ({roles})
                     then split_part(b.email_parts, '@', 1) end as own_work_local,
