@@ -340,19 +340,6 @@ chain_conflicts as (
         and count(distinct customer_id) > 1
 ),
 
-guarded as (
-    select
-        decided.pair_key,
-        decided.has_customer_id_conflict or chain_conflicts.pair_key is not null
-            as has_customer_id_conflict,
-        case
-            when chain_conflicts.pair_key is not null then 'refused_customer_id_conflict'
-            else decided.link_status
-        end as link_status
-    from decided
-    left join chain_conflicts on chain_conflicts.pair_key = decided.pair_key
-),
-
 {#- The guards above see a record and its direct partners. A longer chain of
     merged links (a CRM contact to one shop account, and through a form to the
     person's other one) can still join two accounts of one system. So the
@@ -366,8 +353,9 @@ merged_links as (
         {{ dbt.concat(['decided.source_a', "'|'", 'decided.source_record_id_a']) }} as node_a,
         {{ dbt.concat(['decided.source_b', "'|'", 'decided.source_record_id_b']) }} as node_b
     from decided
-    inner join guarded on guarded.pair_key = decided.pair_key
-    where guarded.link_status in ('merged_by_model', 'accepted_by_steward')
+    left join chain_conflicts on chain_conflicts.pair_key = decided.pair_key
+    where decided.link_status in ('merged_by_model', 'accepted_by_steward')
+        and chain_conflicts.pair_key is null
 ),
 
 link_ends as (
@@ -441,7 +429,7 @@ conflicting_links as (
         on cluster_conflicts.label = clusters.label
 ),
 
-cluster_guarded as (
+guarded as (
     select
         decided.source_a,
         decided.source_record_id_a,
@@ -461,14 +449,16 @@ cluster_guarded as (
         decided.employer_level,
         decided.explanation_json,
         decided.model_version,
-        guarded.has_customer_id_conflict or conflicting_links.pair_key is not null
-            as has_customer_id_conflict,
+        decided.has_customer_id_conflict
+            or chain_conflicts.pair_key is not null
+            or conflicting_links.pair_key is not null as has_customer_id_conflict,
         case
-            when conflicting_links.pair_key is not null then 'refused_customer_id_conflict'
-            else guarded.link_status
+            when chain_conflicts.pair_key is not null
+                or conflicting_links.pair_key is not null then 'refused_customer_id_conflict'
+            else decided.link_status
         end as link_status
     from decided
-    inner join guarded on guarded.pair_key = decided.pair_key
+    left join chain_conflicts on chain_conflicts.pair_key = decided.pair_key
     left join conflicting_links on conflicting_links.pair_key = decided.pair_key
 ),
 
@@ -498,7 +488,7 @@ final as (
         employer_level,
         explanation_json,
         model_version
-    from cluster_guarded
+    from guarded
 )
 
 select * from final
