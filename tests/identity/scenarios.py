@@ -63,6 +63,20 @@ def scenarios() -> Inputs:
     }
     for rid, ids in junk.items():
         inp.record("junk", rid, customer_id=f"junk:{rid}", **ids)
+    # broken e-mail addresses: each that spells one known address links to it (no
+    # top-level domain, no @); one that spells two known addresses links to neither
+    inp.record("repair", "known-1", customer_id="repairshop:1", email="flegall@hotmail.fr")
+    inp.record("repair", "no-tld", anonymous_id="device-repair-1", email=("flegall@hotmail", False))
+    inp.record("repair", "known-2", email="yvon.goffaux@papeterie-royale.com")
+    inp.record(
+        "repair",
+        "no-at",
+        anonymous_id="device-repair-2",
+        email=("Yvon.Goffaux.papeterie-royale.com", False),
+    )
+    inp.record("repair", "twin-1", email="jo.ma@mail.org")
+    inp.record("repair", "twin-2", email="joma@mail.org")
+    inp.record("repair", "either", email=("jo.ma @mail.org", False))
     # priority: A and B share an email (kept); B and C share a phone that would pull a
     # second prio shop account into the profile: the phone is the link dropped
     inp.record("prio", "a", customer_id="prioshop:1", email="pat@prio.org")

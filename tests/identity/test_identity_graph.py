@@ -118,6 +118,25 @@ def test_junk_identifiers_never_link_and_are_audited(built: Path) -> None:
     }
 
 
+def test_broken_email_spelling_one_known_address_links_to_it(built: Path) -> None:
+    repair = profiles_by_record(built, "repair")
+    assert repair["no-tld"] == repair["known-1"]
+    assert repair["no-at"] == repair["known-2"]
+    # 'jo.ma @mail.org' could be either of two known addresses: it links to neither
+    assert len({repair["either"], repair["twin-1"], repair["twin-2"]}) == 3
+    rows = query(
+        built,
+        "select source_record_id, identifier_value, link_status, repaired_from"
+        " from marts.customer_identifiers where source = 'repair' and identifier_type = 'email'"
+        " and source_record_id in ('no-tld', 'either') order by 1, 4 nulls first",
+    )
+    assert rows == [
+        ("either", "jo.ma @mail.org", "invalid_identifier", None),
+        ("no-tld", "flegall@hotmail", "invalid_identifier", None),
+        ("no-tld", "flegall@hotmail.fr", "linked", "flegall@hotmail"),
+    ]
+
+
 def test_weaker_identifier_is_the_link_dropped_on_conflict(built: Path) -> None:
     prio = profiles_by_record(built, "prio")
     assert prio["a"] == prio["b"] != prio["c"]

@@ -5,6 +5,7 @@
 {%- set blocked_values = identity_setting('identity_blocked_values') -%}
 {%- set known_types = identity_setting('identity_type_priority') -%}
 {%- set patterned_types = identity_setting('identity_blocked_patterns').keys() | reject('equalto', 'any') | list -%}
+{%- set repair_emails = var('identity_repair_emails', true) -%}
 
 with identifiers as (
     select * from {{ ref('int_identifiers') }}
@@ -63,6 +64,85 @@ screened as (
     from keyed
 ),
 
+{#- A broken e-mail address (invalid per staging) is read as the one valid
+    address seen elsewhere that it spells, letters and digits only, in full
+    ('zoe.schinke @granit-btp.com', 'yvon.goffaux.papeterie-royale.com' with
+    no @) or up to its top-level domain ('flegall@hotmail' for
+    flegall@hotmail.fr). Only a spelling that one known address alone has
+    counts, so two readings mean none. The broken occurrence keeps its row
+    (invalid, not linkable); the reading is one more row carrying the known
+    address, with repaired_from saying what was written. Hub guards then treat
+    it like any other occurrence of that address. -#}
+known_emails as (
+    select distinct identifier_value, match_value
+    from screened
+    where identifier_type = 'email'
+        and screen_reason is null
+),
+
+known_spellings as (
+    select identifier_value, {{ identity_email_spelling('match_value') }} as spelling from known_emails
+    union
+    select
+        identifier_value,
+        -- up to the domain's first dot: the address with no top-level domain
+        {{ identity_email_spelling(dbt.concat([
+            dbt.split_part('match_value', "'@'", 1),
+            dbt.split_part(dbt.split_part('match_value', "'@'", 2), "'.'", 1)
+        ])) }} as spelling
+    from known_emails
+),
+
+unambiguous_spellings as (
+    select spelling, min(identifier_value) as identifier_value
+    from known_spellings
+    group by spelling
+    having count(distinct identifier_value) = 1
+),
+
+repaired as (
+    select
+        broken.source,
+        broken.source_record_id,
+        broken.identifier_type,
+        reading.identifier_value,
+        broken.record_key,
+        {{ dbt.concat(["'email|'", 'reading.identifier_value']) }} as identifier_key,
+        cast(null as {{ dbt.type_string() }}) as invalid_reason,
+        cast(null as {{ dbt.type_string() }}) as screen_reason,
+        broken.first_observed_at,
+        broken.last_observed_at,
+        broken.identifier_value as repaired_from
+    from screened as broken
+    inner join unambiguous_spellings as reading
+        on reading.spelling = {{ identity_email_spelling('broken.match_value') }}
+    where {{ 'true' if repair_emails else 'false' }}
+        and broken.identifier_type = 'email'
+        and broken.screen_reason = 'invalid_identifier'
+        -- a spelling this short ('a1@b') could be anyone's
+        and {{ dbt.length('reading.spelling') }} >= 6
+        -- the record already holds the address itself
+        and not exists (
+            select 1 from screened as own
+            where own.record_key = broken.record_key
+                and own.identifier_key = {{ dbt.concat(["'email|'", 'reading.identifier_value']) }}
+        )
+),
+
+{%- set occurrence_columns = [
+    'source', 'source_record_id', 'identifier_type', 'identifier_value', 'record_key',
+    'identifier_key', 'invalid_reason', 'screen_reason', 'first_observed_at', 'last_observed_at'
+] %}
+
+occurrences as (
+    select
+        {{ occurrence_columns | join(', ') }},
+        cast(null as {{ dbt.type_string() }}) as repaired_from
+    from screened
+    union all
+    select {{ occurrence_columns | join(', ') }}, repaired_from from repaired
+),
+
 final as (
     select
         {{ dbt.hash(dbt.concat(['record_key', "'|'", 'identifier_key'])) }} as identifier_occurrence_id,
@@ -81,9 +161,10 @@ final as (
         invalid_reason,
         screen_reason,
         screen_reason is null as is_linkable,
+        repaired_from,
         first_observed_at,
         last_observed_at
-    from screened
+    from occurrences
 )
 
 select * from final

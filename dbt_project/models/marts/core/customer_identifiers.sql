@@ -1,6 +1,8 @@
 {#- Every (source, source_record_id) and every identifier it carries, mapped to
     its profile_id, with what identity resolution did with the identifier
-    (link_status: linked, unshared, or the reason it was dropped). A record that
+    (link_status: linked, unshared, or the reason it was dropped). A broken
+    e-mail address read as a known one (int_identifiers_screened) shows twice:
+    as written (invalid_identifier) and as read, with repaired_from. A record that
     carries no identifier at all still appears once, with a null identifier. -#}
 -- depends_on: {{ ref('int_profile_id_registry') }}
 with screened as (
@@ -26,6 +28,7 @@ identifier_rows as (
         screened.is_linkable and coalesce(limits.is_kept, false) as is_linked,
         screened.screen_reason is null and screened.invalid_reason is null as is_valid,
         coalesce(screened.screen_reason, limits.link_status, 'unshared') as link_status,
+        screened.repaired_from,
         screened.first_observed_at,
         screened.last_observed_at
     from screened
@@ -44,6 +47,7 @@ records_without_identifiers as (
         false as is_linked,
         false as is_valid,
         'no_identifier' as link_status,
+        cast(null as {{ dbt.type_string() }}) as repaired_from,
         cast(null as {{ dbt.type_timestamp() }}) as first_observed_at,
         cast(null as {{ dbt.type_timestamp() }}) as last_observed_at
     from resolved
