@@ -67,9 +67,9 @@ screened as (
 {#- A broken e-mail address (invalid per staging) is read as the one valid
     address seen elsewhere that it spells, letters and digits only, in full
     ('zoe.schinke @granit-btp.com', 'yvon.goffaux.papeterie-royale.com' with
-    no @) or up to its top-level domain ('flegall@hotmail' for
-    flegall@hotmail.fr). Only a spelling that one known address alone has
-    counts, so two readings mean none. The broken occurrence keeps its row
+    no @) or up to its top-level domain ('flegall@hotmail' or
+    'flegall@@hotmail.com' for flegall@hotmail.fr). Only a spelling that one
+    known address alone has counts, so two readings mean none. The broken occurrence keeps its row
     (invalid, not linkable); the reading is one more row carrying the known
     address, with repaired_from saying what was written. Hub guards then treat
     it like any other occurrence of that address. -#}
@@ -100,33 +100,80 @@ unambiguous_spellings as (
     having count(distinct identifier_value) = 1
 ),
 
+broken_emails as (
+    select
+        source,
+        source_record_id,
+        identifier_type,
+        identifier_value,
+        match_value,
+        record_key,
+        first_observed_at,
+        last_observed_at,
+        -- where the last dot falls, counted from the end (0: no dot)
+        {{ dbt.position("'.'", 'reverse(match_value)') }} as last_dot_from_end,
+        {{ dbt.position("'@'", 'reverse(match_value)') }} as last_at_from_end
+    from screened
+    where {{ 'true' if repair_emails else 'false' }}
+        and identifier_type = 'email'
+        and screen_reason = 'invalid_identifier'
+),
+
+{%- set broken_columns = [
+    'source', 'source_record_id', 'identifier_type', 'identifier_value', 'record_key',
+    'first_observed_at', 'last_observed_at'
+] %}
+
+broken_spellings as (
+    select {{ broken_columns | join(', ') }}, {{ identity_email_spelling('match_value') }} as spelling
+    from broken_emails
+    union
+    -- the mailbox under another top-level domain ('elindau.free.com' for
+    -- elindau@free.fr): the part after the last dot dropped, when that dot
+    -- ends the domain (after the last @, or anywhere in an address with no @)
+    select
+        {{ broken_columns | join(', ') }},
+        {{ identity_email_spelling(
+            'substr(match_value, 1, ' ~ dbt.length('match_value') ~ ' - last_dot_from_end)'
+        ) }} as spelling
+    from broken_emails
+    where last_dot_from_end > 0
+        and (last_at_from_end = 0 or last_dot_from_end < last_at_from_end)
+),
+
+{#- one reading per broken address, or none when its spellings name two -#}
+readings as (
+    select
+        {% for column in broken_columns %}broken_spellings.{{ column }}, {% endfor %}
+        min(known.identifier_value) as known_value
+    from broken_spellings
+    inner join unambiguous_spellings as known on known.spelling = broken_spellings.spelling
+    -- a spelling this short ('a1@b') could be anyone's
+    where {{ dbt.length('broken_spellings.spelling') }} >= 6
+    group by {% for column in broken_columns %}broken_spellings.{{ column }}{% if not loop.last %}, {% endif %}{% endfor %}
+    having count(distinct known.identifier_value) = 1
+),
+
 repaired as (
     select
-        broken.source,
-        broken.source_record_id,
-        broken.identifier_type,
-        reading.identifier_value,
-        broken.record_key,
-        {{ dbt.concat(["'email|'", 'reading.identifier_value']) }} as identifier_key,
+        source,
+        source_record_id,
+        identifier_type,
+        known_value as identifier_value,
+        record_key,
+        {{ dbt.concat(["'email|'", 'known_value']) }} as identifier_key,
         cast(null as {{ dbt.type_string() }}) as invalid_reason,
         cast(null as {{ dbt.type_string() }}) as screen_reason,
-        broken.first_observed_at,
-        broken.last_observed_at,
-        broken.identifier_value as repaired_from
-    from screened as broken
-    inner join unambiguous_spellings as reading
-        on reading.spelling = {{ identity_email_spelling('broken.match_value') }}
-    where {{ 'true' if repair_emails else 'false' }}
-        and broken.identifier_type = 'email'
-        and broken.screen_reason = 'invalid_identifier'
-        -- a spelling this short ('a1@b') could be anyone's
-        and {{ dbt.length('reading.spelling') }} >= 6
-        -- the record already holds the address itself
-        and not exists (
-            select 1 from screened as own
-            where own.record_key = broken.record_key
-                and own.identifier_key = {{ dbt.concat(["'email|'", 'reading.identifier_value']) }}
-        )
+        first_observed_at,
+        last_observed_at,
+        identifier_value as repaired_from
+    from readings
+    -- the record already holds the address itself
+    where not exists (
+        select 1 from screened as own
+        where own.record_key = readings.record_key
+            and own.identifier_key = {{ dbt.concat(["'email|'", 'readings.known_value']) }}
+    )
 ),
 
 {%- set occurrence_columns = [
