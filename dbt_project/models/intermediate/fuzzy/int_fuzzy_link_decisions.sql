@@ -358,29 +358,34 @@ merged_links as (
         and chain_conflicts.pair_key is null
 ),
 
+{#- each merged link both ways, and each record as its own neighbour, so a
+    round is one join: a record takes the smallest label among itself and its
+    neighbours. Every round reads the previous one once, so the query grows
+    linearly with the rounds (Spark inlines CTEs: two reads per round doubled
+    the plan each round, past the driver's memory at four). -#}
 link_ends as (
-    select node_a as node, node_b as neighbour from merged_links
-    union all
-    select node_b as node, node_a as neighbour from merged_links
+    select
+        case when ends.n in (1, 3) then merged_links.node_a else merged_links.node_b end as node,
+        case when ends.n in (1, 4) then merged_links.node_a else merged_links.node_b end as neighbour
+    from merged_links
+    cross join (
+        select 1 as n union all select 2 as n union all select 3 as n union all select 4 as n
+    ) as ends
 ),
 
 cluster_labels_0 as (
-    select node, min(node) as label
+    select distinct node, node as label
     from link_ends
-    group by node
 ),
 {%- for round in range(1, cluster_rounds + 1) %}
 
 cluster_labels_{{ round }} as (
     select
         link_ends.node,
-        min(case when neighbour_label.label < own_label.label
-            then neighbour_label.label else own_label.label end) as label
+        min(previous.label) as label
     from link_ends
-    inner join cluster_labels_{{ round - 1 }} as own_label
-        on own_label.node = link_ends.node
-    inner join cluster_labels_{{ round - 1 }} as neighbour_label
-        on neighbour_label.node = link_ends.neighbour
+    inner join cluster_labels_{{ round - 1 }} as previous
+        on previous.node = link_ends.neighbour
     group by link_ends.node
 ),
 {%- endfor %}
