@@ -28,6 +28,7 @@ FUZZY_PATHS = (
     "dbt_project.yml",
     "profiles.yml",
     "macros/generate_schema_name.sql",
+    "macros/fuzzy",
     "models/intermediate/fuzzy",
     "seeds/fuzzy_nicknames.csv",
     "seeds/fuzzy_review_decisions.csv",

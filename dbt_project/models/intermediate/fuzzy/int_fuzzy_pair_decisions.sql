@@ -1,0 +1,278 @@
+{#- Every candidate fuzzy pair (scored by the model, or named in the steward's
+    review file) with what happens to it and why, judged pair by pair (the
+    cluster guard in int_fuzzy_link_decisions comes after). Rules, first match wins:
+    1. the two records carry different customer ids of one system: refused,
+       whatever the score or the steward says (deterministic evidence wins).
+       A record's customer ids are its own and those its valid e-mails and
+       phones lead to (macro fuzzy_customer_id_evidence), so a fuzzy link
+       cannot join two accounts of one system through a third record either;
+    2. the steward rejected the pair: kept apart;
+    3. the steward accepted the pair: merged;
+    4. score >= fuzzy_match_threshold and no contradicting level: merged;
+    5. score >= fuzzy_review_threshold (or a high score with a contradiction):
+       waits in the review queue;
+    6. otherwise: below the review threshold, ignored.
+    A table of its own so the cluster guard reads it once: Spark inlines CTEs,
+    and the guard's rounds would copy all of this into its plan each round. -#}
+{%- set match_threshold = var('fuzzy_match_threshold', 0.8) -%}
+{%- set review_threshold = var('fuzzy_review_threshold', 0.6) -%}
+
+with links as (
+    select * from {{ ref('int_fuzzy_links') }}
+),
+
+review_decisions as (
+    select * from {{ ref('int_fuzzy_review_decisions') }}
+),
+
+person_records as (
+    select distinct source, source_record_id from {{ ref('int_person_records') }}
+),
+
+candidates as (
+    select
+        coalesce(links.source_a, review_decisions.source_a) as source_a,
+        coalesce(links.source_record_id_a, review_decisions.source_record_id_a) as source_record_id_a,
+        coalesce(links.source_b, review_decisions.source_b) as source_b,
+        coalesce(links.source_record_id_b, review_decisions.source_record_id_b) as source_record_id_b,
+        links.match_probability,
+        links.match_weight,
+        links.contradiction,
+        links.name_level,
+        links.birth_date_level,
+        links.address_level,
+        links.email_level,
+        links.phone_level,
+        links.employer_level,
+        links.explanation_json,
+        links.model_version,
+        review_decisions.decision as review_decision,
+        review_decisions.reviewer,
+        review_decisions.decided_at
+    from links
+    full outer join review_decisions
+        on review_decisions.source_a = links.source_a
+        and review_decisions.source_record_id_a = links.source_record_id_a
+        and review_decisions.source_b = links.source_b
+        and review_decisions.source_record_id_b = links.source_record_id_b
+),
+
+{#- a decision about records that no longer exist is dropped, not merged -#}
+existing as (
+    select
+        candidates.*,
+        {{ dbt.concat([
+            'source_a', "'|'", 'source_record_id_a', "'|'", 'source_b', "'|'", 'source_record_id_b'
+        ]) }} as pair_key
+    from candidates
+    inner join person_records as record_a
+        on record_a.source = candidates.source_a
+        and record_a.source_record_id = candidates.source_record_id_a
+    inner join person_records as record_b
+        on record_b.source = candidates.source_b
+        and record_b.source_record_id = candidates.source_record_id_b
+),
+
+candidate_records as (
+    select source_a as source, source_record_id_a as source_record_id from existing
+    union
+    select source_b as source, source_record_id_b as source_record_id from existing
+),
+
+{{ fuzzy_customer_id_evidence('candidate_records') }},
+
+{#- both sides' ids, per pair and system, compared by counting rather than by
+    joining side a to side b (that join is quadratic in a system's ids) -#}
+pair_customer_ids as (
+    select
+        existing.pair_key,
+        existing.source_a,
+        existing.source_record_id_a,
+        existing.source_b,
+        existing.source_record_id_b,
+        'a' as side,
+        ids.customer_system,
+        ids.customer_id
+    from existing
+    inner join evidence_customer_ids as ids
+        on ids.source = existing.source_a
+        and ids.source_record_id = existing.source_record_id_a
+    union all
+    select
+        existing.pair_key,
+        existing.source_a,
+        existing.source_record_id_a,
+        existing.source_b,
+        existing.source_record_id_b,
+        'b' as side,
+        ids.customer_system,
+        ids.customer_id
+    from existing
+    inner join evidence_customer_ids as ids
+        on ids.source = existing.source_b
+        and ids.source_record_id = existing.source_record_id_b
+),
+
+per_system as (
+    select
+        source_a,
+        source_record_id_a,
+        source_b,
+        source_record_id_b,
+        customer_system,
+        count(distinct case when side = 'a' then customer_id end) as ids_a,
+        count(distinct case when side = 'b' then customer_id end) as ids_b,
+        count(distinct customer_id) as ids_both
+    from pair_customer_ids
+    group by source_a, source_record_id_a, source_b, source_record_id_b, customer_system
+),
+
+{#- a conflict: both sides have ids in one system and they are not one same id -#}
+customer_id_conflicts as (
+    select distinct
+        source_a,
+        source_record_id_a,
+        source_b,
+        source_record_id_b
+    from per_system
+    where ids_a > 0
+        and ids_b > 0
+        and ids_both > 1
+),
+
+decided as (
+    select
+        existing.*,
+        conflicts.source_a is not null as has_customer_id_conflict,
+        case
+            when conflicts.source_a is not null then 'refused_customer_id_conflict'
+            when existing.review_decision = 'reject' then 'rejected_by_steward'
+            when existing.review_decision = 'accept' then 'accepted_by_steward'
+            when existing.match_probability >= {{ match_threshold }}
+                and existing.contradiction is null then 'merged_by_model'
+            when existing.match_probability >= {{ review_threshold }} then 'needs_review'
+            when existing.match_probability >= {{ match_threshold }} then 'needs_review'
+            else 'below_review_threshold'
+        end as link_status
+    from existing
+    left join customer_id_conflicts as conflicts
+        on conflicts.source_a = existing.source_a
+        and conflicts.source_record_id_a = existing.source_record_id_a
+        and conflicts.source_b = existing.source_b
+        and conflicts.source_record_id_b = existing.source_record_id_b
+),
+
+{#- The guard above looks at one pair at a time; two merged links that share a
+    record would still join what each brings (a CRM contact matching both of a
+    person's shop accounts). So a side also holds the customer ids of the
+    record's stronger merged links (higher probability, a steward's accept
+    first, ties by pair key): of two links joining one record to two accounts
+    of one system, the weaker is refused. -#}
+provisional as (
+    select
+        pair_key,
+        source_a,
+        source_record_id_a,
+        source_b,
+        source_record_id_b,
+        case
+            when link_status = 'accepted_by_steward' then 2.0
+            else match_probability
+        end as strength
+    from decided
+    where link_status in ('merged_by_model', 'accepted_by_steward')
+),
+
+provisional_sides as (
+    select
+        pair_key,
+        strength,
+        'a' as side,
+        source_a as source,
+        source_record_id_a as source_record_id,
+        source_b as partner_source,
+        source_record_id_b as partner_record_id
+    from provisional
+    union all
+    select
+        pair_key,
+        strength,
+        'b' as side,
+        source_b as source,
+        source_record_id_b as source_record_id,
+        source_a as partner_source,
+        source_record_id_a as partner_record_id
+    from provisional
+),
+
+chain_customer_ids as (
+    select
+        pair_customer_ids.pair_key,
+        pair_customer_ids.side,
+        pair_customer_ids.customer_system,
+        pair_customer_ids.customer_id
+    from pair_customer_ids
+    inner join provisional on provisional.pair_key = pair_customer_ids.pair_key
+    union
+    select
+        target.pair_key,
+        target.side,
+        ids.customer_system,
+        ids.customer_id
+    from provisional_sides as target
+    inner join provisional_sides as stronger
+        on stronger.source = target.source
+        and stronger.source_record_id = target.source_record_id
+        and stronger.pair_key <> target.pair_key
+        and (
+            stronger.strength > target.strength
+            or (stronger.strength = target.strength and stronger.pair_key < target.pair_key)
+        )
+    inner join evidence_customer_ids as ids
+        on ids.source = stronger.partner_source
+        and ids.source_record_id = stronger.partner_record_id
+),
+
+chain_conflicts as (
+    select distinct pair_key
+    from chain_customer_ids
+    group by pair_key, customer_system
+    having count(distinct case when side = 'a' then customer_id end) > 0
+        and count(distinct case when side = 'b' then customer_id end) > 0
+        and count(distinct customer_id) > 1
+),
+
+final as (
+    select
+        decided.pair_key,
+        decided.source_a,
+        decided.source_record_id_a,
+        decided.source_b,
+        decided.source_record_id_b,
+        decided.match_probability,
+        decided.match_weight,
+        decided.contradiction,
+        decided.review_decision,
+        decided.reviewer,
+        decided.decided_at,
+        decided.name_level,
+        decided.birth_date_level,
+        decided.address_level,
+        decided.email_level,
+        decided.phone_level,
+        decided.employer_level,
+        decided.explanation_json,
+        decided.model_version,
+        decided.has_customer_id_conflict
+            or chain_conflicts.pair_key is not null as has_customer_id_conflict,
+        case
+            when chain_conflicts.pair_key is not null then 'refused_customer_id_conflict'
+            else decided.link_status
+        end as link_status,
+        decided.link_status in ('merged_by_model', 'accepted_by_steward')
+            and chain_conflicts.pair_key is null as is_merged
+    from decided
+    left join chain_conflicts on chain_conflicts.pair_key = decided.pair_key
+)
+
+select * from final
