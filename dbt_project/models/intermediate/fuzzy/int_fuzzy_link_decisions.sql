@@ -113,30 +113,8 @@ conflicting_links as (
 
 guarded as (
     select
-        pair_decisions.source_a,
-        pair_decisions.source_record_id_a,
-        pair_decisions.source_b,
-        pair_decisions.source_record_id_b,
-        pair_decisions.match_probability,
-        pair_decisions.match_weight,
-        pair_decisions.contradiction,
-        pair_decisions.review_decision,
-        pair_decisions.reviewer,
-        pair_decisions.decided_at,
-        pair_decisions.name_level,
-        pair_decisions.birth_date_level,
-        pair_decisions.address_level,
-        pair_decisions.email_level,
-        pair_decisions.phone_level,
-        pair_decisions.employer_level,
-        pair_decisions.explanation_json,
-        pair_decisions.model_version,
-        pair_decisions.has_customer_id_conflict
-            or conflicting_links.pair_key is not null as has_customer_id_conflict,
-        case
-            when conflicting_links.pair_key is not null then 'refused_customer_id_conflict'
-            else pair_decisions.link_status
-        end as link_status
+        pair_decisions.*,
+        conflicting_links.pair_key is not null as in_conflicting_cluster
     from pair_decisions
     left join conflicting_links on conflicting_links.pair_key = pair_decisions.pair_key
 ),
@@ -152,10 +130,13 @@ final as (
         source_record_id_b,
         match_probability,
         match_weight,
-        link_status,
-        link_status in ('merged_by_model', 'accepted_by_steward') as is_merged,
+        case
+            when in_conflicting_cluster then 'refused_customer_id_conflict'
+            else link_status
+        end as link_status,
+        is_merged and not in_conflicting_cluster as is_merged,
         contradiction,
-        has_customer_id_conflict,
+        has_customer_id_conflict or in_conflicting_cluster as has_customer_id_conflict,
         review_decision,
         reviewer,
         decided_at,
