@@ -107,9 +107,74 @@ class RejectedError(DestinationError):
     """A permanent rejection of the whole request (e.g. 400 with no per-record detail)."""
 
 
+class MissingCredentials(ValueError):
+    """A destination has no credentials and the sandbox was not chosen: refuse to build.
+
+    Raised by ``from_options`` before any request. ``options`` names the missing
+    options, ``variables`` the environment variables the connector itself reads
+    for them; the sync registry rewrites the message with the variables that
+    destinations.yml references instead (``${SENDGRID_API_KEY}``).
+    """
+
+    def __init__(self, destination: str, options: dict[str, str | None]) -> None:
+        self.destination = destination
+        self.options = dict(options)  # option -> the connector's own env variable, if any
+        super().__init__(self.describe(self.options))
+
+    def describe(self, variables: dict[str, str | None]) -> str:
+        names = [variables.get(o) or f"option {o}" for o in self.options]
+        verb = "is" if len(names) == 1 else "are"
+        return (
+            f"destination {self.destination}: {', '.join(names)} {verb} not set "
+            f"(set {'it' if len(names) == 1 else 'them'}, or {SANDBOX_ENV}=1 for the local sandbox)"
+        )
+
+
+# The sandbox is chosen, never fallen into: FERRY_SANDBOX=1 (make demo, the tests) or
+# `sandbox: true` in a destination's options lets a destination without credentials
+# talk to its local sandbox on 127.0.0.1; otherwise missing credentials fail the build.
+SANDBOX_ENV = "FERRY_SANDBOX"
+
+
+def sandbox_chosen(option: bool | None = None, environ: Mapping[str, str] | None = None) -> bool:
+    """True when this destination's options say ``sandbox: true`` or the process opted in."""
+    if option is not None:
+        return option
+    import os
+
+    value = (os.environ if environ is None else environ).get(SANDBOX_ENV, "")
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def target_host(url: str) -> str:
+    """``host[:port]`` of a URL: no scheme, user info, path or query (they may hold secrets)."""
+    from urllib.parse import urlsplit
+
+    split = urlsplit(url)
+    host = split.hostname or ""
+    return f"{host}:{split.port}" if split.port else host
+
+
+def identity(kind: str, where: str, *parts: str) -> str:
+    """``kind:where:part:part``: the shape of every ``destination_identity``."""
+    return ":".join([kind, where, *[p for p in parts if p]])
+
+
 @runtime_checkable
 class Destination(Protocol):
-    """What every connector's destination implements."""
+    """What every connector's destination implements.
+
+    Optional attributes (read with ``getattr`` and a fallback, so a plugin
+    destination without them still loads):
+
+    - ``destination_identity: str``: where the records actually land, stable
+      across runs and processes: type + account/host + list/audience/url/path
+      (``sendgrid:api.sendgrid.com:list=ferry_marketing``), with ``sandbox`` in
+      it when a sandbox is used, never a secret. The engine keys sync state by
+      it, so a sync re-pointed at another list or account starts fresh there.
+    - ``target_label: str``: ``"sandbox"`` or the real host, printed in every
+      plan, run summary and log line.
+    """
 
     name: str
     capabilities: Capabilities

@@ -1,14 +1,14 @@
 """Jobs and schedules: one job per sync (its cron from the audience's `meta`),
 a warehouse build, engagement pulls and the whole loop.
 
-A sync's schedule starts *stopped* unless its destination has credentials in
-the environment: on the embedded defaults (sandboxes) nothing sends on its own.
+Every schedule starts *stopped*: turning a sync on is a person's decision in the
+Dagster UI (Automation), never a side effect of credentials appearing in the
+environment. Nothing sends on its own until someone starts its schedule.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
 from dagster import (
@@ -23,42 +23,6 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 from orchestration.assets.catalog import Audience, load_audiences
 from orchestration.assets.syncs import DESTINATION_TAG, SYNC_TAG
 from orchestration.checks.audiences import sync_asset_key
-
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
-_LOCAL_TYPES = {"file"}  # write to local disk: nothing to authorise
-
-
-def destination_env_vars(destination: Any) -> set[str]:
-    found: set[str] = set()
-
-    def walk(value: Any) -> None:
-        if isinstance(value, dict):
-            for v in value.values():
-                walk(v)
-        elif isinstance(value, list):
-            for v in value:
-                walk(v)
-        elif isinstance(value, str):
-            found.update(_ENV_REF.findall(value))
-
-    walk(destination.options)
-    return found
-
-
-_SECRET = re.compile(r"(KEY|TOKEN|SECRET|SID|PASSWORD)$")
-
-
-def has_credentials(destination: Any) -> bool:
-    """True when the destination is local, or a secret-like variable its options reference (key, token, sid...) is set.
-
-    Without them the connector talks to its local sandbox, and a schedule that
-    "syncs" to a sandbox nobody looks at would only fill the warehouse's state.
-    """
-    if destination.type in _LOCAL_TYPES:
-        return True
-    names = {n for n in destination_env_vars(destination) if _SECRET.search(n)}
-    return any(os.environ.get(n) for n in names)
-
 
 def sync_job_name(sync: Any) -> str:
     return f"sync_{sync.name}"
@@ -111,7 +75,6 @@ def build_jobs_and_schedules(engagement_keys: list[AssetKey]) -> tuple[list, lis
             job = sync_job(sync)
             jobs.append(job)
             if sync.schedule:
-                running = has_credentials(sync.destination)
                 schedules.append(
                     ScheduleDefinition(
                         name=f"{sync.name}_schedule",
@@ -119,14 +82,10 @@ def build_jobs_and_schedules(engagement_keys: list[AssetKey]) -> tuple[list, lis
                         cron_schedule=sync.schedule,
                         execution_timezone=os.environ.get("FERRY_TIMEZONE", "UTC"),
                         description=(
-                            f"{sync.audience} -> {sync.destination_name} on `{sync.schedule}`"
-                            + ("" if running else " (stopped: no credentials for this destination)")
+                            f"{sync.audience} -> {sync.destination_name} on `{sync.schedule}` "
+                            "(starts stopped: turn it on here once the destination is ready)"
                         ),
-                        default_status=(
-                            DefaultScheduleStatus.RUNNING
-                            if running
-                            else DefaultScheduleStatus.STOPPED
-                        ),
+                        default_status=DefaultScheduleStatus.STOPPED,
                     )
                 )
     warehouse = define_asset_job(

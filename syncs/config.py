@@ -88,9 +88,33 @@ class DestinationSpec(_Strict):
         """Options with `${VAR}` / `${VAR:-default}` expanded; an option whose variable is unset is left out.
 
         Expanded at build time, not load time, so secrets never sit in config objects
-        that get printed, and a missing credential just means "use the sandbox".
+        that get printed. A missing credential fails the connector's build unless the
+        sandbox was chosen (FERRY_SANDBOX=1 or `sandbox: true`).
         """
         return _expand(dict(self.options), os.environ if environ is None else environ)
+
+    def referenced_variables(self) -> set[str]:
+        """Every environment variable the options reference (`${VAR}` anywhere in them)."""
+        found: set[str] = set()
+
+        def walk(value: Any) -> None:
+            if isinstance(value, dict):
+                for v in value.values():
+                    walk(v)
+            elif isinstance(value, list):
+                for v in value:
+                    walk(v)
+            elif isinstance(value, str):
+                found.update(m.group(1) for m in _ENV.finditer(value))
+
+        walk(self.options)
+        return found
+
+    def referenced_variable(self, option: str) -> str | None:
+        """The environment variable an option is exactly `${VAR}` of (for error messages)."""
+        value = self.options.get(option)
+        whole = _ENV.fullmatch(value) if isinstance(value, str) else None
+        return whole.group(1) if whole else None
 
 
 class _SyncEntry(_Strict):

@@ -11,7 +11,7 @@ import importlib
 import inspect
 from typing import Any
 
-from connectors.base import Destination
+from connectors.base import Destination, MissingCredentials
 from syncs.config import DestinationSpec, SyncConfig
 
 
@@ -81,7 +81,13 @@ def build_destination(
                 f"{spec.type!r} cannot honour quiet hours"
             )
         options["quiet_hours"] = quiet_hours
-    destination = cls.from_options(options)
+    try:
+        destination = cls.from_options(options)
+    except MissingCredentials as exc:
+        # Name the variables destinations.yml reads, which may differ from the connector's defaults.
+        variables = {o: spec.referenced_variable(o) or v for o, v in exc.options.items()}
+        label = f"{sync.destination_name!r} (type {spec.type})" if sync else f"of type {spec.type!r}"
+        raise MissingCredentials(label, variables) from None
     if not isinstance(destination, Destination):
         raise DestinationUnavailable(f"{cls.__name__}.from_options did not return a Destination")
     return destination

@@ -12,6 +12,9 @@ from tests import prebuild
 
 # Tests never reach the network and never touch the user's warehouse.
 os.environ.setdefault("FERRY_ENV", "test")
+# The tests choose the local vendor sandboxes explicitly (a destination without
+# credentials otherwise refuses to build); tests of that refusal unset it.
+os.environ["FERRY_SANDBOX"] = "1"
 
 # CI must not fail on a random draw nobody can reproduce: the default profile walks
 # the same examples every run. `HYPOTHESIS_PROFILE=explore` searches afresh (and

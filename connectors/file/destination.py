@@ -117,6 +117,15 @@ class FileExport:
             details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise ValueError(f"destination type file, options: {details}") from None
 
+    @property
+    def target_label(self) -> str:
+        return str(self.dir.resolve())
+
+    @property
+    def destination_identity(self) -> str:
+        """``file:<resolved latest file>``: a file export has no sandbox and no credentials."""
+        return f"file:{self.latest_path.resolve()}"
+
     # ----- reading and writing tables
 
     def read(self, path: Path) -> list[dict[str, Any]]:

@@ -44,12 +44,16 @@ from connectors import hashing
 from connectors.base import (
     AuthError,
     Capabilities,
+    MissingCredentials,
     Operation,
     Outcome,
     Record,
     RecordResult,
     RejectedError,
     RetryableError,
+    identity,
+    sandbox_chosen,
+    target_host,
 )
 from connectors.http import HttpClient
 
@@ -69,6 +73,7 @@ class GoogleAdsOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    sandbox: bool | None = None  # true: the local sandbox; default: FERRY_SANDBOX
     customer_id: str | None = Field(None, pattern=r"^\d+$")  # all three default to the sandbox's
     user_list_id: str | None = Field(None, pattern=r"^\d+$")  # when no OAuth credentials are set
     developer_token: str | None = Field(None, min_length=1)
@@ -143,7 +148,14 @@ class GoogleAdsCustomerMatch:
     )
 
     def __init__(self, options: GoogleAdsOptions, *, sleep: Callable[[float], None] = time.sleep) -> None:
-        self.is_sandbox = not options.access_token and not options.refresh_token
+        self.is_sandbox = bool(options.sandbox) or (not options.access_token and not options.refresh_token)
+        if self.is_sandbox and not sandbox_chosen(options.sandbox):
+            missing = {"refresh_token": "GOOGLE_ADS_REFRESH_TOKEN"}
+            for key in ("client_id", "client_secret", "developer_token", "customer_id", "user_list_id"):
+                if not getattr(options, key):
+                    missing[key] = f"GOOGLE_ADS_{key.upper()}"
+            raise MissingCredentials("'google_ads' (type google_ads)", missing)
+        self._local = self.is_sandbox and not options.base_url
         if self.is_sandbox:
             from connectors.google_ads import sandbox
 
@@ -180,6 +192,19 @@ class GoogleAdsCustomerMatch:
         self._can_refresh = bool(options.refresh_token and options.client_id and options.client_secret)
         self.user_list = f"customers/{options.customer_id}/userLists/{options.user_list_id}"
         self.jobs: list[str] = []  # job resource names this instance ran, newest last
+
+    @property
+    def target_label(self) -> str:
+        return "sandbox" if self.is_sandbox else target_host(self.options.base_url or API_URL)
+
+    @property
+    def destination_identity(self) -> str:
+        """``google_ads:<host>:customer=<id>:list=<user list id>``."""
+        where = "sandbox" if self._local else target_host(self.options.base_url or API_URL)
+        if self.is_sandbox and not self._local:
+            where = f"sandbox@{where}"
+        o = self.options
+        return identity("google_ads", where, f"customer={o.customer_id}", f"list={o.user_list_id}")
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> "GoogleAdsCustomerMatch":

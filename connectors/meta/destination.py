@@ -41,12 +41,16 @@ from connectors import hashing
 from connectors.base import (
     AuthError,
     Capabilities,
+    MissingCredentials,
     Operation,
     Outcome,
     Record,
     RecordResult,
     RejectedError,
     RetryableError,
+    identity,
+    sandbox_chosen,
+    target_host,
 )
 from connectors.http import HttpClient
 
@@ -76,7 +80,8 @@ class MetaOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     audience_id: str | None = Field(None, min_length=1)  # none with no token: the sandbox's audience
-    access_token: str | None = Field(None, min_length=1)  # none: the local sandbox
+    access_token: str | None = Field(None, min_length=1)  # none: error, or the sandbox if chosen
+    sandbox: bool | None = None  # true: the local sandbox; default: FERRY_SANDBOX
     base_url: str | None = None  # default https://graph.facebook.com
     api_version: str = DEFAULT_VERSION
     # Meta keys to send; default: every key the sync maps (see DERIVED_ORDER).
@@ -163,11 +168,19 @@ class MetaCustomAudience:
     )
 
     def __init__(self, options: MetaOptions, *, sleep: Any = time.sleep) -> None:
-        self.is_sandbox = not options.access_token
-        if self.is_sandbox:
-            # No credentials: the local sandbox (a standalone one if base_url points at it).
-            from connectors.meta import sandbox
+        from connectors.meta import sandbox
 
+        self.is_sandbox = bool(options.sandbox) or not options.access_token
+        if self.is_sandbox and not sandbox_chosen(options.sandbox):
+            missing = {"access_token": "META_ACCESS_TOKEN"}
+            if not options.audience_id:
+                missing["audience_id"] = "META_AUDIENCE_ID"
+            raise MissingCredentials("'meta' (type meta)", missing)
+        if options.access_token == sandbox.MetaSandbox.DEFAULT_TOKEN:
+            self.is_sandbox = True  # a sandbox instance named by its URL and token
+        self._local = self.is_sandbox and not options.base_url
+        if self.is_sandbox:
+            # The local sandbox (a standalone one if base_url points at it).
             base_url = options.base_url or sandbox.local_sandbox().base_url
             options = options.model_copy(update={
                 "access_token": sandbox.MetaSandbox.DEFAULT_TOKEN,
@@ -191,6 +204,18 @@ class MetaCustomAudience:
         )
         if self.capabilities.max_batch_records < options.max_users_per_request:
             raise ValueError("max_users_per_request above Meta's limit")
+
+    @property
+    def target_label(self) -> str:
+        return "sandbox" if self.is_sandbox else target_host(self.options.base_url or GRAPH_URL)
+
+    @property
+    def destination_identity(self) -> str:
+        """``meta:<host>:audience=<id>``: custom audience ids are unique across ad accounts."""
+        where = "sandbox" if self._local else target_host(self.options.base_url or GRAPH_URL)
+        if self.is_sandbox and not self._local:
+            where = f"sandbox@{where}"
+        return identity("meta", where, f"audience={self.audience_id}")
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> "MetaCustomAudience":

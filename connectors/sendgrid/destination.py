@@ -43,12 +43,16 @@ from sendgrid.helpers.mail import CustomArg, From, Mail, To
 from connectors.base import (
     AuthError,
     Capabilities,
+    MissingCredentials,
     Operation,
     Outcome,
     Record,
     RecordResult,
     RejectedError,
     RetryableError,
+    identity,
+    sandbox_chosen,
+    target_host,
 )
 from connectors.http import HttpClient
 from connectors.sendgrid.sandbox import (
@@ -73,7 +77,8 @@ class SendGridOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    api_key: str | None = None  # default: $SENDGRID_API_KEY; none -> local sandbox
+    api_key: str | None = None  # default: $SENDGRID_API_KEY; none -> error, or the sandbox if chosen
+    sandbox: bool | None = None  # true: the local sandbox; default: FERRY_SANDBOX
     host: str | None = None  # default https://api.sendgrid.com (or the sandbox)
     list_name: str | None = None  # found or created on first use
     list_id: str | None = None
@@ -111,12 +116,17 @@ class SendGridDestination:
         self.name = name
         self.options = options
         self.sleep = sleep
-        api_key = options.api_key or os.environ.get("SENDGRID_API_KEY")
+        api_key = None if options.sandbox else options.api_key or os.environ.get("SENDGRID_API_KEY")
         host = options.host
         self.is_sandbox = False
+        self._local = False  # the process-wide sandbox: its port changes, its identity does not
         if not api_key:
+            if not sandbox_chosen(options.sandbox):
+                raise MissingCredentials(f"{name!r} (type sendgrid)", {"api_key": "SENDGRID_API_KEY"})
             sandbox = local_sandbox()
-            api_key, host, self.is_sandbox = sandbox.api_key, sandbox.base_url, True
+            api_key, host, self.is_sandbox, self._local = (
+                sandbox.api_key, sandbox.base_url, True, True
+            )
         elif api_key == SANDBOX_API_KEY:
             self.is_sandbox = True
         self.host = host or "https://api.sendgrid.com"
@@ -145,6 +155,23 @@ class SendGridDestination:
                 f"destination {name!r} (type sendgrid): invalid options: {_describe(exc)}"
             ) from None
         return cls(parsed, name=name)
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def target_label(self) -> str:
+        return "sandbox" if self.is_sandbox else target_host(self.host)
+
+    @property
+    def destination_identity(self) -> str:
+        """``sendgrid:<host>:list=<id or name>`` (or ``:from=<sender>`` for sends)."""
+        where = "sandbox" if self._local else target_host(self.host)
+        if self.is_sandbox and not self._local:
+            where = f"sandbox@{where}"
+        o = self.options
+        target = f"list={o.list_id or o.list_name}" if (o.list_id or o.list_name) else ""
+        sender = f"from={o.from_email}" if o.from_email and not target else ""
+        return identity("sendgrid", where, target, sender)
 
     # ------------------------------------------------------------------ contract
 

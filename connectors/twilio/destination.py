@@ -37,7 +37,18 @@ import requests
 from phonenumbers import timezone as phone_timezone
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from connectors.base import Capabilities, Operation, Outcome, Record, RecordResult, RetryableError
+from connectors.base import (
+    Capabilities,
+    MissingCredentials,
+    Operation,
+    Outcome,
+    Record,
+    RecordResult,
+    RetryableError,
+    identity,
+    sandbox_chosen,
+    target_host,
+)
 from connectors.http import HttpClient, retry_after_seconds
 from connectors.quiet_hours import QuietHours
 from connectors.twilio.sandbox import (
@@ -51,7 +62,8 @@ from connectors.twilio.sandbox import (
 class TwilioOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    account_sid: str | None = None  # default $TWILIO_ACCOUNT_SID; none -> local sandbox
+    account_sid: str | None = None  # default $TWILIO_ACCOUNT_SID; none -> error, or the sandbox if chosen
+    sandbox: bool | None = None  # true: the local sandbox; default: FERRY_SANDBOX
     auth_token: str | None = None  # default $TWILIO_AUTH_TOKEN
     api_key_sid: str | None = None  # optional: API key instead of the auth token for REST calls
     api_key_secret: str | None = None
@@ -95,10 +107,17 @@ class TwilioDestination:
         self.name = name
         self.options = options
         self.now = now or (lambda: datetime.now(UTC))
-        sid = options.account_sid or os.environ.get("TWILIO_ACCOUNT_SID")
+        sid = None if options.sandbox else options.account_sid or os.environ.get("TWILIO_ACCOUNT_SID")
         token = options.auth_token or os.environ.get("TWILIO_AUTH_TOKEN")
         base = options.base_url
+        self._local = False  # the process-wide sandbox: its port changes, its identity does not
         if not sid or not (token or options.api_key_secret):
+            if not sandbox_chosen(options.sandbox):
+                missing = {"account_sid": "TWILIO_ACCOUNT_SID"} if not sid else {}
+                if not (token or options.api_key_secret):
+                    missing["auth_token"] = "TWILIO_AUTH_TOKEN"
+                raise MissingCredentials(f"{name!r} (type twilio)", missing)
+            self._local = True
             sandbox = local_sandbox()
             sid, token, base = (
                 sandbox.account_sid,
@@ -132,6 +151,19 @@ class TwilioDestination:
                 f"destination {name!r} (type twilio): invalid options: {_describe(exc)}"
             ) from None
         return cls(parsed, name=name)
+
+    @property
+    def target_label(self) -> str:
+        return "sandbox" if self.is_sandbox else target_host(self.base_url)
+
+    @property
+    def destination_identity(self) -> str:
+        """``twilio:<host>:account=<sid>:sender=<messaging service or number>`` (SIDs are not secrets)."""
+        where = "sandbox" if self._local else target_host(self.base_url)
+        if self.is_sandbox and not self._local:
+            where = f"sandbox@{where}"
+        sender = self.options.messaging_service_sid or self.options.from_number or ""
+        return identity("twilio", where, f"account={self.account_sid}", f"sender={sender}" if sender else "")
 
     @property
     def messages_path(self) -> str:

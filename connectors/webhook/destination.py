@@ -37,7 +37,19 @@ from urllib.parse import urlsplit
 import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.base import AuthError, Capabilities, Operation, Outcome, Record, RecordResult, RetryableError
+from connectors.base import (
+    AuthError,
+    Capabilities,
+    MissingCredentials,
+    Operation,
+    Outcome,
+    Record,
+    RecordResult,
+    RetryableError,
+    identity,
+    sandbox_chosen,
+    target_host,
+)
 from connectors.http import HttpClient
 from connectors.webhook.signing import BATCH_ID_HEADER, SIGNATURE_HEADER, sign
 
@@ -49,7 +61,8 @@ class WebhookOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str | None = Field(None, pattern=r"^https?://")  # none: the local reference receiver
+    url: str | None = Field(None, pattern=r"^https?://")  # none: error, or the local receiver if chosen
+    sandbox: bool | None = None  # true: the local reference receiver; default: FERRY_SANDBOX
     secret: str | None = Field(None, min_length=16)  # required with a url
     name: str = "webhook"
     sync: str | None = None  # the sync posting through this destination, sent in the envelope
@@ -77,7 +90,12 @@ class WebhookDestination:
     takes_sync_name = True  # the sync registry passes options["sync"]: named in every batch
 
     def __init__(self, options: WebhookOptions) -> None:
-        self.is_sandbox = options.url is None
+        self.is_sandbox = bool(options.sandbox) or options.url is None
+        if self.is_sandbox and not sandbox_chosen(options.sandbox):
+            missing = {"url": "FERRY_WEBHOOK_URL"}
+            if not options.secret:
+                missing["secret"] = "FERRY_WEBHOOK_SECRET"
+            raise MissingCredentials(f"{options.name!r} (type webhook)", missing)
         if self.is_sandbox:
             from connectors.webhook.sandbox import local_receiver
 
@@ -113,6 +131,18 @@ class WebhookDestination:
             max_attempts=options.max_attempts,
             backoff_initial=options.backoff_initial,
         )
+
+    @property
+    def target_label(self) -> str:
+        return "sandbox" if self.is_sandbox else target_host(self.options.url or "")
+
+    @property
+    def destination_identity(self) -> str:
+        """``webhook:<scheme://host[:port]/path>``: no query string or user info (they may hold tokens)."""
+        if self.is_sandbox:
+            return identity("webhook", "sandbox", self.options.name)
+        split = urlsplit(self.options.url or "")
+        return f"webhook:{split.scheme}://{target_host(self.options.url or '')}{self._shown_path}"
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> "WebhookDestination":

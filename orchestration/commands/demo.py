@@ -29,8 +29,40 @@ def _main(args: argparse.Namespace) -> int:
 
     home = prepare_dagster_home()
     warehouse = export_warehouse_env()
+    for line in choose_sandboxes():
+        print(line)
     return run_demo(people=args.people, seed=args.seed, generate=not args.skip_generate,
                     warehouse=str(warehouse), dagster_home=str(home))
+
+
+def choose_sandboxes(environ: Any = None) -> list[str]:
+    """The demo talks to the local vendor sandboxes only, whatever the shell holds.
+
+    Sets FERRY_SANDBOX=1 (the sandbox is chosen, never fallen into) and removes,
+    for this process, the variables destinations.yml reads for every destination
+    that has a sandbox, so a real API key in the shell never receives demo data.
+    Returns what it did, for the console.
+    """
+    import os
+
+    from orchestration.assets.catalog import DESTINATIONS_FILE
+    from syncs.config import SyncConfigError, load_destinations
+
+    environ = os.environ if environ is None else environ
+    environ["FERRY_SANDBOX"] = "1"
+    try:
+        specs = load_destinations(DESTINATIONS_FILE).values()
+    except SyncConfigError:
+        specs = []  # the definitions load reports it
+    ignored = sorted(
+        {v for spec in specs if spec.type != "file" for v in spec.referenced_variables() if environ.get(v)}
+    )
+    for name in ignored:
+        del environ[name]
+    lines = ["demo: FERRY_SANDBOX=1, every destination talks to its local sandbox on 127.0.0.1"]
+    if ignored:
+        lines.append(f"demo: ignoring {', '.join(ignored)} (set in your shell; the demo never reaches real tools)")
+    return lines
 
 
 def run_demo(*, people: int, seed: int, generate: bool, warehouse: str, dagster_home: str) -> int:

@@ -71,25 +71,26 @@ def test_every_audience_has_its_syncs_checks_schedules_and_sensor():
                 assert schedules[f"{sync.name}_schedule"].cron_schedule == sync.schedule
 
 
-def test_schedules_start_stopped_without_credentials(monkeypatch):
-    from dagster import DefaultScheduleStatus
+def test_sync_schedules_and_sensors_start_stopped_even_with_credentials(monkeypatch):
+    """Credentials appearing in the environment never turn a sync on: a person does."""
+    from dagster import DefaultScheduleStatus, DefaultSensorStatus
 
-    from orchestration.definitions import defs
-    from orchestration.schedules import has_credentials
-    from syncs.config import DestinationSpec
+    from orchestration.schedules import build_jobs_and_schedules
+    from orchestration.sensors import build_sensors
 
-    spec = DestinationSpec(type="sendgrid", options={"api_key": "${SENDGRID_API_KEY}", "host": "${SENDGRID_HOST}"})
-    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
-    assert not has_credentials(spec)
-    monkeypatch.setenv("SENDGRID_API_KEY", "SG.example")
-    assert has_credentials(spec)
-    assert has_credentials(DestinationSpec(type="file", options={"path": "/tmp/x"}))
-    # The test environment has no vendor credentials: sandboxed syncs never run on their own.
-    by_name = {s.name: s for s in defs.schedules or []}
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.example-not-used")
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC" + "1" * 32)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "token-not-used")
+    schedules = {s.name: s for s in build_jobs_and_schedules([])[1]}
+    sensors = {s.name: s for s in build_sensors()}
+    checked = 0
     for audience in load_audiences():
+        assert sensors[f"{audience.name}_rebuilt"].default_status == DefaultSensorStatus.STOPPED
         for sync in audience.syncs:
-            if sync.schedule and sync.destination.type != "file":
-                assert by_name[f"{sync.name}_schedule"].default_status == DefaultScheduleStatus.STOPPED
+            if sync.schedule:
+                assert schedules[f"{sync.name}_schedule"].default_status == DefaultScheduleStatus.STOPPED
+                checked += 1
+    assert checked > 0
 
 
 def test_every_sync_mode_is_supported_by_its_destination():

@@ -72,6 +72,34 @@ def test_rebuilt_audience_requests_one_run_of_its_syncs(defs):
         assert len(again.run_requests) == 1 and again.run_requests[0].run_key != request.run_key
 
 
+def test_a_sensor_started_after_a_build_ignores_it_and_acts_on_the_next(defs):
+    """No backlog: turning a sensor on does not replay the builds made while it was off."""
+    audience = _audience_with_most_syncs()
+    sensor = defs.get_sensor_def(f"{audience.name}_rebuilt")
+    with DagsterInstance.ephemeral() as instance:
+        instance.report_runless_asset_event(AssetMaterialization(asset_key=audience.asset_key))
+        built = instance.fetch_materializations(audience.asset_key, limit=1).records[0]
+        started = built.timestamp + 1.0  # a person turns the sensor on after that build
+
+        def tick(cursor):
+            context = build_sensor_context(
+                instance=instance, definitions=defs, cursor=cursor, last_sensor_start_time=started
+            )
+            return sensor.evaluate_tick(context)
+
+        first = tick(None)
+        assert first.run_requests == [] and "before this sensor was started" in first.skip_message
+        assert first.cursor is not None  # moved past the old build: it never fires later
+        assert tick(first.cursor).run_requests == []
+
+        # A build after the start: the builds' timestamps come from the instance's clock,
+        # so the start time is moved back instead of waiting for the clock.
+        started = built.timestamp
+        instance.report_runless_asset_event(AssetMaterialization(asset_key=audience.asset_key))
+        fired = tick(first.cursor)
+        assert len(fired.run_requests) == 1, fired.skip_message
+
+
 def test_other_audiences_builds_do_not_trigger_a_sensor(defs):
     audiences = load_audiences()
     watched, other = audiences[0], audiences[1]
