@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -226,9 +227,8 @@ def _where(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def load_destinations(path: str | Path) -> dict[str, DestinationSpec]:
-    """Parse destinations.yml; errors name the file and the key."""
-    path = Path(path)
+def _read_destinations(path: Path) -> dict[str, Any]:
+    """The raw `destinations` mapping; a file that cannot be read at all is one error for every sync."""
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
@@ -239,15 +239,39 @@ def load_destinations(path: str | Path) -> dict[str, DestinationSpec]:
         raise SyncConfigError(
             f"{path}: key 'destinations' must be a mapping of name -> destination"
         )
-    out: dict[str, DestinationSpec] = {}
-    for name, body in raw["destinations"].items():
-        if not _NAME.match(str(name)):
-            raise SyncConfigError(f"{path}: destinations.{name}: name must be a plain identifier")
-        try:
-            out[name] = DestinationSpec.model_validate(body or {})
-        except ValidationError as exc:
-            raise SyncConfigError(f"{path}: destinations.{name}.{_where(exc)}") from None
-    return out
+    return raw["destinations"]
+
+
+def _destination(path: Path, name: Any, body: Any, check_connector: bool = True) -> DestinationSpec:
+    """One destination (and, with ``check_connector``, its options checked against its
+    connector, which is imported for it); errors name file and key."""
+    if not _NAME.match(str(name)):
+        raise SyncConfigError(f"{path}: destinations.{name}: name must be a plain identifier")
+    try:
+        spec = DestinationSpec.model_validate(body or {})
+    except ValidationError as exc:
+        raise SyncConfigError(f"{path}: destinations.{name}.{_where(exc)}") from None
+    if not check_connector:
+        return spec
+    from syncs.registry import option_errors  # registry imports this module
+
+    problem = option_errors(spec)
+    if problem:
+        raise SyncConfigError(f"{path}: destinations.{name}.{problem}")
+    return spec
+
+
+def load_destinations(path: str | Path) -> dict[str, DestinationSpec]:
+    """Parse destinations.yml: the first error (naming the file and key) raises.
+
+    Connectors are not imported here (see syncs.registry): the sync loader checks
+    the options of the destinations that syncs use.
+    """
+    path = Path(path)
+    return {
+        name: _destination(path, name, body, check_connector=False)
+        for name, body in _read_destinations(path).items()
+    }
 
 
 def _model_meta(node: dict[str, Any]) -> dict[str, Any] | None:
@@ -263,15 +287,56 @@ def _declared_in(node: dict[str, Any]) -> str:
     return path.split("://", 1)[-1]
 
 
+@dataclass(frozen=True)
+class SyncLoad:
+    """Every sync that loaded, and one error per declaration that did not.
+
+    Why not raise: one bad `meta.ferry` block or destination must not take every
+    other sync (and the Dagster code location) down with it. `errors` maps the
+    sync name (or `<model>` when the name cannot be known) to its message, which
+    names the file and the key.
+    """
+
+    syncs: list[SyncConfig]
+    errors: dict[str, str]
+    error_models: dict[str, str] = field(default_factory=dict)  # error key -> the model declaring it
+
+    def find(self, name: str) -> SyncConfig:
+        """The sync called `name`; its own load error, or the known names, otherwise."""
+        if name in self.errors:
+            raise SyncConfigError(self.errors[name])
+        return find_sync(self.syncs, name)
+
+
 def load_syncs(manifest_path: str | Path, destinations_path: str | Path) -> list[SyncConfig]:
-    """Every sync declared by an audience model in the dbt manifest, validated.
+    """Every sync declared by an audience model in the dbt manifest, validated (strict).
 
     Raises SyncConfigError naming the YAML file, the model and the key (e.g.
     `models/audiences/starter/_starter__models.yml: model aud_win_back:
-    meta.ferry.syncs.0.mode: ...`) or the destinations file and key.
+    meta.ferry.syncs.0.mode: ...`) or the destinations file and key; with
+    several problems, every one of them, one per line.
+    """
+    loaded = load_sync_declarations(manifest_path, destinations_path)
+    if loaded.errors:
+        raise SyncConfigError("\n".join(loaded.errors.values()))
+    return loaded.syncs
+
+
+def load_sync_declarations(manifest_path: str | Path, destinations_path: str | Path) -> SyncLoad:
+    """The syncs that are valid plus an error per invalid declaration (see SyncLoad).
+
+    Raises only when nothing can be read: the manifest or destinations file is
+    missing or is not YAML/JSON.
     """
     manifest_path = Path(manifest_path)
-    destinations = load_destinations(destinations_path)
+    destinations_path = Path(destinations_path)
+    destinations: dict[str, DestinationSpec] = {}
+    broken: dict[str, str] = {}  # destination name -> its error
+    for name, body in _read_destinations(destinations_path).items():
+        try:
+            destinations[name] = _destination(destinations_path, name, body)
+        except SyncConfigError as exc:
+            broken[str(name)] = str(exc)
     try:
         manifest = json.loads(manifest_path.read_text())
     except FileNotFoundError:
@@ -279,6 +344,8 @@ def load_syncs(manifest_path: str | Path, destinations_path: str | Path) -> list
             f"{manifest_path}: dbt manifest not found (run `dbt parse` or `dbt build` first)"
         ) from None
     syncs: list[SyncConfig] = []
+    errors: dict[str, str] = {}
+    models: dict[str, str] = {}
     seen: dict[str, str] = {}
     for node in sorted(manifest.get("nodes", {}).values(), key=lambda n: n.get("unique_id", "")):
         if node.get("resource_type") != "model":
@@ -292,58 +359,86 @@ def load_syncs(manifest_path: str | Path, destinations_path: str | Path) -> list
         try:
             meta = _FerryMeta.model_validate(raw)
         except ValidationError as exc:
-            raise SyncConfigError(f"{file}model {model}: meta.ferry.{_where(exc)}") from None
+            errors[model] = f"{file}model {model}: meta.ferry.{_where(exc)}"
+            models[model] = model
+            continue
         for i, entry in enumerate(meta.syncs):
             where = f"{file}model {model}: meta.ferry.syncs.{i}"
-            if entry.destination not in destinations:
-                raise SyncConfigError(
-                    f"{where}.destination: {entry.destination!r} is not declared in "
-                    f"{Path(destinations_path).name} (known: {', '.join(sorted(destinations)) or 'none'})"
-                )
-            if entry.mode == "send" and meta.channel == "none":
-                # Sends are messages to people: they must say which consent applies.
-                raise SyncConfigError(
-                    f"{where}.mode: send needs meta.ferry.channel (email, sms or ads)"
-                )
-            if entry.policies.quiet_hours is not None and meta.channel != "sms":
-                raise SyncConfigError(
-                    f"{where}.policies.quiet_hours: quiet hours follow the recipient's phone "
-                    f"time zone; they need meta.ferry.channel sms (got {meta.channel!r})"
-                )
             name = entry.name or f"{model}__{entry.destination}"
-            if name in seen:
-                raise SyncConfigError(
-                    f"{where}.name: sync name {name!r} is already used by {seen[name]}; set `name:`"
+            try:
+                if name in seen:
+                    raise SyncConfigError(
+                        f"{where}.name: sync name {name!r} is already used by {seen[name]}; set `name:`"
+                    )
+                seen[name] = where
+                syncs.append(
+                    _sync_config(node, meta, entry, name, where, destinations, broken, destinations_path)
                 )
-            seen[name] = where
-            fields = {
-                k: v if isinstance(v, FieldMapping) else FieldMapping(column=v)
-                for k, v in entry.fields.items()
-            }
-            clash = set(fields) & set(entry.identifiers)
-            if clash:
-                raise SyncConfigError(
-                    f"{where}.fields: {sorted(clash)} also declared as identifiers"
-                )
-            syncs.append(
-                SyncConfig(
-                    name=name,
-                    audience=model,
-                    schema_name=node.get("schema") or "audiences",
-                    table=node.get("alias") or model,
-                    destination_name=entry.destination,
-                    destination=destinations[entry.destination],
-                    mode=entry.mode,
-                    key=meta.key,
-                    channel=meta.channel,
-                    occurrence=meta.occurrence,
-                    identifiers=dict(entry.identifiers),
-                    fields=fields,
-                    schedule=entry.schedule,
-                    policies=entry.policies,
-                )
-            )
-    return syncs
+            except SyncConfigError as exc:
+                # A duplicate name must not hide the valid sync that owns the name.
+                key = where if any(s.name == name for s in syncs) else name
+                errors[key], models[key] = str(exc), model
+    return SyncLoad(syncs, errors, models)
+
+
+def _sync_config(
+    node: dict[str, Any],
+    meta: _FerryMeta,
+    entry: _SyncEntry,
+    name: str,
+    where: str,
+    destinations: dict[str, DestinationSpec],
+    broken: dict[str, str],
+    destinations_path: Path,
+) -> SyncConfig:
+    """One validated sync, or SyncConfigError naming the file and key."""
+    if entry.destination in broken:
+        raise SyncConfigError(
+            f"{where}.destination: {entry.destination!r} is invalid: {broken[entry.destination]}"
+        )
+    if entry.destination not in destinations:
+        known = ", ".join(sorted(set(destinations) | set(broken))) or "none"
+        raise SyncConfigError(
+            f"{where}.destination: {entry.destination!r} is not declared in "
+            f"{destinations_path.name} (known: {known})"
+        )
+    if entry.mode == "send" and meta.channel == "none":
+        # Sends are messages to people: they must say which consent applies.
+        raise SyncConfigError(f"{where}.mode: send needs meta.ferry.channel (email, sms or ads)")
+    if entry.policies.quiet_hours is not None and meta.channel != "sms":
+        raise SyncConfigError(
+            f"{where}.policies.quiet_hours: quiet hours follow the recipient's phone "
+            f"time zone; they need meta.ferry.channel sms (got {meta.channel!r})"
+        )
+    spec = destinations[entry.destination]
+    from syncs.registry import unsupported_mode  # registry imports this module
+
+    refused = unsupported_mode(spec, entry.mode)
+    if refused:
+        raise SyncConfigError(f"{where}.mode: {refused}")
+    fields = {
+        k: v if isinstance(v, FieldMapping) else FieldMapping(column=v)
+        for k, v in entry.fields.items()
+    }
+    clash = set(fields) & set(entry.identifiers)
+    if clash:
+        raise SyncConfigError(f"{where}.fields: {sorted(clash)} also declared as identifiers")
+    return SyncConfig(
+        name=name,
+        audience=node["name"],
+        schema_name=node.get("schema") or "audiences",
+        table=node.get("alias") or node["name"],
+        destination_name=entry.destination,
+        destination=spec,
+        mode=entry.mode,
+        key=meta.key,
+        channel=meta.channel,
+        occurrence=meta.occurrence,
+        identifiers=dict(entry.identifiers),
+        fields=fields,
+        schedule=entry.schedule,
+        policies=entry.policies,
+    )
 
 
 def find_sync(syncs: list[SyncConfig], name: str) -> SyncConfig:

@@ -11,7 +11,9 @@ import importlib
 import inspect
 from typing import Any
 
-from connectors.base import Destination, MissingCredentials
+from pydantic import ValidationError
+
+from connectors.base import Capabilities, Destination, MissingCredentials
 from syncs.config import DestinationSpec, SyncConfig
 
 
@@ -43,6 +45,57 @@ def _find_class(module: Any, spec: DestinationSpec) -> type:
     return found[0]
 
 
+def _connector_class(spec: DestinationSpec) -> type:
+    module_name = spec.module or f"connectors.{spec.type}.destination"
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise DestinationUnavailable(
+            f"destination type {spec.type!r}: cannot import {module_name} ({exc})"
+        ) from exc
+    return _find_class(module, spec)
+
+
+def option_errors(spec: DestinationSpec, environ: dict[str, str] | None = None) -> str | None:
+    """What is wrong with a destination's declaration, as `<key>: <problem>`, or None.
+
+    Checked when syncs load, so a typo fails `ferry sync list` and the Dagster
+    load with the file and key instead of the first scheduled run: the connector
+    must exist, and its options must fit the connector's `options_model`
+    (environment variables expanded; values are never quoted back, they may be
+    secrets). Missing credentials are not checked here (see MissingCredentials).
+    """
+    try:
+        cls = _connector_class(spec)
+    except DestinationUnavailable as exc:
+        return f"type: {exc}"
+    model = getattr(cls, "options_model", None)
+    if model is None:
+        return None
+    try:
+        model.model_validate(spec.resolved_options(environ))
+    except ValidationError as exc:
+        return "; ".join(
+            f"options.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+    return None
+
+
+def unsupported_mode(spec: DestinationSpec, mode: str) -> str | None:
+    """Why a destination type cannot take a sync mode (from its declared capabilities), or None."""
+    try:
+        cls = _connector_class(spec)
+    except DestinationUnavailable:
+        return None  # reported once, on the destination
+    capabilities = getattr(cls, "capabilities", None)
+    if isinstance(capabilities, Capabilities) and mode not in capabilities.modes:
+        return (
+            f"destination type {spec.type!r} does not support mode {mode!r} "
+            f"(it supports {', '.join(sorted(capabilities.modes))})"
+        )
+    return None
+
+
 def build_destination(
     dest_config: DestinationSpec | dict[str, Any],
     environ: dict[str, str] | None = None,
@@ -62,14 +115,7 @@ def build_destination(
         if isinstance(dest_config, DestinationSpec)
         else DestinationSpec.model_validate(dest_config)
     )
-    module_name = spec.module or f"connectors.{spec.type}.destination"
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise DestinationUnavailable(
-            f"destination type {spec.type!r}: cannot import {module_name} ({exc})"
-        ) from exc
-    cls = _find_class(module, spec)
+    cls = _connector_class(spec)
     options = spec.resolved_options(environ)
     if sync is not None and getattr(cls, "takes_sync_name", False):
         options.setdefault("sync", sync.name)

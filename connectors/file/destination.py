@@ -87,6 +87,8 @@ def _text(value: Any) -> str:
 class FileExport:
     """A :class:`connectors.base.Destination` writing CSV or Parquet files."""
 
+    options_model = FileOptions  # checked when syncs load (syncs.registry.option_errors)
+
     name = "file"
     takes_sync_name = True  # the sync registry passes options["sync"]: one latest file per sync
 

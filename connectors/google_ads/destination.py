@@ -134,6 +134,8 @@ def _describe(response: requests.Response) -> str:
 class GoogleAdsCustomerMatch:
     """A :class:`connectors.base.Destination` for one Customer Match user list."""
 
+    options_model = GoogleAdsOptions  # checked when syncs load (syncs.registry.option_errors)
+
     name = "google_ads"
     capabilities = Capabilities(
         modes=frozenset({"upsert", "mirror", "insert", "delete"}),

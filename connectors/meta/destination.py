@@ -153,6 +153,8 @@ def _describe(error: Mapping[str, Any], status: int) -> str:
 class MetaCustomAudience:
     """A :class:`connectors.base.Destination` for one Meta custom audience."""
 
+    options_model = MetaOptions  # checked when syncs load (syncs.registry.option_errors)
+
     name = "meta"
     capabilities = Capabilities(
         modes=frozenset({"upsert", "mirror", "insert", "delete"}),

@@ -100,6 +100,8 @@ class SendGridOptions(BaseModel):
 class SendGridDestination:
     """A SendGrid account (or its sandbox) seen through the destination contract."""
 
+    options_model = SendGridOptions  # checked when syncs load (syncs.registry.option_errors)
+
     capabilities = Capabilities(
         modes=frozenset({"upsert", "mirror", "insert", "send", "delete"}),
         identifiers=frozenset({"email"}),

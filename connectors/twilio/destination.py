@@ -86,6 +86,8 @@ class _Blank(dict):
 class TwilioDestination:
     """SMS through Twilio's Messages resource (or the local sandbox)."""
 
+    options_model = TwilioOptions  # checked when syncs load (syncs.registry.option_errors)
+
     honours_quiet_hours = True  # a sync's policies.quiet_hours arrives as options["quiet_hours"]
 
     capabilities = Capabilities(

@@ -86,6 +86,8 @@ def _default(value: Any) -> Any:
 class WebhookDestination:
     """A :class:`connectors.base.Destination` POSTing signed JSON batches."""
 
+    options_model = WebhookOptions  # checked when syncs load (syncs.registry.option_errors)
+
     name = "webhook"
     takes_sync_name = True  # the sync registry passes options["sync"]: named in every batch
 

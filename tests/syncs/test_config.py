@@ -233,3 +233,95 @@ def test_quiet_hours_policy_is_refused_off_sms_and_where_it_cannot_be_honoured(t
     webhook = sync.model_copy(update={"destination": load_destinations(dests)["sg"]})
     with pytest.raises(DestinationUnavailable, match="cannot honour quiet hours"):
         build_destination(webhook.destination, sync=webhook)
+
+
+# ---------------------------------------------------------------- bad input: the other syncs still load
+
+BAD_INPUT_DESTS = """
+destinations:
+  sg:
+    type: sendgrid
+    options: {list_name: ok}
+  sg_bad_option:
+    type: sendgrid
+    options: {list_name: ok, poll_timeout: "ten minutes"}
+  sms:
+    type: twilio
+"""
+
+
+def _two_audiences(tmp_path: Path, bad_sync: dict) -> Path:
+    """aud_good syncs correctly; aud_bad declares `bad_sync` (one problem each test)."""
+    good = {**GOOD, "syncs": [{**GOOD["syncs"][0], "destination": "sg"}]}
+    nodes = {}
+    for name, ferry in (("aud_good", good), ("aud_bad", {"channel": "email", "syncs": [bad_sync]})):
+        nodes[f"model.ferry.{name}"] = {
+            "unique_id": f"model.ferry.{name}",
+            "resource_type": "model",
+            "name": name,
+            "schema": "audiences",
+            "patch_path": f"ferry://models/audiences/_{name}.yml",
+            "config": {"meta": {"ferry": ferry}},
+        }
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps({"nodes": nodes}))
+    return path
+
+
+@pytest.mark.parametrize(
+    "bad_sync, where",
+    [
+        # a destination option of the wrong type (in destinations.yml)
+        (
+            {"destination": "sg_bad_option", "mode": "upsert", "identifiers": {"email": "email"}},
+            r"models/audiences/_aud_bad.yml: model aud_bad: meta.ferry.syncs.0.destination: "
+            r"'sg_bad_option' is invalid: .*destinations.yml: destinations.sg_bad_option.options.poll_timeout: "
+            r"Input should be a valid number",
+        ),
+        # an unknown destination name in an audience
+        (
+            {"destination": "sendgrid_marketnig", "mode": "upsert", "identifiers": {"email": "email"}},
+            r"models/audiences/_aud_bad.yml: model aud_bad: meta.ferry.syncs.0.destination: "
+            r"'sendgrid_marketnig' is not declared in destinations.yml \(known: sg, sg_bad_option, sms\)",
+        ),
+        # a target that cannot do what the sync asks (Twilio only sends)
+        (
+            {"destination": "sms", "mode": "mirror", "identifiers": {"phone": "phone"}},
+            r"models/audiences/_aud_bad.yml: model aud_bad: meta.ferry.syncs.0.mode: destination type "
+            r"'twilio' does not support mode 'mirror' \(it supports send\)",
+        ),
+    ],
+    ids=["option_type", "unknown_destination", "unsupported_mode"],
+)
+def test_one_bad_declaration_is_one_error_and_the_other_syncs_load(tmp_path, bad_sync, where):
+    from syncs.config import load_sync_declarations
+
+    dests = tmp_path / "destinations.yml"
+    dests.write_text(BAD_INPUT_DESTS)
+    path = _two_audiences(tmp_path, bad_sync)
+    loaded = load_sync_declarations(path, dests)
+    assert [s.name for s in loaded.syncs] == ["aud_good__sg"]
+    bad_name = f"aud_bad__{bad_sync['destination']}"
+    assert list(loaded.errors) == [bad_name] and loaded.error_models == {bad_name: "aud_bad"}
+    import re
+
+    assert re.search(where, loaded.errors[bad_name]), loaded.errors[bad_name]
+    # The good sync is found; asking for the bad one gives its own error.
+    assert loaded.find("aud_good__sg").audience == "aud_good"
+    with pytest.raises(SyncConfigError, match="model aud_bad"):
+        loaded.find(bad_name)
+    # Strict loading (what a caller that needs everything uses) still refuses.
+    with pytest.raises(SyncConfigError, match="model aud_bad"):
+        load_syncs(path, dests)
+
+
+def test_an_unreadable_meta_block_costs_only_its_own_model(tmp_path):
+    from syncs.config import load_sync_declarations
+
+    dests = tmp_path / "destinations.yml"
+    dests.write_text(BAD_INPUT_DESTS)
+    path = _two_audiences(tmp_path, {"destination": "sg", "mode": "sideways", "identifiers": {}})
+    loaded = load_sync_declarations(path, dests)
+    assert [s.name for s in loaded.syncs] == ["aud_good__sg"]
+    assert list(loaded.errors) == ["aud_bad"]
+    assert "models/audiences/_aud_bad.yml: model aud_bad: meta.ferry.syncs.0.mode" in loaded.errors["aud_bad"]
