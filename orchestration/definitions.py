@@ -16,6 +16,7 @@ from orchestration.assets.engagement import build_engagement_assets
 from orchestration.assets.syncs import build_sync_assets
 from orchestration.checks.audiences import build_audience_checks
 from orchestration.checks.profiles import build_profile_checks
+from orchestration.checks.sync_declarations import build_sync_declaration_checks
 from orchestration.plan_job import build_plan_job
 from orchestration.main_job import build_main_jobs
 from orchestration.notifications import notify_on_run_failure
@@ -30,7 +31,11 @@ def build_definitions() -> Definitions:
     jobs, schedules = build_jobs_and_schedules(engagement_keys)
     return Definitions(
         assets=[ferry_dbt_models, *build_sync_assets(), *engagement],
-        asset_checks=[*build_profile_checks(), *build_audience_checks()],
+        asset_checks=[
+            *build_profile_checks(),
+            *build_audience_checks(),
+            *build_sync_declaration_checks(),
+        ],
         jobs=[*jobs, *build_main_jobs(), build_plan_job()],
         schedules=schedules,
         sensors=[*build_sensors(), notify_on_run_failure],

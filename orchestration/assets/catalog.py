@@ -77,14 +77,37 @@ def _checks_config(node: dict[str, Any]) -> AudienceChecksConfig:
 
 
 @lru_cache(maxsize=1)
-def load_sync_configs() -> tuple[Any, ...]:
-    """Every declared sync (validated by the sync engine); none while destinations.yml is absent."""
+def _sync_declarations() -> tuple[tuple[Any, ...], dict[str, str], dict[str, str]]:
+    """(valid syncs, error key -> message, error key -> model): see syncs.config.SyncLoad.
+
+    One bad `meta.ferry` block or destination costs only its own syncs: the code
+    location loads with the others, and each problem is logged here, listed by
+    `ferry sync list` and shown as a failed check on its audience.
+    """
     if not DESTINATIONS_FILE.exists():
         log.warning("%s not found: no sync assets", DESTINATIONS_FILE)
-        return ()
-    from syncs.config import load_syncs
+        return (), {}, {}
+    from syncs.config import SyncConfigError, load_sync_declarations
 
-    return tuple(load_syncs(ferry_dbt_project().manifest_path, DESTINATIONS_FILE))
+    try:
+        loaded = load_sync_declarations(ferry_dbt_project().manifest_path, DESTINATIONS_FILE)
+    except SyncConfigError as exc:  # nothing readable: no syncs, one error
+        log.error("no sync loaded: %s", exc)
+        return (), {str(DESTINATIONS_FILE.name): str(exc)}, {}
+    for message in loaded.errors.values():
+        log.warning("sync not loaded: %s", message)
+    return tuple(loaded.syncs), dict(loaded.errors), dict(loaded.error_models)
+
+
+def load_sync_configs() -> tuple[Any, ...]:
+    """Every valid declared sync (validated by the sync engine's own loader)."""
+    return _sync_declarations()[0]
+
+
+def load_sync_errors() -> dict[str, tuple[str | None, str]]:
+    """Declarations that did not load: error key -> (the model declaring it, or None; message)."""
+    _, errors, models = _sync_declarations()
+    return {key: (models.get(key), message) for key, message in errors.items()}
 
 
 def _model_nodes(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -106,3 +106,41 @@ def test_every_sync_mode_is_supported_by_its_destination():
         if missing:
             problems.append(f"{sync.name}: identifiers {sorted(missing)} not in {sorted(caps.identifiers)}")
     assert not problems, problems
+
+
+def test_a_bad_destination_option_costs_its_syncs_not_the_code_location(tmp_path):
+    """One destination with an option of the wrong type: the definitions still load with
+    every other sync, and each audience that used it carries a failed declarations check."""
+    import os
+    import subprocess
+    import sys
+
+    from orchestration.paths import DBT_PROJECT_DIR, PROJECT_ROOT
+
+    text = (DBT_PROJECT_DIR / "destinations.yml").read_text()
+    bad = text.replace("      format: csv\n", "      format: csv\n      max_batch_records: many\n")
+    assert bad != text
+    path = tmp_path / "destinations.yml"
+    path.write_text(bad)
+    probe = (
+        "import json\n"
+        "from orchestration.definitions import defs\n"
+        "from orchestration.assets.catalog import load_sync_configs, load_sync_errors\n"
+        "checks = sorted({k.asset_key.to_user_string() for c in defs.asset_checks or [] "
+        "for k in c.check_keys if k.name == 'sync_declarations_valid'})\n"
+        "print(json.dumps({'syncs': sorted(s.destination_name for s in load_sync_configs()), "
+        "'errors': [m for _, m in load_sync_errors().values()], 'checks': checks}))\n"
+    )
+    env = {**os.environ, "FERRY_DESTINATIONS_FILE": str(path)}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    import json
+
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert "file_export" not in found["syncs"] and "sendgrid_marketing" in found["syncs"]
+    assert found["errors"] and all(
+        "destinations.yml: destinations.file_export.options.max_batch_records" in m for m in found["errors"]
+    ), found["errors"]
+    assert found["checks"], "no audience shows the failed declaration"
