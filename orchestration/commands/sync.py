@@ -4,6 +4,13 @@
     ferry sync plan <sync> [--json] [--sample N]
     ferry sync run <sync> [--confirm]      ferry sync run --all [--confirm]
     ferry sync parked <sync>               ferry sync unpark <sync> [--key K ...]
+    ferry sync reset <sync> [--yes]
+
+The warehouse is the active dbt target's (FERRY_DBT_TARGET, or `--target`): the
+DuckDB file or a PostgreSQL server, as dbt_project/profiles.yml says. Every plan
+and run names where it reads (the target) and where it sends (`sandbox` or the
+tool's host). A sync whose declaration is broken does not stop the others:
+`list` prints its error, `plan`/`run` of that sync fail with it.
 
 Exit code: 0 when every run succeeded, 2 when a run stopped for confirmation
 (mass removal, empty audience) and nothing failed, 1 when anything failed.
@@ -18,12 +25,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestration.paths import DBT_PROJECT_DIR, duckdb_path
+from orchestration.paths import DBT_PROJECT_DIR
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("sync", help="plan, run and inspect audience syncs")
-    p.add_argument("--duckdb", type=Path, default=None, help="DuckDB file (default: FERRY_DUCKDB_PATH)")
+    p.add_argument("--target", default=None, help="dbt target (default: the profile's, FERRY_DBT_TARGET)")
+    p.add_argument("--duckdb", type=Path, default=None, help="DuckDB file of a duckdb target (default: FERRY_DUCKDB_PATH)")
     p.add_argument("--manifest", type=Path, default=None, help="dbt manifest (default: dbt_project/target/manifest.json)")
     p.add_argument("--destinations", type=Path, default=None, help="default: dbt_project/destinations.yml")
     sub = p.add_subparsers(dest="sync_command", required=True)
@@ -54,22 +62,54 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     unpark.add_argument("--key", action="append", help="record key (repeatable); default: every parked record")
     unpark.set_defaults(func=cmd_unpark)
 
+    reset = sub.add_parser(
+        "reset", help="forget what a sync holds at its destination (state, statuses, send ledger)"
+    )
+    reset.add_argument("sync")
+    reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    reset.set_defaults(func=cmd_reset)
 
-def _load(args: argparse.Namespace) -> list[Any]:
-    from syncs.config import load_syncs
+
+def _declarations(args: argparse.Namespace) -> Any:
+    """Every sync that loads, plus the errors of those that do not (syncs.config.SyncLoad)."""
+    from syncs.config import load_sync_declarations
 
     manifest = args.manifest or DBT_PROJECT_DIR / "target" / "manifest.json"
     destinations = args.destinations or DBT_PROJECT_DIR / "destinations.yml"
-    return load_syncs(manifest, destinations)
+    _check_manifest(args, manifest)
+    return load_sync_declarations(manifest, destinations)
+
+
+def _load(args: argparse.Namespace) -> list[Any]:
+    """The valid syncs; the others are named on stderr (`ferry sync list` shows why)."""
+    loaded = _declarations(args)
+    if loaded.errors:
+        print(
+            f"note: {len(loaded.errors)} sync declaration(s) did not load (`ferry sync list` shows them)",
+            file=sys.stderr,
+        )
+    return loaded.syncs
+
+
+def _find(args: argparse.Namespace, name: str) -> Any:
+    """One sync by name: strict for that sync (its own load error), whatever the others."""
+    return _declarations(args).find(name)
+
+
+def _target(args: argparse.Namespace) -> Any:
+    from orchestration.warehouse_target import active_target
+
+    return active_target(args.target, args.duckdb)
+
+
+def _check_manifest(args: argparse.Namespace, manifest: Path) -> None:
+    from orchestration.warehouse_target import check_manifest
+
+    check_manifest(manifest, _target(args))
 
 
 def _connect(args: argparse.Namespace, read_only: bool = False) -> Any:
-    import duckdb
-
-    path = (args.duckdb or duckdb_path()).resolve()
-    if not path.exists():
-        raise SystemExit(f"warehouse {path} not found (run `ferry generate` and `dbt build` first)")
-    return duckdb.connect(str(path), read_only=read_only)
+    return _target(args).connect(read_only=read_only)
 
 
 def _fail(message: str) -> int:
@@ -77,27 +117,46 @@ def _fail(message: str) -> int:
     return 1
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that are the user's to fix (declarations, credentials, warehouse): one line, exit 1."""
+    from connectors.base import MissingCredentials
+    from orchestration.warehouse_target import WarehouseTargetError
+    from syncs.config import SyncConfigError
+    from syncs.policies import PolicyTableMissing
+    from syncs.registry import DestinationUnavailable
+
+    return (SyncConfigError, WarehouseTargetError, MissingCredentials, DestinationUnavailable, PolicyTableMissing)
+
+
+def target_label(destination: Any) -> str:
+    """`sandbox` or the tool's host (a destination without the attribute: its type)."""
+    return str(getattr(destination, "target_label", None) or getattr(destination, "name", "destination"))
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from syncs.config import SyncConfigError
     from syncs.history import last_run_started
 
     try:
-        syncs = _load(args)
-    except SyncConfigError as exc:
+        loaded = _declarations(args)
+        target = _target(args)
+        conn = target.connect(read_only=True)
+    except _user_errors() as exc:
         return _fail(str(exc))
-    conn = _connect(args, read_only=True)
-    table = Table(title="Syncs")
+    table = Table(title=f"Syncs in {target.label}")
     for col in ("sync", "audience", "destination", "mode", "channel", "schedule", "last run"):
         table.add_column(col)
-    for s in syncs:
+    for s in loaded.syncs:
         last = last_run_started(conn, s.name)
         table.add_row(s.name, s.relation, f"{s.destination_name} ({s.destination.type})", s.mode, s.channel,
                       s.schedule or "manual", last.isoformat(timespec="seconds") if last else "never")
-    Console().print(table)
-    return 0
+    console = Console()
+    console.print(table)
+    for name, message in loaded.errors.items():
+        console.print(f"[red]not loaded[/] {name}: {message}", markup=True, highlight=False)
+    return 1 if loaded.errors else 0
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -105,20 +164,32 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from syncs import engine
-    from syncs.config import SyncConfigError, find_sync
-    from syncs.policies import PolicyTableMissing
+    from syncs.registry import build_destination
 
     try:
-        sync = find_sync(_load(args), args.sync)
-        conn = _connect(args, read_only=True)
-        plan = engine.plan(sync, conn, dry_run=True, sample_size=args.sample)
-    except (SyncConfigError, PolicyTableMissing, ValueError) as exc:
+        sync = _find(args, args.sync)
+        target = _target(args)
+        destination = build_destination(sync.destination, sync=sync)
+        conn = target.connect(read_only=True)
+        plan = engine.plan(
+            sync, conn, dry_run=True, sample_size=args.sample, capabilities=destination.capabilities
+        )
+    except (*_user_errors(), ValueError) as exc:
         return _fail(str(exc))
+    sends_to = target_label(destination)
     if args.json:
-        print(json.dumps(plan.to_dict(), default=str, indent=2))
+        out = plan.to_dict()
+        out.update(
+            warehouse=target.label,
+            target=sends_to,
+            destination_identity=getattr(destination, "destination_identity", None),
+        )
+        print(json.dumps(out, default=str, indent=2))
         return 0
     console = Console()
-    table = Table(title=f"Plan for {sync.name} ({sync.mode} -> {sync.destination_name}) - dry run, nothing sent")
+    table = Table(
+        title=f"Plan for {sync.name} ({sync.mode} -> {sync.destination_name} at {sends_to}) - dry run, nothing sent"
+    )
     table.add_column("operation")
     table.add_column("records", justify="right")
     for op, n in plan.counts.items():
@@ -127,6 +198,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for reason, n in sorted(plan.suppressed.items()):
         table.add_row(f"  suppressed: {reason}", f"{n:,}")
     console.print(table)
+    console.print(f"warehouse {target.label}; destination {sends_to}", highlight=False)
     console.print(f"audience {plan.audience_size:,}, eligible {plan.eligible:,}, held at destination {plan.held:,}")
     if plan.stop_reason:
         console.print(f"[bold yellow]a run would stop for confirmation:[/] {plan.stop_reason}")
@@ -156,19 +228,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from syncs import engine
-    from syncs.config import SyncConfigError, find_sync
     from syncs.registry import build_destination
 
     console = Console(stderr=args.json)
     try:
-        syncs = _load(args)
-        conn = _connect(args)
-        chosen = _due(syncs, conn) if args.all else [find_sync(syncs, args.sync)]
-    except SyncConfigError as exc:
+        target = _target(args)
+        chosen = [_find(args, args.sync)] if not args.all else None
+        conn = target.connect()
+        if chosen is None:
+            chosen = _due(_load(args), conn)
+    except _user_errors() as exc:
         return _fail(str(exc))
     if not chosen:
         console.print("no sync is due")
         return 0
+    console.print(f"warehouse {target.label}", highlight=False)
     results: list[dict[str, Any]] = []
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -180,26 +254,31 @@ def cmd_run(args: argparse.Namespace) -> int:
             def on_progress(done: int, total: int, task: Any = task) -> None:
                 progress.update(task, completed=done, total=max(total, 1))
 
+            sends_to = ""
             try:
                 destination = build_destination(sync.destination, sync=sync)
+                sends_to = target_label(destination)
+                progress.update(task, description=f"{sync.name} -> {sends_to}")
                 result = engine.run(sync, conn, destination, confirm=args.confirm, progress=on_progress)
                 row = result.to_dict()
             except Exception as exc:  # one broken sync must not stop the others
                 row = {"sync": sync.name, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            row["target"] = sends_to or "not built"
             progress.update(task, total=progress.tasks[task].total or 1, completed=progress.tasks[task].total or 1)
             results.append(row)
     if args.json:
         print(json.dumps(results, default=str, indent=2))
     else:
-        table = Table(title="Sync runs")
-        cols = ("sync", "status", "add", "update", "remove", "sent", "failed", "parked", "pending", "suppressed", "seconds")
+        table = Table(title=f"Sync runs ({target.label})")
+        cols = ("sync", "target", "status", "add", "update", "remove", "sent", "failed", "parked", "pending",
+                "suppressed", "seconds")
         for col in cols:
-            table.add_column(col, justify="left" if col in ("sync", "status") else "right")
+            table.add_column(col, justify="left" if col in ("sync", "target", "status") else "right")
         for r in results:
             planned = r.get("planned") or {}
             style = {"success": "green", "needs_confirmation": "yellow"}.get(r["status"], "red")
             table.add_row(
-                r["sync"], f"[{style}]{r['status']}[/]",
+                r["sync"], r["target"], f"[{style}]{r['status']}[/]",
                 *(str(planned.get(k, "")) for k in ("add", "update", "remove")),
                 *(str(r.get(k, "")) for k in ("sent", "failed", "parked")),
                 str((r.get("pending") or 0) + (r.get("in_doubt") or 0)) if "pending" in r else "",
@@ -222,14 +301,13 @@ def cmd_parked(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from syncs.config import SyncConfigError, find_sync
     from syncs.history import parked
 
     try:
-        sync = find_sync(_load(args), args.sync)
-    except SyncConfigError as exc:
+        sync = _find(args, args.sync)
+        rows = parked(_connect(args, read_only=True), sync.name)
+    except _user_errors() as exc:
         return _fail(str(exc))
-    rows = parked(_connect(args, read_only=True), sync.name)
     table = Table(title=f"Parked records of {sync.name} ({len(rows)})")
     for col in ("record_key", "operation", "attempts", "error", "since"):
         table.add_column(col)
@@ -240,13 +318,43 @@ def cmd_parked(args: argparse.Namespace) -> int:
 
 
 def cmd_unpark(args: argparse.Namespace) -> int:
-    from syncs.config import SyncConfigError, find_sync
     from syncs.history import unpark
 
     try:
-        sync = find_sync(_load(args), args.sync)
-    except SyncConfigError as exc:
+        sync = _find(args, args.sync)
+        released = unpark(_connect(args), sync.name, args.key)
+    except _user_errors() as exc:
         return _fail(str(exc))
-    released = unpark(_connect(args), sync.name, args.key)
     print(f"released {released} parked record(s) of {sync.name}; the next run retries them")
+    return 0
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    """Forget what a sync holds: its next run starts from empty state (a full sync).
+
+    Clears the sync's rows of sync_state, record_status and send_ledger; keeps
+    runs and record_results (the audit trail). The sync need not load (a broken
+    or removed declaration can still be reset by name).
+    """
+    from orchestration.sync_reset import count_rows, reset_sync
+
+    try:
+        target = _target(args)
+        conn = target.connect()
+    except _user_errors() as exc:
+        return _fail(str(exc))
+    counts = count_rows(conn, args.sync)
+    if not any(counts.values()):
+        print(f"sync {args.sync} has no state in {target.label}: nothing to clear")
+        return 0
+    what = ", ".join(f"{n:,} {table}" for table, n in counts.items())
+    print(f"sync {args.sync} in {target.label}: {what}")
+    print("runs and record_results are kept for audit; the next run re-sends every member (full sync).")
+    if not args.yes:
+        answer = input(f"type the sync name to clear its state ({args.sync}): ").strip()
+        if answer != args.sync:
+            print("not cleared")
+            return 1
+    cleared = reset_sync(conn, args.sync)
+    print(f"cleared {', '.join(f'{n:,} rows of {t}' for t, n in cleared.items())} for sync {args.sync}")
     return 0
