@@ -23,13 +23,15 @@ venv: $(STAMP)
 system-deps:
 	@bash tests/system_deps.sh
 
+# The demo and its UI choose the local vendor sandboxes explicitly (FERRY_SANDBOX=1);
+# without it a destination with no credentials refuses to build.
 demo: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME)
-	$(BIN)/ferry demo
+	FERRY_SANDBOX=1 $(BIN)/ferry demo
 
 ui: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME)
-	$(BIN)/ferry ui
+	FERRY_SANDBOX=$${FERRY_SANDBOX-1} $(BIN)/ferry ui
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -m "not slow and not spark"

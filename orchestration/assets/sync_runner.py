@@ -29,6 +29,8 @@ class SyncReport:
     message: str = ""
     run_id: Any = None
     retryable: bool = False
+    target: str = ""  # `sandbox` or the tool's host
+    destination_identity: str = ""  # where the records land (type, account, list); no secrets
 
     @property
     def needs_attention(self) -> bool:
@@ -96,8 +98,13 @@ def run_sync(conn: Any, sync: Any, *, dry_run: bool, confirm: bool = False, log:
     from syncs.registry import build_destination
 
     destination = build_destination(sync.destination, sync=sync)
+    report_target = str(getattr(destination, "target_label", None) or sync.destination.type)
+    if log:
+        log.info(f"{sync.name}: {sync.destination_name} at {report_target}")
     plan = engine.plan(sync, conn, sample_size=10, capabilities=destination.capabilities)
     report = plan_report(plan)
+    report.target = report_target
+    report.destination_identity = str(getattr(destination, "destination_identity", "") or "")
     if dry_run:
         return report
     result = engine.run(sync, conn, destination, confirm=confirm)

@@ -30,6 +30,7 @@ from orchestration.checks.audiences import (
     previous_synced_size,
     sync_asset_key,
 )
+from connectors.base import MissingCredentials
 from syncs.config import SyncConfigError
 from syncs.registry import DestinationUnavailable
 
@@ -94,7 +95,10 @@ def report_metadata(report: SyncReport, duration_s: float) -> dict[str, Any]:
         "suppressed_total": sum(report.suppressed.values()),
         "duration_seconds": round(duration_s, 3),
         "status": report.status,
+        "target": report.target,  # `sandbox` or the tool's host
     }
+    if report.destination_identity:
+        meta["destination_identity"] = report.destination_identity
     # The engine's reasons may carry their own "suppressed_" prefix (suppressed_invalid).
     reasons = {r.removeprefix("suppressed_"): c for r, c in sorted(report.suppressed.items())}
     for reason, count in reasons.items():
@@ -150,7 +154,7 @@ def build_sync_asset(audience: Audience, sync: Any) -> AssetsDefinition:
                 )
             try:
                 report = run_sync(conn, sync, dry_run=False, confirm=config.confirm, log=context.log)
-            except (SyncConfigError, DestinationUnavailable) as exc:
+            except (SyncConfigError, DestinationUnavailable, MissingCredentials) as exc:
                 # A declaration problem: retrying cannot help, a human must fix the YAML.
                 raise Failure(description=f"Sync {sync.name} cannot run: {exc}", allow_retries=False) from exc
         duration = time.monotonic() - started
@@ -161,7 +165,7 @@ def build_sync_asset(audience: Audience, sync: Any) -> AssetsDefinition:
                 allow_retries=report.retryable,
             )
         context.log.info(
-            f"{sync.name}: {report.sent} sent, {report.failed} failed, "
+            f"{sync.name} -> {report.target}: {report.sent} sent, {report.failed} failed, "
             f"{sum(report.suppressed.values())} suppressed"
         )
         return MaterializeResult(metadata=report_metadata(report, duration))

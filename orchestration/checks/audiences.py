@@ -93,7 +93,12 @@ def audience_frame(conn: Any, audience: Audience):
             f" and c.channel = '{audience.channel}' and c.is_consented) then 'granted' else 'missing' end as consent"
         )
     sql = f"select cast(a.{audience.key} as varchar) as record_key{consent} from {audience.relation} a"
-    return conn.execute(sql).df()
+    result = conn.execute(sql)
+    if hasattr(result, "df"):  # DuckDB
+        return result.df()
+    import pandas as pd  # psycopg (PostgreSQL): rows and column names
+
+    return pd.DataFrame(result.fetchall(), columns=[d.name for d in result.description])
 
 
 def evaluate_audience(conn: Any, audience: Audience, previous_size: int | None) -> GateResult:

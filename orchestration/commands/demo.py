@@ -152,7 +152,8 @@ def print_summary(console: Any, defs: Any, results: dict) -> None:
         syncs = results.get("syncs")
         stopped: list[tuple[str, str]] = []
         table = Table(title="Audiences and syncs")
-        for col in ("audience", "members", "destination", "mode", "sent", "failed", "parked", "suppressed", "status"):
+        for col in ("audience", "members", "destination", "target", "mode", "sent", "failed", "parked", "suppressed",
+                    "status"):
             table.add_column(col, justify="right" if col in ("members", "sent", "failed", "parked") else "left")
         for audience in load_audiences():
             size = _scalar(conn, f"select count(*) from {audience.relation}")
@@ -170,7 +171,7 @@ def print_summary(console: Any, defs: Any, results: dict) -> None:
                     if failure:
                         stopped.append((sync.name, _reason(failure)))
                 table.add_row(audience.name, str(size if size is not None else "-"), sync.destination_name,
-                              sync.mode, str(meta.get("sent", 0)), str(meta.get("failed", 0)),
+                              str(meta.get("target", "-")), sync.mode, str(meta.get("sent", 0)), str(meta.get("failed", 0)),
                               str(meta.get("parked", 0)), suppressed or "-", status)
         console.print(table)
         for name, reason in stopped:

@@ -144,3 +144,13 @@ def test_a_bad_destination_option_costs_its_syncs_not_the_code_location(tmp_path
         "destinations.yml: destinations.file_export.options.max_batch_records" in m for m in found["errors"]
     ), found["errors"]
     assert found["checks"], "no audience shows the failed declaration"
+
+
+def test_the_demo_chooses_the_sandboxes_and_ignores_real_credentials():
+    from orchestration.commands.demo import choose_sandboxes
+
+    environ = {"SENDGRID_API_KEY": "SG.real", "FERRY_WEBHOOK_URL": "https://hooks.example.com", "PATH": "/bin",
+               "FERRY_EXPORT_DIR": "/tmp/exports"}
+    lines = choose_sandboxes(environ)
+    assert environ == {"PATH": "/bin", "FERRY_SANDBOX": "1", "FERRY_EXPORT_DIR": "/tmp/exports"}
+    assert "FERRY_WEBHOOK_URL, SENDGRID_API_KEY" in lines[-1]
