@@ -182,6 +182,9 @@ class SyncConfig(_Strict):
     fields: dict[str, FieldMapping] = Field(default_factory=dict)
     schedule: str | None = None
     policies: Policies = Field(default_factory=Policies)
+    # Schema of the policy marts (customer_suppressions, customer_consent,
+    # marketing_pressure), read from the manifest: `dev_marts` on a developer's target.
+    marts_schema: str = "marts"
 
     @property
     def relation(self) -> str:
@@ -343,6 +346,7 @@ def load_sync_declarations(manifest_path: str | Path, destinations_path: str | P
         raise SyncConfigError(
             f"{manifest_path}: dbt manifest not found (run `dbt parse` or `dbt build` first)"
         ) from None
+    marts_schema = _policy_schema(manifest)
     syncs: list[SyncConfig] = []
     errors: dict[str, str] = {}
     models: dict[str, str] = {}
@@ -371,14 +375,27 @@ def load_sync_declarations(manifest_path: str | Path, destinations_path: str | P
                         f"{where}.name: sync name {name!r} is already used by {seen[name]}; set `name:`"
                     )
                 seen[name] = where
-                syncs.append(
-                    _sync_config(node, meta, entry, name, where, destinations, broken, destinations_path)
-                )
+                sync = _sync_config(node, meta, entry, name, where, destinations, broken, destinations_path)
+                syncs.append(sync.model_copy(update={"marts_schema": marts_schema}))
             except SyncConfigError as exc:
                 # A duplicate name must not hide the valid sync that owns the name.
                 key = where if any(s.name == name for s in syncs) else name
                 errors[key], models[key] = str(exc), model
     return SyncLoad(syncs, errors, models)
+
+
+POLICY_MODELS = ("customer_suppressions", "customer_consent", "marketing_pressure")
+
+
+def _policy_schema(manifest: dict[str, Any]) -> str:
+    """The schema dbt built the policy marts in (the first of POLICY_MODELS found), else `marts`."""
+    by_name = {
+        n.get("name"): n for n in manifest.get("nodes", {}).values() if n.get("resource_type") == "model"
+    }
+    for model in POLICY_MODELS:
+        if by_name.get(model, {}).get("schema"):
+            return str(by_name[model]["schema"])
+    return "marts"
 
 
 def _sync_config(

@@ -6,10 +6,13 @@ one reason, in this order (first match wins, so counts add up):
 
 1. `holdout`       audience `variant` = 'holdout' (control group, never synced)
 2. `test_mode`     test mode is on and the key is not on the seed list
-3. `suppressed_<reason>`  marts.customer_suppressions for this channel or all
+3. `suppressed_<reason>`  customer_suppressions for this channel or all
                    channels; erasure applies to every channel, even `none`
-4. `no_consent`    no consent row saying yes for this channel (marts.customer_consent)
-5. `pressure_cap`  marts.marketing_pressure >= the sync's cap
+4. `no_consent`    no consent row saying yes for this channel (customer_consent)
+5. `pressure_cap`  marketing_pressure >= the sync's cap
+
+The marts live in `SyncConfig.marts_schema`, read from the dbt manifest (`marts`
+on production targets, `<target schema>_marts` on a developer's).
 
 Fail closed: a channel that needs a policy table that does not exist raises
 PolicyTableMissing instead of syncing unfiltered.
@@ -24,9 +27,9 @@ from sqlglot import exp
 from syncs.config import SyncConfig
 from syncs.warehouse import Warehouse
 
-CONSENT = ("marts", "customer_consent")
-SUPPRESSIONS = ("marts", "customer_suppressions")
-PRESSURE = ("marts", "marketing_pressure")
+CONSENT = "customer_consent"
+SUPPRESSIONS = "customer_suppressions"
+PRESSURE = "marketing_pressure"
 GLOBAL_CHANNELS = ("all", "any", "*", "global")
 
 
@@ -74,10 +77,11 @@ def build_policy_sql(sync: SyncConfig, wh: Warehouse, has_variant: bool) -> Poli
         return PolicySql(ctes, "", _case(whens))
 
     channel = sync.channel
-    has_sup = wh.table_exists(*SUPPRESSIONS)
+    schema = sync.marts_schema
+    has_sup = wh.table_exists(schema, SUPPRESSIONS)
     if channel != "none" and not has_sup:
         raise PolicyTableMissing(
-            f"sync {sync.name}: channel {channel!r} needs {'.'.join(SUPPRESSIONS)} "
+            f"sync {sync.name}: channel {channel!r} needs {schema}.{SUPPRESSIONS} "
             "(global suppressions); it does not exist, refusing to sync"
         )
     if has_sup:
@@ -89,34 +93,34 @@ def build_policy_sql(sync: SyncConfig, wh: Warehouse, has_variant: bool) -> Poli
         ctes.append(
             "pol_sup as (select cast(profile_id as varchar) as profile_id, "
             "case when bool_or(lower(reason) = 'erasure') then 'erasure' else min(lower(reason)) end as reason "
-            f"from {'.'.join(SUPPRESSIONS)} where {cond} group by 1)"
+            f"from {schema}.{SUPPRESSIONS} where {cond} group by 1)"
         )
         joins.append("left join pol_sup on pol_sup.profile_id = h.__profile")
         whens.append("when pol_sup.reason is not null then 'suppressed_' || pol_sup.reason")
     if channel != "none":
-        if not wh.table_exists(*CONSENT):
+        if not wh.table_exists(schema, CONSENT):
             raise PolicyTableMissing(
-                f"sync {sync.name}: channel {channel!r} needs {'.'.join(CONSENT)} "
+                f"sync {sync.name}: channel {channel!r} needs {schema}.{CONSENT} "
                 "(consent per channel); it does not exist, refusing to sync"
             )
         # bool_and: any row saying no for this channel means no (fail closed).
         ctes.append(
             "pol_con as (select cast(profile_id as varchar) as profile_id, "
             "bool_and(coalesce(is_consented, false)) as ok "
-            f"from {'.'.join(CONSENT)} where lower(channel) = {lit(channel)} group by 1)"
+            f"from {schema}.{CONSENT} where lower(channel) = {lit(channel)} group by 1)"
         )
         joins.append("left join pol_con on pol_con.profile_id = h.__profile")
         whens.append("when pol_con.ok is null or not pol_con.ok then 'no_consent'")
     if p.pressure_cap is not None:
-        if not wh.table_exists(*PRESSURE):
+        if not wh.table_exists(schema, PRESSURE):
             raise PolicyTableMissing(
-                f"sync {sync.name}: policies.pressure_cap needs {'.'.join(PRESSURE)}; "
+                f"sync {sync.name}: policies.pressure_cap needs {schema}.{PRESSURE}; "
                 "it does not exist, refusing to sync"
             )
         match = _channel_match("channel", channel) if channel != "none" else "true"
         ctes.append(
             "pol_prs as (select cast(profile_id as varchar) as profile_id, max(pressure) as pressure "
-            f"from {'.'.join(PRESSURE)} where {match} group by 1)"
+            f"from {schema}.{PRESSURE} where {match} group by 1)"
         )
         joins.append("left join pol_prs on pol_prs.profile_id = h.__profile")
         whens.append(f"when pol_prs.pressure >= {float(p.pressure_cap)!r} then 'pressure_cap'")

@@ -55,6 +55,10 @@ class PostgresServer:
             "FERRY_PG_USER": self.user,
             "FERRY_PG_PASSWORD": self.password,
             "FERRY_PG_DATABASE": self.dbname,
+            # The throwaway server belongs to the test alone: its `postgres` target is
+            # production there (plain schema names, as the tests query them). The README
+            # steps test drops this to build the developer's prefixed schemas.
+            "FERRY_PROD_TARGETS": "postgres",
         }
 
     def stop(self) -> None:
