@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("sync", help="plan, run and inspect audience syncs")
     p.add_argument("--target", default=None, help="dbt target (default: the profile's, FERRY_DBT_TARGET)")
     p.add_argument("--duckdb", type=Path, default=None, help="DuckDB file of a duckdb target (default: FERRY_DUCKDB_PATH)")
-    p.add_argument("--manifest", type=Path, default=None, help="dbt manifest (default: dbt_project/target/manifest.json)")
+    p.add_argument("--manifest", type=Path, default=None, help="dbt manifest (default: $DBT_TARGET_PATH or dbt_project/target, /manifest.json)")
     p.add_argument("--destinations", type=Path, default=None, help="default: dbt_project/destinations.yml")
     sub = p.add_subparsers(dest="sync_command", required=True)
 
@@ -74,10 +75,16 @@ def _declarations(args: argparse.Namespace) -> Any:
     """Every sync that loads, plus the errors of those that do not (syncs.config.SyncLoad)."""
     from syncs.config import load_sync_declarations
 
-    manifest = args.manifest or DBT_PROJECT_DIR / "target" / "manifest.json"
+    manifest = args.manifest or _dbt_target_path() / "manifest.json"
     destinations = args.destinations or DBT_PROJECT_DIR / "destinations.yml"
     _check_manifest(args, manifest)
     return load_sync_declarations(manifest, destinations)
+
+
+def _dbt_target_path() -> Path:
+    """Where `dbt build` wrote its manifest: DBT_TARGET_PATH (dbt's own variable, relative
+    to the dbt project), default dbt_project/target."""
+    return DBT_PROJECT_DIR / os.environ.get("DBT_TARGET_PATH", "target")
 
 
 def _load(args: argparse.Namespace) -> list[Any]:
