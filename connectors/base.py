@@ -160,6 +160,15 @@ def identity(kind: str, where: str, *parts: str) -> str:
     return ":".join([kind, where, *[p for p in parts if p]])
 
 
+def identity_where(url: str, is_sandbox: bool, local: bool) -> str:
+    """The ``where`` of an identity: ``sandbox`` for the process-wide local sandbox (its
+    port changes between processes, its identity must not), ``sandbox@host:port`` for
+    a sandbox reached at an explicit address, else the real host."""
+    if local:
+        return "sandbox"
+    return f"sandbox@{target_host(url)}" if is_sandbox else target_host(url)
+
+
 @runtime_checkable
 class Destination(Protocol):
     """What every connector's destination implements.

@@ -24,6 +24,7 @@ from orchestration.assets.catalog import Audience, load_audiences
 from orchestration.assets.syncs import DESTINATION_TAG, SYNC_TAG
 from orchestration.checks.audiences import sync_asset_key
 
+
 def sync_job_name(sync: Any) -> str:
     return f"sync_{sync.name}"
 

@@ -52,6 +52,7 @@ from connectors.base import (
     RejectedError,
     RetryableError,
     identity,
+    identity_where,
     sandbox_chosen,
     target_host,
 )
@@ -202,9 +203,7 @@ class GoogleAdsCustomerMatch:
     @property
     def destination_identity(self) -> str:
         """``google_ads:<host>:customer=<id>:list=<user list id>``."""
-        where = "sandbox" if self._local else target_host(self.options.base_url or API_URL)
-        if self.is_sandbox and not self._local:
-            where = f"sandbox@{where}"
+        where = identity_where(self.options.base_url or API_URL, self.is_sandbox, self._local)
         o = self.options
         return identity("google_ads", where, f"customer={o.customer_id}", f"list={o.user_list_id}")
 

@@ -49,6 +49,7 @@ from connectors.base import (
     RejectedError,
     RetryableError,
     identity,
+    identity_where,
     sandbox_chosen,
     target_host,
 )
@@ -214,9 +215,7 @@ class MetaCustomAudience:
     @property
     def destination_identity(self) -> str:
         """``meta:<host>:audience=<id>``: custom audience ids are unique across ad accounts."""
-        where = "sandbox" if self._local else target_host(self.options.base_url or GRAPH_URL)
-        if self.is_sandbox and not self._local:
-            where = f"sandbox@{where}"
+        where = identity_where(self.options.base_url or GRAPH_URL, self.is_sandbox, self._local)
         return identity("meta", where, f"audience={self.audience_id}")
 
     @classmethod

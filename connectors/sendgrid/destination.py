@@ -51,6 +51,7 @@ from connectors.base import (
     RejectedError,
     RetryableError,
     identity,
+    identity_where,
     sandbox_chosen,
     target_host,
 )
@@ -167,9 +168,7 @@ class SendGridDestination:
     @property
     def destination_identity(self) -> str:
         """``sendgrid:<host>:list=<id or name>`` (or ``:from=<sender>`` for sends)."""
-        where = "sandbox" if self._local else target_host(self.host)
-        if self.is_sandbox and not self._local:
-            where = f"sandbox@{where}"
+        where = identity_where(self.host, self.is_sandbox, self._local)
         o = self.options
         target = f"list={o.list_id or o.list_name}" if (o.list_id or o.list_name) else ""
         sender = f"from={o.from_email}" if o.from_email and not target else ""

@@ -46,6 +46,7 @@ from connectors.base import (
     RecordResult,
     RetryableError,
     identity,
+    identity_where,
     sandbox_chosen,
     target_host,
 )
@@ -161,9 +162,7 @@ class TwilioDestination:
     @property
     def destination_identity(self) -> str:
         """``twilio:<host>:account=<sid>:sender=<messaging service or number>`` (SIDs are not secrets)."""
-        where = "sandbox" if self._local else target_host(self.base_url)
-        if self.is_sandbox and not self._local:
-            where = f"sandbox@{where}"
+        where = identity_where(self.base_url, self.is_sandbox, self._local)
         sender = self.options.messaging_service_sid or self.options.from_number or ""
         return identity("twilio", where, f"account={self.account_sid}", f"sender={sender}" if sender else "")
 

@@ -22,6 +22,7 @@ from dagster import (
     asset,
 )
 
+from connectors.base import MissingCredentials
 from orchestration.assets.catalog import Audience, load_audiences
 from orchestration.assets.sync_runner import SyncReport, run_sync
 from orchestration.checks.audiences import (
@@ -30,7 +31,6 @@ from orchestration.checks.audiences import (
     previous_synced_size,
     sync_asset_key,
 )
-from connectors.base import MissingCredentials
 from syncs.config import SyncConfigError
 from syncs.registry import DestinationUnavailable
 

@@ -8,7 +8,13 @@ that declared it carries a failed check whose description names the file and key
 
 from __future__ import annotations
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetChecksDefinition, MetadataValue, asset_check
+from dagster import (
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetCheckSeverity,
+    MetadataValue,
+    asset_check,
+)
 
 from orchestration.assets.catalog import load_sync_errors, model_relation
 

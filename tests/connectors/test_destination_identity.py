@@ -40,8 +40,8 @@ REAL = {
     "sendgrid_transactional": ("api.sendgrid.com", "sendgrid:api.sendgrid.com:from=hello@ferry.example"),
     "twilio_sms": (
         "api.twilio.com",
-        f"twilio:api.twilio.com:account={SECRETS['TWILIO_ACCOUNT_SID']}:"
-        f"sender={SECRETS['TWILIO_MESSAGING_SERVICE_SID']}",
+        (f"twilio:api.twilio.com:account={SECRETS['TWILIO_ACCOUNT_SID']}:"
+        f"sender={SECRETS['TWILIO_MESSAGING_SERVICE_SID']}"),
     ),
     "meta_custom_audience": ("graph.facebook.com", "meta:graph.facebook.com:audience=23851111111111"),
     "google_ads_customer_match": (

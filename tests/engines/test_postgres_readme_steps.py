@@ -60,7 +60,7 @@ def _build_by_the_readme(work: Path) -> dict:
     env = _readme_env(server, work)
     # The README: `cd dbt_project && dbt build`
     build = subprocess.run(
-        [DBT, "build"], cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=1500
+        [DBT, "build"], cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=1500, check=False
     )
     return {"returncode": build.returncode, "log": build.stdout[-6000:], "env": env, "dsn": dsn, "work": work}
 
@@ -75,7 +75,7 @@ def readme_build(postgres_server, tmp_path_factory) -> dict:
 def _ferry(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [FERRY, "sync", *args], cwd=PROJECT_ROOT, env={**env, "COLUMNS": "250"},
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, check=False,
     )
 
 
@@ -129,24 +129,25 @@ def test_ferry_sync_plans_runs_and_reruns_on_postgres(readme_build) -> None:
     assert held == adds
 
 
+def _manifest_for(adapter: str, readme_build: dict, folder: Path) -> Path:
+    """The build's manifest, marked as built by another adapter."""
+    manifest = json.loads((readme_build["work"] / "target" / "manifest.json").read_text())
+    manifest["metadata"]["adapter_type"] = adapter
+    path = folder / "manifest.json"
+    path.write_text(json.dumps(manifest))
+    return path
+
+
 def test_a_manifest_of_another_adapter_is_refused(readme_build, tmp_path) -> None:
     """The issue's trap: planning against the DuckDB file while the target is PostgreSQL."""
     env = readme_build["env"]
-    manifest = json.loads((readme_build["work"] / "target" / "manifest.json").read_text())
-    manifest["metadata"]["adapter_type"] = "duckdb"
-    other = tmp_path / "manifest.json"
-    other.write_text(json.dumps(manifest))
-    out = _ferry(env, "--manifest", str(other), "list")
+    out = _ferry(env, "--manifest", str(_manifest_for("duckdb", readme_build, tmp_path)), "list")
     assert out.returncode == 1
     assert "was built for duckdb, but the active dbt target is postgres" in out.stderr
 
 
 def test_spark_target_is_refused_for_runs(readme_build, tmp_path) -> None:
     env = {**readme_build["env"], "FERRY_DBT_TARGET": "spark"}
-    manifest = json.loads((readme_build["work"] / "target" / "manifest.json").read_text())
-    manifest["metadata"]["adapter_type"] = "spark"
-    spark = tmp_path / "manifest.json"
-    spark.write_text(json.dumps(manifest))
-    out = _ferry(env, "--manifest", str(spark), "list")
+    out = _ferry(env, "--manifest", str(_manifest_for("spark", readme_build, tmp_path)), "list")
     assert out.returncode == 1
     assert "dbt target 'spark' (spark) is not supported for sync runs" in out.stderr, out.stderr

@@ -274,21 +274,21 @@ def _two_audiences(tmp_path: Path, bad_sync: dict) -> Path:
         # a destination option of the wrong type (in destinations.yml)
         (
             {"destination": "sg_bad_option", "mode": "upsert", "identifiers": {"email": "email"}},
-            r"models/audiences/_aud_bad.yml: model aud_bad: meta.ferry.syncs.0.destination: "
+            (r"models/audiences/_aud_bad.yml: model aud_bad: meta.ferry.syncs.0.destination: "
             r"'sg_bad_option' is invalid: .*destinations.yml: destinations.sg_bad_option.options.poll_timeout: "
-            r"Input should be a valid number",
+            r"Input should be a valid number"),
         ),
         # an unknown destination name in an audience
         (
             {"destination": "sendgrid_marketnig", "mode": "upsert", "identifiers": {"email": "email"}},
-            r"models/audiences/_aud_bad.yml: model aud_bad: meta.ferry.syncs.0.destination: "
-            r"'sendgrid_marketnig' is not declared in destinations.yml \(known: sg, sg_bad_option, sms\)",
+            (r"models/audiences/_aud_bad.yml: model aud_bad: meta.ferry.syncs.0.destination: "
+            r"'sendgrid_marketnig' is not declared in destinations.yml \(known: sg, sg_bad_option, sms\)"),
         ),
         # a target that cannot do what the sync asks (Twilio only sends)
         (
             {"destination": "sms", "mode": "mirror", "identifiers": {"phone": "phone"}},
-            r"models/audiences/_aud_bad.yml: model aud_bad: meta.ferry.syncs.0.mode: destination type "
-            r"'twilio' does not support mode 'mirror' \(it supports send\)",
+            (r"models/audiences/_aud_bad.yml: model aud_bad: meta.ferry.syncs.0.mode: destination type "
+            r"'twilio' does not support mode 'mirror' \(it supports send\)"),
         ),
     ],
     ids=["option_type", "unknown_destination", "unsupported_mode"],
