@@ -27,6 +27,7 @@ from syncs.warehouse import Warehouse
 CONSENT = ("marts", "customer_consent")
 SUPPRESSIONS = ("marts", "customer_suppressions")
 PRESSURE = ("marts", "marketing_pressure")
+ERASED = ("marts", "erased_profiles")  # erasure tombstones: held records are deleted at every destination
 GLOBAL_CHANNELS = ("all", "any", "*", "global")
 
 
