@@ -330,6 +330,9 @@ class SandboxServer:
         self._buckets: dict[str, TokenBucket] = {}
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        # Fault harnesses: called with (request, "before" | "after") around the vendor's
+        # processing of each request (e.g. to kill -9 the client at an exact point).
+        self.on_request: Callable[[Request, str], None] | None = None
 
     # ----- lifecycle
 
@@ -480,6 +483,14 @@ class SandboxServer:
             entry.ended_at = self.clock()
 
     def _respond(self, request: Request, entry: LoggedRequest) -> Response:
+        if self.on_request is not None:
+            self.on_request(request, "before")
+        response = self._process(request, entry)
+        if self.on_request is not None:
+            self.on_request(request, "after")
+        return response
+
+    def _process(self, request: Request, entry: LoggedRequest) -> Response:
         before = self.faults.take(
             request.method, request.path, ("fail", "drop", "slow"), after_processing=False
         )

@@ -34,6 +34,7 @@ import os
 import re
 import time
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -88,8 +89,10 @@ class SendGridOptions(BaseModel):
     poll_timeout: float = 600.0
     timeout: float = 30.0
     max_attempts: int = 6
-    # Whether "not found in Email Activity" proves a send never happened (see reconcile()).
+    # Whether "not found in Email Activity" proves a send never happened (see reconcile()):
+    # None (default) = once the intent is older than reconcile_absent_after_minutes.
     reconcile_absent_is_proof: bool | None = None
+    reconcile_absent_after_minutes: float = 60.0
 
 
 class SendGridDestination:
@@ -103,6 +106,7 @@ class SendGridDestination:
         # SendGrid's v3 default is 600 requests/minute per endpoint; 429s are honoured anyway.
         max_requests_per_second=10.0,
         max_concurrency=1,
+        request_per_send=True,  # send mode: one POST /v3/mail/send per message
     )
 
     def __init__(
@@ -130,10 +134,11 @@ class SendGridDestination:
         self.pacer = RateLimitPacer(sleep=sleep)
         self._list_id = options.list_id
         self._fields: dict[str, tuple[str, str]] | None = None  # name -> (id, type)
-        self.absent_is_proof = (
+        # None: absence proves nothing until Email Activity has had time to index the send.
+        self.absent_is_proof: bool | None = (
             options.reconcile_absent_is_proof
             if options.reconcile_absent_is_proof is not None
-            else self.is_sandbox
+            else (True if self.is_sandbox else None)
         )
 
     @classmethod
@@ -175,10 +180,11 @@ class SendGridDestination:
         History" add-on (without it the call answers 403/404, and every record
         stays IN_DOUBT for a human); it allows about 6 requests a minute; and
         events are indexed with a delay of minutes, so "not found" is only
-        proof of absence once the index has caught up. Hence
-        ``reconcile_absent_is_proof`` defaults to False against the real API
-        (absent -> IN_DOUBT, parked) and True against the sandbox (absent ->
-        RETRYABLE, resent).
+        proof of absence once the index has caught up: against the real API a
+        send absent ``reconcile_absent_after_minutes`` (default 60) after its
+        intent is proven absent (RETRYABLE: the next run sends it), a younger one
+        stays IN_DOUBT and is asked about again next run. The sandbox indexes at
+        once. ``reconcile_absent_is_proof`` True/False overrides the wait.
         """
         out: list[RecordResult] = []
         for record in records:
@@ -211,7 +217,7 @@ class SendGridDestination:
                         record.key, Outcome.ACCEPTED, destination_id=messages[0].get("msg_id")
                     )
                 )
-            elif self.absent_is_proof:
+            elif self._absence_proves(record):
                 out.append(
                     RecordResult(
                         record.key, Outcome.RETRYABLE, "not sent (absent from email activity)"
@@ -220,10 +226,21 @@ class SendGridDestination:
             else:
                 out.append(
                     RecordResult(
-                        record.key, Outcome.IN_DOUBT, "absent from email activity, which may lag"
+                        record.key,
+                        Outcome.IN_DOUBT,
+                        "absent from email activity, which may lag; asked again next run",
                     )
                 )
         return out
+
+    def _absence_proves(self, record: Record) -> bool:
+        """Whether Email Activity has had time to index this send (see reconcile())."""
+        if self.absent_is_proof is not None:
+            return self.absent_is_proof
+        if record.intent_at is None:
+            return False
+        age = datetime.now(UTC).replace(tzinfo=None) - record.intent_at
+        return age >= timedelta(minutes=self.options.reconcile_absent_after_minutes)
 
     # ------------------------------------------------------------------ lists and fields
 
@@ -567,9 +584,22 @@ class SendGridDestination:
             if not record.payload.get("email"):
                 out.append(RecordResult(record.key, Outcome.REJECTED, "no email for this record"))
                 continue
+            try:
+                mail = self._mail(record)
+            except (KeyError, ValueError, TypeError) as exc:
+                # The official helper refuses the address (e.g. KeyError 'email' for a string
+                # it cannot parse): nothing left, so this record is rejected, not the batch.
+                out.append(
+                    RecordResult(
+                        record.key,
+                        Outcome.REJECTED,
+                        f"invalid recipient for the SendGrid Mail helper ({type(exc).__name__})",
+                    )
+                )
+                continue
             self.pacer.wait()
             try:
-                response = self.send_client.send(self._mail(record))
+                response = self.send_client.send(mail)
             except RetryableError as exc:
                 # Only a 429 proves SendGrid did not take the message.
                 self.pacer.observe_error(exc)

@@ -81,6 +81,15 @@ class TwilioState:
     def outbound(self) -> list[dict[str, Any]]:
         return [m for m in self.messages.values() if m["direction"] == "outbound-api"]
 
+    def age(self, seconds: float) -> None:
+        """Date every message `seconds` earlier (tests: "the previous wave was yesterday")."""
+        for m in self.messages.values():
+            m["_created"] -= seconds
+            m["date_created"] = _rfc2822(m["_created"])
+            if m.get("_sent") is not None:
+                m["_sent"] -= seconds
+                m["date_sent"] = _rfc2822(m["_sent"])
+
 
 class TwilioSandbox(SandboxServer):
     vendor = "twilio"
