@@ -5,7 +5,9 @@ auth, JSON bodies, limits and ``{"errors": [{"field", "message"}]}`` error body:
 
 - marketing: field definitions, lists, ``PUT /v3/marketing/contacts`` (async
   job: contacts land when the job completes, ``job_delay`` seconds later),
-  import status with an errors file, search by emails, list removal, contact
+  import status whose ``errors_url`` is a pre-signed, expiring download of the
+  errors file (as the real API gives; there is no v3 errors endpoint), search by
+  emails, list removal, contact
   deletion (``delete_all_contacts`` is honoured *and* flagged, tests assert we
   never send it);
 - ``POST /v3/mail/send`` (202, ``X-Message-Id``) and the Email Activity query
@@ -28,6 +30,7 @@ search, 100 ids per list-removal / deletion call, 1,000 personalizations and
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import math
 import random
@@ -52,6 +55,7 @@ MAX_PERSONALIZATIONS = 1_000
 MAX_CUSTOM_ARGS_BYTES = 10_000
 MAX_CUSTOM_FIELDS = 500
 SANDBOX_API_KEY = "SG.ferry-sandbox-key"
+DOWNLOAD_PATH = "/downloads/contact-import-errors"  # where errors_url points (not the v3 API)
 
 RESERVED_FIELDS = {
     "first_name": "Text",
@@ -148,9 +152,14 @@ class SendGridSandbox(SandboxServer):
         api_key: str = SANDBOX_API_KEY,
         job_delay: float = 0.05,
         webhook_url: str | None = None,
+        errors_file_ttl: float = 3600.0,
     ) -> None:
         super().__init__()
         self.api_key = api_key
+        # The errors file: a link that expires (403 after ``errors_file_ttl`` seconds) and
+        # its CSV header; tests change both to see a connector cope with what it cannot read.
+        self.errors_file_ttl = errors_file_ttl
+        self.errors_file_columns: tuple[str, ...] = ("email", "external_id", "error")
         self.job_delay = job_delay
         self.webhook_url = webhook_url
         self.state = SendGridState()
@@ -164,7 +173,8 @@ class SendGridSandbox(SandboxServer):
         r("PUT", "/v3/marketing/contacts", self._put_contacts, bucket="contacts")
         r("DELETE", "/v3/marketing/contacts", self._delete_contacts, bucket="contacts")
         r("GET", "/v3/marketing/contacts/imports/{job_id}", self._get_job)
-        r("GET", "/v3/marketing/contacts/imports/errors/{job_id}", self._get_job_errors)
+        # Not a v3 endpoint: the errors file is a pre-signed download link (``errors_url``)
+        r("GET", DOWNLOAD_PATH + "/{job_id}.csv", self._download_job_errors)
         r("POST", "/v3/marketing/contacts/search/emails", self._search_emails)
         r(
             "DELETE",
@@ -188,6 +198,8 @@ class SendGridSandbox(SandboxServer):
         return base64.b64encode(der).decode()
 
     def authenticate(self, request: Request) -> Response | None:
+        if request.path.startswith(DOWNLOAD_PATH + "/"):
+            return None  # a pre-signed link: its signature is the credential
         header = request.header("Authorization") or ""
         if header != f"Bearer {self.api_key}":
             return _err(
@@ -298,8 +310,10 @@ class SendGridSandbox(SandboxServer):
             "errored_count": len(job.errors),
         }
         if job.errors:
+            expires = int(time.time() + self.errors_file_ttl)
             job.results["errors_url"] = (
-                f"{self.base_url}/v3/marketing/contacts/imports/errors/{job.id}"
+                f"{self.base_url}{DOWNLOAD_PATH}/{job.id}.csv?expires={expires}"
+                f"&signature={self._download_signature(job.id, expires)}"
             )
 
     def _run_delete(self, job: Job) -> None:
@@ -487,15 +501,31 @@ class SendGridSandbox(SandboxServer):
             }
         )
 
-    def _get_job_errors(self, request: Request) -> Response:
-        """The errors file: CSV with the contact's identifiers and the error (one row a contact)."""
+    def _download_signature(self, job_id: str, expires: int) -> str:
+        return hmac.new(self.api_key.encode(), f"{job_id}:{expires}".encode(), "sha256").hexdigest()
+
+    def _download_job_errors(self, request: Request) -> Response:
+        """The errors file behind ``errors_url``: CSV, one row a refused contact. Like a
+        storage provider's pre-signed link, a wrong or expired signature answers 403."""
         self._advance_jobs()
-        job = self.state.jobs.get(request.params["job_id"])
+        job_id = request.params["job_id"]
+        try:
+            expires = int(request.arg("expires") or "")
+        except ValueError:
+            expires = 0
+        signature = request.arg("signature") or ""
+        if (
+            expires < time.time()
+            or not hmac.compare_digest(signature, self._download_signature(job_id, expires))
+        ):
+            return Response(403, b"<Error><Code>AccessDenied</Code></Error>", {"Content-Type": "application/xml"})
+        job = self.state.jobs.get(job_id)
         if job is None:
-            return _err(404, "job not found", "id")
-        lines = ["email,external_id,error"]
+            return Response(404, b"<Error><Code>NoSuchKey</Code></Error>", {"Content-Type": "application/xml"})
+        columns = self.errors_file_columns
+        lines = [",".join(columns)]
         for e in job.errors:
-            lines.append(",".join(json.dumps(e[k]) for k in ("email", "external_id", "error")))
+            lines.append(",".join(json.dumps(e.get(k, "")) for k in columns))
         return Response(200, ("\n".join(lines) + "\n").encode(), {"Content-Type": "text/csv"})
 
     def _search_emails(self, request: Request) -> Response:
