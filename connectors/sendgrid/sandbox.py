@@ -55,6 +55,7 @@ MAX_PERSONALIZATIONS = 1_000
 MAX_CUSTOM_ARGS_BYTES = 10_000
 MAX_CUSTOM_FIELDS = 500
 SANDBOX_API_KEY = "SG.ferry-sandbox-key"
+SANDBOX_SENDING_IP = "192.0.2.10"  # TEST-NET-1: the sandbox's "sending IP"
 DOWNLOAD_PATH = "/downloads/contact-import-errors"  # where errors_url points (not the v3 API)
 
 RESERVED_FIELDS = {
@@ -84,6 +85,21 @@ _FIELD_NAME_RX = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ACTIVITY_RX = re.compile(
     r"""(unique_args\['(?P<arg>[^']+)'\]|(?P<col>to_email|msg_id))\s*=\s*"(?P<value>[^"]*)\""""
 )
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def _contact_details(contact: dict[str, Any]) -> dict[str, Any]:
+    """A held contact as the API shows it (ContactDetails3: ISO timestamps, segment_ids)."""
+    return {
+        **contact,
+        "list_ids": sorted(contact["list_ids"]),
+        "segment_ids": [],
+        "created_at": _iso(contact["created_at"]),
+        "updated_at": _iso(contact.get("updated_at", contact["created_at"])),
+    }
 
 
 def _err(status: int, message: str, field_name: str | None = None) -> Response:
@@ -542,7 +558,7 @@ class SendGridSandbox(SandboxServer):
             if contact is None:
                 result[email] = {"error": "contact not found"}
             else:
-                result[email] = {"contact": {**contact, "list_ids": sorted(contact["list_ids"])}}
+                result[email] = {"contact": _contact_details(contact)}
         if all("error" in v for v in result.values()):
             return _err(404, "no contacts found")
         return Response.json({"result": result})
@@ -689,7 +705,7 @@ class SendGridSandbox(SandboxServer):
                 "msg_id": m["msg_id"],
                 "subject": m["subject"],
                 "to_email": m["to_email"],
-                "status": "delivered" if m["engaged"] else "processing",
+                "status": "delivered" if m["engaged"] else "processed",  # Status enum
                 "opens_count": 0,
                 "clicks_count": 0,
                 "last_event_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(m["sent_at"])),
@@ -725,6 +741,8 @@ class SendGridSandbox(SandboxServer):
         entry: dict[str, Any] = {"email": email.lower(), "created": created}
         if kind in ("bounces", "blocks", "invalid_emails"):
             entry.update({"reason": reason or kind, "status": "5.1.1" if kind == "bounces" else ""})
+        if kind == "spam_reports":
+            entry["ip"] = SANDBOX_SENDING_IP  # required in SpamReportsResponse
         with self.lock:
             self.state.suppressions[kind][email.lower()] = entry
 
@@ -826,6 +844,7 @@ class SendGridSandbox(SandboxServer):
                     self.state.suppressions["spam_reports"][email] = {
                         "email": email,
                         "created": t + 30,
+                        "ip": SANDBOX_SENDING_IP,
                     }
                     continue
                 if rng.random() < rates.open:
