@@ -20,7 +20,6 @@ import json
 import re
 from pathlib import Path
 
-import pytest
 from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
@@ -32,7 +31,12 @@ from connectors.sendgrid.engagement import pull_suppressions
 from connectors.sendgrid.sandbox import DOWNLOAD_PATH, SANDBOX_API_KEY, SendGridSandbox
 from connectors.twilio.destination import TwilioDestination
 from connectors.twilio.engagement import pull_messages
-from connectors.twilio.sandbox import SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN, SmsRates, TwilioSandbox
+from connectors.twilio.sandbox import (
+    SANDBOX_ACCOUNT_SID,
+    SANDBOX_AUTH_TOKEN,
+    SmsRates,
+    TwilioSandbox,
+)
 
 SPECS = Path(__file__).resolve().parents[1] / "fixtures" / "openapi"
 SENDGRID_SPECS = (

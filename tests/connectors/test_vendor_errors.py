@@ -44,7 +44,7 @@ TWILIO_AUTH = {"code": 20003, "message": "Authenticate +1 415 555 0100", "status
 
 def _serve(status: int, body: bytes) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
