@@ -122,6 +122,14 @@ class AuthError(DestinationError):
     """401/403 or a bad token: stop the run, keep state, page a human."""
 
 
+class DestinationStopped(AuthError):
+    """The destination refuses the whole audience or account until a human acts: a flagged
+    audience (Meta error 100/1713230, operation status 471), a feature the account is not
+    allowlisted for (Google's CUSTOMER_NOT_ALLOWLISTED_FOR_THIS_FEATURE). Not a credentials
+    problem, but it stops the run the same way (state kept, no record counted as rejected),
+    so it subclasses AuthError; its message carries the vendor's code and reason."""
+
+
 class RetryableError(DestinationError):
     """429/5xx/timeouts after the retry budget is spent: the whole batch stays pending.
 

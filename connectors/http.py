@@ -3,7 +3,10 @@
 Retry lives here and nowhere else (Airbyte's error mapping): 429, 408 and 5xx
 and connection errors/timeouts are retried with exponential backoff and jitter,
 honouring ``Retry-After`` and ``X-RateLimit-Reset``; 401/403 raise
-:class:`AuthError`; other 4xx are returned to the caller, which maps them to
+:class:`AuthError` whose message carries the vendor's error code and message (PII
+redacted, see :mod:`connectors.vendor_errors`), and a 403 whose code says the account
+is not allowed the feature (Google's ``CUSTOMER_NOT_ALLOWLISTED_FOR_THIS_FEATURE``)
+raises :class:`DestinationStopped` instead, so nobody rotates good credentials; other 4xx are returned to the caller, which maps them to
 per-record rejections. Nothing here logs bodies, headers or URLs with secrets.
 """
 
@@ -24,7 +27,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from connectors.base import AuthError, RetryableError
+from connectors.base import AuthError, DestinationStopped, RetryableError
+from connectors.vendor_errors import parse_vendor_error
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,17 @@ def retry_after_seconds(response: requests.Response | None, now: float | None = 
         except ValueError:
             return None
     return None
+
+
+def auth_error(method: str, path: str, response: requests.Response) -> AuthError:
+    """The typed error for a 401/403, with the vendor's own code and message in it."""
+    error = parse_vendor_error(response.status_code, response.content)
+    if error.feature_not_allowed:
+        return DestinationStopped(
+            f"{method} {path}: {error.describe()} (permission/feature: the account is not "
+            "allowed this feature or API; not a credentials problem)"
+        )
+    return AuthError(f"{method} {path}: {error.describe()}")
 
 
 @dataclass
@@ -106,7 +121,7 @@ class HttpClient:
                 # calls (sends) use max_attempts=1 and reconcile instead of retrying.
                 raise _Retry(None, type(exc).__name__) from exc
             if response.status_code in AUTH_STATUSES:
-                raise AuthError(f"{method} {path}: HTTP {response.status_code}")
+                raise auth_error(method, path, response)
             retryable = response.status_code in RETRY_STATUSES or (
                 self.is_retryable is not None and self.is_retryable(response)
             )

@@ -131,6 +131,9 @@ class LoggedRequest:
     status: int | None = None
     fault: str | None = None  # "fail", "slow", "drop", "rate_limited" or None
     ended_at: float | None = None
+    # what the sandbox answered (contract tests validate it against the vendor's schema)
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: bytes = b""
 
     @property
     def body_bytes(self) -> int:
@@ -549,6 +552,7 @@ class SandboxServer:
         entry.status = response.status
         drop = response.headers.pop("X-Sandbox-Drop", None) is not None
         body = response.body
+        entry.response_headers, entry.response_body = dict(response.headers), body
         if drop and not body:
             body = b'{"dropped": true}'
         h.send_response(response.status)

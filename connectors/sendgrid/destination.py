@@ -398,6 +398,15 @@ class SendGridDestination:
     def _await_upsert(
         self, job_id: str, chunk: list[tuple[Record, dict[str, Any]]]
     ) -> list[RecordResult]:
+        """One result per contact of a finished import job; errors never hide.
+
+        ``completed``: all accepted. ``errored``/``failed``: the errors file names the
+        contacts SendGrid refused (REJECTED with its message); the others were imported
+        (``errored``) or not (``failed``: RETRYABLE, the upsert is idempotent). When the
+        job reports errors but the file cannot be read (no URL, an expired link's
+        401/403, a 404 or 5xx, a layout we do not recognise), nobody is marked ACCEPTED:
+        every contact comes back RETRYABLE with the reason, and the run goes on.
+        """
         try:
             job = self._poll(job_id)
         except RetryableError as exc:
@@ -405,7 +414,10 @@ class SendGridDestination:
         status = job.get("status")
         if status == "completed":
             return [RecordResult(r.key, Outcome.ACCEPTED) for r, _ in chunk]
-        errors_by_id = self._job_errors(job)
+        errors_by_id, unreadable = self._job_errors(job)
+        if unreadable:
+            reason = f"import job {job_id} {status}; its errors file is unreadable ({unreadable})"
+            return [RecordResult(r.key, Outcome.RETRYABLE, reason) for r, _ in chunk]
         out = []
         for record, contact in chunk:
             error = errors_by_id.get(("email", contact.get("email") or "")) or errors_by_id.get(
@@ -413,32 +425,50 @@ class SendGridDestination:
             )
             if error:
                 out.append(RecordResult(record.key, Outcome.REJECTED, error))
-            elif errors_by_id or status == "errored":
+            elif status == "errored":
                 out.append(RecordResult(record.key, Outcome.ACCEPTED))
-            else:  # failed with no readable errors file: nothing is known to have landed
-                out.append(RecordResult(record.key, Outcome.REJECTED, f"import job {status}"))
+            else:  # failed: nothing is known to have landed
+                out.append(
+                    RecordResult(record.key, Outcome.RETRYABLE, f"import job {job_id} {status}")
+                )
         return out
 
-    def _job_errors(self, job: dict[str, Any]) -> dict[tuple[str, str], str]:
-        """Per-contact errors from the job's errors file (CSV with email/external_id and error columns)."""
-        url = (job.get("results") or {}).get("errors_url")
+    def _job_errors(self, job: dict[str, Any]) -> tuple[dict[tuple[str, str], str], str | None]:
+        """Per-contact errors from the job's errors file, and why it could not be read (or None).
+
+        The file is a download (``results.errors_url``), CSV with the contact's
+        ``email``/``external_id`` and an ``error`` column. The API key goes only to
+        SendGrid's own v3 API, never to a download link (pre-signed: it needs none).
+        """
+        results = job.get("results") or {}
+        url = results.get("errors_url")
         if not url:
-            return {}
-        # The key goes only to SendGrid's own host, never to a third-party download URL.
-        same_host = urlsplit(url).netloc == urlsplit(self.host).netloc
-        headers = {"Authorization": f"Bearer {self._api_key()}"} if same_host else {}
-        response = self.http.request("GET", url, headers=headers)
+            errored = int(results.get("errored_count") or 0)
+            return {}, ("no errors_url in the job's results" if errored else "the job gave no errors file")
+        parts = urlsplit(url)
+        own_api = parts.netloc == urlsplit(self.host).netloc and parts.path.startswith("/v3/")
+        headers = {"Authorization": f"Bearer {self._api_key()}"} if own_api else {}
+        try:
+            response = self.http.request("GET", url, headers=headers)
+        except (AuthError, RetryableError) as exc:
+            return {}, _redact(str(exc).replace(url, "errors_url"))
         if response.status_code != 200:
-            return {}
+            return {}, f"HTTP {response.status_code}"
+        reader = csv.DictReader(io.StringIO(response.text))
+        columns = {(c or "").strip().lower() for c in reader.fieldnames or []}
+        if not columns & {"email", "external_id"} or not columns & {"error", "errors"}:
+            return {}, f"unrecognised layout (columns {sorted(columns)})"
         out: dict[tuple[str, str], str] = {}
-        for row in csv.DictReader(io.StringIO(response.text)):
+        for row in reader:
             lowered = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
-            error = lowered.get("error") or lowered.get("errors") or "rejected by import job"
+            error = _redact(lowered.get("error") or lowered.get("errors") or "rejected by import job")
             if lowered.get("email"):
                 out[("email", lowered["email"].lower())] = error
             if lowered.get("external_id"):
                 out[("external_id", lowered["external_id"])] = error
-        return out
+        if not out and int(results.get("errored_count") or 0):
+            return {}, "the errors file names no contact"
+        return out, None
 
     def _api_key(self) -> str:
         return self.client.api_key
