@@ -98,6 +98,9 @@ class HttpClient:
         if self.auth is not None:
             self.session.auth = self.auth
         self.retries = 0  # total retries made by this client (for metrics and tests)
+        # Monotonic time before which no request leaves: a Retry-After holds for every later
+        # request of this client (the next batch too), not only for the retried one.
+        self._not_before = 0.0
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -113,7 +116,15 @@ class HttpClient:
         url = path if path.startswith("http") else self.base_url.rstrip("/") + "/" + path.lstrip("/")
         kwargs.setdefault("timeout", self.timeout)
 
+        first = [True]
+
         def attempt() -> requests.Response:
+            # Retries of this request are paced by tenacity's wait (which honours the same
+            # Retry-After); the first try waits out one a previous request was given.
+            pause = self._not_before - time.monotonic() if first[0] else 0.0
+            first[0] = False
+            if pause > 0:
+                self.sleep(pause)
             try:
                 response = self.session.request(method, url, **kwargs)
             except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
@@ -126,6 +137,9 @@ class HttpClient:
                 self.is_retryable is not None and self.is_retryable(response)
             )
             if retryable:
+                asked = retry_after_seconds(response)
+                if asked is not None:
+                    self._not_before = time.monotonic() + min(asked, self.max_retry_after)
                 raise _Retry(response, f"HTTP {response.status_code}")
             return response
 

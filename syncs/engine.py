@@ -37,6 +37,7 @@ from connectors.base import (
     Capabilities,
     Destination,
     DestinationError,
+    DestinationStopped,
     Operation,
     Outcome,
     Record,
@@ -1183,6 +1184,8 @@ def run(
         with wh.deferred_checkpoints():
             _apply(runner, p, progress, stream_rows)
         result.status, result.error = runner.verdict()
+    except DestinationStopped as exc:
+        result.status, result.error = "failed", f"stopped by the destination: {exc}"
     except AuthError as exc:
         result.status, result.error = "auth_failed", f"AuthError: {exc}"
     except lease.LeaseLost as exc:

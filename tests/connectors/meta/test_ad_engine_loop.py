@@ -107,7 +107,8 @@ def test_meta_flagged_audience_stops_the_run_with_the_reason(tmp_path: Path) -> 
                           "access_token": sb.access_token})
         con = warehouse(tmp_path / "wh.duckdb", 120)
         result = engine.run(s, con, build_destination(s.destination))
-        assert result.status == "auth_failed"  # the engine's stop status for AuthError and kin
+        assert result.status == "failed"  # stopped by the destination: state kept, reason given
+        assert result.error.startswith("stopped by the destination")
         assert "is flagged" in result.error and "1713230" in result.error
         assert "not permitted under our terms" in result.error
         assert result.failed == 0 and result.sent == 0  # nobody rejected one by one
