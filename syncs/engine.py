@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.base import (
+    REPLACED_IDENTIFIERS,
     AuthError,
     BatchAccepted,
     Capabilities,
@@ -46,7 +47,6 @@ from connectors.base import (
     RetryableError,
     expand_results,
 )
-from connectors.base import REPLACED_IDENTIFIERS
 from syncs import lease
 from syncs import state as st
 from syncs.batching import batches, payload_sizes, record_bytes

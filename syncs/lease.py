@@ -156,7 +156,7 @@ def acquire(
             )
     except SyncBusy:
         raise
-    except Exception as exc:  # noqa: BLE001 - a write conflict or key violation: another run won
+    except Exception as exc:
         if not _is_conflict(exc):
             raise
         row = wh.fetchone(
