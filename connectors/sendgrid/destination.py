@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sendgrid.helpers.mail import CustomArg, From, Mail, To
 
 from connectors.base import (
+    REPLACED_IDENTIFIERS,
     AuthError,
     Capabilities,
     Operation,
@@ -313,11 +314,29 @@ class SendGridDestination:
     # ------------------------------------------------------------------ upsert
 
     def _contact(self, record: Record, field_ids: dict[str, str]) -> dict[str, Any]:
+        """The contact JSON. A None in the payload means the mapping says `on_null: clear`
+        (the engine leaves other nulls out): SendGrid clears a text field given an empty
+        string; it has no way to clear a Number or Date field, so such a record is refused
+        (ValueError: rejected with the reason) rather than reported synced with the old value."""
         contact: dict[str, Any] = {}
         custom: dict[str, Any] = {}
         for key, value in record.payload.items():
-            if key.startswith(("ferry_", "_")) or value is None:
-                continue  # engine metadata; and nulls never blank a field at the destination
+            if key.startswith(("ferry_", "_")):
+                continue  # engine metadata
+            if value is None:
+                if key == "email" or key in _PASSTHROUGH:
+                    continue
+                if key in RESERVED_FIELDS:
+                    contact[key] = ""
+                    continue
+                kind = (self._fields or {}).get(key, ("", "Text"))[1]
+                if kind != "Text":
+                    raise ValueError(
+                        f"field {key!r} (SendGrid {kind}) cannot be cleared at SendGrid; "
+                        "set on_null: keep for it"
+                    )
+                custom[field_ids[key]] = ""
+                continue
             if key == "email":
                 contact["email"] = str(value).strip().lower()
             elif key in RESERVED_FIELDS or key in _PASSTHROUGH:
@@ -333,18 +352,19 @@ class SendGridDestination:
         custom_names = {
             k
             for r in records
-            for k, v in r.payload.items()
-            if v is not None
-            and not k.startswith(("ferry_", "_"))
-            and k not in RESERVED_FIELDS
-            and k not in _PASSTHROUGH
+            for k in r.payload
+            if not k.startswith(("ferry_", "_")) and k not in RESERVED_FIELDS and k not in _PASSTHROUGH
         }
         samples = {k: v for r in records for k, v in r.payload.items() if v is not None}
         field_ids = self._field_ids(sorted(custom_names), samples)
         results: list[RecordResult] = []
         pending: list[tuple[Record, dict[str, Any]]] = []
         for record in records:
-            contact = self._contact(record, field_ids)
+            try:
+                contact = self._contact(record, field_ids)
+            except ValueError as exc:
+                results.append(RecordResult(record.key, Outcome.REJECTED, str(exc)))
+                continue
             if not any(contact.get(k) for k in ("email", *_PASSTHROUGH)):
                 results.append(
                     RecordResult(
@@ -355,7 +375,37 @@ class SendGridDestination:
                 pending.append((record, contact))
         for chunk in _chunks(pending, list_id):
             results.extend(self._upsert_chunk(chunk, list_id))
-        return results
+        return self._drop_replaced(records, results)
+
+    def _drop_replaced(
+        self, records: list[Record], results: list[RecordResult]
+    ) -> list[RecordResult]:
+        """An accepted update whose e-mail changed: take the old address out of the list,
+        so it stops receiving this list's mail. Until that removal is accepted the record
+        stays RETRYABLE (both steps are idempotent, so the next run repeats them)."""
+        accepted = {r.key for r in results if r.outcome is Outcome.ACCEPTED}
+        old = [
+            Record(r.key, Operation.REMOVE, {"email": r.payload[REPLACED_IDENTIFIERS]["email"]})
+            for r in records
+            if r.key in accepted
+            and (r.payload.get(REPLACED_IDENTIFIERS) or {}).get("email")
+            and str(r.payload[REPLACED_IDENTIFIERS]["email"]).strip().lower()
+            != str(r.payload.get("email") or "").strip().lower()
+        ]
+        if not old:
+            return results
+        removed = {r.key: r for r in self._by_ids(old, "remove")}
+        out = []
+        for result in results:
+            gone = removed.get(result.key)
+            if gone is not None and gone.outcome is not Outcome.ACCEPTED:
+                result = RecordResult(
+                    result.key,
+                    Outcome.RETRYABLE,
+                    f"updated, but the previous address is still on the list: {gone.error}",
+                )
+            out.append(result)
+        return out
 
     def _upsert_chunk(
         self, chunk: list[tuple[Record, dict[str, Any]]], list_id: str
@@ -616,6 +666,7 @@ class SendGridDestination:
                 continue
             try:
                 mail = self._mail(record)
+                mail.get()  # the helper parses the address only when it serialises
             except (KeyError, ValueError, TypeError) as exc:
                 # The official helper refuses the address (e.g. KeyError 'email' for a string
                 # it cannot parse): nothing left, so this record is rejected, not the batch.
