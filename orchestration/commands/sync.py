@@ -4,6 +4,7 @@
     ferry sync plan <sync> [--json] [--sample N]
     ferry sync run <sync> [--confirm]      ferry sync run --all [--confirm]
     ferry sync parked <sync>               ferry sync unpark <sync> [--key K ...]
+    ferry sync erasures                    (erasures a destination has not confirmed yet)
 
 Exit code: 0 when every run succeeded, 2 when a run stopped for confirmation
 (mass removal, empty audience) and nothing failed, 1 when anything failed.
@@ -48,6 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parked = sub.add_parser("parked", help="records parked for review, with their errors")
     parked.add_argument("sync")
     parked.set_defaults(func=cmd_parked)
+
+    erasures = sub.add_parser(
+        "erasures", help="erasures not yet confirmed by a destination that held the person"
+    )
+    erasures.add_argument("--json", action="store_true")
+    erasures.set_defaults(func=cmd_erasures)
 
     unpark = sub.add_parser("unpark", help="release reviewed parked records so the next run retries them")
     unpark.add_argument("sync")
@@ -237,6 +244,26 @@ def cmd_parked(args: argparse.Namespace) -> int:
         table.add_row(*(str(r[c]) for c in ("record_key", "operation", "attempts", "error", "since")))
     Console().print(table)
     return 0
+
+
+def cmd_erasures(args: argparse.Namespace) -> int:
+    """Exit 0 when every erasure reached every destination that held the person, else 1."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from syncs.history import pending_erasures
+
+    rows = pending_erasures(_connect(args, read_only=True))
+    if args.json:
+        print(json.dumps(rows, default=str, indent=2))
+    else:
+        table = Table(title=f"Erasures not yet confirmed ({sum(r['pending'] for r in rows)})")
+        for col in ("sync", "destination", "pending", "oldest_request", "last_error"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(*(str(r[c] or "") for c in ("sync", "destination", "pending", "oldest_request", "last_error")))
+        Console().print(table)
+    return 1 if rows else 0
 
 
 def cmd_unpark(args: argparse.Namespace) -> int:

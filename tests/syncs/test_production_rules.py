@@ -362,3 +362,22 @@ def test_send_runs_record_in_doubt_counts_and_reasons(conn) -> None:
     r = engine.run(sync, conn, dest)  # the lookup finds it was delivered: settled, not resent
     assert r.status == "success" and r.reconciled == 1 and len(dest.sends) == 3
 
+
+
+def test_unconfirmed_erasures_are_reported_until_the_destination_accepts(conn) -> None:
+    from syncs.history import pending_erasures
+
+    set_audience(conn, rows(3))
+    sync = make_sync("upsert")
+    dest = Named()
+    engine.run(sync, conn, dest)
+    _erase(conn, "p1")
+    dest.reject_keys.add("p1")
+    r = engine.run(sync, conn, dest)
+    assert r.status == "partial" and r.failed == 1
+    [row] = pending_erasures(conn)
+    assert (row["sync"], row["destination"], row["pending"]) == (sync.name, dest.identity, 1)
+    assert row["last_error"] == "invalid contact"
+    dest.reject_keys.clear()
+    assert engine.run(sync, conn, dest).status == "success"
+    assert pending_erasures(conn) == [] and "p1" in dest.erased
