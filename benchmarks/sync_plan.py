@@ -158,7 +158,7 @@ def phase_plan(db: Path) -> dict[str, Any]:
     plan_seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     # The changed rows themselves, streamed as Arrow batches (what a run consumes).
     wh = Warehouse(conn)
-    sql, params = build_plan_sql(bench_sync(), wh, state_ready=True).changes()
+    sql, params = build_plan_sql(bench_sync(), wh, state_ready=True, destination_key=plan.destination_key).changes()
     started = time.perf_counter()
     streamed = sum(b.num_rows for b in wh.stream(sql, params, batch_rows=10_000))
     stream_seconds = time.perf_counter() - started

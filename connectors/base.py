@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
@@ -45,6 +46,11 @@ class Capabilities:
     max_concurrency: int = 1
     min_audience_size: int | None = None  # e.g. Meta's delivery floor
     hashes_identifiers: bool = False  # ad tools: identifiers leave only as SHA-256
+    # Send mode makes one request per record (SMS, transactional mail): the engine then
+    # commits each send's intent just before that send's own request (batches of one,
+    # up to max_concurrency in flight), so an interruption leaves only the requests in
+    # flight in doubt, never the rest of a batch.
+    request_per_send: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,16 @@ class Record:
     payload: Mapping[str, Any]  # identifiers and mapped fields, already normalised
     idempotency_key: str | None = None  # send mode: (sync, profile, occurrence)
     attempt: int = 1
+    # reconcile(): when the engine committed this send's intent (naive UTC), just before
+    # the request could leave. A message created before it belongs to an earlier send.
+    intent_at: datetime | None = None
+
+
+# An UPSERT whose identifiers changed since the destination last accepted the record
+# (a new e-mail address) carries the old ones under this payload key, so the destination
+# takes the old contact out of the list/audience (or changes it in place) and no stale
+# address stays subscribed. Keys starting with "_" are never sent as fields.
+REPLACED_IDENTIFIERS = "_replaced_identifiers"
 
 
 @dataclass(frozen=True)
@@ -92,15 +108,34 @@ def expand_results(
 
 
 class DestinationError(Exception):
-    """Base of the typed errors the one HTTP layer raises."""
+    """Base of the typed errors the one HTTP layer raises.
+
+    Any other exception escaping `write()` is taken by the engine as a fault in this
+    batch's payloads, raised before a request left: each record is retried alone and
+    the one that raises again is REJECTED with the exception's text (parked after
+    max_attempts); the rest of the batch goes on. A send destination that cannot say
+    whether its request left must answer IN_DOUBT instead of raising.
+    """
 
 
 class AuthError(DestinationError):
     """401/403 or a bad token: stop the run, keep state, page a human."""
 
 
+class DestinationStopped(AuthError):
+    """The destination refuses the whole audience or account until a human acts: a flagged
+    audience (Meta error 100/1713230, operation status 471), a feature the account is not
+    allowlisted for (Google's CUSTOMER_NOT_ALLOWLISTED_FOR_THIS_FEATURE). Not a credentials
+    problem, but it stops the run the same way (state kept, no record counted as rejected),
+    so it subclasses AuthError; its message carries the vendor's code and reason."""
+
+
 class RetryableError(DestinationError):
-    """429/5xx/timeouts after the retry budget is spent: the whole batch stays pending."""
+    """429/5xx/timeouts after the retry budget is spent: the whole batch stays pending.
+
+    The engine stops the run at the first batch that raises it (what follows would
+    meet the same trouble) and reports the run as failed with this message.
+    """
 
 
 class RejectedError(DestinationError):
@@ -192,6 +227,11 @@ class Destination(Protocol):
         """Deliver one batch (already within the declared limits); one result per record,
         or BatchAccepted when every record was accepted."""
         ...
+
+    # Optional attributes the engine reads with getattr():
+    # - destination_identity: str, type + account + list/audience (never a secret); sync
+    #   state belongs to it, so a re-pointed sync starts fresh at the new target.
+    # - target_label: str, "sandbox" or the real host, shown in every plan and run.
 
     def reconcile(self, records: list[Record]) -> list[RecordResult]:
         """Settle in-doubt sends by looking them up at the destination by idempotency key.

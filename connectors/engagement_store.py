@@ -486,8 +486,9 @@ def receivers_from_env(
     """The production receiver app: SendGrid under ``/sendgrid`` (events), Twilio under ``/twilio``
     (``/twilio/status``, ``/twilio/inbound``), each mounted only when its secret is set:
     ``SENDGRID_WEBHOOK_PUBLIC_KEY`` (the signed-webhook verification key) and
-    ``TWILIO_AUTH_TOKEN``; ``FERRY_RECEIVER_PUBLIC_URL`` is the URL the vendors call
-    (behind a proxy, Twilio's signature covers that URL, not the local one).
+    ``TWILIO_AUTH_TOKEN``; ``FERRY_RECEIVER_PUBLIC_URL`` is the URL the vendors call,
+    required with ``TWILIO_AUTH_TOKEN``: Twilio's signature covers that URL, and behind a
+    proxy the request line names another one.
     Serve it with any WSGI server, or ``WsgiServer(app, host, port).start()``.
     """
     from connectors.sendgrid.engagement import SendGridEventReceiver
@@ -498,8 +499,13 @@ def receivers_from_env(
     if env.get("SENDGRID_WEBHOOK_PUBLIC_KEY"):
         apps["/sendgrid"] = SendGridEventReceiver(store, env["SENDGRID_WEBHOOK_PUBLIC_KEY"])
     if env.get("TWILIO_AUTH_TOKEN"):
+        if not env.get("FERRY_RECEIVER_PUBLIC_URL"):
+            raise ValueError(
+                "TWILIO_AUTH_TOKEN is set but FERRY_RECEIVER_PUBLIC_URL is not: set it to the "
+                "public URL Twilio calls (e.g. https://hooks.example.com); Twilio signs that URL"
+            )
         apps["/twilio"] = TwilioWebhookReceiver(
-            store, env["TWILIO_AUTH_TOKEN"], public_url=env.get("FERRY_RECEIVER_PUBLIC_URL")
+            store, env["TWILIO_AUTH_TOKEN"], public_url=env["FERRY_RECEIVER_PUBLIC_URL"]
         )
     if not apps:
         raise ValueError(

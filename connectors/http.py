@@ -3,7 +3,10 @@
 Retry lives here and nowhere else (Airbyte's error mapping): 429, 408 and 5xx
 and connection errors/timeouts are retried with exponential backoff and jitter,
 honouring ``Retry-After`` and ``X-RateLimit-Reset``; 401/403 raise
-:class:`AuthError`; other 4xx are returned to the caller, which maps them to
+:class:`AuthError` whose message carries the vendor's error code and message (PII
+redacted, see :mod:`connectors.vendor_errors`), and a 403 whose code says the account
+is not allowed the feature (Google's ``CUSTOMER_NOT_ALLOWLISTED_FOR_THIS_FEATURE``)
+raises :class:`DestinationStopped` instead, so nobody rotates good credentials; other 4xx are returned to the caller, which maps them to
 per-record rejections. Nothing here logs bodies, headers or URLs with secrets.
 """
 
@@ -24,7 +27,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from connectors.base import AuthError, RetryableError
+from connectors.base import AuthError, DestinationStopped, RetryableError
+from connectors.vendor_errors import parse_vendor_error
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,17 @@ def retry_after_seconds(response: requests.Response | None, now: float | None = 
     return None
 
 
+def auth_error(method: str, path: str, response: requests.Response) -> AuthError:
+    """The typed error for a 401/403, with the vendor's own code and message in it."""
+    error = parse_vendor_error(response.status_code, response.content)
+    if error.feature_not_allowed:
+        return DestinationStopped(
+            f"{method} {path}: {error.describe()} (permission/feature: the account is not "
+            "allowed this feature or API; not a credentials problem)"
+        )
+    return AuthError(f"{method} {path}: {error.describe()}")
+
+
 @dataclass
 class HttpClient:
     """A requests session with Ferry's retry policy. `redact` lists substrings never to log."""
@@ -83,6 +98,9 @@ class HttpClient:
         if self.auth is not None:
             self.session.auth = self.auth
         self.retries = 0  # total retries made by this client (for metrics and tests)
+        # Monotonic time before which no request leaves: a Retry-After holds for every later
+        # request of this client (the next batch too), not only for the retried one.
+        self._not_before = 0.0
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -98,7 +116,15 @@ class HttpClient:
         url = path if path.startswith("http") else self.base_url.rstrip("/") + "/" + path.lstrip("/")
         kwargs.setdefault("timeout", self.timeout)
 
+        first = [True]
+
         def attempt() -> requests.Response:
+            # Retries of this request are paced by tenacity's wait (which honours the same
+            # Retry-After); the first try waits out one a previous request was given.
+            pause = self._not_before - time.monotonic() if first[0] else 0.0
+            first[0] = False
+            if pause > 0:
+                self.sleep(pause)
             try:
                 response = self.session.request(method, url, **kwargs)
             except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
@@ -106,11 +132,14 @@ class HttpClient:
                 # calls (sends) use max_attempts=1 and reconcile instead of retrying.
                 raise _Retry(None, type(exc).__name__) from exc
             if response.status_code in AUTH_STATUSES:
-                raise AuthError(f"{method} {path}: HTTP {response.status_code}")
+                raise auth_error(method, path, response)
             retryable = response.status_code in RETRY_STATUSES or (
                 self.is_retryable is not None and self.is_retryable(response)
             )
             if retryable:
+                asked = retry_after_seconds(response)
+                if asked is not None:
+                    self._not_before = time.monotonic() + min(asked, self.max_retry_after)
                 raise _Retry(response, f"HTTP {response.status_code}")
             return response
 

@@ -131,6 +131,9 @@ class LoggedRequest:
     status: int | None = None
     fault: str | None = None  # "fail", "slow", "drop", "rate_limited" or None
     ended_at: float | None = None
+    # what the sandbox answered (contract tests validate it against the vendor's schema)
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: bytes = b""
 
     @property
     def body_bytes(self) -> int:
@@ -330,6 +333,9 @@ class SandboxServer:
         self._buckets: dict[str, TokenBucket] = {}
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        # Fault harnesses: called with (request, "before" | "after") around the vendor's
+        # processing of each request (e.g. to kill -9 the client at an exact point).
+        self.on_request: Callable[[Request, str], None] | None = None
 
     # ----- lifecycle
 
@@ -480,6 +486,14 @@ class SandboxServer:
             entry.ended_at = self.clock()
 
     def _respond(self, request: Request, entry: LoggedRequest) -> Response:
+        if self.on_request is not None:
+            self.on_request(request, "before")
+        response = self._process(request, entry)
+        if self.on_request is not None:
+            self.on_request(request, "after")
+        return response
+
+    def _process(self, request: Request, entry: LoggedRequest) -> Response:
         before = self.faults.take(
             request.method, request.path, ("fail", "drop", "slow"), after_processing=False
         )
@@ -538,6 +552,7 @@ class SandboxServer:
         entry.status = response.status
         drop = response.headers.pop("X-Sandbox-Drop", None) is not None
         body = response.body
+        entry.response_headers, entry.response_body = dict(response.headers), body
         if drop and not body:
             body = b'{"dropped": true}'
         h.send_response(response.status)

@@ -24,7 +24,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,11 +32,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.base import (
+    REPLACED_IDENTIFIERS,
     AuthError,
     BatchAccepted,
     Capabilities,
     Destination,
     DestinationError,
+    DestinationStopped,
     Operation,
     Outcome,
     Record,
@@ -45,11 +47,13 @@ from connectors.base import (
     RetryableError,
     expand_results,
 )
+from syncs import lease
 from syncs import state as st
 from syncs.batching import batches, payload_sizes, record_bytes
 from syncs.config import SyncConfig, SyncConfigError
 from syncs.masking import mask_payload
 from syncs.plan_sql import (
+    LEAVING_OPS,
     PENDING_ADD,
     PENDING_REMOVE,
     WORK_OPS,
@@ -75,7 +79,7 @@ class Plan:
 
     sync: str
     mode: str
-    counts: dict[str, int]  # add/update/remove/send/delete/unchanged/parked/in_doubt/suppressed
+    counts: dict[str, int]  # add/update/remove/send/delete/erase/unchanged/parked/in_doubt/suppressed
     suppressed: dict[str, int]  # reason -> records
     audience_size: int
     eligible: int  # audience members passing every policy
@@ -84,10 +88,42 @@ class Plan:
     sample: list[dict[str, Any]] = field(default_factory=list)
     stop_reason: str | None = None  # why a run would stop for confirmation
     sql: str = ""
+    destination_key: str = ""  # the destination identity this plan diffs against
+    target: str = ""  # "sandbox" or the real host, when the destination says
+    held_elsewhere: int = 0  # records this sync holds at other destinations (re-pointed)
+    running: str | None = None  # "run abc since 10:32" when another run holds the lease
 
     @property
     def work(self) -> int:
         return sum(self.counts.get(op, 0) for op in WORK_OPS)
+
+    @property
+    def new_destination(self) -> bool:
+        """The sync points at a destination it has never written to, after writing elsewhere."""
+        return self.held == 0 and self.held_elsewhere > 0
+
+    def headline(self) -> str:
+        """One line a person reads first: what a run would do, and where."""
+        c = self.counts
+        parts = [
+            f"{c.get(op, 0)} {word}"
+            for op, word in (
+                ("add", "adds"),
+                ("update", "updates"),
+                ("remove", "removals"),
+                ("erase", "erasures"),
+                ("send", "sends"),
+                ("delete", "deletions"),
+            )
+            if c.get(op, 0)
+        ] or ["nothing to do"]
+        where = f" at {self.target}" if self.target else ""
+        if self.new_destination:
+            return (
+                f"new destination{where}: full sync, {', '.join(parts)} "
+                f"({self.held_elsewhere} records held at the previous destination are left there)"
+            )
+        return f"{', '.join(parts)}{where}"
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -97,7 +133,20 @@ class Plan:
 
 @dataclass
 class RunResult:
-    """What a run did. `status`: success | partial | needs_confirmation | auth_failed | failed | crashed."""
+    """What a run did.
+
+    `status`:
+    - success: every planned record was accepted (suppressed ones are not work);
+    - partial: some records were rejected or left pending; the next run retries them;
+    - needs_attention: sends in doubt the destination could not settle, or records
+      parked after max_attempts: a person should look (`ferry sync parked`);
+    - needs_confirmation: a safety stop (mass removal, empty audience, a floor);
+    - busy: another run of this sync holds its lease; this one did nothing;
+    - auth_failed, failed: the run stopped (credentials, a destination failing past
+      its retry budget, a configuration or policy error); the rest stays pending;
+    - crashed: a bug or a kill (marked by the run that takes over the lease).
+    Every status but success carries a one-line `error` saying why.
+    """
 
     run_id: str
     sync: str
@@ -117,6 +166,8 @@ class RunResult:
     error: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    destination_key: str = ""  # the destination identity this run wrote to
+    target: str = ""  # "sandbox" or the real host, when the destination says
 
     @property
     def ok(self) -> bool:
@@ -132,8 +183,9 @@ class RunResult:
 # --------------------------------------------------------------------------- plan
 
 
-def _plan_sql(sync: SyncConfig, wh: Warehouse, state_ready: bool) -> PlanSql:
-    return build_plan_sql(sync, wh, state_ready, stale_pending(wh, sync) if state_ready else ())
+def _plan_sql(sync: SyncConfig, wh: Warehouse, state_ready: bool, dkey: str) -> PlanSql:
+    pending = stale_pending(wh, sync, dkey) if state_ready else ()
+    return build_plan_sql(sync, wh, state_ready, pending, destination_key=dkey)
 
 
 def _summarise(
@@ -151,27 +203,69 @@ def _summarise(
             suppressed["destination_opt_out"] = suppressed.get("destination_opt_out", 0) + n
             op = "suppressed"
         counts[op] = counts.get(op, 0) + n
-        if op != "remove":
+        if op not in LEAVING_OPS:
             audience += n
             if reason is None:
                 eligible += n
-        if sync.mode != "send" and op in WORK_OPS and op != "remove":
+        if sync.mode != "send" and op in WORK_OPS and op not in LEAVING_OPS:
             dups += n - k
     return counts, suppressed, audience, eligible, dups
 
 
-def _held(wh: Warehouse, sync: SyncConfig, state_ready: bool, pending: tuple[str, ...] = ()) -> int:
+_MINE = "sync_name = ? and (destination_key = ? or destination_key is null)"
+# A run's own writes: legacy rows were adopted when it started (state.adopt_legacy_rows).
+_OURS = "sync_name = ? and destination_key = ?"
+_LEAVING_SQL = "(" + ", ".join(f"'{op}'" for op in LEAVING_OPS) + ")"
+
+
+def _held(
+    wh: Warehouse, sync: SyncConfig, dkey: str, state_ready: bool, pending: tuple[str, ...] = ()
+) -> int:
     """Records this sync holds at the destination (a killed run's write-ahead included)."""
     if not state_ready:
         return 0
     if pending:
         marked = " union ".join(f"select record_key from {t}" for t in pending)
         row = wh.fetchone(
-            f"select count(*) from (select record_key from {st.STATE} where sync_name = ? union {marked}) h",
-            (sync.name,),
+            f"select count(*) from (select record_key from {st.STATE} where {_MINE} union {marked}) h",
+            (sync.name, dkey),
         )
     else:
-        row = wh.fetchone(f"select count(*) from {st.STATE} where sync_name = ?", (sync.name,))
+        row = wh.fetchone(f"select count(*) from {st.STATE} where {_MINE}", (sync.name, dkey))
+    return int(row[0]) if row else 0
+
+
+def destination_key(sync: SyncConfig, destination: Any | None) -> str:
+    """The identity of the destination a sync's state belongs to (see syncs.state).
+
+    Connectors declare it (`destination_identity`: type + account + list/audience);
+    one that does not is known by its type and name in destinations.yml.
+    """
+    declared = getattr(destination, "destination_identity", None) if destination else None
+    return str(declared) if declared else f"{sync.destination.type}:{sync.destination_name}"
+
+
+def _last_destination_key(wh: Warehouse, sync: SyncConfig, state_ready: bool) -> str | None:
+    """A dry run without a destination object plans against the one the last run used."""
+    if not state_ready:
+        return None
+    row = wh.fetchone(
+        f"select destination_key from {st.RUNS} where sync_name = ? and destination_key is not null "
+        "order by started_at desc limit 1",
+        (sync.name,),
+    )
+    return row[0] if row else None
+
+
+def _holds_elsewhere(wh: Warehouse, sync: SyncConfig, dkey: str, state_ready: bool) -> int:
+    """Records this sync holds at destinations other than `dkey` (it was re-pointed)."""
+    if not state_ready:
+        return 0
+    row = wh.fetchone(
+        f"select count(*) from {st.STATE} where sync_name = ? and destination_key is not null "
+        "and destination_key <> ?",
+        (sync.name, dkey),
+    )
     return int(row[0]) if row else 0
 
 
@@ -209,16 +303,28 @@ def plan(
     sample_size: int = 10,
     dialect: str | None = None,
     capabilities: Capabilities | None = None,
+    destination: Destination | None = None,
+    dkey: str | None = None,
 ) -> Plan:
     """Plan `sync` against the warehouse. Sends nothing and writes nothing (not even ferry_sync).
 
     `dry_run` is accepted for symmetry with the orchestration API; planning never
     writes. Raises PolicyTableMissing when a needed policy table is absent.
+    `destination` (or its identity `dkey`) says whose state to diff against; without
+    either, the destination of the sync's last run.
     """
     wh = conn if isinstance(conn, Warehouse) else Warehouse(conn, dialect)
     ready = st.state_exists(wh)
-    pending = stale_pending(wh, sync) if ready else ()
-    sql = build_plan_sql(sync, wh, ready, pending)
+    if capabilities is None and destination is not None:
+        capabilities = destination.capabilities
+    if dkey is None:
+        dkey = (
+            destination_key(sync, destination)
+            if destination is not None
+            else _last_destination_key(wh, sync, ready) or destination_key(sync, None)
+        )
+    pending = stale_pending(wh, sync, dkey) if ready else ()
+    sql = build_plan_sql(sync, wh, ready, pending, destination_key=dkey)
     # DuckDB: the sample's keys come with the counts, so the sample plans only those.
     keyed_sample = bool(sample_size) and wh.dialect == "duckdb"
     counts_sql, params = sql.counts_and_sample_keys(sample_size) if keyed_sample else sql.counts()
@@ -231,18 +337,24 @@ def plan(
         suppressed=suppressed,
         audience_size=audience,
         eligible=eligible,
-        held=_held(wh, sync, ready, pending),
+        held=_held(wh, sync, dkey, ready, pending),
         duplicate_keys=dups,
         sql=counts_sql,
+        destination_key=dkey,
+        target=str(getattr(destination, "target_label", "") or ""),
+        held_elsewhere=_holds_elsewhere(wh, sync, dkey, ready),
     )
+    holder = lease.holder_of(wh, sync.name) if ready else None
+    if holder:
+        p.running = f"run {holder[0][:8]} since {holder[1]:%Y-%m-%d %H:%M} UTC" if holder[1] else f"run {holder[0][:8]}"
     if keyed_sample:
         keys = tuple(sorted({k for r in rows for k in (r[4] or ())})[:sample_size])
-        sql = build_plan_sql(sync, wh, ready, pending, only_keys=keys)
+        sql = build_plan_sql(sync, wh, ready, pending, only_keys=keys, destination_key=dkey)
     if sample_size:
         sample_sql, sample_params = sql.sample(sample_size)
         identifiers = set(sync.identifiers)
         for batch in wh.stream(sample_sql, sample_params, batch_rows=sample_size):
-            for record, *_ in _records(sync, batch):
+            for record, *_ in _records(sync, batch, erase_as=_erase_operation(capabilities)):
                 p.sample.append(
                     {
                         "key": record.key,
@@ -258,7 +370,10 @@ def plan(
 
 
 # The same mapping in SQL, for results written straight from the plan table.
-_OPERATION_SQL = "case p.__op when 'remove' then 'remove' when 'send' then 'send' when 'delete' then 'delete' else 'upsert' end"
+_OPERATION_SQL = (
+    "case p.__op when 'remove' then 'remove' when 'send' then 'send' "
+    "when 'delete' then 'delete' when 'erase' then 'delete' else 'upsert' end"
+)
 
 _OPERATIONS = {
     "add": Operation.UPSERT,
@@ -268,6 +383,18 @@ _OPERATIONS = {
     "delete": Operation.DELETE,
 }
 
+
+def _erase_operation(caps: Capabilities | None) -> Operation:
+    """How an erased person leaves a destination: deleted where it can delete a person
+    (SendGrid contacts), else removed (ad audiences, whose only erasure is removal)."""
+    return Operation.DELETE if caps is None or "delete" in caps.modes else Operation.REMOVE
+
+
+# Payload key an update carries when an identifier changed since the destination last
+# accepted the record (e.g. a new e-mail address): the identifiers it held before, so
+# the destination can take the old contact out (see connectors.base.REPLACED_IDENTIFIERS).
+REPLACED = REPLACED_IDENTIFIERS
+
 # An item of the stream: (Record for the destination, its __seq in the plan table, its JSON size,
 # flags: HELD if sync_state has a row for it, FAILING if record_status has one). Everything else
 # the commit needs stays in the plan table and is joined there in SQL.
@@ -275,7 +402,12 @@ Item = tuple[Record, int, int, int]
 HELD, FAILING = 1, 2
 
 
-def _records(sync: SyncConfig, batch: pa.RecordBatch, sizes: bool = False) -> Iterator[Item]:
+def _records(
+    sync: SyncConfig,
+    batch: pa.RecordBatch,
+    sizes: bool = False,
+    erase_as: Operation = Operation.DELETE,
+) -> Iterator[Item]:
     """Arrow rows of the plan -> (Record, __seq, bytes, flags); bytes is 0 unless `sizes`."""
     payload_columns = sync.payload_columns()
     arrow_fields = [
@@ -284,12 +416,13 @@ def _records(sync: SyncConfig, batch: pa.RecordBatch, sizes: bool = False) -> It
     ]
     cols = {
         name: batch.column(name).to_pylist()
-        for name in ("__op", "__key", "__attempts", "__ids", "__dest_id", "__idem")
+        for name in ("__op", "__key", "__attempts", "__ids", "__dest_id", "__idem", "__state_ids")
     }
     fields = [(name, column.to_pylist(), clear) for name, column, clear in arrow_fields]
     identifiers = set(sync.identifiers)
     ops, keys, attempts_col = cols["__op"], cols["__key"], cols["__attempts"]
     ids_col, dest_col, idem_col = cols["__ids"], cols["__dest_id"], cols["__idem"]
+    state_ids_col = cols["__state_ids"]
     n = batch.num_rows
     seqs = (
         batch.column("__seq").to_pylist()
@@ -305,7 +438,7 @@ def _records(sync: SyncConfig, batch: pa.RecordBatch, sizes: bool = False) -> It
     for i in range(n):
         op = ops[i]
         dest_id = dest_col[i]
-        if op == "remove":
+        if op in LEAVING_OPS:
             payload = json.loads(ids_col[i] or "{}")
         else:
             payload = {name: col[i] for name, col, clear in fields if clear or col[i] is not None}
@@ -318,13 +451,17 @@ def _records(sync: SyncConfig, batch: pa.RecordBatch, sizes: bool = False) -> It
                 payload["ferry_audience"] = sync.audience
                 if variants is not None and variants[i] is not None:
                     payload["ferry_variant"] = variants[i]
-        if dest_id and op in ("remove", "delete"):
+            elif op == "update" and state_ids_col[i] and state_ids_col[i] != ids_col[i]:
+                before = _replaced(json.loads(state_ids_col[i]), payload, identifiers)
+                if before:
+                    payload[REPLACED] = before
+        if dest_id and op in ("remove", "delete", "erase"):
             payload["_destination_id"] = dest_id
         # Positional: a third cheaper than keywords, per record (key, operation, payload,
         # idempotency_key, attempt: the field order of connectors.base.Record).
         record = Record(
             keys[i],
-            _OPERATIONS[op],
+            erase_as if op == "erase" else _OPERATIONS[op],
             payload,
             idem_col[i] if op == "send" else None,
             (attempts_col[i] or 0) + 1,
@@ -336,6 +473,16 @@ def _records(sync: SyncConfig, batch: pa.RecordBatch, sizes: bool = False) -> It
         else:
             size = record_bytes(record)
         yield record, seqs[i], size, flags[i]
+
+
+def _replaced(before: dict[str, Any], payload: dict[str, Any], identifiers: set[str]) -> dict[str, Any]:
+    """The identifiers the destination holds that this update changes (empty: none)."""
+    changed = {
+        k: v
+        for k, v in before.items()
+        if k in identifiers and v not in (None, "") and payload.get(k) != v
+    }
+    return before if changed else {}
 
 
 # --------------------------------------------------------------------------- commit
@@ -373,38 +520,40 @@ def _results_table(
     )
 
 
-def _pending_prefix(sync: SyncConfig) -> str:
-    return "pending_" + hashlib.md5(sync.name.encode()).hexdigest()[:10] + "_"
+def _pending_prefix(sync: SyncConfig, dkey: str) -> str:
+    """Per sync and destination: a killed run's write-ahead belongs to the target it wrote to."""
+    return "pending_" + hashlib.md5(f"{sync.name}\x1f{dkey}".encode()).hexdigest()[:10] + "_"
 
 
-def stale_pending(wh: Warehouse, sync: SyncConfig) -> tuple[str, ...]:
-    """Write-ahead tables of this sync's runs that were killed before they finished."""
+def stale_pending(wh: Warehouse, sync: SyncConfig, dkey: str) -> tuple[str, ...]:
+    """Write-ahead tables of this sync's runs (to this destination) killed before they finished."""
     rows = wh.fetchall(
         "select table_name from information_schema.tables where table_schema = ? and table_name like ? "
         "order by table_name",
-        (st.SCHEMA, _pending_prefix(sync) + "%"),
+        (st.SCHEMA, _pending_prefix(sync, dkey) + "%"),
     )
     return tuple(f"{st.SCHEMA}.{name}" for (name,) in rows)
 
 
-def _fold_pending(wh: Warehouse, sync: SyncConfig, run_id: str) -> None:
+def _fold_pending(wh: Warehouse, sync: SyncConfig, run_id: str, dkey: str) -> None:
     """Turn a killed run's write-ahead into PENDING_ADD markers in sync_state, in one commit.
 
     Keys already in sync_state were committed by the killed run (or held before): they
     keep their state. The others may have reached the destination: marked, they re-plan
     as add (or as remove, in mirror mode, if the member left).
     """
-    tables = stale_pending(wh, sync)
+    tables = stale_pending(wh, sync, dkey)
     if not tables:
         return
     marked = " union all ".join(f"select record_key, identifiers_json from {t}" for t in tables)
     with wh.transaction():
         wh.execute(
-            f"insert into {st.STATE} (sync_name, record_key, payload_hash, identifiers_json, synced_at, run_id) "
-            f"select ?, m.record_key, ?, max(m.identifiers_json), ?, ? from ({marked}) m "
-            f"where not exists (select 1 from {st.STATE} s where s.sync_name = ? and s.record_key = m.record_key) "
-            "group by m.record_key",
-            [sync.name, PENDING_ADD, _now(), run_id, sync.name],
+            f"insert into {st.STATE} (sync_name, record_key, payload_hash, identifiers_json, synced_at, run_id, "
+            "destination_key) "
+            f"select ?, m.record_key, ?, max(m.identifiers_json), ?, ?, ? from ({marked}) m "
+            f"where not exists (select 1 from {st.STATE} s where s.sync_name = ? and s.destination_key = ? "
+            "and s.record_key = m.record_key) group by m.record_key",
+            [sync.name, PENDING_ADD, _now(), run_id, dkey, sync.name, dkey],
         )
         for table in tables:
             wh.execute(f"drop table {table}")
@@ -414,12 +563,23 @@ class _Runner:
     """One run's mutable working set (kept out of the public API)."""
 
     def __init__(
-        self, sync: SyncConfig, wh: Warehouse, destination: Destination, result: RunResult
+        self,
+        sync: SyncConfig,
+        wh: Warehouse,
+        destination: Destination,
+        result: RunResult,
+        dkey: str,
+        held_lease: lease.Lease | None = None,
     ) -> None:
         self.sync = sync
         self.wh = wh
         self.destination = destination
         self.result = result
+        self.dkey = dkey  # the destination identity every state row of this run belongs to
+        self.lease = held_lease
+        self.erase_as = _erase_operation(destination.capabilities)
+        self.first_error: dict[Outcome, str] = {}  # the first error per outcome, for the summary
+        self.stopped: str | None = None  # why the run stopped before the end of its plan
         self.max_attempts = sync.policies.max_attempts
         self.table = ""  # the materialized plan of this run (see _materialize)
         self.seq = "__seq"  # its row number column (DuckDB: the temporary table's rowid)
@@ -441,23 +601,38 @@ class _Runner:
             )
         )
 
-    def write_intents(self, batch: list[Item], occ: dict[str, str]) -> None:
-        """Committed before the request leaves: proof that a send may have happened."""
+    def write_intents(self, batch: list[Item], occ: dict[str, str]) -> list[Item]:
+        """Committed before the request leaves: proof that a send may have happened.
+
+        Returns the batch with each Record stamped with its intent time, which every
+        later ledger row of that send keeps (see `_ledger_row`)."""
         now = _now()
+        batch = [(replace(r, intent_at=now), *rest) for r, *rest in batch]
         rows = [
             self._ledger_row(r, occ[r.key], st.INTENT, r.attempt - 1, None, None, now)
             for r, *_ in batch
         ]
         with self.wh.transaction():
-            _with_keys(
-                self.wh,
-                f"delete from {st.LEDGER} where sync_name = ? and idempotency_key in {{keys}}",
-                [self.sync.name],
-                [r.idempotency_key for r, *_ in batch],
-            )
-            self.wh.insert_rows(
-                st.LEDGER, st.LEDGER_COLUMNS, pa.Table.from_pylist(rows, schema=_LEDGER_SCHEMA)
-            )
+            self.fence()
+            self._replace_ledger(rows)
+        return batch
+
+    def fence(self) -> None:
+        """Inside a transaction that lets records leave: renew the lease or stop (LeaseLost)."""
+        if self.lease is not None:
+            self.lease.renew()
+
+    def _replace_ledger(self, rows: list[dict[str, Any]]) -> None:
+        _with_keys(
+            self.wh,
+            f"delete from {st.LEDGER} where sync_name = ? and destination_key = ? "
+            "and idempotency_key in {keys}",
+            [self.sync.name, self.dkey],
+            [row["idempotency_key"] for row in rows],
+        )
+        self.wh.insert_rows(
+            st.LEDGER, st.LEDGER_COLUMNS, pa.Table.from_pylist(rows, schema=_LEDGER_SCHEMA)
+        )
 
     def write_ahead(self) -> None:
         """Before any add/removal leaves: record them all, in SQL, one commit.
@@ -474,16 +649,17 @@ class _Runner:
         re-plan as add / remove, so the next run repeats them (idempotent). Taken
         from the materialized plan, so exactly what this run will send.
         """
-        self.pending = f"{st.SCHEMA}.{_pending_prefix(self.sync)}{self.result.run_id[:12]}"
+        self.pending = f"{st.SCHEMA}.{_pending_prefix(self.sync, self.dkey)}{self.result.run_id[:12]}"
         with self.wh.transaction():
+            self.fence()
             self.wh.execute(
                 f"create table {self.pending} as select __key as record_key, __ids as identifiers_json "
                 f"from {self.table} where __op = 'add' and __state_hash is null",
             )
             self.wh.execute(
-                f"update {st.STATE} set payload_hash = ? where sync_name = ? and payload_hash <> ? and record_key in "
-                f"(select __key from {self.table} where __op = 'remove')",
-                [PENDING_REMOVE, self.sync.name, PENDING_REMOVE],
+                f"update {st.STATE} set payload_hash = ? where sync_name = ? and destination_key = ? "
+                f"and payload_hash <> ? and record_key in (select __key from {self.table} where __op = 'remove')",
+                [PENDING_REMOVE, self.sync.name, self.dkey, PENDING_REMOVE],
             )
 
     def release_write_ahead(self) -> None:
@@ -502,6 +678,8 @@ class _Runner:
         error: str | None,
         now: datetime,
     ) -> dict[str, Any]:
+        """A send's ledger row. `created_at` stays the time its intent was committed
+        (`Record.intent_at`): reconcile looks only at messages created after it."""
         ids = {k: r.payload.get(k) for k in self.sync.identifiers}
         return {
             "sync_name": self.sync.name,
@@ -514,8 +692,9 @@ class _Runner:
             "payload_json": json.dumps(dict(r.payload), default=str, sort_keys=True),
             "destination_id": dest_id,
             "error": error,
-            "created_at": now,
+            "created_at": r.intent_at or now,
             "updated_at": now,
+            "destination_key": self.dkey,
         }
 
     # ---- settle one batch
@@ -530,6 +709,7 @@ class _Runner:
         ids = None if send else self._all_accepted(batch, outcome)
         if ids is not None:
             with self.wh.transaction():
+                self.fence()
                 self._commit_accepted(batch, ids, now)
             return
         if isinstance(outcome, BaseException):
@@ -549,6 +729,9 @@ class _Runner:
                 raise exc
         else:
             results = expand_results([r for r, *_ in batch], outcome)
+        for res in results:
+            if res.outcome is not Outcome.ACCEPTED and res.error:
+                self.first_error.setdefault(res.outcome, res.error)
         by_key = {res.key: res for res in results}
         missing = Outcome.IN_DOUBT if send else Outcome.RETRYABLE
         resolved = [
@@ -560,6 +743,7 @@ class _Runner:
             for item in batch
         ]
         with self.wh.transaction():
+            self.fence()
             if send:
                 self._commit_send(resolved, occ or {}, now)
             else:
@@ -633,21 +817,21 @@ class _Runner:
             dest = "i.d" if ids_name else "cast(null as varchar)"
             if held:
                 wh.execute(
-                    f"delete from {st.STATE} where sync_name = ? and record_key in "
+                    f"delete from {st.STATE} where {_OURS} and record_key in "
                     f"(select __key from {p} where {seq} between ? and ? and __state_hash is not null)",
-                    [sync.name, *rng],
+                    [sync.name, self.dkey, *rng],
                 )
             wh.execute(
                 f"insert into {st.STATE} ({', '.join(st.STATE_COLUMNS)}) select ?, p.__key, p.__hash, p.__ids, "
-                f"coalesce({dest}, p.__dest_id), ?, ? from {p} p {join} "
-                f"where p.{seq} between ? and ? and p.__op <> 'remove'",
-                [sync.name, now, self.result.run_id, *rng],
+                f"coalesce({dest}, p.__dest_id), ?, ?, ?, p.__profile from {p} p {join} "
+                f"where p.{seq} between ? and ? and p.__op not in {_LEAVING_SQL}",
+                [sync.name, now, self.result.run_id, self.dkey, *rng],
             )
             if failing:
                 wh.execute(
-                    f"delete from {st.STATUS} where sync_name = ? and record_key in "
+                    f"delete from {st.STATUS} where {_OURS} and record_key in "
                     f"(select __key from {p} where {seq} between ? and ? and __in_status)",
-                    [sync.name, *rng],
+                    [sync.name, self.dkey, *rng],
                 )
             wh.execute(
                 f"insert into {st.RESULTS} ({', '.join(st.RESULT_COLUMNS)}) select ?, ?, p.__key, {_OPERATION_SQL}, "
@@ -685,33 +869,34 @@ class _Runner:
         with wh.stage("__ferry_batch", outcomes) as b:
             rows = f"from {p} p join {b} b on b.seq = p.{self.seq}"
             wh.execute(
-                f"delete from {st.STATE} where sync_name = ? and record_key in "
+                f"delete from {st.STATE} where {_OURS} and record_key in "
                 f"(select p.__key {rows} where b.status = 'accepted' and p.__state_hash is not null)",
-                [sync.name],
+                [sync.name, self.dkey],
             )
             wh.execute(
                 f"insert into {st.STATE} ({', '.join(st.STATE_COLUMNS)}) select ?, p.__key, p.__hash, p.__ids, "
-                f"coalesce(b.rdest, p.__dest_id), ?, ? {rows} where b.status = 'accepted' and p.__op <> 'remove'",
-                [sync.name, now, self.result.run_id],
+                f"coalesce(b.rdest, p.__dest_id), ?, ?, ?, p.__profile {rows} "
+                f"where b.status = 'accepted' and p.__op not in {_LEAVING_SQL}",
+                [sync.name, now, self.result.run_id, self.dkey],
             )
             # An add that left but was not accepted may still be at the destination: keep it
             # known (it re-plans as add, or as remove if the member leaves). See write_ahead.
             wh.execute(
                 f"insert into {st.STATE} ({', '.join(st.STATE_COLUMNS)}) select ?, p.__key, ?, p.__ids, "
-                f"cast(null as varchar), ?, ? {rows} where b.status <> 'accepted' and p.__op = 'add' "
-                "and p.__state_hash is null",
-                [sync.name, PENDING_ADD, now, self.result.run_id],
+                f"cast(null as varchar), ?, ?, ?, p.__profile {rows} where b.status <> 'accepted' "
+                "and p.__op = 'add' and p.__state_hash is null",
+                [sync.name, PENDING_ADD, now, self.result.run_id, self.dkey],
             )
             wh.execute(
-                f"delete from {st.STATUS} where sync_name = ? and record_key in "
+                f"delete from {st.STATUS} where {_OURS} and record_key in "
                 f"(select p.__key {rows} where b.status in ('accepted', 'rejected', 'parked') and p.__in_status)",
-                [sync.name],
+                [sync.name, self.dkey],
             )
             wh.execute(
                 f"insert into {st.STATUS} ({', '.join(st.STATUS_COLUMNS)}) select ?, p.__key, p.__op, p.__hash, "
-                f"b.after, coalesce(b.error, b.status), b.status = 'parked', ? {rows} "
+                f"b.after, coalesce(b.error, b.status), b.status = 'parked', ?, ? {rows} "
                 "where b.status in ('rejected', 'parked')",
-                [sync.name, now],
+                [sync.name, now, self.dkey],
             )
             wh.execute(
                 f"insert into {st.RESULTS} ({', '.join(st.RESULT_COLUMNS)}) select ?, ?, p.__key, {_OPERATION_SQL}, "
@@ -747,15 +932,7 @@ class _Runner:
                 )
             )
             result_rows.append((r, status, res.error, res.destination_id))
-        _with_keys(
-            self.wh,
-            f"delete from {st.LEDGER} where sync_name = ? and idempotency_key in {{keys}}",
-            [self.sync.name],
-            [r.idempotency_key for (r, *_), _ in resolved],
-        )
-        self.wh.insert_rows(
-            st.LEDGER, st.LEDGER_COLUMNS, pa.Table.from_pylist(ledger_rows, schema=_LEDGER_SCHEMA)
-        )
+        self._replace_ledger(ledger_rows)
         self.wh.insert_rows(
             st.RESULTS,
             st.RESULT_COLUMNS,
@@ -764,11 +941,18 @@ class _Runner:
 
     # ---- reconcile
     def reconcile(self) -> None:
-        """Settle every intent/in-doubt send of this sync with the destination before planning."""
+        """Settle every intent/in-doubt send of this sync with the destination before planning.
+
+        Proof only: the destination finds the message by what Ferry set on it (its
+        idempotency key, or a message created after the intent), or proves it absent.
+        What it cannot settle stays `in_doubt` with the destination's reason: never
+        sent again automatically, never counted as sent, listed by `ferry sync parked`,
+        and the run ends `needs_attention`.
+        """
         rows = self.wh.fetchall(
             f"select idempotency_key, record_key, occurrence, attempts, payload_json, created_at, status "
-            f"from {st.LEDGER} where sync_name = ? and status in (?, ?) order by idempotency_key",
-            (self.sync.name, st.INTENT, st.IN_DOUBT),
+            f"from {st.LEDGER} where {_OURS} and status in (?, ?) order by idempotency_key",
+            (self.sync.name, self.dkey, st.INTENT, st.IN_DOUBT),
         )
         if not rows:
             return
@@ -780,67 +964,82 @@ class _Runner:
                     payload=json.loads(pj or "{}"),
                     idempotency_key=ik,
                     attempt=at + 1,
+                    intent_at=created,
                 ),
                 occ or "",
             )
-            for ik, rk, occ, at, pj, _created, _status in rows
+            for ik, rk, occ, at, pj, created, _status in rows
         ]
         for batch in batches(items, self.destination.capabilities):
+            records = [r for r, _ in batch]
             try:
-                results = expand_results(
-                    [r for r, _ in batch], self.destination.reconcile([r for r, _ in batch])
-                )
+                results = expand_results(records, self.destination.reconcile(records))
             except AuthError:
                 raise
-            except DestinationError:
-                continue  # stays in doubt; the plan will not send these keys
+            except DestinationError as exc:
+                # The destination could not answer: these stay in doubt (not sent again).
+                self.result.in_doubt += len(batch)
+                self.first_error.setdefault(Outcome.IN_DOUBT, f"lookup failed: {exc}")
+                continue
             by_key = {res.key: res for res in results}
             now = _now()
             ledger_rows = []
             for r, occurrence in batch:
-                res = by_key.get(r.key)
-                if res is None:
-                    continue
+                res = by_key.get(r.key) or RecordResult(
+                    r.key, Outcome.IN_DOUBT, "the destination returned no answer for it"
+                )
                 attempts = r.attempt - 1
                 if res.outcome == Outcome.ACCEPTED:
                     status, error = st.SENT, None
+                    self.result.reconciled += 1
                 elif res.outcome == Outcome.RETRYABLE:
-                    status, error = st.RETRY, "proven absent at the destination"
+                    status, error = st.RETRY, f"proven absent at the destination: {res.error or ''}".rstrip(": ")
+                    self.result.reconciled += 1
                 elif res.outcome == Outcome.REJECTED:
-                    status, error = (
-                        (st.PARKED if attempts + 1 >= self.max_attempts else st.REJECTED),
-                        res.error,
-                    )
+                    attempts += 1
+                    status = st.PARKED if attempts >= self.max_attempts else st.REJECTED
+                    error = res.error
+                    self.result.reconciled += 1
                 else:
-                    status, error = (
-                        st.PARKED,
-                        "in doubt: the destination could not settle it; review before resending",
+                    status = st.IN_DOUBT
+                    error = f"in doubt: {res.error or 'the destination could not settle it'}"
+                    self.result.in_doubt += 1
+                    self.first_error.setdefault(
+                        Outcome.IN_DOUBT, res.error or "the destination could not settle it"
                     )
-                    self.result.parked += 1
-                self.result.reconciled += 1
                 ledger_rows.append(
-                    self._ledger_row(
-                        r,
-                        occurrence,
-                        status,
-                        attempts + (1 if res.outcome == Outcome.REJECTED else 0),
-                        res.destination_id,
-                        error,
-                        now,
-                    )
+                    self._ledger_row(r, occurrence, status, attempts, res.destination_id, error, now)
                 )
             with self.wh.transaction():
-                _with_keys(
-                    self.wh,
-                    f"delete from {st.LEDGER} where sync_name = ? and idempotency_key in {{keys}}",
-                    [self.sync.name],
-                    [row["idempotency_key"] for row in ledger_rows],
-                )
-                self.wh.insert_rows(
-                    st.LEDGER,
-                    st.LEDGER_COLUMNS,
-                    pa.Table.from_pylist(ledger_rows, schema=_LEDGER_SCHEMA),
-                )
+                self._replace_ledger(ledger_rows)
+
+    def verdict(self) -> tuple[str, str | None]:
+        """(status, one-line reason) from what the run did; see RunResult."""
+        r, first = self.result, self.first_error
+        parts: list[str] = []
+        if self.stopped:
+            parts.append(self.stopped)
+        if r.in_doubt:
+            parts.append(
+                f"{r.in_doubt} sends in doubt ({first.get(Outcome.IN_DOUBT) or 'unsettled'}): "
+                "not sent again until the destination settles them"
+            )
+        if r.parked:
+            parts.append(
+                f"{r.parked} records parked ({first.get(Outcome.REJECTED) or first.get(Outcome.SUPPRESSED) or 'see ferry sync parked'})"
+            )
+        if r.failed:
+            parts.append(f"{r.failed} records rejected ({first.get(Outcome.REJECTED) or 'rejected'}), retried next run")
+        if r.pending and not self.stopped:
+            parts.append(f"{r.pending} records left pending ({first.get(Outcome.RETRYABLE) or 'retryable'}), retried next run")
+        reason = "; ".join(parts) or None
+        if self.stopped:
+            return "failed", reason
+        if r.in_doubt or r.parked:
+            return "needs_attention", reason
+        if r.failed or r.pending:
+            return "partial", reason
+        return "success", None
 
 
 _LEDGER_SCHEMA = pa.schema(
@@ -857,6 +1056,7 @@ _LEDGER_SCHEMA = pa.schema(
         ("error", pa.string()),
         ("created_at", pa.timestamp("us")),
         ("updated_at", pa.timestamp("us")),
+        ("destination_key", pa.string()),
     ]
 )
 
@@ -881,8 +1081,18 @@ def check_capabilities(sync: SyncConfig, caps: Capabilities) -> None:
 
 def _insert_run(wh: Warehouse, sync: SyncConfig, r: RunResult) -> None:
     wh.execute(
-        f"insert into {st.RUNS} (run_id, sync_name, mode, destination, status, started_at) values (?, ?, ?, ?, ?, ?)",
-        (r.run_id, sync.name, sync.mode, sync.destination_name, r.status, r.started_at),
+        f"insert into {st.RUNS} (run_id, sync_name, mode, destination, status, started_at, destination_key, "
+        "target) values (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            r.run_id,
+            sync.name,
+            sync.mode,
+            sync.destination_name,
+            r.status,
+            r.started_at,
+            r.destination_key,
+            r.target or None,
+        ),
     )
 
 
@@ -891,7 +1101,7 @@ def _finish_run(wh: Warehouse, r: RunResult) -> None:
     wh.execute(
         f"update {st.RUNS} set status = ?, finished_at = ?, planned_adds = ?, planned_updates = ?, "
         "planned_removes = ?, unchanged = ?, sent = ?, failed = ?, parked = ?, pending = ?, suppressed = ?, "
-        "suppressed_json = ?, reconciled = ?, error = ? where run_id = ?",
+        "suppressed_json = ?, reconciled = ?, error = ?, in_doubt = ?, planned_erasures = ? where run_id = ?",
         (
             r.status,
             r.finished_at,
@@ -902,11 +1112,13 @@ def _finish_run(wh: Warehouse, r: RunResult) -> None:
             r.sent,
             r.failed,
             r.parked,
-            r.pending + r.in_doubt,
+            r.pending,
             sum(r.suppressed.values()),
             json.dumps(r.suppressed, sort_keys=True),
             r.reconciled,
             r.error,
+            r.in_doubt,
+            planned.get("erase", 0),
             r.run_id,
         ),
     )
@@ -921,26 +1133,45 @@ def run(
     progress: Progress | None = None,
     dialect: str | None = None,
     stream_rows: int = 10_000,
+    lease_ttl: float = lease.DEFAULT_TTL_SECONDS,
 ) -> RunResult:
     """Run one sync now. Never raises for destination trouble: read `RunResult.status`.
 
     Exceptions that are not the destination's typed errors (a bug, a kill) are
     re-raised after the run row is marked `crashed`; committed state stays valid.
-    Runs of the same sync must not overlap (the orchestrator serialises them).
+    One run per sync at a time: a run first takes the sync's lease (`syncs.lease`);
+    while another run holds it, this one returns status `busy` and does nothing.
     """
     wh = conn if isinstance(conn, Warehouse) else Warehouse(conn, dialect)
     clock = time.perf_counter()
     caps = destination.capabilities
-    result = RunResult(run_id=uuid.uuid4().hex, sync=sync.name, mode=sync.mode, started_at=_now())
+    dkey = destination_key(sync, destination)
+    result = RunResult(
+        run_id=uuid.uuid4().hex,
+        sync=sync.name,
+        mode=sync.mode,
+        started_at=_now(),
+        destination_key=dkey,
+        target=str(getattr(destination, "target_label", "") or ""),
+    )
     check_capabilities(sync, caps)
     st.ensure_state(wh)
-    _insert_run(wh, sync, result)
-    runner = _Runner(sync, wh, destination, result)
     try:
-        _fold_pending(wh, sync, result.run_id)
+        held_lease = lease.acquire(wh, sync.name, result.run_id, st.RUNS, ttl=lease_ttl)
+    except lease.SyncBusy as exc:
+        result.status, result.error = "busy", str(exc)
+        result.finished_at = _now()
+        result.duration_s = time.perf_counter() - clock
+        return result
+    runner = _Runner(sync, wh, destination, result, dkey, held_lease)
+    try:
+        _insert_run(wh, sync, result)
+        with wh.transaction():
+            st.adopt_legacy_rows(wh, sync.name, dkey)
+        _fold_pending(wh, sync, result.run_id, dkey)
         if sync.mode == "send":
             runner.reconcile()
-        p = plan(sync, wh, sample_size=0, capabilities=caps)
+        p = plan(sync, wh, sample_size=0, capabilities=caps, dkey=dkey)
         result.planned = dict(p.counts)
         result.suppressed = dict(p.suppressed)
         if p.duplicate_keys:
@@ -952,15 +1183,13 @@ def run(
             return result
         with wh.deferred_checkpoints():
             _apply(runner, p, progress, stream_rows)
-        clean = (
-            result.failed == 0
-            and result.parked == 0
-            and result.pending == 0
-            and result.in_doubt == 0
-        )
-        result.status = "success" if clean else "partial"
+        result.status, result.error = runner.verdict()
+    except DestinationStopped as exc:
+        result.status, result.error = "failed", f"stopped by the destination: {exc}"
     except AuthError as exc:
         result.status, result.error = "auth_failed", f"AuthError: {exc}"
+    except lease.LeaseLost as exc:
+        result.status, result.error = "failed", str(exc)
     except (PolicyTableMissing, SyncConfigError, ValueError) as exc:
         result.status, result.error = "failed", str(exc)
     except BaseException as exc:
@@ -969,12 +1198,13 @@ def run(
     finally:
         result.finished_at = _now()
         result.duration_s = time.perf_counter() - clock
-        try:
-            _finish_run(wh, result)
-        except Exception as exc:  # noqa: BLE001 - never mask the run's own outcome
-            log.warning(
-                "sync %s: could not record the end of run %s: %s", sync.name, result.run_id, exc
-            )
+        for step in (lambda: _finish_run(wh, result), held_lease.release):
+            try:
+                step()
+            except Exception as exc:  # noqa: BLE001 - never mask the run's own outcome
+                log.warning(
+                    "sync %s: could not record the end of run %s: %s", sync.name, result.run_id, exc
+                )
     return result
 
 
@@ -1030,7 +1260,9 @@ def _apply(runner: _Runner, p: Plan, progress: Progress | None, stream_rows: int
     if not p.work:
         return
     _drop_stale_plans(wh, sync)
-    table, seq, rows = _materialize(wh, sync, _plan_sql(sync, wh, True), runner.result.run_id)
+    table, seq, rows = _materialize(
+        wh, sync, _plan_sql(sync, wh, True, runner.dkey), runner.result.run_id
+    )
     runner.table, runner.seq = table, seq
     try:
         _send_all(runner, rows, progress, stream_rows)
@@ -1048,6 +1280,7 @@ _STREAM_COLUMNS = (
     "__idem",
     "__state_hash",
     "__in_status",
+    "__state_ids",
 )
 
 
@@ -1071,7 +1304,7 @@ def _send_all(runner: _Runner, rows: int, progress: Progress | None, stream_rows
         return [
             item
             for arrow_batch in chunk.to_batches()
-            for item in _records(sync, arrow_batch, sizes)
+            for item in _records(sync, arrow_batch, sizes, runner.erase_as)
         ]
 
     def items() -> Iterator[Item]:
@@ -1110,8 +1343,16 @@ def _send_all(runner: _Runner, rows: int, progress: Progress | None, stream_rows
     in_flight: deque[tuple[list[Item], Future, dict[str, str] | None]] = deque()
     stop: BaseException | None = None
 
+    send = sync.mode == "send"
+
     def call(batch: list[Item]) -> list[RecordResult] | BatchAccepted:
-        return destination.write([r for r, *_ in batch])
+        records = [r for r, *_ in batch]
+        try:
+            return destination.write(records)
+        except DestinationError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a payload fault: see connectors.base.DestinationError
+            return _isolate_fault(destination, records, exc, send)
 
     def settle_next() -> None:
         nonlocal done, stop
@@ -1123,18 +1364,22 @@ def _send_all(runner: _Runner, rows: int, progress: Progress | None, stream_rows
         runner.settle(batch, outcome, occ)
         if isinstance(outcome, (AuthError, RetryableError)) and stop is None:
             stop = outcome
+        elif isinstance(outcome, lease.LeaseLost):
+            raise outcome
         done += len(batch)
         if progress:
             progress(done, total)
 
+    # One request per send: each send's intent is committed just before its own request.
+    batch_caps = replace(caps, max_batch_records=1) if send and caps.request_per_send else caps
     try:
-        for batch in batches(items(), caps, unique_keys=sync.mode != "send", size_of=_item_size):
+        for batch in batches(items(), batch_caps, unique_keys=not send, size_of=_item_size):
             if stop is not None:
                 break
             occ = None
-            if sync.mode == "send":
+            if send:
                 occ = runner.occurrences(batch)
-                runner.write_intents(batch, occ)
+                batch = runner.write_intents(batch, occ)
             if pool is None:
                 fut: Future = Future()
                 try:
@@ -1157,7 +1402,38 @@ def _send_all(runner: _Runner, rows: int, progress: Progress | None, stream_rows
     if isinstance(stop, AuthError):
         raise stop
     if isinstance(stop, RetryableError):
-        runner.result.error = f"stopped after a retryable failure (batch left pending): {stop}"
+        runner.stopped = (
+            f"stopped: the destination kept failing ({stop}); {total - done} planned records "
+            "not sent, left for the next run"
+        )
+
+
+def _isolate_fault(
+    destination: Destination, records: list[Record], exc: Exception, send: bool
+) -> list[RecordResult]:
+    """A connector raised for some payload of the batch: find which, let the rest go on.
+
+    By the contract (connectors.base.DestinationError) such an exception left before
+    any request. One record: it is rejected with the exception's text. Idempotent
+    operations: each record is retried alone. Sends of several records per request
+    cannot be retried without risking a double send: they go to reconcile as in doubt.
+    """
+    reason = f"connector error: {type(exc).__name__}: {exc}"
+    if len(records) == 1:
+        return [RecordResult(records[0].key, Outcome.REJECTED, reason)]
+    if send:
+        return [RecordResult(r.key, Outcome.IN_DOUBT, reason) for r in records]
+    out: list[RecordResult] = []
+    for record in records:
+        try:
+            out.extend(expand_results([record], destination.write([record])))
+        except DestinationError:
+            raise
+        except Exception as one:  # noqa: BLE001 - this record's payload is the fault
+            out.append(
+                RecordResult(record.key, Outcome.REJECTED, f"connector error: {type(one).__name__}: {one}")
+            )
+    return out
 
 
 def _item_size(item: Item) -> int:

@@ -58,21 +58,53 @@ def parked(conn: Any, sync_name: str) -> list[dict[str, Any]]:
                 }
             )
     if wh.table_exists(st.SCHEMA, "send_ledger"):
-        for key, attempts, error, updated in wh.fetchall(
-            f"select record_key, attempts, error, updated_at from {st.LEDGER} "
-            "where sync_name = ? and status = 'parked' order by record_key",
+        for key, status, attempts, error, updated in wh.fetchall(
+            f"select record_key, status, attempts, error, updated_at from {st.LEDGER} "
+            "where sync_name = ? and status in ('parked', 'in_doubt') order by record_key",
             (sync_name,),
         ):
             out.append(
                 {
                     "record_key": key,
-                    "operation": "send",
+                    "operation": "send (in doubt)" if status == "in_doubt" else "send",
                     "attempts": attempts,
                     "error": error,
                     "since": updated,
                 }
             )
     return out
+
+
+def pending_erasures(conn: Any) -> list[dict[str, Any]]:
+    """Erasures not yet confirmed, per sync and destination: people erased in the warehouse
+    (marts.erased_profiles) whom a destination still holds according to sync state.
+
+    An erasure is confirmed when the destination accepted the delete (the state row is
+    then gone); until then each run plans it again (`erase`), and failures show here
+    with their last error.
+    """
+    from syncs.policies import ERASED
+
+    wh = _wh(conn)
+    if not (wh.table_exists(st.SCHEMA, "sync_state") and wh.table_exists(*ERASED)):
+        return []
+    rows = wh.fetchall(
+        f"select s.sync_name, s.destination_key, count(*), min(e.erased_at), max(f.last_error) "
+        f"from {st.STATE} s join {'.'.join(ERASED)} e on e.profile_id = coalesce(s.profile_id, s.record_key) "
+        f"left join {st.STATUS} f on f.sync_name = s.sync_name and f.record_key = s.record_key "
+        "and f.destination_key = s.destination_key "
+        "group by 1, 2 order by 1, 2"
+    )
+    return [
+        {
+            "sync": name,
+            "destination": key,
+            "pending": int(n),
+            "oldest_request": oldest,
+            "last_error": error,
+        }
+        for name, key, n, oldest, error in rows
+    ]
 
 
 def unpark(conn: Any, sync_name: str, keys: list[str] | None = None) -> int:
@@ -102,13 +134,14 @@ def unpark(conn: Any, sync_name: str, keys: list[str] | None = None) -> int:
             )
         if wh.table_exists(st.SCHEMA, "send_ledger"):
             row = wh.fetchone(
-                f"select count(*) from {st.LEDGER} where sync_name = ? and status = 'parked'{key_filter}",
+                f"select count(*) from {st.LEDGER} where sync_name = ? "
+                f"and status in ('parked', 'in_doubt'){key_filter}",
                 params,
             )
             released += int(row[0]) if row else 0
             wh.execute(
-                f"update {st.LEDGER} set status = 'retry', attempts = 0, "
-                f"error = 'released from review' where sync_name = ? and status = 'parked'{key_filter}",
+                f"update {st.LEDGER} set status = 'retry', attempts = 0, error = 'released from review' "
+                f"where sync_name = ? and status in ('parked', 'in_doubt'){key_filter}",
                 params,
             )
     return released

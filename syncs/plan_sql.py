@@ -13,9 +13,15 @@ Columns of the `planned` relation:
   __occ (send mode), __in_status (a record_status row exists: the commit
   only touches record_status when one does), and one `p__<field>` per
   destination field.
-`__op` is one of add, update, remove, send, delete (work to do), unchanged,
+`__op` is one of add, update, remove, send, delete, erase (work to do), unchanged,
 suppressed, parked (failed max_attempts times with this very payload) and
 in_doubt (send mode: awaiting reconciliation).
+
+`erase`: a person this sync holds at the destination (its state) has been erased
+(`marts.erased_profiles`): whatever the sync's mode, the destination is asked to
+delete them (or, where it cannot delete a person, to remove them), and the
+state row goes once it accepted. `__state_ids` is the identifiers state holds, so
+an update that changed an identifier can take the old one out too.
 """
 
 from __future__ import annotations
@@ -26,10 +32,12 @@ from sqlglot import exp
 
 from syncs import state as st
 from syncs.config import SyncConfig
-from syncs.policies import build_policy_sql, lit
+from syncs.policies import ERASED, build_policy_sql, lit
 from syncs.warehouse import Warehouse
 
-WORK_OPS = ("add", "update", "remove", "send", "delete")
+WORK_OPS = ("add", "update", "remove", "send", "delete", "erase")
+# Operations that take a record out of the destination: no state is kept once accepted.
+LEAVING_OPS = ("remove", "erase")
 REMOVE_MARK = "__remove__"  # hash recorded for a failing removal
 # Write-ahead markers in sync_state (see engine._Runner.write_ahead): an add that may
 # have reached the destination, and a removal that may have. Neither equals a real hash,
@@ -100,7 +108,8 @@ def _empty_state_ctes() -> list[str]:
     return [
         (
             "st as (select cast(null as varchar) as record_key, cast(null as varchar) as payload_hash, "
-            "cast(null as varchar) as identifiers_json, cast(null as varchar) as destination_id where 1 = 0)"
+            "cast(null as varchar) as identifiers_json, cast(null as varchar) as destination_id, "
+            "false as __erased where 1 = 0)"
         ),
         (
             "stt as (select cast(null as varchar) as record_key, cast(null as varchar) as payload_hash, "
@@ -120,7 +129,12 @@ def _keys_filter(column: str, keys: tuple[str, ...] | None) -> str:
     return f" and {column} in ({', '.join(lit(k) for k in keys) or 'null'})"
 
 
-def _state_cte(pending: tuple[str, ...], only: str = "") -> str:
+# Rows of one sync at one destination (rows from before destination identity count as
+# today's destination until a run adopts them: see state.adopt_legacy_rows).
+_MINE = "sync_name = ? and (destination_key = ? or destination_key is null)"
+
+
+def _state_cte(pending: tuple[str, ...], only: str = "", erased: str | None = None) -> str:
     """What the sync holds at the destination: sync_state, plus the write-ahead of killed runs.
 
     Why `pending`: a run writes the adds it is about to send to its own pending table
@@ -129,24 +143,41 @@ def _state_cte(pending: tuple[str, ...], only: str = "") -> str:
     adds that may have reached the destination; until the next run folds them into
     sync_state, they count as held with the PENDING_ADD marker (re-planned as add, or
     as remove when the member left).
+
+    `erased`: the relation of erased profiles; a held record whose profile (or key,
+    for state written before profile ids were kept) is in it gets `__erased`.
     """
     state = (
-        f"select record_key, payload_hash, identifiers_json, destination_id from {st.STATE} where sync_name = ?"
-        + only
+        "select record_key, payload_hash, identifiers_json, destination_id, profile_id "
+        f"from {st.STATE} where {_MINE}" + only
     )
-    if not pending:
-        return f"st as ({state})"
-    marked = (
-        "select record_key, max(identifiers_json) as identifiers_json from ("
-        + " union all ".join(f"select record_key, identifiers_json from {t}" for t in pending)
-        + f") u where true{only} group by record_key"
-    )
+    if pending:
+        marked = (
+            "select record_key, max(identifiers_json) as identifiers_json from ("
+            + " union all ".join(f"select record_key, identifiers_json from {t}" for t in pending)
+            + f") u where true{only} group by record_key"
+        )
+        held = (
+            f"st_held as ({state}),\n"
+            f"st_all as (select * from st_held union all select m.record_key, {lit(PENDING_ADD)}, "
+            "m.identifiers_json, cast(null as varchar), cast(null as varchar) from "
+            f"({marked}) m where not exists (select 1 from st_held h where h.record_key = m.record_key))"
+        )
+    else:
+        held = f"st_all as ({state})"
+    if erased is None:
+        return held + ",\nst as (select st_all.*, false as __erased from st_all)"
     return (
-        f"st_held as ({state}),\n"
-        f"st as (select * from st_held union all select m.record_key, {lit(PENDING_ADD)}, m.identifiers_json, "
-        f"cast(null as varchar) from ({marked}) m where not exists "
-        "(select 1 from st_held h where h.record_key = m.record_key))"
+        held
+        + f",\nerased as (select distinct cast(profile_id as varchar) as profile_id from {erased})"
+        + ",\nst as (select s.*, er.profile_id is not null as __erased from st_all s "
+        "left join erased er on er.profile_id = coalesce(s.profile_id, s.record_key))"
     )
+
+
+def erased_relation(wh: Warehouse) -> str | None:
+    """The erased-profiles mart, when the warehouse has one (see policies.ERASED)."""
+    return ".".join(ERASED) if wh.table_exists(*ERASED) else None
 
 
 def build_plan_sql(
@@ -155,8 +186,13 @@ def build_plan_sql(
     state_ready: bool,
     pending: tuple[str, ...] = (),
     only_keys: tuple[str, ...] | None = None,
+    *,
+    destination_key: str,
 ) -> PlanSql:
     """Generate the plan query for `sync` (raises PolicyTableMissing, ValueError).
+
+    `destination_key`: the destination identity whose state the plan diffs against
+    (a sync re-pointed elsewhere starts from empty state there).
 
     `pending`: write-ahead tables left by killed runs of this sync (see `_state_cte`).
     `only_keys`: plan just these records (a dry run's sample); each record's plan
@@ -217,15 +253,16 @@ def build_plan_sql(
         f"judged as (select h.*, {policy.reason} as __reason from hashed h {policy.joins})",
     ]
     if state_ready:
+        erased = erased_relation(wh) if sync.mode not in ("send", "delete") else None
         ctes += [
-            _state_cte(pending, _keys_filter("record_key", only_keys)),
+            _state_cte(pending, _keys_filter("record_key", only_keys), erased),
             (
-                f"stt as (select record_key, payload_hash, attempts, parked from {st.STATUS} where sync_name = ?"
+                f"stt as (select record_key, payload_hash, attempts, parked from {st.STATUS} where {_MINE}"
                 f"{_keys_filter('record_key', only_keys)})"
             ),
-            f"led as (select idempotency_key, status, attempts from {st.LEDGER} where sync_name = ?)",
+            f"led as (select idempotency_key, status, attempts from {st.LEDGER} where {_MINE})",
         ]
-        params += [sync.name, sync.name, sync.name]
+        params += [sync.name, destination_key] * 3
     else:
         ctes += _empty_state_ctes()
 
@@ -241,7 +278,8 @@ def build_plan_sql(
             "when l.status = 'suppressed' then 'suppressed_by_destination' "
             "else 'unchanged' end as __op, "
             "coalesce(l.attempts, 0) as __attempts, j.__ids, cast(null as varchar) as __state_hash, "
-            f"cast(null as varchar) as __dest_id, false as __in_status, {field_cols} "
+            "cast(null as varchar) as __dest_id, cast(null as varchar) as __state_ids, "
+            f"false as __in_status, {field_cols} "
             "from judged j left join led l on l.idempotency_key = j.__idem)"
         )
         return PlanSql("with " + ",\n".join(ctes), params)
@@ -255,26 +293,39 @@ def build_plan_sql(
     else:
         when_known = "case when s.payload_hash = j.__hash then 'unchanged' else 'update' end"
         present_op = "'add'"
-    ctes.append(
-        "classified as (select j.__key, j.__profile, j.__hash, j.__reason, j.__occ, j.__idem, "
-        f"case when j.__reason is not null then 'suppressed' "
-        f"when s.record_key is null or s.payload_hash = {lit(PENDING_ADD)} then {present_op} "
-        f"else {when_known} end as __op0, j.__ids, s.payload_hash as __state_hash, s.destination_id as __dest_id, "
-        f"{field_cols} from judged j left join st s on s.record_key = j.__key)"
-    )
-    if sync.mode == "mirror":
-        # Remove only what this sync added (what is in its state) and is no longer eligible.
-        ctes[-1] = ctes[-1][:-1] + (
+    def leaving(op: str, where: str) -> str:
+        """A branch for held records that leave the destination (no audience row needed)."""
+        return (
             " union all select s.record_key as __key, cast(null as varchar) as __profile, "
             f"{lit(REMOVE_MARK)} as __hash, cast(null as varchar) as __reason, '' as __occ, "
-            "cast(null as varchar) as __idem, 'remove' as __op0, s.identifiers_json as __ids, s.payload_hash as __state_hash, "
-            f"s.destination_id as __dest_id, {null_fields} from st s "
+            f"cast(null as varchar) as __idem, {lit(op)} as __op0, s.identifiers_json as __ids, "
+            "s.payload_hash as __state_hash, s.destination_id as __dest_id, "
+            f"s.identifiers_json as __state_ids, {null_fields} from st s {where}"
+        )
+
+    classified = (
+        "classified as (select j.__key, j.__profile, j.__hash, "
+        "coalesce(j.__reason, case when s.__erased then 'suppressed_erasure' end) as __reason, "
+        "j.__occ, j.__idem, "
+        "case when j.__reason is not null or s.__erased then 'suppressed' "
+        f"when s.record_key is null or s.payload_hash = {lit(PENDING_ADD)} then {present_op} "
+        f"else {when_known} end as __op0, j.__ids, s.payload_hash as __state_hash, s.destination_id as __dest_id, "
+        f"s.identifiers_json as __state_ids, {field_cols} from judged j left join st s on s.record_key = j.__key"
+    )
+    if sync.mode != "delete":
+        # An erased person this sync holds is deleted at the destination whatever the mode.
+        classified += leaving("erase", "where s.__erased")
+    if sync.mode == "mirror":
+        # Remove only what this sync added (what is in its state) and is no longer eligible.
+        classified += leaving(
+            "remove",
             # An equality anti-join (NOT EXISTS decorrelates to a null-safe one, slower).
             "left join (select __key from judged where __reason is null) e on e.__key = s.record_key "
-            "where e.__key is null)"
+            "where e.__key is null and not s.__erased",
         )
+    ctes.append(classified + ")")
     ctes.append(
-        "planned as (select c.*, case when c.__op0 in ('add', 'update', 'remove', 'delete') "
+        "planned as (select c.*, case when c.__op0 in ('add', 'update', 'remove', 'delete', 'erase') "
         "and t.parked and t.payload_hash = c.__hash then 'parked' else c.__op0 end as __op, "
         "case when t.payload_hash = c.__hash then t.attempts else 0 end as __attempts, "
         "t.record_key is not null as __in_status "

@@ -15,6 +15,15 @@ engine is the only writer and always deletes before it inserts):
 - `runs`: one row per run (or dry run is *not* recorded: a plan commits nothing).
 - `record_results`: one row per record per run: operation, status, error, attempt.
 - `send_ledger`: send mode's exactly-once book, one row per idempotency key.
+- `leases`: one row per running sync (see `syncs.lease`).
+
+Destination identity: `sync_state`, `record_status` and `send_ledger` rows carry
+the `destination_key` of the destination that accepted them (type + account +
+list/audience, from the connector's `destination_identity`). A sync re-pointed at
+another destination (the sandbox -> the real tool, another list) plans against
+empty state for the new target, and the old target's rows stay for audit. Rows
+written before destination identity existed (`destination_key` null) are adopted
+by the destination the sync points at on its next run.
 """
 
 from __future__ import annotations
@@ -36,6 +45,8 @@ STATE_COLUMNS = [
     "destination_id",
     "synced_at",
     "run_id",
+    "destination_key",
+    "profile_id",
 ]
 STATUS_COLUMNS = [
     "sync_name",
@@ -46,6 +57,7 @@ STATUS_COLUMNS = [
     "last_error",
     "parked",
     "updated_at",
+    "destination_key",
 ]
 RESULT_COLUMNS = [
     "run_id",
@@ -71,23 +83,26 @@ LEDGER_COLUMNS = [
     "error",
     "created_at",
     "updated_at",
+    "destination_key",
 ]
 
 DDL = [
     f"create schema if not exists {SCHEMA}",
     f"""create table if not exists {STATE} (
         sync_name varchar not null, record_key varchar not null, payload_hash varchar not null,
-        identifiers_json varchar, destination_id varchar, synced_at timestamp, run_id varchar)""",
+        identifiers_json varchar, destination_id varchar, synced_at timestamp, run_id varchar,
+        destination_key varchar, profile_id varchar)""",
     f"""create table if not exists {STATUS} (
         sync_name varchar not null, record_key varchar not null, operation varchar not null,
         payload_hash varchar, attempts integer not null, last_error varchar,
-        parked boolean not null, updated_at timestamp)""",
+        parked boolean not null, updated_at timestamp, destination_key varchar)""",
     f"""create table if not exists {RUNS} (
         run_id varchar not null, sync_name varchar not null, mode varchar, destination varchar,
         status varchar not null, started_at timestamp, finished_at timestamp,
         planned_adds bigint, planned_updates bigint, planned_removes bigint, unchanged bigint,
         sent bigint, failed bigint, parked bigint, pending bigint, suppressed bigint,
-        suppressed_json varchar, reconciled bigint, error varchar)""",
+        suppressed_json varchar, reconciled bigint, error varchar, in_doubt bigint,
+        planned_erasures bigint, destination_key varchar, target varchar)""",
     f"""create table if not exists {RESULTS} (
         run_id varchar not null, sync_name varchar not null, record_key varchar not null,
         operation varchar not null, status varchar not null, error varchar, attempt integer,
@@ -96,7 +111,20 @@ DDL = [
         sync_name varchar not null, idempotency_key varchar not null, record_key varchar not null,
         occurrence varchar, status varchar not null, attempts integer not null,
         identifiers_json varchar, payload_json varchar, destination_id varchar, error varchar,
-        created_at timestamp, updated_at timestamp)""",
+        created_at timestamp, updated_at timestamp, destination_key varchar)""",
+]
+
+# Columns added after the first release: (table, column, type). `ensure_state` adds the
+# ones an older ferry_sync lacks, so upgrading keeps every row (no rebuild, no loss).
+ADDED_COLUMNS = [
+    (STATE, "destination_key", "varchar"),
+    (STATE, "profile_id", "varchar"),
+    (STATUS, "destination_key", "varchar"),
+    (LEDGER, "destination_key", "varchar"),
+    (RUNS, "in_doubt", "bigint"),
+    (RUNS, "planned_erasures", "bigint"),
+    (RUNS, "destination_key", "varchar"),
+    (RUNS, "target", "varchar"),
 ]
 
 # Send-ledger statuses. `intent` is written and committed before the request
@@ -113,22 +141,35 @@ INTENT, SENT, IN_DOUBT, REJECTED, RETRY, PARKED = (
 
 
 def ensure_state(wh: Warehouse) -> None:
-    """Create schema ferry_sync and its tables if absent (idempotent).
+    """Create schema ferry_sync and its tables if absent, add columns newer releases need.
 
     Checked first with one catalog query: each DDL statement is its own commit
     (an fsync on DuckDB), which adds up on every run otherwise.
     """
-    names = {t.split(".")[1] for t in (STATE, STATUS, RUNS, RESULTS, LEDGER)}
     present = {
-        r[0]
+        (r[0], r[1])
         for r in wh.fetchall(
-            "select table_name from information_schema.tables where table_schema = ?", (SCHEMA,)
+            "select table_name, column_name from information_schema.columns where table_schema = ?",
+            (SCHEMA,),
         )
     }
-    if names <= present:
-        return
-    for stmt in DDL:
-        wh.execute(stmt)
+    tables = {t for t, _ in present}
+    names = {t.split(".")[1] for t in (STATE, STATUS, RUNS, RESULTS, LEDGER)}
+    if not names <= tables:
+        for stmt in DDL:
+            wh.execute(stmt)
+    for table, column, kind in ADDED_COLUMNS:
+        if table.split(".")[1] in tables and (table.split(".")[1], column) not in present:
+            wh.execute(f"alter table {table} add column if not exists {column} {kind}")
+
+
+def adopt_legacy_rows(wh: Warehouse, sync_name: str, destination_key: str) -> None:
+    """Rows written before destination identity existed belong to today's destination."""
+    for table in (STATE, STATUS, LEDGER):
+        wh.execute(
+            f"update {table} set destination_key = ? where sync_name = ? and destination_key is null",
+            (destination_key, sync_name),
+        )
 
 
 def state_exists(wh: Warehouse) -> bool:

@@ -16,8 +16,12 @@ Contract followed (../shared/api/meta.md and Meta's Marketing API reference for
   Codes 4, 17, 32, 613 (and the ads-account/custom-audience throttles 80003,
   80004, plus anything flagged ``is_transient``) are rate limits: retried by the
   one HTTP layer through its ``is_retryable`` hook. 190 (bad token) and 200/294
-  (permissions) stop the run as :class:`AuthError`. Other errors reject the
-  request's records.
+  (permissions) stop the run as :class:`AuthError`. A flagged audience (error
+  100 with subcode 1713230 on a write, or ``operation_status`` 471 on a read: since
+  September 2025 Meta flags audiences that suggest information its terms forbid)
+  stops the run as :class:`DestinationStopped` with Meta's reason: every record
+  would fail the same way, and the fix is a human's (edit the audience, request a
+  review). Other errors reject the request's records.
 
 Only SHA-256 hashes leave (MADID/EXTERN_ID excepted, per Meta); a record with no
 usable identifier is rejected locally and never sent. The token travels in the
@@ -41,6 +45,7 @@ from connectors import hashing
 from connectors.base import (
     AuthError,
     Capabilities,
+    DestinationStopped,
     MissingCredentials,
     Operation,
     Outcome,
@@ -63,6 +68,8 @@ MAX_USERS_PER_REQUEST = 10_000  # Meta: "only up to 10000 at a time"
 MIN_AUDIENCE_SIZE = 100  # below ~100 matched people an audience cannot deliver
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80003, 80004})
 AUTH_CODES = frozenset({102, 190, 200, 294})
+FLAGGED_SUBCODE = 1713230  # with code 100: the audience is flagged, no change accepted
+FLAGGED_OPERATION_STATUS = 471  # operation_status.code of a flagged audience
 BUSY_CODES = frozenset({2650})  # "Failed to update the custom audience" (e.g. a replace in progress)
 # Schema order when derived from the payload keys a batch carries (FI only on request:
 # it adds little next to FN).
@@ -133,6 +140,13 @@ def meta_error(response: requests.Response) -> dict[str, Any]:
         return {}
     error = body.get("error") if isinstance(body, dict) else None
     return error if isinstance(error, dict) else {}
+
+
+def flagged_reason(error: Mapping[str, Any], status: int) -> str | None:
+    """Meta's reason when the error says the audience is flagged, else None."""
+    if error.get("code") == 100 and error.get("error_subcode") == FLAGGED_SUBCODE:
+        return _describe(error, status)
+    return None
 
 
 def is_rate_limited(response: requests.Response) -> bool:
@@ -275,6 +289,9 @@ class MetaCustomAudience:
             error = meta_error(response)
             if error.get("code") in AUTH_CODES:
                 raise AuthError(_describe(error, response.status_code))
+            flagged = flagged_reason(error, response.status_code)
+            if flagged:
+                raise DestinationStopped(f"meta audience {self.audience_id} is flagged: {flagged}")
             reason = _describe(error, response.status_code)
             outcome = Outcome.RETRYABLE if error.get("code") in BUSY_CODES else Outcome.REJECTED
             return [RecordResult(r.key, outcome, reason) for r, _ in chunk]
@@ -382,7 +399,10 @@ class MetaCustomAudience:
         return results
 
     def pull_audience_size(self) -> AudienceSize:
-        """Read Meta's approximate size (and record it on ``last_audience_size``)."""
+        """Read Meta's approximate size (and record it on ``last_audience_size``).
+
+        A flagged audience (``operation_status`` 471) raises :class:`DestinationStopped`
+        with Meta's description, after recording the size."""
         fields = "approximate_count_lower_bound,approximate_count_upper_bound,operation_status"
         response = self.http.request(
             "GET",
@@ -406,6 +426,11 @@ class MetaCustomAudience:
             pulled_at=time.time(),
         )
         self.last_audience_size = size
+        if size.operation_status == FLAGGED_OPERATION_STATUS:
+            raise DestinationStopped(
+                f"meta audience {self.audience_id} is flagged (operation_status 471): "
+                f"{size.operation_description or 'no description'}"
+            )
         return size
 
 

@@ -38,6 +38,12 @@ MAX_USERS = 10_000
 IDENTITY_ORDER = ("EMAIL", "PHONE", "EXTERN_ID", "MADID")
 
 
+FLAGGED_REASON = (
+    "This custom audience has been flagged because it may suggest information that is "
+    "not permitted under our terms. Edit the audience or request a review."
+)
+
+
 @dataclass
 class ReplaceSession:
     session_id: int
@@ -55,6 +61,7 @@ class AudienceState:
     members: dict[str, dict[str, str]] = field(default_factory=dict)
     replace: ReplaceSession | None = None
     reported_size: int = 0  # last size reported at or above the floor
+    flagged: str | None = None  # Meta's reason when the audience is flagged (see flag())
     replaced_sessions: list[int] = field(default_factory=list)
 
     def values(self, key: str) -> set[str]:
@@ -148,6 +155,18 @@ class MetaSandbox(SandboxServer):
         with self.lock:
             return self.state.audiences.setdefault(audience_id, AudienceState(audience_id))
 
+    def flag(self, audience_id: str, reason: str = FLAGGED_REASON) -> None:
+        """Flag an audience as Meta does since September 2025 (terms: it suggests health or
+        financial status): writes answer error 100/1713230, reads ``operation_status`` 471."""
+        with self.lock:
+            self.audience(audience_id).flagged = reason
+
+    def _writable(self, request: Request) -> AudienceState | Response:
+        aud = self._known(request)
+        if isinstance(aud, AudienceState) and aud.flagged:
+            return self.error_response(400, aud.flagged, request, code=100, subcode=1713230)
+        return aud
+
     def _known(self, request: Request) -> AudienceState | Response:
         if not request.params["version"].startswith("v"):
             return self.error_response(400, "Unknown path components", request, code=2500)
@@ -239,7 +258,7 @@ class MetaSandbox(SandboxServer):
     # ----- routes
 
     def _add(self, request: Request) -> Response:
-        aud = self._known(request)
+        aud = self._writable(request)
         if isinstance(aud, Response):
             return aud
         parsed = self._parse_payload(request)
@@ -251,7 +270,7 @@ class MetaSandbox(SandboxServer):
         return self._answer(aud, len(parsed[1]), invalid, samples)
 
     def _remove(self, request: Request) -> Response:
-        aud = self._known(request)
+        aud = self._writable(request)
         if isinstance(aud, Response):
             return aud
         parsed = self._parse_payload(request)
@@ -263,7 +282,7 @@ class MetaSandbox(SandboxServer):
         return self._answer(aud, len(parsed[1]), invalid, samples)
 
     def _replace(self, request: Request) -> Response:
-        aud = self._known(request)
+        aud = self._writable(request)
         if isinstance(aud, Response):
             return aud
         raw_session = request.form().get("session")
@@ -329,7 +348,11 @@ class MetaSandbox(SandboxServer):
             elif f == "approximate_count_upper_bound":
                 body[f] = int(math.ceil(reported * 1.1))
             elif f == "operation_status":
-                body[f] = {"code": 200, "description": "Normal"}
+                body[f] = (
+                    {"code": 471, "description": aud.flagged}
+                    if aud.flagged
+                    else {"code": 200, "description": "Normal"}
+                )
             elif f == "delivery_status":
                 body[f] = (
                     {"code": 200, "description": "This audience is ready for use."}

@@ -4,7 +4,8 @@ Public pieces:
 
 - :class:`connectors.sendgrid.destination.SendGridDestination` (``from_options``):
   upsert/mirror/insert into a list, delete (erasure), send (Mail Send) and
-  ``reconcile`` for in-doubt sends; no credentials -> the local sandbox.
+  ``reconcile`` for in-doubt sends; no credentials -> the local sandbox. An import
+  job whose errors file cannot be read returns its records RETRYABLE with the reason.
 - :class:`connectors.sendgrid.engagement.SendGridEventReceiver`: WSGI app for the
   signed event webhook -> ``raw.sendgrid_events``.
 - :func:`connectors.sendgrid.engagement.pull_suppressions`: suppression lists ->

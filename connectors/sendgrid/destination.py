@@ -34,6 +34,7 @@ import os
 import re
 import time
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sendgrid.helpers.mail import CustomArg, From, Mail, To
 
 from connectors.base import (
+    REPLACED_IDENTIFIERS,
     AuthError,
     Capabilities,
     MissingCredentials,
@@ -94,8 +96,10 @@ class SendGridOptions(BaseModel):
     poll_timeout: float = 600.0
     timeout: float = 30.0
     max_attempts: int = 6
-    # Whether "not found in Email Activity" proves a send never happened (see reconcile()).
+    # Whether "not found in Email Activity" proves a send never happened (see reconcile()):
+    # None (default) = once the intent is older than reconcile_absent_after_minutes.
     reconcile_absent_is_proof: bool | None = None
+    reconcile_absent_after_minutes: float = 60.0
 
 
 class SendGridDestination:
@@ -111,6 +115,7 @@ class SendGridDestination:
         # SendGrid's v3 default is 600 requests/minute per endpoint; 429s are honoured anyway.
         max_requests_per_second=10.0,
         max_concurrency=1,
+        request_per_send=True,  # send mode: one POST /v3/mail/send per message
     )
 
     def __init__(
@@ -143,10 +148,11 @@ class SendGridDestination:
         self.pacer = RateLimitPacer(sleep=sleep)
         self._list_id = options.list_id
         self._fields: dict[str, tuple[str, str]] | None = None  # name -> (id, type)
-        self.absent_is_proof = (
+        # None: absence proves nothing until Email Activity has had time to index the send.
+        self.absent_is_proof: bool | None = (
             options.reconcile_absent_is_proof
             if options.reconcile_absent_is_proof is not None
-            else self.is_sandbox
+            else (True if self.is_sandbox else None)
         )
 
     @classmethod
@@ -203,10 +209,11 @@ class SendGridDestination:
         History" add-on (without it the call answers 403/404, and every record
         stays IN_DOUBT for a human); it allows about 6 requests a minute; and
         events are indexed with a delay of minutes, so "not found" is only
-        proof of absence once the index has caught up. Hence
-        ``reconcile_absent_is_proof`` defaults to False against the real API
-        (absent -> IN_DOUBT, parked) and True against the sandbox (absent ->
-        RETRYABLE, resent).
+        proof of absence once the index has caught up: against the real API a
+        send absent ``reconcile_absent_after_minutes`` (default 60) after its
+        intent is proven absent (RETRYABLE: the next run sends it), a younger one
+        stays IN_DOUBT and is asked about again next run. The sandbox indexes at
+        once. ``reconcile_absent_is_proof`` True/False overrides the wait.
         """
         out: list[RecordResult] = []
         for record in records:
@@ -239,7 +246,7 @@ class SendGridDestination:
                         record.key, Outcome.ACCEPTED, destination_id=messages[0].get("msg_id")
                     )
                 )
-            elif self.absent_is_proof:
+            elif self._absence_proves(record):
                 out.append(
                     RecordResult(
                         record.key, Outcome.RETRYABLE, "not sent (absent from email activity)"
@@ -248,10 +255,21 @@ class SendGridDestination:
             else:
                 out.append(
                     RecordResult(
-                        record.key, Outcome.IN_DOUBT, "absent from email activity, which may lag"
+                        record.key,
+                        Outcome.IN_DOUBT,
+                        "absent from email activity, which may lag; asked again next run",
                     )
                 )
         return out
+
+    def _absence_proves(self, record: Record) -> bool:
+        """Whether Email Activity has had time to index this send (see reconcile())."""
+        if self.absent_is_proof is not None:
+            return self.absent_is_proof
+        if record.intent_at is None:
+            return False
+        age = datetime.now(UTC).replace(tzinfo=None) - record.intent_at
+        return age >= timedelta(minutes=self.options.reconcile_absent_after_minutes)
 
     # ------------------------------------------------------------------ lists and fields
 
@@ -324,11 +342,29 @@ class SendGridDestination:
     # ------------------------------------------------------------------ upsert
 
     def _contact(self, record: Record, field_ids: dict[str, str]) -> dict[str, Any]:
+        """The contact JSON. A None in the payload means the mapping says `on_null: clear`
+        (the engine leaves other nulls out): SendGrid clears a text field given an empty
+        string; it has no way to clear a Number or Date field, so such a record is refused
+        (ValueError: rejected with the reason) rather than reported synced with the old value."""
         contact: dict[str, Any] = {}
         custom: dict[str, Any] = {}
         for key, value in record.payload.items():
-            if key.startswith(("ferry_", "_")) or value is None:
-                continue  # engine metadata; and nulls never blank a field at the destination
+            if key.startswith(("ferry_", "_")):
+                continue  # engine metadata
+            if value is None:
+                if key == "email" or key in _PASSTHROUGH:
+                    continue
+                if key in RESERVED_FIELDS:
+                    contact[key] = ""
+                    continue
+                kind = (self._fields or {}).get(key, ("", "Text"))[1]
+                if kind != "Text":
+                    raise ValueError(
+                        f"field {key!r} (SendGrid {kind}) cannot be cleared at SendGrid; "
+                        "set on_null: keep for it"
+                    )
+                custom[field_ids[key]] = ""
+                continue
             if key == "email":
                 contact["email"] = str(value).strip().lower()
             elif key in RESERVED_FIELDS or key in _PASSTHROUGH:
@@ -344,18 +380,19 @@ class SendGridDestination:
         custom_names = {
             k
             for r in records
-            for k, v in r.payload.items()
-            if v is not None
-            and not k.startswith(("ferry_", "_"))
-            and k not in RESERVED_FIELDS
-            and k not in _PASSTHROUGH
+            for k in r.payload
+            if not k.startswith(("ferry_", "_")) and k not in RESERVED_FIELDS and k not in _PASSTHROUGH
         }
         samples = {k: v for r in records for k, v in r.payload.items() if v is not None}
         field_ids = self._field_ids(sorted(custom_names), samples)
         results: list[RecordResult] = []
         pending: list[tuple[Record, dict[str, Any]]] = []
         for record in records:
-            contact = self._contact(record, field_ids)
+            try:
+                contact = self._contact(record, field_ids)
+            except ValueError as exc:
+                results.append(RecordResult(record.key, Outcome.REJECTED, str(exc)))
+                continue
             if not any(contact.get(k) for k in ("email", *_PASSTHROUGH)):
                 results.append(
                     RecordResult(
@@ -366,7 +403,37 @@ class SendGridDestination:
                 pending.append((record, contact))
         for chunk in _chunks(pending, list_id):
             results.extend(self._upsert_chunk(chunk, list_id))
-        return results
+        return self._drop_replaced(records, results)
+
+    def _drop_replaced(
+        self, records: list[Record], results: list[RecordResult]
+    ) -> list[RecordResult]:
+        """An accepted update whose e-mail changed: take the old address out of the list,
+        so it stops receiving this list's mail. Until that removal is accepted the record
+        stays RETRYABLE (both steps are idempotent, so the next run repeats them)."""
+        accepted = {r.key for r in results if r.outcome is Outcome.ACCEPTED}
+        old = [
+            Record(r.key, Operation.REMOVE, {"email": r.payload[REPLACED_IDENTIFIERS]["email"]})
+            for r in records
+            if r.key in accepted
+            and (r.payload.get(REPLACED_IDENTIFIERS) or {}).get("email")
+            and str(r.payload[REPLACED_IDENTIFIERS]["email"]).strip().lower()
+            != str(r.payload.get("email") or "").strip().lower()
+        ]
+        if not old:
+            return results
+        removed = {r.key: r for r in self._by_ids(old, "remove")}
+        out = []
+        for result in results:
+            gone = removed.get(result.key)
+            if gone is not None and gone.outcome is not Outcome.ACCEPTED:
+                result = RecordResult(
+                    result.key,
+                    Outcome.RETRYABLE,
+                    f"updated, but the previous address is still on the list: {gone.error}",
+                )
+            out.append(result)
+        return out
 
     def _upsert_chunk(
         self, chunk: list[tuple[Record, dict[str, Any]]], list_id: str
@@ -409,6 +476,15 @@ class SendGridDestination:
     def _await_upsert(
         self, job_id: str, chunk: list[tuple[Record, dict[str, Any]]]
     ) -> list[RecordResult]:
+        """One result per contact of a finished import job; errors never hide.
+
+        ``completed``: all accepted. ``errored``/``failed``: the errors file names the
+        contacts SendGrid refused (REJECTED with its message); the others were imported
+        (``errored``) or not (``failed``: RETRYABLE, the upsert is idempotent). When the
+        job reports errors but the file cannot be read (no URL, an expired link's
+        401/403, a 404 or 5xx, a layout we do not recognise), nobody is marked ACCEPTED:
+        every contact comes back RETRYABLE with the reason, and the run goes on.
+        """
         try:
             job = self._poll(job_id)
         except RetryableError as exc:
@@ -416,7 +492,10 @@ class SendGridDestination:
         status = job.get("status")
         if status == "completed":
             return [RecordResult(r.key, Outcome.ACCEPTED) for r, _ in chunk]
-        errors_by_id = self._job_errors(job)
+        errors_by_id, unreadable = self._job_errors(job)
+        if unreadable:
+            reason = f"import job {job_id} {status}; its errors file is unreadable ({unreadable})"
+            return [RecordResult(r.key, Outcome.RETRYABLE, reason) for r, _ in chunk]
         out = []
         for record, contact in chunk:
             error = errors_by_id.get(("email", contact.get("email") or "")) or errors_by_id.get(
@@ -424,32 +503,50 @@ class SendGridDestination:
             )
             if error:
                 out.append(RecordResult(record.key, Outcome.REJECTED, error))
-            elif errors_by_id or status == "errored":
+            elif status == "errored":
                 out.append(RecordResult(record.key, Outcome.ACCEPTED))
-            else:  # failed with no readable errors file: nothing is known to have landed
-                out.append(RecordResult(record.key, Outcome.REJECTED, f"import job {status}"))
+            else:  # failed: nothing is known to have landed
+                out.append(
+                    RecordResult(record.key, Outcome.RETRYABLE, f"import job {job_id} {status}")
+                )
         return out
 
-    def _job_errors(self, job: dict[str, Any]) -> dict[tuple[str, str], str]:
-        """Per-contact errors from the job's errors file (CSV with email/external_id and error columns)."""
-        url = (job.get("results") or {}).get("errors_url")
+    def _job_errors(self, job: dict[str, Any]) -> tuple[dict[tuple[str, str], str], str | None]:
+        """Per-contact errors from the job's errors file, and why it could not be read (or None).
+
+        The file is a download (``results.errors_url``), CSV with the contact's
+        ``email``/``external_id`` and an ``error`` column. The API key goes only to
+        SendGrid's own v3 API, never to a download link (pre-signed: it needs none).
+        """
+        results = job.get("results") or {}
+        url = results.get("errors_url")
         if not url:
-            return {}
-        # The key goes only to SendGrid's own host, never to a third-party download URL.
-        same_host = urlsplit(url).netloc == urlsplit(self.host).netloc
-        headers = {"Authorization": f"Bearer {self._api_key()}"} if same_host else {}
-        response = self.http.request("GET", url, headers=headers)
+            errored = int(results.get("errored_count") or 0)
+            return {}, ("no errors_url in the job's results" if errored else "the job gave no errors file")
+        parts = urlsplit(url)
+        own_api = parts.netloc == urlsplit(self.host).netloc and parts.path.startswith("/v3/")
+        headers = {"Authorization": f"Bearer {self._api_key()}"} if own_api else {}
+        try:
+            response = self.http.request("GET", url, headers=headers)
+        except (AuthError, RetryableError) as exc:
+            return {}, _redact(str(exc).replace(url, "errors_url"))
         if response.status_code != 200:
-            return {}
+            return {}, f"HTTP {response.status_code}"
+        reader = csv.DictReader(io.StringIO(response.text))
+        columns = {(c or "").strip().lower() for c in reader.fieldnames or []}
+        if not columns & {"email", "external_id"} or not columns & {"error", "errors"}:
+            return {}, f"unrecognised layout (columns {sorted(columns)})"
         out: dict[tuple[str, str], str] = {}
-        for row in csv.DictReader(io.StringIO(response.text)):
+        for row in reader:
             lowered = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
-            error = lowered.get("error") or lowered.get("errors") or "rejected by import job"
+            error = _redact(lowered.get("error") or lowered.get("errors") or "rejected by import job")
             if lowered.get("email"):
                 out[("email", lowered["email"].lower())] = error
             if lowered.get("external_id"):
                 out[("external_id", lowered["external_id"])] = error
-        return out
+        if not out and int(results.get("errored_count") or 0):
+            return {}, "the errors file names no contact"
+        return out, None
 
     def _api_key(self) -> str:
         return self.client.api_key
@@ -595,9 +692,23 @@ class SendGridDestination:
             if not record.payload.get("email"):
                 out.append(RecordResult(record.key, Outcome.REJECTED, "no email for this record"))
                 continue
+            try:
+                mail = self._mail(record)
+                mail.get()  # the helper parses the address only when it serialises
+            except (KeyError, ValueError, TypeError) as exc:
+                # The official helper refuses the address (e.g. KeyError 'email' for a string
+                # it cannot parse): nothing left, so this record is rejected, not the batch.
+                out.append(
+                    RecordResult(
+                        record.key,
+                        Outcome.REJECTED,
+                        f"invalid recipient for the SendGrid Mail helper ({type(exc).__name__})",
+                    )
+                )
+                continue
             self.pacer.wait()
             try:
-                response = self.send_client.send(self._mail(record))
+                response = self.send_client.send(mail)
             except RetryableError as exc:
                 # Only a 429 proves SendGrid did not take the message.
                 self.pacer.observe_error(exc)

@@ -5,7 +5,9 @@ auth, JSON bodies, limits and ``{"errors": [{"field", "message"}]}`` error body:
 
 - marketing: field definitions, lists, ``PUT /v3/marketing/contacts`` (async
   job: contacts land when the job completes, ``job_delay`` seconds later),
-  import status with an errors file, search by emails, list removal, contact
+  import status whose ``errors_url`` is a pre-signed, expiring download of the
+  errors file (as the real API gives; there is no v3 errors endpoint), search by
+  emails, list removal, contact
   deletion (``delete_all_contacts`` is honoured *and* flagged, tests assert we
   never send it);
 - ``POST /v3/mail/send`` (202, ``X-Message-Id``) and the Email Activity query
@@ -28,6 +30,7 @@ search, 100 ids per list-removal / deletion call, 1,000 personalizations and
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import math
 import random
@@ -52,6 +55,8 @@ MAX_PERSONALIZATIONS = 1_000
 MAX_CUSTOM_ARGS_BYTES = 10_000
 MAX_CUSTOM_FIELDS = 500
 SANDBOX_API_KEY = "SG.ferry-sandbox-key"
+SANDBOX_SENDING_IP = "192.0.2.10"  # TEST-NET-1: the sandbox's "sending IP"
+DOWNLOAD_PATH = "/downloads/contact-import-errors"  # where errors_url points (not the v3 API)
 
 RESERVED_FIELDS = {
     "first_name": "Text",
@@ -80,6 +85,21 @@ _FIELD_NAME_RX = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ACTIVITY_RX = re.compile(
     r"""(unique_args\['(?P<arg>[^']+)'\]|(?P<col>to_email|msg_id))\s*=\s*"(?P<value>[^"]*)\""""
 )
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def _contact_details(contact: dict[str, Any]) -> dict[str, Any]:
+    """A held contact as the API shows it (ContactDetails3: ISO timestamps, segment_ids)."""
+    return {
+        **contact,
+        "list_ids": sorted(contact["list_ids"]),
+        "segment_ids": [],
+        "created_at": _iso(contact["created_at"]),
+        "updated_at": _iso(contact.get("updated_at", contact["created_at"])),
+    }
 
 
 def _err(status: int, message: str, field_name: str | None = None) -> Response:
@@ -148,9 +168,14 @@ class SendGridSandbox(SandboxServer):
         api_key: str = SANDBOX_API_KEY,
         job_delay: float = 0.05,
         webhook_url: str | None = None,
+        errors_file_ttl: float = 3600.0,
     ) -> None:
         super().__init__()
         self.api_key = api_key
+        # The errors file: a link that expires (403 after ``errors_file_ttl`` seconds) and
+        # its CSV header; tests change both to see a connector cope with what it cannot read.
+        self.errors_file_ttl = errors_file_ttl
+        self.errors_file_columns: tuple[str, ...] = ("email", "external_id", "error")
         self.job_delay = job_delay
         self.webhook_url = webhook_url
         self.state = SendGridState()
@@ -164,7 +189,8 @@ class SendGridSandbox(SandboxServer):
         r("PUT", "/v3/marketing/contacts", self._put_contacts, bucket="contacts")
         r("DELETE", "/v3/marketing/contacts", self._delete_contacts, bucket="contacts")
         r("GET", "/v3/marketing/contacts/imports/{job_id}", self._get_job)
-        r("GET", "/v3/marketing/contacts/imports/errors/{job_id}", self._get_job_errors)
+        # Not a v3 endpoint: the errors file is a pre-signed download link (``errors_url``)
+        r("GET", DOWNLOAD_PATH + "/{job_id}.csv", self._download_job_errors)
         r("POST", "/v3/marketing/contacts/search/emails", self._search_emails)
         r(
             "DELETE",
@@ -188,6 +214,8 @@ class SendGridSandbox(SandboxServer):
         return base64.b64encode(der).decode()
 
     def authenticate(self, request: Request) -> Response | None:
+        if request.path.startswith(DOWNLOAD_PATH + "/"):
+            return None  # a pre-signed link: its signature is the credential
         header = request.header("Authorization") or ""
         if header != f"Bearer {self.api_key}":
             return _err(
@@ -298,8 +326,10 @@ class SendGridSandbox(SandboxServer):
             "errored_count": len(job.errors),
         }
         if job.errors:
+            expires = int(time.time() + self.errors_file_ttl)
             job.results["errors_url"] = (
-                f"{self.base_url}/v3/marketing/contacts/imports/errors/{job.id}"
+                f"{self.base_url}{DOWNLOAD_PATH}/{job.id}.csv?expires={expires}"
+                f"&signature={self._download_signature(job.id, expires)}"
             )
 
     def _run_delete(self, job: Job) -> None:
@@ -487,15 +517,31 @@ class SendGridSandbox(SandboxServer):
             }
         )
 
-    def _get_job_errors(self, request: Request) -> Response:
-        """The errors file: CSV with the contact's identifiers and the error (one row a contact)."""
+    def _download_signature(self, job_id: str, expires: int) -> str:
+        return hmac.new(self.api_key.encode(), f"{job_id}:{expires}".encode(), "sha256").hexdigest()
+
+    def _download_job_errors(self, request: Request) -> Response:
+        """The errors file behind ``errors_url``: CSV, one row a refused contact. Like a
+        storage provider's pre-signed link, a wrong or expired signature answers 403."""
         self._advance_jobs()
-        job = self.state.jobs.get(request.params["job_id"])
+        job_id = request.params["job_id"]
+        try:
+            expires = int(request.arg("expires") or "")
+        except ValueError:
+            expires = 0
+        signature = request.arg("signature") or ""
+        if (
+            expires < time.time()
+            or not hmac.compare_digest(signature, self._download_signature(job_id, expires))
+        ):
+            return Response(403, b"<Error><Code>AccessDenied</Code></Error>", {"Content-Type": "application/xml"})
+        job = self.state.jobs.get(job_id)
         if job is None:
-            return _err(404, "job not found", "id")
-        lines = ["email,external_id,error"]
+            return Response(404, b"<Error><Code>NoSuchKey</Code></Error>", {"Content-Type": "application/xml"})
+        columns = self.errors_file_columns
+        lines = [",".join(columns)]
         for e in job.errors:
-            lines.append(",".join(json.dumps(e[k]) for k in ("email", "external_id", "error")))
+            lines.append(",".join(json.dumps(e.get(k, "")) for k in columns))
         return Response(200, ("\n".join(lines) + "\n").encode(), {"Content-Type": "text/csv"})
 
     def _search_emails(self, request: Request) -> Response:
@@ -512,7 +558,7 @@ class SendGridSandbox(SandboxServer):
             if contact is None:
                 result[email] = {"error": "contact not found"}
             else:
-                result[email] = {"contact": {**contact, "list_ids": sorted(contact["list_ids"])}}
+                result[email] = {"contact": _contact_details(contact)}
         if all("error" in v for v in result.values()):
             return _err(404, "no contacts found")
         return Response.json({"result": result})
@@ -659,7 +705,7 @@ class SendGridSandbox(SandboxServer):
                 "msg_id": m["msg_id"],
                 "subject": m["subject"],
                 "to_email": m["to_email"],
-                "status": "delivered" if m["engaged"] else "processing",
+                "status": "delivered" if m["engaged"] else "processed",  # Status enum
                 "opens_count": 0,
                 "clicks_count": 0,
                 "last_event_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(m["sent_at"])),
@@ -695,6 +741,8 @@ class SendGridSandbox(SandboxServer):
         entry: dict[str, Any] = {"email": email.lower(), "created": created}
         if kind in ("bounces", "blocks", "invalid_emails"):
             entry.update({"reason": reason or kind, "status": "5.1.1" if kind == "bounces" else ""})
+        if kind == "spam_reports":
+            entry["ip"] = SANDBOX_SENDING_IP  # required in SpamReportsResponse
         with self.lock:
             self.state.suppressions[kind][email.lower()] = entry
 
@@ -796,6 +844,7 @@ class SendGridSandbox(SandboxServer):
                     self.state.suppressions["spam_reports"][email] = {
                         "email": email,
                         "created": t + 30,
+                        "ip": SANDBOX_SENDING_IP,
                     }
                     continue
                 if rng.random() < rates.open:

@@ -74,7 +74,9 @@ class TwilioOptions(BaseModel):
     body: str = "{body}"  # template: payload fields in braces; missing fields render empty
     status_callback: str | None = None  # our receiver's status URL
     quiet_hours: QuietHours | None = None
-    reconcile_window_hours: float = 24.0
+    # reconcile(): how far before a send's intent a message may be dated and still be that
+    # send (this host's clock against Twilio's); older messages belong to earlier sends.
+    reconcile_clock_skew_seconds: float = 120.0
     timeout: float = 30.0
     max_attempts: int = 6
 
@@ -99,6 +101,7 @@ class TwilioDestination:
         # Twilio queues per sender (e.g. 1 message/s per US long code); the API itself takes bursts.
         max_requests_per_second=10.0,
         max_concurrency=1,
+        request_per_send=True,  # each send's intent is committed just before its own POST
     )
 
     def __init__(
@@ -282,64 +285,59 @@ class TwilioDestination:
         return RecordResult(record.key, Outcome.REJECTED, f"{code}: {_redact(message)}")
 
     def reconcile(self, records: list[Record]) -> list[RecordResult]:
-        """Settle in-doubt sends by listing messages to the recipient.
+        """Settle in-doubt sends by listing the messages to each recipient.
 
-        Twilio has no idempotency key and its Message resource does not echo
-        the StatusCallback, so the lookup is ``GET Messages.json?To=&From=``
-        (newest first) and a match on the exact rendered body created within
-        ``reconcile_window_hours``. Twilio creates the resource before it
-        answers 201, so the list is authoritative: absent means never queued
-        (RETRYABLE). The only ambiguity is the same text sent to the same
-        number twice within the window, which settles as ACCEPTED: never a
-        double send.
+        Twilio has no idempotency key and its Message resource does not echo the
+        StatusCallback, so a send is found as an outbound message to the same
+        number with the exact rendered body, created after the send's intent was
+        committed (``Record.intent_at``, less ``reconcile_clock_skew_seconds`` for
+        the two clocks): an earlier wave's identical message is never taken for
+        this one. Each message settles at most one send. Twilio creates the
+        resource before it answers 201, so the list is authoritative: no such
+        message means never queued (RETRYABLE). A send without an intent time, or
+        a lookup that fails, stays IN_DOUBT.
         """
-        out = []
-        horizon = self.now() - timedelta(hours=self.options.reconcile_window_hours)
-        for record in records:
-            phone = str(record.payload.get("phone") or "").strip()
-            try:
-                body = self.render(record)
-            except (ValueError, IndexError, AttributeError) as exc:
-                out.append(RecordResult(record.key, Outcome.IN_DOUBT, f"body template: {exc}"))
+        skew = timedelta(seconds=self.options.reconcile_clock_skew_seconds)
+        claimed: set[str] = set()
+        found: dict[str, RecordResult] = {}
+        ordered = sorted(records, key=lambda r: (r.intent_at or datetime.min, r.key))
+        for record in ordered:
+            found[record.key] = self._reconcile_one(record, skew, claimed)
+        return [found[r.key] for r in records]
+
+    def _reconcile_one(self, record: Record, skew: timedelta, claimed: set[str]) -> RecordResult:
+        if record.intent_at is None:
+            return RecordResult(record.key, Outcome.IN_DOUBT, "no intent time to look up from")
+        phone = str(record.payload.get("phone") or "").strip()
+        try:
+            body = self.render(record)
+        except (ValueError, IndexError, AttributeError) as exc:
+            return RecordResult(record.key, Outcome.IN_DOUBT, f"body template: {exc}")
+        params: dict[str, Any] = {"To": phone, "PageSize": 50}
+        if self.options.from_number and not self.options.messaging_service_sid:
+            params["From"] = self.options.from_number
+        try:
+            response = self.http.request("GET", self.messages_path, params=params)
+        except (RetryableError, requests.RequestException) as exc:
+            return RecordResult(record.key, Outcome.IN_DOUBT, f"lookup failed: {type(exc).__name__}")
+        if response.status_code != 200:
+            return RecordResult(record.key, Outcome.IN_DOUBT, f"lookup HTTP {response.status_code}")
+        horizon = record.intent_at.replace(tzinfo=UTC) - skew
+        candidates = []
+        for m in response.json().get("messages", []):
+            if m.get("sid") in claimed or m.get("body") != body:
                 continue
-            params = {"To": phone, "PageSize": 50}
-            if self.options.from_number and not self.options.messaging_service_sid:
-                params["From"] = self.options.from_number
-            try:
-                response = self.http.request("GET", self.messages_path, params=params)
-            except (RetryableError, requests.RequestException) as exc:
-                out.append(
-                    RecordResult(
-                        record.key, Outcome.IN_DOUBT, f"lookup failed: {type(exc).__name__}"
-                    )
-                )
+            if not str(m.get("direction") or "outbound-api").startswith("outbound"):
                 continue
-            if response.status_code != 200:
-                out.append(
-                    RecordResult(
-                        record.key, Outcome.IN_DOUBT, f"lookup HTTP {response.status_code}"
-                    )
-                )
-                continue
-            match = None
-            for m in response.json().get("messages", []):
-                created = (
-                    parsedate_to_datetime(m["date_created"]) if m.get("date_created") else None
-                )
-                if (
-                    m.get("body") == body
-                    and m.get("direction", "outbound-api").startswith("outbound")
-                    and (created is None or created >= horizon)
-                ):
-                    match = m
-                    break
-            if match is not None:
-                out.append(RecordResult(record.key, Outcome.ACCEPTED, destination_id=match["sid"]))
-            else:
-                out.append(
-                    RecordResult(record.key, Outcome.RETRYABLE, "not found at Twilio: never queued")
-                )
-        return out
+            created = parsedate_to_datetime(m["date_created"]) if m.get("date_created") else None
+            if created is None or created < horizon:
+                continue  # an earlier send of the same text: not this one
+            candidates.append((created, m["sid"]))
+        if not candidates:
+            return RecordResult(record.key, Outcome.RETRYABLE, "not found at Twilio: never queued")
+        _created, sid = min(candidates)
+        claimed.add(sid)
+        return RecordResult(record.key, Outcome.ACCEPTED, destination_id=sid)
 
     def fetch(self, sid: str) -> dict[str, Any]:
         """One message by sid (``GET Messages/{Sid}.json``)."""

@@ -6,17 +6,20 @@ Receiver (:class:`TwilioWebhookReceiver`, a WSGI app) serves two paths:
   idempotent on ``(MessageSid, MessageStatus)`` (callbacks repeat and arrive out
   of order; the furthest status is chosen downstream). An ``ErrorCode`` of
   21610 also lands an opt-out.
-- ``.../inbound``: the number's incoming-message webhook; STOP-family keywords
-  land an opt-out, START-family an opt-in, in ``raw.twilio_opt_outs`` (the
-  keyword only: message bodies are not stored).
+- ``.../inbound``: the number's incoming-message webhook; Twilio's opt-out
+  keywords (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPTOUT) land an
+  opt-out, START/UNSTOP/YES an opt-in, and Advanced Opt-Out's ``OptOutType``
+  (custom keywords) decides when present, in ``raw.twilio_opt_outs`` (the keyword
+  only: message bodies are not stored). See :mod:`connectors.twilio.opt_out`.
 
-Every post is verified first (``X-Twilio-Signature`` = HMAC-SHA1 of the exact
-URL plus sorted parameters, see :mod:`connectors.twilio.signature`): missing ->
-401, mismatch (forged or tampered) -> 403, a signature already accepted (a
-replay; Twilio requests carry no timestamp) -> 403; then a body without the
-required parameters -> 400. Nothing is stored from a rejected post. The URL
-checked is ``public_url`` + path + query when the receiver sits behind a proxy,
-else the URL as the request addressed it.
+Every post is verified first by Twilio's own ``RequestValidator`` (see
+:mod:`connectors.twilio.signature`: port variants, repeated parameters, the
+SharedKey HMAC-SHA256 variant): missing -> 401, mismatch (forged or tampered) ->
+403, a signature already accepted (a replay; Twilio requests carry no timestamp)
+-> 403; then a body without the required parameters -> 400. Nothing is stored
+from a rejected post. The URL checked is the configured ``public_url`` (the URL
+Twilio was given and signed) + path + query, never the request line: behind a
+proxy or load balancer the request line names another host, scheme or port.
 
 Pull (:func:`pull_messages`): ``GET Messages.json`` with ``DateSent>`` the
 cursor day minus a lookback (inclusive; filtered on the send date), every page through
@@ -33,11 +36,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlsplit
-from wsgiref.util import request_uri
+from urllib.parse import parse_qsl, urlsplit
 
 from connectors.engagement_store import EngagementStore, dumps, read_body, respond, utc_now
-from connectors.twilio.sandbox import START_WORDS, STOP_WORDS
+from connectors.twilio.opt_out import opt_out_decision
 from connectors.twilio.signature import signature_valid
 
 OPTED_OUT_CODE = "21610"
@@ -51,16 +53,22 @@ def _ts(value: str | None) -> datetime | None:
 
 
 def opt_out_row(
-    event_id: str, phone: str, sender: str | None, keyword: str, at: datetime | None
+    event_id: str,
+    phone: str,
+    sender: str | None,
+    keyword: str,
+    at: datetime | None,
+    opt_out_type: str | None = None,
 ) -> dict[str, Any] | None:
-    """A STOP/START (or 21610) as a ``raw.twilio_opt_outs`` row; None for any other text."""
-    word = keyword.strip().upper()
-    if word in STOP_WORDS or word == OPTED_OUT_CODE:
-        opted_out = True
-    elif word in START_WORDS:
-        opted_out = False
+    """An opt-out/opt-in (or a 21610 refusal) as a ``raw.twilio_opt_outs`` row; None for
+    any other text. ``opt_out_type`` is Advanced Opt-Out's ``OptOutType``, when sent."""
+    if keyword == OPTED_OUT_CODE:
+        word, opted_out = OPTED_OUT_CODE, True
     else:
-        return None
+        decision = opt_out_decision(keyword, opt_out_type)
+        if decision is None:
+            return None
+        word, opted_out = decision
     return {
         "event_id": event_id,
         "phone": phone,
@@ -100,26 +108,30 @@ def status_row(
 class TwilioWebhookReceiver:
     """WSGI app for Twilio status callbacks (``*/status``) and inbound messages (``*/inbound``)."""
 
-    def __init__(
-        self, store: EngagementStore, auth_token: str, *, public_url: str | None = None
-    ) -> None:
+    def __init__(self, store: EngagementStore, auth_token: str, *, public_url: str) -> None:
+        """``public_url``: scheme, host (and port, if Twilio was given one) of the URL the
+        webhooks were configured with, e.g. ``https://hooks.example.com``; the receiver's
+        paths and the query follow it. Required: it is what Twilio signed."""
+        if not public_url or urlsplit(public_url).scheme not in ("http", "https"):
+            raise ValueError(
+                "TwilioWebhookReceiver: public_url (FERRY_RECEIVER_PUBLIC_URL) must be the "
+                "http(s) URL Twilio calls, e.g. https://hooks.example.com"
+            )
         self.store = store
         self.auth_token = auth_token
-        self.public_url = public_url.rstrip("/") if public_url else None
+        self.public_url = public_url.rstrip("/")
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.RLock()
         self.stats = {"accepted": 0, "rejected": 0, "stored": 0}
 
     def _url(self, environ: dict[str, Any]) -> str:
-        if self.public_url:
-            query = environ.get("QUERY_STRING")
-            return (
-                self.public_url
-                + environ.get("SCRIPT_NAME", "")
-                + environ.get("PATH_INFO", "")
-                + (f"?{query}" if query else "")
-            )
-        return request_uri(environ, include_query=True)
+        query = environ.get("QUERY_STRING")
+        return (
+            self.public_url
+            + environ.get("SCRIPT_NAME", "")
+            + environ.get("PATH_INFO", "")
+            + (f"?{query}" if query else "")
+        )
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         if environ.get("REQUEST_METHOD") != "POST":
@@ -145,19 +157,25 @@ class TwilioWebhookReceiver:
             # JSON webhooks use Twilio's bodySHA256 variant, which these endpoints never receive
             return self._reject(start_response, 400, "form-encoded body expected")
         try:
-            params_multi = parse_qs(
+            pairs = parse_qsl(
                 body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body)
             )
         except (UnicodeDecodeError, ValueError):
-            params_multi = None
-        if params_multi is None or not signature_valid(
-            self.auth_token, self._url(environ), params_multi, signature
+            pairs = None
+        if pairs is None or not signature_valid(
+            self.auth_token,
+            self._url(environ),
+            pairs,
+            signature,
+            environ.get("HTTP_X_TWILIO_WEBHOOKS_SIGNATURE_SETTINGS"),
         ):
             return self._reject(start_response, 403, "bad signature")
         with self._lock:
             if signature in self._seen:
                 return self._reject(start_response, 403, "replayed")
-        params = {k: v[0] for k, v in params_multi.items()}
+        params: dict[str, str] = {}
+        for name, value in pairs:
+            params.setdefault(name, value)
         attributes = {
             k: v for k, v in parse_qsl(environ.get("QUERY_STRING", "")) if k.startswith("ferry_")
         }
@@ -194,7 +212,7 @@ class TwilioWebhookReceiver:
             sid, sender, text = params.get("MessageSid"), params.get("From"), params.get("Body")
             if not sid or not sender or text is None:
                 return self._reject(start_response, 400, "MessageSid, From and Body required")
-            row = opt_out_row(sid, sender, params.get("To"), text, now)
+            row = opt_out_row(sid, sender, params.get("To"), text, now, params.get("OptOutType"))
             stored = (
                 self.store.land("twilio_opt_outs", [row], ingest_source="webhook") if row else 0
             )

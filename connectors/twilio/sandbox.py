@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from connectors.sandbox import Request, Response, SandboxServer, TokenBucket, post_webhook
+from connectors.twilio.opt_out import START_WORDS, STOP_WORDS, opt_out_decision
 from connectors.twilio.signature import compute_signature
 
 API = "/2010-04-01"
@@ -41,8 +42,7 @@ MAX_PAGE_SIZE = 1_000
 SANDBOX_ACCOUNT_SID = "AC" + "0" * 31 + "1"
 SANDBOX_AUTH_TOKEN = "sandbox-auth-token"
 SANDBOX_NUMBER = "+15005550006"  # Twilio's own magic test sender number
-STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
-START_WORDS = frozenset({"START", "YES", "UNSTOP"})
+__all__ = ["START_WORDS", "STOP_WORDS"]  # re-exported for older imports
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
@@ -81,6 +81,15 @@ class TwilioState:
     def outbound(self) -> list[dict[str, Any]]:
         return [m for m in self.messages.values() if m["direction"] == "outbound-api"]
 
+    def age(self, seconds: float) -> None:
+        """Date every message `seconds` earlier (tests: "the previous wave was yesterday")."""
+        for m in self.messages.values():
+            m["_created"] -= seconds
+            m["date_created"] = _rfc2822(m["_created"])
+            if m.get("_sent") is not None:
+                m["_sent"] -= seconds
+                m["date_sent"] = _rfc2822(m["_sent"])
+
 
 class TwilioSandbox(SandboxServer):
     vendor = "twilio"
@@ -92,8 +101,12 @@ class TwilioSandbox(SandboxServer):
         auth_token: str = SANDBOX_AUTH_TOKEN,
         inbound_url: str | None = None,
         number: str = SANDBOX_NUMBER,
+        advanced_opt_out: dict[str, str] | None = None,
     ) -> None:
+        """``advanced_opt_out``: custom keywords of a Messaging Service with Advanced
+        Opt-Out, word -> ``STOP``/``START``/``HELP``; their replies carry ``OptOutType``."""
         super().__init__()
+        self.advanced_opt_out = {k.upper(): v.upper() for k, v in (advanced_opt_out or {}).items()}
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.inbound_url = inbound_url
@@ -336,10 +349,15 @@ class TwilioSandbox(SandboxServer):
         now = time.time()
         sid = "SM" + uuid.uuid4().hex
         keyword = body.strip().upper()
+        opt_out_type = self.advanced_opt_out.get(keyword)
+        if opt_out_type is None and self.advanced_opt_out:
+            # a Messaging Service with Advanced Opt-Out tags the default keywords too
+            opt_out_type = "STOP" if keyword in STOP_WORDS else "START" if keyword in START_WORDS else None
+        decision = opt_out_decision(body, opt_out_type)
         with self.lock:
-            if keyword in STOP_WORDS:
+            if decision is not None and decision[1]:
                 self.state.opt_outs.add((from_number, to))
-            elif keyword in START_WORDS:
+            elif decision is not None:
                 self.state.opt_outs.discard((from_number, to))
             self.state.messages[sid] = {
                 "sid": sid,
@@ -379,10 +397,8 @@ class TwilioSandbox(SandboxServer):
                 "SmsStatus": "received",
                 "To": to,
             }
-            if keyword in STOP_WORDS:
-                params["OptOutType"] = "STOP"
-            elif keyword in START_WORDS:
-                params["OptOutType"] = "START"
+            if opt_out_type:
+                params["OptOutType"] = opt_out_type
             post_webhook(
                 self.inbound_url,
                 urlencode(params).encode(),

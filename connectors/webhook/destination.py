@@ -185,12 +185,14 @@ class WebhookDestination:
         except AuthError as exc:
             raise AuthError(str(exc).replace(self._path, self._shown_path)) from None
         except (RetryableError, requests.RequestException) as exc:
-            # RequestException: e.g. the connection dropped mid-answer, which the HTTP
-            # layer does not retry; the receiver may have stored the batch, and a resend
-            # is safe (upserts are idempotent, sends dedupe on idempotency_key).
+            # The retry budget is spent (or the connection failed in a way the HTTP layer
+            # does not retry): the whole batch stays pending and the engine stops the run
+            # here instead of spending another budget on every later batch. The receiver
+            # may have stored the batch; a resend is safe (upserts are idempotent, sends
+            # dedupe on idempotency_key).
             log.info("webhook %s: batch of %d pending (%s)", self.name, len(records), type(exc).__name__)
             reason = str(exc).replace(self._path, self._shown_path)[:200]
-            return [RecordResult(r.key, Outcome.RETRYABLE, reason) for r in records]
+            raise RetryableError(f"webhook {self.name}: {reason}") from None
         if response.status_code >= 400:
             reason = f"webhook answered HTTP {response.status_code}"
             return [RecordResult(r.key, Outcome.REJECTED, reason) for r in records]

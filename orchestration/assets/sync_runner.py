@@ -101,7 +101,7 @@ def run_sync(conn: Any, sync: Any, *, dry_run: bool, confirm: bool = False, log:
     report_target = str(getattr(destination, "target_label", None) or sync.destination.type)
     if log:
         log.info(f"{sync.name}: {sync.destination_name} at {report_target}")
-    plan = engine.plan(sync, conn, sample_size=10, capabilities=destination.capabilities)
+    plan = engine.plan(sync, conn, sample_size=10, destination=destination)
     report = plan_report(plan)
     report.target = report_target
     report.destination_identity = str(getattr(destination, "destination_identity", "") or "")

@@ -4,6 +4,7 @@
     ferry sync plan <sync> [--json] [--sample N]
     ferry sync run <sync> [--confirm]      ferry sync run --all [--confirm]
     ferry sync parked <sync>               ferry sync unpark <sync> [--key K ...]
+    ferry sync erasures                    (erasures a destination has not confirmed yet)
     ferry sync reset <sync> [--yes]
 
 The warehouse is the active dbt target's (FERRY_DBT_TARGET, or `--target`): the
@@ -57,6 +58,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parked = sub.add_parser("parked", help="records parked for review, with their errors")
     parked.add_argument("sync")
     parked.set_defaults(func=cmd_parked)
+
+    erasures = sub.add_parser(
+        "erasures", help="erasures not yet confirmed by a destination that held the person"
+    )
+    erasures.add_argument("--json", action="store_true")
+    erasures.set_defaults(func=cmd_erasures)
 
     unpark = sub.add_parser("unpark", help="release reviewed parked records so the next run retries them")
     unpark.add_argument("sync")
@@ -178,9 +185,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         target = _target(args)
         destination = build_destination(sync.destination, sync=sync)
         conn = target.connect(read_only=True)
-        plan = engine.plan(
-            sync, conn, dry_run=True, sample_size=args.sample, capabilities=destination.capabilities
-        )
+        plan = engine.plan(sync, conn, dry_run=True, sample_size=args.sample, destination=destination)
     except (*_user_errors(), ValueError) as exc:
         return _fail(str(exc))
     sends_to = target_label(destination)
@@ -205,6 +210,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for reason, n in sorted(plan.suppressed.items()):
         table.add_row(f"  suppressed: {reason}", f"{n:,}")
     console.print(table)
+    console.print(plan.headline(), highlight=False)
     console.print(f"warehouse {target.label}; destination {sends_to}", highlight=False)
     console.print(f"audience {plan.audience_size:,}, eligible {plan.eligible:,}, held at destination {plan.held:,}")
     if plan.stop_reason:
@@ -324,6 +330,26 @@ def cmd_parked(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_erasures(args: argparse.Namespace) -> int:
+    """Exit 0 when every erasure reached every destination that held the person, else 1."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from syncs.history import pending_erasures
+
+    rows = pending_erasures(_connect(args, read_only=True))
+    if args.json:
+        print(json.dumps(rows, default=str, indent=2))
+    else:
+        table = Table(title=f"Erasures not yet confirmed ({sum(r['pending'] for r in rows)})")
+        for col in ("sync", "destination", "pending", "oldest_request", "last_error"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(*(str(r[c] or "") for c in ("sync", "destination", "pending", "oldest_request", "last_error")))
+        Console().print(table)
+    return 1 if rows else 0
+
+
 def cmd_unpark(args: argparse.Namespace) -> int:
     from syncs.history import unpark
 
@@ -344,12 +370,17 @@ def cmd_reset(args: argparse.Namespace) -> int:
     or removed declaration can still be reset by name).
     """
     from orchestration.sync_reset import count_rows, reset_sync
+    from syncs.lease import holder_of
+    from syncs.warehouse import Warehouse
 
     try:
         target = _target(args)
         conn = target.connect()
     except _user_errors() as exc:
         return _fail(str(exc))
+    holder = holder_of(Warehouse(conn), args.sync)
+    if holder:
+        return _fail(f"sync {args.sync} is running (run {holder[0][:8]}): reset it once the run has ended")
     counts = count_rows(conn, args.sync)
     if not any(counts.values()):
         print(f"sync {args.sync} has no state in {target.label}: nothing to clear")

@@ -97,7 +97,7 @@ def declared_plan_sql(manifest: Path, destinations: Path) -> Iterator[tuple[str,
     for sync in load_syncs(manifest, destinations):
         wh = _DeclaredWarehouse(_audience_columns(sync))
         for ready in (False, True):
-            plan = build_plan_sql(sync, wh, ready)  # type: ignore[arg-type]
+            plan = build_plan_sql(sync, wh, ready, destination_key="declared")  # type: ignore[arg-type]
             for kind, (sql, _params) in (
                 ("counts", plan.counts()),
                 ("changes", plan.changes()),

@@ -86,7 +86,7 @@ def test_sync_plan_query_runs_on_spark_sql(spark_build) -> None:
     ran = 0
     for sync in syncs:
         size = spark.table(f"{sync.schema_name}.{sync.table}").count()
-        plan = build_plan_sql(sync, wh, state_ready=False)  # type: ignore[arg-type]
+        plan = build_plan_sql(sync, wh, state_ready=False, destination_key="spark")  # type: ignore[arg-type]
         sql, params = plan.counts()
         counts = {(op, reason): n for op, reason, n, _k in wh.fetchall(sql, params)}
         # Every member is judged once: either work to do (all adds: no state yet) or suppressed.

@@ -25,7 +25,7 @@ from connectors.base import (
 )
 
 
-class SimulatedKill(Exception):
+class SimulatedKill(BaseException):
     """The process dies after the destination applied the batch, before the engine commits."""
 
 

@@ -107,7 +107,10 @@ def test_retryable_error_leaves_batch_pending(conn):
     caps = replace(LoopbackDestination().capabilities, max_batch_records=10)
     dest = LoopbackDestination(capabilities=caps, fault=lambda n, recs: "429" if n == 1 else None)
     r = engine.run(make_sync("mirror"), conn, dest)
-    assert r.status == "partial" and r.pending == 10 and r.sent == 0
+    # the run stops at the first batch that exhausted the retry budget, and says so
+    assert r.status == "failed" and r.pending == 10 and r.sent == 0
+    assert "kept failing" in r.error and "10 planned records not sent" in r.error
+    assert len(dest.calls) == 1
     # no attempt counted against parking
     assert conn.execute("select count(*) from ferry_sync.record_status").fetchone()[0] == 0
     assert engine.run(make_sync("mirror"), conn, dest).sent == 20
@@ -143,7 +146,8 @@ def test_send_in_doubt_is_reconciled_not_resent(conn):
     sync = make_sync("send")
     dest = LoopbackDestination(fault=lambda n, recs: "lost" if n == 1 else None)
     r = engine.run(sync, conn, dest)
-    assert r.in_doubt == 4 and r.status == "partial"
+    assert r.in_doubt == 4 and r.status == "failed"
+    assert "4 sends in doubt" in r.error and "read timeout" in r.error
     assert engine.plan(sync, conn, sample_size=0).counts["in_doubt"] == 4
     r = engine.run(sync, conn, dest)
     assert r.reconciled == 4 and r.sent == 0
@@ -166,7 +170,7 @@ def test_send_killed_after_request_is_reconciled(conn):
     assert sorted(k for _, k in dest.sends) == [f"p{i}" for i in range(5)]
 
 
-def test_send_proven_absent_is_sent_and_unsettled_is_parked(conn):
+def test_send_proven_absent_is_sent_and_unsettled_stays_in_doubt(conn):
     set_audience(conn, rows(2))
     sync = make_sync("send")
     # the first request never reached the destination, then the answer was lost
@@ -178,17 +182,21 @@ def test_send_proven_absent_is_sent_and_unsettled_is_parked(conn):
     ).fetchone()[0]
     dest.reconcile_unsettled.add(idem)
     r = engine.run(sync, conn, dest)
-    assert r.reconciled == 2 and r.parked == 1 and r.sent == 1
+    assert r.reconciled == 1 and r.in_doubt == 1 and r.sent == 1
+    assert r.status == "needs_attention" and "1 sends in doubt (lookup unavailable)" in r.error
     assert [k for _, k in dest.sends] == ["p1"]
-    assert engine.plan(sync, conn, sample_size=0).counts["parked"] == 1
+    assert engine.plan(sync, conn, sample_size=0).counts["in_doubt"] == 1
     engine.run(sync, conn, dest)
-    assert [k for _, k in dest.sends] == ["p1"]  # parked stays unsent: review, never blind resend
-    assert (
-        conn.execute(
-            "select status from ferry_sync.send_ledger where record_key = 'p0'"
-        ).fetchone()[0]
-        == "parked"
-    )
+    assert [k for _, k in dest.sends] == ["p1"]  # in doubt stays unsent: never a blind resend
+    status, error = conn.execute(
+        "select status, error from ferry_sync.send_ledger where record_key = 'p0'"
+    ).fetchone()
+    assert status == "in_doubt" and "lookup unavailable" in error
+    # once the destination can answer, it settles itself: proven absent, then sent once
+    dest.reconcile_unsettled.clear()
+    r = engine.run(sync, conn, dest)
+    assert r.status == "success" and r.reconciled == 1 and r.sent == 1
+    assert sorted(k for _, k in dest.sends) == ["p0", "p1"]
 
 
 def test_batches_respect_record_and_byte_limits_and_concurrency(conn):

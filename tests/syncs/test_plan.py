@@ -11,6 +11,9 @@ from syncs.warehouse import Warehouse
 from tests.syncs.conftest import make_sync, set_audience
 from tests.syncs.loopback import LoopbackDestination
 
+# The identity the loopback destination is known by (it declares none: type and name).
+DKEY = "loopback:loop"
+
 ROWS = [
     ("p1", "a@x.com", "Ann", "treatment"),
     ("p2", "b@x.com", "Bob", "treatment"),
@@ -169,7 +172,7 @@ def test_dry_run_sends_nothing_and_writes_nothing(conn):
 def test_plan_sql_transpiles_to_postgres(conn):
     sync = make_sync("mirror")
     set_audience(conn, ROWS)
-    sql, _ = build_plan_sql(sync, Warehouse(conn), state_ready=True).changes()
+    sql, _ = build_plan_sql(sync, Warehouse(conn), state_ready=True, destination_key=DKEY).changes()
     pg = sqlglot.transpile(sql, read="duckdb", write="postgres")[0]
     assert "MD5(CONCAT_WS(CHR(31)" in pg
     assert "%s" in pg  # parameters in psycopg style
@@ -190,7 +193,7 @@ def test_plan_streams_only_changed_rows(conn):
         "update audiences.aud_test set first_name = 'changed' where profile_id in ('p1', 'p2', 'p3')"
     )
     wh = Warehouse(conn)
-    sql, params = build_plan_sql(sync, wh, state_ready=True).changes()
+    sql, params = build_plan_sql(sync, wh, state_ready=True, destination_key=DKEY).changes()
     rows = sum(b.num_rows for b in wh.stream(sql, params, batch_rows=100))
     assert rows == 3
 
@@ -212,7 +215,7 @@ def test_dry_run_sample_plans_only_its_keys_and_matches_the_full_plan(conn):
         "insert into marts.customer_suppressions values ('p01', 'email', 'unsubscribe', null)"
     )
     wh = Warehouse(conn)
-    sql, params = build_plan_sql(sync, wh, state_ready=True).sample(8)
+    sql, params = build_plan_sql(sync, wh, state_ready=True, destination_key=DKEY).sample(8)
     full = [(b["__key"], b["__op"]) for batch in wh.stream(sql, params) for b in batch.to_pylist()]
     p = engine.plan(sync, conn, sample_size=8)
     assert [(s["key"], {"upsert": None, "remove": "remove"}[s["operation"]]) for s in p.sample] == [

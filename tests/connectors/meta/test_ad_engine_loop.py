@@ -94,3 +94,34 @@ def test_meta_floor_stops_a_small_audience(tmp_path: Path) -> None:
         assert result.status == "needs_confirmation" and "100" in (result.error or "")
         assert not sb.state.audiences
         con.close()
+
+
+def test_meta_flagged_audience_stops_the_run_with_the_reason(tmp_path: Path) -> None:
+    """Error 100/1713230 stops the run (state kept) instead of rejecting every record."""
+    from connectors.base import DestinationStopped
+    from connectors.meta.destination import MetaCustomAudience
+
+    with MetaSandbox() as sb:
+        sb.flag("42")
+        s = sync("meta", {"base_url": sb.base_url, "backoff_initial": 0.01, "audience_id": "42",
+                          "access_token": sb.access_token})
+        con = warehouse(tmp_path / "wh.duckdb", 120)
+        result = engine.run(s, con, build_destination(s.destination))
+        assert result.status == "failed"  # stopped by the destination: state kept, reason given
+        assert result.error.startswith("stopped by the destination")
+        assert "is flagged" in result.error and "1713230" in result.error
+        assert "not permitted under our terms" in result.error
+        assert result.failed == 0 and result.sent == 0  # nobody rejected one by one
+        assert len(sb.requests_to("POST", "/v25.0/42/users")) == 1  # stopped at the first answer
+
+        # a read of the flagged audience stops the same way (operation_status 471)
+        d = MetaCustomAudience.from_options({"base_url": sb.base_url, "audience_id": "42",
+                                             "access_token": sb.access_token})
+        with pytest.raises(DestinationStopped, match="operation_status 471"):
+            d.pull_audience_size()
+        assert d.last_audience_size is not None and d.last_audience_size.operation_status == 471
+
+        # once Meta lifts the flag, the next run sends everyone
+        sb.state.audiences["42"].flagged = None
+        again = engine.run(s, con, build_destination(s.destination))
+        assert again.status == "success" and again.sent == 120

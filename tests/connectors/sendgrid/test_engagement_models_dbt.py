@@ -19,7 +19,7 @@ from connectors.sendgrid.destination import SendGridDestination
 from connectors.sendgrid.engagement import SendGridEventReceiver, pull_suppressions
 from connectors.sendgrid.sandbox import SANDBOX_API_KEY, EngagementRates, SendGridSandbox
 from connectors.twilio.destination import TwilioDestination
-from connectors.twilio.engagement import TwilioWebhookReceiver, pull_messages
+from connectors.twilio.engagement import pull_messages
 from connectors.twilio.sandbox import (
     SANDBOX_ACCOUNT_SID,
     SANDBOX_AUTH_TOKEN,
@@ -27,6 +27,7 @@ from connectors.twilio.sandbox import (
     TwilioSandbox,
 )
 from orchestration.paths import DBT_PROJECT_DIR
+from tests.connectors.twilio.loopback import loopback_receiver
 
 
 def _land_engagement(
@@ -63,7 +64,7 @@ def _land_engagement(
         )
         pull_suppressions(dest.client, store)
     with (
-        WsgiServer(TwilioWebhookReceiver(store, SANDBOX_AUTH_TOKEN)) as tw_rx,
+        loopback_receiver(store) as (_tw_receiver, tw_rx),
         TwilioSandbox(inbound_url=tw_rx.base_url + "/twilio/inbound") as tw,
     ):
         sms = TwilioDestination.from_options(

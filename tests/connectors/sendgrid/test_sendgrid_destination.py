@@ -117,6 +117,48 @@ def test_per_contact_errors_are_mapped_back(sandbox: SendGridSandbox) -> None:
     assert all("@" not in (r.error or "") for r in results)  # no raw addresses in results
 
 
+def _failed_import(sandbox: SendGridSandbox) -> dict[str, object]:
+    dest = _dest(sandbox, max_attempts=2)
+    sandbox.faults.reject("carol@example.com", "contact refused by policy")
+    results = dest.write([_up("p1", "ann@example.com"), _up("p3", "carol@example.com")])
+    return {r.key: r for r in results}
+
+
+@pytest.mark.parametrize(
+    ("breakage", "reason"),
+    [
+        ("expired link (403)", "HTTP 403"),
+        ("layout changed", "unrecognised layout"),
+        ("download fails (500)", "gave up"),
+    ],
+)
+def test_an_unreadable_errors_file_never_hides_errors(
+    sandbox: SendGridSandbox, breakage: str, reason: str
+) -> None:
+    """A job that reports errors whose file cannot be read: nobody ACCEPTED, nothing raised."""
+    if breakage.startswith("expired"):
+        sandbox.errors_file_ttl = -1
+    elif breakage.startswith("layout"):
+        sandbox.errors_file_columns = ("contact", "reason")
+    else:
+        sandbox.faults.fail_next(2, 500, path="^/downloads/")
+    by_key = _failed_import(sandbox)
+    for key in ("p1", "p3"):
+        assert by_key[key].outcome is Outcome.RETRYABLE, breakage
+        assert "errors file is unreadable" in by_key[key].error and reason in by_key[key].error
+        assert "signature=" not in by_key[key].error  # the pre-signed link is not echoed
+    [download] = sandbox.requests_to("GET", "^/downloads/")[:1]
+    assert "authorization" not in download.headers  # the API key never goes to a download link
+
+
+def test_the_errors_file_is_a_download_not_a_v3_endpoint(sandbox: SendGridSandbox) -> None:
+    by_key = _failed_import(sandbox)
+    assert by_key["p1"].outcome is Outcome.ACCEPTED
+    assert by_key["p3"].outcome is Outcome.REJECTED
+    assert not sandbox.requests_to(None, "^/v3/marketing/contacts/imports/errors")
+    assert len(sandbox.requests_to("GET", "^/downloads/contact-import-errors/")) == 1
+
+
 def test_upsert_batches_stay_within_the_6mb_limit(sandbox: SendGridSandbox) -> None:
     dest = _dest(sandbox)
     blob = "x" * 40_000

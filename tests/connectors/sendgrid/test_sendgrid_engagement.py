@@ -159,3 +159,42 @@ def test_suppression_pull_pages(store) -> None:
             ["500"],
             ["1000"],
         ]
+
+
+def test_the_receiver_accepts_sendgrids_published_test_vector(tmp_path) -> None:
+    """The key, signature, timestamp and payload from the official sendgrid-python test
+    suite (test/unit/test_eventwebhook.py), posted to our receiver as SendGrid would."""
+    public_key = (
+        "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+"
+        "2fNNRaINXvVpiglSI8eNEc6wEA3F+g=="
+    )
+    signature = "MEUCIGHQVtGj+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiEAyBiXDWzM+uOe5W0JuG+luQAbPIqHh89M15TluLtEZtM="
+    timestamp = "1600112502"
+    payload = json.dumps(
+        [
+            {
+                "email": "hello@world.com",
+                "event": "dropped",
+                "reason": "Bounced Address",
+                "sg_event_id": "ZHJvcC0xMDk5NDkxOS1MUnpYbF9OSFN0T0doUTRrb2ZTbV9BLTA",
+                "sg_message_id": "LRzXl_NHStOGhQ4kofSm_A.filterdrecv-p3mdw1-756b745b58-kmzbl-18-5F5FC76C-9.0",
+                "smtp-id": "<LRzXl_NHStOGhQ4kofSm_A@ismtpd0039p1iad1.sendgrid.net>",
+                "timestamp": 1600112492,
+            }
+        ],
+        sort_keys=True,
+        separators=(",", ":"),
+    ) + "\r\n"
+    store = EngagementStore(tmp_path / "vector.duckdb")
+    receiver = SendGridEventReceiver(store, public_key, clock=lambda: 1600112502.0 + 10)  # the vector's time
+    headers = {
+        "X-Twilio-Email-Event-Webhook-Signature": signature,
+        "X-Twilio-Email-Event-Webhook-Timestamp": timestamp,
+        "Content-Type": "application/json",
+    }
+    with WsgiServer(receiver) as server:
+        url = server.base_url + "/sendgrid/events"
+        tampered = payload.replace("dropped", "delivered").encode()
+        assert requests.post(url, data=tampered, headers=headers, timeout=5).status_code == 403
+        assert requests.post(url, data=payload.encode(), headers=headers, timeout=5).status_code == 200
+    assert store.query("select event from raw.sendgrid_events") == [("dropped",)]

@@ -40,8 +40,15 @@ def _dest(sb: TwilioSandbox, **extra) -> TwilioDestination:
     return TwilioDestination.from_options(options, name="twilio_sms")
 
 
-def _sms(key: str, phone: str, **payload) -> Record:
-    return Record(key, Operation.SEND, {"phone": phone, **payload}, idempotency_key=f"idem-{key}")
+def _sms(key: str, phone: str, intent_at: datetime | None = None, **payload) -> Record:
+    """A send whose intent was committed now (what the engine stamps before the request)."""
+    return Record(
+        key,
+        Operation.SEND,
+        {"phone": phone, **payload},
+        idempotency_key=f"idem-{key}",
+        intent_at=intent_at or datetime.now(UTC).replace(tzinfo=None),
+    )
 
 
 def test_signature_matches_twilio_published_vectors() -> None:

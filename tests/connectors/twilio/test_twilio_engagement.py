@@ -19,6 +19,7 @@ from connectors.twilio.sandbox import (
     TwilioSandbox,
 )
 from connectors.twilio.signature import compute_signature
+from tests.connectors.twilio.loopback import loopback_receiver
 
 
 @pytest.fixture()
@@ -28,9 +29,8 @@ def store(tmp_path) -> EngagementStore:
 
 @pytest.fixture()
 def loop(store):
-    receiver = TwilioWebhookReceiver(store, SANDBOX_AUTH_TOKEN)
     with (
-        WsgiServer(receiver) as server,
+        loopback_receiver(store) as (receiver, server),
         TwilioSandbox(inbound_url=server.base_url + "/twilio/inbound") as sb,
     ):
         dest = TwilioDestination.from_options(
@@ -206,7 +206,11 @@ def test_one_receiver_service_for_both_vendors(store) -> None:
     signer = SendGridSandbox()
     app = receivers_from_env(
         store,
-        {"SENDGRID_WEBHOOK_PUBLIC_KEY": signer.public_key, "TWILIO_AUTH_TOKEN": SANDBOX_AUTH_TOKEN},
+        {
+            "SENDGRID_WEBHOOK_PUBLIC_KEY": signer.public_key,
+            "TWILIO_AUTH_TOKEN": SANDBOX_AUTH_TOKEN,
+            "FERRY_RECEIVER_PUBLIC_URL": "https://hooks.example.com",
+        },
     )
     with WsgiServer(app) as server:
         body = b'[{"sg_event_id": "e1", "event": "delivered", "email": "a@example.com", "timestamp": 1700000000}]'
@@ -221,7 +225,8 @@ def test_one_receiver_service_for_both_vendors(store) -> None:
         )
         url = server.base_url + "/twilio/status"
         params = {"MessageSid": "SM" + "c" * 32, "MessageStatus": "sent", "To": "+33610000001"}
-        headers = {"X-Twilio-Signature": compute_signature(SANDBOX_AUTH_TOKEN, url, params)}
+        signed = "https://hooks.example.com/twilio/status"  # what Twilio was given, and signed
+        headers = {"X-Twilio-Signature": compute_signature(SANDBOX_AUTH_TOKEN, signed, params)}
         assert requests.post(url, data=params, headers=headers, timeout=5).status_code == 200
         assert (
             requests.post(server.base_url + "/elsewhere", data=b"x", timeout=5).status_code == 404
@@ -229,6 +234,8 @@ def test_one_receiver_service_for_both_vendors(store) -> None:
     assert store.count("sendgrid_events") == 1 and store.count("twilio_message_status") == 1
     with pytest.raises(ValueError):
         receivers_from_env(store, {})
+    with pytest.raises(ValueError, match="FERRY_RECEIVER_PUBLIC_URL"):
+        receivers_from_env(store, {"TWILIO_AUTH_TOKEN": SANDBOX_AUTH_TOKEN})
 
 
 def test_behind_a_proxy_the_public_url_is_what_is_signed(store) -> None:

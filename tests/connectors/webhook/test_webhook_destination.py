@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from connectors.base import Destination, Operation, Outcome, Record
+from connectors.base import Destination, Operation, Outcome, Record, RetryableError
 from connectors.webhook.destination import WebhookDestination
 from connectors.webhook.sandbox import WebhookReceiver
 from connectors.webhook.signing import SignatureError, sign, verify
@@ -136,10 +136,12 @@ def test_send_mode_dedupes_on_idempotency_key(receiver: WebhookReceiver) -> None
     assert {r.outcome for r in d.reconcile([send])} == {Outcome.RETRYABLE}
 
 
-def test_exhausted_retries_leave_records_retryable_and_4xx_rejects(receiver: WebhookReceiver) -> None:
+def test_exhausted_retries_stop_the_batch_and_4xx_rejects(receiver: WebhookReceiver) -> None:
     d = dest(receiver, max_attempts=2)
     receiver.faults.fail_next(2, status=500)
-    assert {r.outcome for r in d.write([rec(1), rec(2)])} == {Outcome.RETRYABLE}
+    # the budget spent: the whole batch stays pending and the engine stops the run here
+    with pytest.raises(RetryableError, match="gave up after 2 tries"):
+        d.write([rec(1), rec(2)])
     bad = dest(receiver, url=receiver.base_url + "/nothing-here")
     assert {r.outcome for r in bad.write([rec(1)])} == {Outcome.REJECTED}
 
@@ -157,9 +159,9 @@ def test_batch_limits_are_declared_and_options_validated(receiver: WebhookReceiv
 def test_url_tokens_never_reach_errors(receiver: WebhookReceiver) -> None:
     d = dest(receiver, url=receiver.url() + "?token=s3cr3t-receiver-token", max_attempts=2)
     receiver.faults.fail_next(2, status=502)
-    [result] = d.write([rec(1)])
-    assert result.outcome is Outcome.RETRYABLE and "s3cr3t" not in (result.error or "")
-    assert "/hooks/ferry" in (result.error or "")
+    with pytest.raises(RetryableError) as raised:
+        d.write([rec(1)])
+    assert "s3cr3t" not in str(raised.value) and "/hooks/ferry" in str(raised.value)
 
 
 def test_userinfo_in_url_becomes_basic_auth(receiver: WebhookReceiver) -> None:
