@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -83,7 +84,6 @@ class GoogleAdsOptions(BaseModel):
     ad_user_data: Literal["GRANTED"] = "GRANTED"  # only consented people are synced (engine policy)
     ad_personalization: Literal["GRANTED"] = "GRANTED"
     default_country: str | None = None
-    gmail_dot_removal: bool = False  # see connectors/hashing.py: not in the Customer Match guide
     max_identifiers_per_request: int = Field(MAX_IDENTIFIERS_PER_REQUEST, ge=MAX_IDENTIFIERS_PER_USER,
                                              le=MAX_IDENTIFIERS_PER_REQUEST)
     poll_interval: float | None = Field(None, ge=0)  # default 10 s (0.05 s against the sandbox)
@@ -182,7 +182,7 @@ class GoogleAdsCustomerMatch:
         self.jobs: list[str] = []  # job resource names this instance ran, newest last
 
     @classmethod
-    def from_options(cls, options: dict[str, Any]) -> "GoogleAdsCustomerMatch":
+    def from_options(cls, options: dict[str, Any]) -> GoogleAdsCustomerMatch:
         try:
             parsed = GoogleAdsOptions.model_validate(options)
         except ValidationError as exc:
@@ -288,11 +288,7 @@ class GoogleAdsCustomerMatch:
     # ----- records -> operations
 
     def identifiers(self, record: Record) -> list[dict[str, Any]]:
-        return hashing.google_user_identifiers(
-            dict(record.payload),
-            default_country=self.options.default_country,
-            remove_gmail_dots=self.options.gmail_dot_removal,
-        )
+        return hashing.google_user_identifiers(dict(record.payload), default_country=self.options.default_country)
 
     def _chunks(self, items: list[tuple[Record, dict[str, Any], int]]) -> list[list[tuple[Record, dict[str, Any], int]]]:
         chunks: list[list[tuple[Record, dict[str, Any], int]]] = [[]]
