@@ -1,4 +1,13 @@
-"""Google Ads Customer Match through offline user data jobs (REST mapping of the API).
+"""Google Ads Customer Match: the Data Manager API by default, offline user data jobs as legacy.
+
+``type: google_ads`` builds :class:`connectors.google_ads.datamanager.GoogleDataManagerAudience`
+(Google's current path for Customer Match). ``api: google_ads_legacy`` builds
+:class:`GoogleAdsCustomerMatch` below: the Google Ads API's OfflineUserDataJob flow,
+kept for developer tokens that were already uploading there (others are refused
+with ``CUSTOMER_NOT_ALLOWLISTED_FOR_THIS_FEATURE``). One type, because it is one
+destination (the same list in the same account); the option picks the API.
+
+Legacy path (REST mapping of the Google Ads API):
 
 Contract followed (../shared/api/google-ads.md; Google Ads API guides "Customer
 Match" and ``add_customer_match_user_list.py`` in googleads/google-ads-python):
@@ -70,6 +79,7 @@ class GoogleAdsOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    api: Literal["google_ads_legacy"] = "google_ads_legacy"
     customer_id: str | None = Field(None, pattern=r"^\d+$")  # all three default to the sandbox's
     user_list_id: str | None = Field(None, pattern=r"^\d+$")  # when no OAuth credentials are set
     developer_token: str | None = Field(None, min_length=1)
@@ -189,6 +199,15 @@ class GoogleAdsCustomerMatch:
             details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise ValueError(f"destination type google_ads, options: {details}") from None
         return cls(parsed)
+
+    @property
+    def destination_identity(self) -> str:
+        where = "sandbox:" if self.is_sandbox else ""
+        return f"google_ads:{where}{self.options.customer_id}:{self.options.user_list_id}"
+
+    @property
+    def target_label(self) -> str:
+        return "sandbox" if self.is_sandbox else (self.options.base_url or API_URL).split("://", 1)[-1]
 
     # ----- HTTP
 
@@ -411,3 +430,21 @@ class GoogleAdsCustomerMatch:
         found = rows[0]["userList"] if rows else {}
         return {k: int(found.get(k, 0)) for k in ("sizeForDisplay", "sizeForSearch")}
 
+
+
+class GoogleAdsDestination:
+    """What ``type: google_ads`` builds: the Data Manager API, or the legacy path on ``api: google_ads_legacy``."""
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> Any:
+        from connectors.google_ads.datamanager import GoogleDataManagerAudience
+
+        api = options.get("api", "datamanager")
+        if api == "google_ads_legacy":
+            return GoogleAdsCustomerMatch.from_options(options)
+        if api != "datamanager":
+            raise ValueError(f"destination type google_ads, options: api: {api!r}; use datamanager or google_ads_legacy")
+        return GoogleDataManagerAudience.from_options(options)
+
+
+DESTINATION = GoogleAdsDestination
