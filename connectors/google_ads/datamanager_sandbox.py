@@ -274,3 +274,8 @@ def local_sandbox() -> DataManagerSandbox:
     if _LOCAL is None:
         _LOCAL = DataManagerSandbox(match_rate=0.6).start()
     return _LOCAL
+
+
+def _standalone() -> tuple[DataManagerSandbox, dict[str, str]]:
+    sb = DataManagerSandbox(match_rate=0.6).start()
+    return sb, {"GOOGLE_ADS_BASE_URL": sb.base_url}
