@@ -1,4 +1,6 @@
-"""A local stand-in for the Google Ads API (REST) Customer Match flow, on 127.0.0.1.
+"""A local stand-in for the legacy Google Ads API (REST) Customer Match job flow, on 127.0.0.1.
+
+Serves ``api: google_ads_legacy``; the default path's sandbox is ``datamanager_sandbox.py``.
 
 Serves, with Google's contract (see connectors/google_ads/destination.py):
 
