@@ -33,14 +33,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
 from google.ads import datamanager_v1 as dm
 
-from connectors.google_ads.sandbox import UserList
+from connectors.google_ads.sandbox import GoogleAdsSandbox, UserList
 from connectors.sandbox import Request, Response, SandboxServer
 
 MAX_MEMBERS = 10_000
@@ -246,14 +245,7 @@ class DataManagerSandbox(SandboxServer):
              "requestStatus": status, key: {inner: counts}}
             for list_id in found["lists"]]})
 
-    def matched(self, user_list: UserList) -> int:
-        """Members Google "matched": a deterministic ``match_rate`` share."""
-        threshold = int(self.match_rate * 10_000)
-        return sum(
-            1 for m in user_list.members.values()
-            if int(hashlib.sha256("|".join(sorted(f"{k}:{v}" for k, v in m)).encode()).hexdigest()[:8], 16) % 10_000
-            < threshold
-        )
+    matched = GoogleAdsSandbox.matched  # the same deterministic "matched" share as the legacy sandbox
 
     def _user_list(self, request: Request) -> Response:
         found = self.state.user_lists.get(request.params["list_id"])
