@@ -47,11 +47,13 @@ ELIGIBLE_SQL = f"""
 
 
 class Receiver:
-    """Loopback receiver: parse each JSON batch, count records, answer 200."""
+    """Loopback receiver: parse each JSON batch, count records, answer 200 (after `delay` s)."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         self.records = 0
         self.requests = 0
+        self.in_flight = 0
+        self.most_in_flight = 0
         lock = threading.Lock()
         outer = self
 
@@ -59,11 +61,17 @@ class Receiver:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
+                with lock:
+                    outer.in_flight += 1
+                    outer.most_in_flight = max(outer.most_in_flight, outer.in_flight)
+                if delay:
+                    time.sleep(delay)  # a receiver this far away (the benchmark's latency)
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 n = len(body["records"]) if isinstance(body, dict) else len(body)
                 with lock:
                     outer.records += n
                     outer.requests += 1
+                    outer.in_flight -= 1
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", "2")
@@ -79,7 +87,7 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def reset(self) -> None:
-        self.records = self.requests = 0
+        self.records = self.requests = self.most_in_flight = 0
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -108,6 +108,7 @@ class HttpClient:
         if isinstance(exc, _Retry):
             asked = retry_after_seconds(exc.response)
             if asked is not None:
+                self._not_before = 0.0  # this wait is the one asked for: nothing more to hold
                 return min(asked, self.max_retry_after)
         return backoff
 

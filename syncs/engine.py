@@ -62,6 +62,7 @@ from syncs.plan_sql import (
     field_alias,
 )
 from syncs.policies import PolicyTableMissing
+from syncs.throttle import throttle_for
 from syncs.warehouse import Warehouse
 
 Progress = Callable[[int, int], None]
@@ -1372,10 +1373,13 @@ def _send_all(runner: _Runner, rows: int, progress: Progress | None, stream_rows
 
     # One request per send: each send's intent is committed just before its own request.
     batch_caps = replace(caps, max_batch_records=1) if send and caps.request_per_send else caps
+    # The destination's request budget, shared with every other sync to it in this process.
+    pace = throttle_for(runner.dkey, caps.max_requests_per_second, workers)
     try:
         for batch in batches(items(), batch_caps, unique_keys=not send, size_of=_item_size):
             if stop is not None:
                 break
+            pace.acquire()
             occ = None
             if send:
                 occ = runner.occurrences(batch)

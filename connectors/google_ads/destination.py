@@ -1,4 +1,13 @@
-"""Google Ads Customer Match through offline user data jobs (REST mapping of the API).
+"""Google Ads Customer Match: the Data Manager API by default, offline user data jobs as legacy.
+
+``type: google_ads`` builds :class:`connectors.google_ads.datamanager.GoogleDataManagerAudience`
+(Google's current path for Customer Match). ``api: google_ads_legacy`` builds
+:class:`GoogleAdsCustomerMatch` below: the Google Ads API's OfflineUserDataJob flow,
+kept for developer tokens that were already uploading there (others are refused
+with ``CUSTOMER_NOT_ALLOWLISTED_FOR_THIS_FEATURE``). One type, because it is one
+destination (the same list in the same account); the option picks the API.
+
+Legacy path (REST mapping of the Google Ads API):
 
 Contract followed (../shared/api/google-ads.md; Google Ads API guides "Customer
 Match" and ``add_customer_match_user_list.py`` in googleads/google-ads-python):
@@ -35,7 +44,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -51,10 +61,7 @@ from connectors.base import (
     RecordResult,
     RejectedError,
     RetryableError,
-    identity,
-    identity_where,
     sandbox_chosen,
-    target_host,
 )
 from connectors.http import HttpClient
 
@@ -74,6 +81,7 @@ class GoogleAdsOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    api: Literal["google_ads_legacy"] = "google_ads_legacy"
     sandbox: bool | None = None  # true: the local sandbox; default: FERRY_SANDBOX
     customer_id: str | None = Field(None, pattern=r"^\d+$")  # all three default to the sandbox's
     user_list_id: str | None = Field(None, pattern=r"^\d+$")  # when no OAuth credentials are set
@@ -89,7 +97,6 @@ class GoogleAdsOptions(BaseModel):
     ad_user_data: Literal["GRANTED"] = "GRANTED"  # only consented people are synced (engine policy)
     ad_personalization: Literal["GRANTED"] = "GRANTED"
     default_country: str | None = None
-    gmail_dot_removal: bool = False  # see connectors/hashing.py: not in the Customer Match guide
     max_identifiers_per_request: int = Field(MAX_IDENTIFIERS_PER_REQUEST, ge=MAX_IDENTIFIERS_PER_USER,
                                              le=MAX_IDENTIFIERS_PER_REQUEST)
     poll_interval: float | None = Field(None, ge=0)  # default 10 s (0.05 s against the sandbox)
@@ -158,7 +165,6 @@ class GoogleAdsCustomerMatch:
                 if not getattr(options, key):
                     missing[key] = f"GOOGLE_ADS_{key.upper()}"
             raise MissingCredentials("'google_ads' (type google_ads)", missing)
-        self._local = self.is_sandbox and not options.base_url
         if self.is_sandbox:
             from connectors.google_ads import sandbox
 
@@ -196,25 +202,23 @@ class GoogleAdsCustomerMatch:
         self.user_list = f"customers/{options.customer_id}/userLists/{options.user_list_id}"
         self.jobs: list[str] = []  # job resource names this instance ran, newest last
 
-    @property
-    def target_label(self) -> str:
-        return "sandbox" if self.is_sandbox else target_host(self.options.base_url or API_URL)
-
-    @property
-    def destination_identity(self) -> str:
-        """``google_ads:<host>:customer=<id>:list=<user list id>``."""
-        where = identity_where(self.options.base_url or API_URL, self.is_sandbox, self._local)
-        o = self.options
-        return identity("google_ads", where, f"customer={o.customer_id}", f"list={o.user_list_id}")
-
     @classmethod
-    def from_options(cls, options: dict[str, Any]) -> "GoogleAdsCustomerMatch":
+    def from_options(cls, options: dict[str, Any]) -> GoogleAdsCustomerMatch:
         try:
             parsed = GoogleAdsOptions.model_validate(options)
         except ValidationError as exc:
             details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise ValueError(f"destination type google_ads, options: {details}") from None
         return cls(parsed)
+
+    @property
+    def destination_identity(self) -> str:
+        where = "sandbox:" if self.is_sandbox else ""
+        return f"google_ads:{where}{self.options.customer_id}:{self.options.user_list_id}"
+
+    @property
+    def target_label(self) -> str:
+        return "sandbox" if self.is_sandbox else (self.options.base_url or API_URL).split("://", 1)[-1]
 
     # ----- HTTP
 
@@ -314,11 +318,7 @@ class GoogleAdsCustomerMatch:
     # ----- records -> operations
 
     def identifiers(self, record: Record) -> list[dict[str, Any]]:
-        return hashing.google_user_identifiers(
-            dict(record.payload),
-            default_country=self.options.default_country,
-            remove_gmail_dots=self.options.gmail_dot_removal,
-        )
+        return hashing.google_user_identifiers(dict(record.payload), default_country=self.options.default_country)
 
     def _chunks(self, items: list[tuple[Record, dict[str, Any], int]]) -> list[list[tuple[Record, dict[str, Any], int]]]:
         chunks: list[list[tuple[Record, dict[str, Any], int]]] = [[]]
@@ -441,3 +441,21 @@ class GoogleAdsCustomerMatch:
         found = rows[0]["userList"] if rows else {}
         return {k: int(found.get(k, 0)) for k in ("sizeForDisplay", "sizeForSearch")}
 
+
+
+class GoogleAdsDestination:
+    """What ``type: google_ads`` builds: the Data Manager API, or the legacy path on ``api: google_ads_legacy``."""
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> Any:
+        from connectors.google_ads.datamanager import GoogleDataManagerAudience
+
+        api = options.get("api", "datamanager")
+        if api == "google_ads_legacy":
+            return GoogleAdsCustomerMatch.from_options(options)
+        if api != "datamanager":
+            raise ValueError(f"destination type google_ads, options: api: {api!r}; use datamanager or google_ads_legacy")
+        return GoogleDataManagerAudience.from_options(options)
+
+
+DESTINATION = GoogleAdsDestination

@@ -1,7 +1,9 @@
 """Google Ads engagement back: Customer Match list sizes, landed as a daily snapshot.
 
-Google reports no per-person matches, only the list's estimated sizes
-(``user_list.size_for_display``/``size_for_search``, updated hours after a job).
+Google reports no per-person matches, only the list's estimated sizes: the Data
+Manager API's ``sizeInfo`` (display/search network member counts) on the default
+path, ``user_list.size_for_display``/``size_for_search`` on the legacy one; both
+update hours after an upload.
 One row per user list and UTC day in ``raw.google_ads_user_list_sizes``; a
 re-pull the same day overwrites that day's row, so re-running stores no
 duplicates. With ``uploaded`` the display size gives a match rate.
@@ -13,10 +15,9 @@ import datetime as dt
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
-
-from connectors.google_ads.destination import GoogleAdsCustomerMatch
 
 TABLE = "google_ads_user_list_sizes"
 DDL = f"""
@@ -34,11 +35,11 @@ create table if not exists raw.{TABLE} (
 
 
 def pull_user_list_size(
-    destination: GoogleAdsCustomerMatch, *, uploaded: int | None = None, path: str | Path | None = None
+    destination: Any, *, uploaded: int | None = None, path: str | Path | None = None
 ) -> dict[str, int]:
-    """Read the list's sizes through GoogleAdsService search and land today's snapshot."""
+    """Read the list's sizes (``destination.user_list_size()``) and land today's snapshot."""
     sizes = destination.user_list_size()
-    pulled = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    pulled = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rate = min(1.0, sizes["sizeForDisplay"] / uploaded) if uploaded else None
     db = str(path or os.environ.get("FERRY_DUCKDB_PATH") or Path(".ferry/ferry.duckdb"))
     Path(db).parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,6 @@
-"""A local stand-in for the Google Ads API (REST) Customer Match flow, on 127.0.0.1.
+"""A local stand-in for the legacy Google Ads API (REST) Customer Match job flow, on 127.0.0.1.
+
+Serves ``api: google_ads_legacy``; the default path's sandbox is ``datamanager_sandbox.py``.
 
 Serves, with Google's contract (see connectors/google_ads/destination.py):
 
@@ -251,7 +253,7 @@ class GoogleAdsSandbox(SandboxServer):
         if job.status != "PENDING":
             return self._invalid("The job is not PENDING: operations can no longer be added.",
                                  {"offlineUserDataJobError": "INVALID_JOB_STATUS"}, request)
-        total = sum(len(((op.get("create") or op.get("remove") or {}).get("userIdentifiers") or []))
+        total = sum(len((op.get("create") or op.get("remove") or {}).get("userIdentifiers") or [])
                     for op in operations if isinstance(op, dict))
         if total > MAX_IDS_PER_REQUEST:
             return self._invalid(f"Too many user identifiers in one request ({total} > {MAX_IDS_PER_REQUEST}).",

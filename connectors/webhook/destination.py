@@ -72,6 +72,8 @@ class WebhookOptions(BaseModel):
     max_batch_records: int = Field(500, ge=1, le=10_000)
     max_batch_bytes: int = Field(1_000_000, ge=1_000)
     max_requests_per_second: float | None = 10.0
+    # Batches in flight at once: a receiver 150 ms away caps one-at-a-time at ~7 a second.
+    max_concurrency: int = Field(4, ge=1, le=64)
     timeout: float = 30.0
     max_attempts: int = 6
     backoff_initial: float = 0.5
@@ -113,7 +115,7 @@ class WebhookDestination:
             max_batch_records=options.max_batch_records,
             max_batch_bytes=options.max_batch_bytes,
             max_requests_per_second=options.max_requests_per_second,
-            max_concurrency=1,
+            max_concurrency=options.max_concurrency,
         )
         split = urlsplit(options.url or "")
         self._path = split.path or "/"

@@ -44,10 +44,7 @@ REAL = {
         f"sender={SECRETS['TWILIO_MESSAGING_SERVICE_SID']}"),
     ),
     "meta_custom_audience": ("graph.facebook.com", "meta:graph.facebook.com:audience=23851111111111"),
-    "google_ads_customer_match": (
-        "googleads.googleapis.com",
-        "google_ads:googleads.googleapis.com:customer=9876543210:list=777",
-    ),
+    "google_ads_customer_match": ("datamanager.googleapis.com", "google_ads:9876543210:777"),
     "crm_webhook": ("hooks.example.com", "webhook:https://hooks.example.com/ferry/in"),
 }
 

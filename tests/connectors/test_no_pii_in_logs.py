@@ -124,6 +124,22 @@ def _google_ads(stack: ExitStack, tmp_path: Path) -> Case:
     return Case(dest, _people(Operation.UPSERT), [access, developer], sb, "POST")
 
 
+def _google_datamanager(stack: ExitStack, tmp_path: Path) -> Case:
+    from connectors.google_ads.datamanager import GoogleDataManagerAudience
+    from connectors.google_ads.datamanager_sandbox import DataManagerSandbox
+    from connectors.hashing import google_hashed_email
+
+    access = "ya29.leak-canary-datamanager-access-token"
+    sb = stack.enter_context(DataManagerSandbox(access_token=access))
+    sb.faults.reject(google_hashed_email(EMAILS[2]))
+    dest = GoogleDataManagerAudience.from_options(
+        {"customer_id": "1234567890", "user_list_id": "555", "access_token": access, "base_url": sb.base_url,
+         "backoff_initial": 0.01}
+    )  # fmt: skip
+    dest.http.sleep = lambda s: None
+    return Case(dest, _people(Operation.UPSERT), [access], sb, "POST")
+
+
 def _webhook(stack: ExitStack, tmp_path: Path) -> Case:
     from connectors.webhook.destination import WebhookDestination
     from connectors.webhook.sandbox import WebhookReceiver
@@ -152,6 +168,7 @@ CONNECTORS: dict[str, Callable[[ExitStack, Path], Case]] = {
     "twilio": _twilio,
     "meta": _meta,
     "google_ads": _google_ads,
+    "google_datamanager": _google_datamanager,
     "webhook": _webhook,
     "file": _file,
 }

@@ -64,6 +64,7 @@ _SANDBOX_MODULES = (
     "connectors.twilio.sandbox",
     "connectors.webhook.sandbox",
     "connectors.google_ads.sandbox",
+    "connectors.google_ads.datamanager_sandbox",
     "connectors.meta.sandbox",
 )
 

@@ -45,18 +45,16 @@ def warehouse(tmp_path):
 
 
 def _fill_sandboxes():
-    from connectors.google_ads import sandbox as google
+    from connectors.google_ads import datamanager_sandbox as google
     from connectors.meta import sandbox as meta
 
     audience = meta.local_sandbox().audience(meta.SANDBOX_AUDIENCE_ID)
     for i in range(META_PEOPLE):
         hashed = sha256_hex(f"person{i}@example.com")
         audience.members[f"EMAIL:{hashed}"] = {"EMAIL": hashed}
-    user_list = google.local_sandbox().user_list(
-        f"customers/{google.SANDBOX_CUSTOMER_ID}/userLists/{google.SANDBOX_USER_LIST_ID}"
-    )
+    user_list = google.local_sandbox().user_list(google.SANDBOX_USER_LIST_ID)
     for i in range(GOOGLE_PEOPLE):
-        user_list.add(frozenset({("hashedEmail", sha256_hex(f"person{i}@example.com"))}))
+        user_list.add(frozenset({("emailAddress", sha256_hex(f"person{i}@example.com"))}))
     return meta.local_sandbox().matched(audience), google.local_sandbox().matched(user_list)
 
 

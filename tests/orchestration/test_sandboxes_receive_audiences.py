@@ -24,7 +24,12 @@ import duckdb
 import pytest
 from dagster import AssetSelection, DagsterInstance
 
-from connectors.hashing import normalize_email, normalize_phone_e164, sha256_hex
+from connectors.hashing import (
+    google_hashed_email,
+    normalize_email,
+    normalize_phone_e164,
+    sha256_hex,
+)
 from orchestration.assets.catalog import load_audiences
 from orchestration.checks.audiences import sync_asset_key
 from orchestration.testing import eligible_members, eligible_values
@@ -127,7 +132,7 @@ def _check_metadata(conn, audience, sync, meta: dict, eligible: set[str]) -> Non
 
 
 def test_every_sandbox_holds_exactly_the_eligible_members(fresh_sandboxes, warehouse):
-    from connectors.google_ads.sandbox import local_sandbox as google_ads_sandbox
+    from connectors.google_ads.datamanager_sandbox import local_sandbox as google_ads_sandbox
     from connectors.meta.sandbox import local_sandbox as meta_sandbox
     from connectors.twilio.sandbox import local_sandbox as twilio_sandbox
     from connectors.webhook.sandbox import local_receiver
@@ -173,8 +178,8 @@ def test_every_sandbox_holds_exactly_the_eligible_members(fresh_sandboxes, wareh
 
         # Google Ads (mirror, Customer Match): the list holds the eligible members' hashed identifiers.
         for audience, sync in _syncs_of("google_ads"):
-            emails = {
-                sha256_hex(normalize_email(v))
+            emails = {  # Google's own formatting (Gmail without dots and +tag)
+                google_hashed_email(v)
                 for v in eligible_values(conn, audience, sync, "email").values()
             }
             phones = {
@@ -182,10 +187,10 @@ def test_every_sandbox_holds_exactly_the_eligible_members(fresh_sandboxes, wareh
                 for v in eligible_values(conn, audience, sync, "phone").values()
             }
             assert emails, "no ads member: nothing proves the Google Ads sync"
-            lists = list(google_ads_sandbox().state.user_lists.values())
+            lists = [ul for ul in google_ads_sandbox().state.user_lists.values() if ul.size()]
             assert len(lists) == 1
-            assert lists[0].identifiers("hashedEmail") == emails
-            assert lists[0].identifiers("hashedPhoneNumber") == phones
+            assert lists[0].identifiers("emailAddress") == emails
+            assert lists[0].identifiers("phoneNumber") == phones
             assert (
                 "match_rate" not in materialized[sync_asset_key(sync)]
             )  # Google reports sizes later

@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from connectors.google_ads.datamanager_sandbox import DataManagerSandbox
 from connectors.google_ads.sandbox import GoogleAdsSandbox
 from connectors.hashing import sha256_hex
 from connectors.meta.sandbox import MetaSandbox
@@ -47,6 +48,7 @@ def set_members(con: duckdb.DuckDBPyConnection, lo: int, hi: int) -> None:
 
 
 def sync(kind: str, options: dict) -> SyncConfig:
+    kind = kind.removesuffix("_legacy")
     return SyncConfig(
         name=f"aud_ads__{kind}", audience="aud_ads", schema_name="audiences", table="aud_ads",
         destination_name=kind, destination=DestinationSpec(type=kind, options=options), mode="mirror",
@@ -56,16 +58,20 @@ def sync(kind: str, options: dict) -> SyncConfig:
     )
 
 
-@pytest.mark.parametrize("kind", ["meta", "google_ads"])
+@pytest.mark.parametrize("kind", ["meta", "google_ads", "google_ads_legacy"])
 def test_mirror_add_then_remove_through_the_engine(tmp_path: Path, kind: str) -> None:
-    sandbox = MetaSandbox() if kind == "meta" else GoogleAdsSandbox()
+    """google_ads: the Data Manager API (the default); google_ads_legacy: ``api: google_ads_legacy``."""
+    sandbox = {"meta": MetaSandbox, "google_ads": DataManagerSandbox, "google_ads_legacy": GoogleAdsSandbox}[kind]()
     with sandbox as sb:
         options = {"base_url": sb.base_url, "backoff_initial": 0.01}
         if kind == "meta":
             options |= {"audience_id": "42", "access_token": sb.access_token}
+        elif kind == "google_ads":
+            sb.user_list("2")
+            options |= {"customer_id": "1", "user_list_id": "2", "access_token": sb.access_token}
         else:
-            options |= {"customer_id": "1", "user_list_id": "2", "developer_token": sb.developer_token,
-                        "access_token": sb.access_token, "poll_interval": 0}
+            options |= {"api": "google_ads_legacy", "customer_id": "1", "user_list_id": "2",
+                        "developer_token": sb.developer_token, "access_token": sb.access_token, "poll_interval": 0}
         s = sync(kind, options)
         con = warehouse(tmp_path / "wh.duckdb", 120)
 
@@ -75,6 +81,8 @@ def test_mirror_add_then_remove_through_the_engine(tmp_path: Path, kind: str) ->
         def held() -> set[str]:
             if kind == "meta":
                 return sb.state.audiences["42"].values("EMAIL")
+            if kind == "google_ads":
+                return sb.user_list("2").identifiers("emailAddress")
             return sb.user_list("customers/1/userLists/2").identifiers("hashedEmail")
 
         assert held() == {sha256_hex(f"person{i}@example.com") for i in range(120)}

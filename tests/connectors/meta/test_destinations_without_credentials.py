@@ -17,7 +17,7 @@ def test_destinations_yml_shapes_fall_back_to_local_sandboxes(tmp_path: Path) ->
             "meta": {"audience_id": "${META_AUDIENCE_ID}", "access_token": "${META_ACCESS_TOKEN}",
                      "default_country": "FR"},
             "google_ads": {"customer_id": "${GOOGLE_ADS_CUSTOMER_ID}", "refresh_token": "${GOOGLE_ADS_REFRESH_TOKEN}",
-                           "developer_token": "real-dev-token-set-without-oauth", "default_country": "FR"},
+                           "service_account_file": "${GOOGLE_ADS_SERVICE_ACCOUNT_FILE}", "default_country": "FR"},
             "webhook": {"url": "${FERRY_WEBHOOK_URL}", "secret": "${FERRY_WEBHOOK_SECRET}"},
             "file": {"path": str(tmp_path), "format": "parquet"},
         }.items()
@@ -31,7 +31,7 @@ def test_destinations_yml_shapes_fall_back_to_local_sandboxes(tmp_path: Path) ->
 
 
 def test_base_url_alone_points_at_a_standalone_sandbox() -> None:
-    from connectors.google_ads import sandbox as gsb
+    from connectors.google_ads import datamanager_sandbox as gsb
     from connectors.meta import sandbox as msb
     from syncs.registry import build_destination
 
@@ -45,7 +45,7 @@ def test_base_url_alone_points_at_a_standalone_sandbox() -> None:
         assert [r.outcome for r in m.write([record])] == [Outcome.ACCEPTED]
         assert [r.outcome for r in g.write([record])] == [Outcome.ACCEPTED]
         assert meta.state.audiences[meta_env["META_AUDIENCE_ID"]].members
-        assert google.state.jobs
+        assert google.state.requests
     finally:
         meta.stop()
         google.stop()

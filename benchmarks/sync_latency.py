@@ -1,0 +1,136 @@
+"""Latency-bound sync throughput: one request at a time versus the destination's concurrency.
+
+    python -m benchmarks.sync_latency [--quick] [--members N] [--latency 0.15] [--batch 10000]
+
+A loopback webhook receiver answers each batch after `latency` seconds (a tool
+150 ms away). Ferry's engine runs the same full mirror sync twice, each in its own
+process: `max_concurrency` 1 and 8. The bound is what latency and batch size
+allow: batches x latency / concurrency; records/s is receiver-counted records over
+the run's own time. dlt's `@dlt.destination` has no per-batch concurrency for one
+table (its sink is called batch after batch), so no peer row here.
+Results go to benchmarks/results/sync_latency.json. Benchmark only, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.sync_vs_dlt import ELIGIBLE_SQL, SECRET, Receiver
+
+WORKDIR = Path("/tmp/ferry_bench_sync_latency")
+
+
+def phase(db: Path, url: str, concurrency: int, batch: int) -> dict[str, Any]:
+    import duckdb
+
+    from benchmarks.sync_plan import bench_sync
+    from connectors.webhook.destination import WebhookDestination
+    from syncs import engine
+
+    conn = duckdb.connect(str(db))
+    dest = WebhookDestination.from_options(
+        {
+            "url": url,
+            "secret": SECRET,
+            "max_batch_records": batch,
+            "max_batch_bytes": 50_000_000,
+            "max_requests_per_second": None,
+            "max_concurrency": concurrency,
+        }
+    )
+    started, cpu = time.perf_counter(), time.process_time()
+    result = engine.run(bench_sync("aud_bench__webhook"), conn, dest, confirm=True)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {"seconds": seconds, "cpu_seconds": cpu, "sent": result.sent, "status": result.status}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="50k members, to check the harness")
+    parser.add_argument("--members", type=int, default=1_000_000)
+    parser.add_argument("--latency", type=float, default=0.15)
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--phase", action="store_true")
+    parser.add_argument("--db", type=Path)
+    parser.add_argument("--url")
+    parser.add_argument("--concurrency", type=int, default=1)
+    args = parser.parse_args(argv)
+    if args.phase:
+        print(json.dumps(phase(args.db, args.url, args.concurrency, args.batch), default=str))
+        return 0
+
+    import duckdb
+
+    from benchmarks.common import run_measured, write_results
+    from benchmarks.sync_plan import setup
+
+    members = 50_000 if args.quick else args.members
+    shutil.rmtree(WORKDIR, ignore_errors=True)
+    WORKDIR.mkdir(parents=True)
+    template = WORKDIR / "template.duckdb"
+    setup(template, members)
+    with duckdb.connect(str(template), read_only=True) as con:
+        eligible = con.execute(f"select count(*) from ({ELIGIBLE_SQL})").fetchone()[0]
+    batches = math.ceil(eligible / args.batch)
+    receiver = Receiver(delay=args.latency)
+    out: dict[int, dict[str, Any]] = {}
+    try:
+        for concurrency in (1, 8):
+            db = WORKDIR / f"c{concurrency}.duckdb"
+            shutil.copy(template, db)  # the same first sync from the same state, each time
+            receiver.reset()
+            m = run_measured(
+                [sys.executable, "-m", "benchmarks.sync_latency", "--phase", "--db", str(db),
+                 "--url", receiver.url, "--concurrency", str(concurrency), "--batch", str(args.batch)]
+            )
+            if m.returncode:
+                raise SystemExit(f"phase concurrency={concurrency} failed")
+            res = json.loads(m.output.strip().splitlines()[-1])
+            if receiver.records != eligible or res["status"] != "success":
+                raise SystemExit(f"concurrency {concurrency}: received {receiver.records:,} of {eligible:,}")
+            res.update(rss=m.peak_rss_mb, rps=receiver.records / res["seconds"], most=receiver.most_in_flight)
+            out[concurrency] = res
+            print(f"  concurrency {concurrency}: {json.dumps(res, default=str)}", flush=True)
+    finally:
+        receiver.stop()
+    one, eight = out[1], out[8]
+    bound = eligible / (batches * args.latency / 8)
+    label = f"{eligible:,} records, {batches} batches of {args.batch:,}, {args.latency * 1000:.0f} ms a request"
+    rows = [
+        {"what": f"full sync, concurrency 1, {label}", "value": round(one["rps"]), "unit": "records/s"},
+        {
+            "what": f"full sync, concurrency 8, {label}",
+            "value": round(eight["rps"]),
+            "unit": "records/s",
+            "peer": "concurrency 1",
+            "peer_value": round(one["rps"]),
+            "ratio": round(eight["rps"] / one["rps"], 2),
+        },
+        {
+            "what": f"concurrency 8 against the latency bound ({bound:,.0f} records/s), {label}",
+            "value": round(eight["rps"] / bound, 2),
+            "unit": "share of bound",
+        },
+        {"what": "requests in flight at most (receiver-counted), concurrency 8", "value": eight["most"], "unit": "requests"},
+        {"what": f"peak RSS, concurrency 8, {label}", "value": round(eight["rss"]), "unit": "MB"},
+        {"what": f"CPU time of the client, concurrency 8, {label}", "value": round(eight["cpu_seconds"], 2), "unit": "s"},
+    ]
+    notes = [
+        "Each run is a first full mirror sync of benchmarks.sync_plan's synthetic audience from the same copied "
+        "warehouse, in its own process; the receiver sleeps the latency, parses the JSON, counts, answers 200.",
+        f"Shared 2-core machine (load average at end: {Path('/proc/loadavg').read_text().split()[0]}).",
+    ]
+    path = write_results("sync_latency", rows, notes=notes)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
