@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,19 @@ class WarehouseTarget:
                 raise WarehouseTargetError(
                     f"warehouse {self.duckdb_file} not found (run `ferry generate` and `dbt build` first)"
                 )
-            return duckdb.connect(str(self.duckdb_file), read_only=read_only)
+            try:
+                return duckdb.connect(str(self.duckdb_file), read_only=read_only)
+            except duckdb.IOException as exc:
+                # One writing process per DuckDB file: another sync run, a dbt build or the
+                # UI's run worker has it open. Say so instead of a lock traceback.
+                if "lock" not in str(exc).lower():
+                    raise
+                holder = re.search(r"PID (\d+)", str(exc))
+                raise WarehouseTargetError(
+                    f"warehouse {self.duckdb_file} is in use by another process"
+                    f"{f' (PID {holder.group(1)})' if holder else ''}: a sync run, a dbt build or "
+                    "the UI holds it; nothing was done, run again when it has finished"
+                ) from None
         if self.type == "postgres":
             import psycopg
 

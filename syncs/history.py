@@ -75,7 +75,7 @@ def parked(conn: Any, sync_name: str) -> list[dict[str, Any]]:
     return out
 
 
-def pending_erasures(conn: Any) -> list[dict[str, Any]]:
+def pending_erasures(conn: Any, marts_schema: str = "marts") -> list[dict[str, Any]]:
     """Erasures not yet confirmed, per sync and destination: people erased in the warehouse
     (marts.erased_profiles) whom a destination still holds according to sync state.
 
@@ -86,11 +86,11 @@ def pending_erasures(conn: Any) -> list[dict[str, Any]]:
     from syncs.policies import ERASED
 
     wh = _wh(conn)
-    if not (wh.table_exists(st.SCHEMA, "sync_state") and wh.table_exists(*ERASED)):
+    if not (wh.table_exists(st.SCHEMA, "sync_state") and wh.table_exists(marts_schema, ERASED)):
         return []
     rows = wh.fetchall(
         f"select s.sync_name, s.destination_key, count(*), min(e.erased_at), max(f.last_error) "
-        f"from {st.STATE} s join {'.'.join(ERASED)} e on e.profile_id = coalesce(s.profile_id, s.record_key) "
+        f"from {st.STATE} s join {marts_schema}.{ERASED} e on e.profile_id = coalesce(s.profile_id, s.record_key) "
         f"left join {st.STATUS} f on f.sync_name = s.sync_name and f.record_key = s.record_key "
         "and f.destination_key = s.destination_key "
         "group by 1, 2 order by 1, 2"

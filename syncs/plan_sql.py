@@ -175,9 +175,9 @@ def _state_cte(pending: tuple[str, ...], only: str = "", erased: str | None = No
     )
 
 
-def erased_relation(wh: Warehouse) -> str | None:
+def erased_relation(wh: Warehouse, marts_schema: str) -> str | None:
     """The erased-profiles mart, when the warehouse has one (see policies.ERASED)."""
-    return ".".join(ERASED) if wh.table_exists(*ERASED) else None
+    return f"{marts_schema}.{ERASED}" if wh.table_exists(marts_schema, ERASED) else None
 
 
 def build_plan_sql(
@@ -253,7 +253,9 @@ def build_plan_sql(
         f"judged as (select h.*, {policy.reason} as __reason from hashed h {policy.joins})",
     ]
     if state_ready:
-        erased = erased_relation(wh) if sync.mode not in ("send", "delete") else None
+        erased = (
+            erased_relation(wh, sync.marts_schema) if sync.mode not in ("send", "delete") else None
+        )
         ctes += [
             _state_cte(pending, _keys_filter("record_key", only_keys), erased),
             (

@@ -30,10 +30,8 @@ from syncs.warehouse import Warehouse
 CONSENT = "customer_consent"
 SUPPRESSIONS = "customer_suppressions"
 PRESSURE = "marketing_pressure"
-# Erasure tombstones: held records are deleted at every destination. Read by
-# syncs/plan_sql.py as (schema, table); TODO(lead): take the schema from
-# SyncConfig.marts_schema there too, as the policies above do.
-ERASED = ("marts", "erased_profiles")
+# Erasure tombstones, in the marts schema: held records are deleted at every destination.
+ERASED = "erased_profiles"
 GLOBAL_CHANNELS = ("all", "any", "*", "global")
 
 

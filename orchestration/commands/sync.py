@@ -337,7 +337,9 @@ def cmd_erasures(args: argparse.Namespace) -> int:
 
     from syncs.history import pending_erasures
 
-    rows = pending_erasures(_connect(args, read_only=True))
+    syncs = _load(args)
+    schema = syncs[0].marts_schema if syncs else "marts"
+    rows = pending_erasures(_connect(args, read_only=True), schema)
     if args.json:
         print(json.dumps(rows, default=str, indent=2))
     else:

@@ -197,3 +197,28 @@ def test_missing_credentials_outside_sandbox_mode_fail_before_anything(tmp_path,
     schemas = conn.execute("select count(*) from information_schema.schemata where schema_name = 'ferry_sync'")
     assert schemas.fetchone()[0] == 0  # no run was even recorded
     conn.close()
+
+
+def test_a_second_process_on_the_same_duckdb_file_is_told_and_sends_nothing(project, capsys):
+    """DuckDB allows one writing process per file: a second `ferry sync run` while another
+    process holds the warehouse stops with one clear line, not a lock traceback."""
+    import subprocess
+    import sys
+
+    base, db = project
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, sys; c = duckdb.connect({str(db)!r}); print('ready', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        assert main(base + ["run", "aud_test__loop"]) == 1
+        err = capsys.readouterr().err
+        assert "is in use by another process" in err and f"PID {holder.pid}" in err
+        assert "Traceback" not in err
+    finally:
+        holder.stdin.close()
+        holder.wait(30)
+    assert main(base + ["run", "aud_test__loop"]) == 0  # once it is free, the run goes ahead
