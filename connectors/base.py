@@ -67,6 +67,12 @@ class Record:
     intent_at: datetime | None = None
 
 
+# A RETRYABLE result whose error starts with this is the destination pacing itself (e.g.
+# SMS quiet hours in the recipient's time zone), not a failure: it never counts toward
+# the engine's stop after consecutive failing requests.
+DEFERRED = "deferred: "
+
+
 # An UPSERT whose identifiers changed since the destination last accepted the record
 # (a new e-mail address) carries the old ones under this payload key, so the destination
 # takes the old contact out of the list/audience (or changes it in place) and no stale

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.base import (
+    DEFERRED,
     REPLACED_IDENTIFIERS,
     AuthError,
     BatchAccepted,
@@ -1367,10 +1368,20 @@ def _send_all(runner: _Runner, rows: int, progress: Progress | None, stream_rows
             stop = outcome
         elif isinstance(outcome, lease.LeaseLost):
             raise outcome
+        elif stop is None and (failure := _all_failed(outcome)) is not None:
+            # Per-record answers can hide a destination that is down (every send in doubt
+            # after a 5xx): after FAILING_BATCHES such batches in a row, stop like a
+            # RetryableError instead of spending the rest of the plan on it.
+            failing[0] += 1
+            if failing[0] >= FAILING_BATCHES:
+                stop = RetryableError(f"{failing[0]} requests in a row failed ({failure})")
+        else:
+            failing[0] = 0
         done += len(batch)
         if progress:
             progress(done, total)
 
+    failing = [0]  # batches in a row in which nothing was accepted for a transient reason
     # One request per send: each send's intent is committed just before its own request.
     batch_caps = replace(caps, max_batch_records=1) if send and caps.request_per_send else caps
     # The destination's request budget, shared with every other sync to it in this process.
@@ -1410,6 +1421,23 @@ def _send_all(runner: _Runner, rows: int, progress: Progress | None, stream_rows
             f"stopped: the destination kept failing ({stop}); {total - done} planned records "
             "not sent, left for the next run"
         )
+
+
+FAILING_BATCHES = 5
+
+
+def _all_failed(outcome: Any) -> str | None:
+    """The first error when no record of the batch was accepted and every one failed for
+    a transient reason (in doubt, or retryable but not a destination's own deferral)."""
+    if not isinstance(outcome, list) or not outcome:
+        return None
+    for res in outcome:
+        if res.outcome is Outcome.IN_DOUBT:
+            continue
+        if res.outcome is Outcome.RETRYABLE and not (res.error or "").startswith(DEFERRED):
+            continue
+        return None
+    return outcome[0].error or outcome[0].outcome.value
 
 
 def _isolate_fault(

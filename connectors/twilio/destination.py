@@ -38,6 +38,7 @@ from phonenumbers import timezone as phone_timezone
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from connectors.base import (
+    DEFERRED,
     Capabilities,
     MissingCredentials,
     Operation,
@@ -196,7 +197,7 @@ class TwilioDestination:
         for zone in zones or [qh.default_timezone]:
             local = now.astimezone(ZoneInfo(zone))
             if qh.contains(local):  # any of the number's zones in quiet hours: wait
-                return f"deferred: quiet hours ({qh.start}-{qh.end} {zone})"
+                return f"{DEFERRED}quiet hours ({qh.start}-{qh.end} {zone})"
         return None
 
     def write(self, records: list[Record]) -> list[RecordResult]:

@@ -142,3 +142,25 @@ def test_second_wave_killed_loses_nothing_and_sends_nothing_twice(
 @pytest.mark.parametrize("seed", list(range(100, 100 + SLOW_TRIALS)))
 def test_second_wave_killed_many_trials(tmp_path: Path, case: str, seed: int) -> None:
     _trial(tmp_path, case, seed)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_destination_answering_503_to_everything_stops_the_run_within_a_few_sends(
+    tmp_path: Path, case: str
+) -> None:
+    """Every request fails: the run stops after a few sends with the reason, the rest stay
+    pending, and once the vendor is back every member gets exactly one message."""
+    sandbox_cls, configure, path, _ = CASES[case]
+    with sandbox_cls() as sandbox:
+        db = tmp_path / f"{case}-503.duckdb"
+        sms_warehouse(db, _members())
+        sync, destination = configure(sandbox)
+        child = Child(sandbox, db, sync, destination)
+        sandbox.faults.fail_next(1000, status=503, method="POST", path=path)
+        result = child.run()
+        assert result["status"] == "failed" and "requests in a row failed" in result["error"]
+        assert len(sandbox.requests_to("POST", path)) == 5  # stopped, not one try per member
+        sandbox.faults.clear()
+        child.converge()
+        counts = _twilio_counts(sandbox) if case == "twilio" else _sendgrid_counts(sandbox)
+        assert len(counts) == MEMBERS and set(counts.values()) == {1}
