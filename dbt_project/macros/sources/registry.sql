@@ -80,12 +80,12 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Does a found type family satisfy the declared one? An integer is a number; dates
-    and timestamps may be landed as ISO-8601 text (staging parses them). -#}
+{#- Does a found type family satisfy the declared one? An integer is a number;
+    timestamps may be landed as ISO-8601 text (staging parses them). -#}
 {% macro ferry_type_accepts(declared, found) -%}
     {{ return(found == declared
         or (declared == 'number' and found == 'integer')
-        or (declared in ('timestamp', 'date') and found == 'text')) }}
+        or (declared == 'timestamp' and found == 'text')) }}
 {%- endmacro %}
 
 {#- Every contract problem of one source as a list of readable lines: a missing
