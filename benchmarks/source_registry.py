@@ -64,14 +64,23 @@ def compare(a: Path, b: Path) -> tuple[int, list[str], dict[str, int]]:
         cols = f"* exclude ({skip})" if skip else "*"
         q = f'select {cols} from {{}}."{schema}"."{table}"'
         try:
-            left = con.execute(f"select count(*) from ({q.format('a')} except all {q.format('b')})").fetchone()[0]
-            right = con.execute(f"select count(*) from ({q.format('b')} except all {q.format('a')})").fetchone()[0]
+            left = con.execute(
+                f"select count(*) from ({q.format('a')} except all {q.format('b')})"
+            ).fetchone()[0]
+            right = con.execute(
+                f"select count(*) from ({q.format('b')} except all {q.format('a')})"
+            ).fetchone()[0]
         except duckdb.Error as error:
             differ.append(f"{schema}.{table} ({str(error).splitlines()[0]})")
             continue
         if left or right:
             differ.append(f"{schema}.{table} ({left} / {right} rows differ)")
-        if table in ("int_identifiers", "int_events", "int_person_records", "int_quarantined_records"):
+        if table in (
+            "int_identifiers",
+            "int_events",
+            "int_person_records",
+            "int_quarantined_records",
+        ):
             rows[table] = con.execute(f'select count(*) from a."{schema}"."{table}"').fetchone()[0]
     con.close()
     return len(tables), differ, rows
@@ -85,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--people", type=int, default=5000)
     parser.add_argument("--quick", action="store_true", help="300 people, to check the harness")
-    parser.add_argument("--keep", type=Path, default=None, help="copy this tree's built warehouse here")
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="copy this tree's built warehouse here"
+    )
     args = parser.parse_args(argv)
     people = 300 if args.quick else args.people
     if args.base is None:

@@ -268,7 +268,9 @@ class _Compiler:
         if isinstance(cond, Membership):
             return self.membership(cond)
         if isinstance(cond, Expression):
-            return exp.paren(parse_expression(self.rule.file, cond.key, cond.sql, self.catalog.traits))
+            return exp.paren(
+                parse_expression(self.rule.file, cond.key, cond.sql, self.catalog.traits)
+            )
         if isinstance(cond, Group):
             parts = [self.condition(c) for c in cond.items]
             joined = exp.and_(*parts) if cond.kind == "all" else exp.or_(*parts)
@@ -607,6 +609,4 @@ def compile_rules_dir(
             )
         seen[rule.name] = rule.file
     known = set(existing_audiences) | set(seen)
-    return [
-        compile_rule(rule, known, destinations, catalog) for rule in _dependency_order(rules)
-    ]
+    return [compile_rule(rule, known, destinations, catalog) for rule in _dependency_order(rules)]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.audience_rules.compiler import compile_rule, load_rule_file
 from orchestration.audience_rules.catalog import load_catalog
+from orchestration.audience_rules.compiler import compile_rule, load_rule_file
 from orchestration.audience_rules.writer import OUT_REL, hand_written_audiences
 
 SCHEMAS = {"customer_scores": "marts", "customer_events": "marts"}

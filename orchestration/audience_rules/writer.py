@@ -103,6 +103,10 @@ def write(p: Plan) -> list[Path]:
         path.unlink()
     # Not part of changes(): `--check` must not fail because a local warehouse holds
     # other data than the one the snapshot was taken from.
-    if p.catalog is not None and p.snapshot is not None and p.catalog.origin.startswith("warehouse"):
+    if (
+        p.catalog is not None
+        and p.snapshot is not None
+        and p.catalog.origin.startswith("warehouse")
+    ):
         p.snapshot.write_text(p.catalog.to_json(), encoding="utf-8")
     return changed

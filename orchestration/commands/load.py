@@ -32,7 +32,9 @@ def _load(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("load", help="load a CSV or Parquet file into a source's raw table")
+    parser = subparsers.add_parser(
+        "load", help="load a CSV or Parquet file into a source's raw table"
+    )
     parser.add_argument("source", help="registry name, e.g. crm_contacts")
     parser.add_argument("file", help="a .csv / .tsv (with a header) or .parquet file")
     parser.add_argument("--duckdb", default=None, help="DuckDB file (default: FERRY_DUCKDB_PATH)")

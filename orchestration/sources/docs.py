@@ -36,7 +36,9 @@ def _identifier_text(source: Source) -> str:
     for ident in source.identifiers:
         if ident.type == "customer_id":
             namespace = ident.namespace or source.source_system
-            parts.append(f"customer id `{ident.column}` as `{namespace}:<id>` ({ident.kind or 'account_id'})")
+            parts.append(
+                f"customer id `{ident.column}` as `{namespace}:<id>` ({ident.kind or 'account_id'})"
+            )
         else:
             parts.append(f"{ident.type.replace('_', ' ')} `{ident.column}`")
     return "; ".join(parts)
@@ -54,10 +56,13 @@ def _section(source: Source) -> list[str]:
     if source.description:
         lines += [source.description, ""]
     if not source.is_record_source:
-        lines += [
-            f"Landed by Ferry's own connectors (connectors/engagement_store.py owns the "
+        landed_by = (
+            "Landed by Ferry's own connectors (connectors/engagement_store.py owns the "
             f"raw tables); union rows from `{source.events_model}` and "
-            f"`{source.identifiers_model}`.",
+            f"`{source.identifiers_model}`."
+        )
+        lines += [
+            landed_by,
             "",
             f"- event types: {', '.join(f'`{t}`' for t in source.event_types)}",
             "",
@@ -81,8 +86,10 @@ def _section(source: Source) -> list[str]:
         )
     lines += ["", "| column | type | required |", "|---|---|---|"]
     for column in source.contract():
-        required = "no (derived when absent)" if column.name in LOADER_COLUMNS else (
-            "no" if column.optional else "yes"
+        required = (
+            "no (derived when absent)"
+            if column.name in LOADER_COLUMNS
+            else ("no" if column.optional else "yes")
         )
         lines.append(f"| `{column.name}` | {column.family} | {required} |")
     return [*lines, ""]

@@ -43,7 +43,9 @@ def _literal(text: str) -> str:
 def _reader_sql(path: Path) -> str:
     reader = READERS.get(path.suffix.lower())
     if reader is None:
-        raise LoadError(f"{path}: unknown file type {path.suffix!r} (CSV or Parquet: .csv, .tsv, .parquet)")
+        raise LoadError(
+            f"{path}: unknown file type {path.suffix!r} (CSV or Parquet: .csv, .tsv, .parquet)"
+        )
     if reader == "read_csv":
         return f"read_csv({_literal(str(path))}, header = true, all_varchar = true)"
     return f"read_parquet({_literal(str(path))})"
@@ -60,7 +62,9 @@ def _cast(column: str, family: str) -> str:
     return f"try_cast({col} as {DUCKDB_TYPES[family]})"
 
 
-def _first_bad_row(con: duckdb.DuckDBPyConnection, column: str, family: str) -> tuple[int, str] | None:
+def _first_bad_row(
+    con: duckdb.DuckDBPyConnection, column: str, family: str
+) -> tuple[int, str] | None:
     col = _quote(column)
     bad = con.execute(
         f"select ferry_row, cast({col} as varchar) from ferry_file "
@@ -70,12 +74,12 @@ def _first_bad_row(con: duckdb.DuckDBPyConnection, column: str, family: str) -> 
     return (int(bad[0]), str(bad[1])) if bad else None
 
 
-def load_file(
-    source: Source, path: Path, database: Path, *, append: bool = False
-) -> LoadResult:
+def load_file(source: Source, path: Path, database: Path, *, append: bool = False) -> LoadResult:
     """Check `path` against `source`'s contract and write it to its raw table."""
     if not source.is_record_source:
-        raise RegistryError(f"source {source.name} is landed by Ferry's connectors, not loaded from files")
+        raise RegistryError(
+            f"source {source.name} is landed by Ferry's connectors, not loaded from files"
+        )
     path = Path(path)
     if not path.is_file():
         raise LoadError(f"{path}: no such file")
@@ -126,7 +130,9 @@ def load_file(
         extra = tuple(name for key, (name, _) in found.items() if key not in known)
         select += [_quote(name) for name in extra]
         if "_loader_id" not in found:
-            select.append(f"{_literal(path.name + ':')} || cast(ferry_row as varchar) as _loader_id")
+            select.append(
+                f"{_literal(path.name + ':')} || cast(ferry_row as varchar) as _loader_id"
+            )
         if "_loaded_at" not in found:
             now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
             select.append(f"cast({_literal(now)} as timestamp) as _loaded_at")

@@ -108,7 +108,8 @@ class Source(BaseModel):
     def contract(self) -> list[ContractColumn]:
         """The raw columns the table must (or may) hold, loader columns last."""
         out = [
-            ContractColumn(c, d.split()[0], "optional" in d.split()) for c, d in self.columns.items()
+            ContractColumn(c, d.split()[0], "optional" in d.split())
+            for c, d in self.columns.items()
         ]
         out += [ContractColumn(c, t, True) for c, t in LOADER_COLUMNS.items()]
         return out

@@ -50,7 +50,9 @@ def _rule(**conditions) -> dict:
 def test_a_new_scores_column_is_usable_without_python_change(warehouse):
     catalog = load_catalog(DBT_PROJECT_DIR, warehouse)
     assert catalog.traits["icp_rules_total"] == "number"
-    rule = parse_rule("rules/t.yml", _rule(conditions=[{"trait": "icp_rules_total", "op": "gte", "value": 2}]))
+    rule = parse_rule(
+        "rules/t.yml", _rule(conditions=[{"trait": "icp_rules_total", "op": "gte", "value": 2}])
+    )
     sql = compile_rule(rule, set(), catalog=catalog).duckdb_sql
     sql = sql.replace("{{ ref('customer_scores') }}", "marts.customer_scores")
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -93,7 +95,8 @@ def test_an_unknown_category_lists_the_valid_ones(warehouse):
     with pytest.raises(RuleError, match=r"unknown category 'hikking' for page_view; valid: hiking"):
         compile_rule(rule, set(), catalog=catalog)
     ok = parse_rule(
-        "rules/t.yml", _rule(conditions=[{"event": "page_view", "at_least": 1, "category": "Hiking"}])
+        "rules/t.yml",
+        _rule(conditions=[{"event": "page_view", "at_least": 1, "category": "Hiking"}]),
     )
     compile_rule(ok, set(), catalog=catalog)
 
@@ -106,7 +109,10 @@ def test_compiling_against_a_warehouse_keeps_a_snapshot_for_ci(warehouse, tmp_pa
         rule.unlink()
     write(plan(project, warehouse))
     snapshot = (project / SNAPSHOT_REL).read_text()
-    assert '"icp_rules_total": "number"' in snapshot and '"email"' not in snapshot.split("event_types")[0]
+    assert (
+        '"icp_rules_total": "number"' in snapshot
+        and '"email"' not in snapshot.split("event_types")[0]
+    )
     # with no warehouse, the snapshot answers
     assert plan(project, tmp_path / "none.duckdb").catalog.origin.startswith("snapshot")
 

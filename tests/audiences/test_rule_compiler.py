@@ -4,9 +4,8 @@ or broken rules are refused with an error naming the file and the key."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
-
 import shutil
+from pathlib import Path
 
 import duckdb
 import pytest

@@ -45,7 +45,9 @@ def test_docs_are_generated_from_the_registry():
 
 def test_load_csv_types_the_contract_columns_and_stamps_loader_columns(tmp_path):
     db = tmp_path / "w.duckdb"
-    result = load_file(load_registry()["crm_contacts"], _crm_csv(tmp_path / "crm.csv", CRM_ROWS), db)
+    result = load_file(
+        load_registry()["crm_contacts"], _crm_csv(tmp_path / "crm.csv", CRM_ROWS), db
+    )
     assert result.relation == "raw.crm_contacts" and result.rows == 2
     with duckdb.connect(str(db), read_only=True) as con:
         types = dict(con.execute(
@@ -64,10 +66,17 @@ def test_load_csv_types_the_contract_columns_and_stamps_loader_columns(tmp_path)
 def test_load_refuses_a_file_missing_a_column_and_writes_nothing(tmp_path):
     db = tmp_path / "w.duckdb"
     bad = _crm_csv(tmp_path / "crm.csv", CRM_ROWS, drop=("email", "updated_at"))
-    with pytest.raises(LoadError, match=r"crm\.csv: missing column\(s\) email \(text\), updated_at \(timestamp\)"):
+    with pytest.raises(
+        LoadError, match=r"crm\.csv: missing column\(s\) email \(text\), updated_at \(timestamp\)"
+    ):
         load_file(load_registry()["crm_contacts"], bad, db)
     with duckdb.connect(str(db)) as con:
-        assert con.execute("select count(*) from duckdb_tables() where table_name = 'crm_contacts'").fetchone()[0] == 0
+        assert (
+            con.execute(
+                "select count(*) from duckdb_tables() where table_name = 'crm_contacts'"
+            ).fetchone()[0]
+            == 0
+        )
 
 
 def test_load_names_the_row_and_column_of_a_bad_value(tmp_path, capsys):
@@ -95,7 +104,18 @@ def test_load_parquet_and_unknown_sources(tmp_path, capsys):
 
 def test_sources_check_names_every_missing_or_mistyped_column(tmp_path, capsys):
     db = tmp_path / "w.duckdb"
-    assert main(["load", "crm_contacts", str(_crm_csv(tmp_path / "crm.csv", CRM_ROWS)), "--duckdb", str(db)]) == 0
+    assert (
+        main(
+            [
+                "load",
+                "crm_contacts",
+                str(_crm_csv(tmp_path / "crm.csv", CRM_ROWS)),
+                "--duckdb",
+                str(db),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["sources", "check", "--duckdb", str(db)]) == 0
     out = capsys.readouterr().out
@@ -107,4 +127,6 @@ def test_sources_check_names_every_missing_or_mistyped_column(tmp_path, capsys):
     assert main(["sources", "check", "--duckdb", str(db)]) == 1
     out = capsys.readouterr().out
     assert "source crm_contacts: raw.crm_contacts: missing column email (text)" in out
-    assert "source crm_contacts: raw.crm_contacts: column birth_date is VARCHAR, expected date" in out
+    assert (
+        "source crm_contacts: raw.crm_contacts: column birth_date is VARCHAR, expected date" in out
+    )

@@ -168,7 +168,9 @@ def test_a_subset_of_sources_builds_green(which, request):
     sources = _count(build.path, "select count(distinct source) from marts.customer_identifiers")
     assert sources == len(present)
     # every audience model was built (empty where its source is missing)
-    built = {k for k, v in build.results.items() if k.startswith("model.ferry.aud_") and v == "success"}
+    built = {
+        k for k, v in build.results.items() if k.startswith("model.ferry.aud_") and v == "success"
+    }
     assert len(built) >= 15
 
 
@@ -197,11 +199,14 @@ def test_a_registry_only_source_joins_profiles_by_email(loyalty):
     members = _count(path, "select count(*) from raw.loyalty_members")
     assert members == 20
     # identifiers normalised (the till's upper-case e-mails lowercased and valid)
-    assert _count(
-        path,
-        "select count(*) from intermediate.int_identifiers where source = 'loyalty_members' "
-        "and identifier_type = 'email' and is_valid and identifier_value = lower(identifier_value)",
-    ) == members
+    assert (
+        _count(
+            path,
+            "select count(*) from intermediate.int_identifiers where source = 'loyalty_members' "
+            "and identifier_type = 'email' and is_valid and identifier_value = lower(identifier_value)",
+        )
+        == members
+    )
     joined = """select count(distinct l.source_record_id) from marts.customer_identifiers l
            join marts.customer_identifiers c
              on c.profile_id = l.profile_id and c.source {}
@@ -213,13 +218,22 @@ def test_a_registry_only_source_joins_profiles_by_email(loyalty):
     # the points reach the golden record and the trait table (where no shop account,
     # which ranks first in survivorship, holds points of its own)
     in_profiles = _count(
-        path, "select count(*) from marts.customer_profiles where loyalty_points between 777001 and 777020"
+        path,
+        "select count(*) from marts.customer_profiles where loyalty_points between 777001 and 777020",
     )
     in_scores = _count(
-        path, "select count(*) from marts.customer_scores where loyalty_points between 777001 and 777020"
+        path,
+        "select count(*) from marts.customer_scores where loyalty_points between 777001 and 777020",
     )
     assert in_profiles > 0 and in_scores == in_profiles
-    assert _count(path, "select count(*) from marts.customer_events where event_type = 'loyalty_joined'") == members
+    assert (
+        _count(
+            path, "select count(*) from marts.customer_events where event_type = 'loyalty_joined'"
+        )
+        == members
+    )
     # loader columns derived (a row hash each): no row is taken for an older copy
-    quarantined = "select count(*) from intermediate.int_quarantined_records where source = 'loyalty_members'"
+    quarantined = (
+        "select count(*) from intermediate.int_quarantined_records where source = 'loyalty_members'"
+    )
     assert _count(path, quarantined) == 0
