@@ -31,17 +31,12 @@ SNAPSHOT_REL = Path("audience_rules") / "_catalog.json"
 
 
 def coarse_type(data_type: str) -> str:
-    """The compiler's operator types: text, number, bool, date, timestamp."""
-    t = data_type.lower()
-    if t.startswith(("timestamp", "datetime")):
-        return "timestamp"
-    if t == "date":
-        return "date"
-    if t in ("boolean", "bool"):
-        return "bool"
-    if re.match(r"^((tiny|small|big|huge|u)?int|integer|decimal|numeric|double|float|real)", t):
-        return "number"
-    return "text"
+    """The compiler's operator types (text, number, bool, date, timestamp), from the
+    raw contracts' type families (orchestration/sources/contract.py)."""
+    from orchestration.sources.contract import family_of
+
+    family = family_of(data_type) or "text"
+    return {"integer": "number", "boolean": "bool"}.get(family, family)
 
 
 def is_denied(column: str) -> bool:

@@ -203,3 +203,23 @@
     {%- endif -%}
     {{ return(false) }}
 {%- endmacro %}
+
+{#- Per customer-id namespace, its kind from the registry: 'account_id' (one person
+    never holds two: a shop login) or 'record_id' (rows of one system may duplicate
+    each other: CRM contacts). Default account_id. For the identity guards, which
+    refuse to merge two ids of one system only when they are account ids. A namespace
+    declared with both kinds is an error. -#}
+{% macro ferry_customer_id_kinds() -%}
+    {%- set kinds = {} -%}
+    {%- for name, entry in ferry_sources().items() -%}
+        {%- for ident in entry.get('identifiers') or [] if ident['type'] == 'customer_id' -%}
+            {%- set namespace = ident.get('namespace') or ferry_source_system(name) -%}
+            {%- set kind = ident.get('kind') or 'account_id' -%}
+            {%- if kinds.get(namespace, kind) != kind -%}
+                {%- do exceptions.raise_compiler_error("ferry_sources: customer id namespace '" ~ namespace ~ "' is declared both account_id and record_id (" ~ name ~ ")") -%}
+            {%- endif -%}
+            {%- do kinds.update({namespace: kind}) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {{ return(kinds) }}
+{%- endmacro %}
