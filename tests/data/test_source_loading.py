@@ -121,6 +121,8 @@ def test_sources_check_names_every_missing_or_mistyped_column(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "ok      crm_contacts: raw.crm_contacts matches its contract" in out
     assert "absent  shop_orders: raw.shop_orders not found" in out
+    # each system's customer-id semantics (issue 16's guards read the same macro)
+    assert "customer id kinds: crm record_id, shop account_id, support account_id" in out
     with duckdb.connect(str(db)) as con:
         con.execute("alter table raw.crm_contacts drop column email")
         con.execute("alter table raw.crm_contacts alter birth_date type varchar")

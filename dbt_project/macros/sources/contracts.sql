@@ -32,6 +32,11 @@
     {%- for name in report['absent'] -%}
         {%- do print('absent  ' ~ name ~ ': ' ~ ferry_sources()[name]['relation'] ~ ' not found (optional: skipped by the build)') -%}
     {%- endfor -%}
+    {%- set kinds = [] -%}
+    {%- for namespace, kind in ferry_customer_id_kinds().items() -%}
+        {%- do kinds.append(namespace ~ ' ' ~ kind) -%}
+    {%- endfor -%}
+    {%- do print('ids     customer id kinds: ' ~ kinds | join(', ')) -%}
     {%- for line in report['problems'] -%}
         {%- do print('ERROR   ' ~ line) -%}
     {%- endfor -%}
