@@ -160,6 +160,11 @@ def load_registry(project: Path = DBT_PROJECT_DIR) -> dict[str, Source]:
             for required in ("record_id", "record_time"):
                 if not getattr(source, required):
                     raise RegistryError(f"{key}.{required}: required for a raw source")
+        if source.events and source.events.type is None and len(source.events.types) > 1:
+            raise RegistryError(
+                f"{key}.events.type: required when events.types lists more than one type "
+                "(the SQL that picks a record's type)"
+            )
         for item in source.person:
             for attribute in [item] if isinstance(item, str) else list(item):
                 if attribute not in attributes:

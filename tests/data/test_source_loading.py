@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from orchestration.cli import main
 from orchestration.sources import docs
@@ -132,3 +133,36 @@ def test_sources_check_names_every_missing_or_mistyped_column(tmp_path, capsys):
     assert (
         "source crm_contacts: raw.crm_contacts: column birth_date is VARCHAR, expected date" in out
     )
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (
+            {"columns": {"member_id": "txt"}},
+            "ferry_sources.loyalty.columns: Value error, column 'member_id': type 'txt'",
+        ),
+        ({"person": ["points"]}, "ferry_sources.loyalty.person: unknown attribute 'points'"),
+        ({"events": {"types": ["a", "b"]}}, "ferry_sources.loyalty.events.type: required"),
+        (
+            {"identifiers": [{"type": "customer_id", "column": "m", "kind": "person"}]},
+            "identifiers.0.kind",
+        ),
+        ({"relation": "loyalty"}, "ferry_sources.loyalty.relation: expected 'schema.table'"),
+    ],
+)
+def test_registry_errors_name_the_file_and_key(tmp_path, change, words):
+    from orchestration.sources.registry import RegistryError
+
+    entry = {"relation": "raw.loyalty", "record_id": "member_id", "record_time": "joined_at",
+             "columns": {"member_id": "text"}, **change}  # fmt: skip
+    project = tmp_path / "proj"
+    project.mkdir()
+    variables = {
+        "ferry_person_attributes": {"first_name": "text"},
+        "ferry_sources": {"loyalty": entry},
+    }
+    (project / "dbt_project.yml").write_text(yaml.safe_dump({"vars": variables}))
+    with pytest.raises(RegistryError) as error:
+        load_registry(project)
+    assert str(project / "dbt_project.yml") in str(error.value) and words in str(error.value)
