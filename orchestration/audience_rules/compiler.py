@@ -32,8 +32,8 @@ from orchestration.audience_rules.catalog import (
     EVENT_MODEL,
     PROFILE_FIELDS,
     PROFILE_MODEL,
-    TRAIT_COLUMNS,
     TRAIT_MODEL,
+    Catalog,
 )
 from orchestration.audience_rules.errors import RuleError
 from orchestration.audience_rules.rule_file import (
@@ -76,9 +76,10 @@ class CompiledRule:
 
 
 class _Compiler:
-    def __init__(self, rule: Rule, known_audiences: set[str]) -> None:
+    def __init__(self, rule: Rule, known_audiences: set[str], catalog: Catalog) -> None:
         self.rule = rule
         self.known_audiences = known_audiences
+        self.catalog = catalog
         self.tables: set[str] = {f"__ref_{TRAIT_MODEL}"}
 
     def fail(self, key: str, message: str) -> RuleError:
@@ -111,10 +112,12 @@ class _Compiler:
 
     # -- conditions ---------------------------------------------------------------
     def trait(self, cond: Trait) -> exp.Expression:
-        column_type = TRAIT_COLUMNS.get(cond.column)
+        column_type = self.catalog.traits.get(cond.column)
         if column_type is None:
             raise self.fail(
-                f"{cond.key}.trait", f"unknown trait column {cond.column!r} (see customer_scores)"
+                f"{cond.key}.trait",
+                f"unknown trait column {cond.column!r} (columns of customer_scores, "
+                f"{self.catalog.origin})",
             )
         col = exp.column(cond.column, table=TRAIT_ALIAS)
         key = f"{cond.key}.value"
@@ -161,9 +164,31 @@ class _Compiler:
         }[op]
         return klass(this=col, expression=value)
 
+    def check_event(self, cond: Event) -> None:
+        """Event types and categories the timeline knows; a typo would otherwise
+        compile to an audience that is silently empty."""
+        known = self.catalog.event_types
+        for i, event_type in enumerate(cond.event_types):
+            if event_type not in known:
+                raise self.fail(
+                    f"{cond.key}.event" + (f"[{i}]" if len(cond.event_types) > 1 else ""),
+                    f"unknown event type {event_type!r}; valid: {', '.join(sorted(known))}",
+                )
+        category = cond.filters.get("category")
+        sets = [self.catalog.categories.get(t) for t in cond.event_types]
+        if category is not None and all(c is not None for c in sets):
+            valid = frozenset().union(*sets)
+            if category.lower() not in valid:
+                raise self.fail(
+                    f"{cond.key}.category",
+                    f"unknown category {category!r} for {', '.join(cond.event_types)}; "
+                    f"valid: {', '.join(sorted(valid)) or '(none seen)'}",
+                )
+
     def event(self, cond: Event) -> exp.Expression:
         if cond.at_least == 0 and cond.at_most is None:
             raise self.fail(f"{cond.key}.at_least", "at_least 0 without at_most matches everyone")
+        self.check_event(cond)
         self.tables.add(f"__ref_{EVENT_MODEL}")
         e = "e"
         where: list[exp.Expression] = [
@@ -243,7 +268,9 @@ class _Compiler:
         if isinstance(cond, Membership):
             return self.membership(cond)
         if isinstance(cond, Expression):
-            return exp.paren(parse_expression(self.rule.file, cond.key, cond.sql))
+            return exp.paren(
+                parse_expression(self.rule.file, cond.key, cond.sql, self.catalog.traits)
+            )
         if isinstance(cond, Group):
             parts = [self.condition(c) for c in cond.items]
             joined = exp.and_(*parts) if cond.kind == "all" else exp.or_(*parts)
@@ -345,7 +372,7 @@ def render(select: exp.Select) -> tuple[str, str]:
     return portable.template(portable.portable(select)), _Renderer().template(select)
 
 
-def _output_columns(rule: Rule) -> list[tuple[str, str]]:
+def _output_columns(rule: Rule, catalog: Catalog) -> list[tuple[str, str]]:
     """(column, source alias) for the model's select list after profile_id and variant."""
     wanted = list(CONTACT_FIELDS[rule.channel]) + [
         f for f in rule.fields if f not in CONTACT_FIELDS[rule.channel]
@@ -356,7 +383,7 @@ def _output_columns(rule: Rule) -> list[tuple[str, str]]:
             continue
         if name in PROFILE_FIELDS:
             out.append((name, "profiles"))
-        elif name in TRAIT_COLUMNS:
+        elif name in catalog.traits:
             out.append((name, "scores"))
         else:
             index = rule.fields.index(name) if name in rule.fields else i
@@ -469,13 +496,22 @@ def _ferry_meta(rule: Rule, columns: set[str], destinations: set[str] | None) ->
 
 
 def compile_rule(
-    rule: Rule, known_audiences: set[str], destinations: set[str] | None = None
+    rule: Rule,
+    known_audiences: set[str],
+    destinations: set[str] | None = None,
+    catalog: Catalog | None = None,
 ) -> CompiledRule:
-    """Compile one parsed rule. `known_audiences`: model names membership may refer to."""
-    compiler = _Compiler(rule, known_audiences)
+    """Compile one parsed rule. `known_audiences`: model names membership may refer to;
+    `catalog`: trait columns and event types (default: the project's, load_catalog)."""
+    if catalog is None:
+        from orchestration.audience_rules.catalog import load_catalog
+        from orchestration.paths import DBT_PROJECT_DIR
+
+        catalog = load_catalog(DBT_PROJECT_DIR)
+    compiler = _Compiler(rule, known_audiences, catalog)
     select = compiler.query()
     members_sql, duckdb_sql = render(select)
-    columns = _output_columns(rule)
+    columns = _output_columns(rule, catalog)
     names = ("profile_id", "variant", *(c for c, _ in columns))
     meta = _ferry_meta(rule, set(names), destinations)
     yaml_entry = {
@@ -551,6 +587,7 @@ def compile_rules_dir(
     existing_audiences: set[str],
     destinations: set[str] | None = None,
     root: Path | None = None,
+    catalog: Catalog | None = None,
 ) -> list[CompiledRule]:
     """Compile every *.yml/*.yaml under rules_dir. Names must be unique and must not
     clash with hand-written audiences."""
@@ -572,4 +609,4 @@ def compile_rules_dir(
             )
         seen[rule.name] = rule.file
     known = set(existing_audiences) | set(seen)
-    return [compile_rule(rule, known, destinations) for rule in _dependency_order(rules)]
+    return [compile_rule(rule, known, destinations, catalog) for rule in _dependency_order(rules)]

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.audience_rules.catalog import load_catalog
 from orchestration.audience_rules.compiler import compile_rule, load_rule_file
-from orchestration.audience_rules.writer import hand_written_audiences
+from orchestration.audience_rules.writer import OUT_REL, hand_written_audiences
 
 SCHEMAS = {"customer_scores": "marts", "customer_events": "marts"}
 
@@ -24,6 +25,9 @@ class Preview:
     without_consent: int
     members: int
     sample: list[str]
+    # why the built audience differs from this preview (the rule was edited since
+    # `ferry audiences compile`), or None when the committed model matches the rule
+    stale: str | None = None
 
 
 def _relation(model: str) -> str:
@@ -45,7 +49,9 @@ def preview_rule(
     known = hand_written_audiences(project) | {
         p.stem for p in (project / "models" / "audiences" / "rules").glob("aud_*.sql")
     }
-    compiled = compile_rule(rule, known - {rule.name})
+    catalog = load_catalog(project, database)
+    compiled = compile_rule(rule, known - {rule.name}, catalog=catalog)
+    stale = _staleness(project, rule.name, compiled.model_sql)
     members_sql = render_for_duckdb(compiled.duckdb_sql, as_of)
     consent = (
         "true"
@@ -73,4 +79,18 @@ def preview_rule(
         matched, erased, unconsented, members, ids = con.execute(sql).fetchone()
     finally:
         con.close()
-    return Preview(rule.name, matched, erased, unconsented, members, list(ids or [])[:10])
+    return Preview(rule.name, matched, erased, unconsented, members, list(ids or [])[:10], stale)
+
+
+def _staleness(project: Path, name: str, model_sql: str) -> str | None:
+    """The rule as edited versus the model dbt builds from (models/audiences/rules)."""
+    model = project / OUT_REL / f"{name}.sql"
+    if not model.exists():
+        return f"{model.relative_to(project)} does not exist yet: run `ferry audiences compile`"
+    if model.read_text() != model_sql:
+        return (
+            f"the rule was edited since {model.relative_to(project)} was compiled: "
+            "this preview shows the rule as it is now, the built audience the old one; "
+            "run `ferry audiences compile`"
+        )
+    return None

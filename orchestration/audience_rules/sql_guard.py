@@ -9,13 +9,13 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from orchestration.audience_rules.catalog import ALLOWED_FUNCTIONS, ALLOWED_NODES, TRAIT_COLUMNS
+from orchestration.audience_rules.catalog import ALLOWED_FUNCTIONS, ALLOWED_NODES
 from orchestration.audience_rules.errors import RuleError
 
 TRAIT_ALIAS = "s"
 
 
-def parse_expression(file: str, key: str, sql: str) -> exp.Expression:
+def parse_expression(file: str, key: str, sql: str, traits: dict[str, str]) -> exp.Expression:
     """Parse and vet a rule's `expression`; return it with columns qualified by the trait alias."""
     try:
         statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
@@ -49,14 +49,14 @@ def parse_expression(file: str, key: str, sql: str) -> exp.Expression:
                 raise RuleError(
                     file, key, f"column {sub.sql()!r}: use plain trait column names, no qualifiers"
                 )
-            if sub.name not in TRAIT_COLUMNS:
+            if sub.name not in traits:
                 raise RuleError(
                     file,
                     key,
                     f"unknown column {sub.name!r} (trait columns of customer_scores only)",
                 )
     if isinstance(node, (exp.Column, exp.Literal)) and not (
-        isinstance(node, exp.Column) and TRAIT_COLUMNS.get(node.name) == "bool"
+        isinstance(node, exp.Column) and traits.get(node.name) == "bool"
     ):
         raise RuleError(
             file, key, "must be a boolean expression (a comparison or a boolean column)"

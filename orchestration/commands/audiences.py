@@ -22,7 +22,7 @@ from orchestration.paths import DBT_PROJECT_DIR, duckdb_path
 def _compile(args: argparse.Namespace) -> int:
     project = Path(args.project_dir).resolve()
     try:
-        p = plan(project)
+        p = plan(project, Path(args.duckdb).resolve() if args.duckdb else None)
     except RuleError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -39,6 +39,8 @@ def _compile(args: argparse.Namespace) -> int:
     for c in p.compiled:
         print(f"compiled {c.rule.file} -> {c.rule.name}")
     print(f"{len(p.compiled)} rule audiences, {len(changed)} files changed")
+    if p.catalog is not None:
+        print(f"checked against {p.catalog.origin}")
     return 0
 
 
@@ -60,6 +62,8 @@ def _preview(args: argparse.Namespace) -> int:
         f"({result.matched} match the rule, {result.without_consent} without consent, "
         f"{result.erased} erased)"
     )
+    if result.stale:
+        print(f"stale: {result.stale}")
     if result.sample:
         print("sample profile ids: " + ", ".join(result.sample))
     return 0
@@ -74,6 +78,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     compile_parser.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 if stale"
+    )
+    compile_parser.add_argument(
+        "--duckdb",
+        default=None,
+        help="warehouse whose customer_scores / customer_events the rules are checked "
+        "against (default: FERRY_DUCKDB_PATH, else audience_rules/_catalog.json)",
     )
     compile_parser.set_defaults(func=_compile)
     preview_parser = sub.add_parser(

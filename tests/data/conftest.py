@@ -47,12 +47,15 @@ DBT_VARS = {"ferry_as_of": AS_OF.isoformat()}
 # The warehouse file's name, the same in every folder: dbt reuses a parse only for the
 # same connection settings (tests/partial_parse.py).
 WAREHOUSE = "warehouse.duckdb"
-PARSE_KEY = partial_parse.key(DBT_PROJECT_DIR, DBT_VARS, "duckdb", WAREHOUSE)
 
 
-def run_dbt(args: list[str], duckdb_file: Path, work: Path) -> subprocess.CompletedProcess[str]:
+def run_dbt(
+    args: list[str], duckdb_file: Path, work: Path, project: Path = DBT_PROJECT_DIR
+) -> subprocess.CompletedProcess[str]:
     """dbt in a subprocess with its own target/log paths and warehouse file (named
-    WAREHOUSE, run from its folder); starts from the session's saved parse."""
+    WAREHOUSE, run from its folder); starts from the session's saved parse (of the
+    repository's project; another `project`, e.g. a copy with one more source, parses
+    on its own)."""
     assert duckdb_file.name == WAREHOUSE, duckdb_file
     env = {
         **os.environ,
@@ -67,9 +70,9 @@ def run_dbt(args: list[str], duckdb_file: Path, work: Path) -> subprocess.Comple
         str(dbt),
         *args,
         "--project-dir",
-        str(DBT_PROJECT_DIR),
+        str(project),
         "--profiles-dir",
-        str(DBT_PROJECT_DIR),
+        str(project),
         "--target-path",
         str(target),
         "--log-path",
@@ -77,12 +80,13 @@ def run_dbt(args: list[str], duckdb_file: Path, work: Path) -> subprocess.Comple
         "--vars",
         json.dumps(DBT_VARS),
     ]
-    partial_parse.seed(target, PARSE_KEY)
+    parse_key = partial_parse.key(project, DBT_VARS, "duckdb", WAREHOUSE)
+    partial_parse.seed(target, parse_key)
     done = subprocess.run(
         cmd, check=False, cwd=duckdb_file.parent, env=env, capture_output=True, text=True,
         timeout=300,
     )  # fmt: skip
-    partial_parse.save(target, PARSE_KEY)
+    partial_parse.save(target, parse_key)
     return done
 
 

@@ -7,7 +7,7 @@ with
 
 source as (
 
-    select * from {{ source('consent', 'changes') }}
+    {{ ferry_raw_source('consent_changes') }}
 
 ),
 

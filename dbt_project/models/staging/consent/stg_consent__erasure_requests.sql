@@ -7,7 +7,7 @@ with
 
 source as (
 
-    select * from {{ source('consent', 'erasure_requests') }}
+    {{ ferry_raw_source('consent_erasure_requests') }}
 
 ),
 

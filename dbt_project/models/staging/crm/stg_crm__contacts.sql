@@ -7,7 +7,7 @@ with
 
 source as (
 
-    select * from {{ source('crm', 'contacts') }}
+    {{ ferry_raw_source('crm_contacts') }}
 
 ),
 

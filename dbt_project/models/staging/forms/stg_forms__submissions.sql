@@ -7,7 +7,7 @@ with
 
 source as (
 
-    select * from {{ source('forms', 'submissions') }}
+    {{ ferry_raw_source('forms_submissions') }}
 
 ),
 

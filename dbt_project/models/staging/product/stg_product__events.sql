@@ -7,7 +7,7 @@ with
 
 source as (
 
-    select * from {{ source('product', 'events') }}
+    {{ ferry_raw_source('product_events') }}
 
 ),
 

@@ -7,7 +7,7 @@ with
 
 source as (
 
-    select * from {{ source('product', 'users') }}
+    {{ ferry_raw_source('product_users') }}
 
 ),
 

@@ -7,7 +7,7 @@ with
 
 source as (
 
-    select * from {{ source('shop', 'abandoned_carts') }}
+    {{ ferry_raw_source('shop_abandoned_carts') }}
 
 ),
 

@@ -7,7 +7,7 @@ with
 
 source as (
 
-    select * from {{ source('shop', 'customers') }}
+    {{ ferry_raw_source('shop_customers') }}
 
 ),
 

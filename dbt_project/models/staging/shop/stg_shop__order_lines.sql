@@ -7,7 +7,7 @@ with
 
 source as (
 
-    select * from {{ source('shop', 'order_lines') }}
+    {{ ferry_raw_source('shop_order_lines') }}
 
 ),
 

@@ -7,7 +7,7 @@ with
 
 source as (
 
-    select * from {{ source('shop', 'orders') }}
+    {{ ferry_raw_source('shop_orders') }}
 
 ),
 

@@ -7,7 +7,7 @@ with
 
 source as (
 
-    select * from {{ source('support', 'surveys') }}
+    {{ ferry_raw_source('support_surveys') }}
 
 ),
 

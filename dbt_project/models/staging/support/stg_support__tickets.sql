@@ -7,7 +7,7 @@ with
 
 source as (
 
-    select * from {{ source('support', 'tickets') }}
+    {{ ferry_raw_source('support_tickets') }}
 
 ),
 

@@ -7,7 +7,7 @@ with
 
 source as (
 
-    select * from {{ source('web', 'events') }}
+    {{ ferry_raw_source('web_events') }}
 
 ),
 
