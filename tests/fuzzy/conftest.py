@@ -29,6 +29,7 @@ FUZZY_PATHS = (
     "profiles.yml",
     "macros/generate_schema_name.sql",
     "macros/fuzzy",
+    "macros/sources/registry.sql",
     "models/intermediate/fuzzy",
     "seeds/fuzzy_nicknames.csv",
     "seeds/fuzzy_review_decisions.csv",

@@ -80,6 +80,12 @@ RECORDS = [
      None, None, None, None),
     ("forms_submissions", "F-5", "Zélie", "Chevalier", "zelie.chevalier@@outlook.com", None,
      None, None, None, None),
+    # one person entered twice in the CRM by two salespeople: a typo in the first
+    # name, no e-mail or phone, the same birth date and address (record ids: may merge)
+    ("crm_contacts", "C-10", "Mathilde", "Bernard", None, None,
+     "1983-06-12", "14 rue Victor Hugo", "Grenoble", "38000"),
+    ("crm_contacts", "C-11", "Mathidle", "Bernard", None, None,
+     "1983-06-12", "14 rue Victor Hugo", "Grenoble", "38000"),
 ]
 # fmt: on
 
@@ -97,6 +103,7 @@ BORDERLINE = ("crm_contacts", "C-9", "forms_submissions", "F-6")
 WORK_AND_PRIVATE = ("crm_contacts", "C-7", "forms_submissions", "F-3")
 COLLEAGUES = ("crm_contacts", "C-8", "forms_submissions", "F-4")
 BROKEN_EMAIL = ("forms_submissions", "F-5", "support_tickets", "T-2")
+CRM_DUPLICATE = ("crm_contacts", "C-10", "crm_contacts", "C-11")
 
 
 def _load_records(warehouse) -> None:
@@ -132,7 +139,7 @@ def _load_records(warehouse) -> None:
                     first,
                     last,
                     email,
-                    "@@" not in email,
+                    email is not None and "@@" not in email,
                     phone,
                     birth,
                     street,
@@ -182,7 +189,7 @@ EDGES = (
 
 @pytest.mark.parametrize(
     "pair",
-    [TYPO, NICKNAME, SWAPPED, MOVED, MOVED_IN_TOWN, WORK_AND_PRIVATE, BROKEN_EMAIL],
+    [TYPO, NICKNAME, SWAPPED, MOVED, MOVED_IN_TOWN, WORK_AND_PRIVATE, BROKEN_EMAIL, CRM_DUPLICATE],
     ids=[
         "typo",
         "nickname",
@@ -191,6 +198,7 @@ EDGES = (
         "moved_in_town",
         "work_and_private",
         "broken_email",
+        "crm_duplicate",
     ],
 )
 def test_same_person_is_linked(first_run: DbtWorkspace, pair) -> None:
@@ -240,15 +248,54 @@ def test_family_members_are_not_linked(first_run: DbtWorkspace) -> None:
     assert queue.get(FATHER_SON, "birth_date_differs") == "birth_date_differs"
 
 
-def test_fuzzy_link_never_joins_two_customer_ids_of_one_system(first_run: DbtWorkspace) -> None:
-    status = _status(first_run)
-    assert status[SAME_SYSTEM] == "refused_customer_id_conflict"
+REVIEW_QUEUE = (
+    "select source_a, source_record_id_a, source_b, source_record_id_b, review_reason "
+    "from marts.fuzzy_review_queue"
+)
+REFUSED = (
+    "select source_a, source_record_id_a, source_b, source_record_id_b, refused_by, "
+    "match_probability, is_in_review_queue from marts.fuzzy_refused_pairs"
+)
+
+
+def test_two_accounts_of_one_system_wait_for_a_steward(first_run: DbtWorkspace) -> None:
+    """Two shop accounts (account ids) never merge on score: the pair waits in the
+    review queue with its reason, and the audit lists it with its score."""
     prob = first_run.query(
         "select match_probability from intermediate.int_fuzzy_links "
         "where source_record_id_a = 'S-6' and source_record_id_b = 'S-7'"
     )[0][0]
     assert prob >= 0.99  # the model alone would have merged them
+    assert _status(first_run)[SAME_SYSTEM] == "needs_review"
     assert SAME_SYSTEM not in _pairs(first_run, EDGES)
+    queue = {tuple(r[:4]): r[4] for r in first_run.query(REVIEW_QUEUE)}
+    assert queue[SAME_SYSTEM] == "two_accounts_one_system"
+    refused = {tuple(r[:4]): r[4:] for r in first_run.query(REFUSED)}
+    assert refused[SAME_SYSTEM] == ("two_accounts_one_system", prob, True)
+
+
+def test_every_unmerged_scored_pair_is_audited(first_run: DbtWorkspace) -> None:
+    """No refusal is silent: each pair scored at or above the review threshold and
+    not merged is in fuzzy_refused_pairs, with the rule that held it back."""
+    unmerged = _pairs(
+        first_run,
+        "select source_a, source_record_id_a, source_b, source_record_id_b "
+        "from intermediate.int_fuzzy_link_decisions "
+        "where not is_merged and match_probability >= 0.6",
+    )
+    refused = {tuple(r[:4]): r[4] for r in first_run.query(REFUSED)}
+    assert unmerged and unmerged <= set(refused)
+    assert refused.get(TWINS, "first_name_differs") == "first_name_differs"
+
+
+def test_two_crm_contacts_of_one_person_merge(first_run: DbtWorkspace) -> None:
+    """CRM contact ids are record ids: the guard does not see them as two people."""
+    row = first_run.query(
+        "select link_status, has_customer_id_conflict, refusal_rule "
+        "from intermediate.int_fuzzy_link_decisions "
+        "where source_record_id_a = 'C-10' and source_record_id_b = 'C-11'"
+    )
+    assert row == [("merged_by_model", False, None)]
 
 
 def test_review_file_is_read_back(first_run: DbtWorkspace) -> None:
@@ -258,7 +305,7 @@ def test_review_file_is_read_back(first_run: DbtWorkspace) -> None:
     assert TYPO in _pairs(first_run, EDGES)
 
     # the steward accepts the borderline pair (written in the other order),
-    # rejects the typo pair, and tries to force the two shop accounts together
+    # rejects the typo pair, and accepts the two shop accounts as one person
     first_run.write_decisions(
         [
             (BORDERLINE[2], BORDERLINE[3], BORDERLINE[0], BORDERLINE[1], "accept"),
@@ -271,14 +318,15 @@ def test_review_file_is_read_back(first_run: DbtWorkspace) -> None:
     edges = _pairs(first_run, EDGES)
     assert BORDERLINE in edges
     assert TYPO not in edges
-    assert SAME_SYSTEM not in edges
+    assert SAME_SYSTEM in edges  # the steward's accept merges two accounts of one system
     status = _status(first_run)
     assert status[BORDERLINE] == "accepted_by_steward"
     assert status[TYPO] == "rejected_by_steward"
-    assert status[SAME_SYSTEM] == "refused_customer_id_conflict"
-    assert BORDERLINE not in _pairs(
-        first_run, "select * exclude (fuzzy_pair_id) from marts.fuzzy_review_queue"
-    )
+    assert status[SAME_SYSTEM] == "accepted_by_steward"
+    queue = _pairs(first_run, "select * exclude (fuzzy_pair_id) from marts.fuzzy_review_queue")
+    assert BORDERLINE not in queue and SAME_SYSTEM not in queue
+    refused = {tuple(r[:4]): r[4] for r in first_run.query(REFUSED)}
+    assert refused[TYPO] == "rejected_by_steward" and SAME_SYSTEM not in refused
     merged_by = first_run.query(
         "select merged_by, reviewer from marts.fuzzy_merges "
         f"where source_record_id_a = '{BORDERLINE[1]}' and source_record_id_b = '{BORDERLINE[3]}'"

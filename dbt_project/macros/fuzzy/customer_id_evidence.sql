@@ -1,11 +1,19 @@
-{#- The customer ids each record of `records` (a CTE of source,
+{#- The account ids each record of `records` (a CTE of source,
     source_record_id) holds or reaches: its own, and those its valid e-mails
     and phones lead to (one hop of the deterministic graph; a value leading to
     more than fuzzy_guard_max_customer_ids ids is a hub and ignored; var
     fuzzy_guard_one_hop: false keeps own ids only). Emits the CTEs up to
     `evidence_customer_ids` (source, source_record_id, customer_id,
-    customer_system), for the fuzzy guards to compare two sides with. -#}
+    customer_system), for the fuzzy guards to compare two sides with.
+    Only account ids count (namespaces of kind account_id in the source registry,
+    macro ferry_customer_id_kinds; a namespace it does not declare counts as one):
+    two record ids of one system (CRM contacts) are rows that may duplicate each
+    other, so holding two of them is no evidence of two people. -#}
 {% macro fuzzy_customer_id_evidence(records) -%}
+{%- set record_namespaces = [] -%}
+{%- for namespace, kind in ferry_customer_id_kinds().items() if kind == 'record_id' -%}
+    {%- do record_namespaces.append(namespace) -%}
+{%- endfor -%}
 identifiers as (
     select
         source,
@@ -25,6 +33,11 @@ customer_ids as (
         {{ dbt.split_part('identifier_value', "':'", 1) }} as customer_system
     from identifiers
     where identifier_type = 'customer_id'
+    {%- if record_namespaces %}
+        and {{ dbt.split_part('identifier_value', "':'", 1) }} not in (
+            {%- for namespace in record_namespaces %}'{{ namespace }}'{% if not loop.last %}, {% endif %}{% endfor -%}
+        )
+    {%- endif %}
 ),
 
 candidate_contacts as (

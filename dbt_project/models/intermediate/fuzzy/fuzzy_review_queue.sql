@@ -26,7 +26,7 @@ final as (
         queued.source_record_id_b,
         queued.match_probability,
         queued.match_weight,
-        coalesce(queued.contradiction, 'borderline_score') as review_reason,
+        queued.refusal_rule as review_reason,
         queued.name_level,
         queued.birth_date_level,
         queued.address_level,

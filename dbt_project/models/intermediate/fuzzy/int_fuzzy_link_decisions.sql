@@ -13,7 +13,10 @@ with pair_decisions as (
     merged links are grouped into clusters (min-label propagation, enough
     rounds for the small clusters fuzzy links form) and a cluster that brings
     together more customer ids of one system than any of its records already
-    holds has all its links refused: deterministic evidence wins. -#}
+    holds has all its links refused: deterministic evidence wins. A steward's
+    accept of two accounts of one system counts as one record holding both (the
+    steward said they are one person), so it does not refuse its own cluster,
+    while a third account reached through the cluster still does. -#}
 merged_pairs as (
     select * from pair_decisions
     where link_status in ('merged_by_model', 'accepted_by_steward')
@@ -78,10 +81,31 @@ cluster_customer_ids as (
         on {{ dbt.concat(['ids.source', "'|'", 'ids.source_record_id']) }} = clusters.node
 ),
 
+{#- the two sides of each accepted pair of accounts, as one holder of both -#}
+accepted_account_pairs as (
+    select merged_links.pair_key, merged_links.node_a, merged_links.node_b
+    from merged_links
+    inner join merged_pairs on merged_pairs.pair_key = merged_links.pair_key
+    where merged_pairs.link_status = 'accepted_by_steward'
+        and merged_pairs.has_customer_id_conflict
+),
+
+holder_customer_ids as (
+    select label, node as holder, customer_system, customer_id from cluster_customer_ids
+    union all
+    select ids.label, accepted.pair_key as holder, ids.customer_system, ids.customer_id
+    from accepted_account_pairs as accepted
+    inner join cluster_customer_ids as ids on ids.node = accepted.node_a
+    union all
+    select ids.label, accepted.pair_key as holder, ids.customer_system, ids.customer_id
+    from accepted_account_pairs as accepted
+    inner join cluster_customer_ids as ids on ids.node = accepted.node_b
+),
+
 per_record_ids as (
-    select label, node, customer_system, count(distinct customer_id) as ids
-    from cluster_customer_ids
-    group by label, node, customer_system
+    select label, holder, customer_system, count(distinct customer_id) as ids
+    from holder_customer_ids
+    group by label, holder, customer_system
 ),
 
 cluster_conflicts as (
@@ -134,6 +158,10 @@ final as (
             when in_conflicting_cluster then 'refused_customer_id_conflict'
             else link_status
         end as link_status,
+        case
+            when in_conflicting_cluster then 'account_cluster'
+            else refusal_rule
+        end as refusal_rule,
         is_merged and not in_conflicting_cluster as is_merged,
         contradiction,
         has_customer_id_conflict or in_conflicting_cluster as has_customer_id_conflict,

@@ -1,17 +1,23 @@
 {#- Every candidate fuzzy pair (scored by the model, or named in the steward's
     review file) with what happens to it and why, judged pair by pair (the
     cluster guard in int_fuzzy_link_decisions comes after). Rules, first match wins:
-    1. the two records carry different customer ids of one system: refused,
-       whatever the score or the steward says (deterministic evidence wins).
-       A record's customer ids are its own and those its valid e-mails and
-       phones lead to (macro fuzzy_customer_id_evidence), so a fuzzy link
-       cannot join two accounts of one system through a third record either;
-    2. the steward rejected the pair: kept apart;
-    3. the steward accepted the pair: merged;
+    1. the steward rejected the pair: kept apart;
+    2. the steward accepted the pair: merged (also two accounts of one system:
+       the steward has seen both and says they are one person);
+    3. the two records carry different account ids of one system (a namespace of
+       kind account_id in the source registry: two shop logins): never merged by
+       the model; from fuzzy_review_threshold the pair waits in the review queue
+       with reason two_accounts_one_system. A record's account ids are its own and
+       those its valid e-mails and phones lead to (macro
+       fuzzy_customer_id_evidence), so a fuzzy link cannot join two accounts of one
+       system through a third record either. Record ids (kind record_id: CRM
+       contacts, two rows of one system that may be one person) never conflict;
     4. score >= fuzzy_match_threshold and no contradicting level: merged;
     5. score >= fuzzy_review_threshold (or a high score with a contradiction):
        waits in the review queue;
     6. otherwise: below the review threshold, ignored.
+    refusal_rule names what held a pair back (two_accounts_one_system,
+    account_chain, or the contradicting level); marts.fuzzy_refused_pairs lists them.
     A table of its own so the cluster guard reads it once: Spark inlines CTEs,
     and the guard's rounds would copy all of this into its plan each round. -#}
 {%- set match_threshold = var('fuzzy_match_threshold', 0.8) -%}
@@ -145,9 +151,11 @@ decided as (
         existing.*,
         conflicts.source_a is not null as has_customer_id_conflict,
         case
-            when conflicts.source_a is not null then 'refused_customer_id_conflict'
             when existing.review_decision = 'reject' then 'rejected_by_steward'
             when existing.review_decision = 'accept' then 'accepted_by_steward'
+            when conflicts.source_a is not null
+                and existing.match_probability >= {{ review_threshold }} then 'needs_review'
+            when conflicts.source_a is not null then 'below_review_threshold'
             when existing.match_probability >= {{ match_threshold }}
                 and existing.contradiction is null then 'merged_by_model'
             when existing.match_probability >= {{ review_threshold }} then 'needs_review'
@@ -167,7 +175,8 @@ decided as (
     person's shop accounts). So a side also holds the customer ids of the
     record's stronger merged links (higher probability, a steward's accept
     first, ties by pair key): of two links joining one record to two accounts
-    of one system, the weaker is refused. -#}
+    of one system, the weaker is refused. A steward's accept is not second-guessed
+    here (it may join two accounts on purpose); the cluster guard still applies. -#}
 provisional as (
     select
         pair_key,
@@ -234,9 +243,11 @@ chain_customer_ids as (
 ),
 
 chain_conflicts as (
-    select distinct pair_key
+    select distinct chain_customer_ids.pair_key
     from chain_customer_ids
-    group by pair_key, customer_system
+    inner join decided on decided.pair_key = chain_customer_ids.pair_key
+    where decided.link_status = 'merged_by_model'
+    group by chain_customer_ids.pair_key, chain_customer_ids.customer_system
     having count(distinct case when side = 'a' then customer_id end) > 0
         and count(distinct case when side = 'b' then customer_id end) > 0
         and count(distinct customer_id) > 1
@@ -269,6 +280,16 @@ final as (
             when chain_conflicts.pair_key is not null then 'refused_customer_id_conflict'
             else decided.link_status
         end as link_status,
+        case
+            when decided.link_status in ('merged_by_model', 'accepted_by_steward')
+                and chain_conflicts.pair_key is null then null
+            when decided.link_status = 'rejected_by_steward' then 'rejected_by_steward'
+            when decided.link_status = 'below_review_threshold' then 'below_review_threshold'
+            when decided.has_customer_id_conflict then 'two_accounts_one_system'
+            when chain_conflicts.pair_key is not null then 'account_chain'
+            when decided.contradiction is not null then decided.contradiction
+            else 'borderline_score'
+        end as refusal_rule,
         decided.link_status in ('merged_by_model', 'accepted_by_steward')
             and chain_conflicts.pair_key is null as is_merged
     from decided
