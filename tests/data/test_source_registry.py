@@ -2,7 +2,8 @@
 and breaks nothing else, and a source added through the registry alone reaches the
 profiles and scores.
 
-Three builds of small generated data (300 people): only CRM contacts, CRM + shop
+Three builds of small generated data (300 people): only CRM contacts (plus one
+person entered twice, for the CRM's own deduplication), CRM + shop
 (customers, orders, order lines), and every source plus a `loyalty_members` source
 declared only in the registry of a copy of the project (no staging model, no SQL),
 landed without loader columns, beside a CRM table that lacks one contract column.
@@ -85,9 +86,27 @@ def _build(path: Path, work: Path, args: list[str], project: Path = DBT_PROJECT_
     )
 
 
+# One person entered twice by two salespeople: a typo in the first name, no e-mail or
+# phone, the same birth date and address. CRM contact ids are record ids (source
+# registry, kind record_id), so the two rows may be one person.
+CRM_TWICE = (
+    ("DUP-1", "Mathilde", "Bernard", "2025-03-02 09:00:00"),
+    ("DUP-2", "Mathidle", "Bernard", "2026-05-20 14:30:00"),
+)
+
+
 @prebuild.job("crm_only_build")
 def build_crm_only(work: Path) -> Build:
-    return _build(_warehouse_with(work, ("crm_contacts",)), work, ["build"])
+    path = _warehouse_with(work, ("crm_contacts",))
+    with duckdb.connect(str(path)) as con:
+        for contact_id, first, last, at in CRM_TWICE:
+            con.execute(
+                "insert into raw.crm_contacts (contact_id, first_name, last_name, birth_date, "
+                "street, city, postcode, country, created_at, updated_at) values "
+                "(?, ?, ?, date '1983-06-12', '14 rue Victor Hugo', 'Grenoble', '38000', 'FR', ?, ?)",
+                [contact_id, first, last, at, at],
+            )
+    return _build(path, work, ["build"])
 
 
 @prebuild.job("crm_shop_build")
@@ -172,6 +191,23 @@ def test_a_subset_of_sources_builds_green(which, request):
         k for k, v in build.results.items() if k.startswith("model.ferry.aud_") and v == "success"
     }
     assert len(built) >= 15
+
+
+def test_a_crm_alone_deduplicates_its_own_contacts(crm_only):
+    """Two CRM contacts of one person, with nothing but a typo'd name, a birth date
+    and an address in common, become one profile."""
+    with duckdb.connect(str(crm_only.path), read_only=True) as con:
+        profiles = con.execute(
+            "select source_record_id, profile_id from marts.customer_identifiers "
+            "where source = 'crm_contacts' and source_record_id in ('DUP-1', 'DUP-2')"
+        ).fetchall()
+        status = con.execute(
+            "select link_status from intermediate.int_fuzzy_link_decisions "
+            "where source_record_id_a in ('DUP-1', 'DUP-2') and source_record_id_b in ('DUP-1', 'DUP-2')"
+        ).fetchall()
+    assert {r[0] for r in profiles} == {"DUP-1", "DUP-2"}
+    assert len({r[1] for r in profiles}) == 1, profiles
+    assert status == [("merged_by_model",)]
 
 
 def test_shop_orders_reach_scores_without_web_or_support(crm_shop):

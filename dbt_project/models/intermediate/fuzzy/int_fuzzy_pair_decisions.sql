@@ -12,7 +12,9 @@
        fuzzy_customer_id_evidence), so a fuzzy link cannot join two accounts of one
        system through a third record either. Record ids (kind record_id: CRM
        contacts, two rows of one system that may be one person) never conflict;
-    4. score >= fuzzy_match_threshold and no contradicting level: merged;
+    4. score >= fuzzy_match_threshold and no contradicting level (int_fuzzy_links,
+       or first names that are one name's masculine and feminine forms, macro
+       fuzzy_first_names_differ_in_gender): merged;
     5. score >= fuzzy_review_threshold (or a high score with a contradiction):
        waits in the review queue;
     6. otherwise: below the review threshold, ignored.
@@ -32,7 +34,12 @@ review_decisions as (
 ),
 
 person_records as (
-    select distinct source, source_record_id from {{ ref('int_person_records') }}
+    select
+        source,
+        source_record_id,
+        min(lower(trim(first_name))) as first_name
+    from {{ ref('int_person_records') }}
+    group by source, source_record_id
 ),
 
 candidates as (
@@ -43,7 +50,7 @@ candidates as (
         coalesce(links.source_record_id_b, review_decisions.source_record_id_b) as source_record_id_b,
         links.match_probability,
         links.match_weight,
-        links.contradiction,
+        links.contradiction as model_contradiction,
         links.name_level,
         links.birth_date_level,
         links.address_level,
@@ -67,6 +74,13 @@ candidates as (
 existing as (
     select
         candidates.*,
+        coalesce(
+            candidates.model_contradiction,
+            case
+                when {{ fuzzy_first_names_differ_in_gender('record_a.first_name', 'record_b.first_name') }}
+                    then 'first_name_gender_differs'
+            end
+        ) as contradiction,
         {{ dbt.concat([
             'source_a', "'|'", 'source_record_id_a', "'|'", 'source_b', "'|'", 'source_record_id_b'
         ]) }} as pair_key
