@@ -3,7 +3,9 @@
     first name in the same family, birth dates further apart than a typo). Shows
     both records side by side; to decide, copy the pair's four key columns into
     seeds/fuzzy_review_decisions.csv with decision accept or reject. Pairs
-    already decided leave the queue. -#}
+    already decided leave the queue. Two accounts of one system (account ids:
+    two shop logins) never merge without a steward: they wait here with reason
+    two_accounts_one_system whatever their score. -#}
 with decisions as (
     select * from {{ ref('int_fuzzy_link_decisions') }}
 ),
@@ -27,6 +29,9 @@ final as (
         queued.match_probability,
         queued.match_weight,
         queued.refusal_rule as review_reason,
+        {#- a second account that also contradicts (another first name at the
+            household's address) is more often a relative than a person -#}
+        queued.contradiction,
         queued.name_level,
         queued.birth_date_level,
         queued.address_level,
