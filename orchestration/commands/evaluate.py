@@ -64,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
             f"  without fuzzy links precision {w['precision']:.4f}  recall {w['recall']:.4f}  "
             f"f1 {w['f1']:.4f}   ({r.fuzzy_links:,} fuzzy links in the identity graph)"
         )
-    for kind, label in (("new_contact", "new contacts"), ("second_account", "second accounts")):
+    labels = {"new_contact": "new contacts", "second_account": "second accounts"}
+    for kind in r.duplicate_recall:
+        label = labels.get(kind, kind.replace("_", " "))
         d = r.duplicate_recall.get(kind) or {}
         if d.get("pairs"):
             before = (r.without_fuzzy or {}).get(f"{kind}_recall")

@@ -31,6 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=0.07,
         help="share of person records duplicated with no shared clean identifier (default 0.07)",
     )
+    p.add_argument(
+        "--crm-duplicate-share",
+        type=float,
+        default=0.0,
+        help="share of CRM rows that duplicate another CRM row: entered twice, imported "
+        "twice, a lead converted (0.08 is a real CRM's mess; default 0: none)",
+    )
     p.set_defaults(func=run)
 
 
@@ -40,7 +47,12 @@ def run(args: argparse.Namespace) -> int:
     target = (args.duckdb or duckdb_path()).resolve()
     started = time.perf_counter()
     summary = generate(
-        args.people, args.seed, target, as_of=args.as_of, duplicate_share=args.duplicate_share
+        args.people,
+        args.seed,
+        target,
+        as_of=args.as_of,
+        duplicate_share=args.duplicate_share,
+        crm_duplicate_share=args.crm_duplicate_share,
     )
     elapsed = time.perf_counter() - started
     print(

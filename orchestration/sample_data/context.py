@@ -26,6 +26,8 @@ class RawTable:
     # rows that belong to a fuzzy duplicate (a second account/contact sharing no clean
     # identifier with the person's other records), including such a record's children
     fuzzy: np.ndarray | None = None
+    # per row, a duplicate kind set by the source itself (None: derived in writer.py)
+    kinds: np.ndarray | None = None
 
 
 # Person-level tables and their e-mail / phone columns (see Context.given).
@@ -44,6 +46,8 @@ class Context:
     pop: Population
     as_of: np.datetime64  # reference instant (UTC, seconds); all activity is at or before it
     duplicate_share: float = 0.07
+    # share of CRM rows that duplicate another CRM row (duplicates.crm_internal); 0: none
+    crm_duplicate_share: float = 0.0
     tables: list[RawTable] = field(default_factory=list)
     # person indices seen by each source system (later sources draw on earlier ones)
     members: dict[str, np.ndarray] = field(default_factory=dict)
@@ -164,9 +168,10 @@ class Context:
         columns: dict[str, object],
         person_idx: np.ndarray,
         fuzzy: np.ndarray | None = None,
+        kinds: np.ndarray | None = None,
     ) -> None:
         flags = np.zeros(len(person_idx), bool) if fuzzy is None else np.asarray(fuzzy, bool)
-        self.tables.append(RawTable(name, key, pa.table(columns), person_idx, flags))
+        self.tables.append(RawTable(name, key, pa.table(columns), person_idx, flags, kinds))
         if name in PERSON_TABLES:
             for kind, column in PERSON_TABLES[name].items():
                 values = columns[column]

@@ -15,15 +15,21 @@ Two kinds, as marketers meet them:
   system, so Ferry never merges them on a fuzzy link: they stay apart by design,
   and the evaluation reports them on their own.
 
+With ``--crm-duplicate-share``, the CRM also holds duplicates of its own rows
+(crm_internal: entered twice, imported twice, a lead converted); CRM contact ids
+are record ids, so Ferry may merge them.
+
 ``raw.ground_truth.duplicate_kind`` says which kind each record is (see
-writer.py); ``is_fuzzy_duplicate`` is true for both.
+writer.py); ``is_fuzzy_duplicate`` is true for all of them.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
 from orchestration.sample_data import mess, vocab
+from orchestration.sample_data.people import Population
 
 # Share of a system's members who open a second account in it.
 SECOND_ACCOUNT_SHARE = 0.01
@@ -118,3 +124,74 @@ def birth_dates(rng: np.random.Generator, dates: np.ndarray) -> np.ndarray:
         except ValueError:  # 29 February in a year without one: leave it
             continue
     return out
+
+
+# Duplicates inside the CRM, as a real CRM holds them (contact ids are record ids:
+# Ferry may merge them): the kind's name, its share of the CRM's duplicates.
+CRM_INTERNAL_KINDS = ("crm_entered_twice", "crm_import_twice", "crm_lead_converted")
+CRM_INTERNAL_WEIGHTS = np.array([0.5, 0.25, 0.25])
+
+
+def crm_internal(
+    rng: np.random.Generator,
+    pop: Population,
+    table: pa.Table,
+    idx: np.ndarray,
+    dup: np.ndarray,
+    share: float,
+) -> tuple[pa.Table, np.ndarray, np.ndarray, np.ndarray]:
+    """Append about ``share`` x the CRM's own rows as duplicates of them: (table, person
+    index, duplicate flag, kind per row: None or one of CRM_INTERNAL_KINDS).
+
+    - entered twice (two salespeople): the name retyped (typo, nickname, swap), the
+      address as a duplicate gives it (old, abbreviated, typo'd, no postcode), half
+      without birth date, mostly without e-mail, never a phone;
+    - import run twice: the same row under a new contact id;
+    - a lead later converted: the lead row holds a name (nickname now and then), the
+      company, half the time the e-mail, and nothing else.
+    """
+    own = np.flatnonzero(~dup)
+    k = int(rng.binomial(len(own), min(share, 1.0))) if share > 0 else 0
+    if k == 0:
+        return table, idx, dup, np.full(len(idx), None, dtype=object)
+    src = np.sort(rng.choice(own, k, replace=False))
+    kind = rng.choice(len(CRM_INTERNAL_KINDS), k, p=CRM_INTERNAL_WEIGHTS)
+    person = idx[src]
+    rows = {c: np.array(v, dtype=object) for c, v in table.take(pa.array(src)).to_pydict().items()}
+    start = len(idx) + 1
+    rows["contact_id"] = np.array([f"CRM-{start + i:06d}" for i in range(k)], dtype=object)
+
+    twice = np.flatnonzero(kind == 0)
+    first, last = vary_names(rng, pop.first_name[person[twice]], pop.last_name[person[twice]])
+    rows["first_name"][twice], rows["last_name"][twice] = first, last
+    street, city, postcode = addresses(
+        rng,
+        pop.street[person[twice]],
+        pop.city[person[twice]],
+        pop.postcode[person[twice]],
+        pop.old_street[person[twice]],
+        pop.old_city[person[twice]],
+        pop.old_postcode[person[twice]],
+    )
+    rows["street"][twice], rows["city"][twice], rows["postcode"][twice] = street, city, postcode
+    rows["birth_date"][twice[rng.random(len(twice)) < 0.5]] = None
+    rows["email"][twice[rng.random(len(twice)) < 0.7]] = None
+    rows["phone"][twice] = None
+
+    lead = np.flatnonzero(kind == 2)
+    rows["first_name"][lead] = mess.nicknames(rng, rows["first_name"][lead], 0.3)
+    for column in ("phone", "street", "city", "postcode", "birth_date"):
+        rows[column][lead] = None
+    rows["email"][lead[rng.random(len(lead)) < 0.5]] = None
+    rows["lifecycle_stage"][lead] = "lead"
+
+    extra = pa.table({c: pa.array(list(v), table.schema.field(c).type) for c, v in rows.items()})
+    kinds = np.concatenate(
+        [np.full(len(idx), None, dtype=object), np.array(CRM_INTERNAL_KINDS, dtype=object)[kind]]
+    )
+    return (
+        pa.concat_tables([table, extra]),
+        np.concatenate([idx, person]),
+        np.concatenate([dup, np.ones(k, bool)]),
+        kinds,
+    )

@@ -34,7 +34,11 @@ def _reference_instant(as_of: dt.date) -> np.datetime64:
 
 
 def build_tables(
-    people: int, seed: int, as_of: dt.date, duplicate_share: float = 0.07
+    people: int,
+    seed: int,
+    as_of: dt.date,
+    duplicate_share: float = 0.07,
+    crm_duplicate_share: float = 0.0,
 ) -> list[RawTable]:
     """All raw tables for one seed, in memory (Arrow). Same arguments, same bytes."""
     if people < 1:
@@ -46,6 +50,7 @@ def build_tables(
         pop=build_population(rng, people, instant),
         as_of=instant,
         duplicate_share=duplicate_share,
+        crm_duplicate_share=crm_duplicate_share,
     )
     # the systems that hold addresses take new-contact duplicates from each other
     ctx.bases = {"crm": crm.plan(ctx), "shop": shop.plan(ctx)}
@@ -69,7 +74,7 @@ def _with_loader_columns(raw: RawTable, instant: np.datetime64) -> RawTable:
     )
     loaded = pa.array(np.full(n, instant), pa.timestamp("s"))
     table = raw.table.append_column("_loader_id", loader_id).append_column("_loaded_at", loaded)
-    return RawTable(raw.name, raw.key, table, raw.person_idx, raw.fuzzy)
+    return RawTable(raw.name, raw.key, table, raw.person_idx, raw.fuzzy, raw.kinds)
 
 
 def generate(
@@ -78,9 +83,10 @@ def generate(
     duckdb_path: Path,
     as_of: dt.date | None = None,
     duplicate_share: float = 0.07,
+    crm_duplicate_share: float = 0.0,
 ) -> GenerationSummary:
     """Generate and write the raw schema (replacing the generator's tables)."""
     as_of = as_of or dt.datetime.now(dt.UTC).date()
-    tables = build_tables(people, seed, as_of, duplicate_share)
+    tables = build_tables(people, seed, as_of, duplicate_share, crm_duplicate_share)
     counts = write_tables(duckdb_path, tables, people=people, seed=seed, as_of=as_of)
     return GenerationSummary(people=people, seed=seed, as_of=as_of, row_counts=counts)

@@ -23,7 +23,8 @@ ACCOUNT_TABLES = {
 
 
 def duplicate_kinds(tables: list[RawTable]) -> dict[str, np.ndarray]:
-    """Per table, each row's duplicate kind: None, 'new_contact' or 'second_account'."""
+    """Per table, each row's duplicate kind: None, 'new_contact', 'second_account', or
+    the kind a source set itself (duplicates.CRM_INTERNAL_KINDS)."""
     with_account: dict[str, np.ndarray] = {}
     for t in tables:
         for system, account_table in ACCOUNT_TABLES.items():
@@ -38,6 +39,8 @@ def duplicate_kinds(tables: list[RawTable]) -> dict[str, np.ndarray]:
             accounts = with_account.get(t.name.split("_", 1)[0], np.zeros(0, np.int64))
             second = np.isin(t.person_idx, accounts)
             kind[t.fuzzy] = np.where(second[t.fuzzy], "second_account", "new_contact")
+        if t.kinds is not None:
+            kind = np.where(t.kinds != None, t.kinds, kind)
         kinds[t.name] = kind
     return kinds
 

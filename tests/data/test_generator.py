@@ -269,3 +269,40 @@ def test_fuzzy_duplicates_are_mostly_new_contacts_reachable_by_a_fuzzy_link() ->
     total = sum(counts.values())
     assert counts["new_contact"] >= 0.75 * total, counts
     assert 0 < counts["second_account"] <= 0.25 * total, counts
+
+
+def test_crm_internal_duplicates_are_a_realistic_share_of_each_kind() -> None:
+    """--crm-duplicate-share: duplicates of CRM rows inside the CRM (entered twice, an
+    import run twice, a lead converted), at about the share asked, each kind shaped
+    the way it happens; the default (0) leaves the data byte for byte as before."""
+    from orchestration.sample_data.duplicates import CRM_INTERNAL_KINDS
+    from orchestration.sample_data.writer import duplicate_kinds
+
+    plain = {t.name: t for t in build_tables(1500, 3, AS_OF)}
+    messy = {t.name: t for t in build_tables(1500, 3, AS_OF, crm_duplicate_share=0.08)}
+    before, crm = plain["crm_contacts"], messy["crm_contacts"]
+    kinds = duplicate_kinds(list(messy.values()))["crm_contacts"]
+    own_rows = before.table.num_rows
+    assert crm.table.slice(0, own_rows).equals(before.table)  # appended, nothing else moved
+    added = crm.table.num_rows - own_rows
+    assert 0.05 <= added / crm.table.num_rows <= 0.15, added
+    assert set(kinds[own_rows:]) == set(CRM_INTERNAL_KINDS)
+    assert crm.fuzzy[own_rows:].all()
+    ids = crm.table.column("contact_id").to_pylist()
+    assert len({i for i in ids if i}) == len([i for i in ids if i])  # new contact ids
+    rows = crm.table.to_pylist()
+    originals = {
+        int(p): r for p, r, d in zip(crm.person_idx, rows, crm.fuzzy, strict=True) if not d
+    }
+    for row, kind, person in zip(
+        rows[own_rows:], kinds[own_rows:], crm.person_idx[own_rows:], strict=True
+    ):
+        original = originals[int(person)]
+        if kind == "crm_import_twice":
+            same = {k for k in row if k not in ("contact_id", "_loader_id")}
+            assert {k: row[k] for k in same} == {k: original[k] for k in same}
+        elif kind == "crm_lead_converted":
+            assert row["lifecycle_stage"] == "lead" and row["street"] is None
+            assert row["last_name"] == original["last_name"]
+        else:
+            assert row["phone"] is None and row["last_name"] and row["first_name"]

@@ -102,9 +102,10 @@ def build_crm_only(work: Path) -> Build:
         for contact_id, first, last, at in CRM_TWICE:
             con.execute(
                 "insert into raw.crm_contacts (contact_id, first_name, last_name, birth_date, "
-                "street, city, postcode, country, created_at, updated_at) values "
-                "(?, ?, ?, date '1983-06-12', '14 rue Victor Hugo', 'Grenoble', '38000', 'FR', ?, ?)",
-                [contact_id, first, last, at, at],
+                "street, city, postcode, country, created_at, updated_at, _loader_id, _loaded_at) "
+                "select ?, ?, ?, date '1983-06-12', '14 rue Victor Hugo', 'Grenoble', '38000', "
+                "'FR', ?, ?, 'test:' || ?, max(_loaded_at) from raw.crm_contacts",
+                [contact_id, first, last, at, at, contact_id],
             )
     return _build(path, work, ["build"])
 

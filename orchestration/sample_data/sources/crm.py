@@ -74,57 +74,52 @@ def build(ctx: Context) -> None:
     offset = rng.choice(np.array([1, 2]), n)
     keys = with_missing_keys(rng, ids("CRM-", n, width=6))
 
-    ctx.add(
-        "crm_contacts",
-        "contact_id",
-        {
-            "contact_id": arr(keys, pa.string()),
-            "first_name": arr(first, pa.string()),
-            "last_name": arr(last, pa.string()),
-            "email": arr(email, pa.string()),
-            "phone": arr(phone, pa.string()),
-            "company": arr(np.where(dup, None, pop.company[idx]), pa.string()),
-            "job_title": arr(pop.job_title[idx], pa.string()),
-            "street": arr(street, pa.string()),
-            "city": arr(city, pa.string()),
-            "postcode": arr(postcode, pa.string()),
-            "country": arr(pop.country[idx], pa.string()),
-            "birth_date": arr(
-                np.where(
-                    dup | (rng.random(n) < 0.1),
-                    duplicates.birth_dates(rng, pop.birth_date[idx]),
-                    np.datetime64("NaT"),
-                ),
-                pa.date32(),
+    columns = {
+        "contact_id": arr(keys, pa.string()),
+        "first_name": arr(first, pa.string()),
+        "last_name": arr(last, pa.string()),
+        "email": arr(email, pa.string()),
+        "phone": arr(phone, pa.string()),
+        "company": arr(np.where(dup, None, pop.company[idx]), pa.string()),
+        "job_title": arr(pop.job_title[idx], pa.string()),
+        "street": arr(street, pa.string()),
+        "city": arr(city, pa.string()),
+        "postcode": arr(postcode, pa.string()),
+        "country": arr(pop.country[idx], pa.string()),
+        "birth_date": arr(
+            np.where(
+                dup | (rng.random(n) < 0.1),
+                duplicates.birth_dates(rng, pop.birth_date[idx]),
+                np.datetime64("NaT"),
             ),
-            "owner_name": arr(
-                np.array([o[0] for o in vocab.SALES_OWNERS], dtype=object)[owner], pa.string()
-            ),
-            "owner_email": arr(
-                np.array([o[1] for o in vocab.SALES_OWNERS], dtype=object)[owner], pa.string()
-            ),
-            "lead_source": arr(
-                np.array(vocab.LEAD_SOURCES, dtype=object)[
-                    rng.integers(0, len(vocab.LEAD_SOURCES), n)
-                ],
-                pa.string(),
-            ),
-            "lifecycle_stage": arr(
-                np.array(["lead", "mql", "sql", "opportunity", "customer"], dtype=object)[
-                    rng.integers(0, 5, n)
-                ],
-                pa.string(),
-            ),
-            "competitor_name": arr(np.where(competitor, comp_name, None), pa.string()),
-            "competitor_contract_end_date": arr(
-                np.where(competitor, contract_end, np.datetime64("NaT")), pa.date32()
-            ),
-            "notes": arr(notes, pa.string()),
-            "created_at": arr(iso_with_offset(created, offset), pa.string()),
-            "updated_at": arr(
-                iso_with_offset(updated.astype("datetime64[s]"), offset), pa.string()
-            ),
-        },
-        idx,
-        dup,
+            pa.date32(),
+        ),
+        "owner_name": arr(
+            np.array([o[0] for o in vocab.SALES_OWNERS], dtype=object)[owner], pa.string()
+        ),
+        "owner_email": arr(
+            np.array([o[1] for o in vocab.SALES_OWNERS], dtype=object)[owner], pa.string()
+        ),
+        "lead_source": arr(
+            np.array(vocab.LEAD_SOURCES, dtype=object)[rng.integers(0, len(vocab.LEAD_SOURCES), n)],
+            pa.string(),
+        ),
+        "lifecycle_stage": arr(
+            np.array(["lead", "mql", "sql", "opportunity", "customer"], dtype=object)[
+                rng.integers(0, 5, n)
+            ],
+            pa.string(),
+        ),
+        "competitor_name": arr(np.where(competitor, comp_name, None), pa.string()),
+        "competitor_contract_end_date": arr(
+            np.where(competitor, contract_end, np.datetime64("NaT")), pa.date32()
+        ),
+        "notes": arr(notes, pa.string()),
+        "created_at": arr(iso_with_offset(created, offset), pa.string()),
+        "updated_at": arr(iso_with_offset(updated.astype("datetime64[s]"), offset), pa.string()),
+    }
+    table, idx, dup, kinds = duplicates.crm_internal(
+        rng, pop, pa.table(columns), idx, dup, ctx.crm_duplicate_share
     )
+    columns = {name: table.column(name).combine_chunks() for name in table.column_names}
+    ctx.add("crm_contacts", "contact_id", columns, idx, dup, kinds)
