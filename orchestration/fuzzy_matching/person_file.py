@@ -88,6 +88,7 @@ def read_person_file(path: str | Path) -> pa.Table:
     if path.suffix.lower() in {".parquet", ".pq"}:
         table = pq.read_table(path)
     else:
+        _check_utf8(path)
         with path.open(newline="", encoding="utf-8") as handle:
             header = next(csv.reader(handle), [])
         table = pacsv.read_csv(
@@ -101,6 +102,20 @@ def read_person_file(path: str | Path) -> pa.Table:
         values = pc.utf8_trim_whitespace(pc.cast(table[name], pa.string()))
         columns[name.strip()] = pc.if_else(pc.equal(values, ""), None, values)
     return pa.table(columns)
+
+
+def _check_utf8(path: Path) -> None:
+    """Refuse a CSV that is not UTF-8, naming the line, rather than failing deep in
+    the CSV reader (a Latin-1 export from a CRM is the usual case)."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise PersonFileError(
+            f"{path}: line {line}: byte 0x{data[error.start]:02x} is not UTF-8; "
+            "save the file as UTF-8"
+        ) from None
 
 
 def to_person_records(table: pa.Table, id_col: str) -> pa.Table:

@@ -175,3 +175,26 @@ def test_prior_rules_recall_is_read_off_the_m_probabilities() -> None:
     assert rule_recall_from_m(settings, has_email=False) == pytest.approx(1 - 0.7 * 0.6)
     # e-mail too: 1 - 0.7 * 0.6 * 0.1 = 0.958, capped: never "the rules find all"
     assert rule_recall_from_m(settings, has_email=True) == 0.95
+
+
+def test_bad_values_are_read_not_crashed_on_and_a_non_utf8_file_is_named(
+    febrl_like: Path, tmp_path: Path
+) -> None:
+    """Impossible birth dates (20241341) and empty names are records like any other:
+    no crash, none dropped; a Latin-1 file is refused with its line."""
+    table = read_person_file(febrl_like)
+    rows = table.to_pylist()
+    rows[0]["date_of_birth"], rows[1]["date_of_birth"] = "20241341", "1990-13-45"
+    rows[2]["given_name"] = rows[2]["surname"] = None
+    rows[3]["given_name"] = None
+    bad = tmp_path / "bad_values.csv"
+    pacsv.write_csv(pa.Table.from_pylist(rows, schema=table.schema), bad)
+    r = evaluate_person_file(bad, id_col="rec_id", cluster_col="cluster_id", threshold=0.99)
+    assert r.records == len(rows)
+    assert r.precision >= 0.99 and r.recall >= 0.9, r
+
+    latin1 = tmp_path / "latin1.csv"
+    text = febrl_like.read_text(encoding="utf-8").splitlines()
+    latin1.write_bytes("\n".join([*text[:3], text[3] + ",Ren\u00e9", *text[4:]]).encode("latin-1"))
+    with pytest.raises(PersonFileError, match=r"latin1\.csv: line 4: byte 0xe9 is not UTF-8"):
+        read_person_file(latin1)
