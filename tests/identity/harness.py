@@ -23,6 +23,7 @@ IDENTITY_PATHS = (
     "profiles.yml",
     "macros/generate_schema_name.sql",
     "macros/identity",
+    "macros/sources/registry.sql",
     "models/intermediate/identity",
     "models/marts/core",
 )

@@ -10,10 +10,7 @@
     two record ids of one system (CRM contacts) are rows that may duplicate each
     other, so holding two of them is no evidence of two people. -#}
 {% macro fuzzy_customer_id_evidence(records) -%}
-{%- set record_namespaces = [] -%}
-{%- for namespace, kind in ferry_customer_id_kinds().items() if kind == 'record_id' -%}
-    {%- do record_namespaces.append(namespace) -%}
-{%- endfor -%}
+{%- set record_namespaces = ferry_record_id_namespaces() -%}
 identifiers as (
     select
         source,

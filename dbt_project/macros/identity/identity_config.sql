@@ -7,6 +7,7 @@
         'identity_blocked_values': ['null', 'none', 'nan', 'n/a', 'na', 'unknown', 'anonymous', 'undefined', '-1', 'test@test.com', 'test@example.com'],
         'identity_blocked_patterns': {'any': ['^[0-]*$'], 'email': ['^(info|contact|noreply|no-reply|admin|sales|support|hello)@']},
         'identity_max_customer_ids': {'customer_id': 1, 'email': 1, 'phone': 1, 'anonymous_id': 1},
+        'identity_max_record_ids': 3,
         'identity_type_priority': ['customer_id', 'email', 'phone', 'anonymous_id'],
         'identity_label_rounds': 10,
         'identity_first_name_checked_types': ['phone'],
@@ -46,6 +47,26 @@
     {%- endfor %}
         else 1
     end
+{%- endmacro %}
+
+
+{#- How many distinct customer ids of one system a shared identifier may carry
+    before it is a hub: identity_max_customer_ids for its type, or, for a
+    namespace of kind record_id (CRM contacts: rows that may duplicate each
+    other), identity_max_record_ids, whatever the type: an import run twice or a
+    contact entered again shares its e-mail and phone with the first row. -#}
+{% macro identity_customer_id_limit(type_column, system_column) -%}
+    {%- set record_namespaces = ferry_record_id_namespaces() -%}
+    {%- if record_namespaces -%}
+    case
+        when {{ system_column }} in (
+            {%- for namespace in record_namespaces %}{{ identity_literal(namespace) }}{% if not loop.last %}, {% endif %}{% endfor -%}
+        ) then {{ identity_setting('identity_max_record_ids') | int }}
+        else {{ identity_max_customer_ids(type_column) }}
+    end
+    {%- else -%}
+    {{ identity_max_customer_ids(type_column) }}
+    {%- endif -%}
 {%- endmacro %}
 
 

@@ -223,3 +223,12 @@
     {%- endfor -%}
     {{ return(kinds) }}
 {%- endmacro %}
+
+{#- The customer-id namespaces of kind record_id (ferry_customer_id_kinds), sorted. -#}
+{% macro ferry_record_id_namespaces() -%}
+    {%- set namespaces = [] -%}
+    {%- for namespace, kind in ferry_customer_id_kinds().items() if kind == 'record_id' -%}
+        {%- do namespaces.append(namespace) -%}
+    {%- endfor -%}
+    {{ return(namespaces | sort) }}
+{%- endmacro %}

@@ -3,7 +3,11 @@
 
     A shared identifier carrying more distinct customer ids of one system than
     identity_max_customer_ids allows for its type is a hub (a household phone, a
-    family email, a shared device) and none of its links are used.
+    family email, a shared device) and none of its links are used. Record ids
+    (a namespace of kind record_id in the source registry: CRM contacts, rows
+    that may duplicate each other) are held to identity_max_record_ids instead
+    (macro identity_customer_id_limit): a contact imported twice shares its
+    e-mail and phone with the first row.
 
     Priority (identity_type_priority): types are judged strongest first, and a
     weaker identifier is judged against the customer ids its records already reach
@@ -93,14 +97,26 @@ name_conflicts as (
     select identifier_node from first_name_initials where first_name_initials > 1
 ),
 
+{#- per identifier and system: how many ids, and whether that is over the limit
+    (identity_customer_id_limit: record-id systems such as the CRM get their own) -#}
 direct_counts as (
     select
         identifier_node,
-        max(customer_id_count) as direct_max_customer_ids
+        max(customer_id_count) as direct_max_customer_ids,
+        {{ dbt.bool_or('is_over_limit') }} as is_direct_over_limit
     from (
-        select identifier_node, customer_system, count(*) as customer_id_count
+        select
+            identifier_customer_ids.identifier_node,
+            identifier_customer_ids.customer_system,
+            count(*) as customer_id_count,
+            count(*) > {{ identity_customer_id_limit('shared.identifier_type', 'identifier_customer_ids.customer_system') }}
+                as is_over_limit
         from identifier_customer_ids
-        group by identifier_node, customer_system
+        inner join shared on shared.identifier_node = identifier_customer_ids.identifier_node
+        group by
+            identifier_customer_ids.identifier_node,
+            identifier_customer_ids.customer_system,
+            shared.identifier_type
     ) as per_system
     group by identifier_node
 ),
@@ -125,16 +141,21 @@ reached_{{ rank }} as (
 reached_counts_{{ rank }} as (
     select
         identifier_node,
-        max(customer_id_count) as reached_max_customer_ids
+        max(customer_id_count) as reached_max_customer_ids,
+        {{ dbt.bool_or('is_over_limit') }} as is_reached_over_limit
     from (
         select
             occurrences.identifier_node,
             reached_{{ rank }}.customer_system,
-            count(distinct reached_{{ rank }}.customer_id) as customer_id_count
+            count(distinct reached_{{ rank }}.customer_id) as customer_id_count,
+            count(distinct reached_{{ rank }}.customer_id)
+                > {{ identity_customer_id_limit('shared.identifier_type', 'reached_' ~ rank ~ '.customer_system') }}
+                as is_over_limit
         from occurrences
         inner join reached_{{ rank }} on reached_{{ rank }}.record_key = occurrences.record_key
+        inner join shared on shared.identifier_node = occurrences.identifier_node
         where occurrences.type_rank = {{ rank }}
-        group by occurrences.identifier_node, reached_{{ rank }}.customer_system
+        group by occurrences.identifier_node, reached_{{ rank }}.customer_system, shared.identifier_type
     ) as per_system
     group by identifier_node
 ),
@@ -143,8 +164,8 @@ judged_{{ rank }} as (
     select
         shared.identifier_node,
         coalesce(reached_counts_{{ rank }}.reached_max_customer_ids, 0) as reached_max_customer_ids,
-        coalesce(reached_counts_{{ rank }}.reached_max_customer_ids, 0)
-            <= {{ identity_max_customer_ids('shared.identifier_type') }}
+        coalesce(reached_counts_{{ rank }}.is_reached_over_limit, false) as is_reached_over_limit,
+        not coalesce(reached_counts_{{ rank }}.is_reached_over_limit, false)
             and name_conflicts.identifier_node is null as is_kept
     from shared
     left join reached_counts_{{ rank }} on reached_counts_{{ rank }}.identifier_node = shared.identifier_node
@@ -159,7 +180,7 @@ kept_{{ rank }} as (
 
 judged as (
     {%- for identifier_type in priority %}
-    select identifier_node, reached_max_customer_ids, is_kept from judged_{{ loop.index }}
+    select identifier_node, reached_max_customer_ids, is_reached_over_limit, is_kept from judged_{{ loop.index }}
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 ),
@@ -176,10 +197,8 @@ final as (
         coalesce(judged.is_kept, false) as is_kept,
         case
             when coalesce(judged.is_kept, false) then 'linked'
-            when coalesce(direct_counts.direct_max_customer_ids, 0)
-                > {{ identity_max_customer_ids('shared.identifier_type') }} then 'max_customer_ids_exceeded'
-            when coalesce(judged.reached_max_customer_ids, 0)
-                > {{ identity_max_customer_ids('shared.identifier_type') }} then 'higher_priority_conflict'
+            when coalesce(direct_counts.is_direct_over_limit, false) then 'max_customer_ids_exceeded'
+            when coalesce(judged.is_reached_over_limit, false) then 'higher_priority_conflict'
             else 'conflicting_first_names'
         end as link_status
     from shared
