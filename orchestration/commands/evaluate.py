@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         if d.get("pairs"):
             before = (r.without_fuzzy or {}).get(f"{kind}_recall")
             print(
-                f"  recall on pairs with generated fuzzy duplicates, {label:<16}"
+                f"  recall on pairs with generated fuzzy duplicates, {label:<19} "
                 f"{d['recall']:.4f}   ({d['found_pairs']:,} / {d['pairs']:,} pairs"
                 + (f"; {before:.4f} without fuzzy links" if before is not None else "")
                 + ")"
