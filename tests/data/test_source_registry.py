@@ -107,6 +107,13 @@ def build_crm_only(work: Path) -> Build:
                 "'FR', ?, ?, 'test:' || ?, max(_loaded_at) from raw.crm_contacts",
                 [contact_id, first, last, at, at, contact_id],
             )
+        # a contact typed without any name: flagged in the quarantine, still linked
+        con.execute(
+            "insert into raw.crm_contacts (contact_id, email, created_at, updated_at, "
+            "_loader_id, _loaded_at) select 'NONAME-1', 'jo.sans.nom@free.fr', "
+            "'2026-01-05 10:00:00', '2026-01-05 10:00:00', 'test:NONAME-1', max(_loaded_at) "
+            "from raw.crm_contacts"
+        )
     return _build(path, work, ["build"])
 
 
@@ -209,6 +216,20 @@ def test_a_crm_alone_deduplicates_its_own_contacts(crm_only):
     assert {r[0] for r in profiles} == {"DUP-1", "DUP-2"}
     assert len({r[1] for r in profiles}) == 1, profiles
     assert status == [("merged_by_model",)]
+
+
+def test_a_contact_without_a_name_is_flagged_not_dropped(crm_only):
+    with duckdb.connect(str(crm_only.path), read_only=True) as con:
+        reasons = con.execute(
+            "select reason from intermediate.int_quarantined_records "
+            "where source = 'crm_contacts' and source_record_id = 'NONAME-1'"
+        ).fetchall()
+        linked = con.execute(
+            "select count(profile_id) from marts.customer_identifiers "
+            "where source = 'crm_contacts' and source_record_id = 'NONAME-1'"
+        ).fetchall()
+    assert reasons == [("no_name",)]
+    assert linked[0][0] >= 1
 
 
 def test_shop_orders_reach_scores_without_web_or_support(crm_shop):
