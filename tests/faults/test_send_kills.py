@@ -167,9 +167,9 @@ def test_a_destination_answering_503_to_everything_stops_the_run_within_a_few_se
 
 
 STORMS = {
-    "5xx": dict(kind="fail", status=503),
-    "reset_before": dict(kind="drop"),
-    "reset_after": dict(kind="drop", after_processing=True),
+    "5xx": {"kind": "fail", "status": 503},
+    "reset_before": {"kind": "drop"},
+    "reset_after": {"kind": "drop", "after_processing": True},
 }
 
 
