@@ -13,10 +13,10 @@ from dagster import Definitions, in_process_executor
 
 from orchestration.assets.dbt import ferry_dbt_models
 from orchestration.assets.engagement import build_engagement_assets
-from orchestration.assets.syncs import build_sync_assets
+from orchestration.assets.syncs import build_preview_checks, build_sync_assets
 from orchestration.checks.audiences import build_audience_checks
 from orchestration.checks.profiles import build_profile_checks
-from orchestration.plan_job import build_plan_job
+from orchestration.plan_job import build_confirm_jobs, build_plan_job
 from orchestration.main_job import build_main_jobs
 from orchestration.notifications import notify_on_run_failure
 from orchestration.resources import build_resources
@@ -30,8 +30,8 @@ def build_definitions() -> Definitions:
     jobs, schedules = build_jobs_and_schedules(engagement_keys)
     return Definitions(
         assets=[ferry_dbt_models, *build_sync_assets(), *engagement],
-        asset_checks=[*build_profile_checks(), *build_audience_checks()],
-        jobs=[*jobs, *build_main_jobs(), build_plan_job()],
+        asset_checks=[*build_profile_checks(), *build_audience_checks(), *build_preview_checks()],
+        jobs=[*jobs, *build_main_jobs(), build_plan_job(), *build_confirm_jobs()],
         schedules=schedules,
         sensors=[*build_sensors(), notify_on_run_failure],
         resources=build_resources(),

@@ -21,8 +21,7 @@ from dagster import (
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from orchestration.assets.catalog import Audience, load_audiences
-from orchestration.assets.syncs import DESTINATION_TAG, SYNC_TAG
-from orchestration.checks.audiences import sync_asset_key
+from orchestration.assets.syncs import DESTINATION_TAG, SYNC_TAG, schedule_words, sync_selection
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 _LOCAL_TYPES = {"file"}  # write to local disk: nothing to authorise
@@ -76,8 +75,8 @@ def sync_job(sync: Any) -> UnresolvedAssetJobDefinition:
     return _once(
         define_asset_job(
             sync_job_name(sync),
-            selection=AssetSelection.assets(sync_asset_key(sync)),
-            description=f"Sync {sync.audience} to {sync.destination_name} ({sync.mode}).",
+            selection=sync_selection([sync]),
+            description=f"Sync now: {sync.audience} to {sync.destination_name} ({sync.mode}).",
             tags={DESTINATION_TAG: sync.destination_name, SYNC_TAG: sync.name},
         )
     )
@@ -95,7 +94,7 @@ def audience_syncs_job(audience: Audience) -> UnresolvedAssetJobDefinition:
     return _once(
         define_asset_job(
             f"sync_all_{audience.name}",
-            selection=AssetSelection.assets(*[sync_asset_key(s) for s in audience.syncs]),
+            selection=sync_selection(list(audience.syncs)),
             description=f"Every sync of audience {audience.title}, run when the audience is rebuilt.",
             tags={DESTINATION_TAG: destinations.pop()} if len(destinations) == 1 else None,
         )
@@ -119,7 +118,7 @@ def build_jobs_and_schedules(engagement_keys: list[AssetKey]) -> tuple[list, lis
                         cron_schedule=sync.schedule,
                         execution_timezone=os.environ.get("FERRY_TIMEZONE", "UTC"),
                         description=(
-                            f"{sync.audience} -> {sync.destination_name} on `{sync.schedule}`"
+                            f"Sync now: {sync.audience} to {sync.destination_name}, {schedule_words(sync)}"
                             + ("" if running else " (stopped: no credentials for this destination)")
                         ),
                         default_status=(

@@ -96,7 +96,7 @@ def test_plan_job_is_a_dry_run(sample_warehouse, warehouse_path):
         expected = expected_email_members(conn, audience, sync)
     finally:
         conn.close()
-    assert meta["planned_adds"] == len(expected) > 0
+    assert meta["to_add"] == len(expected) > 0
     assert meta["gate_passed"] is True
     sample = meta["sample"]
     assert "@" in sample and not any(email in sample for email in expected)  # masked
@@ -120,14 +120,14 @@ def test_syncs_reach_the_sandboxes_with_exactly_the_audience(sample_warehouse, w
             if meta is None:
                 assert any(sync.name in step for step in result.failures), sync.name
                 continue
-            assert meta["failed"] == 0 and meta["parked"] == 0, (sync.name, meta)
+            assert meta["rejected"] == 0 and meta["parked"] == 0, (sync.name, meta)
     conn = duckdb.connect(str(warehouse_path), read_only=True)
     try:
         by_list: dict[str, set[str]] = {}
         for audience, sync in _marketing_syncs():
             list_name = list_name_of(sync)
             expected = expected_email_members(conn, audience, sync)
-            assert result.materialized[sync_asset_key(sync)]["sent"] == len(expected)
+            assert result.materialized[sync_asset_key(sync)]["added"] == len(expected)
             by_list.setdefault(list_name, set()).update(expected)
     finally:
         conn.close()
@@ -139,7 +139,7 @@ def test_syncs_reach_the_sandboxes_with_exactly_the_audience(sample_warehouse, w
     # Unchanged audiences: a second run sends nothing.
     again = run_phase(defs, instance, "syncs", [sync_asset_key(s) for _, s in _marketing_syncs()])
     assert again.success, again.failures
-    assert all(m["sent"] == 0 for m in again.materialized.values())
+    assert all(m["added"] + m["updated"] + m["removed"] + m["sent"] == 0 for m in again.materialized.values())
 
     # The loop closes: engagement pulled back from the sandboxes reaches the marts
     # (timeline, suppressions) and the reports in the reporting phase.
