@@ -128,3 +128,68 @@ def test_each_sync_has_a_confirm_job():
             job = defs.resolve_job_def(f"confirm_{sync.name}")
             assert sync_asset_key(sync) in job.asset_layer.selected_asset_keys
     # That the job goes ahead after a stop is shown by test_sandboxes_receive_audiences (Meta's floor).
+
+
+def test_reasons_per_person_are_queryable_for_a_held_back_and_a_rejected_member(
+    warehouse, fresh_sandboxes
+):
+    """One member the SendGrid sandbox rejects, one the policies hold back (suppressed for e-mail):
+    `reporting.sync_member_outcomes` says why for each, by profile id."""
+    import duckdb
+
+    from connectors.sendgrid.sandbox import local_sandbox
+    from orchestration.assets.member_outcomes import KEY, TABLE
+    from orchestration.definitions import defs
+    from orchestration.main_job import execute_selection
+    from orchestration.testing import expected_email_members
+
+    audience, sync = _sendgrid_list_sync()
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        eligible = sorted(expected_email_members(conn, audience, sync))
+        column = sync.identifiers["email"]
+        rejected_profile = conn.execute(
+            f"select cast(profile_id as varchar) from {audience.relation} where lower(trim({column})) = ?",
+            [eligible[0]],
+        ).fetchone()[0]
+        # Independently of the engine: a member outside the holdout (checked first) with an
+        # e-mail suppression that is not an erasure.
+        suppressed = conn.execute(
+            f"""select cast(a.profile_id as varchar), min(s.reason) from {audience.relation} a
+            join marts.customer_suppressions s on s.profile_id = a.profile_id and s.channel = 'email'
+            where coalesce(a.variant, '') <> 'holdout' and s.reason <> 'erasure'
+            group by 1 order by 1 limit 1"""
+        ).fetchone()
+    finally:
+        conn.close()
+    assert suppressed, f"{audience.name} has no member suppressed for e-mail in the sample"
+    local_sandbox().faults.reject(eligible[0], "mailbox does not exist")
+
+    with DagsterInstance.ephemeral() as instance:
+        synced = execute_selection(defs, instance, AssetSelection.assets(sync_asset_key(sync)), name="sync")
+        assert not synced.success  # one rejected member: the run did not finish its work
+        check = _check_evaluations(synced)[SYNC_CHECK]
+        assert "1 rejected" in check.description and "mailbox does not exist" in check.description
+        built = execute_selection(defs, instance, AssetSelection.assets(KEY), name="outcomes")
+        assert built.success
+        mat = next(e for e in built.all_events if e.event_type_value == "ASSET_MATERIALIZATION")
+        meta = {k: getattr(v, "value", v) for k, v in mat.event_specific_data.materialization.metadata.items()}
+    assert f"| held back | suppressed: {suppressed[1]} |" in meta["not_reached_by_reason"]
+    assert "rejected" in meta["sample_per_reason"] and "@" not in meta["sample_per_reason"]
+
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        def why(profile):
+            return conn.execute(
+                f"select outcome, reason, detail from {TABLE} where profile_id = ? and sync_name = ?",
+                [profile, sync.name],
+            ).fetchall()
+
+        assert why(suppressed[0]) == [("held back", f"suppressed: {suppressed[1]}", None)]
+        assert why(rejected_profile) == [("rejected", "mailbox does not exist", "mailbox does not exist")]
+        delivered = conn.execute(
+            f"select count(*) from {TABLE} where sync_name = ? and outcome = 'delivered'", [sync.name]
+        ).fetchone()[0]
+        assert delivered == len(eligible) - 1
+    finally:
+        conn.close()
