@@ -13,6 +13,7 @@ from dagster import Definitions, in_process_executor
 
 from orchestration.assets.dbt import ferry_dbt_models
 from orchestration.assets.engagement import build_engagement_assets
+from orchestration.assets.audience_overview import audience_overview
 from orchestration.assets.member_outcomes import sync_member_outcomes
 from orchestration.assets.syncs import build_preview_checks, build_sync_assets
 from orchestration.checks.audiences import build_audience_checks
@@ -30,7 +31,7 @@ def build_definitions() -> Definitions:
     engagement_keys = [key for a in engagement for key in a.keys]
     jobs, schedules = build_jobs_and_schedules(engagement_keys)
     return Definitions(
-        assets=[ferry_dbt_models, *build_sync_assets(), *engagement, sync_member_outcomes],
+        assets=[ferry_dbt_models, *build_sync_assets(), *engagement, sync_member_outcomes, audience_overview],
         asset_checks=[*build_profile_checks(), *build_audience_checks(), *build_preview_checks()],
         jobs=[*jobs, *build_main_jobs(), build_plan_job(), *build_confirm_jobs()],
         schedules=schedules,

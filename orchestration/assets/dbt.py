@@ -10,7 +10,7 @@ audiences, reporting. Keys are ``<group>/<model>`` for models and
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, Config
+from dagster import AssetExecutionContext, AssetKey, Config, Output
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -19,6 +19,7 @@ from dagster_dbt import (
 )
 
 from orchestration.assets.dbt_project import ferry_dbt_project
+from orchestration.resources import WarehouseResource
 
 GROUPS = ("staging", "identity", "profiles", "scores", "audiences", "reporting")
 
@@ -117,16 +118,30 @@ class DbtBuildConfig(Config):
     name="ferry_dbt_models",
     pool="warehouse",
 )
-def ferry_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
-    """Build the selected dbt models and run their tests (``dbt build``)."""
+def ferry_dbt_models(
+    context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource, config: DbtBuildConfig
+):
+    """Build the selected dbt models and run their tests (``dbt build``).
+
+    Audiences' materializations (and their dbt tests' results) are held until dbt
+    exits, then carry what a marketer reads on the audience's page (size, change,
+    consent, destinations, masked sample): the warehouse can only be read once
+    dbt let go of it (DuckDB allows one writing process).
+    """
     args = ["build"]
     if config.skip_tests:
         args += ["--exclude", "resource_type:test resource_type:unit_test"]
     if config.full_refresh:
         args.append("--full-refresh")
     invocation = dbt.cli(args, context=context)
+    audiences = _audiences_by_key()
+    held: list[Any] = []
     try:
-        yield from invocation.stream()
+        for event in invocation.stream():
+            if _event_key(context, event) in audiences:
+                held.append(event)
+            else:
+                yield event
     finally:
         # If streaming fails (or the run is cancelled), never leave dbt holding the
         # warehouse: on DuckDB its file lock would block the syncs that follow.
@@ -137,3 +152,37 @@ def ferry_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, config
                 process.wait(timeout=30)
             except Exception:
                 process.kill()
+    yield from _with_audience_facts(context, warehouse, held, audiences)
+
+
+def _audiences_by_key() -> dict[AssetKey, Any]:
+    from orchestration.assets.catalog import load_audiences
+
+    return {a.asset_key: a for a in load_audiences()}
+
+
+def _event_key(context: AssetExecutionContext, event: Any) -> AssetKey | None:
+    if isinstance(event, Output):
+        return context.asset_key_for_output(event.output_name)
+    return getattr(event, "asset_key", None)
+
+
+def _with_audience_facts(
+    context: AssetExecutionContext, warehouse: WarehouseResource, held: list[Any], audiences: dict[AssetKey, Any]
+):
+    """Yield the held audience events, materializations first, each with the audience's facts."""
+    if not held:
+        return
+    from orchestration.assets.audience_facts import audience_facts, previous_row_count
+
+    outputs = [e for e in held if isinstance(e, Output)]
+    with warehouse.connect() as conn:
+        for event in outputs:
+            audience = audiences[context.asset_key_for_output(event.output_name)]
+            try:
+                extra = audience_facts(conn, audience, previous_row_count(context.instance, audience.asset_key))
+            except Exception as exc:  # noqa: BLE001 - facts are for reading; the build itself succeeded
+                context.log.warning(f"{audience.name}: could not read its facts ({type(exc).__name__}: {exc})")
+                extra = {}
+            yield event.with_metadata({**event.metadata, **extra})
+    yield from (e for e in held if not isinstance(e, Output))
