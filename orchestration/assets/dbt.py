@@ -123,8 +123,8 @@ def ferry_dbt_models(
 ):
     """Build the selected dbt models and run their tests (``dbt build``).
 
-    Audiences' materializations (and their dbt tests' results) are held until dbt
-    exits, then carry what a marketer reads on the audience's page (size, change,
+    Events from the first audience on are held until dbt exits; the audiences'
+    materializations then carry what a marketer reads on the audience's page (size, change,
     consent, destinations, masked sample): the warehouse can only be read once
     dbt let go of it (DuckDB allows one writing process).
     """
@@ -138,7 +138,9 @@ def ferry_dbt_models(
     held: list[Any] = []
     try:
         for event in invocation.stream():
-            if _event_key(context, event) in audiences:
+            # From the first audience on, everything waits (Dagster wants a multi-asset's
+            # outputs in dependency order, and models after an audience may read it).
+            if held or _event_key(context, event) in audiences:
                 held.append(event)
             else:
                 yield event
@@ -170,19 +172,20 @@ def _event_key(context: AssetExecutionContext, event: Any) -> AssetKey | None:
 def _with_audience_facts(
     context: AssetExecutionContext, warehouse: WarehouseResource, held: list[Any], audiences: dict[AssetKey, Any]
 ):
-    """Yield the held audience events, materializations first, each with the audience's facts."""
+    """Yield the held events in their order, each audience's materialization with the audience's facts."""
     if not held:
         return
     from orchestration.assets.audience_facts import audience_facts, previous_row_count
 
-    outputs = [e for e in held if isinstance(e, Output)]
     with warehouse.connect() as conn:
-        for event in outputs:
-            audience = audiences[context.asset_key_for_output(event.output_name)]
+        for event in held:
+            audience = audiences.get(_event_key(context, event)) if isinstance(event, Output) else None
+            if audience is None:
+                yield event
+                continue
             try:
                 extra = audience_facts(conn, audience, previous_row_count(context.instance, audience.asset_key))
             except Exception as exc:  # noqa: BLE001 - facts are for reading; the build itself succeeded
                 context.log.warning(f"{audience.name}: could not read its facts ({type(exc).__name__}: {exc})")
                 extra = {}
             yield event.with_metadata({**event.metadata, **extra})
-    yield from (e for e in held if not isinstance(e, Output))
