@@ -23,7 +23,8 @@ class SyncReport:
     destination: str = ""
     status: str = "preview"  # preview | the engine's RunResult.status
     audience_size: int = 0
-    adds: int = 0  # planned
+    adds: int = 0  # planned (messages to send included)
+    sendable_adds: int = 0  # planned messages (send mode)
     updates: int = 0
     removes: int = 0
     unchanged: int = 0
@@ -129,6 +130,7 @@ def _match_rate(destination: Any, uploaded: int, log: Any) -> float | None:
 
 
 def _set_planned(report: SyncReport, counts: dict[str, int]) -> None:
+    report.sendable_adds = counts.get("send", 0)
     report.adds = counts.get("add", 0) + counts.get("send", 0)
     report.updates = counts.get("update", 0)
     report.removes = counts.get("remove", 0) + counts.get("delete", 0)
@@ -150,10 +152,17 @@ def plan_report(plan: Any, destination: str = "") -> SyncReport:
 
 
 def _apply_records(report: SyncReport, records: dict[str, Any]) -> None:
-    """Split what the destination accepted by operation, and keep the records left undone."""
+    """Split what the destination accepted by operation, and keep the records left undone.
+
+    The engine records adds and updates both as `upsert`: when every planned one
+    was accepted the plan's split is exact; otherwise they are counted as added.
+    """
     accepted = {op: n for (op, status), n in records["counts"].items() if status == "accepted"}
-    report.added = accepted.get("add", 0)
-    report.updated = accepted.get("update", 0)
+    upserts = accepted.get("upsert", 0) + accepted.get("add", 0) + accepted.get("update", 0)
+    if upserts == report.adds + report.updates - report.sendable_adds:
+        report.added, report.updated = report.adds - report.sendable_adds, report.updates
+    else:
+        report.added, report.updated = upserts, 0
     report.removed = accepted.get("remove", 0) + accepted.get("delete", 0)
     report.messages_sent = accepted.get("send", 0)
     report.undone = records["undone"]

@@ -207,6 +207,13 @@ def outcome_check(report: SyncReport, sync: Any) -> AssetCheckResult:
     )
 
 
+def _failed_check(key: AssetKey, why: str, metadata: dict[str, Any] | None = None) -> AssetCheckResult:
+    return AssetCheckResult(
+        asset_key=key, check_name=SYNC_CHECK, passed=False, severity=AssetCheckSeverity.ERROR,
+        description=why, metadata=metadata or {},
+    )
+
+
 def build_sync_asset(audience: Audience, sync: Any) -> AssetsDefinition:
     key = sync_asset_key(sync)
 
@@ -243,21 +250,22 @@ def build_sync_asset(audience: Audience, sync: Any) -> AssetsDefinition:
             if not gate.passed:
                 # Nothing leaves the warehouse; retrying cannot fix a failed gate.
                 why = f"Stopped before sending: audience {audience.title} failed its checks: " + "; ".join(gate.reasons)
-                yield AssetCheckResult(
-                    asset_key=key, check_name=SYNC_CHECK, passed=False, severity=AssetCheckSeverity.ERROR,
-                    description=why, metadata=gate_metadata(gate),
-                )
+                yield _failed_check(key, why, gate_metadata(gate))
                 raise Failure(description=why, metadata=gate_metadata(gate), allow_retries=False)
             try:
                 report = run_sync(conn, sync, dry_run=False, confirm=config.confirm, log=context.log)
-            except (SyncConfigError, DestinationUnavailable) as exc:
-                # A declaration problem: retrying cannot help, a human must fix the YAML.
-                why = f"Cannot run: {exc}"
-                yield AssetCheckResult(
-                    asset_key=key, check_name=SYNC_CHECK, passed=False, severity=AssetCheckSeverity.ERROR,
-                    description=why,
-                )
+            except (SyncConfigError, DestinationUnavailable, ValueError) as exc:
+                # A declaration problem: retrying cannot help, a human must fix the YAML or the settings.
+                why = f"Cannot run: {exc}. Nothing was sent."
+                yield _failed_check(key, why)
                 raise Failure(description=why, allow_retries=False) from exc
+            except Exception as exc:
+                # The engine recorded the run as crashed; the retry policy may run it again.
+                yield _failed_check(
+                    key, f"The run broke off ({type(exc).__name__}: {exc}). What was sent is recorded; "
+                    "the next run picks up the rest."
+                )
+                raise
         duration = time.monotonic() - started
         check = outcome_check(report, sync)
         if report.status in _NOTHING_DONE:

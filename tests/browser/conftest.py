@@ -73,6 +73,7 @@ def ui_setup(tmp_path_factory):
         FERRY_SANDBOX="1",
         # The CRM webhook points at a port nothing listens on: its syncs must show red, with why.
         FERRY_WEBHOOK_URL=f"http://127.0.0.1:{_closed_port()}/hook",
+        FERRY_WEBHOOK_SECRET="browser-test-signing-secret",
         DAGSTER_HOME=str(home),
         FERRY_HOME=str(root),
         FERRY_DUCKDB_PATH=str(warehouse),

@@ -12,8 +12,9 @@ take at most MAX_CLICKS clicks (typing is not a click):
    HTTP server in this test process) then holds exactly the eligible members;
 4. a sync whose destination (the CRM webhook) sits on a closed port: red, with
    the reason in plain words on the asset page;
-5. a sync stopped for confirmation (Meta's minimum audience size) is confirmed
-   with its confirm job, without typing any config.
+5. a sync stopped for confirmation (Meta's minimum audience size) shows why,
+   and is confirmed with its confirm job (linked from the sync's page), without
+   typing any config.
 
 Screenshots of each step go to test-artifacts/ (git-ignored).
 """
@@ -120,7 +121,7 @@ def _shot(page, name: str) -> None:
 def _materialize(page, clicks: Clicks, task: str, base: str) -> dict:
     before = (_latest_run(base) or {}).get("runId")
     clicks.click(task, page.locator("button", has_text=re.compile(r"^\s*Materialize\s*$")).first)
-    clicks.click_if_shown(task, page.get_by_role("button", name=re.compile(r"^(Confirm|Materialize|Launch)")))
+    clicks.click_if_shown(task, page.get_by_role("button", name="Confirm", exact=True))
     return _wait_for_new_run(base, before)
 
 
@@ -169,10 +170,10 @@ def test_marketer_day_in_the_ui(webserver, ui_env, browser_page):
     # 2. Preview the sync from the audience's page: its Checks tab, `preview`, Execute.
     clicks.click("preview", page.locator(f'a[href="/assets/syncs/{sync.name}"]').first)
     page.wait_for_url(re.compile(rf"/assets/syncs/{sync.name}"))
-    clicks.click("preview", page.get_by_role("link", name="Checks", exact=True))
+    clicks.click("preview", page.locator('a[href*="view=checks"]').first)
     page.get_by_text("Preview (sends nothing)").first.wait_for(timeout=60_000)
     before = (_latest_run(webserver) or {}).get("runId")
-    clicks.click("preview", page.get_by_role("button", name="Execute", exact=True))
+    clicks.click("preview", page.locator("button", has_text=re.compile(r"^\s*Execute\s*$")).first)
     run = _wait_for_new_run(webserver, before)
     assert run["status"] == "SUCCESS", (run, _run_errors(webserver, run["runId"]))
     page.reload()
@@ -184,6 +185,7 @@ def test_marketer_day_in_the_ui(webserver, ui_env, browser_page):
     run = _materialize(page, clicks, "sync now", webserver)
     assert run["status"] == "SUCCESS", (run, _run_errors(webserver, run["runId"]))
     page.reload()
+    clicks.click("sync now", page.get_by_text("sync_completed", exact=True).first)
     page.get_by_text(f"Delivered: {len(expected)} added, 0 updated, 0 removed").first.wait_for(timeout=60_000)
     _shot(page, "4_synced")
     assert sendgrid_list_emails(sandbox, list_name_of(sync)) == expected
@@ -205,21 +207,25 @@ def test_marketer_day_in_the_ui(webserver, ui_env, browser_page):
     _meta_audience, meta_sync = _sync_for("meta", ("mirror", "upsert", "insert"))[0]
     page.goto(f"{webserver}/assets/syncs/{meta_sync.name}")
     page.get_by_text("Automation details").first.wait_for(timeout=60_000)
-    run = _materialize(page, clicks, "stopped sync (setup)", webserver)
+    run = _materialize(page, clicks, "stopped sync", webserver)
     assert run["status"] == "FAILURE"
     page.reload()
-    page.get_by_text(re.compile(r"Stopped before sending anything")).first.wait_for(timeout=60_000)
+    clicks.click("stopped sync", page.locator('a[href*="view=checks"]').first)
+    clicks.click("stopped sync", page.get_by_text("sync_completed", exact=True).first)
+    page.get_by_text(re.compile(r"^Stopped before sending anything: .*minimum")).first.wait_for(timeout=60_000)
     _shot(page, "6_stopped")
+    # Confirming, from the sync's page: its confirm job (listed under the page's jobs), Materialize.
+    page.goto(f"{webserver}/assets/syncs/{meta_sync.name}")
+    page.get_by_text("Automation details").first.wait_for(timeout=60_000)
     clicks.click("confirm", page.locator(f'a[href$="/jobs/confirm_{meta_sync.name}"]').first)
-    clicks.click("confirm", page.get_by_role("link", name="Launchpad", exact=True))
-    before = (_latest_run(webserver) or {}).get("runId")
-    clicks.click("confirm", page.get_by_role("button", name="Launch run"))
-    run = _wait_for_new_run(webserver, before)
+    page.get_by_text(f"Confirm and sync").first.wait_for(timeout=60_000)
+    run = _materialize(page, clicks, "confirm", webserver)  # the job's Materialize: confirm is preset
     assert run["status"] == "SUCCESS" and run["jobName"] == f"confirm_{meta_sync.name}", (
         run, _run_errors(webserver, run["runId"]),
     )
     page.goto(f"{webserver}/assets/syncs/{meta_sync.name}?view=checks")
-    page.get_by_text("sync_completed", exact=True).first.wait_for(timeout=60_000)
+    page.get_by_text("sync_completed", exact=True).first.click()
+    page.get_by_text(re.compile(r"^Delivered: ")).first.wait_for(timeout=60_000)
     _shot(page, "7_confirmed")
 
     print("clicks per task:", dict(clicks.by_task))
