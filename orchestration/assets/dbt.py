@@ -124,7 +124,7 @@ def ferry_dbt_models(
     """Build the selected dbt models and run their tests (``dbt build``).
 
     Events from the first audience on are held until dbt exits; the audiences'
-    materializations then carry what a marketer reads on the audience's page (size, change,
+    materializations (and the campaign report's, with its figures) then carry what a marketer reads on the audience's page (size, change,
     consent, destinations, masked sample): the warehouse can only be read once
     dbt let go of it (DuckDB allows one writing process).
     """
@@ -135,12 +135,13 @@ def ferry_dbt_models(
         args.append("--full-refresh")
     invocation = dbt.cli(args, context=context)
     audiences = _audiences_by_key()
+    campaigns = _campaign_key()
     held: list[Any] = []
     try:
         for event in invocation.stream():
             # From the first audience on, everything waits (Dagster wants a multi-asset's
             # outputs in dependency order, and models after an audience may read it).
-            if held or _event_key(context, event) in audiences:
+            if held or _event_key(context, event) in audiences or _event_key(context, event) == campaigns:
                 held.append(event)
             else:
                 yield event
@@ -154,7 +155,7 @@ def ferry_dbt_models(
                 process.wait(timeout=30)
             except Exception:
                 process.kill()
-    yield from _with_audience_facts(context, warehouse, held, audiences)
+    yield from _with_facts(context, warehouse, held, audiences, campaigns)
 
 
 def _audiences_by_key() -> dict[AssetKey, Any]:
@@ -169,23 +170,44 @@ def _event_key(context: AssetExecutionContext, event: Any) -> AssetKey | None:
     return getattr(event, "asset_key", None)
 
 
-def _with_audience_facts(
-    context: AssetExecutionContext, warehouse: WarehouseResource, held: list[Any], audiences: dict[AssetKey, Any]
+def _campaign_key() -> AssetKey | None:
+    from orchestration.assets.catalog import model_relation
+    from orchestration.assets.engagement_facts import CAMPAIGN_MODEL
+
+    found = model_relation(CAMPAIGN_MODEL)
+    return found[0] if found else None
+
+
+def _facts(context: AssetExecutionContext, conn: Any, key: AssetKey, audiences: dict[AssetKey, Any]) -> dict:
+    from orchestration.assets.audience_facts import audience_facts, previous_row_count
+    from orchestration.assets.catalog import model_relation
+    from orchestration.assets.engagement_facts import CAMPAIGN_MODEL, campaign_facts
+
+    if key in audiences:
+        audience = audiences[key]
+        return audience_facts(conn, audience, previous_row_count(context.instance, key))
+    return campaign_facts(conn, model_relation(CAMPAIGN_MODEL)[1])
+
+
+def _with_facts(
+    context: AssetExecutionContext,
+    warehouse: WarehouseResource,
+    held: list[Any],
+    audiences: dict[AssetKey, Any],
+    campaigns: AssetKey | None,
 ):
-    """Yield the held events in their order, each audience's materialization with the audience's facts."""
+    """Yield the held events in their order; audiences and the campaign report carry their facts."""
     if not held:
         return
-    from orchestration.assets.audience_facts import audience_facts, previous_row_count
-
     with warehouse.connect() as conn:
         for event in held:
-            audience = audiences.get(_event_key(context, event)) if isinstance(event, Output) else None
-            if audience is None:
+            key = _event_key(context, event) if isinstance(event, Output) else None
+            if key is None or (key not in audiences and key != campaigns):
                 yield event
                 continue
             try:
-                extra = audience_facts(conn, audience, previous_row_count(context.instance, audience.asset_key))
+                extra = _facts(context, conn, key, audiences)
             except Exception as exc:  # noqa: BLE001 - facts are for reading; the build itself succeeded
-                context.log.warning(f"{audience.name}: could not read its facts ({type(exc).__name__}: {exc})")
+                context.log.warning(f"{key.to_user_string()}: could not read its figures ({type(exc).__name__}: {exc})")
                 extra = {}
             yield event.with_metadata({**event.metadata, **extra})

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import duckdb
-from dagster import AssetSelection, DagsterInstance
+from dagster import AssetKey, AssetSelection, DagsterInstance
 
 from orchestration.assets.catalog import load_audiences
 from orchestration.checks.audiences import check_names, sync_asset_key
@@ -162,3 +162,15 @@ def test_syncs_reach_the_sandboxes_with_exactly_the_audience(sample_warehouse, w
         conn.close()
     assert raw_events > 0, "the sends produced no engagement in the sandbox"
     assert timeline > 0 and messages > 0, (raw_events, timeline, messages)
+    # The figures are on the campaign report's own page: per campaign and per audience, and
+    # totals and rates as numbers (Dagster plots them build after build).
+    report = reported.materialized[AssetKey(["reporting", "rpt_campaign_performance"])]
+    assert report["total_sent"] > 0 and 0 < report["delivery_rate"] <= 1, report
+    audiences = {r.data["audience"]: r.data for r in report["by_audience"].records}
+    marketing = {s.audience for _, s in _marketing_syncs()}
+    assert marketing & set(audiences), audiences
+    assert sum(int(r["sent"]) for r in audiences.values()) == report["total_sent"]
+    # The overview and the per-person outcomes are rebuilt with the reports.
+    assert AssetKey(["reporting", "audience_overview"]) in reported.materialized
+    outcomes = reported.materialized[AssetKey(["reporting", "sync_member_outcomes"])]
+    assert outcomes["dagster/row_count"] > 0
