@@ -22,6 +22,7 @@ BENCHMARKS = {
     "identity_vs_splink": "benchmarks.identity_vs_splink",
     "sync_vs_dlt": "benchmarks.sync_vs_dlt",
     "identity_postgres": "benchmarks.identity_postgres",
+    "ui_startup": "benchmarks.ui_startup",
 }
 
 

@@ -81,6 +81,13 @@ class FerryDbtTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return group_for(dbt_resource_props)
 
+    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        """Audiences are read by marketers: their dbt description only, not the SQL (with its
+        dbt variables) that dagster-dbt appends by default; other models keep it."""
+        if group_for(dbt_resource_props) == "audiences":
+            return (dbt_resource_props.get("description") or "").strip() or dbt_resource_props["name"]
+        return super().get_description(dbt_resource_props)
+
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any):
         spec = super().get_asset_spec(manifest, unique_id, project)
         if unique_id.startswith("source."):
