@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             {"what": "code location load (import orchestration.definitions, fresh process)",
              "value": round(statistics.median(load), 2), "unit": "s"},
         ],
-        notes=[f"median of {repeats} cold starts; runs: UI {[round(x, 1) for x in ui]}, "
-               f"load {[round(x, 1) for x in load]}"],
+        notes=[(f"median of {repeats} cold starts; runs: UI {[round(x, 1) for x in ui]}, "
+                f"load {[round(x, 1) for x in load]}")],
     )
     return 0
 

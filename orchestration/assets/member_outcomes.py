@@ -71,8 +71,8 @@ def held_back_sql(sync: Any, wh: Any) -> str | None:
         return None
     variant = "cast(variant as varchar)" if has_variant else "cast(null as varchar)"
     ctes = [
-        f"h as (select cast({sync.key} as varchar) as __key, cast(profile_id as varchar) as __profile, "
-        f"{variant} as __variant from {sync.schema_name}.{sync.table})",
+        (f"h as (select cast({sync.key} as varchar) as __key, cast(profile_id as varchar) as __profile, "
+         f"{variant} as __variant from {sync.schema_name}.{sync.table})"),
         *policy.ctes,
     ]
     return (

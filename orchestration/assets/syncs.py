@@ -21,8 +21,8 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
-    AssetSelection,
     AssetsDefinition,
+    AssetSelection,
     Backoff,
     Config,
     Failure,
@@ -93,11 +93,11 @@ def schedule_words(sync: Any) -> str:
 
 def describe_sync(audience: Audience, sync: Any) -> str:
     lines = [
-        f"**{audience.title}** to **{sync.destination_name}** ({sync.destination.type}): "
-        f"{_MODE_WORDS.get(sync.mode, sync.mode)}.",
+        (f"**{audience.title}** to **{sync.destination_name}** ({sync.destination.type}): "
+         f"{_MODE_WORDS.get(sync.mode, sync.mode)}."),
         "",
-        "**Sync now**: the Materialize button. **Preview** (sends nothing): Checks tab, "
-        f"`{PREVIEW_CHECK}`, Execute. A stopped sync is confirmed with job `{confirm_job_name(sync)}`.",
+        ("**Sync now**: the Materialize button. **Preview** (sends nothing): Checks tab, "
+         f"`{PREVIEW_CHECK}`, Execute. A stopped sync is confirmed with job `{confirm_job_name(sync)}`."),
         "",
         audience.description or f"Members of audience {audience.title}.",
         "",
@@ -142,10 +142,9 @@ def plan_metadata(report: SyncReport) -> dict[str, Any]:
     return meta
 
 
-def report_metadata(report: SyncReport, duration_s: float) -> dict[str, Any]:
-    """What a run did, in a marketer's words; numbers are plotted over runs by the UI."""
-    meta: dict[str, Any] = {
-        "members": report.audience_size,
+def delivered_counts(report: SyncReport) -> dict[str, int]:
+    """What reached the destination this run, and what did not, by outcome."""
+    return {
         "added": report.added,
         "updated": report.updated,
         "removed": report.removed,
@@ -153,6 +152,14 @@ def report_metadata(report: SyncReport, duration_s: float) -> dict[str, Any]:
         "not_delivered": report.pending,
         "rejected": report.failed,
         "parked": report.parked,
+    }
+
+
+def report_metadata(report: SyncReport, duration_s: float) -> dict[str, Any]:
+    """What a run did, in a marketer's words; numbers are plotted over runs by the UI."""
+    meta: dict[str, Any] = {
+        "members": report.audience_size,
+        **delivered_counts(report),
         "in_doubt": report.in_doubt,
         "unchanged": report.unchanged,
         "held_back": sum(report.suppressed.values()),
@@ -175,16 +182,7 @@ def report_metadata(report: SyncReport, duration_s: float) -> dict[str, Any]:
 
 def outcome_check(report: SyncReport, sync: Any) -> AssetCheckResult:
     """The red/green verdict on the asset page: passed only when every change was delivered."""
-    metadata: dict[str, Any] = {
-        "result": report.status,
-        "added": report.added,
-        "updated": report.updated,
-        "removed": report.removed,
-        "sent": report.messages_sent,
-        "not_delivered": report.pending,
-        "rejected": report.failed,
-        "parked": report.parked,
-    }
+    metadata: dict[str, Any] = {"result": report.status, **delivered_counts(report)}
     if report.undone:
         metadata["members_left_undone"] = MetadataValue.md(rows_markdown(report.undone))
     if report.errors:

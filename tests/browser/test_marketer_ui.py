@@ -218,7 +218,7 @@ def test_marketer_day_in_the_ui(webserver, ui_env, browser_page):
     page.goto(f"{webserver}/assets/syncs/{meta_sync.name}")
     page.get_by_text("Automation details").first.wait_for(timeout=60_000)
     clicks.click("confirm", page.locator(f'a[href$="/jobs/confirm_{meta_sync.name}"]').first)
-    page.get_by_text(f"Confirm and sync").first.wait_for(timeout=60_000)
+    page.get_by_text("Confirm and sync").first.wait_for(timeout=60_000)
     run = _materialize(page, clicks, "confirm", webserver)  # the job's Materialize: confirm is preset
     assert run["status"] == "SUCCESS" and run["jobName"] == f"confirm_{meta_sync.name}", (
         run, _run_errors(webserver, run["runId"]),
