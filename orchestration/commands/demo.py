@@ -152,26 +152,28 @@ def print_summary(console: Any, defs: Any, results: dict) -> None:
         syncs = results.get("syncs")
         stopped: list[tuple[str, str]] = []
         table = Table(title="Audiences and syncs")
-        for col in ("audience", "members", "destination", "target", "mode", "sent", "failed", "parked", "suppressed",
-                    "status"):
-            table.add_column(col, justify="right" if col in ("members", "sent", "failed", "parked") else "left")
+        for col in ("audience", "members", "destination", "target", "mode", "added", "removed", "sent", "rejected",
+                    "parked", "held back", "result"):
+            table.add_column(col, justify="right" if col in ("members", "added", "removed", "sent", "rejected",
+                                                             "parked") else "left")
         for audience in load_audiences():
             size = _scalar(conn, f"select count(*) from {audience.relation}")
             for sync in audience.syncs:
                 meta = (syncs.materialized.get(sync_asset_key(sync)) if syncs else None) or {}
                 suppressed = ", ".join(
-                    f"{k.removeprefix('suppressed_')} {v}" for k, v in sorted(meta.items())
-                    if k.startswith("suppressed_") and k not in ("suppressed_total", "suppressed_by_reason") and v
+                    f"{k.removeprefix('held_back_')} {v}" for k, v in sorted(meta.items())
+                    if k.startswith("held_back_") and k != "held_back_by_reason" and v
                 )
                 if meta:
-                    status = str(meta.get("status", "ok"))
+                    status = str(meta.get("result", "success"))
                 else:
                     failure = next((m for s, m in (syncs.failures.items() if syncs else []) if sync.name in s), "")
                     status = "stopped (see below)" if failure else "not run"
                     if failure:
                         stopped.append((sync.name, _reason(failure)))
                 table.add_row(audience.name, str(size if size is not None else "-"), sync.destination_name,
-                              str(meta.get("target", "-")), sync.mode, str(meta.get("sent", 0)), str(meta.get("failed", 0)),
+                              str(meta.get("target", "-")), sync.mode, str(meta.get("added", 0)),
+                              str(meta.get("removed", 0)), str(meta.get("sent", 0)), str(meta.get("rejected", 0)),
                               str(meta.get("parked", 0)), suppressed or "-", status)
         console.print(table)
         for name, reason in stopped:
