@@ -1417,9 +1417,10 @@ def _send_all(runner: _Runner, rows: int, progress: Progress | None, stream_rows
     if isinstance(stop, AuthError):
         raise stop
     if isinstance(stop, RetryableError):
+        left = runner.result.pending + runner.result.in_doubt + (total - done)
         runner.stopped = (
-            f"stopped: the destination kept failing ({stop}); {total - done} planned records "
-            "not sent, left for the next run"
+            f"stopped: the destination kept failing ({stop}); {left} records left for the next run"
+            + (f" ({total - done} of them not tried)" if total - done else "")
         )
 
 

@@ -90,7 +90,8 @@ def failure_reason(r: SyncReport) -> str:
         return f"Not run: another run of this sync is still going ({r.message or 'it holds the lease'}). Nothing was sent."
     if r.status == "auth_failed":
         return f"{dest} refused Ferry's credentials ({r.message}); the run stopped. Fix the API key, then sync again."
-    if r.status == "failed":
+    progressed = r.pending or r.failed or r.in_doubt or r.added or r.updated or r.removed or r.messages_sent
+    if r.status == "failed" and not progressed:
         return f"Could not run: {r.message}. Nothing was sent."
     if r.status == "crashed":
         return f"The run broke off ({r.message}). What was sent is recorded; the next run picks up the rest."
@@ -105,7 +106,8 @@ def failure_reason(r: SyncReport) -> str:
         parts.append(f"{r.in_doubt} messages may or may not have arrived; checked with {dest} before any resend")
     head = "Not finished: " + "; ".join(parts) if parts else f"Not finished ({r.status}): {r.message}"
     done = f"Done: {r.added} added, {r.updated} updated, {r.removed} removed, {r.messages_sent} sent."
-    return f"{head}. {done}"
+    stopped = f" The run stopped: {r.message}." if r.status == "failed" and r.message else ""
+    return f"{head}. {done}{stopped}"
 
 
 def _sample_rows(plan: Any) -> list[dict[str, Any]]:

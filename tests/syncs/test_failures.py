@@ -109,7 +109,7 @@ def test_retryable_error_leaves_batch_pending(conn):
     r = engine.run(make_sync("mirror"), conn, dest)
     # the run stops at the first batch that exhausted the retry budget, and says so
     assert r.status == "failed" and r.pending == 10 and r.sent == 0
-    assert "kept failing" in r.error and "10 planned records not sent" in r.error
+    assert "kept failing" in r.error and "20 records left for the next run (10 of them not tried)" in r.error
     assert len(dest.calls) == 1
     # no attempt counted against parking
     assert conn.execute("select count(*) from ferry_sync.record_status").fetchone()[0] == 0
