@@ -452,11 +452,11 @@ def _ferry_meta(rule: Rule, columns: set[str], destinations: set[str] | None) ->
     try:  # the sync engine's own validation, when that package is present
         from pydantic import ValidationError
 
-        from syncs.config import _FerryMeta
+        from syncs.config import FerryMeta
     except ImportError:  # pragma: no cover - syncs ships in the same repo
         return meta
     try:
-        _FerryMeta.model_validate(meta)
+        FerryMeta.model_validate(meta)
     except ValidationError as error:
         first = error.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])

@@ -45,7 +45,7 @@ def run_demo(*, people: int, seed: int, generate: bool, warehouse: str, dagster_
     started = time.perf_counter()
     console.print(f"[bold]Ferry demo[/bold]: warehouse {warehouse}, Dagster home {dagster_home}")
     if generate:
-        from orchestration.sample_data import generate as generate_sample
+        from sample_data import generate as generate_sample
 
         t = time.perf_counter()
         summary = generate_sample(people, seed, Path(warehouse), as_of=dt.datetime.now(dt.UTC).date())

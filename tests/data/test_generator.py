@@ -9,7 +9,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from orchestration.sample_data import build_tables, mess, reference_date, vocab
+from sample_data import build_tables, mess, reference_date, vocab
 from tests.data.conftest import AS_OF, PEOPLE, SEED
 
 SOURCES = {
@@ -237,7 +237,7 @@ def test_fuzzy_duplicates_are_mostly_new_contacts_reachable_by_a_fuzzy_link() ->
     with the person's (typo'd) name, an address and a birth date, so a fuzzy link
     may join them. Second accounts (another customer id in the same system) are
     a small share: Ferry never merges those on a fuzzy link."""
-    from orchestration.sample_data.writer import ACCOUNT_TABLES, duplicate_kinds
+    from sample_data.writer import ACCOUNT_TABLES, duplicate_kinds
 
     tables = build_tables(1500, 3, AS_OF)
     kinds = duplicate_kinds(tables)

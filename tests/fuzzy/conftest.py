@@ -27,6 +27,7 @@ DBT = Path(sys.executable).with_name("dbt")
 FUZZY_PATHS = (
     "dbt_project.yml",
     "profiles.yml",
+    "fuzzy/splink_model.json",
     "macros/generate_schema_name.sql",
     "macros/fuzzy",
     "models/intermediate/fuzzy",

@@ -11,10 +11,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from orchestration.fuzzy_matching.model_store import NICKNAMES_SEED_PATH
 
-
-def read_nicknames(path: str | Path = NICKNAMES_SEED_PATH) -> pa.Table:
+def read_nicknames(path: str | Path) -> pa.Table:
     table = pacsv.read_csv(
         str(path),
         convert_options=pacsv.ConvertOptions(

@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orchestration.sample_data import duplicates, mess
-from orchestration.sample_data.people import Population
+from sample_data import duplicates, mess
+from sample_data.people import Population
 
 DAY_S = 86_400
 

@@ -17,12 +17,12 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from orchestration.fuzzy_matching.features import (
+from identity.fuzzy.features import (
     DEFAULT_MAX_RECORDS_PER_VALUE,
     prepare_features,
 )
-from orchestration.fuzzy_matching.model_spec import CONTRADICTIONS
-from orchestration.fuzzy_matching.model_store import FuzzyModel, load_model
+from identity.fuzzy.model_spec import CONTRADICTIONS
+from identity.fuzzy.model_store import FuzzyModel, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +33,12 @@ DEFAULT_MIN_PROBABILITY = 0.5
 
 @dataclass(frozen=True)
 class ScoringOptions:
-    """How pairs are scored; validated at construction."""
+    """How pairs are scored; validated at construction.
 
-    model_path: str | None = None
+    ``model_path``: the trained model JSON (the caller says where it is).
+    """
+
+    model_path: str
     min_probability: float = DEFAULT_MIN_PROBABILITY
     max_records_per_value: int = DEFAULT_MAX_RECORDS_PER_VALUE
     memory_limit: str | None = None
@@ -64,12 +67,14 @@ class ScoringOptions:
             )
 
 
-def scratch_connection(options: ScoringOptions) -> duckdb.DuckDBPyConnection:
+def scratch_connection(
+    memory_limit: str | None = None, temp_directory: str | None = None
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB for Splink, allowed to spill to disk on big inputs."""
     con = duckdb.connect(":memory:")
-    if options.memory_limit:
-        con.execute(f"set memory_limit = '{options.memory_limit}'")
-    temp_dir = options.temp_directory or os.environ.get("FERRY_FUZZY_TEMP_DIR")
+    if memory_limit:
+        con.execute(f"set memory_limit = '{memory_limit}'")
+    temp_dir = temp_directory or os.environ.get("FERRY_FUZZY_TEMP_DIR")
     if temp_dir:
         Path(temp_dir).mkdir(parents=True, exist_ok=True)
         con.execute(f"set temp_directory = '{temp_dir}'")
@@ -149,7 +154,7 @@ def _explain_sql(predictions: str, model: FuzzyModel, prior: float) -> str:
 def score_pairs(
     records: pa.Table,
     nicknames: pa.Table,
-    options: ScoringOptions | None = None,
+    options: ScoringOptions,
     extra_ids: tuple[str, ...] = (),
 ) -> pa.Table:
     """Scored pairs of person records at or above ``options.min_probability``.
@@ -163,9 +168,8 @@ def score_pairs(
     """
     from splink import DuckDBAPI, Linker
 
-    options = options or ScoringOptions()
     model = load_model(options.model_path)
-    con = scratch_connection(options)
+    con = scratch_connection(options.memory_limit, options.temp_directory)
     try:
         features = prepare_features(
             con,
@@ -202,7 +206,7 @@ def _estimate_u_and_prior(
     """Re-estimate u (random pairs) and the prior (deterministic rules) on the
     scored records; keep the model's prior when no near-certain pair exists.
     Returns the prior now in use."""
-    from orchestration.fuzzy_matching import model_spec
+    from identity.fuzzy import model_spec
 
     settings = linker._settings_obj  # Splink has no public setter for the prior
     trained = settings._probability_two_random_records_match

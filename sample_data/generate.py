@@ -10,10 +10,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orchestration.sample_data.context import Context, RawTable
-from orchestration.sample_data.people import build_population
-from orchestration.sample_data.sources import consent, crm, forms, product, shop, support, web
-from orchestration.sample_data.writer import write_tables
+from sample_data.context import Context, RawTable
+from sample_data.people import build_population
+from sample_data.sources import consent, crm, forms, product, shop, support, web
+from sample_data.writer import write_tables
 
 
 @dataclass

@@ -28,10 +28,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from orchestration.evaluation import connected_components, pair_counts
-from orchestration.fuzzy_matching.nicknames import read_nicknames
-from orchestration.fuzzy_matching.scoring import ScoringOptions, score_pairs
-from orchestration.fuzzy_matching.training import TrainingOptions, train_model
+from identity.evaluation import connected_components, pair_counts
+from identity.fuzzy.scoring import ScoringOptions, score_pairs
+from identity.fuzzy.training import TrainingOptions, train_model
 
 # FEBRL column -> contract column (street is street_number + address_1).
 FEBRL_COLUMNS: dict[str, str] = {
@@ -191,6 +190,7 @@ def _labels(values: list[object]) -> np.ndarray:
 def evaluate_person_file(
     path: str | Path,
     *,
+    nicknames: pa.Table,
     id_col: str,
     cluster_col: str | None = None,
     cluster_regex: str | None = None,
@@ -205,7 +205,8 @@ def evaluate_person_file(
     ``cluster_regex`` (its first group, e.g. ``rec-(\\d+)-`` for FEBRL ids).
     ``id_columns``: extra identifier columns to compare (default: the known ones
     present in the file, such as FEBRL's soc_sec_id). A given ``model_path``
-    must have been trained with the same ones.
+    must have been trained with the same ones. ``nicknames``: the nickname
+    lookup (:func:`identity.fuzzy.read_nicknames` of the dbt seed).
     """
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
@@ -220,7 +221,6 @@ def evaluate_person_file(
         if id_columns is None
         else id_columns
     )
-    nicknames = read_nicknames()
     with tempfile.TemporaryDirectory(prefix="ferry-fuzzy-file-") as tmp:
         if model_path is None:
             trained = train_model(

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from orchestration.sample_data import vocab
-from orchestration.sample_data.names import draw_first_names, draw_last_names
+from sample_data import vocab
+from sample_data.names import draw_first_names, draw_last_names
 
 
 def ascii_fold(text: str) -> str:

@@ -1,7 +1,7 @@
 """The shape of the Fellegi-Sunter model: comparisons, their levels, blocking rules.
 
 This is the part a person designs; the numbers (m and u probabilities, the prior)
-are estimated from data by :mod:`orchestration.fuzzy_matching.training` and saved
+are estimated from data by :mod:`identity.fuzzy.training` and saved
 with this shape in ``dbt_project/fuzzy/splink_model.json``.
 
 Each comparison groups the columns that describe one fact (the name, the birth

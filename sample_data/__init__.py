@@ -7,7 +7,7 @@ with that system's typical damage, and bulk-writes the raw tables plus
 ``raw.generation_info`` (seed and reference date) into DuckDB.
 """
 
-from orchestration.sample_data.generate import GenerationSummary, build_tables, generate
-from orchestration.sample_data.info import reference_date
+from sample_data.generate import GenerationSummary, build_tables, generate
+from sample_data.info import reference_date
 
 __all__ = ["GenerationSummary", "build_tables", "generate", "reference_date"]

@@ -17,18 +17,18 @@ from typing import Any
 
 import pyarrow as pa
 
-from orchestration.fuzzy_matching import model_spec
-from orchestration.fuzzy_matching.features import (
+from identity.fuzzy import model_spec
+from identity.fuzzy.features import (
     DEFAULT_MAX_RECORDS_PER_VALUE,
     prepare_features,
 )
-from orchestration.fuzzy_matching.model_store import (
+from identity.fuzzy.model_store import (
     TRAINING_REPORT_NAME,
     load_model,
     resolve_model_path,
     save_model,
 )
-from orchestration.fuzzy_matching.scoring import ScoringOptions, scratch_connection
+from identity.fuzzy.scoring import scratch_connection
 
 logger = logging.getLogger(__name__)
 
@@ -94,14 +94,14 @@ def train_model(
     records: pa.Table,
     nicknames: pa.Table,
     *,
-    output_path: str | Path | None = None,
+    output_path: str | Path,
     options: TrainingOptions | None = None,
     extra_ids: tuple[str, ...] = (),
     broad_blocking: bool = False,
 ) -> TrainingResult:
     """Train on ``records`` (int_person_records contract), save model and report.
 
-    The model goes to ``output_path`` (default: the committed
+    The model goes to ``output_path`` (``ferry fuzzy train`` passes the committed
     dbt_project/fuzzy/splink_model.json), the report beside it. ``extra_ids``:
     extra identifier columns of a person file, each its own comparison;
     ``broad_blocking``: a person file's extra blocking rules
@@ -112,7 +112,7 @@ def train_model(
     from splink.internals.exceptions import EMTrainingException
 
     options = options or TrainingOptions()
-    con = scratch_connection(ScoringOptions())
+    con = scratch_connection()
     try:
         features = prepare_features(
             con,

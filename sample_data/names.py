@@ -22,7 +22,7 @@ from functools import cache
 
 import numpy as np
 
-from orchestration.sample_data import vocab
+from sample_data import vocab
 
 # Share of people whose first / last name comes from the common head.
 FIRST_NAME_HEAD_SHARE = 0.5

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from orchestration.sample_data import duplicates, mess, vocab
-from orchestration.sample_data.context import Context, arr, ids, iso_with_offset, with_missing_keys
+from sample_data import duplicates, mess, vocab
+from sample_data.context import Context, arr, ids, iso_with_offset, with_missing_keys
 
 SOURCE_NO = 1
 

@@ -9,7 +9,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from orchestration.sample_data.context import RawTable
+from sample_data.context import RawTable
 
 # The table holding a system's accounts (one customer id each): a duplicate of a
 # person who has another, non-duplicate, row there is a second account; any other

@@ -5,21 +5,22 @@ Public entry points:
   dbt Python model ``int_fuzzy_links``).
 - :func:`train_model`: estimate the model from data and save it as JSON (used by
   ``ferry fuzzy train``).
-- :func:`load_model`, :func:`read_nicknames`.
+- :func:`load_model`, :func:`resolve_model_path`, :func:`read_nicknames`.
+
+Every path (model JSON, nickname seed) is passed in by the caller.
 """
 
-from orchestration.fuzzy_matching.model_store import (
-    DEFAULT_MODEL_PATH,
+from identity.fuzzy.model_store import (
     FuzzyModel,
     ModelFileError,
     load_model,
+    resolve_model_path,
 )
-from orchestration.fuzzy_matching.nicknames import read_nicknames
-from orchestration.fuzzy_matching.scoring import ScoringOptions, score_pairs
-from orchestration.fuzzy_matching.training import TrainingOptions, TrainingResult, train_model
+from identity.fuzzy.nicknames import read_nicknames
+from identity.fuzzy.scoring import ScoringOptions, score_pairs
+from identity.fuzzy.training import TrainingOptions, TrainingResult, train_model
 
 __all__ = [
-    "DEFAULT_MODEL_PATH",
     "FuzzyModel",
     "ModelFileError",
     "ScoringOptions",
@@ -27,6 +28,7 @@ __all__ = [
     "TrainingResult",
     "load_model",
     "read_nicknames",
+    "resolve_model_path",
     "score_pairs",
     "train_model",
 ]

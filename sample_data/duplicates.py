@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from orchestration.sample_data import mess, vocab
+from sample_data import mess, vocab
 
 # Share of a system's members who open a second account in it.
 SECOND_ACCOUNT_SHARE = 0.01

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from orchestration.sample_data import duplicates, mess, vocab
-from orchestration.sample_data.context import Context, arr, ids, with_missing_keys
+from sample_data import duplicates, mess, vocab
+from sample_data.context import Context, arr, ids, with_missing_keys
 
 SOURCE_NO = 2
 _CATS = np.array(list(vocab.CATEGORIES), dtype=object)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from orchestration.sample_data import mess, vocab
-from orchestration.sample_data.context import DAY_S, Context, arr, ids
+from sample_data import mess, vocab
+from sample_data.context import DAY_S, Context, arr, ids
 
 SOURCE_NO = 5
 

@@ -1,8 +1,11 @@
 """Where the trained model lives and how it is read back.
 
-The model is a Splink settings JSON committed to the repository
-(``dbt_project/fuzzy/splink_model.json``), so a change of parameters is a diff a
-reviewer can read. Its content hash is the model version stamped on every link.
+The model is a Splink settings JSON committed to the repository (Ferry keeps
+it at ``dbt_project/fuzzy/splink_model.json``), so a change of parameters is a
+diff a reviewer can read. Its content hash is the model version stamped on
+every link. Every function takes the path it reads or writes: this package
+knows no project layout (the CLI, the dbt Python model and the benchmarks say
+where the files are).
 """
 
 from __future__ import annotations
@@ -14,12 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestration.paths import DBT_PROJECT_DIR
-
-MODEL_PATH_ENV = "FERRY_FUZZY_MODEL_PATH"
-DEFAULT_MODEL_PATH = DBT_PROJECT_DIR / "fuzzy" / "splink_model.json"
 TRAINING_REPORT_NAME = "training_report.json"
-NICKNAMES_SEED_PATH = DBT_PROJECT_DIR / "seeds" / "fuzzy_nicknames.csv"
 
 
 class ModelFileError(ValueError):
@@ -75,20 +73,24 @@ class FuzzyModel:
         return [c["output_column_name"] for c in self.settings["comparisons"]]
 
 
-def resolve_model_path(path: str | os.PathLike[str] | None = None) -> Path:
-    """Explicit path, else FERRY_FUZZY_MODEL_PATH, else the committed model.
+def resolve_model_path(
+    path: str | os.PathLike[str], base_dir: str | os.PathLike[str] | None = None
+) -> Path:
+    """The model file as an absolute path; a relative one is read against ``base_dir``.
 
-    A relative path is read against the dbt project folder, so a dbt var such
-    as ``fuzzy/splink_model.json`` means the same file wherever dbt is run from.
+    Without ``base_dir`` a relative path is read from the working directory:
+    dbt runs models from its project folder, so the dbt var
+    ``fuzzy/splink_model.json`` names the committed model.
     """
-    raw = path or os.environ.get(MODEL_PATH_ENV) or DEFAULT_MODEL_PATH
-    candidate = Path(raw)
-    if not candidate.is_absolute():
-        candidate = DBT_PROJECT_DIR / candidate
+    if not str(path):
+        raise ModelFileError("no fuzzy matching model path given")
+    candidate = Path(path)
+    if not candidate.is_absolute() and base_dir is not None:
+        candidate = Path(base_dir) / candidate
     return candidate.resolve()
 
 
-def load_model(path: str | os.PathLike[str] | None = None) -> FuzzyModel:
+def load_model(path: str | os.PathLike[str]) -> FuzzyModel:
     resolved = resolve_model_path(path)
     if not resolved.is_file():
         raise ModelFileError(
@@ -118,7 +120,7 @@ def load_model(path: str | os.PathLike[str] | None = None) -> FuzzyModel:
     return FuzzyModel(path=resolved, settings=settings, version=version)
 
 
-def save_model(settings: dict[str, Any], path: str | os.PathLike[str] | None = None) -> Path:
+def save_model(settings: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write the settings JSON with stable formatting (sorted levels stay in order)."""
     resolved = resolve_model_path(path)
     resolved.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orchestration.sample_data import vocab
+from sample_data import vocab
 
 JUNK_EMAILS = np.array(
     ["test@test.com", "noreply@example.com", "none@none.com", "a@a.com"], dtype=object

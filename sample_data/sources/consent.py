@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from orchestration.sample_data import mess
-from orchestration.sample_data.context import Context, arr, ids, iso_with_offset, with_missing_keys
+from sample_data import mess
+from sample_data.context import Context, arr, ids, iso_with_offset, with_missing_keys
 
 CHANNELS = np.array(["email", "sms", "ads"], dtype=object)
 
