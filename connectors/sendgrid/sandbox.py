@@ -849,3 +849,11 @@ def local_sandbox() -> SendGridSandbox:
     if _LOCAL is None:
         _LOCAL = SendGridSandbox().start()
     return _LOCAL
+
+
+def running_sandbox() -> SendGridSandbox | None:
+    """The process-wide sandbox if something started it, else None (never starts one).
+
+    For demo and test steps that act on what was sent to it (engagement generation).
+    """
+    return _LOCAL

@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 from wsgiref.util import request_uri
 
 from connectors.engagement_store import EngagementStore, dumps, read_body, respond, utc_now
-from connectors.twilio.sandbox import START_WORDS, STOP_WORDS
+from connectors.twilio.keywords import START_WORDS, STOP_WORDS
 from connectors.twilio.signature import signature_valid
 
 OPTED_OUT_CODE = "21610"

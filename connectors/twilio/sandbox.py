@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from connectors.sandbox import Request, Response, SandboxServer, TokenBucket, post_webhook
+from connectors.twilio.keywords import START_WORDS, STOP_WORDS
 from connectors.twilio.signature import compute_signature
 
 API = "/2010-04-01"
@@ -41,8 +42,6 @@ MAX_PAGE_SIZE = 1_000
 SANDBOX_ACCOUNT_SID = "AC" + "0" * 31 + "1"
 SANDBOX_AUTH_TOKEN = "sandbox-auth-token"
 SANDBOX_NUMBER = "+15005550006"  # Twilio's own magic test sender number
-STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
-START_WORDS = frozenset({"START", "YES", "UNSTOP"})
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
@@ -404,4 +403,12 @@ def local_sandbox() -> TwilioSandbox:
     global _LOCAL
     if _LOCAL is None:
         _LOCAL = TwilioSandbox().start()
+    return _LOCAL
+
+
+def running_sandbox() -> TwilioSandbox | None:
+    """The process-wide sandbox if something started it, else None (never starts one).
+
+    For demo and test steps that act on what was sent to it (engagement generation).
+    """
     return _LOCAL
