@@ -36,6 +36,7 @@ from orchestration.audience_rules.catalog import (
     TRAIT_MODEL,
 )
 from orchestration.audience_rules.errors import RuleError
+from orchestration.audience_rules.lowercase import lowercase_keywords
 from orchestration.audience_rules.rule_file import (
     Event,
     Expression,
@@ -294,7 +295,7 @@ class _Renderer:
 
     def value(self, node: exp.Expression) -> str:
         """A SQL fragment as a Jinja expression that evaluates to its text (a macro argument)."""
-        sql = node.sql(dialect=RENDER_DIALECT, comments=False)
+        sql = lowercase_keywords(node.sql(dialect=RENDER_DIALECT, comments=False), RENDER_DIALECT)
         parts: list[str] = []
         position = 0
         for match in _PLACEHOLDER.finditer(sql):
@@ -336,6 +337,7 @@ class _Renderer:
 
     def template(self, query: exp.Select) -> str:
         sql = query.sql(dialect=RENDER_DIALECT, pretty=True, comments=False)
+        sql = lowercase_keywords(sql, RENDER_DIALECT)
         return _PLACEHOLDER.sub(lambda m: "{{ " + self.expression(m.group(1)) + " }}", sql)
 
 

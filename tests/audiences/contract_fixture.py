@@ -170,7 +170,7 @@ def _people() -> list[Person]:
     ]
     p.append(invalid)
     # p15 consented to email and SMS, then reported a mail as spam and replied STOP
-    # (the event names stg_sendgrid__events and stg_twilio__engagement_events produce)
+    # (the event names stg_sendgrid__events and int_twilio_engagement_events produce)
     complainer = Person("p15", "oli@example.com", "Oli", phone="+33612345615")
     complainer.events += [
         ("consent_change", "crm", ago(60), None, None, grant | {"channel": "email"}),

@@ -31,6 +31,7 @@ FUZZY_PATHS = (
     "macros/generate_schema_name.sql",
     "macros/fuzzy",
     "models/intermediate/fuzzy",
+    "models/marts/identity",
     "seeds/fuzzy_nicknames.csv",
     "seeds/fuzzy_review_decisions.csv",
     "seeds/_fuzzy__seeds.yml",

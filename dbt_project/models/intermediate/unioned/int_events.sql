@@ -196,7 +196,7 @@ unioned as (
     select * from consent_changes
     union all
     select * from erasure_requests
-    {%- for engagement in ['stg_sendgrid__engagement_events', 'stg_twilio__engagement_events'] %}
+    {%- for engagement in ['int_sendgrid_engagement_events', 'int_twilio_engagement_events'] %}
     union all
     -- engagement pulled back from the tools (deliveries, opens, clicks, bounces, STOP...)
     select source, source_record_id, event_type, channel, occurred_at, category, amount, attributes_json

@@ -96,7 +96,7 @@ unioned as (
     union all
     {%- endfor %}
     {#- recipients of engagement events, so engagement maps to profiles -#}
-    {%- for engagement in ['stg_sendgrid__engagement_identifiers', 'stg_twilio__engagement_identifiers'] %}
+    {%- for engagement in ['int_sendgrid_engagement_identifiers', 'int_twilio_engagement_identifiers'] %}
     select source, source_record_id, identifier_type, identifier_value, is_valid, invalid_reason, observed_at
     from {{ ref(engagement) }}
     {%- if not loop.last %}

@@ -141,7 +141,6 @@ final as (
     left join latest
         on latest.profile_id = profiles.profile_id
         and latest.channel = channels.channel
-    where profiles.profile_id not in (select profile_id from {{ ref('erased_profiles') }})
 )
 
 select * from final

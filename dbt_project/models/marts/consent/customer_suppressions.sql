@@ -100,10 +100,8 @@ erasures as (
 
 combined as (
     select * from still_standing
-    where profile_id not in (select profile_id from {{ ref('erased_profiles') }})
     union all
     select * from invalid_contacts
-    where profile_id not in (select profile_id from {{ ref('erased_profiles') }})
     union all
     select * from erasures
 ),

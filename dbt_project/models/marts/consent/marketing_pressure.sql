@@ -48,7 +48,6 @@ pressure as (
 
 profiles as (
     select profile_id from {{ ref('customer_profiles') }}
-    where profile_id not in (select profile_id from {{ ref('erased_profiles') }})
 ),
 
 suppressed as (

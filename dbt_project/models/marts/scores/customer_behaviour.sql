@@ -15,7 +15,6 @@ with activity as (
     )
         and occurred_at <= {{ audiences_as_of() }}
         and occurred_at > {{ audiences_days_ago(var('behavioural_window_days', 365)) }}
-        and profile_id not in (select profile_id from {{ ref('erased_profiles') }})
 ),
 
 final as (

@@ -26,7 +26,6 @@ with activity as (
         and trim(category) <> ''
         and occurred_at <= {{ audiences_as_of() }}
         and occurred_at > {{ audiences_days_ago(var('main_interest_window_days', 180)) }}
-        and profile_id not in (select profile_id from {{ ref('erased_profiles') }})
 ),
 
 per_category as (

@@ -10,7 +10,6 @@ with orders as (
     where event_type in {{ event_types_for('order') }}
         and occurred_at <= {{ audiences_as_of() }}
         and occurred_at > {{ audiences_days_ago(var('rfm_window_days', 730)) }}
-        and profile_id not in (select profile_id from {{ ref('erased_profiles') }})
 ),
 
 per_profile as (

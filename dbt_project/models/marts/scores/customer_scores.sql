@@ -1,11 +1,10 @@
 -- Profile intelligence on every profile: RFM, behavioural score, main interest,
 -- lifecycle stage and customer since, churn risk with its reason, target fit (ICP),
 -- trial activity, preferred store / salesperson, birthday and loyalty.
--- Erased profiles are left out (tombstones in erased_profiles).
+-- Erased profiles never reach it: the core marts it reads leave them out.
 with profiles as (
     select *
     from {{ ref('customer_profiles') }}
-    where profile_id not in (select profile_id from {{ ref('erased_profiles') }})
 ),
 
 events as (

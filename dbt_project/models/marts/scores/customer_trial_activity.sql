@@ -25,7 +25,6 @@ with trial_events as (
             or event_type in {{ event_types_for('trial_feature') }}
         )
         and occurred_at <= {{ audiences_as_of() }}
-        and profile_id not in (select profile_id from {{ ref('erased_profiles') }})
 ),
 
 product_accounts as (

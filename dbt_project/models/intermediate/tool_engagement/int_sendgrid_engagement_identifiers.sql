@@ -1,13 +1,13 @@
 {#- The recipient of every SendGrid engagement event as an identifier row, shaped like
     int_identifiers before its final step (source, source_record_id, identifier_type,
     identifier_value, is_valid, invalid_reason, observed_at): union it into
-    int_identifiers so stg_sendgrid__engagement_events rows map to profiles. -#}
+    int_identifiers so int_sendgrid_engagement_events rows map to profiles. -#}
 
 with
 
 events as (
 
-    select * from {{ ref('stg_sendgrid__engagement_events') }}
+    select * from {{ ref('int_sendgrid_engagement_events') }}
 
 ),
 
