@@ -347,6 +347,10 @@ def render(select: exp.Select) -> tuple[str, str]:
     return portable.template(portable.portable(select)), _Renderer().template(select)
 
 
+# The model each source alias of _output_columns reads (column descriptions).
+_MODEL_OF = {"profiles": "customer_profiles", "scores": "customer_scores"}
+
+
 def _output_columns(rule: Rule) -> list[tuple[str, str]]:
     """(column, source alias) for the model's select list after profile_id and variant."""
     wanted = list(CONTACT_FIELDS[rule.channel]) + [
@@ -495,6 +499,10 @@ def compile_rule(
                 "description": "Split variant (holdout is never synced).",
                 "data_tests": ["not_null"],
             },
+            *(
+                {"name": column, "description": f"The member's {column}, from {_MODEL_OF[alias]}."}
+                for column, alias in columns
+            ),
         ],
     }
     return CompiledRule(

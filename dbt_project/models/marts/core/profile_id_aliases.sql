@@ -2,14 +2,15 @@
     the id that is live now (chains are followed: when the survivor itself merges
     later, its earlier aliases are re-pointed). Join any stored profile id through
     this table to find today's profile. Incremental and exempt from
-    --full-refresh: this history cannot be rebuilt from the sources. -#}
+    --full-refresh: this history cannot be rebuilt from the sources. A contracted
+    model: new columns are appended, none is dropped silently. -#}
 -- depends_on: {{ ref('int_profile_id_registry') }}
 {{
     config(
         materialized='incremental',
         unique_key='old_profile_id',
         full_refresh=false,
-        on_schema_change='sync_all_columns',
+        on_schema_change='append_new_columns',
     )
 }}
 
