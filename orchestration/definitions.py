@@ -16,9 +16,9 @@ from orchestration.assets.engagement import build_engagement_assets
 from orchestration.assets.syncs import build_sync_assets
 from orchestration.checks.audiences import build_audience_checks
 from orchestration.checks.profiles import build_profile_checks
-from orchestration.plan_job import build_plan_job
 from orchestration.main_job import build_main_jobs
 from orchestration.notifications import notify_on_run_failure
+from orchestration.plan_job import build_plan_job
 from orchestration.resources import build_resources
 from orchestration.schedules import build_jobs_and_schedules
 from orchestration.sensors import build_sensors

@@ -42,7 +42,9 @@ def _audience_syncs(project: Path) -> list[tuple[str, dict[str, Any]]]:
 
 def _destination_types(project: Path) -> dict[str, str]:
     document = yaml.safe_load((project / "destinations.yml").read_text(encoding="utf-8")) or {}
-    return {name: spec.get("type", "") for name, spec in (document.get("destinations") or {}).items()}
+    return {
+        name: spec.get("type", "") for name, spec in (document.get("destinations") or {}).items()
+    }
 
 
 def render_exposures(project: Path) -> str:

@@ -175,7 +175,7 @@ class Context:
                     if isinstance(values, pa.Array)
                     else values
                 )
-                keep = np.flatnonzero(~flags & (values != None) & (values != ""))
+                keep = np.flatnonzero(~flags & np.not_equal(values, None) & (values != ""))
                 own = np.array(
                     [
                         self._is_own(kind, int(p), v)

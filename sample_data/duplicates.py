@@ -82,7 +82,7 @@ def addresses(
     """Movers often give the old address; others spell the street another way
     now and then (abbreviations, a typo) or leave the postcode out."""
     n = len(street)
-    moved = (old_street != None) & (rng.random(n) < 0.6)
+    moved = np.not_equal(old_street, None) & (rng.random(n) < 0.6)
     street = np.where(moved, old_street, street)
     city = np.where(moved, old_city, city)
     postcode = np.where(moved, old_postcode, postcode)

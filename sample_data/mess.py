@@ -35,7 +35,7 @@ def mask(rng: np.random.Generator, n: int, share: float) -> np.ndarray:
 def email_variants(rng: np.random.Generator, emails: np.ndarray, share: float) -> np.ndarray:
     """Upper/title case and stray whitespace: the same address, typed differently."""
     out = emails.copy()
-    hit = np.flatnonzero(mask(rng, len(out), share) & (out != None))
+    hit = np.flatnonzero(mask(rng, len(out), share) & np.not_equal(out, None))
     kind = rng.integers(0, 4, len(hit))
     for i, k in zip(hit, kind, strict=True):
         v = out[i]
@@ -46,7 +46,7 @@ def email_variants(rng: np.random.Generator, emails: np.ndarray, share: float) -
 def invalid_emails(rng: np.random.Generator, emails: np.ndarray, share: float) -> np.ndarray:
     """Broken syntax (missing dot, double @, spaces) that validation must flag."""
     out = emails.copy()
-    hit = np.flatnonzero(mask(rng, len(out), share) & (out != None))
+    hit = np.flatnonzero(mask(rng, len(out), share) & np.not_equal(out, None))
     for i, k in zip(hit, rng.integers(0, len(INVALID_EMAIL_FORMS), len(hit)), strict=True):
         local, _, domain = out[i].partition("@")
         out[i] = INVALID_EMAIL_FORMS[k].format(l=local, d=domain.split(".")[0])
@@ -95,7 +95,7 @@ def format_phones(rng: np.random.Generator, e164: np.ndarray, national_share: fl
     (06 12 34 56 78, 06.12.34.56.78, 0612345678) or international (+33 6..., 0033...).
     Vectorised with Arrow string kernels: a million numbers take well under a second."""
     out = e164.copy()
-    present = np.flatnonzero(out != None)
+    present = np.flatnonzero(np.not_equal(out, None))
     if len(present) == 0:
         return out
     num = pa.array(out[present].astype(str))
@@ -137,7 +137,7 @@ def format_phones(rng: np.random.Generator, e164: np.ndarray, national_share: fl
 def typo(rng: np.random.Generator, names: np.ndarray, share: float) -> np.ndarray:
     """One keyboard slip: a swapped, dropped or doubled letter."""
     out = names.copy()
-    hit = np.flatnonzero(mask(rng, len(out), share) & (out != None))
+    hit = np.flatnonzero(mask(rng, len(out), share) & np.not_equal(out, None))
     kinds = rng.integers(0, 3, len(hit))
     for i, k in zip(hit, kinds, strict=True):
         v: str = out[i]
@@ -164,7 +164,7 @@ def nicknames(rng: np.random.Generator, first_names: np.ndarray, share: float) -
 def case_noise(rng: np.random.Generator, names: np.ndarray, share: float) -> np.ndarray:
     """UPPERCASE or lowercase names, as typed in a hurry."""
     out = names.copy()
-    hit = np.flatnonzero(mask(rng, len(out), share) & (out != None))
+    hit = np.flatnonzero(mask(rng, len(out), share) & np.not_equal(out, None))
     for i, up in zip(hit, rng.random(len(hit)) < 0.5, strict=True):
         out[i] = out[i].upper() if up else out[i].lower()
     return out

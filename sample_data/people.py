@@ -218,7 +218,9 @@ def build_population(rng: np.random.Generator, n: int, as_of: np.datetime64) -> 
         email=email,
         alt_email=alt_email,
         work_email=work_email,
-        primary_email=np.where((work_email != None) & (rng.random(n) < 0.7), work_email, email),
+        primary_email=np.where(
+            np.not_equal(work_email, None) & (rng.random(n) < 0.7), work_email, email
+        ),
         mobile=mobile,
         home_phone=home_phone,
         household=household,

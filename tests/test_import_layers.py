@@ -91,7 +91,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                return [*stack[stack.index(nxt):], nxt]
+                return [*stack[stack.index(nxt) :], nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         stack.pop()
@@ -136,13 +136,11 @@ def test_no_sandbox_globals_outside_the_sandboxes() -> None:
     sandboxes' own modules (and the tests) may name ``_LOCAL``, nothing else."""
     wrong = []
     for package in FIRST_PARTY:
-        for module, path in _modules(package).items():
+        for path in _modules(package).values():
             if package == "connectors" and path.name == "sandbox.py":
                 continue
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 name = getattr(node, "attr", None) or getattr(node, "id", None)
-                if name == "_LOCAL" or (
-                    isinstance(node, ast.Constant) and node.value == "_LOCAL"
-                ):
+                if name == "_LOCAL" or (isinstance(node, ast.Constant) and node.value == "_LOCAL"):
                     wrong.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not wrong, "sandbox globals used in: " + ", ".join(wrong)

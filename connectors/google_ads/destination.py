@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -182,7 +183,7 @@ class GoogleAdsCustomerMatch:
         self.jobs: list[str] = []  # job resource names this instance ran, newest last
 
     @classmethod
-    def from_options(cls, options: dict[str, Any]) -> "GoogleAdsCustomerMatch":
+    def from_options(cls, options: dict[str, Any]) -> GoogleAdsCustomerMatch:
         try:
             parsed = GoogleAdsOptions.model_validate(options)
         except ValidationError as exc:

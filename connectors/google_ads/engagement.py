@@ -38,7 +38,7 @@ def pull_user_list_size(
 ) -> dict[str, int]:
     """Read the list's sizes through GoogleAdsService search and land today's snapshot."""
     sizes = destination.user_list_size()
-    pulled = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    pulled = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rate = min(1.0, sizes["sizeForDisplay"] / uploaded) if uploaded else None
     db = str(path or os.environ.get("FERRY_DUCKDB_PATH") or Path(".ferry/ferry.duckdb"))
     Path(db).parent.mkdir(parents=True, exist_ok=True)

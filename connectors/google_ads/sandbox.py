@@ -251,7 +251,7 @@ class GoogleAdsSandbox(SandboxServer):
         if job.status != "PENDING":
             return self._invalid("The job is not PENDING: operations can no longer be added.",
                                  {"offlineUserDataJobError": "INVALID_JOB_STATUS"}, request)
-        total = sum(len(((op.get("create") or op.get("remove") or {}).get("userIdentifiers") or []))
+        total = sum(len((op.get("create") or op.get("remove") or {}).get("userIdentifiers") or [])
                     for op in operations if isinstance(op, dict))
         if total > MAX_IDS_PER_REQUEST:
             return self._invalid(f"Too many user identifiers in one request ({total} > {MAX_IDS_PER_REQUEST}).",

@@ -31,8 +31,9 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -193,7 +194,7 @@ class MetaCustomAudience:
             raise ValueError("max_users_per_request above Meta's limit")
 
     @classmethod
-    def from_options(cls, options: dict[str, Any]) -> "MetaCustomAudience":
+    def from_options(cls, options: dict[str, Any]) -> MetaCustomAudience:
         try:
             parsed = MetaOptions.model_validate(options)
         except ValidationError as exc:

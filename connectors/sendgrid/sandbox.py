@@ -475,7 +475,9 @@ class SendGridSandbox(SandboxServer):
         job = self.state.jobs.get(request.params["job_id"])
         if job is None:
             return _err(404, "job not found", "id")
-        iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)) if t else None
+        def iso(t: float | None) -> str | None:
+            return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)) if t else None
+
         return Response.json(
             {
                 "id": job.id,

@@ -37,7 +37,15 @@ from urllib.parse import urlsplit
 import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.base import AuthError, Capabilities, Operation, Outcome, Record, RecordResult, RetryableError
+from connectors.base import (
+    AuthError,
+    Capabilities,
+    Operation,
+    Outcome,
+    Record,
+    RecordResult,
+    RetryableError,
+)
 from connectors.http import HttpClient
 from connectors.webhook.signing import BATCH_ID_HEADER, SIGNATURE_HEADER, sign
 
@@ -115,7 +123,7 @@ class WebhookDestination:
         )
 
     @classmethod
-    def from_options(cls, options: dict[str, Any]) -> "WebhookDestination":
+    def from_options(cls, options: dict[str, Any]) -> WebhookDestination:
         try:
             return cls(WebhookOptions.model_validate(options))
         except ValidationError as exc:
@@ -133,7 +141,7 @@ class WebhookDestination:
             "batch_id": batch_id,
             "destination": self.name,
             "sync": self.options.sync,
-            "sent_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "sent_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "records": items,
         }
         return batch_id, json.dumps(envelope, default=_default, separators=(",", ":")).encode("utf-8")

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import pandas as pd
+
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 # GE probes optional backends; an installed pyspark warns about pandas 3 on import.
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"pyspark(\..*)?$")
-
 
 
 def _import_great_expectations():
@@ -47,8 +48,8 @@ def _import_great_expectations():
 
 
 gx = _import_great_expectations()
-import pandas as pd
-from great_expectations.data_context.types.base import ProgressBarsConfig
+# after the patched import above, which must run first
+from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
 
 
 @dataclass(frozen=True)

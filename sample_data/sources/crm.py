@@ -18,7 +18,7 @@ SOURCE_NO = 1
 
 def plan(ctx: Context) -> np.ndarray:
     """Who is in the CRM: B2B people much more likely than others."""
-    return ctx.sample(0.2, np.where(ctx.pop.company != None, 3.0, 0.4))
+    return ctx.sample(0.2, np.where(np.not_equal(ctx.pop.company, None), 3.0, 0.4))
 
 
 def build(ctx: Context) -> None:
@@ -34,7 +34,7 @@ def build(ctx: Context) -> None:
     email = mess.invalid_emails(rng, email, 0.01)
     email = mess.blank(rng, email, 0.04)
     # Role addresses (info@company) typed instead of the person's own: shared hubs.
-    with_company = np.flatnonzero((pop.company_domain[idx] != None) & ~dup)
+    with_company = np.flatnonzero(np.not_equal(pop.company_domain[idx], None) & ~dup)
     role = with_company[mess.mask(rng, len(with_company), 0.03)]
     email[role] = "info@" + pop.company_domain[idx][role]
     email[dup] = ctx.dup_email(idx[dup], SOURCE_NO)
@@ -46,7 +46,7 @@ def build(ctx: Context) -> None:
     phone = mess.junk(rng, phone, 0.006, mess.INVALID_PHONES)
     phone[dup] = None
 
-    moved = (pop.old_street[idx] != None) & (rng.random(n) < 0.7)
+    moved = np.not_equal(pop.old_street[idx], None) & (rng.random(n) < 0.7)
     street = np.where(moved, pop.old_street[idx], pop.street[idx])
     city = np.where(moved, pop.old_city[idx], pop.city[idx])
     postcode = np.where(moved, pop.old_postcode[idx], pop.postcode[idx])

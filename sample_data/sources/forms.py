@@ -31,7 +31,7 @@ def build(ctx: Context) -> None:
     r = np.repeat(np.arange(len(people)), per)
     idx, is_dup = people[r], dup[r]
     n = len(idx)
-    b2b = pop.company[idx] != None
+    b2b = np.not_equal(pop.company[idx], None)
     ftype = np.where(
         b2b,
         FORM_TYPES[rng.choice(5, n, p=[0.25, 0.35, 0.25, 0.15, 0.0])],

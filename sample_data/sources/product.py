@@ -17,7 +17,7 @@ SOURCE_NO = 5
 
 def build(ctx: Context) -> None:
     rng, pop = ctx.rng, ctx.pop
-    weights = np.where(pop.company != None, 4.0, 0.3)
+    weights = np.where(np.not_equal(pop.company, None), 4.0, 0.3)
     base = ctx.sample(0.1, weights)
     idx, dup = ctx.with_duplicates(base)
     n = len(idx)

@@ -37,7 +37,9 @@ def _customers(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     email[dup] = ctx.dup_email(idx[dup], SOURCE_NO)
     # Families give the shared landline more often than people living alone.
     family = np.isin(pop.household[idx], pop.household[pop.household != np.arange(pop.n)])
-    use_home = (pop.home_phone[idx] != None) & (rng.random(n) < np.where(family, 0.7, 0.3))
+    use_home = np.not_equal(pop.home_phone[idx], None) & (
+        rng.random(n) < np.where(family, 0.7, 0.3)
+    )
     phone = np.where(use_home, pop.home_phone[idx], pop.mobile[idx])
     phone = mess.format_phones(rng, phone, national_share=0.6)
     phone = mess.junk(rng, phone, 0.005, mess.INVALID_PHONES)

@@ -73,7 +73,7 @@ def build(ctx: Context) -> None:
     )
 
     # Surveys: CSAT after half the solved tickets, NPS for some requesters.
-    s = np.flatnonzero(resolved & (rng.random(n) < 0.5) & (keys != None))
+    s = np.flatnonzero(resolved & (rng.random(n) < 0.5) & np.not_equal(keys, None))
     m = len(s)
     is_nps = rng.random(m) < 0.4
     score = np.where(

@@ -18,14 +18,24 @@ from connectors.twilio import sandbox as twilio_sandbox
 
 def _send(sb: SendGridSandbox, n: int) -> None:
     dest = SendGridDestination.from_options(
-        {"api_key": SANDBOX_API_KEY, "host": sb.base_url, "from_email": "news@shop.example",
-         "subject": "Hi"}
+        {
+            "api_key": SANDBOX_API_KEY,
+            "host": sb.base_url,
+            "from_email": "news@shop.example",
+            "subject": "Hi",
+        }
     )
-    dest.write([
-        Record(f"p{i}", Operation.SEND, {"email": f"u{i}@example.com", "ferry_sync_id": "aud_x__sg"},
-               idempotency_key=f"k{i}")
-        for i in range(n)
-    ])
+    dest.write(
+        [
+            Record(
+                f"p{i}",
+                Operation.SEND,
+                {"email": f"u{i}@example.com", "ferry_sync_id": "aud_x__sg"},
+                idempotency_key=f"k{i}",
+            )
+            for i in range(n)
+        ]
+    )
 
 
 def _outcomes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, seed: int) -> list:
@@ -38,9 +48,7 @@ def _outcomes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, seed: 
         done = sandbox_engagement.simulate_sandbox_engagement(warehouse, seed=seed)
         assert sb.webhook_url is None  # the loopback receiver is gone with the step
     store = EngagementStore(warehouse)
-    rows = store.query(
-        "select ferry_key, event from raw.sendgrid_events order by ferry_key, event"
-    )
+    rows = store.query("select ferry_key, event from raw.sendgrid_events order by ferry_key, event")
     store.close()
     assert done.sendgrid_events == len(rows) and done.twilio_status_changes == 0
     return rows

@@ -77,7 +77,9 @@ def test_ground_truth_covers_every_raw_record(con_raw: duckdb.DuckDBPyConnection
 
 
 def test_real_world_mess_is_present(con_raw: duckdb.DuckDBPyConnection) -> None:
-    q = lambda sql, params=None: con_raw.execute(sql, params or []).fetchone()[0]
+    def q(sql: str, params: list | None = None):
+        return con_raw.execute(sql, params or []).fetchone()[0]
+
     # email case / whitespace variants
     assert q("select count(*) from raw.crm_contacts where email <> lower(trim(email))") > 0
     assert q("select count(*) from raw.forms_submissions where email <> trim(email)") > 0
@@ -252,7 +254,7 @@ def test_fuzzy_duplicates_are_mostly_new_contacts_reachable_by_a_fuzzy_link() ->
     counts = {"new_contact": 0, "second_account": 0}
     for name in person_level:
         t, k = by_name[name], kinds[name]
-        assert np.array_equal(k != None, t.fuzzy), name
+        assert np.array_equal(np.not_equal(k, None), t.fuzzy), name
         for kind in counts:
             counts[kind] += int((k == kind).sum())
         new = t.person_idx[k == "new_contact"]

@@ -12,13 +12,13 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
+from identity.fuzzy import read_nicknames
 from identity.fuzzy.person_file import (
     PersonFileError,
     evaluate_person_file,
     read_person_file,
     to_person_records,
 )
-from identity.fuzzy import read_nicknames
 from orchestration.paths import FUZZY_NICKNAMES_PATH
 from sample_data.person_file import (
     FEBRL_FILE_COLUMNS,

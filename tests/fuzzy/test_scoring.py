@@ -16,7 +16,6 @@ from identity.fuzzy import ScoringOptions, load_model, read_nicknames, score_pai
 from orchestration.paths import FUZZY_MODEL_PATH, FUZZY_NICKNAMES_PATH
 from tests.fuzzy.people import population
 
-
 COMMITTED = ScoringOptions(str(FUZZY_MODEL_PATH))
 
 

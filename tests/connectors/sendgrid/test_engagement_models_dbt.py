@@ -129,7 +129,9 @@ def test_engagement_reaches_staging_and_reporting(tmp_path) -> None:
     assert result.success, result.exception
 
     con = duckdb.connect(str(path))
-    q = lambda sql: con.execute(sql).fetchall()
+    def q(sql: str) -> list:
+        return con.execute(sql).fetchall()
+
     try:
         kinds = Counter(e["event"] for e in events)
         assert q("select count(*) from staging.stg_sendgrid__events")[0][0] == len(events)
