@@ -78,9 +78,8 @@ def resolve_model_path(
 ) -> Path:
     """The model file as an absolute path; a relative one is read against ``base_dir``.
 
-    Without ``base_dir`` a relative path is read from the working directory:
-    dbt runs models from its project folder, so the dbt var
-    ``fuzzy/splink_model.json`` names the committed model.
+    The dbt Python model passes its project folder as ``base_dir``, so the dbt
+    var ``fuzzy/splink_model.json`` names the committed model wherever dbt runs.
     """
     if not str(path):
         raise ModelFileError("no fuzzy matching model path given")

@@ -17,8 +17,14 @@ def model(dbt, session):
     from identity.fuzzy import ScoringOptions, resolve_model_path, score_pairs
     from identity.fuzzy.features import INPUT_COLUMNS
 
-    # dbt runs models from the project folder, so a relative var path is read from there
-    model_path = resolve_model_path(dbt.config.get("fuzzy_model_path"))
+    # identity/ knows no project layout: a relative var path is read from the dbt
+    # project folder, which dbt-duckdb's in-process Python models learn from dbt's flags
+    # (dbt may run from anywhere with --project-dir).
+    from dbt.flags import get_flags
+
+    model_path = resolve_model_path(
+        dbt.config.get("fuzzy_model_path"), base_dir=getattr(get_flags(), "PROJECT_DIR", None)
+    )
     options = ScoringOptions(
         model_path=str(model_path),
         min_probability=float(dbt.config.get("fuzzy_min_probability")),
