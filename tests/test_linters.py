@@ -39,7 +39,6 @@ SQL_PATHS = [
     "models/marts",
     "models/audiences",
     "models/reporting",
-    "macros/identity/without_erased_profiles.sql",
 ]
 
 

@@ -36,7 +36,7 @@ from orchestration.audience_rules.catalog import (
     TRAIT_MODEL,
 )
 from orchestration.audience_rules.errors import RuleError
-from orchestration.audience_rules.lowercase import lowercase_keywords
+from orchestration.audience_rules.lowercase import lowercase_keywords, single_target_on_select_line
 from orchestration.audience_rules.rule_file import (
     Event,
     Expression,
@@ -336,8 +336,8 @@ class _Renderer:
         return query
 
     def template(self, query: exp.Select) -> str:
-        sql = query.sql(dialect=RENDER_DIALECT, pretty=True, comments=False)
-        sql = lowercase_keywords(sql, RENDER_DIALECT)
+        sql = query.sql(dialect=RENDER_DIALECT, pretty=True, comments=False, pad=4, indent=4)
+        sql = single_target_on_select_line(lowercase_keywords(sql, RENDER_DIALECT))
         return _PLACEHOLDER.sub(lambda m: "{{ " + self.expression(m.group(1)) + " }}", sql)
 
 
@@ -404,7 +404,9 @@ eligible as (
 final as (
     select
         eligible.profile_id,
-        {{{{ audience_variant('eligible.profile_id', '{rule.name}', {{{split}}}{salt}) }}}} as variant{"," if columns else ""}
+        {{{{ audience_variant(
+            'eligible.profile_id', '{rule.name}', {{{split}}}{salt}
+        ) }}}} as variant{"," if columns else ""}
 {select_list}
     from eligible
     inner join {{{{ ref('{PROFILE_MODEL}') }}}} as profiles

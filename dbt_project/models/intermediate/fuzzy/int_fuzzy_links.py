@@ -14,14 +14,14 @@ with the comparison levels that produced it.
 def model(dbt, session):
     dbt.config(materialized="table")
 
+    from dbt.flags import get_flags
+
     from identity.fuzzy import ScoringOptions, resolve_model_path, score_pairs
     from identity.fuzzy.features import INPUT_COLUMNS
 
     # identity/ knows no project layout: a relative var path is read from the dbt
     # project folder, which dbt-duckdb's in-process Python models learn from dbt's flags
     # (dbt may run from anywhere with --project-dir).
-    from dbt.flags import get_flags
-
     model_path = resolve_model_path(
         dbt.config.get("fuzzy_model_path"), base_dir=getattr(get_flags(), "PROJECT_DIR", None)
     )

@@ -6,7 +6,11 @@ with events as (
 ),
 
 resolved as (
-    select source, source_record_id, profile_id from {{ ref('int_profile_ids_resolved') }}
+    select
+        source,
+        source_record_id,
+        profile_id
+    from {{ ref('int_profile_ids_resolved') }}
 ),
 
 final as (

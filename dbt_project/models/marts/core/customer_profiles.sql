@@ -11,7 +11,10 @@
     First touch (origin) is the earliest interaction in customer_events, with its
     source, channel and UTM tags; a person with no event falls back to the
     earliest source record. -#}
-{%- set priority_attributes = ['first_name', 'last_name', 'birth_date', 'company', 'job_title', 'owner_name', 'owner_email', 'preferred_store', 'loyalty_status', 'loyalty_points'] -%}
+{%- set priority_attributes = [
+    'first_name', 'last_name', 'birth_date', 'company', 'job_title',
+    'owner_name', 'owner_email', 'preferred_store', 'loyalty_status', 'loyalty_points',
+] -%}
 {%- set address_attributes = ['street', 'city', 'postcode', 'country'] -%}
 
 with resolved as (
@@ -59,7 +62,7 @@ records as (
         {{ attribute }} as value,
         row_number() over (
             partition by profile_id
-            order by source_rank, updated_is_null, source_updated_at desc, record_key
+            order by source_rank asc, updated_is_null asc, source_updated_at desc, record_key asc
         ) as value_rank
     from records
     where {{ attribute }} is not null
@@ -74,7 +77,7 @@ address_ranked as (
         {%- endfor %}
         row_number() over (
             partition by profile_id
-            order by updated_is_null, source_updated_at desc, source_rank, record_key
+            order by updated_is_null asc, source_updated_at desc, source_rank asc, record_key asc
         ) as value_rank
     from records
     where city is not null or postcode is not null or street is not null
@@ -113,9 +116,9 @@ contact_ranked as (
                 case when last_observed_at is null then 1 else 0 end,
                 last_observed_at desc,
                 carried_by_records desc,
-                source_rank,
-                record_key,
-                identifier_value
+                source_rank asc,
+                record_key asc,
+                identifier_value asc
         ) as value_rank
     from contact_counts
 ),

@@ -48,7 +48,11 @@ final as (
         cast(rfm_recency as integer) as rfm_recency,
         cast(rfm_frequency as integer) as rfm_frequency,
         cast(rfm_monetary as integer) as rfm_monetary,
-        {{ dbt.concat([dbt.safe_cast('cast(rfm_recency as integer)', dbt.type_string()), dbt.safe_cast('cast(rfm_frequency as integer)', dbt.type_string()), dbt.safe_cast('cast(rfm_monetary as integer)', dbt.type_string())]) }} as rfm_score,
+        {{ dbt.concat([
+            dbt.safe_cast('cast(rfm_recency as integer)', dbt.type_string()),
+            dbt.safe_cast('cast(rfm_frequency as integer)', dbt.type_string()),
+            dbt.safe_cast('cast(rfm_monetary as integer)', dbt.type_string()),
+        ]) }} as rfm_score,
         case
             when rfm_recency >= 4 and rfm_frequency >= 4 and rfm_monetary >= 4 then 'champions'
             when rfm_recency >= 3 and rfm_frequency >= 4 then 'loyal'

@@ -8,7 +8,10 @@ with profiles as (
 ),
 
 events as (
-    select profile_id, event_type, occurred_at
+    select
+        profile_id,
+        event_type,
+        occurred_at
     from {{ ref('customer_events') }}
     where occurred_at <= {{ audiences_as_of() }}
 ),
@@ -25,7 +28,9 @@ order_history as (
 ),
 
 sales_signals as (
-    select profile_id, count(*) as sales_signals
+    select
+        profile_id,
+        count(*) as sales_signals
     from events
     where event_type in {{ event_types_for('sales_signal') }}
     group by profile_id
@@ -125,7 +130,8 @@ final as (
         cast(first_order_at as date) as customer_since,
         {{ dbt.datediff('first_order_at', audiences_as_of(), 'day') }} as customer_tenure_days,
         case
-            when lifetime_orders > 0 and days_since_last_order > {{ var('churned_after_days', 365) | int }} then 'churned'
+            when lifetime_orders > 0 and days_since_last_order > {{ var('churned_after_days', 365) | int }}
+                then 'churned'
             when lifetime_orders > 0 and days_since_last_order > {{ var('lapsed_after_days', 180) | int }} then 'lapsed'
             when lifetime_orders >= 2 then 'repeat'
             when lifetime_orders = 1 then 'customer'
