@@ -8,34 +8,11 @@ from pathlib import Path
 import pytest
 
 from connectors import sandbox_engagement
-from connectors.base import Operation, Record
 from connectors.engagement_store import EngagementStore
 from connectors.sendgrid import sandbox as sendgrid_sandbox
-from connectors.sendgrid.destination import SendGridDestination
-from connectors.sendgrid.sandbox import SANDBOX_API_KEY, SendGridSandbox
+from connectors.sendgrid.sandbox import SendGridSandbox
 from connectors.twilio import sandbox as twilio_sandbox
-
-
-def _send(sb: SendGridSandbox, n: int) -> None:
-    dest = SendGridDestination.from_options(
-        {
-            "api_key": SANDBOX_API_KEY,
-            "host": sb.base_url,
-            "from_email": "news@shop.example",
-            "subject": "Hi",
-        }
-    )
-    dest.write(
-        [
-            Record(
-                f"p{i}",
-                Operation.SEND,
-                {"email": f"u{i}@example.com", "ferry_sync_id": "aud_x__sg"},
-                idempotency_key=f"k{i}",
-            )
-            for i in range(n)
-        ]
-    )
+from tests.connectors.sendgrid.test_sendgrid_engagement import _send
 
 
 def _outcomes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, seed: int) -> list:

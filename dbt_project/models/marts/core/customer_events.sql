@@ -23,7 +23,7 @@ final as (
         events.channel,
         events.occurred_at,
         events.category,
-        events.amount,
+        cast(events.amount as {{ dbt.type_numeric() }}) as amount,  -- the contract's type, whatever the sources give
         events.attributes_json
     from events
     left join resolved

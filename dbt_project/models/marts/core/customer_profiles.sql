@@ -15,6 +15,8 @@
     'first_name', 'last_name', 'birth_date', 'company', 'job_title',
     'owner_name', 'owner_email', 'preferred_store', 'loyalty_status', 'loyalty_points',
 ] -%}
+{#- the contract's types for attributes whose type varies by source (public contract) -#}
+{%- set contract_casts = {'loyalty_points': dbt.type_bigint(), 'birth_date': 'date'} -%}
 {%- set address_attributes = ['street', 'city', 'postcode', 'country'] -%}
 
 with resolved as (
@@ -170,7 +172,11 @@ final as (
         phone.identifier_value as phone,
         coalesce(phone.is_valid, false) as phone_is_valid,
         {%- for attribute in priority_attributes %}
+        {%- if attribute in contract_casts %}
+        cast({{ attribute }}_ranked.value as {{ contract_casts[attribute] }}) as {{ attribute }},
+        {%- else %}
         {{ attribute }}_ranked.value as {{ attribute }},
+        {%- endif %}
         {%- endfor %}
         {%- for attribute in address_attributes %}
         address_ranked.{{ attribute }},
