@@ -27,7 +27,7 @@ def _cache_key(people: int, seed: int) -> str:
 
     digest = hashlib.sha256(f"{people}:{seed}:{AS_OF}".encode())
     digest.update(ferry_dbt_project().manifest_path.read_bytes())
-    for path in sorted((PROJECT_ROOT / "orchestration" / "sample_data").rglob("*.py")):
+    for path in sorted((PROJECT_ROOT / "sample_data").rglob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -43,7 +43,7 @@ def build_sample_warehouse(path: Path, *, people: int = PEOPLE, seed: int = SEED
 
     from orchestration.definitions import defs
     from orchestration.main_job import phase_keys, run_phase
-    from orchestration.sample_data import generate
+    from sample_data import generate
 
     previous = os.environ.get("FERRY_DUCKDB_PATH")
     os.environ["FERRY_DUCKDB_PATH"] = str(

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import pandas as pd
+
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 # GE probes optional backends; an installed pyspark warns about pandas 3 on import.
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"pyspark(\..*)?$")
@@ -56,7 +58,6 @@ class _LazyGreatExpectations:
 
 
 gx: Any = _LazyGreatExpectations()
-import pandas as pd
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import duckdb
 
-    from orchestration.evaluation import evaluate_file
+    from identity.evaluation import evaluate_file
 
     source = (args.duckdb or duckdb_path()).resolve()
     output = args.output or ferry_home() / "evaluation.json"

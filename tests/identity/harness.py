@@ -25,6 +25,7 @@ IDENTITY_PATHS = (
     "macros/identity",
     "models/intermediate/identity",
     "models/marts/core",
+    "models/_ferry__docs.md",  # the shared column descriptions the core marts use
 )
 
 STUBS = {

@@ -147,21 +147,28 @@ def test_syncs_reach_the_sandboxes_with_exactly_the_audience(sample_warehouse, w
     assert {"identity/int_events", "profiles/customer_events", "scores/customer_suppressions"} <= {
         k.to_user_string() for k in keys["reporting"]
     }
+    # The sandboxes' recipients engage (the demo's step, seeded), then the assets pull.
+    # This sample's sends are SMS (no transactional e-mail audience has members), so
+    # the loop is shown on Twilio: statuses -> raw -> customer_events -> reports.
+    from connectors.sandbox_engagement import simulate_sandbox_engagement
+
+    engaged = simulate_sandbox_engagement(warehouse_path, seed=7)
+    assert engaged.twilio_status_changes > 0, "the SMS sends produced no status in the sandbox"
     pulled = run_phase(defs, instance, "engagement", keys["engagement"])
     assert pulled.success, pulled.failures
     reported = run_phase(defs, instance, "reporting", keys["reporting"], dbt_tests=False)
     assert reported.success, reported.failures
     conn = duckdb.connect(str(warehouse_path), read_only=True)
     try:
-        raw_events = conn.execute("select count(*) from raw.sendgrid_events").fetchone()[0]
+        raw_statuses = conn.execute("select count(*) from raw.twilio_message_status").fetchone()[0]
         timeline = conn.execute(
-            "select count(*) from marts.customer_events where source like 'sendgrid%'"
+            "select count(*) from marts.customer_events where source like 'twilio%'"
         ).fetchone()[0]
         messages = conn.execute("select count(*) from reporting.rpt_campaign_messages").fetchone()[0]
     finally:
         conn.close()
-    assert raw_events > 0, "the sends produced no engagement in the sandbox"
-    assert timeline > 0 and messages > 0, (raw_events, timeline, messages)
+    assert raw_statuses > 0, "the sandbox's statuses were not pulled back"
+    assert timeline > 0 and messages > 0, (raw_statuses, timeline, messages)
     # The figures are on the campaign report's own page: per campaign and per audience, and
     # totals and rates as numbers (Dagster plots them build after build).
     report = reported.materialized[AssetKey(["reporting", "rpt_campaign_performance"])]

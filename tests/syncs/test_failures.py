@@ -20,7 +20,7 @@ def test_rejected_record_keeps_old_state_and_is_parked_after_max_attempts(conn):
     set_audience(conn, rows(3))
     sync = make_sync("mirror", policies={"max_attempts": 3})
     dest = LoopbackDestination(reject_keys={"p1"})
-    for attempt in (1, 2):
+    for _attempt in (1, 2):
         r = engine.run(sync, conn, dest)
         assert r.status == "partial" and r.failed == 1 and r.parked == 0
         assert engine.plan(sync, conn, sample_size=0).counts["add"] == 1
