@@ -400,7 +400,7 @@ def _policy_schema(manifest: dict[str, Any]) -> str:
 
 def _sync_config(
     node: dict[str, Any],
-    meta: _FerryMeta,
+    meta: FerryMeta,
     entry: _SyncEntry,
     name: str,
     where: str,
