@@ -42,8 +42,10 @@ test-all: $(STAMP) system-deps
 bench: $(STAMP) system-deps
 	$(BIN)/python -m benchmarks.run
 
+# The same linters `make test` runs (tests/test_linters.py), on their own.
 lint: $(STAMP)
-	$(BIN)/ruff check orchestration syncs connectors tests benchmarks
+	$(BIN)/ruff check orchestration syncs connectors identity sample_data tests benchmarks dbt_project/models
+	cd dbt_project && ../$(BIN)/sqlfluff lint models/marts models/audiences models/reporting
 
 clean:
 	rm -rf $(VENV) .ferry dbt_project/target dbt_project/logs

@@ -78,7 +78,7 @@ def _person_file(workdir: Path, records: int) -> list[dict[str, object]]:
     """evaluate-file on a FEBRL-style file of ``records`` rows (40% originals)."""
     import json
 
-    from orchestration.sample_data.person_file import write_person_file
+    from sample_data.person_file import write_person_file
 
     originals = round(records * 0.4)
     path = write_person_file(workdir / f"people_{records}.csv", originals=originals,

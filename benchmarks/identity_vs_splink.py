@@ -13,7 +13,7 @@ int_identifiers untimed, then time side by side
   rule per identifier type, then `cluster_pairwise_predictions_at_threshold`.
   The wide table is built inside the timed section (Splink has to be fed).
 Both get pairwise precision/recall/F1 against raw.ground_truth with
-orchestration.evaluation.pair_counts (records a resolver leaves out are singletons).
+identity.evaluation.pair_counts (records a resolver leaves out are singletons).
 Each engine runs in its own process (peak RSS per engine, benchmarks.measure).
 """
 
@@ -89,7 +89,7 @@ def score(db: Path, predicted_sql: str) -> dict[str, float]:
     import duckdb
     import numpy as np
 
-    from orchestration.evaluation import TRUTH, pair_counts
+    from identity.evaluation import TRUTH, pair_counts
 
     with duckdb.connect(str(db), read_only=True) as con:
         rows = con.execute(f"""

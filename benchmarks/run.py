@@ -23,6 +23,7 @@ BENCHMARKS = {
     "sync_vs_dlt": "benchmarks.sync_vs_dlt",
     "identity_postgres": "benchmarks.identity_postgres",
     "source_registry": "benchmarks.source_registry",
+    "ui_startup": "benchmarks.ui_startup",
 }
 
 

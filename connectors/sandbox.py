@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 import threading
 import time
@@ -212,6 +213,7 @@ class Faults:
         self._lock = threading.Lock()
         self._armed: list[_Fault] = []
         self._rejections: dict[str, str] = {}
+        self._storm: tuple | None = None
 
     def _arm(self, fault: _Fault, path: str | None) -> None:
         fault.path = re.compile(path) if path else None
@@ -255,6 +257,35 @@ class Faults:
         """
         self._arm(_Fault("drop", n, after_processing=after_processing, method=method), path)
 
+    def storm(
+        self,
+        rate: float,
+        kind: str = "fail",
+        *,
+        status: int = 503,
+        seed: int = 0,
+        method: str | None = None,
+        path: str | None = None,
+        after_processing: bool = False,
+    ) -> None:
+        """From now on, each matching request fails with probability ``rate`` (a seeded RNG):
+        ``kind`` "fail" answers ``status`` unprocessed; "drop" loses the connection (after
+        processing if ``after_processing``: the vendor did the work, the answer is lost)."""
+        with self._lock:
+            self._storm = (rate, kind, status, random.Random(seed), method, re.compile(path) if path else None, after_processing)
+
+    def storm_hit(self, method: str, path: str, after_processing: bool) -> tuple[str, int] | None:
+        """(kind, status) when the storm strikes this request in this phase."""
+        with self._lock:
+            if self._storm is None:
+                return None
+            rate, kind, status, rng, m, pattern, after = self._storm
+            if after != after_processing or (m and m.upper() != method):
+                return None
+            if pattern is not None and not pattern.search(path):
+                return None
+            return (kind, status) if rng.random() < rate else None
+
     def reject(self, identifier: str, message: str = "rejected by sandbox fault injection") -> None:
         """Make vendor handlers reject the record with this identifier (e.g. an email)."""
         with self._lock:
@@ -270,6 +301,7 @@ class Faults:
         with self._lock:
             self._armed.clear()
             self._rejections.clear()
+            self._storm = None
 
     def take(
         self, method: str, path: str, kinds: tuple[str, ...], after_processing: bool
@@ -494,6 +526,12 @@ class SandboxServer:
         return response
 
     def _process(self, request: Request, entry: LoggedRequest) -> Response:
+        hit = self.faults.storm_hit(request.method, request.path, after_processing=False)
+        if hit is not None:
+            entry.fault = f"storm_{hit[0]}"
+            if hit[0] == "drop":
+                raise _DropConnection()
+            return self.error_response(hit[1], "injected server error (storm)", request)
         before = self.faults.take(
             request.method, request.path, ("fail", "drop", "slow"), after_processing=False
         )
@@ -537,6 +575,10 @@ class SandboxServer:
             if bucket is not None:
                 response.headers.update(self.rate_limit_headers(bucket, 0.0))
 
+        if self.faults.storm_hit(request.method, request.path, after_processing=True) is not None:
+            entry.fault = "storm_drop_after"
+            response.headers["X-Sandbox-Drop"] = "1"  # processed, then the answer is lost
+            return response
         after = self.faults.take(
             request.method, request.path, ("slow", "drop"), after_processing=True
         )

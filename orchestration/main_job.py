@@ -18,6 +18,8 @@ from typing import Any
 from dagster import AssetKey, AssetSelection, DagsterInstance, Definitions, define_asset_job
 from dagster._core.execution.build_resources import wrap_resources_for_execution
 
+from orchestration.assets.syncs import preview_check_keys
+
 PHASES = ("warehouse", "syncs", "engagement", "reporting")
 
 
@@ -25,7 +27,7 @@ def build_main_jobs() -> list:
     return [
         define_asset_job(
             "ferry_main",
-            selection=AssetSelection.all(),
+            selection=AssetSelection.all() - AssetSelection.checks(*preview_check_keys()),
             description="The whole loop: dbt build and checks, every sync, engagement pull-back, reporting.",
         )
     ]
@@ -107,7 +109,8 @@ def run_phase(
         return PhaseResult(phase, True)
     graph = defs.resolve_asset_graph()
     run_config: dict = {}
-    selection = AssetSelection.assets(*keys)
+    # Previews are run by hand from a sync's page; a phase syncs for real.
+    selection = AssetSelection.assets(*keys) - AssetSelection.checks(*preview_check_keys())
     if not dbt_tests:
         run_config = {"ops": {"ferry_dbt_models": {"config": {"skip_tests": True}}}}
         wanted = set(keys)

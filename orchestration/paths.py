@@ -11,6 +11,9 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+# The committed Splink model and the nickname seed the matcher (identity/) reads.
+FUZZY_MODEL_PATH = DBT_PROJECT_DIR / "fuzzy" / "splink_model.json"
+FUZZY_NICKNAMES_PATH = DBT_PROJECT_DIR / "seeds" / "fuzzy_nicknames.csv"
 
 
 def ferry_home() -> Path:

@@ -21,8 +21,7 @@ from dagster import (
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from orchestration.assets.catalog import Audience, load_audiences
-from orchestration.assets.syncs import DESTINATION_TAG, SYNC_TAG
-from orchestration.checks.audiences import sync_asset_key
+from orchestration.assets.syncs import DESTINATION_TAG, SYNC_TAG, schedule_words, sync_selection
 
 
 def sync_job_name(sync: Any) -> str:
@@ -41,8 +40,8 @@ def sync_job(sync: Any) -> UnresolvedAssetJobDefinition:
     return _once(
         define_asset_job(
             sync_job_name(sync),
-            selection=AssetSelection.assets(sync_asset_key(sync)),
-            description=f"Sync {sync.audience} to {sync.destination_name} ({sync.mode}).",
+            selection=sync_selection([sync]),
+            description=f"Sync now: {sync.audience} to {sync.destination_name} ({sync.mode}).",
             tags={DESTINATION_TAG: sync.destination_name, SYNC_TAG: sync.name},
         )
     )
@@ -60,7 +59,7 @@ def audience_syncs_job(audience: Audience) -> UnresolvedAssetJobDefinition:
     return _once(
         define_asset_job(
             f"sync_all_{audience.name}",
-            selection=AssetSelection.assets(*[sync_asset_key(s) for s in audience.syncs]),
+            selection=sync_selection(list(audience.syncs)),
             description=f"Every sync of audience {audience.title}, run when the audience is rebuilt.",
             tags={DESTINATION_TAG: destinations.pop()} if len(destinations) == 1 else None,
         )
@@ -83,7 +82,7 @@ def build_jobs_and_schedules(engagement_keys: list[AssetKey]) -> tuple[list, lis
                         cron_schedule=sync.schedule,
                         execution_timezone=os.environ.get("FERRY_TIMEZONE", "UTC"),
                         description=(
-                            f"{sync.audience} -> {sync.destination_name} on `{sync.schedule}` "
+                            f"Sync now: {sync.audience} to {sync.destination_name}, {schedule_words(sync)} "
                             "(starts stopped: turn it on here once the destination is ready)"
                         ),
                         default_status=DefaultScheduleStatus.STOPPED,

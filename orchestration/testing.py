@@ -27,18 +27,23 @@ def _cache_key(people: int, seed: int) -> str:
 
     digest = hashlib.sha256(f"{people}:{seed}:{AS_OF}".encode())
     digest.update(ferry_dbt_project().manifest_path.read_bytes())
-    for path in sorted((PROJECT_ROOT / "orchestration" / "sample_data").rglob("*.py")):
+    for path in sorted((PROJECT_ROOT / "sample_data").rglob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
 def build_sample_warehouse(path: Path, *, people: int = PEOPLE, seed: int = SEED) -> dict:
-    """Generate sample data into `path` and dbt-build everything but reporting, with checks."""
+    """Generate sample data into `path` and dbt-build everything but reporting, with checks.
+
+    The Dagster instance of the build is kept beside the file (``dagster_home`` in
+    the report): the browser test starts its webserver on a copy of it, as a
+    marketer opens the UI after `make demo`, with the audiences' pages filled.
+    """
     from dagster import DagsterInstance
 
     from orchestration.definitions import defs
     from orchestration.main_job import phase_keys, run_phase
-    from orchestration.sample_data import generate
+    from sample_data import generate
 
     previous = os.environ.get("FERRY_DUCKDB_PATH")
     os.environ["FERRY_DUCKDB_PATH"] = str(
@@ -46,7 +51,9 @@ def build_sample_warehouse(path: Path, *, people: int = PEOPLE, seed: int = SEED
     )  # dbt (profiles.yml) and the warehouse resource read it
     try:
         generate(people, seed, path, as_of=AS_OF)
-        with DagsterInstance.ephemeral() as instance:
+        home = path.parent / f"{path.stem}-dagster"
+        home.mkdir(parents=True, exist_ok=True)
+        with DagsterInstance.local_temp(tempdir=str(home)) as instance:
             result = run_phase(
                 defs, instance, "warehouse", phase_keys(defs)["warehouse"], dbt_tests=False
             )
@@ -55,7 +62,10 @@ def build_sample_warehouse(path: Path, *, people: int = PEOPLE, seed: int = SEED
             os.environ.pop("FERRY_DUCKDB_PATH", None)
         else:
             os.environ["FERRY_DUCKDB_PATH"] = previous
-    return {"success": result.success, "failures": result.failures, "checks": result.checks}
+    return {
+        "success": result.success, "failures": result.failures, "checks": result.checks,
+        "dagster_home": str(home),
+    }
 
 
 _BUILT: dict[str, tuple[Path, dict]] = {}

@@ -147,7 +147,7 @@ class _SyncEntry(_Strict):
         return value
 
 
-class _FerryMeta(_Strict):
+class FerryMeta(_Strict):
     """`config.meta.ferry` of one audience model."""
 
     key: str = "profile_id"
@@ -158,7 +158,7 @@ class _FerryMeta(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @model_validator(mode="after")
-    def _columns(self) -> _FerryMeta:
+    def _columns(self) -> FerryMeta:
         for column in (self.key, self.occurrence):
             if column is not None and not _NAME.match(column):
                 raise ValueError(f"column {column!r} is not a plain column name")
@@ -361,7 +361,7 @@ def load_sync_declarations(manifest_path: str | Path, destinations_path: str | P
         declared = _declared_in(node)
         file = f"{declared}: " if declared else ""
         try:
-            meta = _FerryMeta.model_validate(raw)
+            meta = FerryMeta.model_validate(raw)
         except ValidationError as exc:
             errors[model] = f"{file}model {model}: meta.ferry.{_where(exc)}"
             models[model] = model
@@ -400,7 +400,7 @@ def _policy_schema(manifest: dict[str, Any]) -> str:
 
 def _sync_config(
     node: dict[str, Any],
-    meta: _FerryMeta,
+    meta: FerryMeta,
     entry: _SyncEntry,
     name: str,
     where: str,

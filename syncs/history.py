@@ -145,3 +145,36 @@ def unpark(conn: Any, sync_name: str, keys: list[str] | None = None) -> int:
                 params,
             )
     return released
+
+
+def run_records(conn: Any, run_id: str, sample: int = 10) -> dict[str, Any]:
+    """What one run did per record: counts by (operation, status), and the records left undone.
+
+    Why from record_results: the run's own totals say how many, not which
+    ones or why; a marketer asked "who did not get it, and why" needs both.
+    Returns {"counts": {(operation, status): n}, "undone": [{record_key,
+    operation, status, error}...] (pending, rejected, parked, in doubt, up to
+    `sample`), "errors": {error: n} (most frequent first)}.
+    """
+    wh = _wh(conn)
+    out: dict[str, Any] = {"counts": {}, "undone": [], "errors": {}}
+    if not wh.table_exists(st.SCHEMA, "record_results"):
+        return out
+    for op, status, n in wh.fetchall(
+        f"select operation, status, count(*) from {st.RESULTS} where run_id = ? group by 1, 2",
+        (run_id,),
+    ):
+        out["counts"][(op, status)] = int(n)
+    for key, op, status, error in wh.fetchall(
+        f"select record_key, operation, status, error from {st.RESULTS} "
+        "where run_id = ? and status <> 'accepted' order by record_key limit ?",
+        (run_id, int(sample)),
+    ):
+        out["undone"].append({"record_key": key, "operation": op, "status": status, "error": error})
+    for error, n in wh.fetchall(
+        f"select coalesce(error, status), count(*) from {st.RESULTS} "
+        "where run_id = ? and status <> 'accepted' group by 1 order by 2 desc, 1 limit 5",
+        (run_id,),
+    ):
+        out["errors"][error] = int(n)
+    return out

@@ -130,6 +130,11 @@ class Warehouse:
             # The engine decides where transactions begin and end (one per batch), so the
             # driver must not open implicit ones (psycopg's default).
             conn.autocommit = True
+        if self.dialect == "postgres":
+            # The plan's CTEs make PostgreSQL overestimate joins by orders of magnitude, which
+            # switches on JIT compilation: measured 1.8 s with it, 0.7 s without, for a plan
+            # of 100k members. The engine's queries are short; compiling them never pays.
+            conn.execute("set jit = off")
 
     # -- statements -------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:

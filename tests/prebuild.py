@@ -172,5 +172,5 @@ def call_in_subprocess(
 
 def generate(path: Path, people: int, seed: int, as_of: Any) -> Path:
     """`ferry generate` into `path`, in a subprocess (see call_in_subprocess)."""
-    call_in_subprocess("orchestration.sample_data", "generate", people, seed, path, as_of=as_of)
+    call_in_subprocess("sample_data", "generate", people, seed, path, as_of=as_of)
     return path

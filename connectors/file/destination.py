@@ -25,8 +25,9 @@ import datetime as dt
 import os
 import secrets
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -96,7 +97,7 @@ class FileExport:
         self.options = options
         self.dir = Path(options.path)
         self.ext = "csv" if options.format == "csv" else "parquet"
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         self.run_id = options.run_id or f"{stamp}_{secrets.token_hex(3)}"
         stem = f"{options.name}__{options.sync}" if options.sync else options.name
         self.latest_path = self.dir / f"{stem}_latest.{self.ext}"
@@ -112,7 +113,7 @@ class FileExport:
         )
 
     @classmethod
-    def from_options(cls, options: dict[str, Any]) -> "FileExport":
+    def from_options(cls, options: dict[str, Any]) -> FileExport:
         try:
             return cls(FileOptions.model_validate(options))
         except ValidationError as exc:

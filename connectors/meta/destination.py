@@ -35,8 +35,9 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -233,7 +234,7 @@ class MetaCustomAudience:
         return identity("meta", where, f"audience={self.audience_id}")
 
     @classmethod
-    def from_options(cls, options: dict[str, Any]) -> "MetaCustomAudience":
+    def from_options(cls, options: dict[str, Any]) -> MetaCustomAudience:
         try:
             parsed = MetaOptions.model_validate(options)
         except ValidationError as exc:

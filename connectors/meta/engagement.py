@@ -52,7 +52,7 @@ def _connect(path: str) -> duckdb.DuckDBPyConnection:
 def land_audience_size(size: AudienceSize, *, uploaded: int | None = None, path: str | Path | None = None) -> None:
     """Upsert today's snapshot of one audience's size into ``raw.meta_audience_sizes``."""
     db = str(path or os.environ.get("FERRY_DUCKDB_PATH") or Path(".ferry/ferry.duckdb"))
-    pulled = dt.datetime.fromtimestamp(size.pulled_at, dt.timezone.utc).replace(tzinfo=None)
+    pulled = dt.datetime.fromtimestamp(size.pulled_at, dt.UTC).replace(tzinfo=None)
     row: tuple[Any, ...] = (
         size.audience_id, pulled.date(), size.lower_bound, size.upper_bound, size.operation_status,
         size.operation_description, uploaded, size.match_rate(uploaded) if uploaded else None, pulled,

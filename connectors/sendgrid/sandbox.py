@@ -505,7 +505,9 @@ class SendGridSandbox(SandboxServer):
         job = self.state.jobs.get(request.params["job_id"])
         if job is None:
             return _err(404, "job not found", "id")
-        iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)) if t else None
+        def iso(t: float | None) -> str | None:
+            return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)) if t else None
+
         return Response.json(
             {
                 "id": job.id,
@@ -897,4 +899,12 @@ def local_sandbox() -> SendGridSandbox:
     global _LOCAL
     if _LOCAL is None:
         _LOCAL = SendGridSandbox().start()
+    return _LOCAL
+
+
+def running_sandbox() -> SendGridSandbox | None:
+    """The process-wide sandbox if something started it, else None (never starts one).
+
+    For demo and test steps that act on what was sent to it (engagement generation).
+    """
     return _LOCAL

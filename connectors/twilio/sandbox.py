@@ -421,3 +421,11 @@ def local_sandbox() -> TwilioSandbox:
     if _LOCAL is None:
         _LOCAL = TwilioSandbox().start()
     return _LOCAL
+
+
+def running_sandbox() -> TwilioSandbox | None:
+    """The process-wide sandbox if something started it, else None (never starts one).
+
+    For demo and test steps that act on what was sent to it (engagement generation).
+    """
+    return _LOCAL

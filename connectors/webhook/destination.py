@@ -149,7 +149,7 @@ class WebhookDestination:
         return f"webhook:{split.scheme}://{target_host(self.options.url or '')}{self._shown_path}"
 
     @classmethod
-    def from_options(cls, options: dict[str, Any]) -> "WebhookDestination":
+    def from_options(cls, options: dict[str, Any]) -> WebhookDestination:
         try:
             return cls(WebhookOptions.model_validate(options))
         except ValidationError as exc:
@@ -167,7 +167,7 @@ class WebhookDestination:
             "batch_id": batch_id,
             "destination": self.name,
             "sync": self.options.sync,
-            "sent_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "sent_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "records": items,
         }
         return batch_id, json.dumps(envelope, default=_default, separators=(",", ":")).encode("utf-8")

@@ -10,7 +10,7 @@ audiences, reporting. Keys are ``<group>/<model>`` for models and
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, Config
+from dagster import AssetExecutionContext, AssetKey, Config, Output
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -19,6 +19,7 @@ from dagster_dbt import (
 )
 
 from orchestration.assets.dbt_project import ferry_dbt_project
+from orchestration.resources import WarehouseResource
 
 GROUPS = ("staging", "identity", "profiles", "scores", "audiences", "reporting")
 
@@ -80,6 +81,13 @@ class FerryDbtTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return group_for(dbt_resource_props)
 
+    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        """Audiences are read by marketers: their dbt description only, not the SQL (with its
+        dbt variables) that dagster-dbt appends by default; other models keep it."""
+        if group_for(dbt_resource_props) == "audiences":
+            return (dbt_resource_props.get("description") or "").strip() or dbt_resource_props["name"]
+        return super().get_description(dbt_resource_props)
+
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any):
         spec = super().get_asset_spec(manifest, unique_id, project)
         if unique_id.startswith("source."):
@@ -117,16 +125,33 @@ class DbtBuildConfig(Config):
     name="ferry_dbt_models",
     pool="warehouse",
 )
-def ferry_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
-    """Build the selected dbt models and run their tests (``dbt build``)."""
+def ferry_dbt_models(
+    context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource, config: DbtBuildConfig
+):
+    """Build the selected dbt models and run their tests (``dbt build``).
+
+    Events from the first audience on are held until dbt exits; the audiences'
+    materializations (and the campaign report's, with its figures) then carry what a marketer reads on the audience's page (size, change,
+    consent, destinations, masked sample): the warehouse can only be read once
+    dbt let go of it (DuckDB allows one writing process).
+    """
     args = ["build"]
     if config.skip_tests:
         args += ["--exclude", "resource_type:test resource_type:unit_test"]
     if config.full_refresh:
         args.append("--full-refresh")
     invocation = dbt.cli(args, context=context)
+    audiences = _audiences_by_key()
+    campaigns = _campaign_key()
+    held: list[Any] = []
     try:
-        yield from invocation.stream()
+        for event in invocation.stream():
+            # From the first audience on, everything waits (Dagster wants a multi-asset's
+            # outputs in dependency order, and models after an audience may read it).
+            if held or _event_key(context, event) in audiences or _event_key(context, event) == campaigns:
+                held.append(event)
+            else:
+                yield event
     finally:
         # If streaming fails (or the run is cancelled), never leave dbt holding the
         # warehouse: on DuckDB its file lock would block the syncs that follow.
@@ -137,3 +162,59 @@ def ferry_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, config
                 process.wait(timeout=30)
             except Exception:
                 process.kill()
+    yield from _with_facts(context, warehouse, held, audiences, campaigns)
+
+
+def _audiences_by_key() -> dict[AssetKey, Any]:
+    from orchestration.assets.catalog import load_audiences
+
+    return {a.asset_key: a for a in load_audiences()}
+
+
+def _event_key(context: AssetExecutionContext, event: Any) -> AssetKey | None:
+    if isinstance(event, Output):
+        return context.asset_key_for_output(event.output_name)
+    return getattr(event, "asset_key", None)
+
+
+def _campaign_key() -> AssetKey | None:
+    from orchestration.assets.catalog import model_relation
+    from orchestration.assets.engagement_facts import CAMPAIGN_MODEL
+
+    found = model_relation(CAMPAIGN_MODEL)
+    return found[0] if found else None
+
+
+def _facts(context: AssetExecutionContext, conn: Any, key: AssetKey, audiences: dict[AssetKey, Any]) -> dict:
+    from orchestration.assets.audience_facts import audience_facts, previous_row_count
+    from orchestration.assets.catalog import model_relation
+    from orchestration.assets.engagement_facts import CAMPAIGN_MODEL, campaign_facts
+
+    if key in audiences:
+        audience = audiences[key]
+        return audience_facts(conn, audience, previous_row_count(context.instance, key))
+    return campaign_facts(conn, model_relation(CAMPAIGN_MODEL)[1])
+
+
+def _with_facts(
+    context: AssetExecutionContext,
+    warehouse: WarehouseResource,
+    held: list[Any],
+    audiences: dict[AssetKey, Any],
+    campaigns: AssetKey | None,
+):
+    """Yield the held events in their order; audiences and the campaign report carry their facts."""
+    if not held:
+        return
+    with warehouse.connect() as conn:
+        for event in held:
+            key = _event_key(context, event) if isinstance(event, Output) else None
+            if key is None or (key not in audiences and key != campaigns):
+                yield event
+                continue
+            try:
+                extra = _facts(context, conn, key, audiences)
+            except Exception as exc:  # noqa: BLE001 - facts are for reading; the build itself succeeded
+                context.log.warning(f"{key.to_user_string()}: could not read its figures ({type(exc).__name__}: {exc})")
+                extra = {}
+            yield event.with_metadata({**event.metadata, **extra})

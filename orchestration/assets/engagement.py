@@ -7,16 +7,15 @@ report (the only engagement they give back: no per-person matches), in group
 sources the reporting, engagement-score and suppression models read. Pulls are
 incremental from a cursor and idempotent (``connectors.engagement_store``).
 
-On the embedded default the destinations talk to in-process sandboxes: there
-the asset first lets the sandbox "advance time" (deliveries, opens, clicks,
-bounces, unsubscribes, STOP replies at the sandbox's configured rates),
-delivered through the same signed webhooks a real vendor would post to a local
-receiver, then pulls what the vendor offers a list API for. In production the
-webhook receivers run as their own service and the asset only pulls.
+The assets only pull, through the connectors' public engagement interfaces;
+webhook events (SendGrid's event webhook, Twilio's status callbacks) arrive
+through the receivers (``connectors.receivers``), which run as their own
+service. On the embedded default the sandboxes have no recipients to engage:
+``ferry demo`` and the tests run ``connectors.sandbox_engagement`` (seeded)
+between the syncs and this pull; no asset here drives a sandbox.
 """
 
 import datetime as dt
-import time
 from typing import Any
 
 import duckdb
@@ -60,15 +59,13 @@ def _count(store: Any, table: str) -> int:
 
 
 def _pull_sendgrid(context: AssetExecutionContext) -> dict[str, Any]:
-    from connectors.engagement_store import EngagementStore, WsgiServer
-    from connectors.sendgrid import sandbox as sg_sandbox
-    from connectors.sendgrid.engagement import SendGridEventReceiver, pull_suppressions
+    from connectors.engagement_store import EngagementStore
+    from connectors.sendgrid.engagement import pull_suppressions
     from syncs.registry import build_destination
 
     store = EngagementStore(context.resources.warehouse.duckdb_path)
     store.ensure()
     before = {t: _count(store, t) for t in ("sendgrid_events", "sendgrid_suppressions")}
-    generated = 0
     pulled: dict[str, int] = {}
     hosts: set[str] = set()
     for _, spec in _destinations_of_type("sendgrid"):
@@ -76,19 +73,11 @@ def _pull_sendgrid(context: AssetExecutionContext) -> dict[str, Any]:
         if destination.host in hosts:
             continue  # two destinations on one account: pull once
         hosts.add(destination.host)
-        local = sg_sandbox._LOCAL
-        if local is not None and destination.host == local.base_url:
-            receiver = WsgiServer(SendGridEventReceiver(store, local.public_key)).start()
-            try:
-                local.webhook_url = receiver.base_url + "/"
-                generated += len(local.generate_engagement(seed=int(time.time())))
-            finally:
-                receiver.stop()
         for kind, n in pull_suppressions(destination.client, store).items():
             pulled[kind] = pulled.get(kind, 0) + n
     store.close()
     after = {t: _count(store, t) for t in before}
-    return {"before": before, "after": after, "generated": generated, "pulled": pulled}
+    return {"before": before, "after": after, "pulled": pulled}
 
 
 @multi_asset(
@@ -118,7 +107,6 @@ def pull_sendgrid_engagement(context: AssetExecutionContext):
         metadata={
             "rows_total": out["after"]["sendgrid_events"],
             "new_rows": out["after"]["sendgrid_events"] - out["before"]["sendgrid_events"],
-            "sandbox_events_generated": out["generated"],
         },
     )
     yield MaterializeResult(
@@ -132,29 +120,18 @@ def pull_sendgrid_engagement(context: AssetExecutionContext):
 
 def _pull_twilio(context: AssetExecutionContext) -> dict[str, Any]:
     from connectors.engagement_store import EngagementStore
-    from connectors.twilio import sandbox as tw_sandbox
     from connectors.twilio.engagement import pull_messages
     from syncs.registry import build_destination
 
     store = EngagementStore(context.resources.warehouse.duckdb_path)
     store.ensure()
     before = {t: _count(store, t) for t in ("twilio_message_status", "twilio_opt_outs")}
-    changes = 0
     new = 0
     for _, spec in _destinations_of_type("twilio"):
-        destination = build_destination(spec)
-        local = getattr(tw_sandbox, "_LOCAL", None)
-        if (
-            local is not None
-            and destination.is_sandbox
-            and destination.base_url.startswith(local.base_url)
-        ):
-            # Final statuses for pending messages (and STOP replies) at the sandbox's rates.
-            changes += len(local.advance(seed=int(time.time())))
-        new += pull_messages(destination, store)
+        new += pull_messages(build_destination(spec), store)
     store.close()
     after = {t: _count(store, t) for t in before}
-    return {"before": before, "after": after, "changes": changes, "new": new}
+    return {"before": before, "after": after, "new": new}
 
 
 @multi_asset(
@@ -183,7 +160,6 @@ def pull_twilio_engagement(context: AssetExecutionContext):
         metadata={
             "rows_total": out["after"]["twilio_message_status"],
             "new_rows": out["new"],
-            "sandbox_status_changes": out["changes"],
         },
     )
     yield MaterializeResult(

@@ -36,6 +36,7 @@ from orchestration.audience_rules.catalog import (
     Catalog,
 )
 from orchestration.audience_rules.errors import RuleError
+from orchestration.audience_rules.lowercase import lowercase_keywords, single_target_on_select_line
 from orchestration.audience_rules.rule_file import (
     Event,
     Expression,
@@ -321,7 +322,7 @@ class _Renderer:
 
     def value(self, node: exp.Expression) -> str:
         """A SQL fragment as a Jinja expression that evaluates to its text (a macro argument)."""
-        sql = node.sql(dialect=RENDER_DIALECT, comments=False)
+        sql = lowercase_keywords(node.sql(dialect=RENDER_DIALECT, comments=False), RENDER_DIALECT)
         parts: list[str] = []
         position = 0
         for match in _PLACEHOLDER.finditer(sql):
@@ -362,7 +363,8 @@ class _Renderer:
         return query
 
     def template(self, query: exp.Select) -> str:
-        sql = query.sql(dialect=RENDER_DIALECT, pretty=True, comments=False)
+        sql = query.sql(dialect=RENDER_DIALECT, pretty=True, comments=False, pad=4, indent=4)
+        sql = single_target_on_select_line(lowercase_keywords(sql, RENDER_DIALECT))
         return _PLACEHOLDER.sub(lambda m: "{{ " + self.expression(m.group(1)) + " }}", sql)
 
 
@@ -370,6 +372,10 @@ def render(select: exp.Select) -> tuple[str, str]:
     """(the model's membership query, the same in plain DuckDB spelling)."""
     portable = _Renderer()
     return portable.template(portable.portable(select)), _Renderer().template(select)
+
+
+# The model each source alias of _output_columns reads (column descriptions).
+_MODEL_OF = {"profiles": "customer_profiles", "scores": "customer_scores"}
 
 
 def _output_columns(rule: Rule, catalog: Catalog) -> list[tuple[str, str]]:
@@ -425,7 +431,9 @@ eligible as (
 final as (
     select
         eligible.profile_id,
-        {{{{ audience_variant('eligible.profile_id', '{rule.name}', {{{split}}}{salt}) }}}} as variant{"," if columns else ""}
+        {{{{ audience_variant(
+            'eligible.profile_id', '{rule.name}', {{{split}}}{salt}
+        ) }}}} as variant{"," if columns else ""}
 {select_list}
     from eligible
     inner join {{{{ ref('{PROFILE_MODEL}') }}}} as profiles
@@ -479,11 +487,11 @@ def _ferry_meta(rule: Rule, columns: set[str], destinations: set[str] | None) ->
     try:  # the sync engine's own validation, when that package is present
         from pydantic import ValidationError
 
-        from syncs.config import _FerryMeta
+        from syncs.config import FerryMeta
     except ImportError:  # pragma: no cover - syncs ships in the same repo
         return meta
     try:
-        _FerryMeta.model_validate(meta)
+        FerryMeta.model_validate(meta)
     except ValidationError as error:
         first = error.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
@@ -529,6 +537,10 @@ def compile_rule(
                 "description": "Split variant (holdout is never synced).",
                 "data_tests": ["not_null"],
             },
+            *(
+                {"name": column, "description": f"The member's {column}, from {_MODEL_OF[alias]}."}
+                for column, alias in columns
+            ),
         ],
     }
     return CompiledRule(

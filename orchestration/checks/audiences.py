@@ -71,7 +71,7 @@ def previous_synced_size(instance: DagsterInstance | None, audience: Audience) -
         event = instance.get_latest_materialization_event(sync_asset_key(sync))
         if event is None or event.asset_materialization is None:
             continue
-        value = event.asset_materialization.metadata.get("audience_size")
+        value = event.asset_materialization.metadata.get("members")
         if value is None:
             continue
         if latest is None or event.timestamp > latest[0]:

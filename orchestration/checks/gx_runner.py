@@ -15,12 +15,15 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import pandas as pd
+
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 # GE probes optional backends; an installed pyspark warns about pandas 3 on import.
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"pyspark(\..*)?$")
 
 
 
+@lru_cache(maxsize=1)
 def _import_great_expectations():
     """Import GE without letting an installed pyspark end the process.
 
@@ -46,9 +49,15 @@ def _import_great_expectations():
             del main.__file__
 
 
-gx = _import_great_expectations()
-import pandas as pd
-from great_expectations.data_context.types.base import ProgressBarsConfig
+class _LazyGreatExpectations:
+    """`gx`, imported on first use: GE's import takes seconds, and loading the code
+    location (the UI's start-up) only declares checks; runs that evaluate them import it."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_import_great_expectations(), name)
+
+
+gx: Any = _LazyGreatExpectations()
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,7 @@ class Expectation:
     """One named expectation: the check name a marketer sees, and the GE expectation."""
 
     name: str
-    expectation: Any  # a gx.expectations.* instance
+    expectation: Any  # a gx.expectations.* instance, or a function making one (GE imported on first use)
     why: str  # plain-language meaning, shown when it fails
 
 
@@ -78,6 +87,8 @@ class ExpectationOutcome:
 @lru_cache(maxsize=1)
 def _context():
     context = gx.get_context(mode="ephemeral")
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     return context
 
@@ -97,7 +108,7 @@ def run_suite(suite_name: str, frame: pd.DataFrame, expectations: list[Expectati
     batch_definition = asset.add_batch_definition_whole_dataframe("whole")
     suite = gx.ExpectationSuite(name=f"{suite_name}_{_counter}")
     for item in expectations:
-        suite.add_expectation(item.expectation)
+        suite.add_expectation(item.expectation() if callable(item.expectation) else item.expectation)
     result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(suite)
     outcomes: list[ExpectationOutcome] = []
     # Match each result to its expectation by type and arguments (ephemeral suites carry no ids).

@@ -20,15 +20,15 @@ CONSENT_CHANNELS = ["email", "sms", "ads"]
 
 def profile_expectations() -> list[Expectation]:
     return [
-        Expectation("profile_id_unique", gx.expectations.ExpectColumnValuesToBeUnique(column="profile_id"),
+        Expectation("profile_id_unique", lambda: gx.expectations.ExpectColumnValuesToBeUnique(column="profile_id"),
                     "one row per person"),
-        Expectation("profile_id_not_null", gx.expectations.ExpectColumnValuesToNotBeNull(column="profile_id"),
+        Expectation("profile_id_not_null", lambda: gx.expectations.ExpectColumnValuesToNotBeNull(column="profile_id"),
                     "every profile has an id"),
         Expectation("syncable_emails_valid",
-                    gx.expectations.ExpectColumnValuesToMatchRegex(column="syncable_email", regex=EMAIL_REGEX),
+                    lambda: gx.expectations.ExpectColumnValuesToMatchRegex(column="syncable_email", regex=EMAIL_REGEX),
                     "emails flagged valid (the only ones synced) must look like emails"),
         Expectation("syncable_phones_e164",
-                    gx.expectations.ExpectColumnValuesToMatchRegex(column="syncable_phone", regex=E164_REGEX),
+                    lambda: gx.expectations.ExpectColumnValuesToMatchRegex(column="syncable_phone", regex=E164_REGEX),
                     "phones flagged valid (the only ones synced) must be E.164"),
     ]
 
@@ -48,15 +48,15 @@ def profiles_frame(conn, relation: str):
 def consent_expectations() -> list[Expectation]:
     return [
         *[
-            Expectation(f"{col}_not_null", gx.expectations.ExpectColumnValuesToNotBeNull(column=col),
+            Expectation(f"{col}_not_null", lambda col=col: gx.expectations.ExpectColumnValuesToNotBeNull(column=col),
                         f"consent column {col} must be set on every row")
             for col in ("profile_id", "channel", "is_consented")
         ],
         Expectation("one_row_per_profile_and_channel",
-                    gx.expectations.ExpectCompoundColumnsToBeUnique(column_list=["profile_id", "channel"]),
+                    lambda: gx.expectations.ExpectCompoundColumnsToBeUnique(column_list=["profile_id", "channel"]),
                     "one consent decision per profile and channel"),
         Expectation("known_channels",
-                    gx.expectations.ExpectColumnValuesToBeInSet(column="channel", value_set=CONSENT_CHANNELS),
+                    lambda: gx.expectations.ExpectColumnValuesToBeInSet(column="channel", value_set=CONSENT_CHANNELS),
                     "channels are email, sms or ads"),
     ]
 

@@ -1,4 +1,5 @@
-"""`ferry audiences compile`: turn dbt_project/audience_rules/*.yml into dbt models;
+"""`ferry audiences compile`: turn dbt_project/audience_rules/*.yml into dbt models, and
+write one dbt exposure per audience sync (models/audiences/_syncs__exposures.yml);
 `ferry audiences preview <rule.yml>`: count who a rule selects before committing it.
 
 Rules are validated and compiled with sqlglot (SELECT-only, known models, columns
@@ -17,6 +18,7 @@ import duckdb
 from orchestration.audience_rules.errors import RuleError
 from orchestration.audience_rules.writer import plan, write
 from orchestration.paths import DBT_PROJECT_DIR, duckdb_path
+from orchestration.sync_exposures import EXPOSURES_FILE, stale, write_exposures
 
 
 def _compile(args: argparse.Namespace) -> int:
@@ -27,9 +29,11 @@ def _compile(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.check:
-        changed = p.changes()
+        changed = [path.relative_to(project) for path in p.changes()]
+        if stale(project):
+            changed.append(EXPOSURES_FILE)
         for path in changed:
-            print(f"out of date: {path.relative_to(project)}")
+            print(f"out of date: {path}")
         if changed:
             print("run `ferry audiences compile` and commit the result", file=sys.stderr)
             return 1
@@ -41,6 +45,8 @@ def _compile(args: argparse.Namespace) -> int:
     print(f"{len(p.compiled)} rule audiences, {len(changed)} files changed")
     if p.catalog is not None:
         print(f"checked against {p.catalog.origin}")
+    if write_exposures(project):
+        print(f"wrote {EXPOSURES_FILE} (one exposure per audience sync)")
     return 0
 
 

@@ -1,8 +1,9 @@
 """`ferry demo` (`make demo`): the whole loop, headless, on the embedded defaults.
 
 Generate sample data -> dbt build with checks -> every sync to the local vendor
-sandboxes (started in this process) -> engagement pull-back -> dbt build of the
-reporting models -> a printed summary: profiles, audiences, sent, suppressed by
+sandboxes (started in this process) -> the sandboxes' recipients engage
+(``connectors.sandbox_engagement``, seeded: a demo step, no asset does it) ->
+engagement pull-back -> dbt build of the reporting models -> a printed summary: profiles, audiences, sent, suppressed by
 reason, engagement rates. Every phase is a Dagster run on the instance in
 DAGSTER_HOME, so `make ui` afterwards shows what happened.
 """
@@ -77,7 +78,7 @@ def run_demo(*, people: int, seed: int, generate: bool, warehouse: str, dagster_
     started = time.perf_counter()
     console.print(f"[bold]Ferry demo[/bold]: warehouse {warehouse}, Dagster home {dagster_home}")
     if generate:
-        from orchestration.sample_data import generate as generate_sample
+        from sample_data import generate as generate_sample
 
         t = time.perf_counter()
         summary = generate_sample(people, seed, Path(warehouse), as_of=dt.datetime.now(dt.UTC).date())
@@ -89,6 +90,8 @@ def run_demo(*, people: int, seed: int, generate: bool, warehouse: str, dagster_
     keys = phase_keys(defs)
     results = {}
     for step, phase in enumerate(PHASES, start=2):
+        if phase == "engagement":
+            _simulate_recipients(console, warehouse, seed)
         t = time.perf_counter()
         result = run_phase(defs, instance, phase, keys[phase])
         results[phase] = result
@@ -111,6 +114,15 @@ def run_demo(*, people: int, seed: int, generate: bool, warehouse: str, dagster_
         for r in results.values()
     )
     return 0 if ok else 1
+
+
+def _simulate_recipients(console: Any, warehouse: str, seed: int) -> None:
+    """The sandboxes' recipients open, click, bounce and reply STOP (deterministic per seed)."""
+    from connectors.sandbox_engagement import simulate_sandbox_engagement
+
+    done = simulate_sandbox_engagement(warehouse, seed=seed)
+    console.print(f"   sandbox recipients: {done.sendgrid_events:,} email events, "
+                  f"{done.twilio_status_changes:,} SMS status changes")
 
 
 def _scalar(conn: Any, sql: str) -> Any:
@@ -152,26 +164,28 @@ def print_summary(console: Any, defs: Any, results: dict) -> None:
         syncs = results.get("syncs")
         stopped: list[tuple[str, str]] = []
         table = Table(title="Audiences and syncs")
-        for col in ("audience", "members", "destination", "target", "mode", "sent", "failed", "parked", "suppressed",
-                    "status"):
-            table.add_column(col, justify="right" if col in ("members", "sent", "failed", "parked") else "left")
+        for col in ("audience", "members", "destination", "target", "mode", "added", "removed", "sent", "rejected",
+                    "parked", "held back", "result"):
+            table.add_column(col, justify="right" if col in ("members", "added", "removed", "sent", "rejected",
+                                                             "parked") else "left")
         for audience in load_audiences():
             size = _scalar(conn, f"select count(*) from {audience.relation}")
             for sync in audience.syncs:
                 meta = (syncs.materialized.get(sync_asset_key(sync)) if syncs else None) or {}
                 suppressed = ", ".join(
-                    f"{k.removeprefix('suppressed_')} {v}" for k, v in sorted(meta.items())
-                    if k.startswith("suppressed_") and k not in ("suppressed_total", "suppressed_by_reason") and v
+                    f"{k.removeprefix('held_back_')} {v}" for k, v in sorted(meta.items())
+                    if k.startswith("held_back_") and k != "held_back_by_reason" and v
                 )
                 if meta:
-                    status = str(meta.get("status", "ok"))
+                    status = str(meta.get("result", "success"))
                 else:
                     failure = next((m for s, m in (syncs.failures.items() if syncs else []) if sync.name in s), "")
                     status = "stopped (see below)" if failure else "not run"
                     if failure:
                         stopped.append((sync.name, _reason(failure)))
                 table.add_row(audience.name, str(size if size is not None else "-"), sync.destination_name,
-                              str(meta.get("target", "-")), sync.mode, str(meta.get("sent", 0)), str(meta.get("failed", 0)),
+                              str(meta.get("target", "-")), sync.mode, str(meta.get("added", 0)),
+                              str(meta.get("removed", 0)), str(meta.get("sent", 0)), str(meta.get("rejected", 0)),
                               str(meta.get("parked", 0)), suppressed or "-", status)
         console.print(table)
         for name, reason in stopped:

@@ -28,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import duckdb
 
-    from orchestration.evaluation import evaluate_file
+    from identity.evaluation import evaluate_file
+    from orchestration.sources.registry import load_registry, record_id_namespaces
 
     source = (args.duckdb or duckdb_path()).resolve()
     output = args.output or ferry_home() / "evaluation.json"
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"No warehouse at {source}: run `ferry generate` and `dbt build` first.")
         return 1
     try:
-        r = evaluate_file(source, output)
+        r = evaluate_file(source, output, record_id_namespaces(load_registry()))
     except duckdb.CatalogException as exc:
         print(f"Cannot evaluate {source}: {exc.args[0].splitlines()[0]}")
         print(

@@ -16,7 +16,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from orchestration.paths import DBT_PROJECT_DIR, duckdb_path
+from orchestration.paths import DBT_PROJECT_DIR, FUZZY_MODEL_PATH, FUZZY_NICKNAMES_PATH, duckdb_path
 
 PERSON_RECORDS = "intermediate.int_person_records"
 
@@ -187,12 +187,12 @@ def _read_person_records(db: Path):
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from orchestration.fuzzy_matching import TrainingOptions, read_nicknames, train_model
+    from identity.fuzzy import TrainingOptions, read_nicknames, train_model
 
     notes: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="ferry-fuzzy-train-") as tmp:
         if args.people:
-            from orchestration.sample_data import generate
+            from sample_data import generate
 
             db = Path(tmp) / "train.duckdb"
             summary = generate(args.people, args.seed, db)
@@ -208,7 +208,12 @@ def run_train(args: argparse.Namespace) -> int:
     options = TrainingOptions(
         seed=args.seed, u_max_pairs=args.u_max_pairs, em_max_pairs=args.em_max_pairs, notes=notes
     )
-    result = train_model(records, read_nicknames(), output_path=args.output, options=options)
+    result = train_model(
+        records,
+        read_nicknames(FUZZY_NICKNAMES_PATH),
+        output_path=args.output or FUZZY_MODEL_PATH,
+        options=options,
+    )
     print(f"Trained on {result.report['records']:,} person records; model {result.version}")
     print(f"  model:  {result.model_path}")
     print(f"  report: {result.report_path}")
@@ -222,9 +227,9 @@ def run_train(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     import math
 
-    from orchestration.fuzzy_matching import load_model
+    from identity.fuzzy import load_model
 
-    model = load_model(args.model)
+    model = load_model(args.model or FUZZY_MODEL_PATH)
     prior = model.settings["probability_two_random_records_match"]
     print(f"model {model.version} ({model.path})")
     print(f"prior probability two random records match: {prior:.3g}")
@@ -244,7 +249,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     import duckdb
 
-    from orchestration.fuzzy_matching.evaluation import (
+    from identity.fuzzy.evaluation import (
         duplicate_recall,
         merge_clusters,
         pairwise_metrics,
@@ -294,7 +299,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_evaluate_file(args: argparse.Namespace) -> int:
     import json
 
-    from orchestration.fuzzy_matching.person_file import PersonFileError, evaluate_person_file
+    from identity.fuzzy import read_nicknames
+    from identity.fuzzy.person_file import PersonFileError, evaluate_person_file
 
     ids = None
     if args.id_columns is not None:
@@ -302,6 +308,7 @@ def run_evaluate_file(args: argparse.Namespace) -> int:
     try:
         r = evaluate_person_file(
             args.path,
+            nicknames=read_nicknames(FUZZY_NICKNAMES_PATH),
             id_col=args.id_col,
             cluster_col=args.cluster_col,
             cluster_regex=args.cluster_regex,
@@ -327,7 +334,7 @@ def run_evaluate_file(args: argparse.Namespace) -> int:
 
 
 def run_sample_file(args: argparse.Namespace) -> int:
-    from orchestration.sample_data.person_file import write_person_file
+    from sample_data.person_file import write_person_file
 
     path = write_person_file(
         args.path, originals=args.originals, duplicates=args.duplicates, seed=args.seed

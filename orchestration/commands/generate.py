@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from orchestration.sample_data import generate
+    from sample_data import generate
 
     target = (args.duckdb or duckdb_path()).resolve()
     started = time.perf_counter()

@@ -187,3 +187,14 @@ def registry_event_types(project: Path = DBT_PROJECT_DIR) -> set[str]:
     for names in (load_vars(project).get("ferry_event_roles") or {}).values():
         types.update(names)
     return types
+
+
+def record_id_namespaces(sources: dict[str, Source]) -> set[str]:
+    """Customer-id namespaces declared record ids (kind record_id: CRM contacts), as
+    the dbt macro ferry_record_id_namespaces reads them (namespace, else the system)."""
+    return {
+        identifier.namespace or source.source_system
+        for source in sources.values()
+        for identifier in source.identifiers
+        if identifier.type == "customer_id" and identifier.kind == "record_id"
+    }

@@ -170,7 +170,7 @@ def _people() -> list[Person]:
     ]
     p.append(invalid)
     # p15 consented to email and SMS, then reported a mail as spam and replied STOP
-    # (the event names stg_sendgrid__events and stg_twilio__engagement_events produce)
+    # (the event names stg_sendgrid__events and int_twilio_engagement_events produce)
     complainer = Person("p15", "oli@example.com", "Oli", phone="+33612345615")
     complainer.events += [
         ("consent_change", "crm", ago(60), None, None, grant | {"channel": "email"}),
@@ -346,6 +346,8 @@ def stub_project(destination: Path, use_stubs: bool = True) -> Path:
     for own in OWN_MODEL_DIRS:
         if (models / own).exists():
             shutil.copytree(models / own, kept / own)
+    kept.mkdir(exist_ok=True)
+    shutil.copy2(models / "_ferry__docs.md", kept / "_ferry__docs.md")  # shared column docs
     shutil.rmtree(models)
     shutil.copytree(kept, models)
     shutil.rmtree(kept)
@@ -362,7 +364,15 @@ def stub_project(destination: Path, use_stubs: bool = True) -> Path:
     stub_dir = models / "_contract_stubs"
     stub_dir.mkdir()
     for name in CONTRACT_MODELS:
-        (stub_dir / f"{name}.sql").write_text(f"select * from {FIXTURE_SCHEMA}.{name}\n")
+        sql = f"select * from {FIXTURE_SCHEMA}.{name} as stub\n"
+        if name.startswith("customer_"):
+            # the core marts' contract includes the erasure boundary (macro
+            # without_erased_profiles): what reaches scores and audiences holds no erased profile
+            sql += (
+                "where not exists (select 1 from {{ ref('erased_profiles') }} as erased"
+                " where erased.profile_id = stub.profile_id)\n"
+            )
+        (stub_dir / f"{name}.sql").write_text(sql)
     # identity's record -> profile resolution, as erased_profiles reads it
     (stub_dir / "int_profile_ids_resolved.sql").write_text(
         f"select distinct source, source_record_id, profile_id from {FIXTURE_SCHEMA}.customer_identifiers\n"

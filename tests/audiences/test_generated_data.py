@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.sample_data.generate import generate
+from sample_data.generate import generate
 from tests.audiences.contract_fixture import stub_project
 from tests.audiences.dbt_helpers import run_dbt
 

@@ -150,11 +150,11 @@ def test_one_query_for_every_warehouse_with_dispatched_macros():
     assert '{{ ferry_string_literal("it\'s") }}' in model
     assert '{{ ferry_round(ferry_divide("s.loyalty_points", "3"), "1") }}' in model
     assert '{{ ferry_concat(["s.country", "\'x\'"]) }}' in model
-    assert "CASE WHEN s.loyalty_points > 1 THEN 'a' ELSE 'b' END" in model
+    assert "case when s.loyalty_points > 1 then 'a' else 'b' end" in model
     assert "{{ audiences_days_ago(3) }}" in model
     # The DuckDB spelling (previews, these tests) keeps the plain SQL.
     assert (
-        "'it''s'" in compiled.duckdb_sql and "ROUND(s.loyalty_points / 3, 1)" in compiled.duckdb_sql
+        "'it''s'" in compiled.duckdb_sql and "round(s.loyalty_points / 3, 1)" in compiled.duckdb_sql
     )
 
 

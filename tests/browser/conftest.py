@@ -38,6 +38,11 @@ code_servers:
 """
 
 
+def _closed_port() -> int:
+    """A loopback port that was free a moment ago and has nothing listening now."""
+    return _free_port()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -65,6 +70,10 @@ def ui_setup(tmp_path_factory):
         )
     }
     env.update(
+        FERRY_SANDBOX="1",
+        # The CRM webhook points at a port nothing listens on: its syncs must show red, with why.
+        FERRY_WEBHOOK_URL=f"http://127.0.0.1:{_closed_port()}/hook",
+        FERRY_WEBHOOK_SECRET="browser-test-signing-secret",
         DAGSTER_HOME=str(home),
         FERRY_HOME=str(root),
         FERRY_DUCKDB_PATH=str(warehouse),
@@ -110,14 +119,32 @@ def webserver_process(ui_setup):
 @pytest.fixture(scope="module")
 def ui_env(ui_setup, webserver_process, tmp_path_factory):
     """(env, sandbox, warehouse): a copy of the session's sample warehouse (tests/conftest.py,
-    built in the background), a fresh Dagster home, a SendGrid sandbox."""
+    built in the background), a SendGrid sandbox, and a Dagster home that knows what the
+    build materialized (as after `make demo`): the audiences' latest materializations of
+    the build's instance are reported into it, so their pages show size, sample, destinations."""
     from tests import prebuild
 
     env, sandbox, warehouse = ui_setup
     built, info = prebuild.result("sample_warehouse_build", tmp_path_factory)
     assert info["success"], info["failures"]
     shutil.copyfile(built, warehouse)
+    _replay_materializations(Path(info["dagster_home"]), Path(env["DAGSTER_HOME"]))
     return env, sandbox, warehouse
+
+
+def _replay_materializations(source_home: Path, target_home: Path) -> None:
+    from dagster import DagsterInstance
+
+    from orchestration.assets.catalog import load_audiences
+
+    keys = [a.asset_key for a in load_audiences()]
+    with DagsterInstance.local_temp(tempdir=str(source_home)) as source:
+        events = source.get_latest_materialization_events(keys)
+    materializations = [e.asset_materialization for e in events.values() if e is not None]
+    assert len(materializations) == len(keys), "the sample build did not materialize every audience"
+    with DagsterInstance.from_config(str(target_home)) as target:
+        for mat in materializations:
+            target.report_runless_asset_event(mat)
 
 
 @pytest.fixture(scope="module")

@@ -1,17 +1,29 @@
-"""A marketer runs an audience's sync from the Dagster UI, in a real browser.
+"""A marketer's day in the Dagster UI, in a real browser, with the clicks counted.
 
-Debian's chromium driven by Playwright opens the asset catalog, searches for
-the audience, opens its SendGrid sync asset, materializes it, waits for the run
-to succeed, and the SendGrid sandbox (a real HTTP server in this test process,
-which the run reaches over 127.0.0.1) then holds exactly the audience's
-eligible members. A screenshot of the materialized asset is kept under
-test-artifacts/.
+Debian's chromium driven by Playwright, against a real `dagster-webserver` on
+127.0.0.1 whose instance knows the sample build's audiences (as after `make
+demo`). Each task starts from a page a marketer would have bookmarked and must
+take at most MAX_CLICKS clicks (typing is not a click):
+
+1. overview: refresh the audience overview, see every audience, open one and
+   read its size, its destinations and a masked sample;
+2. preview a sync from the audience's page (sends nothing);
+3. sync now, and read the result with its counts; the SendGrid sandbox (a real
+   HTTP server in this test process) then holds exactly the eligible members;
+4. a sync whose destination (the CRM webhook) sits on a closed port: red, with
+   the reason in plain words on the asset page;
+5. a sync stopped for confirmation (Meta's minimum audience size) shows why,
+   and is confirmed with its confirm job (linked from the sync's page), without
+   typing any config.
+
+Screenshots of each step go to test-artifacts/ (git-ignored).
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -26,28 +38,11 @@ from orchestration.testing import expected_email_members, list_name_of, sendgrid
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(1500)]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+MAX_CLICKS = 4
 
 RUNS_QUERY = """
-query { runsOrError(limit: 5) { __typename ... on Runs { results { runId status jobName } } } }
+query { runsOrError(limit: 1) { __typename ... on Runs { results { runId status jobName } } } }
 """
-
-
-def _pick_sync():
-    """The first audience with a SendGrid list sync (mirror/upsert), win-back preferred."""
-    candidates = [
-        (a, s) for a in load_audiences() for s in a.syncs
-        if s.destination.type == "sendgrid" and s.mode in ("mirror", "upsert")
-    ]
-    assert candidates, "no audience syncs to a SendGrid list"
-    candidates.sort(key=lambda pair: (pair[0].name != "aud_win_back", pair[0].name))
-    return candidates[0]
-
-
-def _runs(base: str) -> list[dict]:
-    data = requests.post(f"{base}/graphql", json={"query": RUNS_QUERY}, timeout=10).json()
-    return data["data"]["runsOrError"]["results"]
-
-
 ERRORS_QUERY = """
 query($runId: ID!) { logsForRun(runId: $runId) { __typename ... on EventConnection { events {
   __typename ... on MessageEvent { message }
@@ -55,25 +50,51 @@ query($runId: ID!) { logsForRun(runId: $runId) { __typename ... on EventConnecti
 """
 
 
+class Clicks:
+    """Counts the clicks of each task; a task over MAX_CLICKS fails the test."""
+
+    def __init__(self) -> None:
+        self.by_task: Counter[str] = Counter()
+
+    def click(self, task: str, locator) -> None:
+        locator.click()
+        self.by_task[task] += 1
+
+    def click_if_shown(self, task: str, locator, timeout_ms: int = 8_000) -> None:
+        """Dagster asks to confirm launching when upstream assets were never materialized here."""
+        try:
+            locator.wait_for(timeout=timeout_ms)
+        except PlaywrightTimeoutError:
+            return
+        self.click(task, locator)
+
+
+def _latest_run(base: str) -> dict | None:
+    data = requests.post(f"{base}/graphql", json={"query": RUNS_QUERY}, timeout=10).json()
+    runs = data["data"]["runsOrError"]["results"]
+    return runs[0] if runs else None
+
+
 def _run_errors(base: str, run_id: str) -> list[str]:
-    data = requests.post(f"{base}/graphql", json={"query": ERRORS_QUERY, "variables": {"runId": run_id}},
-                         timeout=10).json()
+    data = requests.post(
+        f"{base}/graphql", json={"query": ERRORS_QUERY, "variables": {"runId": run_id}}, timeout=10
+    ).json()
     events = (data.get("data") or {}).get("logsForRun", {}).get("events", [])
-    out = []
-    for e in events:
-        if "Failure" in e["__typename"]:
-            out.append((e.get("error") or {}).get("message") or e.get("message") or e["__typename"])
-    return out
+    return [
+        (e.get("error") or {}).get("message") or e.get("message") or e["__typename"]
+        for e in events
+        if "Failure" in e["__typename"]
+    ]
 
 
-def _wait_for_run(base: str, timeout: float = 300) -> dict:
+def _wait_for_new_run(base: str, before: str | None, timeout: float = 300) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        runs = _runs(base)
-        if runs and runs[0]["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
-            return runs[0]
+        run = _latest_run(base)
+        if run and run["runId"] != before and run["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
+            return run
         time.sleep(1)
-    raise TimeoutError(f"run did not finish in {timeout}s: {_runs(base)}")
+    raise TimeoutError(f"no new run finished in {timeout}s: {_latest_run(base)}")
 
 
 def _dismiss_first_visit_dialogs(page) -> None:
@@ -92,55 +113,121 @@ def _dismiss_first_visit_dialogs(page) -> None:
             page.keyboard.press("Escape")
 
 
-def test_marketer_materializes_an_audience_sync_from_the_catalog(webserver, ui_env, browser_page):
-    _env, sandbox, warehouse = ui_env
-    audience, sync = _pick_sync()
-    page = browser_page
-    search = audience.name.removeprefix("aud_")
-
-    # The asset catalog, as a marketer opens it.
-    page.goto(f"{webserver}/assets")
-    page.locator(".CodeMirror").first.wait_for(timeout=60_000)
-    _dismiss_first_visit_dialogs(page)
-    page.locator(".CodeMirror").first.click()
-    page.keyboard.type(search)
-    page.keyboard.press("Enter")
-
-    # The search lists the audience and its sync; open the sync.
-    link = page.locator(f'a[href$="/assets/syncs/{sync.name}"]').first
-    link.wait_for(timeout=60_000)
-    assert page.locator(f'a[href$="/assets/{"/".join(audience.asset_key.path)}"]').count() >= 1
-    link.click()
-    page.wait_for_url(re.compile(rf"/assets/syncs/{sync.name}"))
-    page.get_by_text("Description").first.wait_for()
-    page.get_by_text(f"sync_to_{sync.destination_name}").first.wait_for(timeout=60_000)  # its group
-
-    # Materialize it. The audience was built outside this Dagster instance, so
-    # the UI asks to confirm running without an upstream materialization.
-    assert _runs(webserver) == []
-    page.locator("button", has_text=re.compile(r"^\s*Materialize\s*$")).first.click()
-    confirm = page.get_by_role("button", name="Confirm")
-    try:
-        confirm.wait_for(timeout=10_000)
-        confirm.click()
-    except PlaywrightTimeoutError:
-        pass  # no upstream warning: the run launched directly
-    run = _wait_for_run(webserver)
-    assert run["status"] == "SUCCESS", (run, _run_errors(webserver, run["runId"]))
-
-    # The asset page now shows the materialization and its sync metadata.
-    page.reload()
-    page.get_by_text("Latest materialization").first.wait_for()
-    page.get_by_text("planned_adds").first.wait_for(timeout=60_000)
-    time.sleep(2)  # let the status panel finish loading for the screenshot
+def _shot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "marketer_sync_materialized.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"marketer_{name}.png"), full_page=True)
 
-    # The sandbox received exactly the eligible members of the audience.
+
+def _materialize(page, clicks: Clicks, task: str, base: str) -> dict:
+    before = (_latest_run(base) or {}).get("runId")
+    clicks.click(task, page.locator("button", has_text=re.compile(r"^\s*Materialize\s*$")).first)
+    clicks.click_if_shown(task, page.get_by_role("button", name="Confirm", exact=True))
+    return _wait_for_new_run(base, before)
+
+
+def _sync_for(kind: str, modes: tuple[str, ...] = ("mirror", "upsert", "insert")):
+    found = [(a, s) for a in load_audiences() for s in a.syncs if s.destination.type == kind and s.mode in modes]
+    assert found, f"no audience syncs to a {kind} destination"
+    found.sort(key=lambda pair: (pair[0].name != "aud_win_back", pair[0].name))
+    return found
+
+
+def test_marketer_day_in_the_ui(webserver, ui_env, browser_page):
+    _env, sandbox, warehouse = ui_env
+    audience, sync = _sync_for("sendgrid", ("mirror", "upsert"))[0]
     conn = duckdb.connect(str(warehouse), read_only=True)
     try:
+        size = conn.execute(f"select count(*) from {audience.relation}").fetchone()[0]
         expected = expected_email_members(conn, audience, sync)
+        webhook = next(
+            (a, s) for a, s in _sync_for("webhook")
+            if conn.execute(f"select count(*) from {a.relation}").fetchone()[0] > 0
+        )
     finally:
         conn.close()
     assert expected, f"{audience.name} has no eligible member in the sample data"
+    page, clicks = browser_page, Clicks()
+
+    # 1. The overview, refreshed; then one audience's size, destinations and masked sample.
+    page.goto(f"{webserver}/assets/reporting/audience_overview")
+    page.get_by_text("Automation details").first.wait_for(timeout=120_000)
+    _dismiss_first_visit_dialogs(page)
+    run = _materialize(page, clicks, "overview", webserver)
+    assert run["status"] == "SUCCESS", (run, _run_errors(webserver, run["runId"]))
+    page.reload()
+    page.get_by_text("overlap").first.wait_for(timeout=60_000)
+    for other in load_audiences():
+        page.get_by_text(other.title, exact=True).first.wait_for(timeout=30_000)
+    _shot(page, "1_overview")
+    clicks.click("overview", page.locator(f'a[href="/assets/{"/".join(audience.asset_key.path)}"]').first)
+    page.get_by_text("Row count").first.wait_for(timeout=60_000)
+    page.get_by_text(str(size), exact=True).first.wait_for()
+    page.get_by_text("destinations").first.wait_for()
+    page.get_by_text(sync.destination_name, exact=True).first.wait_for()
+    page.get_by_text(re.compile(r"^\w\*\*\*@\w\*\*\*\.\w+$")).first.wait_for()  # a masked e-mail in the sample
+    _shot(page, "2_audience")
+
+    # 2. Preview the sync from the audience's page: its Checks tab, `preview`, Execute.
+    clicks.click("preview", page.locator(f'a[href="/assets/syncs/{sync.name}"]').first)
+    page.wait_for_url(re.compile(rf"/assets/syncs/{sync.name}"))
+    clicks.click("preview", page.locator('a[href*="view=checks"]').first)
+    page.get_by_text("Preview (sends nothing)").first.wait_for(timeout=60_000)
+    before = (_latest_run(webserver) or {}).get("runId")
+    clicks.click("preview", page.locator("button", has_text=re.compile(r"^\s*Execute\s*$")).first)
+    run = _wait_for_new_run(webserver, before)
+    assert run["status"] == "SUCCESS", (run, _run_errors(webserver, run["runId"]))
+    page.reload()
+    page.get_by_text(re.compile(rf"Would add {len(expected)}, update 0, remove 0")).first.wait_for(timeout=60_000)
+    _shot(page, "3_preview")
+    assert sendgrid_list_emails(sandbox, list_name_of(sync)) == set()  # a preview sends nothing
+
+    # 3. Sync now, and read the result with its counts.
+    run = _materialize(page, clicks, "sync now", webserver)
+    assert run["status"] == "SUCCESS", (run, _run_errors(webserver, run["runId"]))
+    page.reload()
+    clicks.click("sync now", page.get_by_text("sync_completed", exact=True).first)
+    page.get_by_text(f"Delivered: {len(expected)} added, 0 updated, 0 removed").first.wait_for(timeout=60_000)
+    _shot(page, "4_synced")
     assert sendgrid_list_emails(sandbox, list_name_of(sync)) == expected
+
+    # 4. A destination on a closed port: the run fails and the page says why.
+    _webhook_audience, webhook_sync = webhook
+    page.goto(f"{webserver}/assets/syncs/{webhook_sync.name}?view=checks")
+    page.get_by_text("sync_completed").first.wait_for(timeout=60_000)
+    run = _materialize(page, clicks, "closed port", webserver)
+    assert run["status"] == "FAILURE"
+    page.reload()
+    clicks.click("closed port", page.get_by_text("sync_completed", exact=True).first)
+    reason = page.get_by_text(re.compile(r"^Not finished: \d+ not delivered: .* could not be reached")).first
+    reason.wait_for(timeout=60_000)
+    assert "ConnectionError" in reason.inner_text() or "tries" in reason.inner_text(), reason.inner_text()
+    _shot(page, "5_closed_port")
+
+    # 5. Meta holds back an audience under its minimum size: the sync stops, then is confirmed.
+    _meta_audience, meta_sync = _sync_for("meta", ("mirror", "upsert", "insert"))[0]
+    page.goto(f"{webserver}/assets/syncs/{meta_sync.name}")
+    page.get_by_text("Automation details").first.wait_for(timeout=60_000)
+    run = _materialize(page, clicks, "stopped sync", webserver)
+    assert run["status"] == "FAILURE"
+    page.reload()
+    clicks.click("stopped sync", page.locator('a[href*="view=checks"]').first)
+    clicks.click("stopped sync", page.get_by_text("sync_completed", exact=True).first)
+    page.get_by_text(re.compile(r"^Stopped before sending anything: .*minimum")).first.wait_for(timeout=60_000)
+    _shot(page, "6_stopped")
+    # Confirming, from the sync's page: its confirm job (listed under the page's jobs), Materialize.
+    page.goto(f"{webserver}/assets/syncs/{meta_sync.name}")
+    page.get_by_text("Automation details").first.wait_for(timeout=60_000)
+    clicks.click("confirm", page.locator(f'a[href$="/jobs/confirm_{meta_sync.name}"]').first)
+    page.get_by_text("Confirm and sync").first.wait_for(timeout=60_000)
+    run = _materialize(page, clicks, "confirm", webserver)  # the job's Materialize: confirm is preset
+    assert run["status"] == "SUCCESS" and run["jobName"] == f"confirm_{meta_sync.name}", (
+        run, _run_errors(webserver, run["runId"]),
+    )
+    page.goto(f"{webserver}/assets/syncs/{meta_sync.name}?view=checks")
+    page.get_by_text("sync_completed", exact=True).first.click()
+    page.get_by_text(re.compile(r"^Delivered: ")).first.wait_for(timeout=60_000)
+    _shot(page, "7_confirmed")
+
+    print("clicks per task:", dict(clicks.by_task))
+    over = {task: n for task, n in clicks.by_task.items() if n > MAX_CLICKS}
+    assert not over, f"tasks over {MAX_CLICKS} clicks: {over}"

@@ -12,10 +12,13 @@ plus ``sha256`` of the normalised form (the hash is never the interesting part).
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connectors import hashing as h
 
@@ -155,11 +158,6 @@ def test_google_identifiers_carry_every_kind_once() -> None:
                       {"addressInfo": {"hashedFirstName": h.sha256_hex("j"), "hashedLastName": h.sha256_hex("d"),
                                        "countryCode": "FR", "postalCode": "75018"}}]
 
-
-import unicodedata
-
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 _any_text = st.one_of(st.none(), st.text(max_size=40), st.integers(), st.dates())
 

@@ -28,6 +28,7 @@ DATA_LAYERS = [
     # engagement pulled back from the tools is unioned into int_events/int_identifiers
     "staging.sendgrid",
     "staging.twilio",
+    "intermediate.tool_engagement",
 ]
 PEOPLE = 300
 SEED = 7

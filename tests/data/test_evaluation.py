@@ -9,7 +9,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from orchestration.evaluation import connected_components, evaluate_file, pair_counts
+from identity.evaluation import connected_components, evaluate_file, pair_counts
 
 
 def _tiny_warehouse(path: Path) -> None:

@@ -9,7 +9,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from orchestration.sample_data import build_tables, mess, reference_date, vocab
+from sample_data import build_tables, mess, reference_date, vocab
 from tests.data.conftest import AS_OF, PEOPLE, SEED
 
 SOURCES = {
@@ -77,7 +77,9 @@ def test_ground_truth_covers_every_raw_record(con_raw: duckdb.DuckDBPyConnection
 
 
 def test_real_world_mess_is_present(con_raw: duckdb.DuckDBPyConnection) -> None:
-    q = lambda sql, params=None: con_raw.execute(sql, params or []).fetchone()[0]
+    def q(sql: str, params: list | None = None):
+        return con_raw.execute(sql, params or []).fetchone()[0]
+
     # email case / whitespace variants
     assert q("select count(*) from raw.crm_contacts where email <> lower(trim(email))") > 0
     assert q("select count(*) from raw.forms_submissions where email <> trim(email)") > 0
@@ -237,7 +239,7 @@ def test_fuzzy_duplicates_are_mostly_new_contacts_reachable_by_a_fuzzy_link() ->
     with the person's (typo'd) name, an address and a birth date, so a fuzzy link
     may join them. Second accounts (another customer id in the same system) are
     a small share: Ferry never merges those on a fuzzy link."""
-    from orchestration.sample_data.writer import ACCOUNT_TABLES, duplicate_kinds
+    from sample_data.writer import ACCOUNT_TABLES, duplicate_kinds
 
     tables = build_tables(1500, 3, AS_OF)
     kinds = duplicate_kinds(tables)
@@ -252,7 +254,7 @@ def test_fuzzy_duplicates_are_mostly_new_contacts_reachable_by_a_fuzzy_link() ->
     counts = {"new_contact": 0, "second_account": 0}
     for name in person_level:
         t, k = by_name[name], kinds[name]
-        assert np.array_equal(k != None, t.fuzzy), name
+        assert np.array_equal(np.not_equal(k, None), t.fuzzy), name
         for kind in counts:
             counts[kind] += int((k == kind).sum())
         new = t.person_idx[k == "new_contact"]
@@ -275,8 +277,8 @@ def test_crm_internal_duplicates_are_a_realistic_share_of_each_kind() -> None:
     """--crm-duplicate-share: duplicates of CRM rows inside the CRM (entered twice, an
     import run twice, a lead converted), at about the share asked, each kind shaped
     the way it happens; the default (0) leaves the data byte for byte as before."""
-    from orchestration.sample_data.duplicates import CRM_INTERNAL_KINDS
-    from orchestration.sample_data.writer import duplicate_kinds
+    from sample_data.duplicates import CRM_INTERNAL_KINDS
+    from sample_data.writer import duplicate_kinds
 
     plain = {t.name: t for t in build_tables(1500, 3, AS_OF)}
     messy = {t.name: t for t in build_tables(1500, 3, AS_OF, crm_duplicate_share=0.08)}

@@ -27,10 +27,12 @@ DBT = Path(sys.executable).with_name("dbt")
 FUZZY_PATHS = (
     "dbt_project.yml",
     "profiles.yml",
+    "fuzzy/splink_model.json",
     "macros/generate_schema_name.sql",
     "macros/fuzzy",
     "macros/sources/registry.sql",
     "models/intermediate/fuzzy",
+    "models/marts/identity",
     "seeds/fuzzy_nicknames.csv",
     "seeds/fuzzy_review_decisions.csv",
     "seeds/_fuzzy__seeds.yml",

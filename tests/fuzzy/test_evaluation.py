@@ -6,7 +6,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from orchestration.fuzzy_matching.evaluation import (
+from identity.fuzzy.evaluation import (
     duplicate_recall,
     merge_clusters,
     pairwise_metrics,

@@ -6,13 +6,14 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from orchestration.fuzzy_matching import read_nicknames
-from orchestration.fuzzy_matching.features import prepare_features
+from identity.fuzzy import read_nicknames
+from identity.fuzzy.features import prepare_features
+from orchestration.paths import FUZZY_NICKNAMES_PATH
 
 
 def _features(rows: list[dict], **kwargs) -> dict[str, dict]:
     con = duckdb.connect()
-    table = prepare_features(con, pa.Table.from_pylist(rows), read_nicknames(), **kwargs)
+    table = prepare_features(con, pa.Table.from_pylist(rows), read_nicknames(FUZZY_NICKNAMES_PATH), **kwargs)
     out = con.sql(f"select * from {table}").fetchall()
     names = [d[0] for d in con.sql(f"select * from {table}").description]
     return {r[names.index("source_record_id")]: dict(zip(names, r, strict=True)) for r in out}

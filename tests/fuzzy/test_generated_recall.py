@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.fuzzy_matching.evaluation import merge_clusters, pairwise_metrics
+from identity.fuzzy.evaluation import merge_clusters, pairwise_metrics
 from orchestration.paths import DBT_PROJECT_DIR
 from tests import prebuild
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from orchestration.fuzzy_matching.features import INPUT_COLUMNS
+from identity.fuzzy.features import INPUT_COLUMNS
 from tests.fuzzy.conftest import DbtWorkspace
 
 COLUMNS = (*INPUT_COLUMNS, "country")

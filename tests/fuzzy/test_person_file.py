@@ -12,17 +12,21 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
-from orchestration.fuzzy_matching.person_file import (
+from identity.fuzzy import read_nicknames
+from identity.fuzzy.person_file import (
     PersonFileError,
     evaluate_person_file,
     read_person_file,
     to_person_records,
 )
-from orchestration.sample_data.person_file import (
+from orchestration.paths import FUZZY_NICKNAMES_PATH
+from sample_data.person_file import (
     FEBRL_FILE_COLUMNS,
     person_file_table,
     write_person_file,
 )
+
+NICKNAMES = read_nicknames(FUZZY_NICKNAMES_PATH)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +88,7 @@ def test_febrl_columns_map_to_the_person_contract() -> None:
 
 
 def test_matcher_finds_the_duplicates_of_a_person_file(febrl_like: Path) -> None:
-    r = evaluate_person_file(febrl_like, id_col="rec_id", cluster_col="cluster_id", threshold=0.99)
+    r = evaluate_person_file(febrl_like, nicknames=NICKNAMES, id_col="rec_id", cluster_col="cluster_id", threshold=0.99)
     print(r.as_dict())
     assert r.records > 1000
     assert r.true_pairs > 500
@@ -94,7 +98,7 @@ def test_matcher_finds_the_duplicates_of_a_person_file(febrl_like: Path) -> None
     assert r.f1 >= 0.95, r
     # without the social security number, names, birth dates and addresses alone
     alone = evaluate_person_file(
-        febrl_like, id_col="rec_id", cluster_col="cluster_id", threshold=0.99, id_columns=()
+        febrl_like, nicknames=NICKNAMES, id_col="rec_id", cluster_col="cluster_id", threshold=0.99, id_columns=()
     )
     assert alone.id_columns == []
     assert alone.precision >= 0.98, alone
@@ -134,7 +138,7 @@ def test_febrl_layout_without_a_cluster_column(tmp_path: Path) -> None:
     path = tmp_path / "febrl.csv"
     path.write_text("\n".join(lines) + "\n")
     sizes = Counter(r["cluster_id"] for r in rows).values()
-    r = evaluate_person_file(path, id_col="rec_id", cluster_regex=r"rec-(\d+)-")
+    r = evaluate_person_file(path, nicknames=NICKNAMES, id_col="rec_id", cluster_regex=r"rec-(\d+)-")
     assert r.true_pairs == sum(n * (n - 1) // 2 for n in sizes)
     assert r.f1 >= 0.95, r
     records = read_person_file(path)
@@ -142,11 +146,11 @@ def test_febrl_layout_without_a_cluster_column(tmp_path: Path) -> None:
     darwin = [p for p in records["postcode"].to_pylist() if p and p.startswith("0")]
     assert darwin  # '0800' stays text with its leading zero
     with pytest.raises(PersonFileError, match="either"):
-        evaluate_person_file(path, id_col="rec_id")
+        evaluate_person_file(path, nicknames=NICKNAMES, id_col="rec_id")
 
 
 def test_prior_rules_recall_is_read_off_the_m_probabilities() -> None:
-    from orchestration.fuzzy_matching.person_file import rule_recall_from_m
+    from identity.fuzzy.person_file import rule_recall_from_m
 
     def comparison(name: str, levels: dict[str, float]) -> dict:
         return {
@@ -189,7 +193,9 @@ def test_bad_values_are_read_not_crashed_on_and_a_non_utf8_file_is_named(
     rows[3]["given_name"] = None
     bad = tmp_path / "bad_values.csv"
     pacsv.write_csv(pa.Table.from_pylist(rows, schema=table.schema), bad)
-    r = evaluate_person_file(bad, id_col="rec_id", cluster_col="cluster_id", threshold=0.99)
+    r = evaluate_person_file(
+        bad, nicknames=NICKNAMES, id_col="rec_id", cluster_col="cluster_id", threshold=0.99
+    )
     assert r.records == len(rows)
     assert r.precision >= 0.99 and r.recall >= 0.9, r
 

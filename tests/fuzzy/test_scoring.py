@@ -12,8 +12,11 @@ import math
 
 import pytest
 
-from orchestration.fuzzy_matching import ScoringOptions, load_model, read_nicknames, score_pairs
+from identity.fuzzy import ScoringOptions, load_model, read_nicknames, score_pairs
+from orchestration.paths import FUZZY_MODEL_PATH, FUZZY_NICKNAMES_PATH
 from tests.fuzzy.people import population
+
+COMMITTED = ScoringOptions(str(FUZZY_MODEL_PATH))
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +31,9 @@ def _priors(pairs) -> set[float]:
 
 
 def test_the_prior_is_estimated_on_the_scored_records(records) -> None:
-    committed = load_model().settings["probability_two_random_records_match"]
-    estimated = score_pairs(records, read_nicknames())
-    kept = score_pairs(records, read_nicknames(), ScoringOptions(reestimate_on_data=False))
+    committed = load_model(FUZZY_MODEL_PATH).settings["probability_two_random_records_match"]
+    estimated = score_pairs(records, read_nicknames(FUZZY_NICKNAMES_PATH), COMMITTED)
+    kept = score_pairs(records, read_nicknames(FUZZY_NICKNAMES_PATH), ScoringOptions(str(FUZZY_MODEL_PATH), reestimate_on_data=False))
     (prior,) = _priors(estimated)
     (kept_prior,) = _priors(kept)
     assert kept_prior == pytest.approx(committed)
@@ -43,15 +46,15 @@ def test_the_prior_is_estimated_on_the_scored_records(records) -> None:
 
 
 def test_a_handful_of_records_keeps_the_models_values(records) -> None:
-    committed = load_model().settings["probability_two_random_records_match"]
-    few = score_pairs(records.slice(0, 300), read_nicknames())
+    committed = load_model(FUZZY_MODEL_PATH).settings["probability_two_random_records_match"]
+    few = score_pairs(records.slice(0, 300), read_nicknames(FUZZY_NICKNAMES_PATH), COMMITTED)
     assert few.num_rows > 0
     (few_prior,) = _priors(few)
     assert few_prior == pytest.approx(committed)
 
 
 def test_the_explanation_adds_up_to_the_match_weight(records) -> None:
-    pairs = score_pairs(records, read_nicknames()).to_pylist()
+    pairs = score_pairs(records, read_nicknames(FUZZY_NICKNAMES_PATH), COMMITTED).to_pylist()
     assert pairs
     for pair in pairs[:200]:
         terms = json.loads(pair["explanation_json"])

@@ -8,7 +8,7 @@ import json
 import duckdb
 import pytest
 
-from orchestration.fuzzy_matching import (
+from identity.fuzzy import (
     ModelFileError,
     ScoringOptions,
     TrainingOptions,
@@ -17,7 +17,8 @@ from orchestration.fuzzy_matching import (
     score_pairs,
     train_model,
 )
-from orchestration.fuzzy_matching.model_spec import settings as untrained_settings
+from identity.fuzzy.model_spec import settings as untrained_settings
+from orchestration.paths import FUZZY_NICKNAMES_PATH
 from tests.fuzzy.people import population
 
 
@@ -26,7 +27,7 @@ def trained(tmp_path_factory):
     records, truth = population(1500, seed=3)
     out = tmp_path_factory.mktemp("model") / "model.json"
     options = TrainingOptions(seed=1, u_max_pairs=3e5, em_max_pairs=3e5)
-    result = train_model(records, read_nicknames(), output_path=out, options=options)
+    result = train_model(records, read_nicknames(FUZZY_NICKNAMES_PATH), output_path=out, options=options)
     return result, records, truth
 
 
@@ -74,7 +75,7 @@ def test_parameters_are_estimated_from_the_data(trained) -> None:
 
 def test_saved_model_links_duplicates_precisely(trained) -> None:
     result, records, truth = trained
-    links = score_pairs(records, read_nicknames(), ScoringOptions(model_path=str(result.model_path)))
+    links = score_pairs(records, read_nicknames(FUZZY_NICKNAMES_PATH), ScoringOptions(model_path=str(result.model_path)))
     with duckdb.connect() as con:
         con.register("links", links)
         con.register("truth", truth)

@@ -26,6 +26,7 @@ IDENTITY_PATHS = (
     "macros/sources/registry.sql",
     "models/intermediate/identity",
     "models/marts/core",
+    "models/_ferry__docs.md",  # the shared column descriptions the core marts use
 )
 
 STUBS = {

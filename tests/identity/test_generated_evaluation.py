@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.evaluation import EvaluationResult, evaluate_file
+from identity.evaluation import EvaluationResult, evaluate_file
 from orchestration.paths import DBT_PROJECT_DIR
 from tests import partial_parse, prebuild
 

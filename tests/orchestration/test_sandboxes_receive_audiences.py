@@ -12,7 +12,7 @@ The 150-person sample has no RFM champions, the ads audience: the test fills
 the holdout), so Meta and Google Ads have members to receive. Meta's own floor
 (100 people) is lowered in its fresh sandbox so the audience reports a size,
 and the sync, held back by the destination's minimum, is confirmed the way a
-marketer would (config ``confirm: true``).
+marketer would (its ``confirm_<sync>`` job, launched without config).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import shutil
 
 import duckdb
 import pytest
-from dagster import AssetSelection, DagsterInstance
+from dagster import DagsterInstance
 
 from connectors.hashing import (
     google_hashed_email,
@@ -76,7 +76,7 @@ def _meta_values(result) -> dict:
 
 def _run_syncs(defs, instance):
     """The syncs phase, then Meta confirmed (its destination minimum holds a small audience back)."""
-    from orchestration.main_job import execute_selection, phase_keys, run_phase
+    from orchestration.main_job import phase_keys, run_phase
 
     phase = run_phase(defs, instance, "syncs", phase_keys(defs)["syncs"])
     materialized = dict(phase.materialized)
@@ -89,12 +89,9 @@ def _run_syncs(defs, instance):
     for _, sync in _syncs_of("meta"):
         key = sync_asset_key(sync)
         assert key not in materialized and any(sync.name in step for step in waiting)
-        op = defs.resolve_assets_def(key).op.name
-        confirmed = execute_selection(
-            defs,
-            instance,
-            AssetSelection.assets(key),
-            run_config={"ops": {op: {"config": {"confirm": True}}}},
+        # One action: the sync's confirm job, launched as it is (no config to type).
+        confirmed = defs.resolve_job_def(f"confirm_{sync.name}").execute_in_process(
+            instance=instance, raise_on_error=False
         )
         assert confirmed.success
         materialized.update(_meta_values(confirmed))
@@ -103,26 +100,23 @@ def _run_syncs(defs, instance):
 
 def _check_metadata(conn, audience, sync, meta: dict, eligible: set[str]) -> None:
     size = conn.execute(f"select count(*) from {audience.relation}").fetchone()[0]
-    assert meta["audience_size"] == size, sync.name
-    # A first run: every eligible member is an add, nothing to update or remove.
-    assert meta["planned_adds"] == len(eligible) == meta["sent"], (sync.name, meta)
-    assert meta["planned_updates"] == 0 and meta["planned_removes"] == 0, (sync.name, meta)
-    assert meta["failed"] == 0 and meta["parked"] == 0, (sync.name, meta)
+    assert meta["members"] == size, sync.name
+    # A first run: every eligible member is an add (or one message), nothing to update or remove.
+    assert meta["added"] + meta["sent"] == len(eligible), (sync.name, meta)
+    assert meta["updated"] == 0 and meta["removed"] == 0, (sync.name, meta)
+    assert meta["rejected"] == 0 and meta["parked"] == 0 and meta["result"] == "success", (sync.name, meta)
     # Every member not sent is accounted for by one suppression reason.
     reasons = {
-        k.removeprefix("suppressed_"): v
+        k.removeprefix("held_back_"): v
         for k, v in meta.items()
-        if k.startswith("suppressed_") and k not in ("suppressed_total", "suppressed_by_reason")
+        if k.startswith("held_back_") and k != "held_back_by_reason"
     }
-    assert sum(reasons.values()) == meta["suppressed_total"] == size - len(eligible), (
+    assert sum(reasons.values()) == meta["held_back"] == size - len(eligible), (
         sync.name,
         meta,
     )
-    if meta["suppressed_total"]:
-        table = meta["suppressed_by_reason"]
-        assert all(f"| {r} | {c} |" in table for r, c in reasons.items()), table
-    else:
-        assert "suppressed_by_reason" not in meta
+    table = meta["held_back_by_reason"]
+    assert all(f"| {r} | {c} |" in table for r, c in reasons.items()), table
     if sync.policies.respect_holdout:
         holdout = conn.execute(
             f"select count(*) from {audience.relation} where variant = 'holdout'"

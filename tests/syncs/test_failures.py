@@ -20,7 +20,7 @@ def test_rejected_record_keeps_old_state_and_is_parked_after_max_attempts(conn):
     set_audience(conn, rows(3))
     sync = make_sync("mirror", policies={"max_attempts": 3})
     dest = LoopbackDestination(reject_keys={"p1"})
-    for attempt in (1, 2):
+    for _attempt in (1, 2):
         r = engine.run(sync, conn, dest)
         assert r.status == "partial" and r.failed == 1 and r.parked == 0
         assert engine.plan(sync, conn, sample_size=0).counts["add"] == 1
@@ -109,7 +109,7 @@ def test_retryable_error_leaves_batch_pending(conn):
     r = engine.run(make_sync("mirror"), conn, dest)
     # the run stops at the first batch that exhausted the retry budget, and says so
     assert r.status == "failed" and r.pending == 10 and r.sent == 0
-    assert "kept failing" in r.error and "10 planned records not sent" in r.error
+    assert "kept failing" in r.error and "20 records left for the next run (10 of them not tried)" in r.error
     assert len(dest.calls) == 1
     # no attempt counted against parking
     assert conn.execute("select count(*) from ferry_sync.record_status").fetchone()[0] == 0

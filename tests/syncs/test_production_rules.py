@@ -335,7 +335,7 @@ def test_a_permanently_failing_destination_stops_within_one_budget(conn) -> None
     dest = LoopbackDestination(capabilities=caps, fault=lambda n, recs: "5xx")
     r = engine.run(make_sync("mirror"), conn, dest)
     assert r.status == "failed" and len(dest.calls) == 1
-    assert "40 planned records not sent" in r.error and r.pending == 10
+    assert "50 records left for the next run (40 of them not tried)" in r.error and r.pending == 10
     row = conn.execute(
         f"select status, error, pending from {st.RUNS} where run_id = ?", [r.run_id]
     ).fetchone()

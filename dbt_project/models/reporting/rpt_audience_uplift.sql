@@ -10,7 +10,11 @@ with
 
 entries as (
 
-    select audience, profile_id, variant, min(changed_at) as entered_at
+    select
+        audience,
+        profile_id,
+        variant,
+        min(changed_at) as entered_at
     from {{ ref('audience_membership_history') }}
     where change_type = 'entered'
     group by audience, profile_id, variant
@@ -19,7 +23,9 @@ entries as (
 
 orders as (
 
-    select profile_id, occurred_at
+    select
+        profile_id,
+        occurred_at
     from {{ ref('customer_events') }}
     where event_type in {{ event_types_for('order') }}
         and profile_id is not null
@@ -28,7 +34,10 @@ orders as (
 
 converted as (
 
-    select distinct entries.audience, entries.profile_id, entries.variant
+    select distinct
+        entries.audience,
+        entries.profile_id,
+        entries.variant
     from entries
     inner join orders
         on orders.profile_id = entries.profile_id
@@ -64,7 +73,10 @@ rated as (
 
 holdouts as (
 
-    select audience, members as holdout_members, conversion_rate as holdout_conversion_rate
+    select
+        audience,
+        members as holdout_members,
+        conversion_rate as holdout_conversion_rate
     from rated
     where variant = '{{ holdout }}'
 
@@ -83,7 +95,8 @@ final as (
         holdouts.holdout_members,
         holdouts.holdout_conversion_rate,
         rated.conversion_rate - holdouts.holdout_conversion_rate as uplift,
-        (rated.conversion_rate - holdouts.holdout_conversion_rate) / nullif(holdouts.holdout_conversion_rate, 0) as relative_uplift
+        (rated.conversion_rate - holdouts.holdout_conversion_rate)
+        / nullif(holdouts.holdout_conversion_rate, 0) as relative_uplift
     from rated
     left join holdouts
         on holdouts.audience = rated.audience

@@ -43,7 +43,8 @@ email_messages as (
         max(case when event_type in ('email_open', 'email_click') then 1 else 0 end) as is_opened,
         max(case when event_type = 'email_click' then 1 else 0 end) as is_clicked,
         max(case when event_type in ('email_bounce', 'email_blocked', 'email_dropped') then 1 else 0 end) as is_bounced,
-        max(case when event_type in ('email_unsubscribe', 'email_group_unsubscribe') then 1 else 0 end) as is_unsubscribed,
+        max(case when event_type in ('email_unsubscribe', 'email_group_unsubscribe') then 1 else 0 end)
+            as is_unsubscribed,
         max(case when event_type = 'email_spam_report' then 1 else 0 end) as is_complained
     from email_events
     where sg_message_id is not null
@@ -79,7 +80,7 @@ stop_attribution as (
         sms_messages_base.message_key,
         row_number() over (
             partition by sms_opt_outs.opt_out_event_id
-            order by sms_messages_base.sent_at desc, sms_messages_base.message_key
+            order by sms_messages_base.sent_at desc, sms_messages_base.message_key asc
         ) as latest_first
     from sms_opt_outs
     inner join sms_messages_base

@@ -40,7 +40,9 @@ counted as (
 final as (
 
     select
-        {{ dbt.concat(['counted.audience_name', "'|'", 'counted.sync_name', "'|'", 'counted.variant', "'|'", 'counted.channel']) }} as campaign_row_id,
+        {{ dbt.concat([
+            'counted.audience_name', "'|'", 'counted.sync_name', "'|'", 'counted.variant', "'|'", 'counted.channel',
+        ]) }} as campaign_row_id,
         counted.audience_name,
         counted.sync_name,
         counted.variant,

@@ -130,7 +130,9 @@ def test_engagement_reaches_staging_and_reporting(tmp_path) -> None:
     assert result.success, result.exception
 
     con = duckdb.connect(str(path))
-    q = lambda sql: con.execute(sql).fetchall()
+    def q(sql: str) -> list:
+        return con.execute(sql).fetchall()
+
     try:
         kinds = Counter(e["event"] for e in events)
         assert q("select count(*) from staging.stg_sendgrid__events")[0][0] == len(events)
@@ -177,19 +179,19 @@ def test_engagement_reaches_staging_and_reporting(tmp_path) -> None:
         )
         # the int_events-shaped models: unique ids, every landed row, recipient identifiers alongside
         sg_rows = q(
-            "select count(*), count(distinct event_id), count(email) from staging.stg_sendgrid__engagement_events"
+            "select count(*), count(distinct event_id), count(email) from intermediate.int_sendgrid_engagement_events"
         )[0]
         suppressions = q("select count(*) from raw.sendgrid_suppressions")[0][0]
         assert sg_rows == (len(events) + suppressions,) * 3 and suppressions > 0
         tw_rows = q(
-            "select count(*), count(distinct event_id), count(phone) from staging.stg_twilio__engagement_events"
+            "select count(*), count(distinct event_id), count(phone) from intermediate.int_twilio_engagement_events"
         )[0]
         statuses = q("select count(*) from staging.stg_twilio__message_statuses")[0][0]
         assert tw_rows == (statuses + len(opt_outs),) * 3 and statuses == len(changes)
         assert {
             t
             for (t,) in q(
-                "select distinct event_type from staging.stg_twilio__engagement_events where source = 'twilio_opt_outs'"
+                "select distinct event_type from intermediate.int_twilio_engagement_events where source = 'twilio_opt_outs'"
             )
         } == {"sms_stop"}
         # one identifier row per engagement row, keyed like int_events, for the identity layer

@@ -200,7 +200,7 @@ def test_pull_is_incremental_and_idempotent(store) -> None:
 
 
 def test_one_receiver_service_for_both_vendors(store) -> None:
-    from connectors.engagement_store import receivers_from_env
+    from connectors.receivers import receivers_from_env
     from connectors.sendgrid.sandbox import SendGridSandbox
 
     signer = SendGridSandbox()

@@ -6,7 +6,10 @@
 -- reference instant (var ferry_as_of or now).
 with current_members as (
     {%- for name in ferry_audiences() %}
-    select '{{ name }}' as audience, cast(profile_id as {{ dbt.type_string() }}) as profile_id, cast(variant as {{ dbt.type_string() }}) as variant
+    select
+        '{{ name }}' as audience,
+        cast(profile_id as {{ dbt.type_string() }}) as profile_id,
+        cast(variant as {{ dbt.type_string() }}) as variant
     from {{ ref(name) }}
     {{- "\n    union all" if not loop.last }}
     {%- endfor %}
@@ -30,14 +33,21 @@ previous_members as (
 ),
 {% else %}
 previous_members as (
-    select audience, profile_id, variant
+    select
+        audience,
+        profile_id,
+        variant
     from current_members
     where 1 = 0
 ),
 {% endif %}
 
 entered as (
-    select current_members.audience, current_members.profile_id, current_members.variant, 'entered' as change_type
+    select
+        current_members.audience,
+        current_members.profile_id,
+        current_members.variant,
+        'entered' as change_type
     from current_members
     left join previous_members
         on previous_members.audience = current_members.audience
@@ -46,7 +56,11 @@ entered as (
 ),
 
 exited as (
-    select previous_members.audience, previous_members.profile_id, previous_members.variant, 'left' as change_type
+    select
+        previous_members.audience,
+        previous_members.profile_id,
+        previous_members.variant,
+        'left' as change_type
     from previous_members
     left join current_members
         on current_members.audience = previous_members.audience
@@ -62,7 +76,11 @@ changes as (
 
 final as (
     select
-        {{ dbt.hash(dbt.concat(['audience', "'|'", 'profile_id', "'|'", 'change_type', "'|'", dbt.safe_cast(audiences_as_of(), dbt.type_string())])) }} as membership_event_id,
+        {{ dbt.hash(dbt.concat([
+            'audience', "'|'", 'profile_id', "'|'", 'change_type', "'|'",
+            dbt.safe_cast(audiences_as_of(), dbt.type_string()),
+        ])) }}
+            as membership_event_id,
         audience,
         profile_id,
         variant,

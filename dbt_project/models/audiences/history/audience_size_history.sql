@@ -14,7 +14,9 @@ with changes as (
 
 final as (
     select
-        {{ dbt.concat(['audience', "'|'", 'variant', "'|'", dbt.safe_cast('changed_at', dbt.type_string())]) }} as size_key,
+        {{ dbt.concat([
+            'audience', "'|'", 'variant', "'|'", dbt.safe_cast('changed_at', dbt.type_string()),
+        ]) }} as size_key,
         audience,
         variant,
         changed_at,

@@ -2,7 +2,12 @@
 -- placed no order since. Send mode: one message per cart (occurrence = the last
 -- cart add), 10% holdout.
 with events as (
-    select profile_id, event_type, occurred_at, category, amount
+    select
+        profile_id,
+        event_type,
+        occurred_at,
+        category,
+        amount
     from {{ ref('customer_events') }}
     where occurred_at <= {{ audiences_as_of() }}
 ),
@@ -20,7 +25,9 @@ cart_adds as (
 ),
 
 last_orders as (
-    select profile_id, max(occurred_at) as last_order_at
+    select
+        profile_id,
+        max(occurred_at) as last_order_at
     from events
     where event_type in {{ event_types_for('order') }}
     group by profile_id
@@ -47,7 +54,8 @@ eligible as (
 final as (
     select
         eligible.profile_id,
-        {{ audience_variant('eligible.profile_id', 'aud_abandoned_cart', {'holdout': 10, 'treatment': 90}) }} as variant,
+        {{ audience_variant('eligible.profile_id', 'aud_abandoned_cart', {'holdout': 10, 'treatment': 90}) }}
+            as variant,
         profiles.email,
         profiles.first_name,
         eligible.cart_added_at,

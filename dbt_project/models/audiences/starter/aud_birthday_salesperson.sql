@@ -5,7 +5,14 @@ with scores as (
 ),
 
 candidates as (
-    select profile_id, owner_email, owner_name, next_birthday, days_until_birthday, loyalty_status, preferred_store
+    select
+        profile_id,
+        owner_email,
+        owner_name,
+        next_birthday,
+        days_until_birthday,
+        loyalty_status,
+        preferred_store
     from scores
     where owner_email is not null
         and next_birthday is not null
@@ -20,7 +27,9 @@ eligible as (
 
 final as (
     select
-        {{ dbt.concat(['eligible.profile_id', "':'", dbt.safe_cast('eligible.next_birthday', dbt.type_string())]) }} as notification_key,
+        {{ dbt.concat([
+            'eligible.profile_id', "':'", dbt.safe_cast('eligible.next_birthday', dbt.type_string())
+        ]) }} as notification_key,
         eligible.profile_id,
         {{ audience_variant('eligible.profile_id', 'aud_birthday_salesperson') }} as variant,
         eligible.owner_email,

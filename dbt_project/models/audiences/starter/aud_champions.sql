@@ -5,7 +5,13 @@ with scores as (
 ),
 
 candidates as (
-    select profile_id, rfm_score, rfm_segment, rfm_monetary_value, main_interest, loyalty_status
+    select
+        profile_id,
+        rfm_score,
+        rfm_segment,
+        rfm_monetary_value,
+        main_interest,
+        loyalty_status
     from scores
     where rfm_segment = 'champions'
 ),

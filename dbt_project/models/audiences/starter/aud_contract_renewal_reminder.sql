@@ -39,24 +39,42 @@ event_contracts as (
 ),
 
 contracts as (
-    select profile_id, event_id, occurred_at, contract_end_date, competitor from record_contracts
+    select
+        profile_id,
+        event_id,
+        occurred_at,
+        contract_end_date,
+        competitor
+    from record_contracts
     union all
-    select profile_id, event_id, occurred_at, contract_end_date, competitor from event_contracts
+    select
+        profile_id,
+        event_id,
+        occurred_at,
+        contract_end_date,
+        competitor
+    from event_contracts
 ),
 
 latest as (
     select
         contracts.*,
-        row_number() over (partition by profile_id order by contract_end_date asc, occurred_at desc, event_id desc) as contract_rank
+        row_number()
+            over (partition by profile_id order by contract_end_date asc, occurred_at desc, event_id desc)
+            as contract_rank
     from contracts
     where contract_end_date > cast({{ audiences_as_of() }} as date)
 ),
 
 candidates as (
-    select profile_id, contract_end_date, competitor
+    select
+        profile_id,
+        contract_end_date,
+        competitor
     from latest
     where contract_rank = 1
-        and contract_end_date <= cast({{ dbt.dateadd('day', var('contract_reminder_days', 30) | int, audiences_as_of()) }} as date)
+        and contract_end_date
+        <= cast({{ dbt.dateadd('day', var('contract_reminder_days', 30) | int, audiences_as_of()) }} as date)
 ),
 
 eligible as (
@@ -67,7 +85,9 @@ eligible as (
 
 final as (
     select
-        {{ dbt.concat(['eligible.profile_id', "':'", dbt.safe_cast('eligible.contract_end_date', dbt.type_string())]) }} as notification_key,
+        {{ dbt.concat([
+            'eligible.profile_id', "':'", dbt.safe_cast('eligible.contract_end_date', dbt.type_string()),
+        ]) }} as notification_key,
         eligible.profile_id,
         {{ audience_variant('eligible.profile_id', 'aud_contract_renewal_reminder') }} as variant,
         scores.owner_email,

@@ -1,7 +1,9 @@
 -- Newsletter welcome: signed up in the last var newsletter_welcome_days (7) days;
 -- one welcome message per sign-up (occurrence = subscribed_at).
 with signups as (
-    select profile_id, max(occurred_at) as subscribed_at
+    select
+        profile_id,
+        max(occurred_at) as subscribed_at
     from {{ ref('customer_events') }}
     where event_type in {{ event_types_for('newsletter_signup') }}
         and occurred_at <= {{ audiences_as_of() }}

@@ -27,7 +27,10 @@ latest as (
 ),
 
 candidates as (
-    select profile_id, nps_score, occurred_at as responded_at
+    select
+        profile_id,
+        nps_score,
+        occurred_at as responded_at
     from latest
     where response_rank = 1
         and nps_score <= {{ var('nps_detractor_max_score', 6) | int }}

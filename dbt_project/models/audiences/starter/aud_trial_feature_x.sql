@@ -23,7 +23,10 @@ candidates as (
 eligible as (
     select candidates.*
     from candidates
-    where candidates.profile_id in (select profile_id from {{ ref('customer_scores') }} where is_on_trial)
+    where candidates.profile_id in (
+            select scores.profile_id from {{ ref('customer_scores') }} as scores
+            where scores.is_on_trial
+        )
         and {{ audience_eligible('email', 'candidates.profile_id') }}
 ),
 

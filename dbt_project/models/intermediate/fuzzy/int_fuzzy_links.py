@@ -2,8 +2,9 @@
 
 A dbt-duckdb Python model, so DuckDB only: on other adapters it is disabled
 (dbt_project.yml) and portable/int_fuzzy_links.sql, the same columns with no
-rows, takes its name. A thin caller: the matching logic lives in orchestration.fuzzy_matching, the
-trained model in dbt_project/fuzzy/splink_model.json. Splink runs on its own
+rows, takes its name. A thin caller: the matching logic lives in identity.fuzzy
+(the top-level identity package), the trained model in
+dbt_project/fuzzy/splink_model.json (var fuzzy_model_path, relative to this project). Splink runs on its own
 in-memory DuckDB, so none of its scratch tables land in the warehouse. One row
 per pair of records whose match probability is at least fuzzy_min_probability,
 with the comparison levels that produced it.
@@ -13,11 +14,19 @@ with the comparison levels that produced it.
 def model(dbt, session):
     dbt.config(materialized="table")
 
-    from orchestration.fuzzy_matching import ScoringOptions, score_pairs
-    from orchestration.fuzzy_matching.features import INPUT_COLUMNS
+    from dbt.flags import get_flags
 
+    from identity.fuzzy import ScoringOptions, resolve_model_path, score_pairs
+    from identity.fuzzy.features import INPUT_COLUMNS
+
+    # identity/ knows no project layout: a relative var path is read from the dbt
+    # project folder, which dbt-duckdb's in-process Python models learn from dbt's flags
+    # (dbt may run from anywhere with --project-dir).
+    model_path = resolve_model_path(
+        dbt.config.get("fuzzy_model_path"), base_dir=getattr(get_flags(), "PROJECT_DIR", None)
+    )
     options = ScoringOptions(
-        model_path=dbt.config.get("fuzzy_model_path") or None,
+        model_path=str(model_path),
         min_probability=float(dbt.config.get("fuzzy_min_probability")),
         max_records_per_value=int(dbt.config.get("fuzzy_max_records_per_value")),
     )

@@ -4,8 +4,10 @@
 -- (opt-in by default). Erased profiles are left out.
 with channels as (
     select 'email' as channel
-    union all select 'sms' as channel
-    union all select 'ads' as channel
+    union all
+    select 'sms' as channel
+    union all
+    select 'ads' as channel
 ),
 
 profiles as (
@@ -65,50 +67,94 @@ consent_changes as (
         case
             when event_type like '%revoke%' or event_type like '%withdraw%' then false
             when event_type like '%grant%' then true
-            else status_text in ('granted', 'grant', 'true', 'yes', '1', 'opt_in', 'opted_in', 'optin', 'subscribed', 'subscribe')
+            else status_text in (
+                    'granted', 'grant', 'true', 'yes', '1', 'opt_in', 'opted_in', 'optin', 'subscribed', 'subscribe'
+                )
         end as is_consented
     from events
     where event_type in {{ event_types_for('consent') }}
 
     union all
 
-    select event_id, profile_id, source, 'email' as channel, occurred_at, true as is_consented
+    select
+        event_id,
+        profile_id,
+        source,
+        'email' as channel,
+        occurred_at,
+        true as is_consented
     from events
     where event_type in {{ event_types_for('newsletter_signup') }}
 
     union all
 
     -- forms with an explicit opt-in checkbox (consent_email / consent_sms = true)
-    select event_id, profile_id, source, 'email' as channel, occurred_at, true as is_consented
+    select
+        event_id,
+        profile_id,
+        source,
+        'email' as channel,
+        occurred_at,
+        true as is_consented
     from events
     where email_checkbox in ('true', '1', 'yes')
     union all
-    select event_id, profile_id, source, 'sms' as channel, occurred_at, true as is_consented
+    select
+        event_id,
+        profile_id,
+        source,
+        'sms' as channel,
+        occurred_at,
+        true as is_consented
     from events
     where sms_checkbox in ('true', '1', 'yes')
 
     union all
 
-    select event_id, profile_id, source, 'email' as channel, occurred_at, false as is_consented
+    select
+        event_id,
+        profile_id,
+        source,
+        'email' as channel,
+        occurred_at,
+        false as is_consented
     from events
     where event_type in {{ event_types_for('unsubscribe') }}
 
     union all
 
-    select event_id, profile_id, source, 'sms' as channel, occurred_at, false as is_consented
+    select
+        event_id,
+        profile_id,
+        source,
+        'sms' as channel,
+        occurred_at,
+        false as is_consented
     from events
     where event_type in {{ event_types_for('stop') }}
 
     union all
 
     -- START / UNSTOP replies re-subscribe to SMS
-    select event_id, profile_id, source, 'sms' as channel, occurred_at, true as is_consented
+    select
+        event_id,
+        profile_id,
+        source,
+        'sms' as channel,
+        occurred_at,
+        true as is_consented
     from events
     where event_type in {{ event_types_for('sms_resubscribe', ['sms_start', 'sms_unstop']) }}
 
     union all
 
-    select event_id, profile_id, source, 'email' as channel, occurred_at, is_consented
+    select
+        event_id,
+        profile_id,
+        source,
+        'email' as channel,
+        occurred_at,
+        is_consented
     from shop_marketing_flags
 ),
 
@@ -124,7 +170,8 @@ ranked as (
 ),
 
 latest as (
-    select * from ranked where change_rank = 1
+    select * from ranked
+    where change_rank = 1
 ),
 
 final as (
@@ -141,7 +188,6 @@ final as (
     left join latest
         on latest.profile_id = profiles.profile_id
         and latest.channel = channels.channel
-    where profiles.profile_id not in (select profile_id from {{ ref('erased_profiles') }})
 )
 
 select * from final

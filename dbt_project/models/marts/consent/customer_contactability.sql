@@ -8,11 +8,15 @@ with pressure as (
 final as (
     select
         profile_id,
-        {%- for channel in ['email', 'sms', 'ads'] %}
-        max(case when channel = '{{ channel }}' and is_contactable then 1 else 0 end) = 1 as contactable_{{ channel }},
-        max(case when channel = '{{ channel }}' then pressure end) as pressure_{{ channel }},
-        max(case when channel = '{{ channel }}' then suppression_reason end) as suppression_reason_{{ channel }}{{ "," if not loop.last }}
-        {%- endfor %}
+        max(case when channel = 'email' and is_contactable then 1 else 0 end) = 1 as contactable_email,
+        max(case when channel = 'email' then pressure end) as pressure_email,
+        max(case when channel = 'email' then suppression_reason end) as suppression_reason_email,
+        max(case when channel = 'sms' and is_contactable then 1 else 0 end) = 1 as contactable_sms,
+        max(case when channel = 'sms' then pressure end) as pressure_sms,
+        max(case when channel = 'sms' then suppression_reason end) as suppression_reason_sms,
+        max(case when channel = 'ads' and is_contactable then 1 else 0 end) = 1 as contactable_ads,
+        max(case when channel = 'ads' then pressure end) as pressure_ads,
+        max(case when channel = 'ads' then suppression_reason end) as suppression_reason_ads
     from pressure
     group by profile_id
 )

@@ -19,40 +19,90 @@ with events as (
 ),
 
 consent as (
-    select profile_id, channel, is_consented, consent_changed_at
+    select
+        profile_id,
+        channel,
+        is_consented,
+        consent_changed_at
     from {{ ref('customer_consent') }}
 ),
 
 engagement as (
-    select profile_id, 'email' as channel, 'unsubscribe' as reason, source, occurred_at
-    from events where event_type in {{ event_types_for('unsubscribe') }}
+    select
+        profile_id,
+        'email' as channel,
+        'unsubscribe' as reason,
+        source,
+        occurred_at
+    from events
+    where event_type in {{ event_types_for('unsubscribe') }}
     union all
-    select profile_id, 'email' as channel, 'unsubscribe' as reason, source, occurred_at
+    select
+        profile_id,
+        'email' as channel,
+        'unsubscribe' as reason,
+        source,
+        occurred_at
     from events
     where event_type in {{ event_types_for('consent') }}
         and channel = 'email'
         and action in ('unsubscribed', 'unsubscribe')
     union all
-    select profile_id, 'sms' as channel, 'stop' as reason, source, occurred_at
+    select
+        profile_id,
+        'sms' as channel,
+        'stop' as reason,
+        source,
+        occurred_at
     from events
     where event_type in {{ event_types_for('consent') }}
         and action in ('stop_reply', 'stop')
     union all
-    select profile_id, 'email' as channel, 'bounce' as reason, source, occurred_at
-    from events where event_type in {{ event_types_for('bounce') }}
+    select
+        profile_id,
+        'email' as channel,
+        'bounce' as reason,
+        source,
+        occurred_at
+    from events
+    where event_type in {{ event_types_for('bounce') }}
     union all
     -- mailbox-provider blocks suppress like bounces; addresses the ESP calls invalid are invalid
-    select profile_id, 'email' as channel, 'bounce' as reason, source, occurred_at
-    from events where event_type in {{ event_types_for('email_block', ['email_blocked']) }}
+    select
+        profile_id,
+        'email' as channel,
+        'bounce' as reason,
+        source,
+        occurred_at
+    from events
+    where event_type in {{ event_types_for('email_block', ['email_blocked']) }}
     union all
-    select profile_id, 'email' as channel, 'invalid' as reason, source, occurred_at
-    from events where event_type in {{ event_types_for('email_invalid', ['email_invalid']) }}
+    select
+        profile_id,
+        'email' as channel,
+        'invalid' as reason,
+        source,
+        occurred_at
+    from events
+    where event_type in {{ event_types_for('email_invalid', ['email_invalid']) }}
     union all
-    select profile_id, 'email' as channel, 'spam_report' as reason, source, occurred_at
-    from events where event_type in {{ event_types_for('spam_report') }}
+    select
+        profile_id,
+        'email' as channel,
+        'spam_report' as reason,
+        source,
+        occurred_at
+    from events
+    where event_type in {{ event_types_for('spam_report') }}
     union all
-    select profile_id, 'sms' as channel, 'stop' as reason, source, occurred_at
-    from events where event_type in {{ event_types_for('stop') }}
+    select
+        profile_id,
+        'sms' as channel,
+        'stop' as reason,
+        source,
+        occurred_at
+    from events
+    where event_type in {{ event_types_for('stop') }}
 ),
 
 latest_engagement as (
@@ -81,29 +131,46 @@ still_standing as (
 ),
 
 invalid_contacts as (
-    select profile_id, 'email' as channel, 'invalid' as reason, cast(null as {{ dbt.type_timestamp() }}) as suppressed_at, 'profile' as suppression_source
+    select
+        profile_id,
+        'email' as channel,
+        'invalid' as reason,
+        cast(null as {{ dbt.type_timestamp() }}) as suppressed_at,
+        'profile' as suppression_source
     from {{ ref('customer_profiles') }}
     where email is not null and not coalesce(email_is_valid, false)
     union all
-    select profile_id, 'sms' as channel, 'invalid' as reason, cast(null as {{ dbt.type_timestamp() }}) as suppressed_at, 'profile' as suppression_source
+    select
+        profile_id,
+        'sms' as channel,
+        'invalid' as reason,
+        cast(null as {{ dbt.type_timestamp() }}) as suppressed_at,
+        'profile' as suppression_source
     from {{ ref('customer_profiles') }}
     where phone is not null and not coalesce(phone_is_valid, false)
 ),
 
 erasures as (
-    select erased.profile_id, channels.channel, 'erasure' as reason, erased.erased_at as suppressed_at, erased.erasure_source as suppression_source
+    select
+        erased.profile_id,
+        channels.channel,
+        'erasure' as reason,
+        erased.erased_at as suppressed_at,
+        erased.erasure_source as suppression_source
     from {{ ref('erased_profiles') }} as erased
     cross join (
-        select 'email' as channel union all select 'sms' as channel union all select 'ads' as channel
+        select 'email' as channel
+        union all
+        select 'sms' as channel
+        union all
+        select 'ads' as channel
     ) as channels
 ),
 
 combined as (
     select * from still_standing
-    where profile_id not in (select profile_id from {{ ref('erased_profiles') }})
     union all
     select * from invalid_contacts
-    where profile_id not in (select profile_id from {{ ref('erased_profiles') }})
     union all
     select * from erasures
 ),

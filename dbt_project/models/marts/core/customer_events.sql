@@ -6,7 +6,11 @@ with events as (
 ),
 
 resolved as (
-    select source, source_record_id, profile_id from {{ ref('int_profile_ids_resolved') }}
+    select
+        source,
+        source_record_id,
+        profile_id
+    from {{ ref('int_profile_ids_resolved') }}
 ),
 
 final as (
@@ -19,7 +23,7 @@ final as (
         events.channel,
         events.occurred_at,
         events.category,
-        events.amount,
+        cast(events.amount as {{ dbt.type_numeric() }}) as amount,  -- the contract's type, whatever the sources give
         events.attributes_json
     from events
     left join resolved
@@ -27,10 +31,4 @@ final as (
         and resolved.source_record_id = events.source_record_id
 )
 
-{#- Erasure requests leave a tombstone (erased_profiles) and nothing else: no
-    mart that holds PII keeps a row for an erased person. -#}
-select * from final
-where not exists (
-    select 1 from {{ ref('erased_profiles') }} as erased
-    where erased.profile_id = final.profile_id
-)
+{{ without_erased_profiles('final') }}

@@ -62,10 +62,4 @@ final as (
     select * from records_without_identifiers
 )
 
-{#- Erasure requests leave a tombstone (erased_profiles) and nothing else: no
-    mart that holds PII keeps a row for an erased person. -#}
-select * from final
-where not exists (
-    select 1 from {{ ref('erased_profiles') }} as erased
-    where erased.profile_id = final.profile_id
-)
+{{ without_erased_profiles('final') }}

@@ -11,7 +11,12 @@
     First touch (origin) is the earliest interaction in customer_events, with its
     source, channel and UTM tags; a person with no event falls back to the
     earliest source record. -#}
-{%- set priority_attributes = ['first_name', 'last_name', 'birth_date', 'company', 'job_title', 'owner_name', 'owner_email', 'preferred_store', 'loyalty_status', 'loyalty_points'] -%}
+{%- set priority_attributes = [
+    'first_name', 'last_name', 'birth_date', 'company', 'job_title',
+    'owner_name', 'owner_email', 'preferred_store', 'loyalty_status', 'loyalty_points',
+] -%}
+{#- the contract's types for attributes whose type varies by source (public contract) -#}
+{%- set contract_casts = {'loyalty_points': dbt.type_bigint(), 'birth_date': 'date'} -%}
 {%- set address_attributes = ['street', 'city', 'postcode', 'country'] -%}
 
 with resolved as (
@@ -59,7 +64,7 @@ records as (
         {{ attribute }} as value,
         row_number() over (
             partition by profile_id
-            order by source_rank, updated_is_null, source_updated_at desc, record_key
+            order by source_rank asc, updated_is_null asc, source_updated_at desc, record_key asc
         ) as value_rank
     from records
     where {{ attribute }} is not null
@@ -74,7 +79,7 @@ address_ranked as (
         {%- endfor %}
         row_number() over (
             partition by profile_id
-            order by updated_is_null, source_updated_at desc, source_rank, record_key
+            order by updated_is_null asc, source_updated_at desc, source_rank asc, record_key asc
         ) as value_rank
     from records
     where city is not null or postcode is not null or street is not null
@@ -113,9 +118,9 @@ contact_ranked as (
                 case when last_observed_at is null then 1 else 0 end,
                 last_observed_at desc,
                 carried_by_records desc,
-                source_rank,
-                record_key,
-                identifier_value
+                source_rank asc,
+                record_key asc,
+                identifier_value asc
         ) as value_rank
     from contact_counts
 ),
@@ -167,7 +172,11 @@ final as (
         phone.identifier_value as phone,
         coalesce(phone.is_valid, false) as phone_is_valid,
         {%- for attribute in priority_attributes %}
+        {%- if attribute in contract_casts %}
+        cast({{ attribute }}_ranked.value as {{ contract_casts[attribute] }}) as {{ attribute }},
+        {%- else %}
         {{ attribute }}_ranked.value as {{ attribute }},
+        {%- endif %}
         {%- endfor %}
         {%- for attribute in address_attributes %}
         address_ranked.{{ attribute }},
@@ -202,10 +211,4 @@ final as (
         and first_touch.touch_rank = 1
 )
 
-{#- Erasure requests leave a tombstone (erased_profiles) and nothing else: no
-    mart that holds PII keeps a row for an erased person. -#}
-select * from final
-where not exists (
-    select 1 from {{ ref('erased_profiles') }} as erased
-    where erased.profile_id = final.profile_id
-)
+{{ without_erased_profiles('final') }}

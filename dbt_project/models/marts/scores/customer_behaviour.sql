@@ -11,17 +11,19 @@ with activity as (
         {{ audiences_age_days('occurred_at') }} as age_days
     from {{ ref('customer_events') }}
     where event_type in (
-        {%- for key in var('behavioural_weights', {}).keys() -%}'{{ key }}'{{ ", " if not loop.last }}{%- endfor -%}
-    )
+            '{{ var('behavioural_weights', {}).keys() | join("', '") }}'
+        )
         and occurred_at <= {{ audiences_as_of() }}
         and occurred_at > {{ audiences_days_ago(var('behavioural_window_days', 365)) }}
-        and profile_id not in (select profile_id from {{ ref('erased_profiles') }})
 ),
 
 final as (
     select
         profile_id,
-        {{ audiences_round("sum(weight * " ~ audiences_decay('age_days', var('behavioural_half_life_days', 30)) ~ ")", 4) }} as behavioural_score,
+        {{ audiences_round(
+            "sum(weight * " ~ audiences_decay('age_days', var('behavioural_half_life_days', 30)) ~ ")", 4
+        ) }}
+            as behavioural_score,
         count(*) as scored_events,
         sum(case when event_type in ('email_open', 'email_click') then 1 else 0 end) as email_engagements,
         max(occurred_at) as last_activity_at

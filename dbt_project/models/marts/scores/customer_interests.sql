@@ -7,26 +7,28 @@ with activity as (
         lower(trim(category)) as category,
         occurred_at,
         case
-            when event_type in {{ event_types_for('order') }} or event_type in {{ event_types_for('purchased_product') }}
+            when event_type in {{ event_types_for('order') }}
+                or event_type in {{ event_types_for('purchased_product') }}
                 then {{ var('main_interest_order_weight', 5.0) | float }}
             else {{ var('main_interest_view_weight', 1.0) | float }}
         end as weight,
         case
-            when event_type in {{ event_types_for('order') }} or event_type in {{ event_types_for('purchased_product') }} then 1
+            when
+                event_type in {{ event_types_for('order') }} or event_type in {{ event_types_for('purchased_product') }}
+                then 1
             else 0
         end as is_order
     from {{ ref('customer_events') }}
     where (
-            event_type in {{ event_types_for('order') }}
-            or event_type in {{ event_types_for('purchased_product') }}
-            or event_type in {{ event_types_for('product_view') }}
-            or event_type in {{ event_types_for('cart_add') }}
-        )
-        and category is not null
-        and trim(category) <> ''
-        and occurred_at <= {{ audiences_as_of() }}
-        and occurred_at > {{ audiences_days_ago(var('main_interest_window_days', 180)) }}
-        and profile_id not in (select profile_id from {{ ref('erased_profiles') }})
+        event_type in {{ event_types_for('order') }}
+        or event_type in {{ event_types_for('purchased_product') }}
+        or event_type in {{ event_types_for('product_view') }}
+        or event_type in {{ event_types_for('cart_add') }}
+    )
+    and category is not null
+    and trim(category) <> ''
+    and occurred_at <= {{ audiences_as_of() }}
+    and occurred_at > {{ audiences_days_ago(var('main_interest_window_days', 180)) }}
 ),
 
 per_category as (

@@ -10,7 +10,6 @@ with orders as (
     where event_type in {{ event_types_for('order') }}
         and occurred_at <= {{ audiences_as_of() }}
         and occurred_at > {{ audiences_days_ago(var('rfm_window_days', 730)) }}
-        and profile_id not in (select profile_id from {{ ref('erased_profiles') }})
 ),
 
 per_profile as (
@@ -49,7 +48,11 @@ final as (
         cast(rfm_recency as integer) as rfm_recency,
         cast(rfm_frequency as integer) as rfm_frequency,
         cast(rfm_monetary as integer) as rfm_monetary,
-        {{ dbt.concat([dbt.safe_cast('cast(rfm_recency as integer)', dbt.type_string()), dbt.safe_cast('cast(rfm_frequency as integer)', dbt.type_string()), dbt.safe_cast('cast(rfm_monetary as integer)', dbt.type_string())]) }} as rfm_score,
+        {{ dbt.concat([
+            dbt.safe_cast('cast(rfm_recency as integer)', dbt.type_string()),
+            dbt.safe_cast('cast(rfm_frequency as integer)', dbt.type_string()),
+            dbt.safe_cast('cast(rfm_monetary as integer)', dbt.type_string()),
+        ]) }} as rfm_score,
         case
             when rfm_recency >= 4 and rfm_frequency >= 4 and rfm_monetary >= 4 then 'champions'
             when rfm_recency >= 3 and rfm_frequency >= 4 then 'loyal'

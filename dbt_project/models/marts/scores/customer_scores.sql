@@ -1,15 +1,17 @@
 -- Profile intelligence on every profile: RFM, behavioural score, main interest,
 -- lifecycle stage and customer since, churn risk with its reason, target fit (ICP),
 -- trial activity, preferred store / salesperson, birthday and loyalty.
--- Erased profiles are left out (tombstones in erased_profiles).
+-- Erased profiles never reach it: the core marts it reads leave them out.
 with profiles as (
     select *
     from {{ ref('customer_profiles') }}
-    where profile_id not in (select profile_id from {{ ref('erased_profiles') }})
 ),
 
 events as (
-    select profile_id, event_type, occurred_at
+    select
+        profile_id,
+        event_type,
+        occurred_at
     from {{ ref('customer_events') }}
     where occurred_at <= {{ audiences_as_of() }}
 ),
@@ -26,7 +28,9 @@ order_history as (
 ),
 
 sales_signals as (
-    select profile_id, count(*) as sales_signals
+    select
+        profile_id,
+        count(*) as sales_signals
     from events
     where event_type in {{ event_types_for('sales_signal') }}
     group by profile_id
@@ -126,7 +130,8 @@ final as (
         cast(first_order_at as date) as customer_since,
         {{ dbt.datediff('first_order_at', audiences_as_of(), 'day') }} as customer_tenure_days,
         case
-            when lifetime_orders > 0 and days_since_last_order > {{ var('churned_after_days', 365) | int }} then 'churned'
+            when lifetime_orders > 0 and days_since_last_order > {{ var('churned_after_days', 365) | int }}
+                then 'churned'
             when lifetime_orders > 0 and days_since_last_order > {{ var('lapsed_after_days', 180) | int }} then 'lapsed'
             when lifetime_orders >= 2 then 'repeat'
             when lifetime_orders = 1 then 'customer'

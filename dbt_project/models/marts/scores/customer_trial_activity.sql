@@ -20,12 +20,11 @@ with trial_events as (
         end as trial_role
     from {{ ref('customer_events') }}
     where (
-            event_type in {{ event_types_for('trial_start') }}
-            or event_type in {{ event_types_for('trial_login') }}
-            or event_type in {{ event_types_for('trial_feature') }}
-        )
-        and occurred_at <= {{ audiences_as_of() }}
-        and profile_id not in (select profile_id from {{ ref('erased_profiles') }})
+        event_type in {{ event_types_for('trial_start') }}
+        or event_type in {{ event_types_for('trial_login') }}
+        or event_type in {{ event_types_for('trial_feature') }}
+    )
+    and occurred_at <= {{ audiences_as_of() }}
 ),
 
 product_accounts as (
@@ -35,8 +34,9 @@ product_accounts as (
         records.trial_ends_at,
         row_number() over (
             partition by identifiers.profile_id
-            order by case when records.plan is null then 1 else 0 end,
-                records.source_updated_at desc, records.source_record_id
+            order by
+                case when records.plan is null then 1 else 0 end,
+                records.source_updated_at desc, records.source_record_id asc
         ) as account_rank
     from {{ ref('int_person_records') }} as records
     inner join {{ ref('int_profile_ids_resolved') }} as identifiers
@@ -59,25 +59,32 @@ per_profile as (
     group by profile_id
 ),
 
+inactivity as (
+    select
+        per_profile.*,
+        {{ dbt.datediff('coalesce(trial_last_active_at, trial_started_at, trial_first_seen_at)', audiences_as_of(), 'day') }}
+            as trial_days_inactive
+    from per_profile
+),
+
 final as (
     select
-        per_profile.profile_id,
+        inactivity.profile_id,
         accounts.plan as product_plan,
         accounts.trial_ends_at,
         coalesce(accounts.plan, 'trial') = 'trial'
-            and (accounts.trial_ends_at is null or accounts.trial_ends_at >= {{ audiences_as_of() }}) as is_on_trial,
-        coalesce(trial_started_at, trial_first_seen_at) as trial_started_at,
-        trial_days_active,
-        trial_logins,
-        trial_features_used,
-        trial_last_login_at,
-        trial_last_active_at,
-        {{ dbt.datediff('coalesce(trial_last_active_at, trial_started_at, trial_first_seen_at)', audiences_as_of(), 'day') }} as trial_days_inactive,
-        {{ dbt.datediff('coalesce(trial_last_active_at, trial_started_at, trial_first_seen_at)', audiences_as_of(), 'day') }}
-            >= {{ var('trial_inactive_days', 3) | int }} as is_trial_inactive
-    from per_profile
+        and (accounts.trial_ends_at is null or accounts.trial_ends_at >= {{ audiences_as_of() }}) as is_on_trial,
+        coalesce(inactivity.trial_started_at, inactivity.trial_first_seen_at) as trial_started_at,
+        inactivity.trial_days_active,
+        inactivity.trial_logins,
+        inactivity.trial_features_used,
+        inactivity.trial_last_login_at,
+        inactivity.trial_last_active_at,
+        inactivity.trial_days_inactive,
+        inactivity.trial_days_inactive >= {{ var('trial_inactive_days', 3) | int }} as is_trial_inactive
+    from inactivity
     left join product_accounts as accounts
-        on accounts.profile_id = per_profile.profile_id
+        on accounts.profile_id = inactivity.profile_id
         and accounts.account_rank = 1
 )
 

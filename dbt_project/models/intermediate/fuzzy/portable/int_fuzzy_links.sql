@@ -6,7 +6,7 @@
     disabled off DuckDB in dbt_project.yml and this file takes its name, so the
     fuzzy chain downstream (decisions, edges, review queue) builds everywhere and
     contributes no fuzzy edges: identity is then deterministic only. Columns follow
-    orchestration/fuzzy_matching/scoring.py (_explain_sql), one gamma/level/weight
+    identity/fuzzy/scoring.py (_explain_sql), one gamma/level/weight
     triple per comparison of model_spec.COMPARISON_NAMES. See docs/engines.md. -#}
 {{ config(enabled=not ferry_fuzzy_matching_in_warehouse()) }}
 

@@ -1,0 +1,354 @@
+"""The shape of the Fellegi-Sunter model: comparisons, their levels, blocking rules.
+
+This is the part a person designs; the numbers (m and u probabilities, the prior)
+are estimated from data by :mod:`identity.fuzzy.training` and saved
+with this shape in ``dbt_project/fuzzy/splink_model.json``.
+
+Each comparison groups the columns that describe one fact (the name, the birth
+date, the address, the e-mail, the phone) so that their levels are mutually
+exclusive and read like an explanation: "last name exact, first name is a
+nickname". Levels go from most to least similar; Splink assigns each pair the
+first level whose condition holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import SettingsCreator, block_on
+
+# Name similarity cut-offs (Jaro-Winkler on lowercase ASCII letters).
+NAME_TYPO_JW = 0.92
+NAME_FUZZY_JW = 0.88
+STREET_FUZZY_JW = 0.90
+
+COMPARISON_NAMES: tuple[str, ...] = ("name", "birth_date", "address", "email", "phone", "employer")
+
+# Levels that contradict a match whatever the other evidence says: two people
+# of one family (same last name, another first name: twins, siblings; or names
+# with nothing alike, sharing the household's address and landline) or two
+# birth dates that differ by more than a typo (parent and child of the same
+# name), or two different addresses at one employer's domain (colleagues with
+# look-alike names). Fellegi-Sunter adds evidence up, so a shared address, phone and last
+# name can outvote them; a pair at such a level never merges on its score alone
+# and goes to the review queue instead. Keyed by comparison, then level label.
+CONTRADICTIONS: dict[str, dict[str, str]] = {
+    "name": {
+        "last name exact, first name different": "first_name_differs",
+        # nothing alike in the names: the address and landline of a household
+        "All other comparisons": "name_differs",
+    },
+    "birth_date": {"All other comparisons": "birth_date_differs"},
+    "email": {"another address at the same work domain": "work_address_differs"},
+}
+
+
+def _jw(column: str, threshold: float) -> str:
+    return f"jaro_winkler_similarity({column}_l, {column}_r) >= {threshold}"
+
+
+def _dl(column: str, distance: int) -> str:
+    return f"damerau_levenshtein({column}_l, {column}_r) <= {distance}"
+
+
+NICKNAME = "len(list_intersect(first_name_aliases_l, first_name_aliases_r)) > 0"
+
+
+def name_comparison() -> cl.CustomComparison:
+    first_close = f"({_dl('first_name', 1)} or {_jw('first_name', NAME_TYPO_JW)})"
+    last_close = f"({_dl('last_name', 2)} or {_jw('last_name', NAME_TYPO_JW)})"
+    return cl.CustomComparison(
+        output_column_name="name",
+        comparison_description="First and last name together (typos, nicknames, swaps)",
+        comparison_levels=[
+            cll.Or(cll.NullLevel("first_name"), cll.NullLevel("last_name")),
+            cll.CustomLevel(
+                "(first_name_l = first_name_r and last_name_l = last_name_r)"
+                " or (first_name_l = last_name_r and last_name_l = first_name_r)",
+                label_for_charts="first and last name exact (either order)",
+            ),
+            cll.CustomLevel(
+                f"last_name_l = last_name_r and {NICKNAME}",
+                label_for_charts="last name exact, first name nickname",
+            ),
+            cll.CustomLevel(
+                f"last_name_l = last_name_r and {first_close}",
+                label_for_charts="last name exact, first name typo",
+            ),
+            cll.CustomLevel(
+                f"(first_name_l = first_name_r or {NICKNAME}) and {last_close}",
+                label_for_charts="first name exact or nickname, last name typo",
+            ),
+            cll.CustomLevel(
+                f"({_jw('first_name', NAME_FUZZY_JW)} and {_jw('last_name', NAME_FUZZY_JW)})"
+                f" or (jaro_winkler_similarity(first_name_l, last_name_r) >= {NAME_FUZZY_JW}"
+                f" and jaro_winkler_similarity(last_name_l, first_name_r) >= {NAME_FUZZY_JW})",
+                label_for_charts="first and last name similar (either order)",
+            ),
+            cll.CustomLevel(
+                "last_name_l = last_name_r",
+                label_for_charts="last name exact, first name different",
+            ),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def birth_date_comparison() -> cl.CustomComparison:
+    swapped = (
+        "substr(birth_date_l, 1, 4) = substr(birth_date_r, 1, 4)"
+        " and substr(birth_date_l, 6, 2) = substr(birth_date_r, 9, 2)"
+        " and substr(birth_date_l, 9, 2) = substr(birth_date_r, 6, 2)"
+    )
+    return cl.CustomComparison(
+        output_column_name="birth_date",
+        comparison_description="Date of birth as YYYY-MM-DD (its digits for typos)",
+        comparison_levels=[
+            cll.NullLevel("birth_digits"),
+            cll.ExactMatchLevel("birth_date"),
+            # on the digits, so a digit typed twice or dropped (199860716) counts
+            cll.CustomLevel(
+                f"{_dl('birth_digits', 1)} or ({swapped})",
+                label_for_charts="one character typo or day and month swapped",
+            ),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def address_comparison() -> cl.CustomComparison:
+    null_side = "(street_{s} is null and postcode_{s} is null and city_{s} is null)"
+    same_place = "(postcode_l = postcode_r or city_l = city_r)"
+    return cl.CustomComparison(
+        output_column_name="address",
+        comparison_description="Postal address: street (house number and name), postcode, city",
+        comparison_levels=[
+            cll.CustomLevel(
+                f"{null_side.format(s='l')} or {null_side.format(s='r')}",
+                label_for_charts="address missing",
+            ).configure(is_null_level=True),
+            cll.CustomLevel(
+                "street_l = street_r and (postcode_l = postcode_r or city_l = city_r)",
+                label_for_charts="same street and postcode or city",
+            ),
+            # a typo in the street name or in the house number; a neighbour (same
+            # street, another number) is no more than "same postcode"
+            cll.CustomLevel(
+                f"street_number_l = street_number_r and {_jw('street_name', STREET_FUZZY_JW)}"
+                f" and {same_place}",
+                label_for_charts="same house number, street name typo, same postcode or city",
+            ),
+            cll.CustomLevel(
+                f"street_name_l = street_name_r and {_dl('street_number', 1)} and {same_place}",
+                label_for_charts="same street name, house number typo, same postcode or city",
+            ),
+            cll.CustomLevel("postcode_l = postcode_r", label_for_charts="same postcode"),
+            cll.CustomLevel("city_l = city_r", label_for_charts="same city"),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def email_comparison() -> cl.CustomComparison:
+    return cl.CustomComparison(
+        output_column_name="email",
+        comparison_description="E-mail address and its local part",
+        comparison_levels=[
+            cll.NullLevel("email"),
+            cll.ExactMatchLevel("email"),
+            cll.CustomLevel(
+                "email_mailbox_l = email_mailbox_r",
+                label_for_charts="same address but the top-level domain or dots",
+            ),
+            cll.CustomLevel("email_local_l = email_local_r", label_for_charts="same local part"),
+            # an employer gives each person one address: two at one company's
+            # domain are two colleagues (luc.morel@ and lucas.morel@), even one
+            # letter apart (alexandre.x@ and alexandra.x@); a mistyped address
+            # goes to the review queue with them (CONTRADICTIONS). Role mailboxes
+            # (info@) are nobody's own address and do not count
+            cll.CustomLevel(
+                "work_domain_l = work_domain_r and own_work_local_l <> own_work_local_r",
+                label_for_charts="another address at the same work domain",
+            ),
+            # one number starts the other ('83' and '832'): a person keeps the
+            # number from address to address, strangers rarely share it
+            cll.CustomLevel(
+                "starts_with(email_number_l, email_number_r)"
+                " or starts_with(email_number_r, email_number_l)",
+                label_for_charts="another address with the same number",
+            ),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def phone_comparison() -> cl.CustomComparison:
+    return cl.CustomComparison(
+        output_column_name="phone",
+        comparison_description="Phone: last nine digits of the number",
+        comparison_levels=[
+            cll.NullLevel("phone_digits"),
+            cll.ExactMatchLevel("phone_digits"),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+# Share of true matches, both sides naming an employer, that name the same one.
+# Fixed rather than estimated: the sample data never changes anyone's job, so EM
+# would learn that a different employer rules a match out, and real people do
+# change jobs (or list a side business). The u side is estimated from the data.
+EMPLOYER_SAME_M = 0.8
+
+
+def employer_comparison() -> cl.CustomComparison:
+    """Where the person works (features.py: the company named, else the domain of
+    a work address). Weak alone, since colleagues share it; with a name it tells
+    the form filled in from a personal address from the CRM contact at work."""
+    return cl.CustomComparison(
+        output_column_name="employer",
+        comparison_description="Employer: company name or work e-mail domain",
+        comparison_levels=[
+            cll.NullLevel("employer"),
+            cll.ExactMatchLevel("employer").configure(
+                m_probability=EMPLOYER_SAME_M, fix_m_probability=True
+            ),
+            cll.ElseLevel().configure(m_probability=1 - EMPLOYER_SAME_M, fix_m_probability=True),
+        ],
+    )
+
+
+def id_column(name: str) -> str:
+    """Feature column of an extra identifier column (see features.prepare_features)."""
+    return f"xid_{name}"
+
+
+def document_id_comparison(name: str) -> cl.CustomComparison:
+    """An extra identifier of a person file (a social security or member number):
+    exact, one character off (a typo), or different."""
+    column = id_column(name)
+    return cl.CustomComparison(
+        output_column_name=column,
+        comparison_description=f"Identifier column {name}",
+        comparison_levels=[
+            cll.NullLevel(column),
+            cll.ExactMatchLevel(column),
+            cll.CustomLevel(_dl(column, 1), label_for_charts="one character typo"),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def blocking_rules(extra_ids: Sequence[str] = (), broad: bool = False) -> list:
+    """Pairs that are scored: the union of these equi-joins (near-linear in records).
+
+    Every plausible duplicate agrees exactly on at least one of them unless it
+    differs on nearly everything; hub values are blanked upstream (features.py)
+    so no key here forms a giant block. There is deliberately no rule on the
+    full name alone: a common name (Marie Martin) forms a block that grows with
+    the square of the data, and a pair that agrees on nothing but the name can
+    never reach the match threshold anyway.
+    """
+    return [
+        block_on("last_name", "birth_date"),
+        block_on("first_name_key", "birth_date"),
+        block_on("birth_date", "postcode"),
+        block_on("last_name", "postcode"),
+        block_on("first_name_key", "postcode"),
+        # the same address, when the birth date is missing and a name is typo'd
+        block_on("street", "postcode"),
+        block_on("last_name", "street"),
+        block_on("first_name_key", "street"),
+        # swapped first and last name
+        "l.first_name = r.last_name and l.last_name = r.first_name",
+        block_on("email_local"),
+        block_on("email_mailbox"),
+        block_on("phone_digits"),
+        # a work contact and the same person's private sign-up: no address or
+        # birth date on the form, only the name and the company
+        block_on("last_name", "employer"),
+        block_on("first_name_key", "employer"),
+        # private addresses that carry the same number (a birth year)
+        block_on("last_name", "email_number_prefix"),
+        *(block_on(id_column(name)) for name in extra_ids),
+        *(broad_blocking_rules() if broad else []),
+    ]
+
+
+def broad_blocking_rules() -> list:
+    """More pairs for a person file (``ferry fuzzy evaluate-file``), where a
+    duplicate may differ in three fields at once and share no identifier: the
+    full name, the birth date alone (rules on a town added no pair that these
+    and the warehouse rules miss, on FEBRL-style files). Not used
+    on the warehouse, where a common name or birth date gathers blocks that grow
+    with the square of the data."""
+    return [
+        block_on("first_name_key", "last_name"),
+        block_on("birth_date"),
+    ]
+
+
+def training_blocking_rules(extra_ids: Sequence[str] = ()) -> list:
+    """EM sessions: each leaves out the comparisons its blocking rule uses.
+
+    - birth date: estimates name, address, e-mail and phone;
+    - e-mail address: estimates name, birth date, address and phone;
+    - name and postcode: estimates birth date, e-mail and phone.
+    Blocks are chosen to hold few look-alike strangers: blocking on a phone
+    gathers households (shared landline, same last name and address), and on a
+    name alone the many strangers who share one; EM would then take a family
+    member's different first name or birth date for something matches do.
+    """
+    return [
+        block_on("birth_date"),
+        block_on("email"),
+        block_on("first_name_key", "last_name", "postcode"),
+        # an extra identifier of a person file: estimates all the others
+        *(block_on(id_column(name)) for name in extra_ids),
+    ]
+
+
+# Assumed share of true matches that deterministic_rules_for_prior finds; the
+# prior (the probability that two random records match) is the rate of those
+# near-certain pairs divided by it.
+PRIOR_RECALL = 0.7
+
+
+def deterministic_rules_for_prior(extra_ids: Sequence[str] = ()) -> list:
+    """Near-certain matches, used to estimate the prior probability of a match."""
+    return [
+        block_on("first_name", "last_name", "birth_date"),
+        block_on("email"),
+        *(block_on(id_column(name), "last_name") for name in extra_ids),
+    ]
+
+
+def settings(extra_ids: Sequence[str] = (), broad: bool = False) -> SettingsCreator:
+    """The untrained model: what training starts from.
+
+    ``extra_ids`` adds one comparison per extra identifier column of a person
+    file (``ferry fuzzy evaluate-file --id-columns``) and ``broad`` its extra
+    blocking rules; the warehouse model has neither.
+    """
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="unique_id",
+        comparisons=[
+            name_comparison(),
+            birth_date_comparison(),
+            address_comparison(),
+            email_comparison(),
+            phone_comparison(),
+            employer_comparison(),
+            *(document_id_comparison(name) for name in extra_ids),
+        ],
+        blocking_rules_to_generate_predictions=blocking_rules(extra_ids, broad),
+        # matching columns carry the gamma (level) columns the explanation needs
+        retain_matching_columns=True,
+        retain_intermediate_calculation_columns=True,
+        additional_columns_to_retain=["source", "source_record_id"],
+        max_iterations=50,
+        em_convergence=0.0001,
+    )

@@ -1,0 +1,239 @@
+"""Score candidate pairs of person records with the saved Splink model.
+
+Splink runs on its own in-memory DuckDB connection: its scratch tables
+(``__splink__*``) never land in the warehouse, and the caller (the dbt Python
+model ``int_fuzzy_links``) only receives the final pairs as an Arrow table.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from identity.fuzzy.features import (
+    DEFAULT_MAX_RECORDS_PER_VALUE,
+    prepare_features,
+)
+from identity.fuzzy.model_spec import CONTRADICTIONS
+from identity.fuzzy.model_store import FuzzyModel, load_model
+
+logger = logging.getLogger(__name__)
+
+# Pairs below this probability are not worth keeping: they can neither become
+# edges nor enter the review queue.
+DEFAULT_MIN_PROBABILITY = 0.5
+
+
+@dataclass(frozen=True)
+class ScoringOptions:
+    """How pairs are scored; validated at construction.
+
+    ``model_path``: the trained model JSON (the caller says where it is).
+    """
+
+    model_path: str
+    min_probability: float = DEFAULT_MIN_PROBABILITY
+    max_records_per_value: int = DEFAULT_MAX_RECORDS_PER_VALUE
+    memory_limit: str | None = None
+    temp_directory: str | None = None
+    # The prior (probability that two random records match) and the u
+    # probabilities of rare values (two strangers sharing a full name) both fall
+    # as records grow, so the saved model's fit its training data only. By
+    # default both are estimated again on the records being scored, as training
+    # does (deterministic rules, random pairs: no labels, seconds); the m
+    # probabilities, which EM needs the most data for, come from the model.
+    # Below min_records_to_reestimate records the model's values are kept: a
+    # handful of records says nothing reliable about either.
+    reestimate_on_data: bool = True
+    min_records_to_reestimate: int = 2_000
+    u_max_pairs: float = 5e6
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_probability < 1.0:
+            raise ValueError(
+                f"fuzzy_min_probability must be in [0, 1), got {self.min_probability!r}"
+            )
+        if self.max_records_per_value < 2:
+            raise ValueError(
+                f"fuzzy_max_records_per_value must be >= 2, got {self.max_records_per_value!r}"
+            )
+
+
+def scratch_connection(
+    memory_limit: str | None = None, temp_directory: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for Splink, allowed to spill to disk on big inputs."""
+    con = duckdb.connect(":memory:")
+    if memory_limit:
+        con.execute(f"set memory_limit = '{memory_limit}'")
+    temp_dir = temp_directory or os.environ.get("FERRY_FUZZY_TEMP_DIR")
+    if temp_dir:
+        Path(temp_dir).mkdir(parents=True, exist_ok=True)
+        con.execute(f"set temp_directory = '{temp_dir}'")
+    return con
+
+
+def _levels_table(model: FuzzyModel) -> pa.Table:
+    levels = model.levels()
+    return pa.table(
+        {
+            "comparison": [lvl.comparison for lvl in levels],
+            "gamma": pa.array([lvl.gamma for lvl in levels], pa.int32()),
+            "label": [lvl.label for lvl in levels],
+        }
+    )
+
+
+def _explain_sql(predictions: str, model: FuzzyModel, prior: float) -> str:
+    """SQL turning Splink's output (a table name or a parenthesised query) into
+    the int_fuzzy_links columns.
+
+    For each comparison: its gamma (level number), the level's label and its
+    match weight (log2 Bayes factor); with the prior's weight (log2 of its odds),
+    in explanation_json, the terms that add up to match_weight.
+    """
+    names = model.comparison_names()
+    select_levels = []
+    joins = []
+    json_parts = []
+    for i, name in enumerate(names):
+        alias = f"lvl_{i}"
+        joins.append(
+            f"left join __fuzzy_levels as {alias} "
+            f"on {alias}.comparison = '{name}' and {alias}.gamma = p.gamma_{name}"
+        )
+        weight = f"round(p.mw_{name}, 4)"
+        select_levels += [
+            f"cast(p.gamma_{name} as integer) as gamma_{name}",
+            f"{alias}.label as {name}_level",
+            f"{weight} as {name}_weight",
+        ]
+        json_parts.append(f"'{name}', json_object('level', {alias}.label, 'weight', {weight})")
+    contradiction_cases = []
+    for i, name in enumerate(names):
+        for label, reason in CONTRADICTIONS.get(name, {}).items():
+            quoted = label.replace("'", "''")
+            contradiction_cases.append(f"when lvl_{i}.label = '{quoted}' then '{reason}'")
+    contradiction = f"case {' '.join(contradiction_cases)} end" if contradiction_cases else "null"
+    prior_weight = round(math.log2(prior / (1.0 - prior)), 4)
+    # Splink puts the lower unique_id on the left; the unique_id is
+    # source|source_record_id, so side a is also the lower (source, id) pair
+    # unless a source name contains '|', which the order below fixes anyway.
+    swap = "(p.source_l, p.source_record_id_l) > (p.source_r, p.source_record_id_r)"
+    return f"""
+        select
+            case when {swap} then p.source_r else p.source_l end as source_a,
+            case when {swap} then p.source_record_id_r else p.source_record_id_l end
+                as source_record_id_a,
+            case when {swap} then p.source_l else p.source_r end as source_b,
+            case when {swap} then p.source_record_id_l else p.source_record_id_r end
+                as source_record_id_b,
+            cast(p.match_probability as double) as match_probability,
+            cast(p.match_weight as double) as match_weight,
+            {", ".join(select_levels)},
+            cast({contradiction} as varchar) as contradiction,
+            cast(json_object(
+                'prior', json_object('probability', {prior!r}, 'weight', {prior_weight!r}),
+                {", ".join(json_parts)}
+            ) as varchar) as explanation_json,
+            '{model.version}' as model_version,
+        from {predictions} as p
+        {" ".join(joins)}
+        order by source_a, source_record_id_a, source_b, source_record_id_b
+    """
+
+
+def score_pairs(
+    records: pa.Table,
+    nicknames: pa.Table,
+    options: ScoringOptions,
+    extra_ids: tuple[str, ...] = (),
+) -> pa.Table:
+    """Scored pairs of person records at or above ``options.min_probability``.
+
+    ``records`` follows the int_person_records contract; ``nicknames`` is the
+    fuzzy_nicknames seed. Returns one row per pair with side a the smaller
+    (source, source_record_id), the match probability and weight, and for each
+    comparison its level (gamma), the level label and its weight, plus the same
+    as a JSON explanation. ``extra_ids``: the extra identifier columns the
+    model was trained with (person files only).
+    """
+    from splink import DuckDBAPI, Linker
+
+    model = load_model(options.model_path)
+    con = scratch_connection(options.memory_limit, options.temp_directory)
+    try:
+        features = prepare_features(
+            con,
+            records,
+            nicknames,
+            max_records_per_value=options.max_records_per_value,
+            extra_ids=extra_ids,
+        )
+        count = con.execute(f"select count(*) from {features}").fetchall()[0][0]
+        con.register("__fuzzy_levels", _levels_table(model))
+        prior = float(model.settings["probability_two_random_records_match"])
+        if count < 2:
+            empty = f"({_empty_predictions_sql(model)})"
+            return con.sql(_explain_sql(empty, model, prior)).to_arrow_table()
+        db_api = DuckDBAPI(connection=con)
+        linker = Linker(
+            db_api.register(features, table_name="fuzzy_features_input"),
+            model.settings,
+            log_level=logging.WARNING,
+        )
+        if options.reestimate_on_data and count >= options.min_records_to_reestimate:
+            prior = _estimate_u_and_prior(linker, extra_ids, options)
+        predictions = linker.inference.predict(
+            threshold_match_probability=options.min_probability, warning_mode="never"
+        )
+        return con.sql(_explain_sql(predictions.physical_name, model, prior)).to_arrow_table()
+    finally:
+        con.close()
+
+
+def _estimate_u_and_prior(
+    linker: Any, extra_ids: tuple[str, ...], options: ScoringOptions
+) -> float:
+    """Re-estimate u (random pairs) and the prior (deterministic rules) on the
+    scored records; keep the model's prior when no near-certain pair exists.
+    Returns the prior now in use."""
+    from identity.fuzzy import model_spec
+
+    settings = linker._settings_obj  # Splink has no public setter for the prior
+    trained = settings._probability_two_random_records_match
+    linker.training.estimate_u_using_random_sampling(
+        max_pairs=options.u_max_pairs, seed=options.seed
+    )
+    linker.training.estimate_probability_two_random_records_match(
+        model_spec.deterministic_rules_for_prior(extra_ids), recall=model_spec.PRIOR_RECALL
+    )
+    estimated = settings._probability_two_random_records_match
+    if not 0.0 < estimated < 1.0:
+        settings._probability_two_random_records_match = trained
+        estimated = trained
+    logger.info("prior %.3g on these records (model: %.3g)", estimated, trained)
+    return float(estimated)
+
+
+def _empty_predictions_sql(model: FuzzyModel) -> str:
+    """A zero-row stand-in for Splink's output, so tiny inputs keep the schema."""
+    cols = [
+        "cast(null as varchar) as source_l",
+        "cast(null as varchar) as source_record_id_l",
+        "cast(null as varchar) as source_r",
+        "cast(null as varchar) as source_record_id_r",
+        "cast(null as double) as match_probability",
+        "cast(null as double) as match_weight",
+    ]
+    for name in model.comparison_names():
+        cols += [f"cast(null as integer) as gamma_{name}", f"cast(null as double) as mw_{name}"]
+    return f"select {', '.join(cols)} where false"
