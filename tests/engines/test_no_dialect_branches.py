@@ -16,6 +16,12 @@ ENGINE_CHECK = re.compile(
 )
 
 
+# A YAML config switch is not SQL that branches: a contract enforced everywhere but on
+# Spark (its type names differ), a unit test of a DuckDB-only plugin. dbt renders these
+# keys itself, where no dispatched macro can stand.
+CONFIG_SWITCH = re.compile(r"^\s*(enforced|enabled):\s")
+
+
 def engine_checks(root: Path) -> list[str]:
     """`path:line: text` of every engine check in the SQL, Python and YAML under root."""
     found = []
@@ -23,6 +29,8 @@ def engine_checks(root: Path) -> list[str]:
         if path.suffix not in (".sql", ".py", ".yml", ".yaml") or not path.is_file():
             continue
         for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if path.suffix in (".yml", ".yaml") and CONFIG_SWITCH.match(line):
+                continue
             if ENGINE_CHECK.search(line):
                 found.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
     return found
