@@ -56,4 +56,5 @@ final as (
         and resolved.source_record_id = dropped.source_record_id
 )
 
-select * from final
+-- The audit lists identifier values: an erased person's are not kept here either.
+{{ without_erased_profiles('final') }}
