@@ -76,6 +76,11 @@ def _top_error(report: SyncReport) -> str:
     return next(iter(report.errors), "") or report.message
 
 
+# The first words of a safety stop's reason: the demo and the checks recognise a run held
+# for a person's confirmation (by design) by them.
+WAITING_FOR_CONFIRMATION = "Stopped before sending anything"
+
+
 def failure_reason(r: SyncReport) -> str:
     """One paragraph a marketer can act on; the first line says what happened."""
     if r.status in ("success", "preview"):
@@ -83,7 +88,7 @@ def failure_reason(r: SyncReport) -> str:
     dest = r.destination or "the destination"
     if r.status == "needs_confirmation":
         return (
-            f"Stopped before sending anything: {r.message}. Nothing was changed at {dest}. "
+            f"{WAITING_FOR_CONFIRMATION}: {r.message}. Nothing was changed at {dest}. "
             "If this is expected, confirm it: launch the sync's confirm job (one click, see 'confirm')."
         )
     if r.status == "busy":

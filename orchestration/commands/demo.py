@@ -89,13 +89,19 @@ def run_demo(*, people: int, seed: int, generate: bool, warehouse: str, dagster_
     instance = DagsterInstance.get()
     keys = phase_keys(defs)
     results = {}
+
+    def _waits_for_confirmation(message: str) -> bool:
+        from orchestration.assets.sync_runner import WAITING_FOR_CONFIRMATION
+
+        return WAITING_FOR_CONFIRMATION in message or "waiting for confirmation" in message
+
     for step, phase in enumerate(PHASES, start=2):
         if phase == "engagement":
             _simulate_recipients(console, warehouse, seed)
         t = time.perf_counter()
         result = run_phase(defs, instance, phase, keys[phase])
         results[phase] = result
-        waiting = [m for m in result.failures.values() if "waiting for confirmation" in m]
+        waiting = [m for m in result.failures.values() if _waits_for_confirmation(m)]
         if result.success:
             state = "ok"
         elif waiting and len(waiting) == len(result.failures):  # held for a human: by design
@@ -110,7 +116,7 @@ def run_demo(*, people: int, seed: int, generate: bool, warehouse: str, dagster_
     # A sync that waits for a human (e.g. an ad audience under the platform's floor
     # on small sample data) is the engine doing its job, not a failed demo.
     ok = all(
-        r.success or all("waiting for confirmation" in m for m in r.failures.values())
+        r.success or all(_waits_for_confirmation(m) for m in r.failures.values())
         for r in results.values()
     )
     return 0 if ok else 1
