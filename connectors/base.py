@@ -248,6 +248,18 @@ class Destination(Protocol):
         ...
 
 
+def parse_options(model: Any, options: Mapping[str, Any] | None, what: str) -> Any:
+    """A connector's options validated by its pydantic model; a ValueError names each wrong
+    key and why, never a value (an option may be a secret)."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(dict(options or {}))
+    except ValidationError as exc:
+        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"{what}, options: {details}") from None
+
+
 def payload_bytes(records: Iterable[Record]) -> int:
     """Rough JSON size of a batch, used by the engine to respect byte limits."""
     import json

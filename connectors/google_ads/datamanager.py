@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 import requests
 from google.ads import datamanager_v1 as dm
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from connectors import hashing
 from connectors.base import (
@@ -56,6 +56,7 @@ from connectors.base import (
     Record,
     RecordResult,
     RetryableError,
+    parse_options,
     sandbox_chosen,
 )
 from connectors.http import HttpClient
@@ -165,12 +166,7 @@ class GoogleDataManagerAudience:
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> GoogleDataManagerAudience:
-        try:
-            parsed = DataManagerOptions.model_validate(options)
-        except ValidationError as exc:
-            details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ValueError(f"destination type google_ads, options: {details}") from None
-        return cls(parsed)
+        return cls(parse_options(DataManagerOptions, options, "destination type google_ads"))
 
     @property
     def destination_identity(self) -> str:

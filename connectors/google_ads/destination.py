@@ -48,7 +48,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from connectors import hashing
 from connectors.base import (
@@ -61,6 +61,7 @@ from connectors.base import (
     RecordResult,
     RejectedError,
     RetryableError,
+    parse_options,
     sandbox_chosen,
 )
 from connectors.http import HttpClient
@@ -204,12 +205,7 @@ class GoogleAdsCustomerMatch:
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> GoogleAdsCustomerMatch:
-        try:
-            parsed = GoogleAdsOptions.model_validate(options)
-        except ValidationError as exc:
-            details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ValueError(f"destination type google_ads, options: {details}") from None
-        return cls(parsed)
+        return cls(parse_options(GoogleAdsOptions, options, "destination type google_ads"))
 
     @property
     def destination_identity(self) -> str:
