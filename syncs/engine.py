@@ -166,8 +166,9 @@ def run(
             erasures = erase_sent(runner)
         p = plan(sync, wh, sample_size=0, capabilities=caps, dkey=dkey)
         result.planned = dict(p.counts)
-        if erasures:
-            result.planned["erase"] = result.planned.get("erase", 0) + erasures
+        if sync.mode == "send":
+            # Done above, before the plan (which counts only what is left: failed deletes).
+            result.planned["erase"] = erasures
         result.suppressed = dict(p.suppressed)
         if p.duplicate_keys:
             raise ValueError(

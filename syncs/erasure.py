@@ -36,7 +36,9 @@ from connectors.base import (
     RecordResult,
 )
 from syncs import state as st
+from syncs.config import SyncConfig
 from syncs.plan_sql import erased_relation
+from syncs.warehouse import Warehouse
 
 if TYPE_CHECKING:
     from syncs.runner import Runner
@@ -55,6 +57,15 @@ def erasable_sends_sql(erased: str) -> str:
         "and (identifiers_json is not null or payload_json is not null) "
         f"and record_key in (select cast(profile_id as varchar) from {erased})"
     )
+
+
+def erasable_sends(wh: Warehouse, sync: SyncConfig, dkey: str) -> int:
+    """How many sends a run would erase now (a plan's `erase` count for a send sync)."""
+    erased = erased_relation(wh, sync.marts_schema)
+    if erased is None:
+        return 0
+    row = wh.fetchone(f"select count(*) from ({erasable_sends_sql(erased)}) e", (sync.name, dkey))
+    return int(row[0]) if row else 0
 
 
 def erase_sent(runner: Runner) -> int:

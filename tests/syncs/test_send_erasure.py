@@ -97,6 +97,8 @@ def test_an_erased_persons_messages_are_deleted_at_twilio_and_scrubbed_from_the_
     assert sid_p2 in sandbox.state.messages
 
     _erase(conn, "p2")
+    preview = engine.plan(sync, conn, destination=dest)
+    assert preview.counts["erase"] == 1 and "1 erasures" in preview.headline()
     r = engine.run(sync, conn, dest)
 
     assert r.status == "success", r.error
@@ -116,6 +118,7 @@ def test_an_erased_persons_messages_are_deleted_at_twilio_and_scrubbed_from_the_
         f"select planned_erasures from {st.RUNS} where run_id = ?", [r.run_id]
     ).fetchone() == (1,)
     # Confirmed: the next run has nothing left to erase.
+    assert engine.plan(sync, conn, destination=dest).counts["erase"] == 0
     assert engine.run(sync, conn, dest).planned.get("erase", 0) == 0
 
 
