@@ -95,8 +95,9 @@ class Runner:
         self.erase_as = erase_operation(destination.capabilities)
         self.first_error: dict[Outcome, str] = {}  # the first error per outcome, for the summary
         self.stopped: str | None = None  # why the run stopped before the end of its plan
+        self.erasure_error: str | None = None  # the first erasure a destination refused or deferred
         self.max_attempts = sync.policies.max_attempts
-        self.table = ""  # the materialized plan of this run (see _materialize)
+        self.table = ""  # the materialized plan of this run (see syncs.sending._materialize)
         self.seq = "__seq"  # its row number column (DuckDB: the temporary table's rowid)
         self.pending: str | None = None  # this run's write-ahead table
 
@@ -479,12 +480,17 @@ class Runner:
             parts.append(
                 f"{r.pending} records left pending ({first.get(Outcome.RETRYABLE) or 'retryable'}), retried next run"
             )
+        if r.erasures_left:
+            parts.append(
+                f"{r.erasures_left} erasures left for the next run ({self.erasure_error or 'not confirmed'}); "
+                "see ferry sync erasures"
+            )
         reason = "; ".join(parts) or None
         if self.stopped:
             return "failed", reason
         if r.in_doubt or r.parked:
             return "needs_attention", reason
-        if r.failed or r.pending:
+        if r.failed or r.pending or r.erasures_left:
             return "partial", reason
         return "success", None
 
