@@ -43,8 +43,8 @@ FORMATTED = [
 ]
 DBT_PROJECT = ROOT / "dbt_project"
 # Linted with sqlfluff: every SQL file dbt renders. Macros (and generic tests, which
-# are macros) are not: the dbt templater skips them, and their SQL is linted where
-# a model renders it. A model disabled on duckdb (fuzzy/portable) is skipped too.
+# are macros) are not: the dbt templater skips them, and sqlfluff reports only on a
+# model's own text. A model disabled on duckdb (fuzzy/portable) is skipped too.
 SQL_PATHS = ["models", "tests"]
 # What else decides how a file renders or which rules apply: a change to any of
 # these lints every file again (see _clean_cache).
