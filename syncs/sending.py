@@ -198,6 +198,8 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
         except BaseException as exc:  # noqa: BLE001 - classified in settle()
             outcome = exc
         runner.settle(batch, outcome, occ)
+        if runner.commit_due():
+            runner.flush()
         if isinstance(outcome, (AuthError, RetryableError)) and stop is None:
             stop = outcome
         elif isinstance(outcome, lease.LeaseLost):
@@ -224,8 +226,10 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
         for batch in batches(items(), batch_caps, unique_keys=not send, size_of=_item_size):
             if stop is not None:
                 break
-            pace.acquire()
             occ = None
+            if not send:
+                runner.check_lease()  # commits are staged (Runner.flush): fence each request
+            pace.acquire()
             if send:
                 occ = runner.occurrences(batch)
                 batch = runner.write_intents(batch, occ)
@@ -242,6 +246,7 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
                 settle_next()
         while in_flight:
             settle_next()
+        runner.flush()
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
