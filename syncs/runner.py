@@ -13,7 +13,7 @@ import contextlib
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +33,7 @@ from syncs import lease
 from syncs import state as st
 from syncs.config import SyncConfig
 from syncs.plan_sql import LEAVING_OPS, PENDING_ADD, PENDING_REMOVE
-from syncs.records import FAILING, HELD, OPERATION_SQL, Item, erase_operation
+from syncs.records import FAILING, HELD, OPERATION_SQL, ArrowBatch, Item, erase_operation
 from syncs.run_result import RunResult
 from syncs.warehouse import Warehouse
 from syncs.write_ahead import pending_prefix
@@ -89,6 +89,8 @@ class _Accepted:
     ids: dict[str, str]  # record key -> destination id, where the destination gave one
     held: bool  # some row has a sync_state row to replace
     failing: bool  # some row has a record_status row to clear
+    # (lo, hi, id): one destination id for every row of a sub-range (a webhook's batch id)
+    shared: list[tuple[int, int, str]] = field(default_factory=list)
 
 
 class Runner:
@@ -254,10 +256,23 @@ class Runner:
         is safe against a kill.
         """
         send = self.sync.mode == "send"
+        if isinstance(batch, ArrowBatch):
+            if isinstance(outcome, BatchAccepted):
+                self.result.sent += len(batch)
+                self._stage_accepted(batch.lo, batch.hi, batch.held, batch.failing, outcome)
+                return
+            batch = batch.items(self.sync, self.erase_as)
         ids = None if send else self._all_accepted(batch, outcome)
         if ids is not None:
             self.result.sent += len(batch)
-            self._stage_accepted(batch, ids)
+            lo, hi = batch[0][1], batch[-1][1]
+            assert hi - lo + 1 == len(batch), "a batch is a run of consecutive plan rows"
+            # Which deletes the commit needs, from the plan table (a few thousand rows): a
+            # delete whose key list comes out empty still scans sync_state, which grows with
+            # the audience.
+            held = any(item[3] & HELD for item in batch)
+            failing = any(item[3] & FAILING for item in batch)
+            self._stage_accepted(lo, hi, held, failing, ids)
             return
         if isinstance(outcome, BaseException):
             exc = outcome
@@ -302,23 +317,27 @@ class Runner:
         self._staged.append(commit)
         self._staged_batches += 1
 
-    def _stage_accepted(self, batch: list[Item], destination_ids: Mapping[str, str]) -> None:
-        lo, hi = batch[0][1], batch[-1][1]
-        assert hi - lo + 1 == len(batch), "a batch is a run of consecutive plan rows"
-        # Which deletes the commit needs, from the plan table (a few thousand rows): a delete
-        # whose key list comes out empty still scans sync_state, which grows with the audience.
-        held = any(item[3] & HELD for item in batch)
-        failing = any(item[3] & FAILING for item in batch)
+    def _stage_accepted(
+        self, lo: int, hi: int, held: bool, failing: bool, ids: Mapping[str, str] | BatchAccepted
+    ) -> None:
+        """Plan rows [lo, hi] accepted whole; `ids` their destination ids (key -> id, or a
+        BatchAccepted whose one id, if any, holds for every row it does not name)."""
+        shared = None
+        if isinstance(ids, BatchAccepted):
+            shared, ids = ids.destination_id, ids.destination_ids
         last = self._staged[-1] if self._staged else None
         if isinstance(last, _Accepted) and last.hi + 1 == lo:
             # Consecutive accepted batches: one range, one set of statements at flush.
             last.hi = hi
             last.held |= held
             last.failing |= failing
-            last.ids.update(destination_ids)
+            last.ids.update(ids)
             self._staged_batches += 1
-            return
-        self._stage(_Accepted(lo, hi, dict(destination_ids), held, failing))
+        else:
+            last = _Accepted(lo, hi, dict(ids), held, failing)
+            self._stage(last)
+        if shared is not None:
+            last.shared.append((lo, hi, shared))
 
     def commit_due(self) -> bool:
         """Staged commits have waited long enough (COMMIT_BATCHES batches or COMMIT_SECONDS)."""
@@ -401,20 +420,39 @@ class Runner:
         staged)."""
         sync, wh, p, seq = self.sync, self.wh, self.table, self.seq
         rng = [commit.lo, commit.hi]
-        held, failing, destination_ids = commit.held, commit.failing, commit.ids
-        if destination_ids:
-            ids = pa.table(
-                {
-                    "k": pa.array(list(destination_ids), pa.string()),
-                    "d": pa.array(list(destination_ids.values()), pa.string()),
-                }
+        held, failing = commit.held, commit.failing
+        with contextlib.ExitStack() as stack:
+            joins, dests = [], []
+            if commit.ids:
+                ids = pa.table(
+                    {
+                        "k": pa.array(list(commit.ids), pa.string()),
+                        "d": pa.array(list(commit.ids.values()), pa.string()),
+                    }
+                )
+                name = stack.enter_context(wh.stage("__ferry_ids", ids))
+                joins.append(f"left join {name} i on i.k = p.__key")
+                dests.append("i.d")
+            if commit.shared:
+                lo, hi, d = zip(*commit.shared)
+                ranges = pa.table(
+                    {
+                        "lo": pa.array(lo, pa.int64()),
+                        "hi": pa.array(hi, pa.int64()),
+                        "d": pa.array(d, pa.string()),
+                    }
+                )
+                name = stack.enter_context(wh.stage("__ferry_ranges", ranges))
+                joins.append(f"left join {name} r on p.{seq} between r.lo and r.hi")
+                dests.append("r.d")
+            join = " ".join(joins)
+            dest = (
+                dests[0]
+                if len(dests) == 1
+                else f"coalesce({', '.join(dests)})"
+                if dests
+                else "cast(null as varchar)"
             )
-            stage = wh.stage("__ferry_ids", ids)
-        else:
-            stage = contextlib.nullcontext(None)
-        with stage as ids_name:
-            join = f"left join {ids_name} i on i.k = p.__key" if ids_name else ""
-            dest = "i.d" if ids_name else "cast(null as varchar)"
             if held:
                 wh.execute(
                     f"delete from {st.STATE} where {OURS} and record_key in "
