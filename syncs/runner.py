@@ -1,10 +1,12 @@
 """One run's working set: the write-ahead before records leave, and the commit of each
 batch's answer (state, failing records, per-record results, the send ledger).
 
-Why commits look like this: state is committed per batch, in one transaction with
-that batch's results, only after the destination answered; every transaction that
-lets records leave renews the sync's lease first (`fence`), so a run that lost it
-stops before sending more.
+Why commits look like this: state is committed only after the destination answered,
+in one transaction with those records' results; outside send mode the commits of
+several batches are staged and flushed together (see `Runner.flush` for why a kill
+loses nothing). Every transaction that lets records leave renews the sync's lease
+first (`fence`), and each request whose commit is staged checks it (`check_lease`),
+so a run that lost it stops before sending more.
 """
 
 from __future__ import annotations
