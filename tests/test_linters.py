@@ -32,6 +32,8 @@ FORMATTED = [
     "syncs/reconcile.py",
     "syncs/sending.py",
     "syncs/write_ahead.py",
+    "syncs/erasure.py",
+    "tests/syncs/test_send_erasure.py",
     "syncs/run_result.py",
     "connectors/sandbox_engagement.py",
     "connectors/receivers.py",
