@@ -190,8 +190,8 @@ def _masked(text: str) -> str:
     deps=[*(a.asset_key for a in load_audiences()), *(sync_asset_key(s) for a in load_audiences() for s in a.syncs)],
     description=(
         "Why, per person: for every sync and member, what happened and why: held back (holdout group, no "
-        "consent, pressure cap, suppressed, erased), delivered, or not (the vendor's error). Query "
-        f"`{TABLE}` by profile_id."
+        "consent, pressure cap, suppressed, erased, quiet hours), delivered (added, updated, removed, sent), "
+        f"or not (the tool's error code and message). Query `{TABLE}` by profile_id."
     ),
     required_resource_keys={"warehouse"},
     pool="warehouse",

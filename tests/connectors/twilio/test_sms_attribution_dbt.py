@@ -11,17 +11,20 @@ variant must match what the sandbox delivered and failed.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 
 import duckdb
 import pytest
 
-from connectors.base import Outcome
 from connectors.engagement_store import EngagementStore
 from connectors.twilio.destination import TwilioDestination
 from connectors.twilio.engagement import pull_messages
-from connectors.twilio.sandbox import SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN, SmsRates, TwilioSandbox
+from connectors.twilio.sandbox import (
+    SANDBOX_ACCOUNT_SID,
+    SANDBOX_AUTH_TOKEN,
+    SmsRates,
+    TwilioSandbox,
+)
 from orchestration.paths import DBT_PROJECT_DIR
 from syncs import engine
 from syncs.config import DestinationSpec, FieldMapping, Policies, SyncConfig
