@@ -31,6 +31,7 @@ from connectors.base import AuthError, Capabilities, Destination, DestinationSto
 from syncs import lease
 from syncs import state as st
 from syncs.config import SyncConfig, SyncConfigError
+from syncs.erasure import erase_sent
 from syncs.plan import Plan, destination_key, plan, stop_reason
 from syncs.policies import PolicyTableMissing
 from syncs.reconcile import reconcile
@@ -159,10 +160,15 @@ def run(
         with wh.transaction():
             st.adopt_legacy_rows(wh, sync.name, dkey)
         fold_pending(wh, sync, result.run_id, dkey)
+        erasures = 0
         if sync.mode == "send":
             reconcile(runner)
+            erasures = erase_sent(runner)
         p = plan(sync, wh, sample_size=0, capabilities=caps, dkey=dkey)
         result.planned = dict(p.counts)
+        if sync.mode == "send":
+            # Done above, before the plan (which counts only what is left: failed deletes).
+            result.planned["erase"] = erasures
         result.suppressed = dict(p.suppressed)
         if p.duplicate_keys:
             raise ValueError(

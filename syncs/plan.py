@@ -14,6 +14,7 @@ from connectors.base import Capabilities, Destination
 from syncs import lease
 from syncs import state as st
 from syncs.config import SyncConfig
+from syncs.erasure import erasable_sends
 from syncs.masking import mask_payload
 from syncs.plan_sql import LEAVING_OPS, WORK_OPS, PlanSql, build_plan_sql
 from syncs.records import erase_operation, plan_records
@@ -225,6 +226,8 @@ def plan(
     counts_sql, params = sql.counts_and_sample_keys(sample_size) if keyed_sample else sql.counts()
     rows = wh.fetchall(counts_sql, params)
     counts, suppressed, audience, eligible, dups = _summarise(sync, [r[:4] for r in rows])
+    if sync.mode == "send" and ready:
+        counts["erase"] = erasable_sends(wh, sync, dkey)  # see syncs.erasure
     p = Plan(
         sync=sync.name,
         mode=sync.mode,
