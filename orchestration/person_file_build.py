@@ -81,10 +81,17 @@ def parse_birth_date(value: str | None) -> tuple[dt.date | None, bool]:
 
 
 def crm_contacts_from_file(
-    path: str | Path, id_col: str, cluster_col: str | None, cluster_regex: str | None
+    path: str | Path,
+    id_col: str,
+    cluster_col: str | None,
+    cluster_regex: str | None,
+    kind_col: str | None = None,
 ) -> tuple[pa.Table, pa.Table, dict[str, list[int]], list[str]]:
     """(raw.crm_contacts rows, raw.ground_truth rows, flagged rows by reason, columns the
-    warehouse does not compare) for a person file (FEBRL column names mapped)."""
+    warehouse does not compare) for a person file (FEBRL column names mapped).
+    ``kind_col``: a column naming each duplicate's kind (as raw.ground_truth's
+    duplicate_kind), so the evaluation reports recall per kind; 'original' or empty
+    for the others."""
     if (cluster_col is None) == (cluster_regex is None):
         raise PersonFileError("give either a cluster column or a cluster regex")
     raw = read_person_file(path)
@@ -128,13 +135,18 @@ def crm_contacts_from_file(
         "_loader_id": pa.array([f"{name}:{i}" for i in range(1, n + 1)], pa.string()),
         "_loaded_at": pa.array([LOADED_AT] * n, pa.timestamp("s")),
     }
+    kinds: list[str | None] = [None] * n
+    if kind_col is not None:
+        if kind_col not in raw.column_names:
+            raise PersonFileError(f"no kind column {kind_col!r}")
+        kinds = [None if k in (None, "original") else str(k) for k in raw[kind_col].to_pylist()]
     ground_truth = {
         "source": pa.array([SOURCE] * n, pa.string()),
         "source_record_id": pa.array(ids, pa.string()),
         "person_id": pa.array(truth, pa.string()),
         "loader_id": contacts["_loader_id"],
         "is_fuzzy_duplicate": pa.array([False] * n, pa.bool_()),
-        "duplicate_kind": pa.nulls(n, pa.string()),
+        "duplicate_kind": pa.array(kinds, pa.string()),
     }
     ignored = [c for c in KNOWN_ID_COLUMNS if c in records.column_names]
     return pa.table(contacts), pa.table(ground_truth), flagged, ignored
@@ -216,12 +228,13 @@ def evaluate_through_warehouse(
     id_col: str,
     cluster_col: str | None = None,
     cluster_regex: str | None = None,
+    kind_col: str | None = None,
     keep_warehouse: Path | None = None,
 ) -> WarehouseFileEvaluation:
     """Load the file as CRM contacts into a scratch warehouse (or ``keep_warehouse``,
     replaced), build it as production does, and score its clusters."""
     contacts, truth, flagged, ignored = crm_contacts_from_file(
-        path, id_col, cluster_col, cluster_regex
+        path, id_col, cluster_col, cluster_regex, kind_col
     )
     with tempfile.TemporaryDirectory(prefix="ferry-person-file-") as tmp:
         database = Path(keep_warehouse).resolve() if keep_warehouse else Path(tmp) / "file.duckdb"

@@ -95,6 +95,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="or: the cluster is this regex's first group in the id (FEBRL: 'rec-(\\d+)-')",
     )
     efile.add_argument(
+        "--kind-col",
+        default=None,
+        help="a column naming each duplicate's kind ('original' or empty for the "
+        "others): recall is reported per kind",
+    )
+    efile.add_argument(
         "--keep-warehouse",
         type=Path,
         default=None,
@@ -321,6 +327,7 @@ def run_evaluate_file(args: argparse.Namespace) -> int:
             id_col=args.id_col,
             cluster_col=args.cluster_col,
             cluster_regex=args.cluster_regex,
+            kind_col=getattr(args, "kind_col", None),
             keep_warehouse=args.keep_warehouse,
         )
     except (PersonFileError, ValueError, RuntimeError) as err:
@@ -336,6 +343,11 @@ def run_evaluate_file(args: argparse.Namespace) -> int:
         f"  {r.fuzzy_merges:,} pairs merged by fuzzy matching, {r.review_queue:,} waiting in "
         "marts.fuzzy_review_queue (not merged until a steward accepts them)"
     )
+    for kind, d in e.duplicate_recall.items():
+        if d.get("pairs"):
+            print(
+                f"  recall, {kind:<24} {d['recall']:.4f}   ({d['found_pairs']:,} / {d['pairs']:,} pairs)"
+            )
     for reason, rows in r.flagged.items():
         shown = ", ".join(str(row) for row in rows[:10]) + (" ..." if len(rows) > 10 else "")
         print(f"  {len(rows):,} rows {reason.replace('_', ' ')}, loaded without it: rows {shown}")
