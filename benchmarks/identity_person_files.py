@@ -178,7 +178,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit("splink phase failed")
             f = score(path, ferry_clusters, "source_record_id", "profile_id")
             s = score(path, splink_clusters, "rec_id", "cluster_id")
-            print(f"{name}: ferry {ferry.seconds:.1f} s {f}; splink {splink.seconds:.1f} s {s}", flush=True)
+            print(
+                f"{name}: ferry {ferry.seconds:.1f} s {f}; splink {splink.seconds:.1f} s {s}",
+                flush=True,
+            )
             target = ">= 0.99" if with_id else ">= 0.97"
             rows += [
                 {"what": f"person file ({name}, independent noise), {label}: pairwise F1, Ferry "

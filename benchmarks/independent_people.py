@@ -99,7 +99,9 @@ def _originals(rng: np.random.Generator, fake: Faker, n: int, with_id: bool) -> 
                 "street": f"{fake.building_number()} {fake.street_name()}",
                 "city": fake.city(),
                 "postcode": fake.postcode(),
-                "national_id": f"{int(rng.integers(100_000_000, 999_999_999))}" if with_id else None,
+                "national_id": f"{int(rng.integers(100_000_000, 999_999_999))}"
+                if with_id
+                else None,
             }
         )
     return out
