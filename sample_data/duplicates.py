@@ -16,8 +16,9 @@ Two kinds, as marketers meet them:
   and the evaluation reports them on their own.
 
 With ``--crm-duplicate-share``, the CRM also holds duplicates of its own rows
-(crm_internal: entered twice, imported twice, a lead converted); CRM contact ids
-are record ids, so Ferry may merge them.
+(crm_internal, CRM_INTERNAL_KINDS: entered twice, names swapped, first name
+replaced, no birth date, street abbreviated, postcode typo, imported twice, a lead
+converted); CRM contact ids are record ids, so Ferry may merge them.
 
 ``raw.ground_truth.duplicate_kind`` says which kind each record is (see
 writer.py); ``is_fuzzy_duplicate`` is true for all of them.
