@@ -39,7 +39,7 @@ WORK_OPS = ("add", "update", "remove", "send", "delete", "erase")
 # Operations that take a record out of the destination: no state is kept once accepted.
 LEAVING_OPS = ("remove", "erase")
 REMOVE_MARK = "__remove__"  # hash recorded for a failing removal
-# Write-ahead markers in sync_state (see engine._Runner.write_ahead): an add that may
+# Write-ahead markers in sync_state (see syncs.runner.Runner.write_ahead): an add that may
 # have reached the destination, and a removal that may have. Neither equals a real hash,
 # so a pending add re-plans as an add (or a removal if the member left), and a pending
 # removal re-plans as a removal (or an update that re-adds if the member came back).
@@ -138,7 +138,7 @@ def _state_cte(pending: tuple[str, ...], only: str = "", erased: str | None = No
     """What the sync holds at the destination: sync_state, plus the write-ahead of killed runs.
 
     Why `pending`: a run writes the adds it is about to send to its own pending table
-    (see engine._Runner.write_ahead) instead of marking them in sync_state, and drops
+    (see syncs.runner.Runner.write_ahead) instead of marking them in sync_state, and drops
     it when every batch it sent is committed. A table left behind by a killed run names
     adds that may have reached the destination; until the next run folds them into
     sync_state, they count as held with the PENDING_ADD marker (re-planned as add, or

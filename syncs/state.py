@@ -28,6 +28,8 @@ by the destination the sync points at on its next run.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from syncs.warehouse import Warehouse
 
 SCHEMA = "ferry_sync"
@@ -174,3 +176,8 @@ def adopt_legacy_rows(wh: Warehouse, sync_name: str, destination_key: str) -> No
 
 def state_exists(wh: Warehouse) -> bool:
     return all(wh.table_exists(SCHEMA, t.split(".")[1]) for t in (STATE, STATUS, LEDGER))
+
+
+def utc_now() -> datetime:
+    """Naive UTC: every ferry_sync timestamp is a portable TIMESTAMP without time zone."""
+    return datetime.now(UTC).replace(tzinfo=None)

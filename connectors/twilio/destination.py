@@ -60,6 +60,9 @@ from connectors.twilio.sandbox import (
     local_sandbox,
 )
 
+# Twilio's Message SID (its OpenAPI: ^(SM|MM)[0-9a-fA-F]{32}$): only these are ever deleted.
+_MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
+
 
 class TwilioOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -339,6 +342,47 @@ class TwilioDestination:
         _created, sid = min(candidates)
         claimed.add(sid)
         return RecordResult(record.key, Outcome.ACCEPTED, destination_id=sid)
+
+    def erase_messages(self, records: list[Record]) -> list[RecordResult]:
+        """Delete an erased person's messages from the account (``DELETE Messages/{Sid}.json``).
+
+        Why: a sent SMS stays in Twilio's message log with the number and the text
+        until someone deletes it, so erasure must reach it (GDPR art. 17). Each
+        record's ``payload["_destination_id"]`` is a message SID the engine's send
+        ledger kept. 204, and 404 (already gone), erase it. 20009 (Twilio has not
+        finished processing the message; it asks to wait minutes) is RETRYABLE: the
+        next run tries again. Deleting is idempotent, so retries are safe.
+        """
+        out = []
+        for record in records:
+            sid = str(record.payload.get("_destination_id") or "")
+            if not _MESSAGE_SID.match(sid):
+                out.append(RecordResult(record.key, Outcome.REJECTED, "not a Twilio message SID"))
+                continue
+            path = f"/Accounts/{self.account_sid}/Messages/{sid}.json"
+            try:
+                # One try: what fails (20009 needs minutes) is asked again by the next run.
+                response = self.send_http.request("DELETE", path)
+            except RetryableError as exc:
+                answer = getattr(exc.__context__, "response", None)
+                reason = str(exc)
+                if answer is not None:
+                    code, message = _twilio_error(answer)
+                    reason = f"{code}: {_redact(message)}" if code else reason
+                out.append(RecordResult(record.key, Outcome.RETRYABLE, reason))
+                continue
+            except requests.RequestException as exc:
+                out.append(
+                    RecordResult(record.key, Outcome.RETRYABLE, f"DELETE message: {type(exc).__name__}")
+                )
+                continue
+            if response.status_code in (204, 404):
+                out.append(RecordResult(record.key, Outcome.ACCEPTED, destination_id=sid))
+                continue
+            code, message = _twilio_error(response)
+            kind = Outcome.RETRYABLE if code == 20009 else Outcome.REJECTED
+            out.append(RecordResult(record.key, kind, f"{code}: {_redact(message)}"))
+        return out
 
     def fetch(self, sid: str) -> dict[str, Any]:
         """One message by sid (``GET Messages/{Sid}.json``)."""

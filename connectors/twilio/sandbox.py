@@ -117,6 +117,7 @@ class TwilioSandbox(SandboxServer):
         )
         self.route("GET", API + "/Accounts/{account}/Messages.json", self._list)
         self.route("GET", API + "/Accounts/{account}/Messages/{sid}.json", self._fetch)
+        self.route("DELETE", API + "/Accounts/{account}/Messages/{sid}.json", self._delete)
 
     # ------------------------------------------------------------------ hooks
 
@@ -216,6 +217,21 @@ class TwilioSandbox(SandboxServer):
         if m is None:
             return _error(404, 20404, f"The requested resource {request.path} was not found")
         return Response.json(self._resource(m))
+
+    def _delete(self, request: Request) -> Response:
+        """As Twilio: 204; 404 when unknown; 20009 while the message is still being processed."""
+        denied = self._account_ok(request)
+        if denied:
+            return denied
+        sid = request.params["sid"].removesuffix(".json")
+        with self.lock:
+            m = self.state.messages.get(sid)
+            if m is None:
+                return _error(404, 20404, f"The requested resource {request.path} was not found")
+            if m["status"] in ("queued", "accepted", "sending"):
+                return _error(409, 20009, "Cannot delete this resource before it is complete")
+            del self.state.messages[sid]
+        return Response.empty()
 
     def _list(self, request: Request) -> Response:
         denied = self._account_ok(request)

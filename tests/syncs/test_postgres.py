@@ -85,3 +85,35 @@ def test_send_on_postgres(pg):
     r = engine.run(sync, pg, dest)
     assert r.reconciled == 5 and r.sent == 0
     assert len(dest.sends) == 5
+
+
+def test_send_erasure_on_postgres_scrubs_the_ledger_and_keeps_failed_deletes(pg):
+    """syncs.erasure's SQL on PostgreSQL: a scrubbed row and one whose delete failed."""
+    from connectors.base import Outcome, RecordResult
+    from syncs.history import pending_erasures
+
+    class Deleting(LoopbackDestination):
+        def erase_messages(self, records):
+            return [
+                RecordResult(r.key, Outcome.ACCEPTED if r.key == "p1" else Outcome.RETRYABLE, "busy")
+                for r in records
+            ]
+
+    load(pg, rows(4))
+    sync, dest = make_sync("send", policies={"respect_holdout": False}), Deleting()
+    assert engine.run(sync, pg, dest).sent == 4
+    pg.execute("update ferry_sync.send_ledger set destination_id = 'm-' || record_key")
+    pg.execute("create table marts.erased_profiles (profile_id text, erased_at timestamp)")
+    pg.execute("insert into marts.erased_profiles values ('p1', now()), ('p2', now())")
+    pg.execute("delete from audiences.aud_test where profile_id in ('p1', 'p2')")
+    r = engine.run(sync, pg, dest)
+    assert r.status == "partial" and r.planned["erase"] == 2 and r.pending == 1, r.error
+    ledger = dict(
+        pg.execute(
+            "select record_key, coalesce(identifiers_json, '-') || '|' || error from ferry_sync.send_ledger "
+            "where record_key in ('p1', 'p2')"
+        ).fetchall()
+    )
+    assert ledger["p1"] == "-|erased" and ledger["p2"].endswith("|erasure: busy")
+    [left] = pending_erasures(pg)
+    assert left["pending"] == 1 and left["last_error"] == "erasure: busy"

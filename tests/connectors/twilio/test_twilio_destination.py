@@ -227,3 +227,26 @@ def test_a_broken_body_template_rejects_instead_of_crashing(sandbox: TwilioSandb
     [result] = dest.write([_sms("p1", "+33612345678", first_name="A")])
     assert result.outcome is Outcome.REJECTED and result.error.startswith("body template")
     assert not sandbox.requests_to("POST")
+
+
+def test_erase_messages_deletes_by_sid_and_waits_for_messages_in_progress(sandbox: TwilioSandbox) -> None:
+    dest = _dest(sandbox)
+    [done, busy] = [r.destination_id for r in dest.write([_sms("p1", "+33612345678"), _sms("p2", "+33612345679")])]
+    sandbox.state.messages[done]["status"] = "delivered"  # finished: Twilio lets it be deleted
+    answers = dest.erase_messages(
+        [
+            Record("p1", Operation.DELETE, {"_destination_id": done}),
+            Record("p2", Operation.DELETE, {"_destination_id": busy}),
+            Record("p1", Operation.DELETE, {"_destination_id": done}),  # already gone: 404
+            Record("p3", Operation.DELETE, {"_destination_id": "../Calls/CA1"}),
+        ]
+    )
+    assert [a.outcome for a in answers] == [
+        Outcome.ACCEPTED,
+        Outcome.RETRYABLE,
+        Outcome.ACCEPTED,
+        Outcome.REJECTED,
+    ]
+    assert answers[1].error.startswith("20009:")
+    assert done not in sandbox.state.messages and busy in sandbox.state.messages
+    assert "Calls" not in " ".join(q.path for q in sandbox.request_log)  # never asked

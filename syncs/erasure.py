@@ -1,0 +1,154 @@
+"""Send mode: an erased person's messages leave the destination, and their identifiers
+leave Ferry's own send ledger.
+
+Why: upsert and mirror syncs erase through the plan (operation `erase`: the person a
+sync holds at the destination is deleted there). A send sync holds no membership, but
+each message it sent is personal data twice over: in the tool's message log (a Twilio
+message keeps the number and the text) and in the send ledger (identifiers and payload,
+kept so a lost answer can be reconciled). Once a person is in `marts.erased_profiles`,
+each run of a send sync, after reconcile and before planning:
+
+- asks the destination to delete the messages the ledger holds for that person, where
+  the destination can (`erase_messages`, e.g. Twilio's DELETE Messages/{Sid});
+- then scrubs those ledger rows: identifiers and payload become null. The idempotency
+  key, status and occurrence stay, so exactly-once still holds for that key.
+
+Sends still being settled (`intent`, `in_doubt`) wait until reconcile has settled them:
+the lookup needs the number and the text. A delete that fails stays for the next run,
+with its error, and `ferry sync erasures` lists it (`syncs.history.pending_erasures`).
+The ledger matches people by record key, so a send sync keyed by `profile_id` (the
+default) is covered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from connectors.base import (
+    AuthError,
+    DestinationError,
+    Operation,
+    Outcome,
+    Record,
+    RecordResult,
+)
+from syncs import state as st
+from syncs.config import SyncConfig
+from syncs.plan_sql import erased_relation
+from syncs.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from syncs.runner import Runner
+
+SCRUBBED = "erased"  # the ledger's error column once a row's personal data is gone
+FAILED = "erasure: "  # prefix of the error column while a delete keeps failing
+
+
+def erasable_sends_sql(erased: str) -> str:
+    """Ledger rows of erased people still holding personal data (params: sync, destination
+    key); sends being settled are left to reconcile first."""
+    return (
+        f"select idempotency_key, record_key, destination_id from {st.LEDGER} "
+        "where sync_name = ? and destination_key = ? "
+        f"and status not in ('{st.INTENT}', '{st.IN_DOUBT}') "
+        "and (identifiers_json is not null or payload_json is not null) "
+        f"and record_key in (select cast(profile_id as varchar) from {erased})"
+    )
+
+
+def erasable_sends(wh: Warehouse, sync: SyncConfig, dkey: str) -> int:
+    """How many sends a run would erase now (a plan's `erase` count for a send sync)."""
+    erased = erased_relation(wh, sync.marts_schema)
+    if erased is None:
+        return 0
+    row = wh.fetchone(f"select count(*) from ({erasable_sends_sql(erased)}) e", (sync.name, dkey))
+    return int(row[0]) if row else 0
+
+
+def erase_sent(runner: Runner) -> int:
+    """Erase what a send sync's ledger holds of erased people; returns how many sends it
+    found to erase (counted as the run's planned erasures)."""
+    sync, wh = runner.sync, runner.wh
+    if sync.mode != "send":
+        return 0
+    erased = erased_relation(wh, sync.marts_schema)
+    if erased is None:
+        return 0
+    rows = wh.fetchall(
+        erasable_sends_sql(erased) + " order by idempotency_key", (sync.name, runner.dkey)
+    )
+    if not rows:
+        return 0
+    delete = getattr(runner.destination, "erase_messages", None)
+    scrub = [ik for ik, _key, sid in rows if not (callable(delete) and sid)]
+    failed: dict[str, str] = {}
+    if callable(delete):
+        asks = [
+            (ik, Record(key, Operation.DELETE, {"_destination_id": sid}, ik))
+            for ik, key, sid in rows
+            if sid
+        ]
+        size = max(1, runner.destination.capabilities.max_batch_records)
+        for start in range(0, len(asks), size):
+            chunk = asks[start : start + size]
+            for (ik, _record), res in zip(chunk, _ask(delete, [r for _, r in chunk]), strict=True):
+                if res.outcome is Outcome.ACCEPTED:
+                    scrub.append(ik)
+                    continue
+                error = f"{FAILED}{res.error or res.outcome.value}"
+                failed[ik] = error
+                if res.outcome is Outcome.REJECTED:
+                    runner.result.failed += 1
+                    runner.first_error.setdefault(Outcome.REJECTED, error)
+                else:
+                    runner.result.pending += 1
+                    runner.first_error.setdefault(Outcome.RETRYABLE, error)
+    _update(runner, scrub, failed)
+    return len(rows)
+
+
+def _ask(
+    delete: Callable[[list[Record]], list[RecordResult]], records: list[Record]
+) -> list[RecordResult]:
+    """The destination's answers, one per record in order; a request that could not be made
+    leaves the whole chunk for the next run (credentials trouble stops the run)."""
+    try:
+        results = list(delete(records))
+    except AuthError:
+        raise
+    except DestinationError as exc:
+        return [
+            RecordResult(r.key, Outcome.RETRYABLE, f"{type(exc).__name__}: {exc}") for r in records
+        ]
+    if len(results) != len(records):
+        return [
+            RecordResult(r.key, Outcome.RETRYABLE, "no answer for this message") for r in records
+        ]
+    return results
+
+
+def _update(runner: Runner, scrub: list[str], failed: dict[str, str]) -> None:
+    """Scrubbed rows lose identifiers and payload; failed ones keep them and say why."""
+    if not scrub and not failed:
+        return
+    wh, now = runner.wh, st.utc_now()
+    rows = pa.table(
+        {
+            "ik": pa.array([*scrub, *failed], pa.string()),
+            "err": pa.array([SCRUBBED] * len(scrub) + list(failed.values()), pa.string()),
+            "gone": pa.array([True] * len(scrub) + [False] * len(failed), pa.bool_()),
+        }
+    )
+    with wh.transaction(), wh.stage("__ferry_erased_sends", rows) as staged:
+        for gone in (True, False):
+            personal = "identifiers_json = null, payload_json = null, " if gone else ""
+            wh.execute(
+                f"update {st.LEDGER} set {personal}error = (select e.err from {staged} e "
+                f"where e.ik = {st.LEDGER}.idempotency_key), updated_at = ? "
+                "where sync_name = ? and destination_key = ? and idempotency_key in "
+                f"(select ik from {staged} where gone = {'true' if gone else 'false'})",
+                (now, runner.sync.name, runner.dkey),
+            )

@@ -1,0 +1,95 @@
+"""Send mode: settle every send whose answer was lost, before anything may go out again."""
+
+from __future__ import annotations
+
+import json
+
+from connectors.base import (
+    AuthError,
+    DestinationError,
+    Operation,
+    Outcome,
+    Record,
+    RecordResult,
+    expand_results,
+)
+from syncs import state as st
+from syncs.batching import batches
+from syncs.runner import OURS, Runner
+
+
+def reconcile(runner: Runner) -> None:
+    """Settle every intent/in-doubt send of this sync with the destination before planning.
+
+    Proof only: the destination finds the message by what Ferry set on it (its
+    idempotency key, or a message created after the intent), or proves it absent.
+    What it cannot settle stays `in_doubt` with the destination's reason: never
+    sent again automatically, never counted as sent, listed by `ferry sync parked`,
+    and the run ends `needs_attention`.
+    """
+    rows = runner.wh.fetchall(
+        f"select idempotency_key, record_key, occurrence, attempts, payload_json, created_at, status "
+        f"from {st.LEDGER} where {OURS} and status in (?, ?) order by idempotency_key",
+        (runner.sync.name, runner.dkey, st.INTENT, st.IN_DOUBT),
+    )
+    if not rows:
+        return
+    items = [
+        (
+            Record(
+                key=rk,
+                operation=Operation.SEND,
+                payload=json.loads(pj or "{}"),
+                idempotency_key=ik,
+                attempt=at + 1,
+                intent_at=created,
+            ),
+            occ or "",
+        )
+        for ik, rk, occ, at, pj, created, _status in rows
+    ]
+    for batch in batches(items, runner.destination.capabilities):
+        records = [r for r, _ in batch]
+        try:
+            results = expand_results(records, runner.destination.reconcile(records))
+        except AuthError:
+            raise
+        except DestinationError as exc:
+            # The destination could not answer: these stay in doubt (not sent again).
+            runner.result.in_doubt += len(batch)
+            runner.first_error.setdefault(Outcome.IN_DOUBT, f"lookup failed: {exc}")
+            continue
+        by_key = {res.key: res for res in results}
+        now = st.utc_now()
+        ledger_rows = []
+        for r, occurrence in batch:
+            res = by_key.get(r.key) or RecordResult(
+                r.key, Outcome.IN_DOUBT, "the destination returned no answer for it"
+            )
+            attempts = r.attempt - 1
+            if res.outcome == Outcome.ACCEPTED:
+                status, error = st.SENT, None
+                runner.result.reconciled += 1
+            elif res.outcome == Outcome.RETRYABLE:
+                status, error = (
+                    st.RETRY,
+                    f"proven absent at the destination: {res.error or ''}".rstrip(": "),
+                )
+                runner.result.reconciled += 1
+            elif res.outcome == Outcome.REJECTED:
+                attempts += 1
+                status = st.PARKED if attempts >= runner.max_attempts else st.REJECTED
+                error = res.error
+                runner.result.reconciled += 1
+            else:
+                status = st.IN_DOUBT
+                error = f"in doubt: {res.error or 'the destination could not settle it'}"
+                runner.result.in_doubt += 1
+                runner.first_error.setdefault(
+                    Outcome.IN_DOUBT, res.error or "the destination could not settle it"
+                )
+            ledger_rows.append(
+                runner.ledger_row(r, occurrence, status, attempts, res.destination_id, error, now)
+            )
+        with runner.wh.transaction():
+            runner.replace_ledger(ledger_rows)

@@ -1,0 +1,136 @@
+"""Rows of a materialized plan (Arrow) -> the Records a destination receives.
+
+Why its own module: the same mapping feeds the dry run's masked sample and the
+stream a run sends, so a preview shows exactly the payloads a run would send.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from connectors.base import REPLACED_IDENTIFIERS, Capabilities, Operation, Record
+from syncs.batching import payload_sizes, record_bytes
+from syncs.config import SyncConfig
+from syncs.plan_sql import LEAVING_OPS
+
+# The same mapping in SQL, for results written straight from the plan table.
+OPERATION_SQL = (
+    "case p.__op when 'remove' then 'remove' when 'send' then 'send' "
+    "when 'delete' then 'delete' when 'erase' then 'delete' else 'upsert' end"
+)
+
+_OPERATIONS = {
+    "add": Operation.UPSERT,
+    "update": Operation.UPSERT,
+    "remove": Operation.REMOVE,
+    "send": Operation.SEND,
+    "delete": Operation.DELETE,
+}
+
+
+def erase_operation(caps: Capabilities | None) -> Operation:
+    """How an erased person leaves a destination: deleted where it can delete a person
+    (SendGrid contacts), else removed (ad audiences, whose only erasure is removal)."""
+    return Operation.DELETE if caps is None or "delete" in caps.modes else Operation.REMOVE
+
+
+# Payload key an update carries when an identifier changed since the destination last
+# accepted the record (e.g. a new e-mail address): the identifiers it held before, so
+# the destination can take the old contact out (see connectors.base.REPLACED_IDENTIFIERS).
+REPLACED = REPLACED_IDENTIFIERS
+
+# An item of the stream: (Record for the destination, its __seq in the plan table, its JSON size,
+# flags: HELD if sync_state has a row for it, FAILING if record_status has one). Everything else
+# the commit needs stays in the plan table and is joined there in SQL.
+Item = tuple[Record, int, int, int]
+HELD, FAILING = 1, 2
+
+
+def plan_records(
+    sync: SyncConfig,
+    batch: pa.RecordBatch,
+    sizes: bool = False,
+    erase_as: Operation = Operation.DELETE,
+) -> Iterator[Item]:
+    """Arrow rows of the plan -> (Record, __seq, bytes, flags); bytes is 0 unless `sizes`."""
+    payload_columns = sync.payload_columns()
+    arrow_fields = [
+        (name, batch.column(f"p__{name}"), on_null == "clear")
+        for name, (_c, on_null) in payload_columns.items()
+    ]
+    cols = {
+        name: batch.column(name).to_pylist()
+        for name in ("__op", "__key", "__attempts", "__ids", "__dest_id", "__idem", "__state_ids")
+    }
+    fields = [(name, column.to_pylist(), clear) for name, column, clear in arrow_fields]
+    identifiers = set(sync.identifiers)
+    ops, keys, attempts_col = cols["__op"], cols["__key"], cols["__attempts"]
+    ids_col, dest_col, idem_col = cols["__ids"], cols["__dest_id"], cols["__idem"]
+    state_ids_col = cols["__state_ids"]
+    n = batch.num_rows
+    seqs = (
+        batch.column("__seq").to_pylist()
+        if "__seq" in batch.schema.names
+        else list(range(1, n + 1))
+    )
+    variants = batch.column("__variant").to_pylist() if "__variant" in batch.schema.names else None
+    # Upsert payloads are measured column-wise (see batching.payload_sizes); others one by one.
+    upsert_sizes = payload_sizes(arrow_fields, n) if sizes else None
+    held = pc.cast(pc.is_valid(batch.column("__state_hash")), pa.int8())
+    failing = pc.cast(pc.fill_null(batch.column("__in_status"), False), pa.int8())
+    flags = pc.add(pc.multiply(held, HELD), pc.multiply(failing, FAILING)).to_pylist()
+    for i in range(n):
+        op = ops[i]
+        dest_id = dest_col[i]
+        if op in LEAVING_OPS:
+            payload = json.loads(ids_col[i] or "{}")
+        else:
+            payload = {name: col[i] for name, col, clear in fields if clear or col[i] is not None}
+            if op == "delete":
+                payload = {k: v for k, v in payload.items() if k in identifiers}
+            elif op == "send":
+                # Attribution travels with the message (SendGrid custom_args, Twilio tags), so
+                # engagement coming back can be tied to the sync, audience and A/B variant.
+                payload["ferry_sync"] = sync.name
+                payload["ferry_audience"] = sync.audience
+                if variants is not None and variants[i] is not None:
+                    payload["ferry_variant"] = variants[i]
+            elif op == "update" and state_ids_col[i] and state_ids_col[i] != ids_col[i]:
+                before = _replaced(json.loads(state_ids_col[i]), payload, identifiers)
+                if before:
+                    payload[REPLACED] = before
+        if dest_id and op in ("remove", "delete", "erase"):
+            payload["_destination_id"] = dest_id
+        # Positional: a third cheaper than keywords, per record (key, operation, payload,
+        # idempotency_key, attempt: the field order of connectors.base.Record).
+        record = Record(
+            keys[i],
+            erase_as if op == "erase" else _OPERATIONS[op],
+            payload,
+            idem_col[i] if op == "send" else None,
+            (attempts_col[i] or 0) + 1,
+        )
+        if upsert_sizes is None:
+            size = 0
+        elif op in ("add", "update"):
+            size = upsert_sizes[i]
+        else:
+            size = record_bytes(record)
+        yield record, seqs[i], size, flags[i]
+
+
+def _replaced(
+    before: dict[str, Any], payload: dict[str, Any], identifiers: set[str]
+) -> dict[str, Any]:
+    """The identifiers the destination holds that this update changes (empty: none)."""
+    changed = {
+        k: v
+        for k, v in before.items()
+        if k in identifiers and v not in (None, "") and payload.get(k) != v
+    }
+    return before if changed else {}

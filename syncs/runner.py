@@ -1,0 +1,508 @@
+"""One run's working set: the write-ahead before records leave, and the commit of each
+batch's answer (state, failing records, per-record results, the send ledger).
+
+Why commits look like this: state is committed per batch, in one transaction with
+that batch's results, only after the destination answered; every transaction that
+lets records leave renews the sync's lease first (`fence`), so a run that lost it
+stops before sending more.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+
+from connectors.base import (
+    BatchAccepted,
+    Destination,
+    DestinationError,
+    Outcome,
+    Record,
+    RecordResult,
+    RejectedError,
+    expand_results,
+)
+from syncs import lease
+from syncs import state as st
+from syncs.config import SyncConfig
+from syncs.plan_sql import LEAVING_OPS, PENDING_ADD, PENDING_REMOVE
+from syncs.records import FAILING, HELD, OPERATION_SQL, Item, erase_operation
+from syncs.run_result import RunResult
+from syncs.warehouse import Warehouse
+from syncs.write_ahead import pending_prefix
+
+# A run's own writes: legacy rows were adopted when it started (state.adopt_legacy_rows).
+OURS = "sync_name = ? and destination_key = ?"
+_LEAVING_SQL = "(" + ", ".join(f"'{op}'" for op in LEAVING_OPS) + ")"
+
+
+def _with_keys(wh: Warehouse, sql: str, params: list[Any], keys: list[str]) -> None:
+    """Run `sql` whose `{keys}` placeholder becomes a subquery over `keys`."""
+    if not keys:
+        return
+    subquery, extra = wh.key_filter_table(keys)
+    try:
+        wh.execute(sql.format(keys=subquery), params + extra)
+    finally:
+        wh.release_key_filter()
+
+
+def _results_table(
+    run_id: str,
+    sync: SyncConfig,
+    rows: list[tuple[Record, str, str | None, str | None]],
+    now: datetime,
+) -> pa.Table:
+    return pa.table(
+        {
+            "run_id": pa.array([run_id] * len(rows), pa.string()),
+            "sync_name": pa.array([sync.name] * len(rows), pa.string()),
+            "record_key": pa.array([r.key for r, *_ in rows], pa.string()),
+            "operation": pa.array([r.operation.value for r, *_ in rows], pa.string()),
+            "status": pa.array([s for _, s, _, _ in rows], pa.string()),
+            "error": pa.array([e for _, _, e, _ in rows], pa.string()),
+            "attempt": pa.array([r.attempt for r, *_ in rows], pa.int32()),
+            "destination_id": pa.array([d for *_, d in rows], pa.string()),
+            "recorded_at": pa.array([now] * len(rows), pa.timestamp("us")),
+        }
+    )
+
+
+class Runner:
+    """One run's mutable working set (kept out of the public API)."""
+
+    def __init__(
+        self,
+        sync: SyncConfig,
+        wh: Warehouse,
+        destination: Destination,
+        result: RunResult,
+        dkey: str,
+        held_lease: lease.Lease | None = None,
+    ) -> None:
+        self.sync = sync
+        self.wh = wh
+        self.destination = destination
+        self.result = result
+        self.dkey = dkey  # the destination identity every state row of this run belongs to
+        self.lease = held_lease
+        self.erase_as = erase_operation(destination.capabilities)
+        self.first_error: dict[Outcome, str] = {}  # the first error per outcome, for the summary
+        self.stopped: str | None = None  # why the run stopped before the end of its plan
+        self.max_attempts = sync.policies.max_attempts
+        self.table = ""  # the materialized plan of this run (see _materialize)
+        self.seq = "__seq"  # its row number column (DuckDB: the temporary table's rowid)
+        self.pending: str | None = None  # this run's write-ahead table
+
+    # ---- send ledger
+    def occurrences(self, batch: list[Item]) -> dict[str, str]:
+        """Send mode: record key -> trigger occurrence, for the ledger rows of one batch."""
+        lo, hi = batch[0][1], batch[-1][1]
+        rows = self.wh.fetch_arrow(
+            f"select __key, __occ from {self.table} where {self.seq} between ? and ?",
+            (lo, hi),
+            local=True,
+        )
+        return dict(
+            zip(
+                rows.column("__key").to_pylist(),
+                (o or "" for o in rows.column("__occ").to_pylist()),
+            )
+        )
+
+    def write_intents(self, batch: list[Item], occ: dict[str, str]) -> list[Item]:
+        """Committed before the request leaves: proof that a send may have happened.
+
+        Returns the batch with each Record stamped with its intent time, which every
+        later ledger row of that send keeps (see `ledger_row`)."""
+        now = st.utc_now()
+        batch = [(replace(r, intent_at=now), *rest) for r, *rest in batch]
+        rows = [
+            self.ledger_row(r, occ[r.key], st.INTENT, r.attempt - 1, None, None, now)
+            for r, *_ in batch
+        ]
+        with self.wh.transaction():
+            self.fence()
+            self.replace_ledger(rows)
+        return batch
+
+    def fence(self) -> None:
+        """Inside a transaction that lets records leave: renew the lease or stop (LeaseLost)."""
+        if self.lease is not None:
+            self.lease.renew()
+
+    def replace_ledger(self, rows: list[dict[str, Any]]) -> None:
+        _with_keys(
+            self.wh,
+            f"delete from {st.LEDGER} where sync_name = ? and destination_key = ? "
+            "and idempotency_key in {keys}",
+            [self.sync.name, self.dkey],
+            [row["idempotency_key"] for row in rows],
+        )
+        self.wh.insert_rows(
+            st.LEDGER, st.LEDGER_COLUMNS, pa.Table.from_pylist(rows, schema=_LEDGER_SCHEMA)
+        )
+
+    def write_ahead(self) -> None:
+        """Before any add/removal leaves: record them all, in SQL, one commit.
+
+        Why: a kill after the destination applied a batch but before its commit
+        would otherwise leave an add the engine does not know about (never removed
+        when the member leaves: an orphan) or a removal it does not know about
+        (skipped as 'unchanged' if the member comes back: a lost record). Adds go to
+        this run's own pending table (written once, dropped once every batch sent
+        is committed, so the per-batch commits never have to rewrite markers in a
+        large sync_state); a killed run's table is folded into sync_state as
+        PENDING_ADD markers by the next run (`fold_pending`) and counted by plans
+        until then. Removals are marked PENDING_REMOVE in sync_state. Marked rows
+        re-plan as add / remove, so the next run repeats them (idempotent). Taken
+        from the materialized plan, so exactly what this run will send.
+        """
+        self.pending = (
+            f"{st.SCHEMA}.{pending_prefix(self.sync, self.dkey)}{self.result.run_id[:12]}"
+        )
+        with self.wh.transaction():
+            self.fence()
+            self.wh.execute(
+                f"create table {self.pending} as select __key as record_key, __ids as identifiers_json "
+                f"from {self.table} where __op = 'add' and __state_hash is null",
+            )
+            self.wh.execute(
+                f"update {st.STATE} set payload_hash = ? where sync_name = ? and destination_key = ? "
+                f"and payload_hash <> ? and record_key in (select __key from {self.table} where __op = 'remove')",
+                [PENDING_REMOVE, self.sync.name, self.dkey, PENDING_REMOVE],
+            )
+
+    def release_write_ahead(self) -> None:
+        """Every batch that left has been committed (accepted, or marked in sync_state)."""
+        if self.pending:
+            self.wh.execute(f"drop table if exists {self.pending}")
+            self.pending = None
+
+    def ledger_row(
+        self,
+        r: Record,
+        occurrence: str,
+        status: str,
+        attempts: int,
+        dest_id: str | None,
+        error: str | None,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """A send's ledger row. `created_at` stays the time its intent was committed
+        (`Record.intent_at`): reconcile looks only at messages created after it."""
+        ids = {k: r.payload.get(k) for k in self.sync.identifiers}
+        return {
+            "sync_name": self.sync.name,
+            "idempotency_key": r.idempotency_key,
+            "record_key": r.key,
+            "occurrence": occurrence,
+            "status": status,
+            "attempts": attempts,
+            "identifiers_json": json.dumps(ids, default=str, sort_keys=True),
+            "payload_json": json.dumps(dict(r.payload), default=str, sort_keys=True),
+            "destination_id": dest_id,
+            "error": error,
+            "created_at": r.intent_at or now,
+            "updated_at": now,
+            "destination_key": self.dkey,
+        }
+
+    # ---- settle one batch
+    def settle(
+        self,
+        batch: list[Item],
+        outcome: list[RecordResult] | BatchAccepted | BaseException,
+        occ: dict[str, str] | None = None,
+    ) -> None:
+        send = self.sync.mode == "send"
+        now = st.utc_now()
+        ids = None if send else self._all_accepted(batch, outcome)
+        if ids is not None:
+            with self.wh.transaction():
+                self.fence()
+                self._commit_accepted(batch, ids, now)
+            return
+        if isinstance(outcome, BaseException):
+            exc = outcome
+            if isinstance(exc, RejectedError):
+                results = [
+                    RecordResult(r.key, Outcome.REJECTED, f"request rejected: {exc}")
+                    for r, *_ in batch
+                ]
+            elif isinstance(exc, DestinationError):
+                # Retryable, auth or unknown: nothing proven. A send may still have left.
+                kind = Outcome.IN_DOUBT if send else Outcome.RETRYABLE
+                results = [
+                    RecordResult(r.key, kind, f"{type(exc).__name__}: {exc}") for r, *_ in batch
+                ]
+            else:
+                raise exc
+        else:
+            results = expand_results([r for r, *_ in batch], outcome)
+        for res in results:
+            if res.outcome is not Outcome.ACCEPTED and res.error:
+                self.first_error.setdefault(res.outcome, res.error)
+        by_key = {res.key: res for res in results}
+        missing = Outcome.IN_DOUBT if send else Outcome.RETRYABLE
+        resolved = [
+            (
+                item,
+                by_key.get(item[0].key)
+                or RecordResult(item[0].key, missing, "no result returned for this record"),
+            )
+            for item in batch
+        ]
+        with self.wh.transaction():
+            self.fence()
+            if send:
+                self._commit_send(resolved, occ or {}, now)
+            else:
+                self._commit_records(resolved, now)
+
+    @staticmethod
+    def _all_accepted(batch: list[Item], outcome: Any) -> Mapping[str, str] | None:
+        """The destination ids (key -> id) when every record of the batch was accepted, so
+        the batch can take the column-wise commit; None otherwise."""
+        if isinstance(outcome, BatchAccepted):
+            return outcome.destination_ids
+        if isinstance(outcome, BaseException) or len(outcome) != len(batch):
+            return None
+        accepted = Outcome.ACCEPTED
+        if not all(res.outcome is accepted for res in outcome):
+            return None
+        if {res.key for res in outcome} != {r.key for r, *_ in batch}:
+            return None
+        return {res.key: res.destination_id for res in outcome if res.destination_id}
+
+    def _status_of(self, outcome: Outcome, attempts: int) -> str:
+        if outcome == Outcome.ACCEPTED:
+            return "accepted"
+        if outcome == Outcome.SUPPRESSED:
+            return "parked"
+        if outcome == Outcome.REJECTED:
+            return "parked" if attempts >= self.max_attempts else "rejected"
+        if outcome == Outcome.IN_DOUBT:
+            return "in_doubt"
+        return "pending"
+
+    def _count(self, status: str) -> None:
+        r = self.result
+        if status == "accepted":
+            r.sent += 1
+        elif status == "rejected":
+            r.failed += 1
+        elif status == "parked":
+            r.parked += 1
+        elif status == "in_doubt":
+            r.in_doubt += 1
+        else:
+            r.pending += 1
+
+    def _commit_accepted(
+        self, batch: list[Item], destination_ids: Mapping[str, str], now: datetime
+    ) -> None:
+        """The common case: every record of the batch accepted. Written from the plan table in
+        SQL, so nothing per record is built in Python (destination ids, if any, are staged)."""
+        sync, wh, p, seq = self.sync, self.wh, self.table, self.seq
+        lo, hi = batch[0][1], batch[-1][1]
+        assert hi - lo + 1 == len(batch), "a batch is a run of consecutive plan rows"
+        self.result.sent += len(batch)
+        rng = [lo, hi]
+        if destination_ids:
+            ids = pa.table(
+                {
+                    "k": pa.array(list(destination_ids), pa.string()),
+                    "d": pa.array(list(destination_ids.values()), pa.string()),
+                }
+            )
+            stage = wh.stage("__ferry_ids", ids)
+        else:
+            stage = contextlib.nullcontext(None)
+        # Which deletes the batch needs, from the plan table (a few thousand rows): a delete
+        # whose key list comes out empty still scans sync_state, which grows with the audience.
+        held = any(item[3] & HELD for item in batch)
+        failing = any(item[3] & FAILING for item in batch)
+        with stage as ids_name:
+            join = f"left join {ids_name} i on i.k = p.__key" if ids_name else ""
+            dest = "i.d" if ids_name else "cast(null as varchar)"
+            if held:
+                wh.execute(
+                    f"delete from {st.STATE} where {OURS} and record_key in "
+                    f"(select __key from {p} where {seq} between ? and ? and __state_hash is not null)",
+                    [sync.name, self.dkey, *rng],
+                )
+            wh.execute(
+                f"insert into {st.STATE} ({', '.join(st.STATE_COLUMNS)}) select ?, p.__key, p.__hash, p.__ids, "
+                f"coalesce({dest}, p.__dest_id), ?, ?, ?, p.__profile from {p} p {join} "
+                f"where p.{seq} between ? and ? and p.__op not in {_LEAVING_SQL}",
+                [sync.name, now, self.result.run_id, self.dkey, *rng],
+            )
+            if failing:
+                wh.execute(
+                    f"delete from {st.STATUS} where {OURS} and record_key in "
+                    f"(select __key from {p} where {seq} between ? and ? and __in_status)",
+                    [sync.name, self.dkey, *rng],
+                )
+            wh.execute(
+                f"insert into {st.RESULTS} ({', '.join(st.RESULT_COLUMNS)}) select ?, ?, p.__key, {OPERATION_SQL}, "
+                f"'accepted', cast(null as varchar), p.__attempts + 1, {dest}, ? from {p} p {join} "
+                f"where p.{seq} between ? and ?",
+                [self.result.run_id, sync.name, now, *rng],
+            )
+
+    def _commit_records(self, resolved: list[tuple[Item, RecordResult]], now: datetime) -> None:
+        """One batch with some record not accepted: its outcomes staged as Arrow, joined to the plan table."""
+        seqs, statuses, errors, result_dest, attempts_after = [], [], [], [], []
+        for (r, seq, *_), res in resolved:
+            after = (
+                r.attempt - 1 + (1 if res.outcome in (Outcome.REJECTED, Outcome.SUPPRESSED) else 0)
+            )
+            status = self._status_of(res.outcome, after)
+            self._count(status)
+            seqs.append(seq)
+            statuses.append(status)
+            errors.append(res.error if status != "accepted" else None)
+            result_dest.append(res.destination_id)
+            attempts_after.append(after)
+        if not seqs:
+            return
+        outcomes = pa.table(
+            {
+                "seq": pa.array(seqs, pa.int64()),
+                "status": pa.array(statuses, pa.string()),
+                "error": pa.array(errors, pa.string()),
+                "rdest": pa.array(result_dest, pa.string()),
+                "after": pa.array(attempts_after, pa.int32()),
+            }
+        )
+        sync, wh, p = self.sync, self.wh, self.table
+        with wh.stage("__ferry_batch", outcomes) as b:
+            rows = f"from {p} p join {b} b on b.seq = p.{self.seq}"
+            wh.execute(
+                f"delete from {st.STATE} where {OURS} and record_key in "
+                f"(select p.__key {rows} where b.status = 'accepted' and p.__state_hash is not null)",
+                [sync.name, self.dkey],
+            )
+            wh.execute(
+                f"insert into {st.STATE} ({', '.join(st.STATE_COLUMNS)}) select ?, p.__key, p.__hash, p.__ids, "
+                f"coalesce(b.rdest, p.__dest_id), ?, ?, ?, p.__profile {rows} "
+                f"where b.status = 'accepted' and p.__op not in {_LEAVING_SQL}",
+                [sync.name, now, self.result.run_id, self.dkey],
+            )
+            # An add that left but was not accepted may still be at the destination: keep it
+            # known (it re-plans as add, or as remove if the member leaves). See write_ahead.
+            wh.execute(
+                f"insert into {st.STATE} ({', '.join(st.STATE_COLUMNS)}) select ?, p.__key, ?, p.__ids, "
+                f"cast(null as varchar), ?, ?, ?, p.__profile {rows} where b.status <> 'accepted' "
+                "and p.__op = 'add' and p.__state_hash is null",
+                [sync.name, PENDING_ADD, now, self.result.run_id, self.dkey],
+            )
+            wh.execute(
+                f"delete from {st.STATUS} where {OURS} and record_key in "
+                f"(select p.__key {rows} where b.status in ('accepted', 'rejected', 'parked') and p.__in_status)",
+                [sync.name, self.dkey],
+            )
+            wh.execute(
+                f"insert into {st.STATUS} ({', '.join(st.STATUS_COLUMNS)}) select ?, p.__key, p.__op, p.__hash, "
+                f"b.after, coalesce(b.error, b.status), b.status = 'parked', ?, ? {rows} "
+                "where b.status in ('rejected', 'parked')",
+                [sync.name, now, self.dkey],
+            )
+            wh.execute(
+                f"insert into {st.RESULTS} ({', '.join(st.RESULT_COLUMNS)}) select ?, ?, p.__key, {OPERATION_SQL}, "
+                f"b.status, b.error, p.__attempts + 1, b.rdest, ? {rows}",
+                [self.result.run_id, sync.name, now],
+            )
+
+    def _commit_send(
+        self, resolved: list[tuple[Item, RecordResult]], occ: dict[str, str], now: datetime
+    ) -> None:
+        ledger_rows = []
+        result_rows = []
+        for (r, *_), res in resolved:
+            attempts = r.attempt - 1 + (1 if res.outcome == Outcome.REJECTED else 0)
+            status = self._status_of(res.outcome, attempts)
+            self._count(status)
+            ledger_status = {
+                "accepted": st.SENT,
+                "rejected": st.REJECTED,
+                "in_doubt": st.IN_DOUBT,
+                "pending": st.RETRY,
+                "parked": "suppressed" if res.outcome == Outcome.SUPPRESSED else st.PARKED,
+            }[status]
+            ledger_rows.append(
+                self.ledger_row(
+                    r,
+                    occ.get(r.key, ""),
+                    ledger_status,
+                    attempts,
+                    res.destination_id,
+                    res.error,
+                    now,
+                )
+            )
+            result_rows.append((r, status, res.error, res.destination_id))
+        self.replace_ledger(ledger_rows)
+        self.wh.insert_rows(
+            st.RESULTS,
+            st.RESULT_COLUMNS,
+            _results_table(self.result.run_id, self.sync, result_rows, now),
+        )
+
+    def verdict(self) -> tuple[str, str | None]:
+        """(status, one-line reason) from what the run did; see RunResult."""
+        r, first = self.result, self.first_error
+        parts: list[str] = []
+        if self.stopped:
+            parts.append(self.stopped)
+        if r.in_doubt:
+            parts.append(
+                f"{r.in_doubt} sends in doubt ({first.get(Outcome.IN_DOUBT) or 'unsettled'}): "
+                "not sent again until the destination settles them"
+            )
+        if r.parked:
+            parts.append(
+                f"{r.parked} records parked ({first.get(Outcome.REJECTED) or first.get(Outcome.SUPPRESSED) or 'see ferry sync parked'})"
+            )
+        if r.failed:
+            parts.append(
+                f"{r.failed} records rejected ({first.get(Outcome.REJECTED) or 'rejected'}), retried next run"
+            )
+        if r.pending and not self.stopped:
+            parts.append(
+                f"{r.pending} records left pending ({first.get(Outcome.RETRYABLE) or 'retryable'}), retried next run"
+            )
+        reason = "; ".join(parts) or None
+        if self.stopped:
+            return "failed", reason
+        if r.in_doubt or r.parked:
+            return "needs_attention", reason
+        if r.failed or r.pending:
+            return "partial", reason
+        return "success", None
+
+
+_LEDGER_SCHEMA = pa.schema(
+    [
+        ("sync_name", pa.string()),
+        ("idempotency_key", pa.string()),
+        ("record_key", pa.string()),
+        ("occurrence", pa.string()),
+        ("status", pa.string()),
+        ("attempts", pa.int32()),
+        ("identifiers_json", pa.string()),
+        ("payload_json", pa.string()),
+        ("destination_id", pa.string()),
+        ("error", pa.string()),
+        ("created_at", pa.timestamp("us")),
+        ("updated_at", pa.timestamp("us")),
+        ("destination_key", pa.string()),
+    ]
+)

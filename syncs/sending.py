@@ -1,0 +1,309 @@
+"""Send a materialized plan: stream it in chunks, batch it by the destination's limits,
+keep up to `max_concurrency` requests in flight within its request budget, and have
+the runner settle every batch in order.
+
+Why settle in order: each batch's commit is its own transaction; settling strictly
+in submission order keeps the write-ahead's guarantee simple (everything before the
+oldest unsettled batch is committed) whatever the concurrency.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+import pyarrow as pa
+
+from connectors.base import (
+    DEFERRED,
+    AuthError,
+    BatchAccepted,
+    Destination,
+    DestinationError,
+    Outcome,
+    Record,
+    RecordResult,
+    RetryableError,
+    expand_results,
+)
+from syncs import lease
+from syncs import state as st
+from syncs.batching import batches
+from syncs.config import SyncConfig
+from syncs.plan import Plan, plan_sql_for
+from syncs.plan_sql import WORK_OPS, PlanSql, field_alias
+from syncs.records import Item, plan_records
+from syncs.runner import Runner
+from syncs.throttle import throttle_for
+from syncs.warehouse import Warehouse
+
+Progress = Callable[[int, int], None]
+
+
+def _plan_table_prefix(sync: SyncConfig) -> str:
+    return "plan_" + hashlib.md5(sync.name.encode()).hexdigest()[:10] + "_"
+
+
+def _drop_stale_plans(wh: Warehouse, sync: SyncConfig) -> None:
+    """Plan tables left by killed runs of this sync (runs of one sync never overlap)."""
+    prefix = _plan_table_prefix(sync)
+    for (name,) in wh.fetchall(
+        "select table_name from information_schema.tables where table_schema = ? and table_name like ?",
+        (st.SCHEMA, prefix + "%"),
+    ):
+        wh.execute(f"drop table if exists {st.SCHEMA}.{name}")
+
+
+def _materialize(
+    wh: Warehouse, sync: SyncConfig, plan_sql: PlanSql, run_id: str
+) -> tuple[str, str, int]:
+    """Write the changed rows (only those) to a numbered table.
+
+    Why not stream the plan query directly: an open read would pin the snapshot
+    while every batch commits, so the warehouse keeps all intermediate versions
+    (memory and time grow with the run). Chunks read by sequence number are short
+    queries; the table also makes the write-ahead exactly the set that is sent, and
+    each batch's commit is written from it in SQL. On DuckDB it is a temporary table
+    (the session's memory, no WAL: it is rebuilt by the next run anyway, and writing
+    it to the database file cost more than planning); elsewhere a table in
+    ferry_sync, because the Arrow reader is another connection.
+
+    Returns (table, row number column, rows). The row number column is dense: from 1,
+    or on DuckDB the temporary table's rowid (from 0, and stable: nothing is ever
+    deleted from it), whose range filters skip straight to the rows, where a
+    row_number() column costs a window over the whole change and a scan per read.
+    """
+    ops = ", ".join(f"'{o}'" for o in WORK_OPS)
+    local = wh.dialect == "duckdb"
+    name = f"{_plan_table_prefix(sync)}{run_id[:12]}"
+    table = name if local else f"{st.SCHEMA}.{name}"
+    numbered = "" if local else "row_number() over () as __seq, "
+    wh.execute(
+        f"create {'temporary ' if local else ''}table {table} as {plan_sql.base} "
+        f"select {numbered}* from planned where __op in ({ops})",
+        plan_sql.params,
+    )
+    [(rows,)] = wh.fetchall(f"select count(*) from {table}")
+    return table, ("rowid" if local else "__seq"), int(rows)
+
+
+def apply_plan(runner: Runner, p: Plan, progress: Progress | None, stream_rows: int) -> None:
+    sync, wh = runner.sync, runner.wh
+    if not p.work:
+        return
+    _drop_stale_plans(wh, sync)
+    table, seq, rows = _materialize(
+        wh, sync, plan_sql_for(sync, wh, True, runner.dkey), runner.result.run_id
+    )
+    runner.table, runner.seq = table, seq
+    try:
+        _send_all(runner, rows, progress, stream_rows)
+    finally:
+        wh.execute(f"drop table if exists {table}")
+
+
+# What a batch needs from the plan table in Python: the Record's fields (the rest stays in SQL).
+_STREAM_COLUMNS = (
+    "__key",
+    "__op",
+    "__attempts",
+    "__ids",
+    "__dest_id",
+    "__idem",
+    "__state_hash",
+    "__in_status",
+    "__state_ids",
+)
+
+
+def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows: int) -> None:
+    sync, wh, destination, table = runner.sync, runner.wh, runner.destination, runner.table
+    caps = destination.capabilities
+    if sync.mode in ("upsert", "mirror", "insert"):
+        runner.write_ahead()
+    total, done = rows, 0
+    if progress:
+        progress(0, total)
+    stream_columns = _STREAM_COLUMNS + (("__variant",) if sync.mode == "send" else ())
+    seq = runner.seq
+    first = 0 if seq == "rowid" else 1
+    columns = ", ".join(
+        (f"{seq} as __seq", *stream_columns, *(field_alias(f) for f in sync.payload_columns()))
+    )
+    sizes = caps.max_batch_bytes is not None
+
+    def build(chunk: pa.Table) -> list[Item]:
+        return [
+            item
+            for arrow_batch in chunk.to_batches()
+            for item in plan_records(sync, arrow_batch, sizes, runner.erase_as)
+        ]
+
+    def items() -> Iterator[Item]:
+        """Chunks read on this thread (the connection is not shared), turned into Records on
+        a helper thread one chunk ahead: that Python work overlaps the warehouse's commits
+        and the destination's requests, which release the GIL. Memory: two chunks."""
+        starts = iter(range(0, rows, stream_rows))
+        ahead: deque[Future] = deque()
+
+        def read_next() -> None:
+            start = next(starts, None)
+            if start is not None:
+                chunk = wh.fetch_arrow(
+                    f"select {columns} from {table} where {seq} >= ? and {seq} < ? order by {seq}",
+                    (first + start, first + start + stream_rows),
+                    local=True,
+                )
+                ahead.append(builder.submit(build, chunk))
+
+        with ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"records-{sync.name}"
+        ) as builder:
+            read_next()
+            read_next()
+            while ahead:
+                chunk_items = ahead.popleft().result()
+                read_next()
+                yield from chunk_items
+
+    workers = max(1, caps.max_concurrency)
+    pool = (
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"sync-{sync.name}")
+        if workers > 1
+        else None
+    )
+    in_flight: deque[tuple[list[Item], Future, dict[str, str] | None]] = deque()
+    stop: BaseException | None = None
+
+    send = sync.mode == "send"
+
+    def call(batch: list[Item]) -> list[RecordResult] | BatchAccepted:
+        records = [r for r, *_ in batch]
+        try:
+            return destination.write(records)
+        except DestinationError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a payload fault: see connectors.base.DestinationError
+            return _isolate_fault(destination, records, exc, send)
+
+    def settle_next() -> None:
+        nonlocal done, stop
+        batch, fut, occ = in_flight.popleft()
+        try:
+            outcome: list[RecordResult] | BatchAccepted | BaseException = fut.result()
+        except BaseException as exc:  # noqa: BLE001 - classified in settle()
+            outcome = exc
+        runner.settle(batch, outcome, occ)
+        if isinstance(outcome, (AuthError, RetryableError)) and stop is None:
+            stop = outcome
+        elif isinstance(outcome, lease.LeaseLost):
+            raise outcome
+        elif stop is None and (failure := _all_failed(outcome)) is not None:
+            # Per-record answers can hide a destination that is down (every send in doubt
+            # after a 5xx): after FAILING_BATCHES such batches in a row, stop like a
+            # RetryableError instead of spending the rest of the plan on it.
+            failing[0] += 1
+            if failing[0] >= FAILING_BATCHES:
+                stop = RetryableError(f"{failing[0]} requests in a row failed ({failure})")
+        else:
+            failing[0] = 0
+        done += len(batch)
+        if progress:
+            progress(done, total)
+
+    failing = [0]  # batches in a row in which nothing was accepted for a transient reason
+    # One request per send: each send's intent is committed just before its own request.
+    batch_caps = replace(caps, max_batch_records=1) if send and caps.request_per_send else caps
+    # The destination's request budget, shared with every other sync to it in this process.
+    pace = throttle_for(runner.dkey, caps.max_requests_per_second, workers)
+    try:
+        for batch in batches(items(), batch_caps, unique_keys=not send, size_of=_item_size):
+            if stop is not None:
+                break
+            pace.acquire()
+            occ = None
+            if send:
+                occ = runner.occurrences(batch)
+                batch = runner.write_intents(batch, occ)
+            if pool is None:
+                fut: Future = Future()
+                try:
+                    fut.set_result(call(batch))
+                except BaseException as exc:  # noqa: BLE001
+                    fut.set_exception(exc)
+                in_flight.append((batch, fut, occ))
+            else:
+                in_flight.append((batch, pool.submit(call, batch), occ))
+            while len(in_flight) >= workers:
+                settle_next()
+        while in_flight:
+            settle_next()
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    # Reached only when every batch that left was settled and committed (an exception,
+    # e.g. a kill, skips this and leaves the write-ahead for the next run to fold in).
+    runner.release_write_ahead()
+    if isinstance(stop, AuthError):
+        raise stop
+    if isinstance(stop, RetryableError):
+        left = runner.result.pending + runner.result.in_doubt + (total - done)
+        runner.stopped = (
+            f"stopped: the destination kept failing ({stop}); {left} records left for the next run"
+            + (f" ({total - done} of them not tried)" if total - done else "")
+        )
+
+
+FAILING_BATCHES = 5
+
+
+def _all_failed(outcome: Any) -> str | None:
+    """The first error when no record of the batch was accepted and every one failed for
+    a transient reason (in doubt, or retryable but not a destination's own deferral)."""
+    if not isinstance(outcome, list) or not outcome:
+        return None
+    for res in outcome:
+        if res.outcome is Outcome.IN_DOUBT:
+            continue
+        if res.outcome is Outcome.RETRYABLE and not (res.error or "").startswith(DEFERRED):
+            continue
+        return None
+    return outcome[0].error or outcome[0].outcome.value
+
+
+def _isolate_fault(
+    destination: Destination, records: list[Record], exc: Exception, send: bool
+) -> list[RecordResult]:
+    """A connector raised for some payload of the batch: find which, let the rest go on.
+
+    By the contract (connectors.base.DestinationError) such an exception left before
+    any request. One record: it is rejected with the exception's text. Idempotent
+    operations: each record is retried alone. Sends of several records per request
+    cannot be retried without risking a double send: they go to reconcile as in doubt.
+    """
+    reason = f"connector error: {type(exc).__name__}: {exc}"
+    if len(records) == 1:
+        return [RecordResult(records[0].key, Outcome.REJECTED, reason)]
+    if send:
+        return [RecordResult(r.key, Outcome.IN_DOUBT, reason) for r in records]
+    out: list[RecordResult] = []
+    for record in records:
+        try:
+            out.extend(expand_results([record], destination.write([record])))
+        except DestinationError:
+            raise
+        except Exception as one:  # noqa: BLE001 - this record's payload is the fault
+            out.append(
+                RecordResult(
+                    record.key, Outcome.REJECTED, f"connector error: {type(one).__name__}: {one}"
+                )
+            )
+    return out
+
+
+def _item_size(item: Item) -> int:
+    return item[2]

@@ -1,0 +1,155 @@
+"""Erasure reaches what send syncs left behind: the tool's message log and Ferry's send ledger.
+
+Real components: a DuckDB warehouse file, the Twilio sandbox over loopback HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from connectors.twilio.destination import TwilioDestination
+from connectors.twilio.sandbox import SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN, TwilioSandbox
+from syncs import engine
+from syncs import state as st
+from syncs.history import pending_erasures
+from tests.syncs.conftest import make_sync
+from tests.syncs.loopback import LoopbackDestination
+
+PEOPLE = [
+    ("p1", "+33612345671", "Ana"),
+    ("p2", "+33612345672", "Ben"),
+    ("p3", "+33612345673", "Cy"),
+]
+
+
+@pytest.fixture()
+def sandbox():
+    with TwilioSandbox() as sb:
+        yield sb
+
+
+def _twilio(sb: TwilioSandbox) -> TwilioDestination:
+    return TwilioDestination.from_options(
+        {
+            "account_sid": SANDBOX_ACCOUNT_SID,
+            "auth_token": SANDBOX_AUTH_TOKEN,
+            "base_url": sb.base_url + "/2010-04-01",
+            "from_number": "+15005550006",
+            "body": "Hi {first_name}, your offer awaits",
+        },
+        name="twilio_sms",
+    )
+
+
+def _sms_sync():
+    return make_sync(
+        "send",
+        channel="sms",
+        table="aud_sms",
+        identifiers={"phone": "phone"},
+        name="aud_sms__twilio_sms",
+        audience="aud_sms",
+    )
+
+
+def _audience(conn, people) -> None:
+    conn.execute(
+        "create or replace table audiences.aud_sms (profile_id varchar, phone varchar, "
+        "first_name varchar, variant varchar, entered_at varchar)"
+    )
+    for pid, phone, name in people:
+        conn.execute(
+            "insert into audiences.aud_sms values (?, ?, ?, null, '2026-12-01')", [pid, phone, name]
+        )
+    conn.execute("delete from marts.customer_consent where channel = 'sms'")
+    conn.execute(
+        "insert into marts.customer_consent select profile_id, 'sms', true, 'test', null from audiences.aud_sms"
+    )
+
+
+def _erase(conn, *profiles: str) -> None:
+    conn.execute(
+        "create table if not exists marts.erased_profiles (profile_id varchar, erased_at timestamp)"
+    )
+    for p in profiles:
+        conn.execute("insert into marts.erased_profiles values (?, now())", [p])
+        conn.execute("delete from audiences.aud_sms where profile_id = ?", [p])
+
+
+def _ledger(conn, key: str) -> list[tuple]:
+    return conn.execute(
+        f"select status, identifiers_json, payload_json, destination_id, error from {st.LEDGER} "
+        "where record_key = ?",
+        [key],
+    ).fetchall()
+
+
+def test_an_erased_persons_messages_are_deleted_at_twilio_and_scrubbed_from_the_ledger(
+    conn, sandbox
+) -> None:
+    _audience(conn, PEOPLE)
+    sync, dest = _sms_sync(), _twilio(sandbox)
+    assert engine.run(sync, conn, dest).sent == 3
+    sandbox.advance()  # delivered: Twilio lets a finished message be deleted
+    [(_, _, _, sid_p2, _)] = _ledger(conn, "p2")
+    assert sid_p2 in sandbox.state.messages
+
+    _erase(conn, "p2")
+    preview = engine.plan(sync, conn, destination=dest)
+    assert preview.counts["erase"] == 1 and "1 erasures" in preview.headline()
+    r = engine.run(sync, conn, dest)
+
+    assert r.status == "success", r.error
+    assert r.sent == 0 and r.planned["erase"] == 1  # erased, nothing sent again
+    assert sid_p2 not in sandbox.state.messages
+    assert {m["to"] for m in sandbox.state.outbound()} == {"+33612345671", "+33612345673"}
+    deletes = [q for q in sandbox.request_log if q.method == "DELETE"]
+    assert [q.path.rsplit("/", 1)[-1] for q in deletes] == [f"{sid_p2}.json"]
+    # The ledger keeps the exactly-once book (key, status, SID), not the person.
+    assert _ledger(conn, "p2") == [("sent", None, None, sid_p2, "erased")]
+    assert "+33612345672" not in json.dumps(
+        conn.execute(f"select * from {st.LEDGER}").fetchall(), default=str
+    )
+    assert all(row[1] for row in _ledger(conn, "p1") + _ledger(conn, "p3"))
+    assert pending_erasures(conn) == []
+    assert conn.execute(
+        f"select planned_erasures from {st.RUNS} where run_id = ?", [r.run_id]
+    ).fetchone() == (1,)
+    # Confirmed: the next run has nothing left to erase.
+    assert engine.plan(sync, conn, destination=dest).counts["erase"] == 0
+    assert engine.run(sync, conn, dest).planned.get("erase", 0) == 0
+
+
+def test_a_message_twilio_is_still_processing_is_erased_by_a_later_run(conn, sandbox) -> None:
+    _audience(conn, PEOPLE[:2])
+    sync, dest = _sms_sync(), _twilio(sandbox)
+    engine.run(sync, conn, dest)  # queued at Twilio, not yet delivered
+    _erase(conn, "p1")
+
+    r = engine.run(sync, conn, dest)
+    assert r.status == "partial" and "20009" in (r.error or ""), r.error
+    [left] = pending_erasures(conn)
+    assert left["sync"] == sync.name and left["pending"] == 1 and "20009" in left["last_error"]
+    assert _ledger(conn, "p1")[0][1] is not None  # kept until Twilio has deleted the message
+
+    sandbox.advance()
+    r = engine.run(sync, conn, dest)
+    assert r.status == "success", r.error
+    assert pending_erasures(conn) == []
+    assert _ledger(conn, "p1")[0][1:3] == (None, None)
+    assert {m["to"] for m in sandbox.state.outbound()} == {"+33612345672"}
+
+
+def test_a_destination_that_cannot_delete_messages_still_loses_nothing_but_the_personal_data(
+    conn,
+) -> None:
+    _audience(conn, PEOPLE)
+    sync, dest = _sms_sync(), LoopbackDestination()
+    assert engine.run(sync, conn, dest).sent == 3
+    _erase(conn, "p3")
+    r = engine.run(sync, conn, dest)
+    assert r.status == "success" and r.planned["erase"] == 1 and len(dest.sends) == 3
+    assert _ledger(conn, "p3")[0][:3] == ("sent", None, None)
+    assert pending_erasures(conn) == []
