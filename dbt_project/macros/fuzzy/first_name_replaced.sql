@@ -9,8 +9,10 @@
     the name's frequency (twins are as common under any name). Without that
     evidence the pair stays in the review queue (first_name_differs). `pair` is a
     relation with int_fuzzy_links' level columns; a and b are lowercased first
-    names. -#}
+    names. Var fuzzy_first_name_evidence: false restores the blanket refusal (to
+    measure what the evidence changes). -#}
 {% macro fuzzy_first_name_replaced(pair, a, b) -%}
+{%- if not var('fuzzy_first_name_evidence', true) %}false{% else -%}
 (
     {{ pair }}.name_level = 'last name exact, first name different'
     and {{ pair }}.birth_date_level = 'Exact match on birth_date'
@@ -27,6 +29,7 @@
         or {{ fuzzy_first_name_part_of(b, a) }}
     )
 )
+{%- endif %}
 {%- endmacro %}
 
 {#- True when first name b (3 letters or more) is one part of compound first name
