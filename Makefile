@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export FERRY_HOME ?= $(CURDIR)/.ferry
 export DAGSTER_HOME ?= $(FERRY_HOME)/dagster
 
-.PHONY: demo test test-all ui bench venv system-deps lint clean
+.PHONY: demo test test-all ui bench venv system-deps lint dbt-rules clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -45,7 +45,13 @@ bench: $(STAMP) system-deps
 # The same linters `make test` runs (tests/test_linters.py), on their own.
 lint: $(STAMP)
 	$(BIN)/ruff check orchestration syncs connectors identity sample_data tests benchmarks dbt_project/models
-	cd dbt_project && ../$(BIN)/sqlfluff lint models/marts models/audiences models/reporting
+	cd dbt_project && ../$(BIN)/sqlfluff lint models tests
+
+# dbt-project-evaluator's documentation, structure and governance rules over the
+# manifest, plus every built column of marts, audiences and reports described
+# (tests/test_dbt_project_rules.py; the last test builds the sample warehouse).
+dbt-rules: $(STAMP)
+	$(BIN)/python -m pytest tests/test_dbt_project_rules.py -q
 
 clean:
 	rm -rf $(VENV) .ferry dbt_project/target dbt_project/logs

@@ -12,7 +12,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class Operation(str, Enum):
@@ -101,6 +104,8 @@ class BatchAccepted:
 
     # record key -> the vendor's id for it, where the vendor gives one
     destination_ids: Mapping[str, str] = field(default_factory=dict)
+    # One id for every record not in destination_ids (e.g. the webhook's batch id).
+    destination_id: str | None = None
 
 
 def expand_results(
@@ -109,8 +114,48 @@ def expand_results(
     """One RecordResult per record, whichever form `write()` answered in."""
     if not isinstance(answer, BatchAccepted):
         return answer
-    ids = answer.destination_ids
-    return [RecordResult(r.key, Outcome.ACCEPTED, destination_id=ids.get(r.key)) for r in records]
+    ids, shared = answer.destination_ids, answer.destination_id
+    return [
+        RecordResult(r.key, Outcome.ACCEPTED, destination_id=ids.get(r.key, shared))
+        for r in records
+    ]
+
+
+@dataclass(frozen=True)
+class JsonBatch:
+    """A batch as Arrow columns, each payload already JSON text: for destinations that put
+    payloads on the wire as JSON (`write_json`), so no Python object is built per record.
+
+    Columns (one value per record): `keys`, `operations` (Operation values), `payloads`
+    (a JSON object's text, written by connectors.json_columns: what `json.dumps` of the
+    Record's payload would write, compact), `attempts`, `idempotency_keys` (send mode).
+    `records()` gives the same batch as Records, for a destination's slow path.
+    """
+
+    keys: pa.Array
+    operations: pa.Array
+    payloads: pa.Array
+    attempts: pa.Array
+    idempotency_keys: pa.Array | None = None
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def records(self) -> list[Record]:
+        import json
+
+        idem = self.idempotency_keys.to_pylist() if self.idempotency_keys is not None else None
+        return [
+            Record(key, Operation(op), json.loads(payload), idem[i] if idem else None, attempt)
+            for i, (key, op, payload, attempt) in enumerate(
+                zip(
+                    self.keys.to_pylist(),
+                    self.operations.to_pylist(),
+                    self.payloads.to_pylist(),
+                    self.attempts.to_pylist(),
+                )
+            )
+        ]
 
 
 class DestinationError(Exception):
@@ -238,6 +283,10 @@ class Destination(Protocol):
     # - destination_identity: str, type + account + list/audience (never a secret); sync
     #   state belongs to it, so a re-pointed sync starts fresh at the new target.
     # - target_label: str, "sandbox" or the real host, shown in every plan and run.
+
+    # Optional, for destinations that send JSON (read with getattr, see JsonBatch):
+    # - write_json(batch: JsonBatch) -> list[RecordResult] | BatchAccepted, the same
+    #   contract as write() for the same records; the engine uses it outside send mode.
 
     def reconcile(self, records: list[Record]) -> list[RecordResult]:
         """Settle in-doubt sends by looking them up at the destination by idempotency key.

@@ -378,6 +378,9 @@ class SandboxServer:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body leave in two writes: with Nagle on, every answer waited for
+            # the client's delayed ACK (40 ms a request on loopback).
+            disable_nagle_algorithm = True
 
             def _serve(self) -> None:
                 server._handle(self)

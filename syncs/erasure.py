@@ -38,6 +38,7 @@ from connectors.base import (
 from syncs import state as st
 from syncs.config import SyncConfig
 from syncs.plan_sql import erased_relation
+from syncs.throttle import throttle_for
 from syncs.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -70,8 +71,14 @@ def erasable_sends(wh: Warehouse, sync: SyncConfig, dkey: str) -> int:
 
 def erase_sent(runner: Runner) -> int:
     """Erase what a send sync's ledger holds of erased people; returns how many sends it
-    found to erase (counted as the run's planned erasures)."""
-    sync, wh = runner.sync, runner.wh
+    found to erase (the run's planned erasures). Sets `erased` and `erasures_left` on the
+    run's result and `erasure_error` on the runner (its verdict reports them).
+
+    Paced by the destination's request budget (shared with every sync to it), and each
+    chunk is committed under the lease (`fence`): a long backlog neither overruns the
+    vendor nor loses its progress to a kill, and a run that lost its lease stops.
+    """
+    sync, wh, result = runner.sync, runner.wh, runner.result
     if sync.mode != "send":
         return 0
     erased = erased_relation(wh, sync.marts_schema)
@@ -83,30 +90,34 @@ def erase_sent(runner: Runner) -> int:
     if not rows:
         return 0
     delete = getattr(runner.destination, "erase_messages", None)
-    scrub = [ik for ik, _key, sid in rows if not (callable(delete) and sid)]
-    failed: dict[str, str] = {}
-    if callable(delete):
-        asks = [
-            (ik, Record(key, Operation.DELETE, {"_destination_id": sid}, ik))
-            for ik, key, sid in rows
-            if sid
-        ]
-        size = max(1, runner.destination.capabilities.max_batch_records)
-        for start in range(0, len(asks), size):
-            chunk = asks[start : start + size]
-            for (ik, _record), res in zip(chunk, _ask(delete, [r for _, r in chunk]), strict=True):
-                if res.outcome is Outcome.ACCEPTED:
-                    scrub.append(ik)
-                    continue
-                error = f"{FAILED}{res.error or res.outcome.value}"
-                failed[ik] = error
-                if res.outcome is Outcome.REJECTED:
-                    runner.result.failed += 1
-                    runner.first_error.setdefault(Outcome.REJECTED, error)
-                else:
-                    runner.result.pending += 1
-                    runner.first_error.setdefault(Outcome.RETRYABLE, error)
-    _update(runner, scrub, failed)
+    if not callable(delete):
+        delete = None
+    local = [ik for ik, _key, sid in rows if not (delete and sid)]
+    _update(runner, local, {})
+    result.erased += len(local)
+    if delete is None:
+        return len(rows)
+    caps = runner.destination.capabilities
+    asks = [
+        (ik, Record(key, Operation.DELETE, {"_destination_id": sid}, ik))
+        for ik, key, sid in rows
+        if sid
+    ]
+    size = 1 if caps.request_per_send else max(1, caps.max_batch_records)
+    pace = throttle_for(runner.dkey, caps.max_requests_per_second, caps.max_concurrency)
+    for start in range(0, len(asks), size):
+        chunk = asks[start : start + size]
+        pace.acquire()
+        scrub, failed = [], {}
+        for (ik, _record), res in zip(chunk, _ask(delete, [r for _, r in chunk]), strict=True):
+            if res.outcome is Outcome.ACCEPTED:
+                scrub.append(ik)
+                continue
+            failed[ik] = f"{FAILED}{res.error or res.outcome.value}"
+            runner.erasure_error = runner.erasure_error or failed[ik]
+        _update(runner, scrub, failed)
+        result.erased += len(scrub)
+        result.erasures_left += len(failed)
     return len(rows)
 
 
@@ -131,7 +142,8 @@ def _ask(
 
 
 def _update(runner: Runner, scrub: list[str], failed: dict[str, str]) -> None:
-    """Scrubbed rows lose identifiers and payload; failed ones keep them and say why."""
+    """Scrubbed rows lose identifiers and payload; failed ones keep them and say why. One
+    commit, under the lease; rows a reconcile has put back in doubt are never touched."""
     if not scrub and not failed:
         return
     wh, now = runner.wh, st.utc_now()
@@ -143,12 +155,13 @@ def _update(runner: Runner, scrub: list[str], failed: dict[str, str]) -> None:
         }
     )
     with wh.transaction(), wh.stage("__ferry_erased_sends", rows) as staged:
+        runner.fence()
         for gone in (True, False):
             personal = "identifiers_json = null, payload_json = null, " if gone else ""
             wh.execute(
-                f"update {st.LEDGER} set {personal}error = (select e.err from {staged} e "
-                f"where e.ik = {st.LEDGER}.idempotency_key), updated_at = ? "
-                "where sync_name = ? and destination_key = ? and idempotency_key in "
-                f"(select ik from {staged} where gone = {'true' if gone else 'false'})",
+                f"update {st.LEDGER} as l set {personal}error = e.err, updated_at = ? "
+                f"from {staged} e where e.ik = l.idempotency_key and e.gone = {'true' if gone else 'false'} "
+                "and l.sync_name = ? and l.destination_key = ? "
+                f"and l.status not in ('{st.INTENT}', '{st.IN_DOUBT}')",
                 (now, runner.sync.name, runner.dkey),
             )

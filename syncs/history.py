@@ -91,22 +91,21 @@ def pending_erasures(conn: Any, marts_schema: str = "marts") -> list[dict[str, A
     if not (wh.table_exists(st.SCHEMA, "sync_state") and wh.table_exists(marts_schema, ERASED)):
         return []
     held = (
-        f"select s.sync_name, s.destination_key, e.erased_at, f.last_error "
+        "select s.sync_name, s.destination_key, e.erased_at, f.last_error as last_error "
         f"from {st.STATE} s join {marts_schema}.{ERASED} e on e.profile_id = coalesce(s.profile_id, s.record_key) "
         f"left join {st.STATUS} f on f.sync_name = s.sync_name and f.record_key = s.record_key "
         "and f.destination_key = s.destination_key"
     )
     # Send syncs: messages and ledger rows still holding an erased person's data (syncs.erasure).
     sent = (
-        f"select l.sync_name, l.destination_key, e.erased_at, "
-        f"case when substr(l.error, 1, {len(ERASURE_FAILED)}) = '{ERASURE_FAILED}' then l.error end "
+        "select l.sync_name, l.destination_key, e.erased_at, "
+        f"case when substr(l.error, 1, {len(ERASURE_FAILED)}) = '{ERASURE_FAILED}' then l.error end as last_error "
         f"from {st.LEDGER} l join {marts_schema}.{ERASED} e on cast(e.profile_id as varchar) = l.record_key "
         "where l.identifiers_json is not null or l.payload_json is not null"
     )
     rows = wh.fetchall(
-        f"select sync_name, destination_key, count(*), min(erased_at), max(last_error) "
-        f"from ({held} union all {sent}) p (sync_name, destination_key, erased_at, last_error) "
-        "group by 1, 2 order by 1, 2"
+        "select sync_name, destination_key, count(*), min(erased_at), max(last_error) "
+        f"from ({held} union all {sent}) p group by 1, 2 order by 1, 2"
     )
     return [
         {

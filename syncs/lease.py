@@ -89,6 +89,13 @@ class Lease:
             f"update {LEASES} set heartbeat_at = ?, expires_at = ? where sync_name = ? and run_id = ?",
             (now, now + timedelta(seconds=self.ttl), self.sync_name, self.run_id),
         )
+        self.check()
+
+    def check(self) -> None:
+        """Raise LeaseLost if another run holds the lease now (a read: no commit needed).
+
+        Between the commits that renew it, the engine checks before each request, so a
+        run whose lease was taken over stops before sending more."""
         row = self.wh.fetchone(f"select run_id from {LEASES} where sync_name = ?", (self.sync_name,))
         if not row or row[0] != self.run_id:
             raise LeaseLost(

@@ -250,8 +250,19 @@ def build_plan_sql(
             f"{idem} as __idem, {ids_json} as __ids from src)"
         ),
         *policy.ctes,
-        f"judged as (select h.*, {policy.reason} as __reason from hashed h {policy.joins})",
     ]
+    # An erased person never gets anything new, whatever the mode, even if an audience
+    # still lists them (marts filter erased profiles, but a hand-written audience may not).
+    reason, joins = policy.reason, policy.joins
+    erased_marts = erased_relation(wh, sync.marts_schema)
+    if erased_marts:
+        ctes.append(
+            "erased_ids as (select distinct cast(profile_id as varchar) as profile_id "
+            f"from {erased_marts})"
+        )
+        reason = f"case when er.profile_id is not null then 'suppressed_erasure' else {reason} end"
+        joins = f"{joins} left join erased_ids er on er.profile_id = h.__profile"
+    ctes.append(f"judged as (select h.*, {reason} as __reason from hashed h {joins})")
     if state_ready:
         erased = (
             erased_relation(wh, sync.marts_schema) if sync.mode not in ("send", "delete") else None

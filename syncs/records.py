@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.base import REPLACED_IDENTIFIERS, Capabilities, Operation, Record
+from connectors.base import REPLACED_IDENTIFIERS, Capabilities, JsonBatch, Operation, Record
+from connectors.json_columns import dumps, json_objects, json_text
 from syncs.batching import payload_sizes, record_bytes
 from syncs.config import SyncConfig
 from syncs.plan_sql import LEAVING_OPS
@@ -134,3 +137,119 @@ def _replaced(
         if k in identifiers and v not in (None, "") and payload.get(k) != v
     }
     return before if changed else {}
+
+
+# ---- the column-wise path: plan rows -> JSON payloads, for destinations with write_json
+
+
+@dataclass
+class ArrowBatch:
+    """One batch of consecutive plan rows as columns (connectors.base.JsonBatch), for a
+    destination that takes JSON payloads: no Record is built unless it answers per record."""
+
+    json: JsonBatch
+    rows: pa.Table  # the plan rows (stream columns), to build Items on the slow path
+    lo: int  # first and last __seq: a batch is a run of consecutive plan rows
+    hi: int
+    held: bool  # some row has a sync_state row (HELD)
+    failing: bool  # some row has a record_status row (FAILING)
+
+    def __len__(self) -> int:
+        return self.rows.num_rows
+
+    def items(self, sync: SyncConfig, erase_as: Operation) -> list[Item]:
+        """The same rows as Items (Records), for per-record answers and payload faults."""
+        return [
+            item for b in self.rows.to_batches() for item in plan_records(sync, b, False, erase_as)
+        ]
+
+
+_OP_NAMES = pa.array(list(_OPERATIONS) + ["erase"], pa.string())
+
+
+def json_payloads(sync: SyncConfig, rows: pa.Table, erase_as: Operation) -> JsonBatch:
+    """The plan rows as a JsonBatch whose payloads are the text `plan_records` would build.
+
+    Adds and updates (the bulk of a run) are written column-wise; the rest (removals,
+    deletes, sends, an update carrying `_replaced_identifiers`) through `plan_records`,
+    row by row, so both paths stay one mapping.
+    """
+    n = rows.num_rows
+
+    def col(name: str) -> pa.Array:
+        return rows.column(name).combine_chunks()
+
+    op = col("__op")
+    members = []
+    for name, (_c, on_null) in sync.payload_columns().items():
+        text = json_text(col(f"p__{name}"))
+        members.append((name, pc.fill_null(text, "null") if on_null == "clear" else text))
+    payloads = json_objects(members, n)
+    ids, state_ids = col("__ids"), col("__state_ids")
+    replaced = pc.and_(
+        pc.equal(op, "update"),
+        pc.and_(pc.not_equal(state_ids, ""), pc.not_equal(state_ids, ids)),
+    )
+    slow = pc.or_(
+        pc.invert(pc.is_in(op, value_set=pa.array(["add", "update"]))),
+        pc.fill_null(replaced, False),
+    )
+    if pc.any(slow).as_py():
+        built = [
+            dumps(dict(record.payload))
+            for b in rows.filter(slow).to_batches()
+            for record, *_ in plan_records(sync, b, False, erase_as)
+        ]
+        payloads = pc.replace_with_mask(payloads, slow, pa.array(built, pa.string()))
+    operations = pa.array(
+        [o.value for o in _OPERATIONS.values()] + [erase_as.value], pa.string()
+    ).take(pc.index_in(op, value_set=_OP_NAMES))
+    attempts = pc.add(pc.fill_null(col("__attempts"), 0), 1)
+    return JsonBatch(col("__key"), operations, payloads, attempts)
+
+
+def arrow_batches(
+    sync: SyncConfig, chunk: pa.Table, caps: Capabilities, erase_as: Operation
+) -> list[ArrowBatch]:
+    """A chunk of plan rows cut into batches within the destination's limits (records, and
+    payload bytes measured as `record_bytes` measures them: JSON text + 2)."""
+    n = chunk.num_rows
+    if not n:
+        return []
+    whole = json_payloads(sync, chunk, erase_as)
+    seqs = chunk.column("__seq").to_numpy()
+    held = pc.is_valid(chunk.column("__state_hash")).to_numpy(zero_copy_only=False)
+    failing = pc.fill_null(chunk.column("__in_status"), False).to_numpy(zero_copy_only=False)
+    max_records = max(1, caps.max_batch_records)
+    bounds = []
+    if caps.max_batch_bytes:
+        sizes = pc.add(pc.binary_length(whole.payloads), 2).to_numpy()
+        ends = np.cumsum(sizes)
+        start = 0
+        while start < n:
+            base = ends[start - 1] if start else 0
+            fit = int(np.searchsorted(ends, base + caps.max_batch_bytes, side="right"))
+            end = min(start + max_records, max(fit, start + 1))  # one too big travels alone
+            bounds.append((start, end))
+            start = end
+    else:
+        bounds = [(s, min(s + max_records, n)) for s in range(0, n, max_records)]
+    out = []
+    for start, end in bounds:
+        k = end - start
+        out.append(
+            ArrowBatch(
+                JsonBatch(
+                    whole.keys.slice(start, k),
+                    whole.operations.slice(start, k),
+                    whole.payloads.slice(start, k),
+                    whole.attempts.slice(start, k),
+                ),
+                chunk.slice(start, k),
+                int(seqs[start]),
+                int(seqs[end - 1]),
+                bool(held[start:end].any()),
+                bool(failing[start:end].any()),
+            )
+        )
+    return out

@@ -38,6 +38,8 @@ class RunResult:
     pending: int = 0  # retryable: left for the next run, no attempt counted
     in_doubt: int = 0  # send mode: answer lost, to reconcile next run
     reconciled: int = 0  # in-doubt sends settled at the start of this run
+    erased: int = 0  # send mode: sends of erased people erased this run (syncs.erasure)
+    erasures_left: int = 0  # send mode: erasures the destination could not do yet
     duration_s: float = 0.0
     error: str | None = None
     started_at: datetime | None = None

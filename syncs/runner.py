@@ -1,18 +1,21 @@
 """One run's working set: the write-ahead before records leave, and the commit of each
 batch's answer (state, failing records, per-record results, the send ledger).
 
-Why commits look like this: state is committed per batch, in one transaction with
-that batch's results, only after the destination answered; every transaction that
-lets records leave renews the sync's lease first (`fence`), so a run that lost it
-stops before sending more.
+Why commits look like this: state is committed only after the destination answered,
+in one transaction with those records' results; outside send mode the commits of
+several batches are staged and flushed together (see `Runner.flush` for why a kill
+loses nothing). Every transaction that lets records leave renews the sync's lease
+first (`fence`), and each request whose commit is staged checks it (`check_lease`),
+so a run that lost it stops before sending more.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -32,7 +35,7 @@ from syncs import lease
 from syncs import state as st
 from syncs.config import SyncConfig
 from syncs.plan_sql import LEAVING_OPS, PENDING_ADD, PENDING_REMOVE
-from syncs.records import FAILING, HELD, OPERATION_SQL, Item, erase_operation
+from syncs.records import FAILING, HELD, OPERATION_SQL, ArrowBatch, Item, erase_operation
 from syncs.run_result import RunResult
 from syncs.warehouse import Warehouse
 from syncs.write_ahead import pending_prefix
@@ -74,6 +77,24 @@ def _results_table(
     )
 
 
+# A staged commit waits at most this many batches or seconds (see Runner.flush).
+COMMIT_BATCHES = 16
+COMMIT_SECONDS = 1.0
+
+
+@dataclass
+class _Accepted:
+    """Consecutive plan rows [lo, hi] the destination accepted whole, waiting for flush()."""
+
+    lo: int
+    hi: int
+    ids: dict[str, str]  # record key -> destination id, where the destination gave one
+    held: bool  # some row has a sync_state row to replace
+    failing: bool  # some row has a record_status row to clear
+    # (lo, hi, id): one destination id for every row of a sub-range (a webhook's batch id)
+    shared: list[tuple[int, int, str]] = field(default_factory=list)
+
+
 class Runner:
     """One run's mutable working set (kept out of the public API)."""
 
@@ -95,10 +116,15 @@ class Runner:
         self.erase_as = erase_operation(destination.capabilities)
         self.first_error: dict[Outcome, str] = {}  # the first error per outcome, for the summary
         self.stopped: str | None = None  # why the run stopped before the end of its plan
+        self.erasure_error: str | None = None  # the first erasure a destination refused or deferred
         self.max_attempts = sync.policies.max_attempts
-        self.table = ""  # the materialized plan of this run (see _materialize)
+        self.table = ""  # the materialized plan of this run (see syncs.sending._materialize)
         self.seq = "__seq"  # its row number column (DuckDB: the temporary table's rowid)
         self.pending: str | None = None  # this run's write-ahead table
+        # Settled batches whose commit waits for the next flush(), in order.
+        self._staged: list[_Accepted | pa.Table] = []
+        self._staged_batches = 0
+        self._staged_since = 0.0
 
     # ---- send ledger
     def occurrences(self, batch: list[Item]) -> dict[str, str]:
@@ -131,6 +157,11 @@ class Runner:
             self.fence()
             self.replace_ledger(rows)
         return batch
+
+    def check_lease(self) -> None:
+        """Before a request whose commit is staged: still this run's lease? (LeaseLost if not)"""
+        if self.lease is not None:
+            self.lease.check()
 
     def fence(self) -> None:
         """Inside a transaction that lets records leave: renew the lease or stop (LeaseLost)."""
@@ -221,13 +252,30 @@ class Runner:
         outcome: list[RecordResult] | BatchAccepted | BaseException,
         occ: dict[str, str] | None = None,
     ) -> None:
+        """Take one batch's answer: counted now, its commit staged for the next `flush()`.
+
+        Send mode commits at once (each send keeps its own intent and answer commits,
+        see `write_intents`). Other modes stage the commit: see `flush` for why that
+        is safe against a kill.
+        """
         send = self.sync.mode == "send"
-        now = st.utc_now()
+        if isinstance(batch, ArrowBatch):
+            if isinstance(outcome, BatchAccepted):
+                self.result.sent += len(batch)
+                self._stage_accepted(batch.lo, batch.hi, batch.held, batch.failing, outcome)
+                return
+            batch = batch.items(self.sync, self.erase_as)
         ids = None if send else self._all_accepted(batch, outcome)
         if ids is not None:
-            with self.wh.transaction():
-                self.fence()
-                self._commit_accepted(batch, ids, now)
+            self.result.sent += len(batch)
+            lo, hi = batch[0][1], batch[-1][1]
+            assert hi - lo + 1 == len(batch), "a batch is a run of consecutive plan rows"
+            # Which deletes the commit needs, from the plan table (a few thousand rows): a
+            # delete whose key list comes out empty still scans sync_state, which grows with
+            # the audience.
+            held = any(item[3] & HELD for item in batch)
+            failing = any(item[3] & FAILING for item in batch)
+            self._stage_accepted(lo, hi, held, failing, ids)
             return
         if isinstance(outcome, BaseException):
             exc = outcome
@@ -259,12 +307,76 @@ class Runner:
             )
             for item in batch
         ]
+        if send:
+            with self.wh.transaction():
+                self.fence()
+                self._commit_send(resolved, occ or {}, st.utc_now())
+            return
+        self._stage(self._outcomes(resolved))
+
+    def _stage(self, commit: _Accepted | pa.Table) -> None:
+        if not self._staged:
+            self._staged_since = time.monotonic()
+        self._staged.append(commit)
+        self._staged_batches += 1
+
+    def _stage_accepted(
+        self, lo: int, hi: int, held: bool, failing: bool, ids: Mapping[str, str] | BatchAccepted
+    ) -> None:
+        """Plan rows [lo, hi] accepted whole; `ids` their destination ids (key -> id, or a
+        BatchAccepted whose one id, if any, holds for every row it does not name)."""
+        shared = None
+        if isinstance(ids, BatchAccepted):
+            shared, ids = ids.destination_id, ids.destination_ids
+        last = self._staged[-1] if self._staged else None
+        if isinstance(last, _Accepted) and last.hi + 1 == lo:
+            # Consecutive accepted batches: one range, one set of statements at flush.
+            last.hi = hi
+            last.held |= held
+            last.failing |= failing
+            last.ids.update(ids)
+            self._staged_batches += 1
+        else:
+            last = _Accepted(lo, hi, dict(ids), held, failing)
+            self._stage(last)
+        if shared is not None:
+            last.shared.append((lo, hi, shared))
+
+    def commit_due(self) -> bool:
+        """Staged commits have waited long enough (COMMIT_BATCHES batches or COMMIT_SECONDS)."""
+        if not self._staged:
+            return False
+        return (
+            self._staged_batches >= COMMIT_BATCHES
+            or time.monotonic() - self._staged_since >= COMMIT_SECONDS
+        )
+
+    def flush(self) -> None:
+        """Commit every staged batch, in order, in one transaction fenced by the lease.
+
+        Why a commit may wait (at most COMMIT_BATCHES batches or COMMIT_SECONDS): one
+        transaction per batch was most of the engine's time per record, and the one
+        thread that commits capped how many requests could be in flight. Waiting is
+        safe against a kill because nothing of this run relies on a batch's commit
+        until the run ends: every add it sends is in its write-ahead table, every
+        removal is marked PENDING_REMOVE, and an update's state keeps the old hash.
+        A batch the destination accepted but whose commit a kill lost is planned
+        again by the next run (add, remove or update again: idempotent upserts and
+        removals). The write-ahead is released only after the last flush. Send mode
+        never stages (a send is not idempotent: its intent and answer commit at once).
+        """
+        if not self._staged:
+            return
+        now = st.utc_now()
         with self.wh.transaction():
             self.fence()
-            if send:
-                self._commit_send(resolved, occ or {}, now)
-            else:
-                self._commit_records(resolved, now)
+            for commit in self._staged:
+                if isinstance(commit, _Accepted):
+                    self._commit_accepted(commit, now)
+                else:
+                    self._commit_records(commit, now)
+        self._staged.clear()
+        self._staged_batches = 0
 
     @staticmethod
     def _all_accepted(batch: list[Item], outcome: Any) -> Mapping[str, str] | None:
@@ -305,33 +417,45 @@ class Runner:
         else:
             r.pending += 1
 
-    def _commit_accepted(
-        self, batch: list[Item], destination_ids: Mapping[str, str], now: datetime
-    ) -> None:
-        """The common case: every record of the batch accepted. Written from the plan table in
-        SQL, so nothing per record is built in Python (destination ids, if any, are staged)."""
+    def _commit_accepted(self, commit: _Accepted, now: datetime) -> None:
+        """The common case: every record of a run of batches accepted. Written from the plan
+        table in SQL, so nothing per record is built in Python (destination ids, if any, are
+        staged)."""
         sync, wh, p, seq = self.sync, self.wh, self.table, self.seq
-        lo, hi = batch[0][1], batch[-1][1]
-        assert hi - lo + 1 == len(batch), "a batch is a run of consecutive plan rows"
-        self.result.sent += len(batch)
-        rng = [lo, hi]
-        if destination_ids:
-            ids = pa.table(
-                {
-                    "k": pa.array(list(destination_ids), pa.string()),
-                    "d": pa.array(list(destination_ids.values()), pa.string()),
-                }
+        rng = [commit.lo, commit.hi]
+        held, failing = commit.held, commit.failing
+        with contextlib.ExitStack() as stack:
+            joins, dests = [], []
+            if commit.ids:
+                ids = pa.table(
+                    {
+                        "k": pa.array(list(commit.ids), pa.string()),
+                        "d": pa.array(list(commit.ids.values()), pa.string()),
+                    }
+                )
+                name = stack.enter_context(wh.stage("__ferry_ids", ids))
+                joins.append(f"left join {name} i on i.k = p.__key")
+                dests.append("i.d")
+            if commit.shared:
+                lo, hi, d = zip(*commit.shared)
+                ranges = pa.table(
+                    {
+                        "lo": pa.array(lo, pa.int64()),
+                        "hi": pa.array(hi, pa.int64()),
+                        "d": pa.array(d, pa.string()),
+                    }
+                )
+                name = stack.enter_context(wh.stage("__ferry_ranges", ranges))
+                joins.append(f"left join {name} r on p.{seq} between r.lo and r.hi")
+                dests.append("r.d")
+            join = " ".join(joins)
+            dest = (
+                dests[0]
+                if len(dests) == 1
+                else f"coalesce({', '.join(dests)})"
+                if dests
+                else "cast(null as varchar)"
             )
-            stage = wh.stage("__ferry_ids", ids)
-        else:
-            stage = contextlib.nullcontext(None)
-        # Which deletes the batch needs, from the plan table (a few thousand rows): a delete
-        # whose key list comes out empty still scans sync_state, which grows with the audience.
-        held = any(item[3] & HELD for item in batch)
-        failing = any(item[3] & FAILING for item in batch)
-        with stage as ids_name:
-            join = f"left join {ids_name} i on i.k = p.__key" if ids_name else ""
-            dest = "i.d" if ids_name else "cast(null as varchar)"
             if held:
                 wh.execute(
                     f"delete from {st.STATE} where {OURS} and record_key in "
@@ -357,8 +481,9 @@ class Runner:
                 [self.result.run_id, sync.name, now, *rng],
             )
 
-    def _commit_records(self, resolved: list[tuple[Item, RecordResult]], now: datetime) -> None:
-        """One batch with some record not accepted: its outcomes staged as Arrow, joined to the plan table."""
+    def _outcomes(self, resolved: list[tuple[Item, RecordResult]]) -> pa.Table:
+        """One batch with some record not accepted: its outcomes (counted now) as Arrow, for
+        `_commit_records` to join to the plan table."""
         seqs, statuses, errors, result_dest, attempts_after = [], [], [], [], []
         for (r, seq, *_), res in resolved:
             after = (
@@ -371,9 +496,7 @@ class Runner:
             errors.append(res.error if status != "accepted" else None)
             result_dest.append(res.destination_id)
             attempts_after.append(after)
-        if not seqs:
-            return
-        outcomes = pa.table(
+        return pa.table(
             {
                 "seq": pa.array(seqs, pa.int64()),
                 "status": pa.array(statuses, pa.string()),
@@ -382,6 +505,11 @@ class Runner:
                 "after": pa.array(attempts_after, pa.int32()),
             }
         )
+
+    def _commit_records(self, outcomes: pa.Table, now: datetime) -> None:
+        """A batch's outcomes, joined to the plan table: state, failing records, results."""
+        if not outcomes.num_rows:
+            return
         sync, wh, p = self.sync, self.wh, self.table
         with wh.stage("__ferry_batch", outcomes) as b:
             rows = f"from {p} p join {b} b on b.seq = p.{self.seq}"
@@ -479,12 +607,17 @@ class Runner:
             parts.append(
                 f"{r.pending} records left pending ({first.get(Outcome.RETRYABLE) or 'retryable'}), retried next run"
             )
+        if r.erasures_left:
+            parts.append(
+                f"{r.erasures_left} erasures left for the next run ({self.erasure_error or 'not confirmed'}); "
+                "see ferry sync erasures"
+            )
         reason = "; ".join(parts) or None
         if self.stopped:
             return "failed", reason
         if r.in_doubt or r.parked:
             return "needs_attention", reason
-        if r.failed or r.pending:
+        if r.failed or r.pending or r.erasures_left:
             return "partial", reason
         return "success", None
 

@@ -36,7 +36,7 @@ from syncs.batching import batches
 from syncs.config import SyncConfig
 from syncs.plan import Plan, plan_sql_for
 from syncs.plan_sql import WORK_OPS, PlanSql, field_alias
-from syncs.records import Item, plan_records
+from syncs.records import ArrowBatch, Item, arrow_batches, plan_records
 from syncs.runner import Runner
 from syncs.throttle import throttle_for
 from syncs.warehouse import Warehouse
@@ -128,26 +128,36 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
     total, done = rows, 0
     if progress:
         progress(0, total)
-    stream_columns = _STREAM_COLUMNS + (("__variant",) if sync.mode == "send" else ())
+    send = sync.mode == "send"
+    stream_columns = _STREAM_COLUMNS + (("__variant",) if send else ())
     seq = runner.seq
     first = 0 if seq == "rowid" else 1
     columns = ", ".join(
         (f"{seq} as __seq", *stream_columns, *(field_alias(f) for f in sync.payload_columns()))
     )
     sizes = caps.max_batch_bytes is not None
+    # Destinations that take JSON payloads get batches as columns (no Record per row).
+    columnar = not send and callable(getattr(destination, "write_json", None))
+    chunk_rows = stream_rows
+    if columnar:
+        # Whole batches per chunk: a chunk's last batch is not cut short.
+        per = max(1, caps.max_batch_records)
+        chunk_rows = -(-stream_rows // per) * per
 
-    def build(chunk: pa.Table) -> list[Item]:
+    def build(chunk: pa.Table) -> list[Item] | list[ArrowBatch]:
+        if columnar:
+            return arrow_batches(sync, chunk, caps, runner.erase_as)
         return [
             item
             for arrow_batch in chunk.to_batches()
             for item in plan_records(sync, arrow_batch, sizes, runner.erase_as)
         ]
 
-    def items() -> Iterator[Item]:
-        """Chunks read on this thread (the connection is not shared), turned into Records on
-        a helper thread one chunk ahead: that Python work overlaps the warehouse's commits
-        and the destination's requests, which release the GIL. Memory: two chunks."""
-        starts = iter(range(0, rows, stream_rows))
+    def built() -> Iterator[Any]:
+        """Chunks read on this thread (the connection is not shared), built on a helper
+        thread one chunk ahead: that Python work overlaps the warehouse's commits and the
+        destination's requests, which release the GIL. Memory: two chunks."""
+        starts = iter(range(0, rows, chunk_rows))
         ahead: deque[Future] = deque()
 
         def read_next() -> None:
@@ -155,7 +165,7 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
             if start is not None:
                 chunk = wh.fetch_arrow(
                     f"select {columns} from {table} where {seq} >= ? and {seq} < ? order by {seq}",
-                    (first + start, first + start + stream_rows),
+                    (first + start, first + start + chunk_rows),
                     local=True,
                 )
                 ahead.append(builder.submit(build, chunk))
@@ -176,19 +186,20 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
         if workers > 1
         else None
     )
-    in_flight: deque[tuple[list[Item], Future, dict[str, str] | None]] = deque()
+    in_flight: deque[tuple[list[Item] | ArrowBatch, Future, dict[str, str] | None]] = deque()
     stop: BaseException | None = None
 
-    send = sync.mode == "send"
-
-    def call(batch: list[Item]) -> list[RecordResult] | BatchAccepted:
-        records = [r for r, *_ in batch]
+    def call(batch: list[Item] | ArrowBatch) -> list[RecordResult] | BatchAccepted:
         try:
-            return destination.write(records)
+            if isinstance(batch, ArrowBatch):
+                return destination.write_json(batch.json)  # type: ignore[attr-defined]
+            return destination.write([r for r, *_ in batch])
         except DestinationError:
             raise
         except Exception as exc:  # noqa: BLE001 - a payload fault: see connectors.base.DestinationError
-            return _isolate_fault(destination, records, exc, send)
+            if isinstance(batch, ArrowBatch):
+                batch = batch.items(sync, runner.erase_as)
+            return _isolate_fault(destination, [r for r, *_ in batch], exc, send)
 
     def settle_next() -> None:
         nonlocal done, stop
@@ -198,6 +209,8 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
         except BaseException as exc:  # noqa: BLE001 - classified in settle()
             outcome = exc
         runner.settle(batch, outcome, occ)
+        if runner.commit_due():
+            runner.flush()
         if isinstance(outcome, (AuthError, RetryableError)) and stop is None:
             stop = outcome
         elif isinstance(outcome, lease.LeaseLost):
@@ -221,11 +234,18 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
     # The destination's request budget, shared with every other sync to it in this process.
     pace = throttle_for(runner.dkey, caps.max_requests_per_second, workers)
     try:
-        for batch in batches(items(), batch_caps, unique_keys=not send, size_of=_item_size):
+        stream: Iterator[list[Item] | ArrowBatch] = (
+            built()
+            if columnar
+            else batches(built(), batch_caps, unique_keys=not send, size_of=_item_size)
+        )
+        for batch in stream:
             if stop is not None:
                 break
-            pace.acquire()
             occ = None
+            if not send:
+                runner.check_lease()  # commits are staged (Runner.flush): fence each request
+            pace.acquire()
             if send:
                 occ = runner.occurrences(batch)
                 batch = runner.write_intents(batch, occ)
@@ -242,6 +262,7 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
                 settle_next()
         while in_flight:
             settle_next()
+        runner.flush()
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

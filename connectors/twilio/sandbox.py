@@ -228,7 +228,7 @@ class TwilioSandbox(SandboxServer):
             m = self.state.messages.get(sid)
             if m is None:
                 return _error(404, 20404, f"The requested resource {request.path} was not found")
-            if m["status"] in ("queued", "accepted", "sending"):
+            if m["status"] in ("queued", "accepted", "scheduled", "sending", "sent"):  # not final yet
                 return _error(409, 20009, "Cannot delete this resource before it is complete")
             del self.state.messages[sid]
         return Response.empty()

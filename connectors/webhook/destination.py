@@ -39,7 +39,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectors.base import (
     AuthError,
+    BatchAccepted,
     Capabilities,
+    JsonBatch,
     MissingCredentials,
     Operation,
     Outcome,
@@ -51,6 +53,7 @@ from connectors.base import (
     target_host,
 )
 from connectors.http import HttpClient
+from connectors.json_columns import join_array, json_default, json_text
 from connectors.webhook.signing import BATCH_ID_HEADER, SIGNATURE_HEADER, sign
 
 log = logging.getLogger(__name__)
@@ -77,12 +80,6 @@ class WebhookOptions(BaseModel):
     timeout: float = 30.0
     max_attempts: int = 6
     backoff_initial: float = 0.5
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return str(value)
 
 
 class WebhookDestination:
@@ -170,7 +167,52 @@ class WebhookDestination:
             "sent_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "records": items,
         }
-        return batch_id, json.dumps(envelope, default=_default, separators=(",", ":")).encode("utf-8")
+        return batch_id, json.dumps(envelope, default=json_default, separators=(",", ":")).encode("utf-8")
+
+    def _envelope_head(self, batch_id: str) -> bytes:
+        envelope = {
+            "batch_id": batch_id,
+            "destination": self.name,
+            "sync": self.options.sync,
+            "sent_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        return (json.dumps(envelope, default=json_default, separators=(",", ":"))[:-1] + ',"records":[').encode()
+
+    def json_body(self, batch: JsonBatch) -> tuple[str, bytes]:
+        """The same envelope as `body`, its records written column-wise from the batch's
+        JSON payloads (no Python object per record)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        ops = batch.operations
+        payloads = pc.if_else(pc.equal(ops, Operation.DELETE.value), "{}", batch.payloads)
+        idem = batch.idempotency_keys
+        items = pc.binary_join_element_wise(
+            '{"key":',
+            json_text(batch.keys),
+            ',"operation":',
+            json_text(ops),
+            ',"idempotency_key":',
+            pc.fill_null(json_text(idem if idem is not None else pa.nulls(len(batch), pa.string())), "null"),
+            ',"payload":',
+            payloads,
+            "}",
+            "",
+        )
+        batch_id = f"{self.name}-{uuid.uuid4().hex}"
+        return batch_id, self._envelope_head(batch_id) + join_array(items) + b"]}"
+
+    def write_json(self, batch: JsonBatch) -> list[RecordResult] | BatchAccepted:
+        """`write` for a batch whose payloads are JSON text already (connectors.base.JsonBatch):
+        the whole batch accepted comes back as BatchAccepted (the batch id as every record's
+        destination id); any per-record answer falls back to the records."""
+        if not len(batch):
+            return []
+        batch_id, body = self.json_body(batch)
+        response = self._post(batch_id, body, len(batch))
+        if response.status_code < 400 and not self._per_record(response):
+            return BatchAccepted(destination_id=batch_id)
+        return self._results(batch.records(), batch_id, response)
 
     def write(self, records: list[Record]) -> list[RecordResult]:
         """POST one signed batch; per-record results from the receiver's answer if it gives them.
@@ -181,6 +223,9 @@ class WebhookDestination:
         if not records:
             return []
         batch_id, body = self.body(records)
+        return self._results(records, batch_id, self._post(batch_id, body, len(records)))
+
+    def _post(self, batch_id: str, body: bytes, count: int) -> requests.Response:
         headers = {self.options.signature_header: sign(self.options.secret or "", body), BATCH_ID_HEADER: batch_id}
         try:
             response = self.http.request("POST", self._path, data=body, headers=headers)
@@ -192,12 +237,14 @@ class WebhookDestination:
             # here instead of spending another budget on every later batch. The receiver
             # may have stored the batch; a resend is safe (upserts are idempotent, sends
             # dedupe on idempotency_key).
-            log.info("webhook %s: batch of %d pending (%s)", self.name, len(records), type(exc).__name__)
+            log.info("webhook %s: batch of %d pending (%s)", self.name, count, type(exc).__name__)
             reason = str(exc).replace(self._path, self._shown_path)[:200]
             raise RetryableError(f"webhook {self.name}: {reason}") from None
-        if response.status_code >= 400:
-            reason = f"webhook answered HTTP {response.status_code}"
-            return [RecordResult(r.key, Outcome.REJECTED, reason) for r in records]
+        return response
+
+    @staticmethod
+    def _per_record(response: requests.Response) -> dict[str, dict[str, Any]]:
+        """The receiver's per-record outcomes (key -> item), if its answer gives any."""
         per_record: dict[str, dict[str, Any]] = {}
         try:
             answer = response.json() if response.content else {}
@@ -206,6 +253,13 @@ class WebhookDestination:
         for item in (answer.get("results") or []) if isinstance(answer, dict) else []:
             if isinstance(item, dict) and "key" in item:
                 per_record[str(item["key"])] = item
+        return per_record
+
+    def _results(self, records: list[Record], batch_id: str, response: requests.Response) -> list[RecordResult]:
+        if response.status_code >= 400:
+            reason = f"webhook answered HTTP {response.status_code}"
+            return [RecordResult(r.key, Outcome.REJECTED, reason) for r in records]
+        per_record = self._per_record(response)
         outcomes = {"accepted": Outcome.ACCEPTED, "rejected": Outcome.REJECTED, "retryable": Outcome.RETRYABLE}
         results = []
         for r in records:

@@ -529,12 +529,12 @@ def compile_rule(
         "columns": [
             {
                 "name": "profile_id",
-                "description": "Member profile.",
+                "description": "{{ doc('profile_id') }}",
                 "data_tests": ["unique", "not_null"],
             },
             {
                 "name": "variant",
-                "description": "Split variant (holdout is never synced).",
+                "description": "{{ doc('variant') }}",
                 "data_tests": ["not_null"],
             },
             *(

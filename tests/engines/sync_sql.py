@@ -21,6 +21,7 @@ import pytest
 
 from syncs import engine, warehouse
 from syncs.config import load_syncs
+from syncs.history import pending_erasures
 from syncs.plan_sql import build_plan_sql
 from tests.syncs.conftest import create_warehouse, make_sync, set_audience
 from tests.syncs.loopback import LoopbackDestination
@@ -64,6 +65,14 @@ def recorded_run_sql(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[st
             engine.run(sync, conn, destination)
             set_audience(conn, [(f"p{i}", f"u{i}@x.com", "B", "t", "2026-02") for i in range(2, 8)])
             engine.run(sync, conn, destination, confirm=True)
+        # Erasure: held records deleted, audience rows suppressed, send ledgers scrubbed.
+        conn.execute("create table marts.erased_profiles (profile_id varchar, erased_at timestamp)")
+        conn.execute("insert into marts.erased_profiles values ('p3', now())")
+        for mode in MODES:
+            sync = make_sync(mode, policies={"pressure_cap": 5.0})
+            engine.plan(sync, conn, sample_size=0)
+            engine.run(sync, conn, LoopbackDestination(), confirm=True)
+        pending_erasures(conn)
     finally:
         conn.close()
     return {f"syncs:run:{i:03d}": sql for i, sql in enumerate(seen.values())}

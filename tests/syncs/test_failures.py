@@ -128,17 +128,21 @@ def killed_mirror_run(conn):
 
 
 def test_kill_between_request_and_commit_replans_without_loss(conn):
+    """Both batches reached the destination, neither commit did (commits wait for the next
+    flush, syncs.runner.Runner.flush): the next run sends all 20 again (idempotent upserts),
+    none is lost and nothing is left planned."""
     sync, dest = killed_mirror_run(conn)
     assert conn.execute("select status from ferry_sync.runs").fetchall() == [("crashed",)]
     assert (
         conn.execute(
             "select count(*) from ferry_sync.sync_state where payload_hash <> '__pending_add__'"
         ).fetchone()[0]
-        == 10
+        == 0
     )
     dest.fault = None
     r = engine.run(sync, conn, dest)
-    assert r.sent == 10 and len(dest.members) == 20
+    assert r.sent == 20 and len(dest.members) == 20
+    assert engine.plan(sync, conn, sample_size=0).work == 0
 
 
 def test_send_in_doubt_is_reconciled_not_resent(conn):
@@ -295,11 +299,12 @@ def test_killed_run_write_ahead_is_counted_by_plans_and_folded_by_the_next_run(c
     tables = "select count(*) from information_schema.tables where table_name like 'pending_%'"
     assert conn.execute(tables).fetchone()[0] == 1
     p = engine.plan(sync, conn, sample_size=0)  # dry run: counts the write-ahead, writes nothing
-    assert p.counts["remove"] == 1 and p.counts["add"] == 9 and p.held == 20
+    # Neither batch's commit happened (both wait for a flush): 19 adds again and the leaver out.
+    assert p.counts["remove"] == 1 and p.counts["add"] == 19 and p.held == 20
     assert conn.execute(tables).fetchone()[0] == 1
     dest.fault = None
     r = engine.run(sync, conn, dest)
-    assert r.status == "success" and r.sent == 10
+    assert r.status == "success" and r.sent == 20
     assert conn.execute(tables).fetchone()[0] == 0
     assert set(dest.members) == {f"p{i}" for i in range(20)} - {leaver}
     assert engine.plan(sync, conn, sample_size=0).work == 0

@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from connectors.base import Outcome, RecordResult
 from connectors.twilio.destination import TwilioDestination
 from connectors.twilio.sandbox import SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN, TwilioSandbox
 from syncs import engine
@@ -69,13 +70,14 @@ def _audience(conn, people) -> None:
     )
 
 
-def _erase(conn, *profiles: str) -> None:
+def _erase(conn, *profiles: str, keep_in_audience: bool = False) -> None:
     conn.execute(
         "create table if not exists marts.erased_profiles (profile_id varchar, erased_at timestamp)"
     )
     for p in profiles:
         conn.execute("insert into marts.erased_profiles values (?, now())", [p])
-        conn.execute("delete from audiences.aud_sms where profile_id = ?", [p])
+        if not keep_in_audience:
+            conn.execute("delete from audiences.aud_sms where profile_id = ?", [p])
 
 
 def _ledger(conn, key: str) -> list[tuple]:
@@ -102,7 +104,7 @@ def test_an_erased_persons_messages_are_deleted_at_twilio_and_scrubbed_from_the_
     r = engine.run(sync, conn, dest)
 
     assert r.status == "success", r.error
-    assert r.sent == 0 and r.planned["erase"] == 1  # erased, nothing sent again
+    assert r.sent == 0 and r.planned["erase"] == 1 and r.erased == 1  # erased, nothing sent again
     assert sid_p2 not in sandbox.state.messages
     assert {m["to"] for m in sandbox.state.outbound()} == {"+33612345671", "+33612345673"}
     deletes = [q for q in sandbox.request_log if q.method == "DELETE"]
@@ -129,7 +131,8 @@ def test_a_message_twilio_is_still_processing_is_erased_by_a_later_run(conn, san
     _erase(conn, "p1")
 
     r = engine.run(sync, conn, dest)
-    assert r.status == "partial" and "20009" in (r.error or ""), r.error
+    assert r.status == "partial" and "1 erasures left for the next run" in (r.error or ""), r.error
+    assert "20009" in r.error and (r.erased, r.erasures_left, r.pending) == (0, 1, 0)
     [left] = pending_erasures(conn)
     assert left["sync"] == sync.name and left["pending"] == 1 and "20009" in left["last_error"]
     assert _ledger(conn, "p1")[0][1] is not None  # kept until Twilio has deleted the message
@@ -153,3 +156,46 @@ def test_a_destination_that_cannot_delete_messages_still_loses_nothing_but_the_p
     assert r.status == "success" and r.planned["erase"] == 1 and len(dest.sends) == 3
     assert _ledger(conn, "p3")[0][:3] == ("sent", None, None)
     assert pending_erasures(conn) == []
+
+
+class _Unsettled(LoopbackDestination):
+    """A destination that cannot settle lost answers, and can delete messages."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deleted: list[str] = []
+
+    def reconcile(self, records):
+        return [RecordResult(r.key, Outcome.IN_DOUBT, "lookup unavailable") for r in records]
+
+    def erase_messages(self, records):
+        self.deleted += [r.payload["_destination_id"] for r in records]
+        return [RecordResult(r.key, Outcome.ACCEPTED) for r in records]
+
+
+def test_a_send_still_in_doubt_keeps_what_reconcile_needs_until_it_is_settled(conn) -> None:
+    """Scrubbing an unsettled send would leave reconcile nothing to look it up by, and a
+    send proven 'absent' that way could go out twice: such rows wait."""
+    _audience(conn, PEOPLE[:2])
+    sync, dest = _sms_sync(), _Unsettled()
+    assert engine.run(sync, conn, dest).sent == 2
+    conn.execute(f"update {st.LEDGER} set destination_id = 'm-' || record_key")
+    conn.execute(f"update {st.LEDGER} set status = 'in_doubt' where record_key = 'p1'")
+    _erase(conn, "p1", "p2")
+
+    r = engine.run(sync, conn, dest)
+    assert dest.deleted == ["m-p2"] and r.erased == 1
+    [(status, ids, payload, *_)] = _ledger(conn, "p1")
+    assert status == "in_doubt" and ids and payload  # untouched until reconcile settles it
+    assert _ledger(conn, "p2")[0][1:3] == (None, None)
+    assert [e["pending"] for e in pending_erasures(conn)] == [1]
+
+
+def test_an_erased_person_an_audience_still_lists_is_never_messaged(conn, sandbox) -> None:
+    _audience(conn, PEOPLE)
+    _erase(conn, "p2", keep_in_audience=True)  # e.g. a hand-written audience without the filter
+    sync, dest = _sms_sync(), _twilio(sandbox)
+    preview = engine.plan(sync, conn, destination=dest)
+    assert preview.counts["send"] == 2 and preview.suppressed == {"suppressed_erasure": 1}
+    assert engine.run(sync, conn, dest).sent == 2
+    assert "+33612345672" not in {m["to"] for m in sandbox.state.outbound()}

@@ -26,6 +26,13 @@
 {%- endmacro %}
 
 
+{#- The values as a comma-separated list of SQL literals, for `in (...)`; `null`
+    for an empty list, so `x in (null)` holds for no row instead of failing to parse. -#}
+{% macro identity_literal_list(values) -%}
+    {%- for value in values %}{{ identity_literal(value) }}{% if not loop.last %}, {% endif %}{% else %}null{% endfor -%}
+{%- endmacro %}
+
+
 {#- Rank of an identifier type in the link priority (1 = strongest); unknown types rank last. -#}
 {% macro identity_type_rank(type_column) -%}
     {%- set priority = identity_setting('identity_type_priority') -%}
@@ -59,9 +66,7 @@
     {%- set record_namespaces = ferry_record_id_namespaces() -%}
     {%- if record_namespaces -%}
     case
-        when {{ system_column }} in (
-            {%- for namespace in record_namespaces %}{{ identity_literal(namespace) }}{% if not loop.last %}, {% endif %}{% endfor -%}
-        ) then {{ identity_setting('identity_max_record_ids') | int }}
+        when {{ system_column }} in ({{ identity_literal_list(record_namespaces) }}) then {{ identity_setting('identity_max_record_ids') | int }}
         else {{ identity_max_customer_ids(type_column) }}
     end
     {%- else -%}

@@ -170,3 +170,38 @@ def test_userinfo_in_url_becomes_basic_auth(receiver: WebhookReceiver) -> None:
     assert "hook-pass" not in d.http.base_url
     assert [r.outcome for r in d.write([rec(1)])] == [Outcome.ACCEPTED]
     assert receiver.request_log[-1].headers["authorization"] == "<redacted>"  # sent as basic auth
+
+
+def test_json_batches_carry_the_same_envelope_as_records(receiver: WebhookReceiver) -> None:
+    """write_json (payloads as JSON text, connectors.base.JsonBatch) sends what write() sends."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from connectors.base import BatchAccepted, JsonBatch, Operation, Record
+    from connectors.json_columns import dumps
+
+    d = dest(receiver)
+    records = [
+        Record("p1", Operation.UPSERT, {"email": "a@x.com", "name": 'Zoë "Q"', "n": 3, "d": dt.date(2026, 1, 2)}),
+        Record("p2", Operation.REMOVE, {"email": "b@x.com", "_destination_id": "x1"}),
+        Record("p3", Operation.DELETE, {"email": "c@x.com"}, attempt=2),
+    ]
+    batch = JsonBatch(
+        pa.array([r.key for r in records]),
+        pa.array([r.operation.value for r in records]),
+        pa.array([dumps(dict(r.payload)) for r in records]),
+        pa.array([r.attempt for r in records]),
+    )
+    _, by_records = d.body(records)
+    _, by_columns = d.json_body(batch)
+    as_sent = [json.loads(b) for b in (by_records, by_columns)]
+    for envelope in as_sent:
+        envelope.pop("batch_id"), envelope.pop("sent_at")
+    assert as_sent[0] == as_sent[1]
+    assert by_columns.split(b'"records":')[1] == by_records.split(b'"records":')[1]  # byte for byte
+    answer = d.write_json(batch)
+    assert isinstance(answer, BatchAccepted) and answer.destination_id.startswith("crm_hook-")
+    [sent] = receiver.state.batches
+    assert [r["key"] for r in sent["records"]] == ["p1", "p2", "p3"]
+    assert sent["batch_id"] == answer.destination_id

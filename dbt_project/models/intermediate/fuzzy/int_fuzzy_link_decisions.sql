@@ -6,7 +6,7 @@ with pair_decisions as (
     select * from {{ ref('int_fuzzy_pair_decisions') }}
 ),
 
-{#- The pair guards (int_fuzzy_pair_decisions) see a record and its direct
+{# The pair guards (int_fuzzy_pair_decisions) see a record and its direct
     partners. A longer chain of
     merged links (a CRM contact to one shop account, and through a form to the
     person's other one) can still join two accounts of one system. So the
@@ -23,9 +23,15 @@ merged_pairs as (
 ),
 
 merged_records as (
-    select source_a as source, source_record_id_a as source_record_id from merged_pairs
+    select
+        source_a as source,
+        source_record_id_a as source_record_id
+    from merged_pairs
     union
-    select source_b as source, source_record_id_b as source_record_id from merged_pairs
+    select
+        source_b as source,
+        source_record_id_b as source_record_id
+    from merged_pairs
 ),
 
 {{ fuzzy_customer_id_evidence('merged_records') }},
@@ -38,7 +44,7 @@ merged_links as (
     from merged_pairs
 ),
 
-{#- each merged link both ways, and each record as its own neighbour, so a
+{# each merged link both ways, and each record as its own neighbour, so a
     round is one join: a record takes the smallest label among itself and its
     neighbours. Every round reads the previous one once, so the query grows
     linearly with the rounds (Spark inlines CTEs: two reads per round doubled
@@ -49,12 +55,20 @@ link_ends as (
         case when ends.n in (1, 4) then merged_links.node_a else merged_links.node_b end as neighbour
     from merged_links
     cross join (
-        select 1 as n union all select 2 as n union all select 3 as n union all select 4 as n
+        select 1 as n
+        union all
+        select 2 as n
+        union all
+        select 3 as n
+        union all
+        select 4 as n
     ) as ends
 ),
 
 cluster_labels_0 as (
-    select distinct node, node as label
+    select distinct
+        node,
+        node as label
     from link_ends
 ),
 {%- for round in range(1, cluster_rounds + 1) %}
@@ -81,9 +95,12 @@ cluster_customer_ids as (
         on {{ dbt.concat(['ids.source', "'|'", 'ids.source_record_id']) }} = clusters.node
 ),
 
-{#- the two sides of each accepted pair of accounts, as one holder of both -#}
+{# the two sides of each accepted pair of accounts, as one holder of both -#}
 accepted_account_pairs as (
-    select merged_links.pair_key, merged_links.node_a, merged_links.node_b
+    select
+        merged_links.pair_key,
+        merged_links.node_a,
+        merged_links.node_b
     from merged_links
     inner join merged_pairs on merged_pairs.pair_key = merged_links.pair_key
     where merged_pairs.link_status = 'accepted_by_steward'
@@ -91,19 +108,36 @@ accepted_account_pairs as (
 ),
 
 holder_customer_ids as (
-    select label, node as holder, customer_system, customer_id from cluster_customer_ids
+    select
+        label,
+        node as holder,
+        customer_system,
+        customer_id
+    from cluster_customer_ids
     union all
-    select ids.label, accepted.pair_key as holder, ids.customer_system, ids.customer_id
+    select
+        ids.label,
+        accepted.pair_key as holder,
+        ids.customer_system,
+        ids.customer_id
     from accepted_account_pairs as accepted
     inner join cluster_customer_ids as ids on ids.node = accepted.node_a
     union all
-    select ids.label, accepted.pair_key as holder, ids.customer_system, ids.customer_id
+    select
+        ids.label,
+        accepted.pair_key as holder,
+        ids.customer_system,
+        ids.customer_id
     from accepted_account_pairs as accepted
     inner join cluster_customer_ids as ids on ids.node = accepted.node_b
 ),
 
 per_record_ids as (
-    select label, holder, customer_system, count(distinct customer_id) as ids
+    select
+        label,
+        holder,
+        customer_system,
+        count(distinct customer_id) as ids
     from holder_customer_ids
     group by label, holder, customer_system
 ),
@@ -111,12 +145,18 @@ per_record_ids as (
 cluster_conflicts as (
     select cluster_ids.label
     from (
-        select label, customer_system, count(distinct customer_id) as ids
+        select
+            label,
+            customer_system,
+            count(distinct customer_id) as ids
         from cluster_customer_ids
         group by label, customer_system
     ) as cluster_ids
     inner join (
-        select label, customer_system, max(ids) as ids
+        select
+            label,
+            customer_system,
+            max(ids) as ids
         from per_record_ids
         group by label, customer_system
     ) as record_ids

@@ -72,7 +72,7 @@ candidates as (
         and review_decisions.source_record_id_b = links.source_record_id_b
 ),
 
-{#- a decision about records that no longer exist is dropped, not merged -#}
+{# a decision about records that no longer exist is dropped, not merged -#}
 existing as (
     select
         candidates.*,
@@ -101,14 +101,20 @@ existing as (
 ),
 
 candidate_records as (
-    select source_a as source, source_record_id_a as source_record_id from existing
+    select
+        source_a as source,
+        source_record_id_a as source_record_id
+    from existing
     union
-    select source_b as source, source_record_id_b as source_record_id from existing
+    select
+        source_b as source,
+        source_record_id_b as source_record_id
+    from existing
 ),
 
 {{ fuzzy_customer_id_evidence('candidate_records') }},
 
-{#- both sides' ids, per pair and system, compared by counting rather than by
+{# both sides' ids, per pair and system, compared by counting rather than by
     joining side a to side b (that join is quadratic in a system's ids) -#}
 pair_customer_ids as (
     select
@@ -154,7 +160,7 @@ per_system as (
     group by source_a, source_record_id_a, source_b, source_record_id_b, customer_system
 ),
 
-{#- a conflict: both sides have ids in one system and they are not one same id -#}
+{# a conflict: both sides have ids in one system and they are not one same id -#}
 customer_id_conflicts as (
     select distinct
         source_a,
@@ -191,7 +197,7 @@ decided as (
         and conflicts.source_record_id_b = existing.source_record_id_b
 ),
 
-{#- The guard above looks at one pair at a time; two merged links that share a
+{# The guard above looks at one pair at a time; two merged links that share a
     record would still join what each brings (a CRM contact matching both of a
     person's shop accounts). So a side also holds the customer ids of the
     record's stronger merged links (higher probability, a steward's accept
@@ -263,15 +269,22 @@ chain_customer_ids as (
         and ids.source_record_id = stronger.partner_record_id
 ),
 
-chain_conflicts as (
-    select distinct chain_customer_ids.pair_key
+-- per merged pair and system: both sides bring ids of that system, and not one same id
+chain_conflicted_systems as (
+    select
+        chain_customer_ids.pair_key,
+        chain_customer_ids.customer_system
     from chain_customer_ids
     inner join decided on decided.pair_key = chain_customer_ids.pair_key
     where decided.link_status = 'merged_by_model'
     group by chain_customer_ids.pair_key, chain_customer_ids.customer_system
-    having count(distinct case when side = 'a' then customer_id end) > 0
-        and count(distinct case when side = 'b' then customer_id end) > 0
-        and count(distinct customer_id) > 1
+    having count(distinct case when chain_customer_ids.side = 'a' then chain_customer_ids.customer_id end) > 0
+        and count(distinct case when chain_customer_ids.side = 'b' then chain_customer_ids.customer_id end) > 0
+        and count(distinct chain_customer_ids.customer_id) > 1
+),
+
+chain_conflicts as (
+    select distinct pair_key from chain_conflicted_systems
 ),
 
 final as (
@@ -295,8 +308,10 @@ final as (
         decided.employer_level,
         decided.explanation_json,
         decided.model_version,
-        decided.has_customer_id_conflict
-            or chain_conflicts.pair_key is not null as has_customer_id_conflict,
+        (
+            decided.has_customer_id_conflict
+            or chain_conflicts.pair_key is not null
+        ) as has_customer_id_conflict,
         case
             when chain_conflicts.pair_key is not null then 'refused_customer_id_conflict'
             else decided.link_status
@@ -311,8 +326,10 @@ final as (
             when decided.contradiction is not null then decided.contradiction
             else 'borderline_score'
         end as refusal_rule,
-        decided.link_status in ('merged_by_model', 'accepted_by_steward')
-            and chain_conflicts.pair_key is null as is_merged
+        (
+            decided.link_status in ('merged_by_model', 'accepted_by_steward')
+            and chain_conflicts.pair_key is null
+        ) as is_merged
     from decided
     left join chain_conflicts on chain_conflicts.pair_key = decided.pair_key
 )

@@ -29,14 +29,22 @@ cleaned as (
 
 ordered as (
     select
-        case when {{ a_first }}
-            then source_a_raw else source_b_raw end as source_a,
-        case when {{ a_first }}
-            then source_record_id_a_raw else source_record_id_b_raw end as source_record_id_a,
-        case when {{ a_first }}
-            then source_b_raw else source_a_raw end as source_b,
-        case when {{ a_first }}
-            then source_record_id_b_raw else source_record_id_a_raw end as source_record_id_b,
+        case
+            when {{ a_first }} then source_a_raw
+            else source_b_raw
+        end as source_a,
+        case
+            when {{ a_first }} then source_record_id_a_raw
+            else source_record_id_b_raw
+        end as source_record_id_a,
+        case
+            when {{ a_first }} then source_b_raw
+            else source_a_raw
+        end as source_b,
+        case
+            when {{ a_first }} then source_record_id_b_raw
+            else source_record_id_a_raw
+        end as source_record_id_b,
         decision,
         reviewer,
         decided_at

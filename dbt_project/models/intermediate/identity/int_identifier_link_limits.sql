@@ -19,6 +19,7 @@
     identity_first_name_checked_types (default: phone) whose records carry first
     names with different initials is dropped ('conflicting_first_names'). -#}
 {%- set priority = identity_setting('identity_type_priority') -%}
+{%- set name_checked = identity_setting('identity_first_name_checked_types') -%}
 
 with screened as (
     select * from {{ ref('int_identifiers_screened') }}
@@ -73,7 +74,6 @@ identifier_customer_ids as (
     inner join record_customer_ids on record_customer_ids.record_key = occurrences.record_key
 ),
 
-{%- set name_checked = identity_setting('identity_first_name_checked_types') %}
 -- household guard: a weak identifier (identity_first_name_checked_types) carried by
 -- records whose first names start with different letters links two people (the
 -- landline of a couple in two systems), not one; nicknames and typos keep their initial
@@ -85,19 +85,17 @@ first_name_initials as (
     inner join shared on shared.identifier_node = occurrences.identifier_node
     inner join {{ ref('int_person_records') }} as person_records
         on {{ dbt.concat(['person_records.source', "'|'", 'person_records.source_record_id']) }} = occurrences.record_key
-    where shared.identifier_type in (
-        {%- for t in name_checked %}{{ identity_literal(t) }}{% if not loop.last %}, {% endif %}{% endfor -%}
-        {%- if name_checked | length == 0 %}null{% endif -%}
-    )
+    where shared.identifier_type in ({{ identity_literal_list(name_checked) }})
         and trim(person_records.first_name) <> ''
     group by occurrences.identifier_node
 ),
 
 name_conflicts as (
-    select identifier_node from first_name_initials where first_name_initials > 1
+    select identifier_node from first_name_initials
+    where first_name_initials > 1
 ),
 
-{#- per identifier and system: how many ids, and whether that is over the limit
+{# per identifier and system: how many ids, and whether that is over the limit
     (identity_customer_id_limit: record-id systems such as the CRM get their own) -#}
 direct_counts as (
     select
@@ -123,9 +121,14 @@ direct_counts as (
 
 {% for identifier_type in priority %}
 {%- set rank = loop.index %}
+{%- set reached_limit = identity_customer_id_limit('shared.identifier_type', 'reached_' ~ rank ~ '.customer_system') %}
 -- rank {{ rank }}: {{ identifier_type }}, judged against ids reached through kept links of ranks < {{ rank }}
 reached_{{ rank }} as (
-    select record_key, customer_system, customer_id from record_customer_ids
+    select
+        record_key,
+        customer_system,
+        customer_id
+    from record_customer_ids
     {%- for lower in range(1, rank) %}
     union
     select
@@ -148,9 +151,7 @@ reached_counts_{{ rank }} as (
             occurrences.identifier_node,
             reached_{{ rank }}.customer_system,
             count(distinct reached_{{ rank }}.customer_id) as customer_id_count,
-            count(distinct reached_{{ rank }}.customer_id)
-                > {{ identity_customer_id_limit('shared.identifier_type', 'reached_' ~ rank ~ '.customer_system') }}
-                as is_over_limit
+            count(distinct reached_{{ rank }}.customer_id) > {{ reached_limit }} as is_over_limit
         from occurrences
         inner join reached_{{ rank }} on reached_{{ rank }}.record_key = occurrences.record_key
         inner join shared on shared.identifier_node = occurrences.identifier_node
@@ -165,8 +166,10 @@ judged_{{ rank }} as (
         shared.identifier_node,
         coalesce(reached_counts_{{ rank }}.reached_max_customer_ids, 0) as reached_max_customer_ids,
         coalesce(reached_counts_{{ rank }}.is_reached_over_limit, false) as is_reached_over_limit,
-        not coalesce(reached_counts_{{ rank }}.is_reached_over_limit, false)
-            and name_conflicts.identifier_node is null as is_kept
+        (
+            not coalesce(reached_counts_{{ rank }}.is_reached_over_limit, false)
+            and name_conflicts.identifier_node is null
+        ) as is_kept
     from shared
     left join reached_counts_{{ rank }} on reached_counts_{{ rank }}.identifier_node = shared.identifier_node
     left join name_conflicts on name_conflicts.identifier_node = shared.identifier_node
@@ -174,13 +177,19 @@ judged_{{ rank }} as (
 ),
 
 kept_{{ rank }} as (
-    select identifier_node from judged_{{ rank }} where is_kept
+    select identifier_node from judged_{{ rank }}
+    where is_kept
 ),
 {% endfor %}
 
 judged as (
     {%- for identifier_type in priority %}
-    select identifier_node, reached_max_customer_ids, is_reached_over_limit, is_kept from judged_{{ loop.index }}
+    select
+        identifier_node,
+        reached_max_customer_ids,
+        is_reached_over_limit,
+        is_kept
+    from judged_{{ loop.index }}
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 ),

@@ -48,12 +48,14 @@ screened as (
         case
             when identifier_value is null or trim(identifier_value) = '' then 'missing_value'
             when identifier_type is null
-                or identifier_type not in (
-                    {%- for t in known_types %}{{ identity_literal(t) }}{% if not loop.last %}, {% endif %}{% endfor -%}
-                ) then 'unknown_identifier_type'
+                or identifier_type not in ({{ identity_literal_list(known_types) }}) then 'unknown_identifier_type'
             when has_invalid_flag then 'invalid_identifier'
             when match_value in (
-                {%- for v in blocked_values %}{{ identity_literal(v | lower) }}{% if not loop.last %}, {% endif %}{% endfor -%}
+                {%- for value in blocked_values %}
+                {{ identity_literal(value | lower) }}{{ ',' if not loop.last }}
+                {%- else %}
+                null
+                {%- endfor %}
             ) then 'blocked_value'
             when {{ identity_matches_blocked_pattern('match_value', 'any') }} then 'blocked_pattern'
             {%- for t in patterned_types %}
@@ -64,7 +66,7 @@ screened as (
     from keyed
 ),
 
-{#- A broken e-mail address (invalid per staging) is read as the one valid
+{# A broken e-mail address (invalid per staging) is read as the one valid
     address seen elsewhere that it spells, letters and digits only, in full
     ('zoe.schinke @granit-btp.com', 'yvon.goffaux.papeterie-royale.com' with
     no @) or up to its top-level domain ('flegall@hotmail' or
@@ -74,14 +76,19 @@ screened as (
     address, with repaired_from saying what was written. Hub guards then treat
     it like any other occurrence of that address. -#}
 known_emails as (
-    select distinct identifier_value, match_value
+    select distinct
+        identifier_value,
+        match_value
     from screened
     where identifier_type = 'email'
         and screen_reason is null
 ),
 
 known_spellings as (
-    select identifier_value, {{ identity_email_spelling('match_value') }} as spelling from known_emails
+    select
+        identifier_value,
+        {{ identity_email_spelling('match_value') }} as spelling
+    from known_emails
     union
     select
         identifier_value,
@@ -94,7 +101,9 @@ known_spellings as (
 ),
 
 unambiguous_spellings as (
-    select spelling, min(identifier_value) as identifier_value
+    select
+        spelling,
+        min(identifier_value) as identifier_value
     from known_spellings
     group by spelling
     having count(distinct identifier_value) = 1
@@ -141,16 +150,21 @@ broken_spellings as (
         and (last_at_from_end = 0 or last_dot_from_end < last_at_from_end)
 ),
 
-{#- one reading per broken address, or none when its spellings name two -#}
+{# one reading per broken address, or none when its spellings name two -#}
 readings as (
     select
-        {% for column in broken_columns %}broken_spellings.{{ column }}, {% endfor %}
+        {%- for column in broken_columns %}
+        broken_spellings.{{ column }},
+        {%- endfor %}
         min(known.identifier_value) as known_value
     from broken_spellings
     inner join unambiguous_spellings as known on known.spelling = broken_spellings.spelling
     -- a spelling this short ('a1@b') could be anyone's
     where {{ dbt.length('broken_spellings.spelling') }} >= 6
-    group by {% for column in broken_columns %}broken_spellings.{{ column }}{% if not loop.last %}, {% endif %}{% endfor %}
+    group by
+        {%- for column in broken_columns %}
+        broken_spellings.{{ column }}{{ ',' if not loop.last }}
+        {%- endfor %}
     having count(distinct known.identifier_value) = 1
 ),
 

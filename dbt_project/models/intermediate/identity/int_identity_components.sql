@@ -7,7 +7,10 @@ with records as (
 ),
 
 labels as (
-    select node_id, label from {{ identity_final_labels() }}
+    select
+        node_id,
+        label
+    from {{ identity_final_labels() }}
 ),
 
 final as (

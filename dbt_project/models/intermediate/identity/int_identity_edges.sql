@@ -34,9 +34,15 @@ fuzzy as (
 ),
 
 fuzzy_sides as (
-    select fuzzy_pair_id, {{ dbt.concat(['source_a', "'|'", 'source_record_id_a']) }} as record_key from fuzzy
+    select
+        fuzzy_pair_id,
+        {{ dbt.concat(['source_a', "'|'", 'source_record_id_a']) }} as record_key
+    from fuzzy
     union all
-    select fuzzy_pair_id, {{ dbt.concat(['source_b', "'|'", 'source_record_id_b']) }} as record_key from fuzzy
+    select
+        fuzzy_pair_id,
+        {{ dbt.concat(['source_b', "'|'", 'source_record_id_b']) }} as record_key
+    from fuzzy
 ),
 
 fuzzy_links as (
@@ -58,7 +64,12 @@ final as (
     from kept
     inner join records on records.record_key = kept.record_key
     union all
-    select record_node, identifier_node, record_key, identifier_type from fuzzy_links
+    select
+        record_node,
+        identifier_node,
+        record_key,
+        identifier_type
+    from fuzzy_links
 )
 
 select * from final

@@ -3,17 +3,29 @@
     collation, a component's smallest label is one of its records (identifier
     nodes start with '1') and that record is a stable, hashed anchor. -#}
 with identifier_records as (
-    select source, source_record_id from {{ ref('int_identifiers') }}
+    select
+        source,
+        source_record_id
+    from {{ ref('int_identifiers') }}
 ),
 
 person_records as (
-    select source, source_record_id from {{ ref('int_person_records') }}
+    select
+        source,
+        source_record_id
+    from {{ ref('int_person_records') }}
 ),
 
 all_records as (
-    select source, source_record_id from identifier_records
+    select
+        source,
+        source_record_id
+    from identifier_records
     union
-    select source, source_record_id from person_records
+    select
+        source,
+        source_record_id
+    from person_records
 ),
 
 keyed as (

@@ -45,7 +45,11 @@ registry_rows as (
 -- the latest row per record: the registry is upserted where the adapter merges on
 -- unique_key, and append-only where it cannot (Spark without Delta), a log either way
 prior_assignments as (
-    select record_key, profile_id as prior_profile_id from registry_rows where recency_rank = 1
+    select
+        record_key,
+        profile_id as prior_profile_id
+    from registry_rows
+    where recency_rank = 1
 ),
 
 retired_ids as (
@@ -92,7 +96,11 @@ claimed as (
 ),
 
 survivors as (
-    select component_id, prior_profile_id as profile_id from claimed where survivor_rank = 1
+    select
+        component_id,
+        prior_profile_id as profile_id
+    from claimed
+    where survivor_rank = 1
 ),
 
 component_ids as (
@@ -123,9 +131,17 @@ new_ids as (
 ),
 
 component_profiles as (
-    select component_id, profile_id, false as is_new from survivors
+    select
+        component_id,
+        profile_id,
+        false as is_new
+    from survivors
     union all
-    select component_id, profile_id, true as is_new from new_ids
+    select
+        component_id,
+        profile_id,
+        true as is_new
+    from new_ids
 ),
 
 final as (

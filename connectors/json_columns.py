@@ -1,0 +1,84 @@
+"""JSON text of Arrow columns, computed column-wise: no Python object per value.
+
+Why: at a million records, `json.dumps` of one dict per record (and the dict itself)
+was most of a sync's CPU. Arrow kernels write the common values (printable ASCII
+strings, integers, booleans) straight into JSON text; anything else (escapes,
+non-ASCII, floats, dates, decimals) falls back to `json.dumps` for that value only,
+so the text is byte for byte what `json.dumps(value, default=json_default)` writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+# A string whose JSON text is itself plus two quotes: printable ASCII without `"` or `\`.
+NEEDS_ESCAPE = r"[^\x20-\x21\x23-\x5b\x5d-\x7e]"
+
+
+def json_default(value: Any) -> Any:
+    """What JSON cannot hold natively: dates and times as ISO-8601, anything else as str."""
+    if isinstance(value, (dt.date, dt.datetime, dt.time)):
+        return value.isoformat()
+    return str(value)
+
+
+def dumps(value: Any) -> str:
+    """One value or object as compact JSON text (the same text the column-wise path writes)."""
+    return json.dumps(value, default=json_default, separators=(",", ":"))
+
+
+def json_text(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """JSON text of every value of `column` (a string array); null where the value is null."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    t = column.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        quoted = pc.binary_join_element_wise('"', column.cast(pa.string()), '"', "")
+        odd = pc.fill_null(pc.match_substring_regex(column, NEEDS_ESCAPE), False)
+        if not pc.any(odd).as_py():
+            return quoted
+        return _replace_where(quoted, odd, column)
+    if pa.types.is_integer(t):
+        return pc.cast(column, pa.string())
+    if pa.types.is_boolean(t):
+        return pc.if_else(column, "true", "false")
+    if pa.types.is_null(t):
+        return pa.nulls(len(column), pa.string())
+    return pa.array([None if v is None else dumps(v) for v in column.to_pylist()], pa.string())
+
+
+def _replace_where(quoted: pa.Array, mask: pa.Array, column: pa.Array) -> pa.Array:
+    """`quoted`, with the values under `mask` written by json.dumps instead (escapes)."""
+    odd_values = column.filter(mask).to_pylist()
+    return pc.replace_with_mask(quoted, mask, pa.array([dumps(v) for v in odd_values], pa.string()))
+
+
+def json_objects(members: list[tuple[str, pa.Array]], num_rows: int) -> pa.Array:
+    """`{"name":value,...}` per row from (name, JSON text column) pairs; a null value leaves
+    its member out (write the text `null` to keep it). Member order is the list's."""
+    if not members:
+        return pa.array(["{}"] * num_rows, pa.string())
+    parts = []
+    for name, text in members:
+        # Each member carries its trailing comma; a left-out member is the empty string.
+        parts.append(
+            pc.fill_null(pc.binary_join_element_wise(dumps(name) + ":", text, ",", ""), "")
+        )
+    body = pc.binary_join_element_wise(*parts, "")
+    # The last member's comma: a value never ends with a bare comma (strings end with `"`).
+    body = pc.utf8_rtrim(body, characters=",")
+    return pc.binary_join_element_wise("{", body, "}", "")
+
+
+def join_array(items: pa.Array, separator: str = ",") -> bytes:
+    """`separator.join(items)` as UTF-8 bytes, without a Python string per item."""
+    if len(items) == 0:
+        return b""
+    offsets = pa.array([0, len(items)], pa.int32())
+    joined = pc.binary_join(pa.ListArray.from_arrays(offsets, items), separator)[0]
+    return joined.as_buffer().to_pybytes()

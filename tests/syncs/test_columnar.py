@@ -1,0 +1,129 @@
+"""Destinations that take JSON payloads (write_json) get the same records, column-wise."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+
+import duckdb
+import pytest
+
+from connectors.base import BatchAccepted, JsonBatch, RecordResult
+from connectors.json_columns import dumps
+from syncs import engine
+from syncs.config import FieldMapping
+from tests.syncs.conftest import create_warehouse, make_sync, set_audience
+from tests.syncs.loopback import LoopbackDestination
+
+
+@dataclass
+class JsonLoopback(LoopbackDestination):
+    """The loopback list, fed through write_json; keeps every payload's JSON text."""
+
+    texts: list[tuple[str, str, str]] = field(default_factory=list)  # (key, operation, payload)
+    whole: bool = True  # answer BatchAccepted when every record was accepted
+
+    def write_json(self, batch: JsonBatch) -> list[RecordResult] | BatchAccepted:
+        self.texts += zip(
+            batch.keys.to_pylist(), batch.operations.to_pylist(), batch.payloads.to_pylist()
+        )
+        results = self.write(batch.records())
+        if self.whole and all(r.outcome.value == "accepted" for r in results):
+            return BatchAccepted(destination_id="batch-1")
+        return results
+
+
+FIELDS = {
+    "first_name": FieldMapping(column="first_name"),
+    "entered_at": FieldMapping(column="entered_at", on_null="clear"),
+}
+
+
+def _scenario(conn: duckdb.DuckDBPyConnection, dest: LoopbackDestination) -> list[list]:
+    """First sync, then updates (a new e-mail, a name with quotes and non-ASCII, a cleared
+    field), removals and an erasure; the records each run sent, as (key, op, payload)."""
+    sync = make_sync("mirror", fields=FIELDS)
+    sent = []
+    rows = [
+        (f"p{i}", f"u{i}@x.com", None if i == 3 else f"N{i}", "treatment", "2026-01-01")
+        for i in range(8)
+    ]
+    set_audience(conn, rows)
+    for change in range(2):
+        start = len(dest.calls)
+        r = engine.run(sync, conn, dest)
+        assert r.status == "success", r.error
+        sent.append(
+            sorted(
+                (rec.key, rec.operation.value, rec.payload)
+                for call in dest.calls[start:]
+                for rec in call
+            )
+        )
+        if change == 0:
+            rows[1] = ("p1", "new1@x.com", "N1", "treatment", "2026-01-01")
+            rows[2] = ("p2", "u2@x.com", 'Zoë "the" \\ one', "treatment", None)
+            del rows[5]
+            conn.execute(
+                "create table marts.erased_profiles (profile_id varchar, erased_at timestamp)"
+            )
+            conn.execute("insert into marts.erased_profiles values ('p6', now())")
+            del rows[5]  # p6
+            set_audience(conn, rows)
+    return sent
+
+
+def test_json_payloads_are_the_records_payloads_and_state_is_the_same(tmp_path) -> None:
+    plain_conn = duckdb.connect(str(tmp_path / "a.duckdb"))
+    json_conn = duckdb.connect(str(tmp_path / "b.duckdb"))
+    for c in (plain_conn, json_conn):
+        create_warehouse(c)
+    plain, columnar = LoopbackDestination(), JsonLoopback()
+    expected = _scenario(plain_conn, plain)
+    got = _scenario(json_conn, columnar)
+    # Removals carry the destination id the destination gave: per record (d-<key>) for the
+    # plain loopback, the batch's one id for the JSON one.
+    ids = [p.pop("_destination_id", None) for run in got for _, op, p in run if op != "upsert"]
+    assert ids and set(ids) == {"batch-1"}
+    for run in expected:
+        for _, op, p in run:
+            if op != "upsert":
+                p.pop("_destination_id")
+    assert got == expected
+    ops = {op for _, op, _ in columnar.texts}
+    assert ops == {"upsert", "remove", "delete"}  # every path of the mapping was taken
+    by_key = {(k, op): text for k, op, text in columnar.texts}
+    assert json.loads(by_key[("p1", "upsert")]).get("_replaced_identifiers") is not None
+    for text in by_key.values():
+        assert text == dumps(json.loads(text))  # the compact text json.dumps writes
+    state = (
+        "select record_key, payload_hash, identifiers_json from ferry_sync.sync_state order by 1"
+    )
+    assert json_conn.execute(state).fetchall() == plain_conn.execute(state).fetchall()
+    held = "select distinct destination_id from ferry_sync.sync_state"
+    assert json_conn.execute(held).fetchall() == [("batch-1",)]  # the batch's one id, per record
+
+
+@pytest.mark.parametrize("whole", [True, False])
+def test_a_record_rejected_in_a_json_batch_is_settled_alone(conn, whole) -> None:
+    set_audience(conn, [(f"p{i}", f"u{i}@x.com", "N", "treatment") for i in range(30)])
+    caps = replace(LoopbackDestination().capabilities, max_batch_records=10, max_concurrency=3)
+    dest = JsonLoopback(capabilities=caps, whole=whole, reject_keys={"p12"})
+    sync = make_sync("mirror")
+    r = engine.run(sync, conn, dest)
+    assert (r.status, r.sent, r.failed) == ("partial", 29, 1)
+    assert engine.plan(sync, conn).counts["add"] == 1  # only the rejected one is left
+
+
+def test_byte_limits_cut_json_batches_and_a_big_record_travels_alone(conn) -> None:
+    rows = [
+        (f"p{i:02d}", f"u{i}@x.com", "N" * (900 if i == 7 else 10), "treatment") for i in range(20)
+    ]
+    set_audience(conn, rows)
+    caps = replace(LoopbackDestination().capabilities, max_batch_records=50, max_batch_bytes=300)
+    dest = JsonLoopback(capabilities=caps)
+    assert engine.run(make_sync("mirror"), conn, dest).sent == 20
+    for call in dest.calls:
+        size = sum(len(dumps(dict(rec.payload))) + 2 for rec in call)
+        assert size <= 300 or len(call) == 1
+    assert [len(c) for c in dest.calls if any(r.key == "p07" for r in c)] == [1]
