@@ -59,7 +59,7 @@ deduplicated as (
         select
             *,
             row_number() over (
-                partition by destination_id order by updated_at desc, sync_name, idempotency_key
+                partition by destination_id order by updated_at desc, sync_name asc, idempotency_key asc
             ) as copy_number
         from renamed
     ) as numbered
