@@ -3,7 +3,10 @@
 Reports wall time and peak RSS of the dbt process for 100k and 1M raw records,
 and the scaling exponent between them (time ~ records^k).
 
-    python -m benchmarks.identity_profiles [--quick] [--sizes 100000,1000000]
+    python -m benchmarks.identity_profiles [--quick] [--sizes 100000,1000000] [--crm-duplicate-share 0.08]
+
+With --crm-duplicate-share the data holds the CRM's own duplicates (results in
+identity_crm_scale.json, with the time of the fuzzy decision models).
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ def raw_records(db: Path) -> int:
         return conn.execute("select count(*) from raw.ground_truth").fetchone()[0]
 
 
-def generate(db: Path, people: int, seed: int = 7) -> float:
-    m = run_measured([str(BIN / "ferry"), "generate", "--people", str(people), "--seed", str(seed)],
+def generate(db: Path, people: int, seed: int = 7, crm_duplicate_share: float = 0.0) -> float:
+    m = run_measured([str(BIN / "ferry"), "generate", "--people", str(people), "--seed", str(seed),
+                      "--crm-duplicate-share", str(crm_duplicate_share)],
                      env={"FERRY_DUCKDB_PATH": str(db)})
     if m.returncode:
         raise SystemExit("ferry generate failed")
@@ -53,24 +57,41 @@ def build(db: Path, workdir: Path) -> tuple[float, float]:
     return m.seconds, m.peak_rss_mb
 
 
+def _fuzzy_decision_seconds(workdir: Path) -> dict[str, float]:
+    """Execution time of the fuzzy models in the last build (run_results.json)."""
+    import json
+
+    results = json.loads((workdir / "target" / "run_results.json").read_text())["results"]
+    return {
+        r["unique_id"].split(".")[-1]: round(r["execution_time"], 2)
+        for r in results
+        if ".int_fuzzy_" in r["unique_id"] or ".fuzzy_" in r["unique_id"]
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--crm-duplicate-share", type=float, default=0.0)
     args = parser.parse_args(argv)
+    share = args.crm_duplicate_share
     sizes = [20000] if args.quick else [int(s) for s in args.sizes.split(",")]
-    rows, measured = [], []
+    rows, measured, notes = [], [], ["DuckDB embedded target, 2 dbt threads"]
     with tempfile.TemporaryDirectory(prefix="ferry-bench-") as tmp:
         workdir = Path(tmp)
         per_person = records_per_person(workdir)
         for target in sizes:
             db = workdir / f"bench_{target}.duckdb"
-            gen_s = generate(db, max(1, round(target / per_person)))
+            gen_s = generate(db, max(1, round(target / per_person)), crm_duplicate_share=share)
             n = raw_records(db)
             seconds, rss = build(db, workdir)
             measured.append((n, seconds))
             print(f"{n:,} raw records: generate {gen_s:.1f} s, dbt build {seconds:.1f} s, peak RSS {rss:,.0f} MB")
-            label = f"{round(n / 1000):,}k raw records"
+            label = f"{round(n / 1000):,}k raw records" + (
+                f", CRM duplicate share {share}" if share else ""
+            )
+            notes.append(f"{label}: fuzzy decision models (s): {_fuzzy_decision_seconds(workdir)}")
             rows += [
                 {"what": f"generate {label}", "value": round(gen_s, 2), "unit": "s", "target": "< 60 s at 1M"},
                 {"what": f"dbt build identity + profiles, {label}", "value": round(seconds, 2), "unit": "s",
@@ -82,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         (n1, t1), (n2, t2) = measured[0], measured[-1]
         rows.append({"what": "scaling exponent of dbt build (time ~ records^k)",
                      "value": round(math.log(t2 / t1) / math.log(n2 / n1), 2), "unit": "k"})
-    write_results("identity", rows, notes=["DuckDB embedded target, 2 dbt threads"])
+    notes.append(f"load average at end: {open('/proc/loadavg').read().split()[0]} (shared 2-core machine)")
+    write_results("identity_crm_scale" if share else "identity", rows, notes=notes)
     return 0
 
 

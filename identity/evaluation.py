@@ -102,6 +102,8 @@ class EvaluationResult:
     # recall on the pairs involving a generated fuzzy duplicate, by kind
     # (ground truth column duplicate_kind: DUPLICATE_KINDS, then any other)
     duplicate_recall: dict[str, dict[str, int | float | None]] = field(default_factory=dict)
+    # recall on the true pairs of two records of one source (the CRM's own duplicates)
+    within_source_recall: dict[str, dict[str, int | float | None]] = field(default_factory=dict)
     fuzzy_links: int = 0  # merged fuzzy pairs in the identity graph
     # precision / recall / f1 / pairs without the fuzzy links (None: no graph to read)
     without_fuzzy: dict[str, float | int] | None = None
@@ -429,6 +431,12 @@ def evaluate(
             *sorted(set(flags["kind"].tolist()) - {"", *DUPLICATE_KINDS}),
         )
     }
+    sources = records["source"].astype(str)
+    within = {}
+    for source in sorted(set(sources.tolist())):
+        mine = sources == source
+        c = pair_counts(person[mine], profile[mine])
+        within[source] = RecallOf(pairs=c.true_pairs, found_pairs=c.correct_pairs)
     deterministic, fuzzy_links = _without_fuzzy(con, n, index)
     without = None
     if deterministic is not None:
@@ -448,6 +456,9 @@ def evaluate(
     return EvaluationResult(
         missed_pairs=missed,
         duplicate_recall={k: {**asdict(v), "recall": v.recall} for k, v in kinds.items()},
+        within_source_recall={
+            k: {**asdict(v), "recall": v.recall} for k, v in within.items() if v.pairs
+        },
         fuzzy_links=fuzzy_links,
         without_fuzzy=without,
         records=n,

@@ -497,8 +497,8 @@ class Runner:
                     [sync.name, self.dkey, *rng],
                 )
             wh.execute(
-                f"insert into {st.RESULTS} ({', '.join(st.RESULT_COLUMNS)}) select ?, ?, p.__key, {OPERATION_SQL}, "
-                f"'accepted', cast(null as varchar), p.__attempts + 1, {dest}, ? from {p} p {join} "
+                f"insert into {st.RESULTS} ({', '.join(st.RESULT_COLUMNS)}, plan_operation) select ?, ?, p.__key, "
+                f"{OPERATION_SQL}, 'accepted', cast(null as varchar), p.__attempts + 1, {dest}, ?, p.__op from {p} p {join} "
                 f"where p.{seq} between ? and ?",
                 [self.result.run_id, sync.name, *dest_params, now, *rng],
             )
@@ -566,8 +566,8 @@ class Runner:
                 [sync.name, now, self.dkey],
             )
             wh.execute(
-                f"insert into {st.RESULTS} ({', '.join(st.RESULT_COLUMNS)}) select ?, ?, p.__key, {OPERATION_SQL}, "
-                f"b.status, b.error, p.__attempts + 1, b.rdest, ? {rows}",
+                f"insert into {st.RESULTS} ({', '.join(st.RESULT_COLUMNS)}, plan_operation) select ?, ?, p.__key, "
+                f"{OPERATION_SQL}, b.status, b.error, p.__attempts + 1, b.rdest, ?, p.__op {rows}",
                 [self.result.run_id, sync.name, now],
             )
 

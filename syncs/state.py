@@ -13,7 +13,9 @@ engine is the only writer and always deletes before it inserts):
   them after the member left the audience) and the destination's id.
 - `record_status`: records currently failing: attempts, last error, parked.
 - `runs`: one row per run (or dry run is *not* recorded: a plan commits nothing).
-- `record_results`: one row per record per run: operation, status, error, attempt.
+- `record_results`: one row per record per run: operation (what the destination was
+  asked: upsert, remove, send, delete), status, error, attempt, and `plan_operation`
+  (what the plan saw: add or update, both sent as upsert; null for send mode).
 - `send_ledger`: send mode's exactly-once book, one row per idempotency key.
 - `leases`: one row per running sync (see `syncs.lease`).
 
@@ -108,7 +110,7 @@ DDL = [
     f"""create table if not exists {RESULTS} (
         run_id varchar not null, sync_name varchar not null, record_key varchar not null,
         operation varchar not null, status varchar not null, error varchar, attempt integer,
-        destination_id varchar, recorded_at timestamp)""",
+        destination_id varchar, recorded_at timestamp, plan_operation varchar)""",
     f"""create table if not exists {LEDGER} (
         sync_name varchar not null, idempotency_key varchar not null, record_key varchar not null,
         occurrence varchar, status varchar not null, attempts integer not null,
@@ -127,6 +129,7 @@ ADDED_COLUMNS = [
     (RUNS, "planned_erasures", "bigint"),
     (RUNS, "destination_key", "varchar"),
     (RUNS, "target", "varchar"),
+    (RESULTS, "plan_operation", "varchar"),
 ]
 
 # Send-ledger statuses. `intent` is written and committed before the request

@@ -508,16 +508,16 @@ class SendGridSandbox(SandboxServer):
         def iso(t: float | None) -> str | None:
             return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)) if t else None
 
-        return Response.json(
-            {
-                "id": job.id,
-                "status": job.status,
-                "job_type": "delete" if job.job_type == "delete" else "upsert",
-                "results": job.results,
-                "started_at": iso(job.started_at),
-                "finished_at": iso(job.finished_at),
-            }
-        )
+        answer = {
+            "id": job.id,
+            "status": job.status,
+            "job_type": "delete" if job.job_type == "delete" else "upsert",
+            "results": job.results,
+            "started_at": iso(job.started_at),
+        }
+        if job.finished_at:  # a string in SendGrid's description, never null: absent while pending
+            answer["finished_at"] = iso(job.finished_at)
+        return Response.json(answer)
 
     def _download_signature(self, job_id: str, expires: int) -> str:
         return hmac.new(self.api_key.encode(), f"{job_id}:{expires}".encode(), "sha256").hexdigest()

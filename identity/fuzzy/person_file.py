@@ -198,6 +198,27 @@ def _rescale_prior(model_path: Path, assumed_recall: float, *, has_email: bool) 
     model_path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
 
 
+def true_clusters(
+    raw: pa.Table, record_ids: list[str], cluster_col: str | None, cluster_regex: str | None
+) -> list[str]:
+    """The true cluster of every record: the cluster column's value, or the first
+    group of ``cluster_regex`` in the record id (FEBRL: rec-12-org and rec-12-dup-0
+    -> '12'); a record without one is its own cluster."""
+    if cluster_col is not None:
+        if cluster_col not in raw.column_names:
+            raise PersonFileError(f"no cluster column {cluster_col!r}")
+        return [
+            str(v) if v is not None else f"~alone|{rid}"
+            for v, rid in zip(raw[cluster_col].to_pylist(), record_ids, strict=True)
+        ]
+    pattern = re.compile(str(cluster_regex))
+    found = [pattern.search(rid) for rid in record_ids]
+    return [
+        m.group(1) if m and m.groups() else (m.group(0) if m else rid)
+        for m, rid in zip(found, record_ids, strict=True)
+    ]
+
+
 def _labels(values: list[object]) -> np.ndarray:
     return np.unique(np.array([str(v) for v in values]), return_inverse=True)[1].ravel()
 
@@ -266,18 +287,7 @@ def evaluate_person_file(
         )
     record_ids = [str(v) for v in records["source_record_id"].to_pylist()]
     index = {rid: i for i, rid in enumerate(record_ids)}
-    if cluster_col is not None:
-        truth = _labels(raw[cluster_col].to_pylist())
-    else:
-        # FEBRL's ids say the cluster: rec-12-org and rec-12-dup-0 -> '12'
-        pattern = re.compile(str(cluster_regex))
-        found = [pattern.search(rid) for rid in record_ids]
-        truth = _labels(
-            [
-                m.group(1) if m and m.groups() else (m.group(0) if m else rid)
-                for m, rid in zip(found, record_ids, strict=True)
-            ]
-        )
+    truth = _labels(true_clusters(raw, record_ids, cluster_col, cluster_regex))
     prob = pairs["match_probability"].to_numpy(zero_copy_only=False)
     linked = prob >= threshold
     a = np.array([index[r] for r in pairs["source_record_id_a"].to_pylist()], dtype=np.int64)

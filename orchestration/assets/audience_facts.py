@@ -42,6 +42,7 @@ def _when(run: dict[str, Any]) -> str:
 
 
 def destinations_table(conn: Any, audience: Audience) -> list[dict[str, Any]]:
+    from orchestration.assets.marketer_words import mode_label, result_words
     from orchestration.assets.syncs import schedule_words
 
     rows = []
@@ -50,10 +51,10 @@ def destinations_table(conn: Any, audience: Audience) -> list[dict[str, Any]]:
         rows.append(
             {
                 "destination": sync.destination_name,
-                "mode": sync.mode,
+                "mode": mode_label(sync.mode),
                 "runs": schedule_words(sync),
                 "last sync": _when(run),
-                "result": run.get("status", "not synced yet"),
+                "result": result_words(run.get("status")),
             }
         )
     return rows

@@ -12,6 +12,7 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 
 from orchestration.assets.audience_facts import last_sync, metadata_table
 from orchestration.assets.catalog import Audience, load_audiences
+from orchestration.assets.marketer_words import mode_label, result_words
 from orchestration.checks.audiences import audience_frame
 
 KEY = AssetKey(["reporting", "audience_overview"])
@@ -60,7 +61,7 @@ def _status(results: list[str]) -> str:
     if not results:
         return "not synced yet"
     bad = [r for r in results if r != "success"]
-    return "all delivered" if not bad else "needs attention: " + ", ".join(sorted(set(bad)))
+    return "all delivered" if not bad else "needs attention: " + ", ".join(sorted({result_words(r) for r in bad}))
 
 
 @asset(
@@ -101,7 +102,7 @@ def audience_overview(context: AssetExecutionContext) -> MaterializeResult:
                     "members": size,
                     "trend": _trend(size, before.get(audience.name)),
                     "with consent": consented,
-                    "destinations": ", ".join(f"{s.destination_name} ({s.mode})" for s in audience.syncs),
+                    "destinations": ", ".join(f"{s.destination_name} ({mode_label(s.mode)})" for s in audience.syncs),
                     "last sync": max((str(r.get("finished_at") or "")[:16] for _, r in runs), default="") or "never",
                     "status": _status([r["status"] for _, r in runs if r]),
                 }

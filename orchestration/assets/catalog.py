@@ -58,9 +58,10 @@ class Audience:
 
     @property
     def title(self) -> str:
-        """'aud_win_back' -> 'Win back'."""
-        base = self.name.removeprefix("aud_")
-        return base.replace("_", " ").capitalize()
+        """'aud_win_back' -> 'Win back', 'aud_nps_detractors' -> 'NPS detractors'."""
+        from orchestration.assets.marketer_words import audience_title
+
+        return audience_title(self.name)
 
 
 def _checks_config(node: dict[str, Any]) -> AudienceChecksConfig:

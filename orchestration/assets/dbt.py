@@ -22,6 +22,7 @@ from orchestration.assets.dbt_project import ferry_dbt_project
 from orchestration.resources import WarehouseResource
 
 GROUPS = ("staging", "identity", "profiles", "scores", "audiences", "reporting")
+MARKETER_GROUPS = frozenset({"profiles", "scores", "audiences", "reporting"})
 
 # Folder names that mean one of the groups above.
 _FOLDER_ALIASES = {
@@ -82,9 +83,10 @@ class FerryDbtTranslator(DagsterDbtTranslator):
         return group_for(dbt_resource_props)
 
     def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
-        """Audiences are read by marketers: their dbt description only, not the SQL (with its
-        dbt variables) that dagster-dbt appends by default; other models keep it."""
-        if group_for(dbt_resource_props) == "audiences":
+        """The groups marketers read (audiences, scores, profiles, reporting) show the dbt
+        description only, not the SQL (with its dbt variables) that dagster-dbt appends by
+        default; the engineers' groups (staging, identity) keep it."""
+        if group_for(dbt_resource_props) in MARKETER_GROUPS:
             return (dbt_resource_props.get("description") or "").strip() or dbt_resource_props["name"]
         return super().get_description(dbt_resource_props)
 

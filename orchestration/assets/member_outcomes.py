@@ -6,10 +6,13 @@ e-mail?" by profile id:
 - ``held back``: the engine's own policies, judged now with the engine's own
   SQL (``syncs.policies.build_policy_sql``, the CASE the plan uses), so the
   reason is the one the next run applies: holdout, not on the test list,
-  suppressed (unsubscribe, bounce, erasure...), no consent, pressure cap;
+  suppressed (unsubscribe, bounce...), erased, no consent, pressure cap; and
+  the destination's own deferrals from the latest result (quiet hours in the
+  recipient's time zone: ``connectors.base.DEFERRED``), retried next run;
 - ``delivered`` / ``rejected`` / ``parked`` / ``not delivered`` / ``in doubt``:
-  the latest per-record result of the sync (``ferry_sync.record_results``),
-  with the vendor's error (quiet hours, invalid address, transport error).
+  the latest per-record result of the sync (``ferry_sync.record_results``):
+  delivered says what was done (added, updated, removed, sent, erased), the
+  others the vendor's error code and message (or the transport error).
 
 Why a Python asset and not a dbt model: the policies are the engine's SQL,
 built per sync from its YAML (channel, pressure cap, holdout, test seeds);
@@ -18,6 +21,7 @@ writing them again in Jinja would be a second copy that drifts.
 
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
@@ -37,6 +41,17 @@ REASON_WORDS = {
     "no_consent": "no consent",
     "pressure_cap": "pressure cap",
     "suppressed_erasure": "erased",
+}
+# What a delivered record's plan operation was, in words (record_results.plan_operation;
+# rows written before it existed have only the destination's operation).
+DONE_WORDS = {
+    "add": "added",
+    "update": "updated",
+    "upsert": "added or updated",
+    "remove": "removed",
+    "send": "sent",
+    "delete": "erased at the destination",
+    "erase": "erased at the destination",
 }
 _RESULT_WORDS = {
     "accepted": "delivered",
@@ -84,43 +99,62 @@ def held_back_sql(sync: Any, wh: Any) -> str | None:
     )
 
 
-def results_sql(sync: Any) -> str:
-    """The latest per-record result of the sync, tied back to the member's profile when still in the audience."""
+def results_sql(sync: Any, has_plan_operation: bool = True) -> str:
+    """The latest per-record result of the sync, tied back to the member's profile when still in the audience.
+
+    A destination's deferral (quiet hours) is a hold, not a failure: ``held back`` with
+    the words before the parenthesis as reason (``quiet hours``) and the whole text
+    (window and time zone) as detail.
+    """
+    from connectors.base import DEFERRED
     from syncs import state as st
 
     status_words = " ".join(f"when {_lit(s)} then {_lit(w)}" for s, w in _RESULT_WORDS.items())
+    done = "coalesce(plan_operation, operation)" if has_plan_operation else "operation"
+    done_words = " ".join(f"when {_lit(o)} then {_lit(w)}" for o, w in DONE_WORDS.items())
+    deferred = f"(l.status = 'pending' and l.error like {_lit(DEFERRED + '%')})"
+    deferral = f"trim(split_part(substr(l.error, {len(DEFERRED) + 1}), '(', 1))"
     return (
-        f"select * from (with latest as (select record_key, operation, status, error, row_number() over "
+        f"select * from (with latest as (select record_key, {done} as done, status, error, row_number() over "
         f"(partition by record_key order by recorded_at desc, run_id desc) as n from {st.RESULTS} "
         f"where sync_name = {_lit(sync.name)}) select {_lit(sync.name)} as sync_name, "
         f"{_lit(sync.audience)} as audience, {_lit(sync.destination_name)} as destination, "
         f"coalesce(cast(a.profile_id as varchar), case when {_lit(sync.key)} = 'profile_id' then l.record_key end) "
-        f"as profile_id, l.record_key, case l.status {status_words} else l.status end as outcome, "
-        "case when l.status = 'accepted' then l.operation else coalesce(l.error, l.status) end as reason, "
-        "l.error as detail "
+        f"as profile_id, l.record_key, case when {deferred} then 'held back' else "
+        f"case l.status {status_words} else l.status end end as outcome, "
+        f"case when {deferred} then {deferral} "
+        f"when l.status = 'accepted' then case l.done {done_words} else l.done end "
+        "else coalesce(l.error, l.status) end as reason, l.error as detail "
         f"from latest l left join {sync.schema_name}.{sync.table} a on cast(a.{sync.key} as varchar) = l.record_key "
         "where l.n = 1) results"
     )
 
 
-def build_outcomes(conn: Any, log: Any = None) -> dict[str, Any]:
-    """(Re)write the table from the policies and the sync state; returns counts and a sample per reason."""
+def build_outcomes(conn: Any, log: Any = None, syncs: Iterable[Any] | None = None) -> dict[str, Any]:
+    """(Re)write the table from the policies and the sync state; returns counts and a sample per reason.
+
+    ``syncs``: the syncs to judge (default: every sync of the project's audiences).
+    """
     from syncs import state as st
     from syncs.warehouse import Warehouse
 
     wh = Warehouse(conn)
     has_results = wh.table_exists(st.SCHEMA, "record_results")
+    has_plan_operation = has_results and "plan_operation" in {
+        c.lower() for c in wh.columns(st.SCHEMA, "record_results")
+    }
+    if syncs is None:
+        syncs = [s for a in load_audiences() for s in a.syncs]
     parts: list[str] = []
-    for audience in load_audiences():
-        if not wh.table_exists(audience.schema_name, audience.table):
+    for sync in syncs:
+        if not wh.table_exists(sync.schema_name, sync.table):
             continue
-        for sync in audience.syncs:
-            held = held_back_sql(sync, wh)
-            if held is None and log:
-                log.warning(f"{sync.name}: a policy table is missing; its held-back members are not listed")
-            parts += [held] if held else []
-            if has_results:
-                parts.append(results_sql(sync))
+        held = held_back_sql(sync, wh)
+        if held is None and log:
+            log.warning(f"{sync.name}: a policy table is missing; its held-back members are not listed")
+        parts += [held] if held else []
+        if has_results:
+            parts.append(results_sql(sync, has_plan_operation))
     wh.execute("create schema if not exists reporting")
     body = " union all ".join(f"select {COLUMNS} from ({p}) p" for p in parts) or (
         "select cast(null as varchar) as sync_name, cast(null as varchar) as audience, "
@@ -156,8 +190,8 @@ def _masked(text: str) -> str:
     deps=[*(a.asset_key for a in load_audiences()), *(sync_asset_key(s) for a in load_audiences() for s in a.syncs)],
     description=(
         "Why, per person: for every sync and member, what happened and why: held back (holdout group, no "
-        "consent, pressure cap, suppressed, erased), delivered, or not (the vendor's error). Query "
-        f"`{TABLE}` by profile_id."
+        "consent, pressure cap, suppressed, erased, quiet hours), delivered (added, updated, removed, sent), "
+        f"or not (the tool's error code and message). Query `{TABLE}` by profile_id."
     ),
     required_resource_keys={"warehouse"},
     pool="warehouse",

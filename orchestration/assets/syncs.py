@@ -35,6 +35,7 @@ from dagster import (
 
 from connectors.base import MissingCredentials
 from orchestration.assets.catalog import Audience, load_audiences
+from orchestration.assets.marketer_words import MODE_SENTENCES, mode_label
 from orchestration.assets.sync_runner import SyncReport, rows_markdown, run_sync
 from orchestration.checks.audiences import (
     evaluate_audience,
@@ -49,13 +50,6 @@ from syncs.registry import DestinationUnavailable
 DESTINATION_TAG = "ferry/destination"
 SYNC_TAG = "ferry/sync"
 
-_MODE_WORDS = {
-    "upsert": "adds new members and updates changed ones",
-    "mirror": "keeps the destination list identical to the audience (adds, updates and removes those who left)",
-    "insert": "adds new members only",
-    "send": "sends one message to each member entering the audience, exactly once",
-    "delete": "erases these people at the destination",
-}
 
 
 class SyncRunConfig(Config):
@@ -92,10 +86,13 @@ def schedule_words(sync: Any) -> str:
     return cron_in_words(sync.schedule, os.environ.get("FERRY_TIMEZONE", "UTC"))
 
 
+_CONSENT_WORDS = {"email": "e-mail", "sms": "SMS", "ads": "ads", "none": "none (an internal notification)"}
+
+
 def describe_sync(audience: Audience, sync: Any) -> str:
     lines = [
         (f"**{audience.title}** to **{sync.destination_name}** ({sync.destination.type}): "
-         f"{_MODE_WORDS.get(sync.mode, sync.mode)}."),
+         f"{MODE_SENTENCES.get(sync.mode, sync.mode)}."),
         "",
         ("**Sync now**: the Materialize button. **Preview** (sends nothing): Checks tab, "
          f"`{PREVIEW_CHECK}`, Execute. A stopped sync is confirmed with job `{confirm_job_name(sync)}`."),
@@ -106,7 +103,7 @@ def describe_sync(audience: Audience, sync: Any) -> str:
     ]
     if sync.fields:
         lines.append(f"- Fields sent: {', '.join(sync.fields)}")
-    lines.append(f"- Consent needed: {audience.channel}")
+    lines.append(f"- Consent needed: {_CONSENT_WORDS.get(audience.channel, audience.channel)}")
     lines.append(f"- Runs: {schedule_words(sync)}")
     lines.append("- Checked before sending: no member twice, size change within bound, consent.")
     return "\n".join(lines)
@@ -231,7 +228,7 @@ def build_sync_asset(audience: Audience, sync: Any) -> AssetsDefinition:
             "audience": audience.title,
             "destination": sync.destination_name,
             "destination_type": sync.destination.type,
-            "mode": sync.mode,
+            "mode": mode_label(sync.mode),
             "runs": schedule_words(sync),
         },
         check_specs=[

@@ -77,6 +77,11 @@ def run(args: argparse.Namespace) -> int:
                 + (f"; {before:.4f} without fuzzy links" if before is not None else "")
                 + ")"
             )
+    for source, d in r.within_source_recall.items():
+        print(
+            f"  recall on pairs inside one source, {source:<26} {d['recall']:.4f}   "
+            f"({d['found_pairs']:,} / {d['pairs']:,} pairs)"
+        )
     missed = r.true_pairs - r.correct_pairs
     if missed and r.missed_pairs:
         print(f"  missed pairs by cause ({missed:,})")

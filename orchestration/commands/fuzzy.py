@@ -5,18 +5,20 @@ ferry fuzzy train --people 20000        # on freshly generated sample data
 ferry fuzzy show                        # the committed model, level by level
 ferry fuzzy evaluate                    # pairwise metrics with and without fuzzy edges
 ferry fuzzy evaluate-file records.csv --id-col rec_id --cluster-col cluster_id
-                                        # your own person records: EM, score, P/R/F1
+                                        # your own person records, loaded as CRM contacts
+                                        # and built as production builds: P/R/F1
+ferry fuzzy evaluate-file records.csv ... --file-only
+                                        # the matcher alone (EM re-trained on the file)
 ferry fuzzy sample-file people.csv      # a FEBRL-style file with duplicates to try it on
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 from pathlib import Path
 
-from orchestration.paths import DBT_PROJECT_DIR, FUZZY_MODEL_PATH, FUZZY_NICKNAMES_PATH, duckdb_path
+from orchestration.paths import FUZZY_MODEL_PATH, FUZZY_NICKNAMES_PATH, duckdb_path
 
 PERSON_RECORDS = "intermediate.int_person_records"
 
@@ -79,8 +81,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     efile = sub.add_parser(
         "evaluate-file",
-        help="match a CSV/Parquet file of person records (model re-estimated on it by EM) "
-        "and score the clusters pairwise against a cluster column",
+        help="load a CSV/Parquet file of person records as CRM contacts into a scratch "
+        "warehouse, build it as production does, and score the profiles pairwise against "
+        "a cluster column (--file-only: the matcher alone, EM re-trained on the file)",
     )
     efile.add_argument("path", type=Path, help="CSV or Parquet; FEBRL column names are mapped")
     efile.add_argument("--id-col", required=True, help="record id column")
@@ -92,21 +95,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="or: the cluster is this regex's first group in the id (FEBRL: 'rec-(\\d+)-')",
     )
     efile.add_argument(
+        "--kind-col",
+        default=None,
+        help="a column naming each duplicate's kind ('original' or empty for the "
+        "others): recall is reported per kind",
+    )
+    efile.add_argument(
+        "--keep-warehouse",
+        type=Path,
+        default=None,
+        help="build into this DuckDB file (replaced) and keep it, to look at the review "
+        "queue and the refused pairs",
+    )
+    efile.add_argument(
+        "--clusters",
+        type=Path,
+        default=None,
+        help="also write each record's profile id here (CSV: source_record_id, profile_id)",
+    )
+    efile.add_argument(
+        "--file-only",
+        action="store_true",
+        help="the matcher alone, not the warehouse: EM re-trained on the file, broad "
+        "blocking, --threshold, extra id columns, no contradictions or review queue",
+    )
+    efile.add_argument(
         "--threshold",
         type=float,
-        default=0.95,
-        help="match probability from which a pair is linked (default 0.95)",
+        default=None,
+        help="--file-only: match probability from which a pair is linked (default 0.95)",
     )
     efile.add_argument(
         "--model",
         type=Path,
         default=None,
-        help="use this trained model instead of re-training on the file",
+        help="--file-only: use this trained model instead of re-training on the file",
     )
     efile.add_argument(
         "--id-columns",
         default=None,
-        help="comma-separated extra identifier columns to compare "
+        help="--file-only: comma-separated extra identifier columns to compare "
         "(default: soc_sec_id when present; '' for none)",
     )
     efile.add_argument(
@@ -129,36 +157,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _build_person_records(db: Path, workdir: Path) -> None:
-    """dbt build of int_person_records and its parents into ``db``.
+    """dbt build of int_person_records and its parents into ``db``."""
+    from orchestration.person_file_build import dbt_build
 
-    A subprocess, not dbtRunner: dbt-duckdb keeps its connection open in the
-    calling process, which would lock the file against the read that follows.
-    """
-    import subprocess
-    import sys
-
-    dbt = Path(sys.executable).with_name("dbt")
-    cmd = [
-        str(dbt),
-        "build",
-        "--select",
-        "+int_person_records",
-        "--exclude",
-        "test_type:unit",
-        "resource_type:test",
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-        "--target-path",
-        str(workdir / "target"),
-        "--log-path",
-        str(workdir / "logs"),
-        "--quiet",
-    ]
-    env = {**os.environ, "FERRY_DUCKDB_PATH": str(db), "FERRY_DBT_TARGET": "duckdb"}
-    if subprocess.call(cmd, env=env, cwd=DBT_PROJECT_DIR):
-        raise SystemExit("dbt build of int_person_records failed")
+    try:
+        dbt_build(db, workdir, ("+int_person_records",))
+    except RuntimeError as err:
+        raise SystemExit(str(err)) from None
 
 
 def _generation_notes(db: Path) -> dict[str, object]:
@@ -297,10 +302,86 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_evaluate_file(args: argparse.Namespace) -> int:
+    """The warehouse's figure by default (one matching path); --file-only for the
+    matcher alone, whose figure does not predict a build's (README: what differs)."""
+    if args.file_only:
+        return _evaluate_file_only(args)
+    file_only = [
+        f"--{n.replace('_', '-')}" for n in ("threshold", "model", "id_columns")
+        if getattr(args, n) is not None
+    ]  # fmt: skip
+    if file_only:
+        print(f"Cannot evaluate {args.path}: {', '.join(file_only)} only apply with --file-only")
+        return 1
+    import json
+    from dataclasses import asdict
+
+    import pyarrow.csv as pacsv
+
+    from identity.fuzzy.person_file import PersonFileError
+    from orchestration.person_file_build import evaluate_through_warehouse
+
+    try:
+        r = evaluate_through_warehouse(
+            args.path,
+            id_col=args.id_col,
+            cluster_col=args.cluster_col,
+            cluster_regex=args.cluster_regex,
+            kind_col=getattr(args, "kind_col", None),
+            keep_warehouse=args.keep_warehouse,
+        )
+    except (PersonFileError, ValueError, RuntimeError) as err:
+        print(f"Cannot evaluate {args.path}: {err}")
+        return 1
+    e = r.evaluation
+    print(
+        f"{args.path}: {e.records:,} records as CRM contacts, {e.true_pairs:,} true pairs; "
+        f"warehouse build {r.build_seconds:.1f} s"
+    )
+    print(f"  profiles  precision {e.precision:.4f}  recall {e.recall:.4f}  f1 {e.f1:.4f}")
+    print(
+        f"  {r.fuzzy_merges:,} pairs merged by fuzzy matching, {r.review_queue:,} waiting in "
+        "marts.fuzzy_review_queue (not merged until a steward accepts them)"
+    )
+    for kind, d in e.duplicate_recall.items():
+        if d.get("pairs"):
+            print(
+                f"  recall, {kind:<24} {d['recall']:.4f}   ({d['found_pairs']:,} / {d['pairs']:,} pairs)"
+            )
+    for reason, rows in r.flagged.items():
+        shown = ", ".join(str(row) for row in rows[:10]) + (" ..." if len(rows) > 10 else "")
+        print(f"  {len(rows):,} rows {reason.replace('_', ' ')}, loaded without it: rows {shown}")
+    if r.ignored_columns:
+        print(
+            f"  not compared by the warehouse: {', '.join(r.ignored_columns)} "
+            "(--file-only compares it)"
+        )
+    if args.keep_warehouse:
+        print(f"  warehouse kept: {args.keep_warehouse}")
+    if args.clusters:
+        pacsv.write_csv(r.clusters, args.clusters)
+    if args.output:
+        result = {
+            **asdict(e),
+            "fuzzy_merges": r.fuzzy_merges,
+            "review_queue": r.review_queue,
+            "flagged_rows": r.flagged,
+            "ignored_columns": r.ignored_columns,
+            "build_seconds": r.build_seconds,
+        }
+        args.output.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def _evaluate_file_only(args: argparse.Namespace) -> int:
     import json
 
     from identity.fuzzy import read_nicknames
-    from identity.fuzzy.person_file import PersonFileError, evaluate_person_file
+    from identity.fuzzy.person_file import (
+        DEFAULT_FILE_THRESHOLD,
+        PersonFileError,
+        evaluate_person_file,
+    )
 
     ids = None
     if args.id_columns is not None:
@@ -312,7 +393,7 @@ def run_evaluate_file(args: argparse.Namespace) -> int:
             id_col=args.id_col,
             cluster_col=args.cluster_col,
             cluster_regex=args.cluster_regex,
-            threshold=args.threshold,
+            threshold=DEFAULT_FILE_THRESHOLD if args.threshold is None else args.threshold,
             model_path=args.model,
             id_columns=ids,
         )
@@ -321,7 +402,8 @@ def run_evaluate_file(args: argparse.Namespace) -> int:
         return 1
     print(
         f"{args.path}: {r.records:,} records, {r.true_pairs:,} true pairs, "
-        f"{r.links:,} links at p >= {r.threshold} (model {r.model_version})"
+        f"{r.links:,} links at p >= {r.threshold} (model {r.model_version}; file only, "
+        "not the warehouse's figure)"
     )
     print(f"  clusters  precision {r.precision:.4f}  recall {r.recall:.4f}  f1 {r.f1:.4f}")
     print(

@@ -14,7 +14,9 @@ take at most MAX_CLICKS clicks (typing is not a click):
    the reason in plain words on the asset page;
 5. a sync stopped for confirmation (Meta's minimum audience size) shows why,
    and is confirmed with its confirm job (linked from the sync's page), without
-   typing any config.
+   typing any config;
+6. why, per person: the member outcomes page, refreshed, shows who was held
+   back and why, with a masked sample per reason.
 
 Screenshots of each step go to test-artifacts/ (git-ignored).
 """
@@ -227,6 +229,17 @@ def test_marketer_day_in_the_ui(webserver, ui_env, browser_page):
     page.get_by_text("sync_completed", exact=True).first.click()
     page.get_by_text(re.compile(r"^Delivered: ")).first.wait_for(timeout=60_000)
     _shot(page, "7_confirmed")
+
+    # 6. Why, per person: the outcomes page, refreshed, shows a masked sample per reason.
+    page.goto(f"{webserver}/assets/reporting/sync_member_outcomes")
+    page.get_by_text("Automation details").first.wait_for(timeout=60_000)
+    run = _materialize(page, clicks, "why per person", webserver)
+    assert run["status"] == "SUCCESS", (run, _run_errors(webserver, run["runId"]))
+    page.reload()
+    page.get_by_text("sample_per_reason").first.wait_for(timeout=60_000)
+    page.get_by_text("held back", exact=True).first.wait_for(timeout=60_000)
+    assert not page.get_by_text(re.compile(r"[\w.+-]+@[\w-]+\.[a-z]{2,}")).count()  # no address shown whole
+    _shot(page, "8_why_per_person")
 
     print("clicks per task:", dict(clicks.by_task))
     over = {task: n for task, n in clicks.by_task.items() if n > MAX_CLICKS}

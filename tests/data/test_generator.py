@@ -274,14 +274,15 @@ def test_fuzzy_duplicates_are_mostly_new_contacts_reachable_by_a_fuzzy_link() ->
 
 
 def test_crm_internal_duplicates_are_a_realistic_share_of_each_kind() -> None:
-    """--crm-duplicate-share: duplicates of CRM rows inside the CRM (entered twice, an
+    """--crm-duplicate-share: duplicates of CRM rows inside the CRM (entered twice, names
+    swapped, first name replaced, no birth date, street abbreviated, postcode typo, an
     import run twice, a lead converted), at about the share asked, each kind shaped
     the way it happens; the default (0) leaves the data byte for byte as before."""
     from sample_data.duplicates import CRM_INTERNAL_KINDS
     from sample_data.writer import duplicate_kinds
 
-    plain = {t.name: t for t in build_tables(1500, 3, AS_OF)}
-    messy = {t.name: t for t in build_tables(1500, 3, AS_OF, crm_duplicate_share=0.08)}
+    plain = {t.name: t for t in build_tables(6000, 3, AS_OF)}
+    messy = {t.name: t for t in build_tables(6000, 3, AS_OF, crm_duplicate_share=0.08)}
     before, crm = plain["crm_contacts"], messy["crm_contacts"]
     kinds = duplicate_kinds(list(messy.values()))["crm_contacts"]
     own_rows = before.table.num_rows
@@ -308,3 +309,19 @@ def test_crm_internal_duplicates_are_a_realistic_share_of_each_kind() -> None:
             assert row["last_name"] == original["last_name"]
         else:
             assert row["phone"] is None and row["last_name"] and row["first_name"]
+        if kind == "crm_names_swapped":
+            assert (row["first_name"], row["last_name"]) == (
+                original["last_name"], original["first_name"],
+            )  # fmt: skip
+        elif kind == "crm_first_name_replaced":
+            assert row["first_name"] != original["first_name"]
+            assert row["last_name"] == original["last_name"]
+            assert row["birth_date"] == original["birth_date"] is not None
+        elif kind == "crm_no_birth_date":
+            assert row["birth_date"] is None and original["birth_date"] is not None
+        elif kind == "crm_address_abbreviated":
+            assert row["street"] != original["street"] and len(row["street"]) < len(original["street"]) + 2
+            assert row["postcode"] == original["postcode"]
+        elif kind == "crm_postcode_typo" and original["postcode"]:
+            assert len(row["postcode"]) == len(original["postcode"])
+            assert sum(a != b for a, b in zip(row["postcode"], original["postcode"])) == 1

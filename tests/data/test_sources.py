@@ -65,6 +65,24 @@ def _land_engagement(path: Path) -> None:
         ingest_source="webhook",
     )
     store.close()
+    _record_a_send(path)
+
+
+def _record_a_send(path: Path) -> None:
+    """One send in the engine's ledger (source ferry_sync), written as the engine writes it."""
+    from syncs import state as st
+    from syncs.warehouse import Warehouse
+
+    with duckdb.connect(str(path)) as con:
+        st.ensure_state(Warehouse(con))
+        now = st.utc_now()
+        con.execute(
+            f"insert into {st.LEDGER} (sync_name, idempotency_key, record_key, status, attempts, "
+            "payload_json, destination_id, created_at, updated_at, destination_key) "
+            "values ('aud_x__twilio', 'k1', 'p1', 'sent', 1, '{\"ferry_audience\": \"aud_x\"}', 'SM1', ?, ?, "
+            "'twilio:sandbox:account=AC1')",
+            [now, now],
+        )
 
 
 @dataclass
@@ -184,7 +202,7 @@ def test_every_source_is_fresh(source_runs: dict[str, DbtRun]) -> None:
         checked[(source, table)] = r["status"]
     # every source table of the project has a freshness rule and was checked
     assert set(checked) == _source_tables()
-    assert {s for s, _ in checked} >= {"crm", "shop", "web", "consent", "sendgrid", "twilio"}
+    assert {s for s, _ in checked} >= {"crm", "shop", "web", "consent", "sendgrid", "twilio", "ferry_sync"}
     # loaded today and just now: nothing is even late
     assert set(checked.values()) == {"pass"}, checked
 

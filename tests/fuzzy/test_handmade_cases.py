@@ -86,6 +86,22 @@ RECORDS = [
      "1983-06-12", "14 rue Victor Hugo", "Grenoble", "38000"),
     ("crm_contacts", "C-11", "Mathidle", "Bernard", None, None,
      "1983-06-12", "14 rue Victor Hugo", "Grenoble", "38000"),
+    # another first name on the same birth date and street: her second given name,
+    # typed by another salesperson (one part of the compound name)
+    ("crm_contacts", "C-12", "Anne-Marie", "Petit", None, None,
+     "1969-10-03", "7 rue Carnot", "Tours", "37000"),
+    ("crm_contacts", "C-13", "Marie", "Petit", None, None,
+     "1969-10-03", "7 rue Carnot", "Tours", "37000"),
+    # a first name replaced by a slip, with the same employer besides
+    ("crm_contacts", "C-14", "Claire", "Moulin", None, None,
+     "1975-12-01", "30 avenue Foch", "Nancy", "54000", "Orion Conseil"),
+    ("crm_contacts", "C-15", "Isabelle", "Moulin", None, None,
+     "1975-12-01", "30 avenue Foch", "Nancy", "54000", "Orion Conseil"),
+    # twins with nothing but the family's name, birth date and address: for a steward
+    ("crm_contacts", "C-16", "Hugo", "Marchand", None, None,
+     "1998-02-14", "11 rue Voltaire", "Angers", "49000"),
+    ("crm_contacts", "C-17", "Louis", "Marchand", None, None,
+     "1998-02-14", "11 rue Voltaire", "Angers", "49000"),
 ]
 # fmt: on
 
@@ -104,6 +120,9 @@ WORK_AND_PRIVATE = ("crm_contacts", "C-7", "forms_submissions", "F-3")
 COLLEAGUES = ("crm_contacts", "C-8", "forms_submissions", "F-4")
 BROKEN_EMAIL = ("forms_submissions", "F-5", "support_tickets", "T-2")
 CRM_DUPLICATE = ("crm_contacts", "C-10", "crm_contacts", "C-11")
+SECOND_GIVEN_NAME = ("crm_contacts", "C-12", "crm_contacts", "C-13")
+REPLACED_SAME_EMPLOYER = ("crm_contacts", "C-14", "crm_contacts", "C-15")
+TWINS_ALONE = ("crm_contacts", "C-16", "crm_contacts", "C-17")
 
 
 def _load_records(warehouse) -> None:
@@ -332,3 +351,15 @@ def test_review_file_is_read_back(first_run: DbtWorkspace) -> None:
         f"where source_record_id_a = '{BORDERLINE[1]}' and source_record_id_b = '{BORDERLINE[3]}'"
     )
     assert merged_by == [("steward", "steward@example.com")]
+
+
+def test_another_first_name_is_decided_from_evidence(first_run: DbtWorkspace) -> None:
+    """Same last name, birth date and street, another first name: one person when a
+    first name is part of the other's compound name or the employer agrees; twins
+    with nothing else in common wait for a steward (first_name_differs)."""
+    status = _status(first_run)
+    assert status[SECOND_GIVEN_NAME] == "merged_by_model"
+    assert status[REPLACED_SAME_EMPLOYER] == "merged_by_model"
+    assert status.get(TWINS_ALONE, "not_scored") != "merged_by_model"
+    refused = {tuple(r[:4]): r[4] for r in first_run.query(REFUSED)}
+    assert refused.get(TWINS_ALONE, "first_name_differs") == "first_name_differs"

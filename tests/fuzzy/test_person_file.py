@@ -105,7 +105,7 @@ def test_matcher_finds_the_duplicates_of_a_person_file(febrl_like: Path) -> None
     assert alone.recall >= 0.8, alone
 
 
-def test_evaluate_file_command(febrl_like: Path, tmp_path: Path, capsys) -> None:
+def test_evaluate_file_only_command(febrl_like: Path, tmp_path: Path, capsys) -> None:
     from orchestration.commands import fuzzy as command
 
     out = tmp_path / "metrics.json"
@@ -118,6 +118,7 @@ def test_evaluate_file_command(febrl_like: Path, tmp_path: Path, capsys) -> None
         model=None,
         id_columns=None,
         output=out,
+        file_only=True,
     )
     assert command.run_evaluate_file(args) == 0
     printed = capsys.readouterr().out

@@ -8,6 +8,7 @@ import duckdb
 from dagster import AssetSelection, DagsterInstance
 
 from orchestration.assets.catalog import load_audiences
+from orchestration.assets.marketer_words import mode_label
 from orchestration.checks.audiences import sync_asset_key
 
 
@@ -52,7 +53,7 @@ def test_overview_lists_every_audience_with_size_destinations_last_sync_and_over
     assert set(records) == {a.title for a in load_audiences()}
     row = records[audience.title]
     assert row["members"] == str(sizes[audience.name]) and row["trend"] == "new"
-    assert f"{sync.destination_name} ({sync.mode})" in row["destinations"]
+    assert f"{sync.destination_name} ({mode_label(sync.mode)})" in row["destinations"]
     assert row["status"] == "all delivered" and row["last sync"] != "never"
     assert meta[f"members_{audience.name}"].value == sizes[audience.name]
     # Overlap: the diagonal is each audience's size; one off-diagonal cell checked against SQL.
@@ -67,6 +68,7 @@ def test_overview_lists_every_audience_with_size_destinations_last_sync_and_over
     assert facts["dagster/row_count"] == sizes[audience.name] and facts["change_since_last_build"] == 3
     assert 0 < facts["with_email_consent"] <= sizes[audience.name]
     dest = facts["destinations"].value.records[0].data
-    assert dest["destination"] == sync.destination_name and dest["result"] == "success"
+    assert dest["destination"] == sync.destination_name and dest["result"] == "delivered"
+    assert dest["mode"] == mode_label(sync.mode) and dest["mode"] != sync.mode
     sample = [r.data for r in facts["sample"].value.records]
     assert sample and all("***@" in r["email"] for r in sample if r.get("email"))

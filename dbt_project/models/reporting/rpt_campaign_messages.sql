@@ -1,8 +1,10 @@
 {#- One row per message Ferry sent (email or SMS) with what became of it: delivered,
     opened, clicked, bounced, unsubscribed, complained; and its attribution (record key,
     idempotency key, sync, audience, variant) as it travelled in SendGrid custom_args or
-    the Twilio StatusCallback URL. The base of campaign reporting. An SMS STOP counts as
-    the unsubscribe of the latest message to that phone within
+    the Twilio StatusCallback URL; an SMS whose statuses came without it (pulled from
+    the message list, or sent without a callback URL) takes it from the engine's send
+    ledger (stg_ferry_sync__sends) by its message SID. The base of campaign reporting.
+    An SMS STOP counts as the unsubscribe of the latest message to that phone within
     var('reporting_attribution_days', 7) days before it. -#}
 {%- set attribution_days = var('reporting_attribution_days', 7) -%}
 
@@ -17,6 +19,12 @@ email_events as (
 sms_statuses as (
 
     select * from {{ ref('stg_twilio__message_statuses') }}
+
+),
+
+sends as (
+
+    select * from {{ ref('stg_ferry_sync__sends') }}
 
 ),
 
@@ -52,11 +60,10 @@ email_messages as (
 
 ),
 
-sms_messages_base as (
+sms_statuses_by_message as (
 
     select
         message_sid as message_key,
-        'sms' as channel,
         max(ferry_key) as record_key,
         max(ferry_idempotency_key) as idempotency_key,
         max(ferry_sync) as sync_name,
@@ -69,6 +76,28 @@ sms_messages_base as (
         max(case when message_status in ('undelivered', 'failed') then 1 else 0 end) as is_bounced
     from sms_statuses
     group by message_sid
+
+),
+
+-- the callback's attribution when it came with the statuses, else the send ledger's
+sms_messages_base as (
+
+    select
+        statuses.message_key,
+        'sms' as channel,
+        coalesce(statuses.record_key, sends.record_key) as record_key,
+        coalesce(statuses.idempotency_key, sends.idempotency_key) as idempotency_key,
+        coalesce(statuses.sync_name, sends.sync_name) as sync_name,
+        coalesce(statuses.audience_name, sends.audience_name) as audience_name,
+        coalesce(statuses.variant, sends.variant) as variant,
+        statuses.phone,
+        statuses.sent_at,
+        statuses.is_delivered,
+        statuses.is_opened,
+        statuses.is_bounced
+    from sms_statuses_by_message as statuses
+    left join sends
+        on sends.destination_id = statuses.message_key
 
 ),
 

@@ -14,7 +14,9 @@
        contacts, two rows of one system that may be one person) never conflict;
     4. score >= fuzzy_match_threshold and no contradicting level (int_fuzzy_links,
        or first names that are one name's masculine and feminine forms, macro
-       fuzzy_first_names_differ_in_gender): merged;
+       fuzzy_first_names_differ_in_gender): merged; another first name on the same
+       birth date and street contradicts only without further evidence (macro
+       fuzzy_first_name_replaced: a compound-name part, the employer or e-mail);
     5. score >= fuzzy_review_threshold (or a high score with a contradiction):
        waits in the review queue;
     6. otherwise: below the review threshold, ignored.
@@ -75,7 +77,12 @@ existing as (
     select
         candidates.*,
         coalesce(
-            candidates.model_contradiction,
+            case
+                when
+                    {{ fuzzy_first_name_replaced('candidates', 'record_a.first_name', 'record_b.first_name') }}
+                    then null
+                else candidates.model_contradiction
+            end,
             case
                 when {{ fuzzy_first_names_differ_in_gender('record_a.first_name', 'record_b.first_name') }}
                     then 'first_name_gender_differs'
