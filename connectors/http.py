@@ -13,6 +13,7 @@ per-record rejections. Nothing here logs bodies, headers or URLs with secrets.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -102,31 +103,43 @@ class HttpClient:
         # Monotonic time before which no request leaves: a Retry-After holds for every later
         # request of this client (the next batch too), not only for the retried one.
         self._not_before = 0.0
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        backoff = wait_exponential_jitter(multiplier=self.backoff_initial, max=self.backoff_max)(state)
-        if isinstance(exc, _Retry):
-            asked = retry_after_seconds(exc.response)
-            if asked is not None:
-                self._not_before = 0.0  # this wait is the one asked for: nothing more to hold
-                return min(asked, self.max_retry_after)
-        return backoff
+        self._served = 0.0  # the end of a hold some request has already waited out
+        self._hold_lock = threading.Lock()
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """Send with retries. Returns the final response (2xx or a non-retryable 4xx)."""
         url = path if path.startswith("http") else self.base_url.rstrip("/") + "/" + path.lstrip("/")
         kwargs.setdefault("timeout", self.timeout)
 
-        first = [True]
+        served = [0.0]  # the end of the client-wide hold this request has waited out
+
+        def hold() -> float:
+            """What is left of the hold a Retry-After put on this client, unless served."""
+            until = self._not_before
+            if until <= max(served[0], self._served):
+                return 0.0
+            served[0] = until
+            return max(0.0, until - time.monotonic())
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, _Retry):
+                asked = retry_after_seconds(exc.response)
+                if asked is not None:
+                    # This request's own answer: the time it asked for (or a longer hold).
+                    left = hold()
+                    return max(min(asked, self.max_retry_after), left)
+            return wait_exponential_jitter(multiplier=self.backoff_initial, max=self.backoff_max)(state)
 
         def attempt() -> requests.Response:
-            # Retries of this request are paced by tenacity's wait (which honours the same
-            # Retry-After); the first try waits out one a previous request was given.
-            pause = self._not_before - time.monotonic() if first[0] else 0.0
-            first[0] = False
+            # Every try, first or retry, waits out the hold a Retry-After put on this client:
+            # concurrent workers share it, so one 429 holds them all (a retry after a 5xx's
+            # backoff too), and a later 429 extends it for everyone.
+            pause = hold()
             if pause > 0:
                 self.sleep(pause)
+            with self._hold_lock:  # waited out: requests that start from now on need not wait
+                self._served = max(self._served, served[0])
             try:
                 response = self.session.request(method, url, **kwargs)
             except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
@@ -141,14 +154,16 @@ class HttpClient:
             if retryable:
                 asked = retry_after_seconds(response)
                 if asked is not None:
-                    self._not_before = time.monotonic() + min(asked, self.max_retry_after)
+                    until = time.monotonic() + min(asked, self.max_retry_after)
+                    with self._hold_lock:
+                        self._not_before = max(self._not_before, until)
                 raise _Retry(response, f"HTTP {response.status_code}")
             return response
 
         retrying = Retrying(
             retry=retry_if_exception_type(_Retry),
             stop=stop_after_attempt(self.max_attempts),
-            wait=self._wait,
+            wait=wait,
             sleep=self.sleep,
             before_sleep=self._count_retry,
             reraise=True,

@@ -10,8 +10,10 @@ oldest unsettled batch is committed) whatever the concurrency.
 from __future__ import annotations
 
 import hashlib
+import itertools
+import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -37,7 +39,7 @@ from syncs.config import SyncConfig
 from syncs.plan import Plan, plan_sql_for
 from syncs.plan_sql import WORK_OPS, PlanSql, field_alias
 from syncs.records import ArrowBatch, Item, arrow_batches, plan_records
-from syncs.runner import Runner
+from syncs.runner import COMMIT_BATCHES, Runner
 from syncs.throttle import throttle_for
 from syncs.warehouse import Warehouse
 
@@ -153,32 +155,62 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
             for item in plan_records(sync, arrow_batch, sizes, runner.erase_as)
         ]
 
+    # The connection, one user at a time: chunks are read on the builder thread and staged
+    # commits written on the committer thread while this one keeps requests in flight.
+    db = threading.Lock()
+
+    def read_and_build(start: int) -> list[Item] | list[ArrowBatch]:
+        with db:
+            chunk = wh.fetch_arrow(
+                f"select {columns} from {table} where {seq} >= ? and {seq} < ? order by {seq}",
+                (first + start, first + start + chunk_rows),
+                local=True,
+            )
+        return build(chunk)
+
     def built() -> Iterator[Any]:
-        """Chunks read on this thread (the connection is not shared), built on a helper
-        thread one chunk ahead: that Python work overlaps the warehouse's commits and the
-        destination's requests, which release the GIL. Memory: two chunks."""
+        """Chunks read and built on a helper thread, two ahead: that work overlaps the
+        commits and the destination's requests, which release the GIL. Memory: three chunks."""
         starts = iter(range(0, rows, chunk_rows))
         ahead: deque[Future] = deque()
-
-        def read_next() -> None:
-            start = next(starts, None)
-            if start is not None:
-                chunk = wh.fetch_arrow(
-                    f"select {columns} from {table} where {seq} >= ? and {seq} < ? order by {seq}",
-                    (first + start, first + start + chunk_rows),
-                    local=True,
-                )
-                ahead.append(builder.submit(build, chunk))
-
         with ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"records-{sync.name}"
         ) as builder:
-            read_next()
-            read_next()
-            while ahead:
-                chunk_items = ahead.popleft().result()
-                read_next()
-                yield from chunk_items
+            try:
+                for start in itertools.islice(starts, 2):
+                    ahead.append(builder.submit(read_and_build, start))
+                while ahead:
+                    chunk_items = ahead.popleft().result()
+                    start = next(starts, None)
+                    if start is not None:
+                        ahead.append(builder.submit(read_and_build, start))
+                    yield from chunk_items
+            finally:
+                for fut in ahead:
+                    fut.cancel()
+
+    # Outside send mode, staged commits are written by a committer thread, one flush at a
+    # time, while requests keep going out (a flush on this thread left every worker idle
+    # for its duration). Send mode commits each send at once, on this thread.
+    committer = (
+        None if send else ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"commit-{sync.name}")
+    )
+    committing: list[Future] = []  # the flush in progress, if any
+
+    def locked_commit(staged: list[Any]) -> None:
+        with db:
+            runner.commit(staged)
+
+    def commit_staged(final: bool = False) -> None:
+        """Hand the staged commits to the committer once the last flush is done (its error,
+        e.g. LeaseLost, raised here); `final`: wait for everything to be committed."""
+        if committing and (final or committing[0].done() or runner.staged_batches() >= 2 * COMMIT_BATCHES):
+            committing.pop().result()
+        if committer is None or final:
+            with db:
+                runner.flush()
+        elif not committing:
+            committing.append(committer.submit(locked_commit, runner.take_staged()))
 
     workers = max(1, caps.max_concurrency)
     pool = (
@@ -208,9 +240,13 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
             outcome: list[RecordResult] | BatchAccepted | BaseException = fut.result()
         except BaseException as exc:  # noqa: BLE001 - classified in settle()
             outcome = exc
-        runner.settle(batch, outcome, occ)
+        if send:
+            with db:  # a send's answer commits at once
+                runner.settle(batch, outcome, occ)
+        else:
+            runner.settle(batch, outcome, occ)  # staged: no warehouse work here
         if runner.commit_due():
-            runner.flush()
+            commit_staged()
         if isinstance(outcome, (AuthError, RetryableError)) and stop is None:
             stop = outcome
         elif isinstance(outcome, lease.LeaseLost):
@@ -233,22 +269,28 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
     batch_caps = replace(caps, max_batch_records=1) if send and caps.request_per_send else caps
     # The destination's request budget, shared with every other sync to it in this process.
     pace = throttle_for(runner.dkey, caps.max_requests_per_second, workers)
+    source = built()
+    stream: Generator[Any, None, None] = (
+        source if columnar else batches(source, batch_caps, unique_keys=not send, size_of=_item_size)
+    )
     try:
-        stream: Iterator[list[Item] | ArrowBatch] = (
-            built()
-            if columnar
-            else batches(built(), batch_caps, unique_keys=not send, size_of=_item_size)
-        )
         for batch in stream:
             if stop is not None:
                 break
             occ = None
             if not send:
-                runner.check_lease()  # commits are staged (Runner.flush): fence each request
+                # Commits are staged (Runner.flush): fence each request. DuckDB reads the
+                # lease on a connection of its own; elsewhere it waits for a flush in progress.
+                if wh.dialect == "duckdb":
+                    runner.check_lease()
+                else:
+                    with db:
+                        runner.check_lease()
             pace.acquire()
             if send:
-                occ = runner.occurrences(batch)
-                batch = runner.write_intents(batch, occ)
+                with db:
+                    occ = runner.occurrences(batch)
+                    batch = runner.write_intents(batch, occ)
             if pool is None:
                 fut: Future = Future()
                 try:
@@ -262,10 +304,15 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
                 settle_next()
         while in_flight:
             settle_next()
-        runner.flush()
+        commit_staged(final=True)
     finally:
+        stream.close()
+        source.close()  # its builder thread stops before the caller uses the connection
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        if committer is not None:
+            # A flush in progress finishes (or fails) before the caller uses the connection.
+            committer.shutdown(wait=True)
     # Reached only when every batch that left was settled and committed (an exception,
     # e.g. a kill, skips this and leaves the write-ahead for the next run to fold in).
     runner.release_write_ahead()

@@ -49,6 +49,10 @@ class Child:
     sync: SyncConfig
     destination: dict[str, Any]
     env: dict[str, str] = field(default_factory=dict)
+    # The first `gate` requests to the kill point's path wait for each other (before the
+    # vendor processes them), so that many are provably in flight at once when it strikes.
+    gate: int = 0
+    most_in_flight: int = 0  # requests to that path in flight at once, at most, in the last run
 
     def run(self, kill: KillPoint | None = None, timeout: float = 300.0) -> dict[str, Any] | None:
         """One run; None when it was killed. Raises if it failed otherwise."""
@@ -69,18 +73,32 @@ class Child:
             pattern = re.compile(kill.path)
             seen = [0]
             lock = threading.Lock()
+            gate = threading.Barrier(self.gate, timeout=60) if self.gate > 1 else None
+            started = [0]
+            flight = [0]
+            self.most_in_flight = 0
 
             def hook(request: Request, phase: str) -> None:
-                if phase != kill.phase or not pattern.search(request.path):
+                if not pattern.search(request.path) or request.method == "GET":
                     return
-                if request.method == "GET":
-                    return
-                with lock:
-                    seen[0] += 1
-                    hit = seen[0] == kill.nth
-                if hit and not killed.is_set():
-                    killed.set()
-                    os.kill(proc.pid, signal.SIGKILL)
+                if phase == "before":
+                    with lock:
+                        started[0] += 1
+                        flight[0] += 1
+                        self.most_in_flight = max(self.most_in_flight, flight[0])
+                        wait = gate is not None and started[0] <= self.gate
+                    if wait:
+                        gate.wait()
+                if phase == kill.phase:
+                    with lock:
+                        seen[0] += 1
+                        hit = seen[0] == kill.nth
+                    if hit and not killed.is_set():
+                        killed.set()
+                        os.kill(proc.pid, signal.SIGKILL)
+                if phase == "after":
+                    with lock:
+                        flight[0] -= 1
 
             self.sandbox.on_request = hook
         try:

@@ -79,3 +79,70 @@ def test_the_request_budget_is_shared_and_a_pause_holds_everyone() -> None:
     assert t.acquire() >= 3.0
     assert throttle_for("dest:a", 5.0, 2) is throttle_for("dest:a", 5.0, 2)  # one per destination
     assert throttle_for("dest:a", 5.0, 2) is not throttle_for("dest:b", 5.0, 2)
+
+
+def test_a_retry_after_holds_every_worker_of_the_destination() -> None:
+    """Two workers share one destination's HTTP client: A is told 429 Retry-After: 3 while
+    B's request is in flight; B gets a 503 (no Retry-After). B's retry must wait out A's
+    hold, not only its own backoff; A's own wait is the 3 s it was asked for."""
+    from connectors.http import HttpClient
+    from connectors.sandbox import Request, Response, SandboxServer
+
+    b_arrived, hold_set, b_held = threading.Event(), threading.Event(), threading.Event()
+    answered: list[str] = []
+
+    class Vendor(SandboxServer):
+        vendor = "test"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.route("POST", "/a", lambda r: self.answer("a"))
+            self.route("POST", "/b", lambda r: self.answer("b"))
+            self.on_request = self.order  # outside the handlers' lock: may wait
+
+        def answer(self, path: str) -> Response:
+            answered.append(path)
+            if answered.count(path) > 1:
+                return Response.json({})
+            if path == "a":
+                return Response.json({}, status=429, headers={"Retry-After": "3"})
+            return Response.json({}, status=503)
+
+        @staticmethod
+        def order(request: Request, phase: str) -> None:
+            if phase != "before":
+                return
+            if request.path == "/a" and not b_arrived.is_set():
+                assert b_arrived.wait(10)  # B is in flight when A is told to wait
+            elif request.path == "/b" and not b_arrived.is_set():
+                b_arrived.set()
+                assert hold_set.wait(10)  # B's 503 comes after A's 429 set the hold
+
+    slept: dict[str, list[float]] = {"a": [], "b": []}
+
+    def sleep(seconds: float) -> None:
+        who = threading.current_thread().name
+        slept[who].append(seconds)
+        if who == "a" and seconds >= 1:
+            hold_set.set()
+            b_held.wait(10)  # A's wait lasts until B has waited too (time stands still here)
+        if who == "b" and seconds >= 1:
+            b_held.set()
+
+    with Vendor() as vendor:
+        client = HttpClient(vendor.base_url, sleep=sleep, backoff_initial=0.01, backoff_max=0.02)
+        codes: dict[str, int] = {}
+        workers = [
+            threading.Thread(
+                target=lambda p=p: codes.__setitem__(p, client.request("POST", f"/{p}").status_code),
+                name=p,
+            )
+            for p in ("a", "b")
+        ]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(30)
+    assert codes == {"a": 200, "b": 200}
+    assert slept["a"] == [3.0]  # its own Retry-After
+    assert b_held.is_set() and max(slept["b"]) > 2.5, slept  # B's retry waited out A's hold
