@@ -193,7 +193,9 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
     # time, while requests keep going out (a flush on this thread left every worker idle
     # for its duration). Send mode commits each send at once, on this thread.
     committer = (
-        None if send else ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"commit-{sync.name}")
+        None
+        if send
+        else ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"commit-{sync.name}")
     )
     committing: list[Future] = []  # the flush in progress, if any
 
@@ -204,7 +206,9 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
     def commit_staged(final: bool = False) -> None:
         """Hand the staged commits to the committer once the last flush is done (its error,
         e.g. LeaseLost, raised here); `final`: wait for everything to be committed."""
-        if committing and (final or committing[0].done() or runner.staged_batches() >= 2 * COMMIT_BATCHES):
+        if committing and (
+            final or committing[0].done() or runner.staged_batches() >= 2 * COMMIT_BATCHES
+        ):
             committing.pop().result()
         if committer is None or final:
             with db:
@@ -271,7 +275,9 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
     pace = throttle_for(runner.dkey, caps.max_requests_per_second, workers)
     source = built()
     stream: Generator[Any, None, None] = (
-        source if columnar else batches(source, batch_caps, unique_keys=not send, size_of=_item_size)
+        source
+        if columnar
+        else batches(source, batch_caps, unique_keys=not send, size_of=_item_size)
     )
     try:
         for batch in stream:
