@@ -44,6 +44,35 @@ CONTRADICTIONS: dict[str, dict[str, str]] = {
     "email": {"another address at the same work domain": "work_address_differs"},
 }
 
+# Names written badly are not other names. The name levels above are exact,
+# nickname, one typo or Jaro-Winkler similar; what falls below them is not always
+# another person: an initial ('A.' / 'Adrian'), an OCR or phonetic respelling two
+# edits away ('Rnary' / 'Mary', 'Alphons' / 'Alfons'), a double-barrelled last
+# name shortened ('Cochran' / 'Cochran-Hermighausen'). A relative (a twin, a
+# sibling) carries another name, not a garbled copy of the same one. So a name
+# contradiction holds only when the names are not compatible in this sense; the
+# pair's score (which already counts the names as different) must still reach the
+# match threshold on the other fields. Conditions on Splink's columns (features.py:
+# lowercase ASCII letters); keyed like CONTRADICTIONS.
+FIRST_NAMES_COMPATIBLE = (
+    "((length(first_name_l) = 1 and starts_with(first_name_r, first_name_l))"
+    " or (length(first_name_r) = 1 and starts_with(first_name_l, first_name_r))"
+    " or (least(length(first_name_l), length(first_name_r)) >= 4"
+    " and damerau_levenshtein(first_name_l, first_name_r) <= 2))"
+)
+LAST_NAMES_COMPATIBLE = (
+    "(damerau_levenshtein(last_name_l, last_name_r) <= 2"
+    " or (least(length(last_name_l), length(last_name_r)) >= 4"
+    " and (starts_with(last_name_l, last_name_r) or starts_with(last_name_r, last_name_l)"
+    " or ends_with(last_name_l, last_name_r) or ends_with(last_name_r, last_name_l))))"
+)
+CONTRADICTION_UNLESS: dict[str, dict[str, str]] = {
+    "name": {
+        "last name exact, first name different": FIRST_NAMES_COMPATIBLE,
+        "All other comparisons": f"({FIRST_NAMES_COMPATIBLE} and {LAST_NAMES_COMPATIBLE})",
+    },
+}
+
 
 def _jw(column: str, threshold: float) -> str:
     return f"jaro_winkler_similarity({column}_l, {column}_r) >= {threshold}"
