@@ -55,13 +55,17 @@ def all_scored_pairs(con: duckdb.DuckDBPyConnection, project: Path) -> pa.Table:
     from identity.fuzzy import ScoringOptions, score_pairs
     from identity.fuzzy.features import INPUT_COLUMNS
 
-    cols = [c[0] for c in con.sql("select * from intermediate.int_person_records limit 0").description]
+    cols = [
+        c[0] for c in con.sql("select * from intermediate.int_person_records limit 0").description
+    ]
     records = con.sql(
         f"select {', '.join(c for c in cols if c in INPUT_COLUMNS)} from intermediate.int_person_records"
     ).to_arrow_table()
     nicknames = con.sql("select * from seeds.fuzzy_nicknames").to_arrow_table()
     model = project / "fuzzy" / "splink_model.json"
-    return score_pairs(records, nicknames, ScoringOptions(model_path=str(model), min_probability=0.0))
+    return score_pairs(
+        records, nicknames, ScoringOptions(model_path=str(model), min_probability=0.0)
+    )
 
 
 def breakdown(database: Path, project: Path, examples: int = 0) -> dict:

@@ -129,9 +129,7 @@ def crm_contacts_from_file(
     by_lower = {c.strip().lower(): c for c in raw.column_names}
     id_source = next((by_lower[c] for c in NATIONAL_ID_COLUMNS if c in by_lower), None)
     national_id = (
-        pc.cast(raw[id_source], pa.string())
-        if id_source is not None
-        else pa.nulls(n, pa.string())
+        pc.cast(raw[id_source], pa.string()) if id_source is not None else pa.nulls(n, pa.string())
     )
     contacts = {
         "contact_id": pa.array(ids, pa.string()),

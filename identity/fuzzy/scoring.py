@@ -123,9 +123,7 @@ def _explain_sql(predictions: str, model: FuzzyModel, prior: float) -> str:
             quoted = label.replace("'", "''")
             unless = CONTRADICTION_UNLESS.get(name, {}).get(label)
             guard = f" and not coalesce({unless}, false)" if unless else ""
-            contradiction_cases.append(
-                f"when lvl_{i}.label = '{quoted}'{guard} then '{reason}'"
-            )
+            contradiction_cases.append(f"when lvl_{i}.label = '{quoted}'{guard} then '{reason}'")
     contradiction = f"case {' '.join(contradiction_cases)} end" if contradiction_cases else "null"
     prior_weight = round(math.log2(prior / (1.0 - prior)), 4)
     # Splink puts the lower unique_id on the left; the unique_id is

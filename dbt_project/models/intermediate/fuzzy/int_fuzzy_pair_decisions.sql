@@ -98,17 +98,17 @@ existing as (
         case
             when id_a.national_id is null or id_b.national_id is null
                 then coalesce(
-                    case
-                        when
-                            {{ fuzzy_first_name_replaced('candidates', 'record_a.first_name', 'record_b.first_name') }}
-                            then null
-                        else candidates.model_contradiction
-                    end,
-                    case
-                        when {{ fuzzy_first_names_differ_in_gender('record_a.first_name', 'record_b.first_name') }}
-                            then 'first_name_gender_differs'
-                    end
-                )
+                        case
+                            when
+                                {{ fuzzy_first_name_replaced('candidates', 'record_a.first_name', 'record_b.first_name') }}
+                                then null
+                            else candidates.model_contradiction
+                        end,
+                        case
+                            when {{ fuzzy_first_names_differ_in_gender('record_a.first_name', 'record_b.first_name') }}
+                                then 'first_name_gender_differs'
+                        end
+                    )
             when not {{ ferry_one_edit_apart('id_a.national_id', 'id_b.national_id') }}
                 then 'national_id_differs'
         end as contradiction,
