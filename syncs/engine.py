@@ -1,10 +1,11 @@
 """The sync engine: plan -> policies -> batches -> destination -> per-record results -> state.
 
 Why this order and these commits: scheduled runs have no one watching, so the
-engine is built to be killed at any instant. State is committed per batch, in
-one transaction with that batch's results, only after the destination answered;
-a run killed before the commit simply re-plans those records next time (upserts
-and removals are idempotent at the destination). Sends are not idempotent, so
+engine is built to be killed at any instant. State is committed with the
+results of the batches it belongs to, only after the destination answered (in one
+transaction per few batches: `syncs.runner.Runner.flush`); a run killed before
+the commit simply re-plans those records next time (adds are in the write-ahead,
+removals marked, and upserts and removals are idempotent at the destination). Sends are not idempotent, so
 send mode writes an intent to the ledger *before* the request and settles any
 intent left behind by asking the destination (reconcile) before anything for
 that key may go out again; what cannot be settled is parked, never resent.
