@@ -30,6 +30,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from identity.evaluation import EvaluationResult, evaluate
 from identity.fuzzy.person_file import (
@@ -51,6 +52,9 @@ LOADED_AT = dt.datetime(2000, 1, 1)
 # Person columns a CRM contact carries (the int_person_records contract).
 CONTACT_COLUMNS = ("first_name", "last_name", "email", "phone", "street", "city", "postcode")
 _COMPACT_DATE = re.compile(r"\d{8}")
+# A file's national id column (FEBRL names it soc_sec_id): the CRM's optional
+# national_id identifier, a deterministic link and a contradiction when two differ.
+NATIONAL_ID_COLUMNS = ("national_id", "soc_sec_id")
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,11 @@ def crm_contacts_from_file(
             flagged.setdefault("impossible_birth_date", []).append(row)
     n = len(ids)
     name = Path(path).name
+    by_lower = {c.strip().lower(): c for c in raw.column_names}
+    id_source = next((by_lower[c] for c in NATIONAL_ID_COLUMNS if c in by_lower), None)
+    national_id = (
+        pc.cast(raw[id_source], pa.string()) if id_source is not None else pa.nulls(n, pa.string())
+    )
     contacts = {
         "contact_id": pa.array(ids, pa.string()),
         **{
@@ -129,6 +138,7 @@ def crm_contacts_from_file(
             for c in CONTACT_COLUMNS
         },
         "country": pa.nulls(n, pa.string()),
+        "national_id": national_id,
         "birth_date": pa.array(births, pa.date32()),
         "created_at": pa.array([LOADED_AT] * n, pa.timestamp("s")),
         "updated_at": pa.array([LOADED_AT] * n, pa.timestamp("s")),
@@ -148,7 +158,9 @@ def crm_contacts_from_file(
         "is_fuzzy_duplicate": pa.array([False] * n, pa.bool_()),
         "duplicate_kind": pa.array(kinds, pa.string()),
     }
-    ignored = [c for c in KNOWN_ID_COLUMNS if c in records.column_names]
+    ignored = [
+        c for c in KNOWN_ID_COLUMNS if c in records.column_names and c not in NATIONAL_ID_COLUMNS
+    ]
     return pa.table(contacts), pa.table(ground_truth), flagged, ignored
 
 

@@ -38,6 +38,7 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "last_name",
     "first_name_key",
     "first_name_aliases",
+    "full_name_key",
     "birth_date",
     "birth_digits",
     "street",
@@ -348,6 +349,14 @@ def prepare_features(
                    select company_key from __fuzzy_base where company_key is not null
                )
         ),
+        -- a full name more records share is a common name: no block of its own
+        hub_full_name as (
+            select coalesce(n.first_alias, b.first_name) as first_name_key, b.last_name
+            from __fuzzy_base as b
+            left join __fuzzy_nicknames as n on n.name = b.first_name
+            where b.first_name is not null and b.last_name is not null
+            group by all having count(*) > {int(max_records_per_value)}
+        ),
         hub_phone as (
             select phone_digits_raw from __fuzzy_base
             where phone_digits_raw is not null
@@ -364,6 +373,12 @@ def prepare_features(
                 -- null without a first name, so two missing names are no nickname pair
                 case when b.first_name is not null
                     then coalesce(n.aliases, [b.first_name]) end as first_name_aliases,
+                -- the full name for blocking, blank when it is a common name
+                -- (Marie Martin): a block's size stays bounded however many
+                -- records there are
+                case when hf.last_name is null and b.first_name is not null
+                    then coalesce(n.first_alias, b.first_name) || ' ' || b.last_name
+                end as full_name_key,
                 b.birth_date,
                 b.birth_digits,
                 b.street,
@@ -414,6 +429,9 @@ def prepare_features(
             left join __fuzzy_nicknames as n on n.name = b.first_name
             left join hub_email_local as he on he.email_local_raw = b.email_local_raw
             left join hub_phone as hp on hp.phone_digits_raw = b.phone_digits_raw
+            left join hub_full_name as hf
+                on hf.first_name_key = coalesce(n.first_alias, b.first_name)
+                and hf.last_name = b.last_name
             left join provider_domain as pd on pd.email_domain_key = b.email_domain_key
         )
         -- where the person works: the company named, else the work domain

@@ -21,7 +21,7 @@ from identity.fuzzy.features import (
     DEFAULT_MAX_RECORDS_PER_VALUE,
     prepare_features,
 )
-from identity.fuzzy.model_spec import CONTRADICTIONS
+from identity.fuzzy.model_spec import CONTRADICTION_UNLESS, CONTRADICTIONS
 from identity.fuzzy.model_store import FuzzyModel, load_model
 
 logger = logging.getLogger(__name__)
@@ -121,7 +121,9 @@ def _explain_sql(predictions: str, model: FuzzyModel, prior: float) -> str:
     for i, name in enumerate(names):
         for label, reason in CONTRADICTIONS.get(name, {}).items():
             quoted = label.replace("'", "''")
-            contradiction_cases.append(f"when lvl_{i}.label = '{quoted}' then '{reason}'")
+            unless = CONTRADICTION_UNLESS.get(name, {}).get(label)
+            guard = f" and not coalesce({unless}, false)" if unless else ""
+            contradiction_cases.append(f"when lvl_{i}.label = '{quoted}'{guard} then '{reason}'")
     contradiction = f"case {' '.join(contradiction_cases)} end" if contradiction_cases else "null"
     prior_weight = round(math.log2(prior / (1.0 - prior)), 4)
     # Splink puts the lower unique_id on the left; the unique_id is

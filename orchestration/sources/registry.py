@@ -29,7 +29,7 @@ class RegistryError(ValueError):
 
 class Identifier(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    type: Literal["customer_id", "email", "phone", "anonymous_id"]
+    type: Literal["customer_id", "national_id", "email", "phone", "anonymous_id"]
     column: str
     namespace: str | None = None
     # account_id: one person never holds two (a shop login); record_id: rows of one

@@ -6,9 +6,9 @@
     {%- set defaults = {
         'identity_blocked_values': ['null', 'none', 'nan', 'n/a', 'na', 'unknown', 'anonymous', 'undefined', '-1', 'test@test.com', 'test@example.com'],
         'identity_blocked_patterns': {'any': ['^[0-]*$'], 'email': ['^(info|contact|noreply|no-reply|admin|sales|support|hello)@']},
-        'identity_max_customer_ids': {'customer_id': 1, 'email': 1, 'phone': 1, 'anonymous_id': 1},
+        'identity_max_customer_ids': {'customer_id': 1, 'national_id': 1, 'email': 1, 'phone': 1, 'anonymous_id': 1},
         'identity_max_record_ids': 3,
-        'identity_type_priority': ['customer_id', 'email', 'phone', 'anonymous_id'],
+        'identity_type_priority': ['customer_id', 'national_id', 'email', 'phone', 'anonymous_id'],
         'identity_label_rounds': 10,
         'identity_first_name_checked_types': ['phone'],
         'profile_source_priority': [],

@@ -36,6 +36,8 @@
             {{ email_fields(column, column) }},
             {%- elif kind == 'phone' %}
             {{ phone_fields(column, column) }},
+            {%- elif kind == 'national_id' %}
+            {{ national_id_fields(column, column) }},
             {%- elif kind == 'anonymous_id' %}
             {{ clean_text(column) }} as {{ column }},
             {{ clean_text(column) }} is not null and lower({{ clean_text(column) }}) not in ('null', 'undefined', 'anonymous', 'none', '0') as {{ column }}_is_valid,

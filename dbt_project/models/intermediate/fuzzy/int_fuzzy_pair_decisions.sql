@@ -17,6 +17,9 @@
        fuzzy_first_names_differ_in_gender): merged; another first name on the same
        birth date and street contradicts only without further evidence (macro
        fuzzy_first_name_replaced: a compound-name part, the employer or e-mail);
+       when both records carry a national id, it alone decides: ids more than one
+       keystroke apart contradict (national_id_differs), equal or one slip apart
+       lift every other contradiction (equal ids also link deterministically);
     5. score >= fuzzy_review_threshold (or a high score with a contradiction):
        waits in the review queue;
     6. otherwise: below the review threshold, ignored.
@@ -41,6 +44,22 @@ person_records as (
         source_record_id,
         min(lower(trim(first_name))) as first_name
     from {{ ref('int_person_records') }}
+    group by source, source_record_id
+),
+
+{# a record's national id (the source registry's identifier of type national_id):
+    two present ids more than one keystroke apart are two people, whatever the
+    names say (twins share everything else); equal or one slip apart, the id
+    outweighs another first name -#}
+national_ids as (
+    select
+        source,
+        source_record_id,
+        min(identifier_value) as national_id
+    from {{ ref('int_identifiers') }}
+    where identifier_type = 'national_id'
+        and identifier_value is not null
+        and coalesce(is_valid, true)
     group by source, source_record_id
 ),
 
@@ -76,18 +95,23 @@ candidates as (
 existing as (
     select
         candidates.*,
-        coalesce(
-            case
-                when
-                    {{ fuzzy_first_name_replaced('candidates', 'record_a.first_name', 'record_b.first_name') }}
-                    then null
-                else candidates.model_contradiction
-            end,
-            case
-                when {{ fuzzy_first_names_differ_in_gender('record_a.first_name', 'record_b.first_name') }}
-                    then 'first_name_gender_differs'
-            end
-        ) as contradiction,
+        case
+            when id_a.national_id is null or id_b.national_id is null
+                then coalesce(
+                        case
+                            when
+                                {{ fuzzy_first_name_replaced('candidates', 'record_a.first_name', 'record_b.first_name') }}
+                                then null
+                            else candidates.model_contradiction
+                        end,
+                        case
+                            when {{ fuzzy_first_names_differ_in_gender('record_a.first_name', 'record_b.first_name') }}
+                                then 'first_name_gender_differs'
+                        end
+                    )
+            when not {{ ferry_one_edit_apart('id_a.national_id', 'id_b.national_id') }}
+                then 'national_id_differs'
+        end as contradiction,
         {{ dbt.concat([
             'source_a', "'|'", 'source_record_id_a', "'|'", 'source_b', "'|'", 'source_record_id_b'
         ]) }} as pair_key
@@ -98,6 +122,12 @@ existing as (
     inner join person_records as record_b
         on record_b.source = candidates.source_b
         and record_b.source_record_id = candidates.source_record_id_b
+    left join national_ids as id_a
+        on id_a.source = candidates.source_a
+        and id_a.source_record_id = candidates.source_record_id_a
+    left join national_ids as id_b
+        on id_b.source = candidates.source_b
+        and id_b.source_record_id = candidates.source_record_id_b
 ),
 
 candidate_records as (

@@ -20,6 +20,7 @@ renamed as (
         {{ clean_text('last_name') }} as last_name,
         {{ email_fields('email') }},
         {{ phone_fields('phone') }},
+        {{ national_id_fields('national_id') }},
         {{ clean_text('company') }} as company,
         {{ clean_text('job_title') }} as job_title,
         {{ clean_text('street') }} as street,

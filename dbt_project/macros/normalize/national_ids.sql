@@ -1,0 +1,25 @@
+{#- A national identification number (social security, tax or insurance number):
+    uppercase letters and digits only, so '1 85 05 78 006 084 36' and
+    '185057800608436' are one value. Kept like e-mails and phones (the raw table
+    holds it already), never logged, and used only to link and to keep apart. -#}
+{% macro normalize_national_id(column) -%}
+    nullif(upper({{ ferry_regexp_replace_all(clean_text(column), "'[^A-Za-z0-9]'", "''") }}), '')
+{%- endmacro %}
+
+{#- Why a national id is unusable, or null: too short or too long to be one, or one
+    character repeated (000000000, a placeholder). -#}
+{% macro national_id_invalid_reason(column) -%}
+    {%- set v = normalize_national_id(column) -%}
+    case
+        when {{ v }} is null then 'missing'
+        when {{ dbt.length(v) }} < 5 or {{ dbt.length(v) }} > 20 then 'malformed'
+        when {{ v }} = repeat(substr({{ v }}, 1, 1), {{ dbt.length(v) }}) then 'placeholder'
+    end
+{%- endmacro %}
+
+{#- The three columns a staging model exposes for a national id field. -#}
+{% macro national_id_fields(column, prefix='national_id') -%}
+    {{ normalize_national_id(column) }} as {{ prefix }},
+    {{ national_id_invalid_reason(column) }} is null as {{ prefix }}_is_valid,
+    {{ national_id_invalid_reason(column) }} as {{ prefix }}_invalid_reason
+{%- endmacro %}
