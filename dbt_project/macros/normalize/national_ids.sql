@@ -2,8 +2,11 @@
     uppercase letters and digits only, so '1 85 05 78 006 084 36' and
     '185057800608436' are one value. Kept like e-mails and phones (the raw table
     holds it already), never logged, and used only to link and to keep apart. -#}
+{#- The separators people type (space, dash, dot, slash, underscore) go: a
+    translate, which every warehouse has, where a global regexp_replace has no
+    portable spelling. Anything else left over makes the value malformed. -#}
 {% macro normalize_national_id(column) -%}
-    nullif(upper({{ ferry_regexp_replace_all(clean_text(column), "'[^A-Za-z0-9]'", "''") }}), '')
+    nullif(upper(translate({{ clean_text(column) }}, ' -./_', '')), '')
 {%- endmacro %}
 
 {#- Why a national id is unusable, or null: too short or too long to be one, or one
@@ -13,6 +16,7 @@
     case
         when {{ v }} is null then 'missing'
         when {{ dbt.length(v) }} < 5 or {{ dbt.length(v) }} > 20 then 'malformed'
+        when not {{ ferry_regexp_like(v, "'^[A-Z0-9]+$'") }} then 'malformed'
         when {{ v }} = repeat(substr({{ v }}, 1, 1), {{ dbt.length(v) }}) then 'placeholder'
     end
 {%- endmacro %}
