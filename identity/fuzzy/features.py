@@ -39,6 +39,7 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "first_name_key",
     "first_name_aliases",
     "full_name_key",
+    "name_pair",
     "birth_date",
     "birth_digits",
     "street",
@@ -379,6 +380,12 @@ def prepare_features(
                 case when hf.last_name is null and b.first_name is not null
                     then coalesce(n.first_alias, b.first_name) || ' ' || b.last_name
                 end as full_name_key,
+                -- both names in alphabetical order: equal when the names agree
+                -- in either order (a swap)
+                case when b.first_name is not null and b.last_name is not null
+                    then least(b.first_name, b.last_name) || ' '
+                        || greatest(b.first_name, b.last_name)
+                end as name_pair,
                 b.birth_date,
                 b.birth_digits,
                 b.street,

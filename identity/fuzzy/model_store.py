@@ -69,6 +69,25 @@ class FuzzyModel:
                 )
         return out
 
+    def comparisons_with_term_frequencies(self) -> list[str]:
+        """Comparisons with a level adjusted by term frequency (Splink adds an
+        ``mw_tf_adj_<name>`` column for each)."""
+        return [
+            comparison["output_column_name"]
+            for comparison in self.settings["comparisons"]
+            if any(level.get("tf_adjustment_column") for level in comparison["comparison_levels"])
+        ]
+
+    def term_frequency_columns(self) -> list[str]:
+        """Columns some level adjusts by the frequency of their value, in order."""
+        columns = [
+            level["tf_adjustment_column"]
+            for comparison in self.settings["comparisons"]
+            for level in comparison["comparison_levels"]
+            if level.get("tf_adjustment_column")
+        ]
+        return list(dict.fromkeys(columns))
+
     def comparison_names(self) -> list[str]:
         return [c["output_column_name"] for c in self.settings["comparisons"]]
 

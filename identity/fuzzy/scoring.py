@@ -101,6 +101,7 @@ def _explain_sql(predictions: str, model: FuzzyModel, prior: float) -> str:
     in explanation_json, the terms that add up to match_weight.
     """
     names = model.comparison_names()
+    with_tf = set(model.comparisons_with_term_frequencies())
     select_levels = []
     joins = []
     json_parts = []
@@ -110,13 +111,19 @@ def _explain_sql(predictions: str, model: FuzzyModel, prior: float) -> str:
             f"left join __fuzzy_levels as {alias} "
             f"on {alias}.comparison = '{name}' and {alias}.gamma = p.gamma_{name}"
         )
-        weight = f"round(p.mw_{name}, 4)"
+        # a level's weight with its term-frequency adjustment (how rare the
+        # agreeing name is), so the weights still add up to match_weight
+        tf_adj = f"coalesce(p.mw_tf_adj_{name}, 0)" if name in with_tf else "0"
+        weight = f"round(p.mw_{name} + {tf_adj}, 4)"
         select_levels += [
             f"cast(p.gamma_{name} as integer) as gamma_{name}",
             f"{alias}.label as {name}_level",
             f"{weight} as {name}_weight",
         ]
-        json_parts.append(f"'{name}', json_object('level', {alias}.label, 'weight', {weight})")
+        tf_part = f", 'term_frequency_weight', round({tf_adj}, 4)" if name in with_tf else ""
+        json_parts.append(
+            f"'{name}', json_object('level', {alias}.label, 'weight', {weight}{tf_part})"
+        )
     contradiction_cases = []
     for i, name in enumerate(names):
         for label, reason in CONTRADICTIONS.get(name, {}).items():
@@ -192,6 +199,7 @@ def score_pairs(
             model.settings,
             log_level=logging.WARNING,
         )
+        _register_term_frequencies(con, db_api, linker, features, model)
         if options.reestimate_on_data and count >= options.min_records_to_reestimate:
             prior = _estimate_u_and_prior(linker, extra_ids, options)
         predictions = linker.inference.predict(
@@ -200,6 +208,39 @@ def score_pairs(
         return con.sql(_explain_sql(predictions.physical_name, model, prior)).to_arrow_table()
     finally:
         con.close()
+
+
+def _register_term_frequencies(
+    con: duckdb.DuckDBPyConnection, db_api: Any, linker: Any, features: str, model: FuzzyModel
+) -> None:
+    """Each term-frequency column's lookup, counted in people rather than records.
+
+    A level with a term-frequency adjustment weighs by how likely a stranger is
+    to carry the value: the share of *people* with that name. Splink's own table
+    counts records, so a rare name whose owner was entered three times looks three
+    times as common, and the duplicates the adjustment should help find weigh
+    less. Records of one value with one birth date are counted once (a person's
+    duplicates mostly repeat it; namesakes mostly do not); a record without a
+    birth date counts on its own.
+    """
+    for column in model.term_frequency_columns():
+        table = f"__fuzzy_tf_{column}"
+        con.execute(
+            f"""
+            create or replace table {table} as
+            with people as (
+                select {column}, count(distinct coalesce(birth_date, unique_id)) as people,
+                from {features}
+                where {column} is not null
+                group by {column}
+            )
+            select {column}, people / sum(people) over () as tf_{column},
+            from people
+            """
+        )
+        linker.table_management.register_term_frequency_lookup(
+            db_api.register(table, table_name=f"{table}_lookup"), column
+        )
 
 
 def _estimate_u_and_prior(
@@ -238,4 +279,6 @@ def _empty_predictions_sql(model: FuzzyModel) -> str:
     ]
     for name in model.comparison_names():
         cols += [f"cast(null as integer) as gamma_{name}", f"cast(null as double) as mw_{name}"]
+    for name in model.comparisons_with_term_frequencies():
+        cols.append(f"cast(null as double) as mw_tf_adj_{name}")
     return f"select {', '.join(cols)} where false"

@@ -33,7 +33,11 @@ def _priors(pairs) -> set[float]:
 def test_the_prior_is_estimated_on_the_scored_records(records) -> None:
     committed = load_model(FUZZY_MODEL_PATH).settings["probability_two_random_records_match"]
     estimated = score_pairs(records, read_nicknames(FUZZY_NICKNAMES_PATH), COMMITTED)
-    kept = score_pairs(records, read_nicknames(FUZZY_NICKNAMES_PATH), ScoringOptions(str(FUZZY_MODEL_PATH), reestimate_on_data=False))
+    kept = score_pairs(
+        records,
+        read_nicknames(FUZZY_NICKNAMES_PATH),
+        ScoringOptions(str(FUZZY_MODEL_PATH), reestimate_on_data=False),
+    )
     (prior,) = _priors(estimated)
     (kept_prior,) = _priors(kept)
     assert kept_prior == pytest.approx(committed)
@@ -63,3 +67,42 @@ def test_the_explanation_adds_up_to_the_match_weight(records) -> None:
         odds = 2 ** pair["match_weight"]
         assert pair["match_probability"] == pytest.approx(odds / (1 + odds), rel=1e-3)
         assert math.isfinite(terms["prior"]["weight"])
+
+
+def _with_rows(table, rows: list[dict]):
+    import pyarrow as pa
+
+    extra = pa.Table.from_pylist(
+        [{c: row.get(c) for c in table.column_names} for row in rows], schema=table.schema
+    )
+    return pa.concat_tables([table, extra])
+
+
+def test_a_rare_last_name_agreeing_weighs_more_than_a_common_one(records) -> None:
+    """Term-frequency adjustment: same first-name typo, same birth date, another
+    address; only how many people carry the last name differs. Forty people
+    named Brennan make it common; Wroblewska is carried by one person."""
+    base = {"source": "crm", "birth_date": "1980-04-02", "city": "Lyon", "postcode": "69003"}
+    rows = [
+        {**base, "source_record_id": f"common{i}", "first_name": f"Other{chr(97 + i % 26)}{i}",
+         "last_name": "Brennan", "birth_date": f"19{50 + i}-01-0{1 + i % 9}", "street": f"{i} rue Neuve"}
+        for i in range(40)
+    ]  # fmt: skip
+    rows += [
+        {**base, "source_record_id": "rare_a", "first_name": "Katarzyna", "last_name": "Wroblewska", "street": "3 rue Vendome"},
+        {**base, "source_record_id": "rare_b", "first_name": "Katarzina", "last_name": "Wroblewska", "street": "8 quai Perrache"},
+        {**base, "source_record_id": "common_a", "first_name": "Katarzyna", "last_name": "Brennan", "street": "5 rue Paul Bert"},
+        {**base, "source_record_id": "common_b", "first_name": "Katarzina", "last_name": "Brennan", "street": "9 cours Gambetta"},
+    ]  # fmt: skip
+    pairs = score_pairs(
+        _with_rows(records, rows),
+        read_nicknames(FUZZY_NICKNAMES_PATH),
+        ScoringOptions(str(FUZZY_MODEL_PATH), min_probability=0.0),
+    ).to_pylist()
+    by_ids = {(p["source_record_id_a"], p["source_record_id_b"]): p for p in pairs}
+    rare, common = by_ids[("rare_a", "rare_b")], by_ids[("common_a", "common_b")]
+    assert rare["name_level"] == common["name_level"] == "last name exact, first name typo"
+    assert rare["name_weight"] > common["name_weight"] + 3
+    assert rare["match_probability"] > common["match_probability"]
+    rare_terms = json.loads(rare["explanation_json"])["name"]
+    assert rare_terms["term_frequency_weight"] > 0

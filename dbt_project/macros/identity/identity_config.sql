@@ -57,6 +57,27 @@
 {%- endmacro %}
 
 
+{#- The record-id limit (identity_max_record_ids) for an identifier of this type:
+    one number for every type, or a mapping by type with a `default`. A national id
+    is issued to one person, so it is no household's: the records sharing it are
+    one person entered again and again (an import run three times and a lead
+    converted), held to a limit of their own; a placeholder id shared by many rows
+    still reaches it (or a blocked pattern). -#}
+{% macro identity_max_record_ids(type_column) -%}
+    {%- set limits = identity_setting('identity_max_record_ids') -%}
+    {%- if limits is mapping -%}
+    case {{ type_column }}
+    {%- for identifier_type, limit in limits.items() if identifier_type != 'default' %}
+        when {{ identity_literal(identifier_type) }} then {{ limit | int }}
+    {%- endfor %}
+        else {{ limits.get('default', 3) | int }}
+    end
+    {%- else -%}
+    {{ limits | int }}
+    {%- endif -%}
+{%- endmacro %}
+
+
 {#- How many distinct customer ids of one system a shared identifier may carry
     before it is a hub: identity_max_customer_ids for its type, or, for a
     namespace of kind record_id (CRM contacts: rows that may duplicate each
@@ -66,7 +87,7 @@
     {%- set record_namespaces = ferry_record_id_namespaces() -%}
     {%- if record_namespaces -%}
     case
-        when {{ system_column }} in ({{ identity_literal_list(record_namespaces) }}) then {{ identity_setting('identity_max_record_ids') | int }}
+        when {{ system_column }} in ({{ identity_literal_list(record_namespaces) }}) then {{ identity_max_record_ids(type_column) }}
         else {{ identity_max_customer_ids(type_column) }}
     end
     {%- else -%}
