@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.sync_vs_dlt import ELIGIBLE_SQL, SECRET, Receiver
+from benchmarks.sync_vs_dlt import ELIGIBLE_SQL, SECRET, Receiver, close_measured
 
 WORKDIR = Path("/tmp/ferry_bench_sync_latency")
 
@@ -63,6 +63,7 @@ def phase(db: Path, url: str, concurrency: int, batch: int) -> dict[str, Any]:
         "cpu_seconds": cpu,
         "sent": result.sent,
         "status": result.status,
+        **close_measured(conn),
     }
 
 
@@ -153,6 +154,11 @@ def main(argv: list[str] | None = None) -> int:
             "unit": "s",
         },
         {"what": "requests in flight at most (receiver-counted), concurrency 8", "value": eight["most"], "unit": "requests"},
+        {
+            "what": f"checkpoint at close after the run (not in the run's time), concurrency 8, {label}",
+            "value": round(eight["close_seconds"], 2),
+            "unit": "s",
+        },
         {"what": f"peak RSS, concurrency 8, {label}", "value": round(eight["rss"]), "unit": "MB"},
         {"what": f"CPU time of the client, concurrency 8, {label}", "value": round(eight["cpu_seconds"], 2), "unit": "s"},
     ]
