@@ -147,7 +147,10 @@ def close_measured(conn: Any) -> dict[str, float]:
     into the database file. Reported beside the run, not hidden in the process exit."""
     started, cpu = time.perf_counter(), time.process_time()
     conn.close()
-    return {"close_seconds": time.perf_counter() - started, "close_cpu_seconds": time.process_time() - cpu}
+    return {
+        "close_seconds": time.perf_counter() - started,
+        "close_cpu_seconds": time.process_time() - cpu,
+    }
 
 
 def phase_dlt(db: Path, url: str) -> dict[str, Any]:
@@ -210,7 +213,9 @@ def _versus_dlt(what: str, ours: float, theirs: float, unit: str, digits: int) -
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20k members, to check the harness")
-    parser.add_argument("--sizes", nargs="+", default=["100000,1000000"], help="e.g. 100000 1000000")
+    parser.add_argument(
+        "--sizes", nargs="+", default=["100000,1000000"], help="e.g. 100000 1000000"
+    )
     parser.add_argument("--phase", choices=sorted(PHASES))
     parser.add_argument("--db", type=Path)
     parser.add_argument("--url")

@@ -169,7 +169,9 @@ class Runner:
             return
         if self.wh.dialect == "duckdb":
             if self._lease_reader is None:
-                self._lease_reader = replace(self.lease, wh=Warehouse(self.wh.conn.cursor(), "duckdb"))
+                self._lease_reader = replace(
+                    self.lease, wh=Warehouse(self.wh.conn.cursor(), "duckdb")
+                )
             self._lease_reader.check()
         else:
             self.lease.check()
@@ -465,7 +467,10 @@ class Runner:
                 # join cost three times the insert itself (measured, 160k rows, 16 ranges).
                 dests.append(
                     "case "
-                    + " ".join(f"when p.{seq} between ? and ? then cast(? as varchar)" for _ in commit.shared)
+                    + " ".join(
+                        f"when p.{seq} between ? and ? then cast(? as varchar)"
+                        for _ in commit.shared
+                    )
                     + " end"
                 )
                 for lo, hi, d in commit.shared:
