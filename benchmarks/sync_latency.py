@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.sync_vs_dlt import ELIGIBLE_SQL, SECRET, Receiver
+from benchmarks.sync_vs_dlt import ELIGIBLE_SQL, SECRET, Receiver, close_measured
 
 WORKDIR = Path("/tmp/ferry_bench_sync_latency")
 
@@ -54,7 +54,9 @@ def phase(db: Path, url: str, concurrency: int, batch: int) -> dict[str, Any]:
             marks["send_end"] = time.perf_counter()
 
     started, cpu = time.perf_counter(), time.process_time()
-    result = engine.run(bench_sync("aud_bench__webhook"), conn, dest, confirm=True, progress=progress)
+    result = engine.run(
+        bench_sync("aud_bench__webhook"), conn, dest, confirm=True, progress=progress
+    )
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     return {
         "seconds": seconds,
@@ -63,6 +65,7 @@ def phase(db: Path, url: str, concurrency: int, batch: int) -> dict[str, Any]:
         "cpu_seconds": cpu,
         "sent": result.sent,
         "status": result.status,
+        **close_measured(conn),
     }
 
 
@@ -102,14 +105,28 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copy(template, db)  # the same first sync from the same state, each time
             receiver.reset()
             m = run_measured(
-                [sys.executable, "-m", "benchmarks.sync_latency", "--phase", "--db", str(db),
-                 "--url", receiver.url, "--concurrency", str(concurrency), "--batch", str(args.batch)]
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.sync_latency",
+                    "--phase",
+                    "--db",
+                    str(db),
+                    "--url",
+                    receiver.url,
+                    "--concurrency",
+                    str(concurrency),
+                    "--batch",
+                    str(args.batch),
+                ]
             )
             if m.returncode:
                 raise SystemExit(f"phase concurrency={concurrency} failed")
             res = json.loads(m.output.strip().splitlines()[-1])
             if receiver.records != eligible or res["status"] != "success":
-                raise SystemExit(f"concurrency {concurrency}: received {receiver.records:,} of {eligible:,}")
+                raise SystemExit(
+                    f"concurrency {concurrency}: received {receiver.records:,} of {eligible:,}"
+                )
             res.update(
                 rss=m.peak_rss_mb,
                 rps=receiver.records / res["seconds"],
@@ -124,7 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     bound = eligible / (batches * args.latency / 8)
     label = f"{eligible:,} records, {batches} batches of {args.batch:,}, {args.latency * 1000:.0f} ms a request"
     rows = [
-        {"what": f"full sync, concurrency 1, {label}", "value": round(one["rps"]), "unit": "records/s"},
+        {
+            "what": f"full sync, concurrency 1, {label}",
+            "value": round(one["rps"]),
+            "unit": "records/s",
+        },
         {
             "what": f"full sync, concurrency 8, {label}",
             "value": round(eight["rps"]),
@@ -133,7 +154,11 @@ def main(argv: list[str] | None = None) -> int:
             "peer_value": round(one["rps"]),
             "ratio": round(eight["rps"] / one["rps"], 2),
         },
-        {"what": f"send phase, concurrency 1, {label}", "value": round(one["send_rps"]), "unit": "records/s"},
+        {
+            "what": f"send phase, concurrency 1, {label}",
+            "value": round(one["send_rps"]),
+            "unit": "records/s",
+        },
         {
             "what": f"send phase, concurrency 8, {label}",
             "value": round(eight["send_rps"]),
@@ -152,9 +177,22 @@ def main(argv: list[str] | None = None) -> int:
             "value": round(eight["before_send_seconds"], 2),
             "unit": "s",
         },
-        {"what": "requests in flight at most (receiver-counted), concurrency 8", "value": eight["most"], "unit": "requests"},
+        {
+            "what": "requests in flight at most (receiver-counted), concurrency 8",
+            "value": eight["most"],
+            "unit": "requests",
+        },
+        {
+            "what": f"checkpoint at close after the run (not in the run's time), concurrency 8, {label}",
+            "value": round(eight["close_seconds"], 2),
+            "unit": "s",
+        },
         {"what": f"peak RSS, concurrency 8, {label}", "value": round(eight["rss"]), "unit": "MB"},
-        {"what": f"CPU time of the client, concurrency 8, {label}", "value": round(eight["cpu_seconds"], 2), "unit": "s"},
+        {
+            "what": f"CPU time of the client, concurrency 8, {label}",
+            "value": round(eight["cpu_seconds"], 2),
+            "unit": "s",
+        },
     ]
     notes = [
         "Each run is a first full mirror sync of benchmarks.sync_plan's synthetic audience from the same copied "

@@ -7,7 +7,7 @@ stream a run sends, so a preview shows exactly the payloads a run would send.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from connectors.base import REPLACED_IDENTIFIERS, Capabilities, JsonBatch, Opera
 from connectors.json_columns import dumps, json_objects, json_text
 from syncs.batching import payload_sizes, record_bytes
 from syncs.config import SyncConfig
-from syncs.plan_sql import LEAVING_OPS
+from syncs.plan_sql import LEAVING_OPS, field_alias
 
 # The same mapping in SQL, for results written straight from the plan table.
 OPERATION_SQL = (
@@ -174,17 +174,21 @@ def json_payloads(sync: SyncConfig, rows: pa.Table, erase_as: Operation) -> Json
     deletes, sends, an update carrying `_replaced_identifiers`) through `plan_records`,
     row by row, so both paths stay one mapping.
     """
-    n = rows.num_rows
 
     def col(name: str) -> pa.Array:
         return rows.column(name).combine_chunks()
 
     op = col("__op")
-    members = []
-    for name, (_c, on_null) in sync.payload_columns().items():
-        text = json_text(col(f"p__{name}"))
-        members.append((name, pc.fill_null(text, "null") if on_null == "clear" else text))
-    payloads = json_objects(members, n)
+    if PAYLOAD_JSON in rows.column_names:
+        # Written by the warehouse (payload_json_sql); null where it leaves a row to us.
+        payloads = col(PAYLOAD_JSON)
+        left = pc.is_null(payloads)
+        if pc.any(left).as_py():
+            payloads = pc.replace_with_mask(
+                payloads, left, _column_payloads(sync, rows.filter(left))
+            )
+    else:
+        payloads = _column_payloads(sync, rows)
     ids, state_ids = col("__ids"), col("__state_ids")
     replaced = pc.and_(
         pc.equal(op, "update"),
@@ -206,6 +210,59 @@ def json_payloads(sync: SyncConfig, rows: pa.Table, erase_as: Operation) -> Json
     ).take(pc.index_in(op, value_set=_OP_NAMES))
     attempts = pc.add(pc.fill_null(col("__attempts"), 0), 1)
     return JsonBatch(col("__key"), operations, payloads, attempts)
+
+
+def _column_payloads(sync: SyncConfig, rows: pa.Table) -> pa.Array:
+    """Upsert payloads (identifiers + mapped fields) as JSON text, written by Arrow kernels."""
+    members = []
+    for name, (_c, on_null) in sync.payload_columns().items():
+        text = json_text(rows.column(f"p__{name}").combine_chunks())
+        members.append((name, pc.fill_null(text, "null") if on_null == "clear" else text))
+    return json_objects(members, rows.num_rows)
+
+
+# ---- the same payload text written by DuckDB, in C++, as the plan rows are read
+
+PAYLOAD_JSON = "__payload_json"
+
+# DuckDB types whose to_json() text is what json.dumps writes for the value Arrow hands to
+# Python: strings (but see _SQL_ODD), integers, booleans. Not floats (DuckDB writes 1e20 as
+# 100000000000000000000.0, Python 1e+20), decimals (a number in DuckDB, a string here),
+# timestamps (a space, not ISO's T), JSON (DuckDB embeds it, json.dumps quotes it), ...
+_SQL_JSON_TYPES = frozenset(
+    {"VARCHAR", "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT"}
+    | {"UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
+)
+# A string DuckDB escapes differently: json.dumps writes non-ASCII as \uXXXX and DEL as
+# \u007f, DuckDB writes both raw. Rows holding one get NULL: json_payloads writes them.
+_SQL_ODD = r"[^\x20-\x7e]"
+
+
+def payload_json_sql(sync: SyncConfig, column_types: Mapping[str, str]) -> str | None:
+    """A DuckDB expression for each plan row's upsert payload as JSON text, byte for byte
+    what `_column_payloads` (and json.dumps of the Record's payload) writes; NULL for a row
+    with a string DuckDB would escape differently. None when a payload column's type is not
+    one DuckDB writes the same way (`column_types`: plan column -> DuckDB type name).
+
+    Why: building payload text was the biggest share of the chunk builder's CPU (one thread,
+    holding the GIL between kernels); DuckDB writes it while it reads the chunk.
+    """
+    members, odd = [], []
+    for name, (_c, on_null) in sync.payload_columns().items():
+        column = f"p__{name}"
+        kind = column_types.get(column, "").upper()
+        if kind not in _SQL_JSON_TYPES:
+            return None
+        alias = field_alias(name)
+        value = f"to_json({alias})"
+        if on_null == "clear":
+            value = f"coalesce({value}, 'null')"
+        key = (dumps(name) + ":").replace("'", "''")
+        members.append(f"'{key}' || {value}")  # NULL (a kept null): left out by concat_ws
+        if kind == "VARCHAR":
+            odd.append(f"regexp_matches({alias}, '{_SQL_ODD}')")
+    text = f"'{{' || concat_ws(',', {', '.join(members)}) || '}}'" if members else "'{}'"
+    return f"case when {' or '.join(odd)} then null else {text} end" if odd else text
 
 
 def arrow_batches(

@@ -38,7 +38,14 @@ from syncs.batching import batches
 from syncs.config import SyncConfig
 from syncs.plan import Plan, plan_sql_for
 from syncs.plan_sql import WORK_OPS, PlanSql, field_alias
-from syncs.records import ArrowBatch, Item, arrow_batches, plan_records
+from syncs.records import (
+    PAYLOAD_JSON,
+    ArrowBatch,
+    Item,
+    arrow_batches,
+    payload_json_sql,
+    plan_records,
+)
 from syncs.runner import COMMIT_BATCHES, Runner
 from syncs.throttle import throttle_for
 from syncs.warehouse import Warehouse
@@ -137,9 +144,17 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
     columns = ", ".join(
         (f"{seq} as __seq", *stream_columns, *(field_alias(f) for f in sync.payload_columns()))
     )
-    sizes = caps.max_batch_bytes is not None
     # Destinations that take JSON payloads get batches as columns (no Record per row).
     columnar = not send and callable(getattr(destination, "write_json", None))
+    if columnar and wh.dialect == "duckdb":
+        # DuckDB writes each row's payload JSON as it reads the chunk (records.payload_json_sql).
+        types = {
+            name: kind for name, kind, *_ in wh.fetchall(f"describe select {columns} from {table}")
+        }
+        payload_sql = payload_json_sql(sync, types)
+        if payload_sql is not None:
+            columns += f", {payload_sql} as {PAYLOAD_JSON}"
+    sizes = caps.max_batch_bytes is not None
     chunk_rows = stream_rows
     if columnar:
         # Whole batches per chunk: a chunk's last batch is not cut short.

@@ -6,12 +6,14 @@ import json
 from dataclasses import dataclass, field, replace
 
 import duckdb
+import pyarrow as pa
 import pytest
 
-from connectors.base import BatchAccepted, JsonBatch, RecordResult
+from connectors.base import BatchAccepted, JsonBatch, Operation, RecordResult
 from connectors.json_columns import dumps
 from syncs import engine
 from syncs.config import FieldMapping
+from syncs.records import PAYLOAD_JSON, json_payloads, payload_json_sql, plan_records
 from tests.syncs.conftest import create_warehouse, make_sync, set_audience
 from tests.syncs.loopback import LoopbackDestination
 
@@ -127,3 +129,88 @@ def test_byte_limits_cut_json_batches_and_a_big_record_travels_alone(conn) -> No
         size = sum(len(dumps(dict(rec.payload))) + 2 for rec in call)
         assert size <= 300 or len(call) == 1
     assert [len(c) for c in dest.calls if any(r.key == "p07" for r in c)] == [1]
+
+
+ODD_STRINGS = [
+    "plain",
+    'quote " and back\\slash / slash',
+    "Zoë",
+    "emoji 😀",
+    "tab\tnew\nline",
+    "ctl\x01",
+    "del\x7f",
+    "",
+    None,
+]
+
+
+def _plan_rows(
+    conn: duckdb.DuckDBPyConnection, sql_columns: str
+) -> tuple[pa.Table, dict[str, str]]:
+    """Plan-table-shaped rows (the stream columns a chunk carries) with the given payload columns."""
+    conn.execute(
+        "create or replace temporary table plan_rows as select i as __seq, 'add' as __op, "
+        "'k' || i as __key, cast(null as integer) as __attempts, cast(null as varchar) as __ids, "
+        "cast(null as varchar) as __dest_id, cast(null as varchar) as __idem, "
+        "cast(null as varchar) as __state_hash, cast(null as boolean) as __in_status, "
+        f"cast(null as varchar) as __state_ids, {sql_columns} from range(?) t(i)",
+        [len(ODD_STRINGS)],
+    )
+    types = {
+        name: kind for name, kind, *_ in conn.execute("describe select * from plan_rows").fetchall()
+    }
+    return conn.sql("select * from plan_rows order by __seq").to_arrow_table(), types
+
+
+def test_payloads_written_by_duckdb_are_the_bytes_json_dumps_writes() -> None:
+    conn = duckdb.connect()
+    conn.execute("create table odd (i bigint, s varchar)")
+    conn.executemany("insert into odd values (?, ?)", list(enumerate(ODD_STRINGS)))
+    rows, types = _plan_rows(
+        conn,
+        "(select s from odd where odd.i = t.i) as p__email, "
+        "(select s from odd where odd.i = (t.i + 1) % 9) as p__first_name, "
+        "case when i % 3 = 0 then null else i * 1000000007 - 3 end as p__points, "
+        "case when i % 4 = 0 then null else i % 2 = 0 end as p__vip, "
+        "case when i % 2 = 0 then null else 'x' end as p__cleared",
+    )
+    sync = make_sync(
+        "mirror",
+        fields={
+            "first_name": FieldMapping(column="first_name"),
+            "points": FieldMapping(column="points"),
+            "vip": FieldMapping(column="vip"),
+            "cleared": FieldMapping(column="cleared", on_null="clear"),
+        },
+    )
+    expr = payload_json_sql(sync, types)
+    assert expr is not None
+    written = conn.sql(
+        f"select {expr} as {PAYLOAD_JSON} from plan_rows order by __seq"
+    ).to_arrow_table()
+    # Every row holding a string DuckDB escapes its own way is left to Python (NULL).
+    left = written.column(PAYLOAD_JSON).is_null().to_pylist()
+    assert sum(left) >= 5 and not all(left)
+    with_sql = rows.append_column(PAYLOAD_JSON, written.column(PAYLOAD_JSON))
+    by_duckdb = json_payloads(sync, with_sql, Operation.DELETE).payloads.to_pylist()
+    by_arrow = json_payloads(sync, rows, Operation.DELETE).payloads.to_pylist()
+    by_records = [
+        dumps(dict(r.payload)) for b in rows.to_batches() for r, *_ in plan_records(sync, b)
+    ]
+    assert by_duckdb == by_arrow == by_records
+    assert (
+        json.loads(by_duckdb[1])["cleared"] == "x" and json.loads(by_duckdb[0])["cleared"] is None
+    )
+
+
+def test_types_duckdb_writes_differently_stay_with_python() -> None:
+    conn = duckdb.connect()
+    sync = make_sync("mirror", fields={"score": FieldMapping(column="score")})
+    for column in (
+        "1e20::double",
+        "12.50::decimal(10, 2)",
+        "timestamp '2026-01-02 03:04:05'",
+        "'{}'::json",
+    ):
+        _, types = _plan_rows(conn, f"'e' as p__email, {column} as p__score")
+        assert payload_json_sql(sync, types) is None, column
