@@ -42,6 +42,8 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "name_pair",
     "birth_date",
     "birth_digits",
+    "birth_date_last_initial",
+    "birth_date_first_initial",
     "street",
     "street_number",
     "street_name",
@@ -174,6 +176,16 @@ def _email_syntax_sql(expression: str) -> str:
     return (
         f"coalesce(regexp_full_match({expression}, "
         "'[a-z0-9._%+''-]+@[a-z0-9-]+(\\.[a-z0-9-]+)*\\.[a-z]{2,}'), false)"
+    )
+
+
+def _bounded_key(expression: str, max_records_per_value: int) -> str:
+    """``expression`` for blocking, blank where more than ``max_records_per_value``
+    records share its value: a block's size stays bounded however many records
+    there are."""
+    return (
+        f"case when count(*) over (partition by {expression}) <= {int(max_records_per_value)}"
+        f" then {expression} end"
     )
 
 
@@ -443,6 +455,13 @@ def prepare_features(
         )
         -- where the person works: the company named, else the work domain
         select * exclude (company_key), coalesce(company_key, work_domain) as employer,
+            -- the birth date and one initial, for a mover whose names are both
+            -- mistyped past their first letter; blank when more records share
+            -- the key than a block may hold (a placeholder date, a large file)
+            {_bounded_key("birth_date || left(last_name, 1)", max_records_per_value)}
+                as birth_date_last_initial,
+            {_bounded_key("birth_date || left(first_name, 1)", max_records_per_value)}
+                as birth_date_first_initial,
         from final
         """
     )

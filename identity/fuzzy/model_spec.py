@@ -333,6 +333,11 @@ def blocking_rules(extra_ids: Sequence[str] = (), broad: bool = False) -> list:
         # the house number and the postcode
         block_on("birth_date", "street_number"),
         block_on("street_number", "postcode"),
+        # a mover whose names are both mistyped past their first letter: the
+        # birth date and one initial (features.py blanks a key shared by more
+        # records than a block may hold)
+        block_on("birth_date_last_initial"),
+        block_on("birth_date_first_initial"),
         block_on("email_local"),
         block_on("email_mailbox"),
         block_on("phone_digits"),

@@ -47,6 +47,21 @@ person_records as (
     group by source, source_record_id
 ),
 
+{# how many people carry each first name (records of one birth date count once,
+    as a person's duplicates mostly repeat it): a form nobody else carries
+    ('Sandr', 'Rit') is a slip of the keyboard, not the other gender's name -#}
+first_name_carriers as (
+    select
+        lower(trim(first_name)) as first_name,
+        count(distinct coalesce(
+            cast(birth_date as {{ dbt.type_string() }}),
+            {{ dbt.concat(['source', "'|'", 'source_record_id']) }}
+        )) as people
+    from {{ ref('int_person_records') }}
+    where first_name is not null
+    group by lower(trim(first_name))
+),
+
 {# a record's national id (the source registry's identifier of type national_id):
     two present ids more than one keystroke apart are two people, whatever the
     names say (twins share everything else); equal or one slip apart, the id
@@ -106,6 +121,8 @@ existing as (
                         end,
                         case
                             when {{ fuzzy_first_names_differ_in_gender('record_a.first_name', 'record_b.first_name') }}
+                                and carriers_a.people >= 2
+                                and carriers_b.people >= 2
                                 then 'first_name_gender_differs'
                         end
                     )
@@ -128,6 +145,10 @@ existing as (
     left join national_ids as id_b
         on id_b.source = candidates.source_b
         and id_b.source_record_id = candidates.source_record_id_b
+    left join first_name_carriers as carriers_a
+        on carriers_a.first_name = record_a.first_name
+    left join first_name_carriers as carriers_b
+        on carriers_b.first_name = record_b.first_name
 ),
 
 candidate_records as (
