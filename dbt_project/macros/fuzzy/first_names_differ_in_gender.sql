@@ -24,3 +24,13 @@
     )
 )
 {%- endmacro %}
+
+
+{#- True when a first name is a slip of the keyboard rather than the other
+    gender's form of a name: nobody else carries it ('Sandr', 'Rit': people_a,
+    counted in people, is 1) while the name it is a slip of is carried by several
+    people (people_b >= 3: 'Sandra'). Where both names are rare (a small file, an
+    unusual name) the gender rule still holds: the review queue decides. -#}
+{% macro fuzzy_first_name_slip(people_a, people_b) -%}
+(coalesce({{ people_a }}, 0) <= 1 and coalesce({{ people_b }}, 0) >= 3)
+{%- endmacro %}

@@ -48,8 +48,7 @@ person_records as (
 ),
 
 {# how many people carry each first name (records of one birth date count once,
-    as a person's duplicates mostly repeat it): a form nobody else carries
-    ('Sandr', 'Rit') is a slip of the keyboard, not the other gender's name -#}
+    as a person's duplicates mostly repeat it), for macro fuzzy_first_name_slip -#}
 first_name_carriers as (
     select
         lower(trim(first_name)) as first_name,
@@ -121,8 +120,8 @@ existing as (
                         end,
                         case
                             when {{ fuzzy_first_names_differ_in_gender('record_a.first_name', 'record_b.first_name') }}
-                                and carriers_a.people >= 2
-                                and carriers_b.people >= 2
+                                and not {{ fuzzy_first_name_slip('carriers_a.people', 'carriers_b.people') }}
+                                and not {{ fuzzy_first_name_slip('carriers_b.people', 'carriers_a.people') }}
                                 then 'first_name_gender_differs'
                         end
                     )
