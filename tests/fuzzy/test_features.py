@@ -152,3 +152,17 @@ def test_the_number_in_an_address_is_kept_when_short() -> None:
     assert (f["1"]["email_number"], f["2"]["email_number"]) == ("83", "832")
     assert f["1"]["email_number_prefix"] == f["2"]["email_number_prefix"] == "83"
     assert f["3"]["email_number"] is None
+
+
+def test_birth_date_and_initial_block_is_bounded() -> None:
+    """A mover whose names are both mistyped shares the birth date and an initial;
+    a key more records share than a block may hold (a placeholder date) is blank."""
+    movers = [_person("m1", first_name="Nitcholas", last_name="Paonini", birth_date="1974-11-20"),
+              _person("m2", first_name="Nicholas", last_name="Paolini", birth_date="1974-11-20")]
+    placeholder = [_person(f"p{i}", last_name=f"Moreau{'x' * i}", birth_date="1900-01-01")
+                   for i in range(4)]
+    f = _features(movers + placeholder, max_records_per_value=3)
+    assert f["m1"]["birth_date_last_initial"] == f["m2"]["birth_date_last_initial"] == "1974-11-20p"
+    assert f["m1"]["birth_date_first_initial"] == f["m2"]["birth_date_first_initial"] == "1974-11-20n"
+    assert all(f[f"p{i}"]["birth_date_last_initial"] is None for i in range(4))
+    assert all(f[f"p{i}"]["birth_date_first_initial"] is None for i in range(4))
