@@ -119,7 +119,8 @@ existing as (
                             else candidates.model_contradiction
                         end,
                         case
-                            when {{ fuzzy_first_names_differ_in_gender('record_a.first_name', 'record_b.first_name') }}
+                            when
+                                {{ fuzzy_first_names_differ_in_gender('record_a.first_name', 'record_b.first_name') }}
                                 and not {{ fuzzy_first_name_slip('carriers_a.people', 'carriers_b.people') }}
                                 and not {{ fuzzy_first_name_slip('carriers_b.people', 'carriers_a.people') }}
                                 then 'first_name_gender_differs'
