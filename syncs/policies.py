@@ -115,22 +115,14 @@ def build_policy_sql(
                 f"sync {sync.name}: channel {channel!r} needs {schema}.{CONSENT} "
                 "(consent per channel); it does not exist, refusing to sync"
             )
-        # Consent only when the profile has a row for this channel and every one says yes:
-        # any row saying no (or null) means no, and no row means no (fail closed). Written
-        # as "a no row exists" (few profiles) plus "no row at all" (NOT IN), instead of a
-        # bool_and per profile: at 10M members that GROUP BY cost 40% more CPU than the
-        # plain hash lookup, for the same verdicts.
-        rows_for_channel = f"from {schema}.{CONSENT} where lower(channel) = {lit(channel)}{only}"
+        # bool_and: any row saying no for this channel means no (fail closed).
         ctes.append(
-            "pol_con_no as (select distinct cast(profile_id as varchar) as profile_id "
-            f"{rows_for_channel} and not coalesce(is_consented, false))"
+            "pol_con as (select cast(profile_id as varchar) as profile_id, "
+            "bool_and(coalesce(is_consented, false)) as ok "
+            f"from {schema}.{CONSENT} where lower(channel) = {lit(channel)}{only} group by 1)"
         )
-        joins.append("left join pol_con_no on pol_con_no.profile_id = h.__profile")
-        whens.append(
-            "when pol_con_no.profile_id is not null or h.__profile is null or h.__profile not in "
-            f"(select cast(profile_id as varchar) {rows_for_channel} and profile_id is not null) "
-            "then 'no_consent'"
-        )
+        joins.append("left join pol_con on pol_con.profile_id = h.__profile")
+        whens.append("when pol_con.ok is null or not pol_con.ok then 'no_consent'")
     if p.pressure_cap is not None:
         if not wh.table_exists(schema, PRESSURE):
             raise PolicyTableMissing(
