@@ -228,30 +228,12 @@ def phase_stream(db: Path) -> dict[str, Any]:
 
 
 def phase_plan(db: Path) -> dict[str, Any]:
-    import duckdb
-
-    from syncs import engine
-    from syncs.plan_sql import build_plan_sql
-    from syncs.warehouse import Warehouse
-
-    conn = duckdb.connect(str(db), read_only=True)
-    started, cpu = time.perf_counter(), time.process_time()
-    plan = engine.plan(bench_sync(), conn, dry_run=True, sample_size=10)
-    plan_seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    # The changed rows themselves, streamed as Arrow batches (what a run consumes).
-    wh = Warehouse(conn)
-    sql, params = build_plan_sql(bench_sync(), wh, state_ready=True, destination_key=plan.destination_key).changes()
-    started = time.perf_counter()
-    streamed = sum(b.num_rows for b in wh.stream(sql, params, batch_rows=10_000))
-    stream_seconds = time.perf_counter() - started
+    """The dry-run plan, then the changed rows streamed, in one process (the default run's)."""
+    stream = phase_stream(db)
     return {
-        "seconds": plan_seconds,
-        "cpu_seconds": cpu,
-        "counts": plan.counts,
-        "suppressed": plan.suppressed,
-        "audience": plan.audience_size,
-        "stream_seconds": stream_seconds,
-        "streamed_rows": streamed,
+        **phase_dryrun(db),
+        "stream_seconds": stream["seconds"],
+        "streamed_rows": stream["streamed_rows"],
     }
 
 

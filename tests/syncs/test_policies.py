@@ -20,7 +20,8 @@ ROWS = [
 ]
 
 
-def test_each_policy_suppresses_with_its_reason(conn):
+def _one_member_per_policy(conn):
+    """ROWS with each policy applying to one member (p1 passes all) and a pressure cap of 5."""
     set_audience(conn, ROWS)
     conn.execute("update marts.customer_consent set is_consented = false where profile_id = 'p3'")
     conn.execute("delete from marts.customer_consent where profile_id = 'p7'")
@@ -31,7 +32,11 @@ def test_each_policy_suppresses_with_its_reason(conn):
     conn.execute(
         "insert into marts.marketing_pressure values ('p6', 'email', 9.0), ('p1', 'email', 1.0)"
     )
-    sync = make_sync("mirror", policies={"pressure_cap": 5.0})
+    return make_sync("mirror", policies={"pressure_cap": 5.0})
+
+
+def test_each_policy_suppresses_with_its_reason(conn):
+    sync = _one_member_per_policy(conn)
     p = engine.plan(sync, conn, sample_size=0)
     assert p.suppressed == {
         "holdout": 1,
@@ -109,17 +114,7 @@ def test_plan_of_a_few_keys_judges_them_as_the_full_plan_does(conn):
     from syncs.plan_sql import build_plan_sql
     from syncs.warehouse import Warehouse
 
-    set_audience(conn, ROWS)
-    conn.execute("update marts.customer_consent set is_consented = false where profile_id = 'p3'")
-    conn.execute("delete from marts.customer_consent where profile_id = 'p7'")
-    conn.execute(
-        "insert into marts.customer_suppressions values "
-        "('p4', 'email', 'unsubscribe', null), ('p5', 'sms', 'erasure', null), ('p1', 'sms', 'stop', null)"
-    )
-    conn.execute(
-        "insert into marts.marketing_pressure values ('p6', 'email', 9.0), ('p1', 'email', 1.0)"
-    )
-    sync = make_sync("mirror", policies={"pressure_cap": 5.0})
+    sync = _one_member_per_policy(conn)
     wh = Warehouse(conn)
 
     def verdicts(only_keys):
