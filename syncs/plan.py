@@ -210,6 +210,19 @@ def plan(
     either, the destination of the sync's last run.
     """
     wh = conn if isinstance(conn, Warehouse) else Warehouse(conn, dialect)
+    with wh.plan_settings():  # DuckDB: memory cap, no insertion order (results unchanged)
+        return _plan(sync, wh, sample_size, capabilities, destination, dkey)
+
+
+def _plan(
+    sync: SyncConfig,
+    wh: Warehouse,
+    sample_size: int,
+    capabilities: Capabilities | None,
+    destination: Destination | None,
+    dkey: str | None,
+) -> Plan:
+    """`plan()` on a Warehouse, under its plan settings."""
     ready = st.state_exists(wh)
     if capabilities is None and destination is not None:
         capabilities = destination.capabilities

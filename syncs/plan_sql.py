@@ -211,7 +211,9 @@ def build_plan_sql(
     if missing:
         raise ValueError(f"sync {sync.name}: audience {sync.relation} lacks column(s) {missing}")
     has_variant = "variant" in columns
-    policy = build_policy_sql(sync, wh, has_variant)
+    # A plan of a few records judges only their profiles (see build_policy_sql).
+    profiles = "select __profile from src" if only_keys is not None else None
+    policy = build_policy_sql(sync, wh, has_variant, profiles)
 
     payload = sync.payload_columns()
     fields = sorted(payload)
@@ -258,7 +260,8 @@ def build_plan_sql(
     if erased_marts:
         ctes.append(
             "erased_ids as (select distinct cast(profile_id as varchar) as profile_id "
-            f"from {erased_marts})"
+            f"from {erased_marts} where true"
+            + (f" and cast(profile_id as varchar) in ({profiles}))" if profiles else ")")
         )
         reason = f"case when er.profile_id is not null then 'suppressed_erasure' else {reason} end"
         joins = f"{joins} left join erased_ids er on er.profile_id = h.__profile"

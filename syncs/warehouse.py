@@ -19,6 +19,8 @@ import pyarrow as pa
 import sqlglot
 
 SOURCE_DIALECT = "duckdb"
+# DuckDB memory cap while a plan diffs a whole audience (see Warehouse.plan_settings).
+PLAN_MEMORY_LIMIT = "1200MB"
 
 
 @lru_cache(maxsize=512)
@@ -204,6 +206,40 @@ class Warehouse:
         finally:
             if previous:
                 self.conn.execute(f"set checkpoint_threshold = '{previous}'")
+
+    @contextmanager
+    def plan_settings(self, memory_limit: str = PLAN_MEMORY_LIMIT) -> Iterator[None]:
+        """DuckDB: the plan's full-audience queries under a memory cap and unordered.
+
+        Why: the plan diffs every member against state in hash joins and aggregates
+        whose results are counts, so row order is never observed
+        (`preserve_insertion_order = false` lets DuckDB skip keeping it), and at 10M
+        members those hash tables took 3.8 GB of RSS; under `memory_limit` DuckDB spills
+        them to its temp directory instead (measured: 1.7 GB peak RSS, at some CPU
+        cost; see benchmarks/sync_plan.py --sizes). Only lowered, never raised: an owner
+        who set a smaller limit keeps it. Both settings are restored afterwards.
+        Other warehouses: nothing to do.
+        """
+        if self.dialect != "duckdb":
+            yield
+            return
+        self.conn.complete()  # a result left unread would block SET (see stage())
+        rows = self.conn.execute(
+            "select current_setting('memory_limit'), current_setting('preserve_insertion_order')"
+        ).fetchall()
+        limit, ordered = (str(rows[0][0]), bool(rows[0][1])) if rows else ("", True)
+        lower = _size_bytes(limit) > _size_bytes(memory_limit)
+        if lower:
+            self.conn.execute(f"set memory_limit = '{memory_limit}'")
+        if ordered:
+            self.conn.execute("set preserve_insertion_order = false")
+        try:
+            yield
+        finally:
+            if ordered:
+                self.conn.execute("set preserve_insertion_order = true")
+            if lower:
+                self.conn.execute(f"set memory_limit = '{limit}'")
 
     # -- bulk -------------------------------------------------------------
     def insert_rows(self, table: str, columns: list[str], rows: pa.Table) -> None:

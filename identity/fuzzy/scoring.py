@@ -199,7 +199,9 @@ def score_pairs(
             model.settings,
             log_level=logging.WARNING,
         )
-        _register_term_frequencies(con, db_api, linker, features, model)
+        _register_term_frequencies(
+            con, db_api, linker, features, model, options.min_records_to_reestimate
+        )
         if options.reestimate_on_data and count >= options.min_records_to_reestimate:
             prior = _estimate_u_and_prior(linker, extra_ids, options)
         predictions = linker.inference.predict(
@@ -211,7 +213,12 @@ def score_pairs(
 
 
 def _register_term_frequencies(
-    con: duckdb.DuckDBPyConnection, db_api: Any, linker: Any, features: str, model: FuzzyModel
+    con: duckdb.DuckDBPyConnection,
+    db_api: Any,
+    linker: Any,
+    features: str,
+    model: FuzzyModel,
+    min_people: int,
 ) -> None:
     """Each term-frequency column's lookup, counted in people rather than records.
 
@@ -222,6 +229,10 @@ def _register_term_frequencies(
     less. Records of one value with one birth date are counted once (a person's
     duplicates mostly repeat it; namesakes mostly do not); a record without a
     birth date counts on its own.
+
+    Shares are taken of at least `min_people` people: a file of forty records
+    cannot show that a name is common (two Roux in forty people is 5%, which would
+    outweigh the name agreeing at all), as it cannot re-estimate u.
     """
     for column in model.term_frequency_columns():
         table = f"__fuzzy_tf_{column}"
@@ -234,7 +245,7 @@ def _register_term_frequencies(
                 where {column} is not null
                 group by {column}
             )
-            select {column}, people / sum(people) over () as tf_{column},
+            select {column}, people / greatest(sum(people) over (), {int(min_people)}) as tf_{column},
             from people
             """
         )

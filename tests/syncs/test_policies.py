@@ -20,7 +20,8 @@ ROWS = [
 ]
 
 
-def test_each_policy_suppresses_with_its_reason(conn):
+def _one_member_per_policy(conn):
+    """ROWS with each policy applying to one member (p1 passes all) and a pressure cap of 5."""
     set_audience(conn, ROWS)
     conn.execute("update marts.customer_consent set is_consented = false where profile_id = 'p3'")
     conn.execute("delete from marts.customer_consent where profile_id = 'p7'")
@@ -31,7 +32,11 @@ def test_each_policy_suppresses_with_its_reason(conn):
     conn.execute(
         "insert into marts.marketing_pressure values ('p6', 'email', 9.0), ('p1', 'email', 1.0)"
     )
-    sync = make_sync("mirror", policies={"pressure_cap": 5.0})
+    return make_sync("mirror", policies={"pressure_cap": 5.0})
+
+
+def test_each_policy_suppresses_with_its_reason(conn):
+    sync = _one_member_per_policy(conn)
     p = engine.plan(sync, conn, sample_size=0)
     assert p.suppressed == {
         "holdout": 1,
@@ -101,3 +106,23 @@ def test_pressure_cap_without_table_fails_closed(conn):
     with pytest.raises(PolicyTableMissing, match="marketing_pressure"):
         engine.plan(make_sync("mirror", policies={"pressure_cap": 3}), conn)
     engine.plan(make_sync("mirror"), conn)  # no cap, no need for the table
+
+
+def test_plan_of_a_few_keys_judges_them_as_the_full_plan_does(conn):
+    """A dry run's sample plans only its keys, and its policy CTEs read only their
+    profiles' rows (build_policy_sql(profiles=...)): every verdict must be the full plan's."""
+    from syncs.plan_sql import build_plan_sql
+    from syncs.warehouse import Warehouse
+
+    sync = _one_member_per_policy(conn)
+    wh = Warehouse(conn)
+
+    def verdicts(only_keys):
+        sql = build_plan_sql(sync, wh, False, only_keys=only_keys, destination_key="loopback:loop")
+        rows = wh.fetchall(f"{sql.base} select __key, __op, __reason from planned", sql.params)
+        return sorted(rows)
+
+    full = verdicts(None)
+    assert len({r[2] for r in full}) == 6  # None and the five reasons: each policy exercised
+    for keys in [("p1", "p3", "p7"), ("p4", "p5", "p6"), ("p2",)]:
+        assert verdicts(keys) == [r for r in full if r[0] in keys]
