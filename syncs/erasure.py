@@ -16,8 +16,8 @@ each run of a send sync, after reconcile and before planning:
 Sends still being settled (`intent`, `in_doubt`) wait until reconcile has settled them:
 the lookup needs the number and the text. A delete that fails stays for the next run,
 with its error, and `ferry sync erasures` lists it (`syncs.history.pending_erasures`).
-The ledger matches people by record key, so a send sync keyed by `profile_id` (the
-default) is covered.
+Ledger rows carry the person's `profile_id` (rows written before it existed are matched
+by record key, which is the profile id for send syncs keyed by it, the default).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def erasable_sends_sql(erased: str) -> str:
         "where sync_name = ? and destination_key = ? "
         f"and status not in ('{st.INTENT}', '{st.IN_DOUBT}') "
         "and (identifiers_json is not null or payload_json is not null) "
-        f"and record_key in (select cast(profile_id as varchar) from {erased})"
+        f"and coalesce(profile_id, record_key) in (select cast(profile_id as varchar) from {erased})"
     )
 
 

@@ -100,7 +100,8 @@ def pending_erasures(conn: Any, marts_schema: str = "marts") -> list[dict[str, A
     sent = (
         "select l.sync_name, l.destination_key, e.erased_at, "
         f"case when substr(l.error, 1, {len(ERASURE_FAILED)}) = '{ERASURE_FAILED}' then l.error end as last_error "
-        f"from {st.LEDGER} l join {marts_schema}.{ERASED} e on cast(e.profile_id as varchar) = l.record_key "
+        f"from {st.LEDGER} l join {marts_schema}.{ERASED} e "
+        "on cast(e.profile_id as varchar) = coalesce(l.profile_id, l.record_key) "
         "where l.identifiers_json is not null or l.payload_json is not null"
     )
     rows = wh.fetchall(

@@ -28,12 +28,15 @@ def reconcile(runner: Runner) -> None:
     and the run ends `needs_attention`.
     """
     rows = runner.wh.fetchall(
-        f"select idempotency_key, record_key, occurrence, attempts, payload_json, created_at, status "
+        f"select idempotency_key, record_key, occurrence, attempts, payload_json, created_at, status, "
+        "profile_id "
         f"from {st.LEDGER} where {OURS} and status in (?, ?) order by idempotency_key",
         (runner.sync.name, runner.dkey, st.INTENT, st.IN_DOUBT),
     )
     if not rows:
         return
+    # Rewritten rows keep the person they belong to (see Runner.profiles).
+    runner.profiles.update((rk, pid) for _ik, rk, *_rest, pid in rows if pid)
     items = [
         (
             Record(
@@ -46,7 +49,7 @@ def reconcile(runner: Runner) -> None:
             ),
             occ or "",
         )
-        for ik, rk, occ, at, pj, created, _status in rows
+        for ik, rk, occ, at, pj, created, _status, _profile in rows
     ]
     for batch in batches(items, runner.destination.capabilities):
         records = [r for r, _ in batch]

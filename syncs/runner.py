@@ -117,6 +117,9 @@ class Runner:
         self.first_error: dict[Outcome, str] = {}  # the first error per outcome, for the summary
         self.stopped: str | None = None  # why the run stopped before the end of its plan
         self.erasure_error: str | None = None  # the first erasure a destination refused or deferred
+        # Send mode: record key -> profile id, kept on each ledger row so erasure finds a
+        # person's sends whatever the sync's key (an e-mail, an order id).
+        self.profiles: dict[str, str | None] = {}
         self.max_attempts = sync.policies.max_attempts
         self.table = ""  # the materialized plan of this run (see syncs.sending._materialize)
         self.seq = "__seq"  # its row number column (DuckDB: the temporary table's rowid)
@@ -132,9 +135,12 @@ class Runner:
         """Send mode: record key -> trigger occurrence, for the ledger rows of one batch."""
         lo, hi = batch[0][1], batch[-1][1]
         rows = self.wh.fetch_arrow(
-            f"select __key, __occ from {self.table} where {self.seq} between ? and ?",
+            f"select __key, __occ, __profile from {self.table} where {self.seq} between ? and ?",
             (lo, hi),
             local=True,
+        )
+        self.profiles.update(
+            zip(rows.column("__key").to_pylist(), rows.column("__profile").to_pylist())
         )
         return dict(
             zip(
@@ -256,6 +262,7 @@ class Runner:
             "created_at": r.intent_at or now,
             "updated_at": now,
             "destination_key": self.dkey,
+            "profile_id": self.profiles.get(r.key),
         }
 
     # ---- settle one batch
@@ -664,5 +671,6 @@ _LEDGER_SCHEMA = pa.schema(
         ("created_at", pa.timestamp("us")),
         ("updated_at", pa.timestamp("us")),
         ("destination_key", pa.string()),
+        ("profile_id", pa.string()),
     ]
 )

@@ -88,6 +88,7 @@ LEDGER_COLUMNS = [
     "created_at",
     "updated_at",
     "destination_key",
+    "profile_id",
 ]
 
 DDL = [
@@ -115,7 +116,7 @@ DDL = [
         sync_name varchar not null, idempotency_key varchar not null, record_key varchar not null,
         occurrence varchar, status varchar not null, attempts integer not null,
         identifiers_json varchar, payload_json varchar, destination_id varchar, error varchar,
-        created_at timestamp, updated_at timestamp, destination_key varchar)""",
+        created_at timestamp, updated_at timestamp, destination_key varchar, profile_id varchar)""",
 ]
 
 # Columns added after the first release: (table, column, type). `ensure_state` adds the
@@ -130,6 +131,7 @@ ADDED_COLUMNS = [
     (RUNS, "destination_key", "varchar"),
     (RUNS, "target", "varchar"),
     (RESULTS, "plan_operation", "varchar"),
+    (LEDGER, "profile_id", "varchar"),  # erasure finds a send sync's rows by person (syncs.erasure)
 ]
 
 # Send-ledger statuses. `intent` is written and committed before the request

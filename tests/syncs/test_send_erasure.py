@@ -199,3 +199,27 @@ def test_an_erased_person_an_audience_still_lists_is_never_messaged(conn, sandbo
     assert preview.counts["send"] == 2 and preview.suppressed == {"suppressed_erasure": 1}
     assert engine.run(sync, conn, dest).sent == 2
     assert "+33612345672" not in {m["to"] for m in sandbox.state.outbound()}
+
+
+def test_a_send_sync_keyed_by_phone_still_finds_the_erased_persons_messages(conn, sandbox) -> None:
+    """The ledger keeps the person (profile_id) beside the sync's own key."""
+    _audience(conn, PEOPLE)
+    sync = make_sync(
+        "send",
+        channel="sms",
+        table="aud_sms",
+        identifiers={"phone": "phone"},
+        name="aud_sms__twilio_by_phone",
+        audience="aud_sms",
+        key="phone",
+    )
+    dest = _twilio(sandbox)
+    assert engine.run(sync, conn, dest).sent == 3
+    sandbox.advance()
+    _erase(conn, "p2")
+
+    r = engine.run(sync, conn, dest)
+    assert r.status == "success" and r.erased == 1, r.error
+    assert {m["to"] for m in sandbox.state.outbound()} == {"+33612345671", "+33612345673"}
+    assert _ledger(conn, "+33612345672")[0][1:3] == (None, None)
+    assert pending_erasures(conn) == []
