@@ -5,27 +5,22 @@
     ferry_* attribution leaves the payload: the recipient's address stays in the ledger.
     Empty until the first sync runs (the engine creates ferry_sync). -#}
 {%- set src = source('ferry_sync', 'send_ledger') -%}
-{%- set landed = not execute or load_relation(src) is not none -%}
 
 with
 
 source as (
 
-    {% if landed -%}
-    select * from {{ src }}
-    {%- else -%}
-    select
-        cast(null as {{ dbt.type_string() }}) as sync_name,
-        cast(null as {{ dbt.type_string() }}) as idempotency_key,
-        cast(null as {{ dbt.type_string() }}) as record_key,
-        cast(null as {{ dbt.type_string() }}) as status,
-        cast(null as {{ dbt.type_string() }}) as payload_json,
-        cast(null as {{ dbt.type_string() }}) as destination_id,
-        cast(null as {{ dbt.type_string() }}) as destination_key,
-        cast(null as {{ dbt.type_timestamp() }}) as created_at,
-        cast(null as {{ dbt.type_timestamp() }}) as updated_at
-    where 1 = 0
-    {%- endif %}
+    {{ ferry_source_or_empty(src, {
+        'sync_name': dbt.type_string(),
+        'idempotency_key': dbt.type_string(),
+        'record_key': dbt.type_string(),
+        'status': dbt.type_string(),
+        'payload_json': dbt.type_string(),
+        'destination_id': dbt.type_string(),
+        'destination_key': dbt.type_string(),
+        'created_at': dbt.type_timestamp(),
+        'updated_at': dbt.type_timestamp()
+    }) }}
 
 ),
 

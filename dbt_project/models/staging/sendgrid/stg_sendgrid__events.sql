@@ -8,31 +8,26 @@
     Before any engagement has landed, raw.sendgrid_events may not exist yet: the model
     is then empty rather than failing the build. -#}
 {%- set src = source('sendgrid', 'events') -%}
-{%- set landed = not execute or load_relation(src) is not none -%}
 
 with
 
 source as (
 
-    {% if landed -%}
-    select * from {{ src }}
-    {%- else -%}
-    select
-        cast(null as {{ dbt.type_string() }}) as sg_event_id,
-        cast(null as {{ dbt.type_string() }}) as sg_message_id,
-        cast(null as {{ dbt.type_string() }}) as event,
-        cast(null as {{ dbt.type_string() }}) as email,
-        cast(null as {{ dbt.type_bigint() }}) as event_timestamp,
-        cast(null as {{ dbt.type_string() }}) as bounce_type,
-        cast(null as {{ dbt.type_string() }}) as reason,
-        cast(null as {{ dbt.type_string() }}) as url,
-        cast(null as {{ dbt.type_string() }}) as ferry_key,
-        cast(null as {{ dbt.type_string() }}) as ferry_idempotency_key,
-        cast(null as {{ dbt.type_string() }}) as payload_json,
-        cast(null as {{ dbt.type_timestamp() }}) as received_at,
-        cast(null as {{ dbt.type_string() }}) as ingest_source
-    where 1 = 0
-    {%- endif %}
+    {{ ferry_source_or_empty(src, {
+        'sg_event_id': dbt.type_string(),
+        'sg_message_id': dbt.type_string(),
+        'event': dbt.type_string(),
+        'email': dbt.type_string(),
+        'event_timestamp': dbt.type_bigint(),
+        'bounce_type': dbt.type_string(),
+        'reason': dbt.type_string(),
+        'url': dbt.type_string(),
+        'ferry_key': dbt.type_string(),
+        'ferry_idempotency_key': dbt.type_string(),
+        'payload_json': dbt.type_string(),
+        'received_at': dbt.type_timestamp(),
+        'ingest_source': dbt.type_string()
+    }) }}
 
 ),
 

@@ -6,25 +6,20 @@
 {#- SendGrid's global suppression lists as pulled (one row per type, address and
     creation time), with the Ferry suppression reason. Empty until the first pull. -#}
 {%- set src = source('sendgrid', 'suppressions') -%}
-{%- set landed = not execute or load_relation(src) is not none -%}
 
 with
 
 source as (
 
-    {% if landed -%}
-    select * from {{ src }}
-    {%- else -%}
-    select
-        cast(null as {{ dbt.type_string() }}) as suppression_type,
-        cast(null as {{ dbt.type_string() }}) as email,
-        cast(null as {{ dbt.type_bigint() }}) as created,
-        cast(null as {{ dbt.type_string() }}) as reason,
-        cast(null as {{ dbt.type_string() }}) as status,
-        cast(null as {{ dbt.type_timestamp() }}) as received_at,
-        cast(null as {{ dbt.type_string() }}) as ingest_source
-    where 1 = 0
-    {%- endif %}
+    {{ ferry_source_or_empty(src, {
+        'suppression_type': dbt.type_string(),
+        'email': dbt.type_string(),
+        'created': dbt.type_bigint(),
+        'reason': dbt.type_string(),
+        'status': dbt.type_string(),
+        'received_at': dbt.type_timestamp(),
+        'ingest_source': dbt.type_string()
+    }) }}
 
 ),
 

@@ -8,31 +8,26 @@
     and the attribution carried in the StatusCallback URL copied to every row of the
     message. Empty until the first SMS engagement lands. -#}
 {%- set src = source('twilio', 'message_status') -%}
-{%- set landed = not execute or load_relation(src) is not none -%}
 
 with
 
 source as (
 
-    {% if landed -%}
-    select * from {{ src }}
-    {%- else -%}
-    select
-        cast(null as {{ dbt.type_string() }}) as message_sid,
-        cast(null as {{ dbt.type_string() }}) as message_status,
-        cast(null as {{ dbt.type_string() }}) as to_number,
-        cast(null as {{ dbt.type_string() }}) as from_number,
-        cast(null as {{ dbt.type_string() }}) as error_code,
-        cast(null as {{ dbt.type_string() }}) as direction,
-        cast(null as {{ dbt.type_string() }}) as account_sid,
-        cast(null as {{ dbt.type_timestamp() }}) as event_at,
-        cast(null as {{ dbt.type_string() }}) as ferry_key,
-        cast(null as {{ dbt.type_string() }}) as ferry_idempotency_key,
-        cast(null as {{ dbt.type_string() }}) as attributes_json,
-        cast(null as {{ dbt.type_timestamp() }}) as received_at,
-        cast(null as {{ dbt.type_string() }}) as ingest_source
-    where 1 = 0
-    {%- endif %}
+    {{ ferry_source_or_empty(src, {
+        'message_sid': dbt.type_string(),
+        'message_status': dbt.type_string(),
+        'to_number': dbt.type_string(),
+        'from_number': dbt.type_string(),
+        'error_code': dbt.type_string(),
+        'direction': dbt.type_string(),
+        'account_sid': dbt.type_string(),
+        'event_at': dbt.type_timestamp(),
+        'ferry_key': dbt.type_string(),
+        'ferry_idempotency_key': dbt.type_string(),
+        'attributes_json': dbt.type_string(),
+        'received_at': dbt.type_timestamp(),
+        'ingest_source': dbt.type_string()
+    }) }}
 
 ),
 

@@ -6,26 +6,21 @@
 {#- SMS opt-outs and opt-ins per recipient: STOP-family replies and Twilio's 21610
     refusals (opted_out = true), START-family replies (false). Empty until the first lands. -#}
 {%- set src = source('twilio', 'opt_outs') -%}
-{%- set landed = not execute or load_relation(src) is not none -%}
 
 with
 
 source as (
 
-    {% if landed -%}
-    select * from {{ src }}
-    {%- else -%}
-    select
-        cast(null as {{ dbt.type_string() }}) as event_id,
-        cast(null as {{ dbt.type_string() }}) as phone,
-        cast(null as {{ dbt.type_string() }}) as sender,
-        cast(null as {{ dbt.type_string() }}) as keyword,
-        cast(null as {{ dbt.type_boolean() }}) as opted_out,
-        cast(null as {{ dbt.type_timestamp() }}) as event_at,
-        cast(null as {{ dbt.type_timestamp() }}) as received_at,
-        cast(null as {{ dbt.type_string() }}) as ingest_source
-    where 1 = 0
-    {%- endif %}
+    {{ ferry_source_or_empty(src, {
+        'event_id': dbt.type_string(),
+        'phone': dbt.type_string(),
+        'sender': dbt.type_string(),
+        'keyword': dbt.type_string(),
+        'opted_out': dbt.type_boolean(),
+        'event_at': dbt.type_timestamp(),
+        'received_at': dbt.type_timestamp(),
+        'ingest_source': dbt.type_string()
+    }) }}
 
 ),
 
