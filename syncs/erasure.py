@@ -38,7 +38,7 @@ from connectors.base import (
 from syncs import state as st
 from syncs.config import SyncConfig
 from syncs.plan_sql import erased_relation
-from syncs.throttle import throttle_for
+from syncs.throttle import share_quota
 from syncs.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -104,7 +104,9 @@ def erase_sent(runner: Runner) -> int:
         if sid
     ]
     size = 1 if caps.request_per_send else max(1, caps.max_batch_records)
-    pace = throttle_for(runner.dkey, caps.max_requests_per_second, caps.max_concurrency)
+    pace = share_quota(
+        runner.destination, runner.dkey, caps.max_requests_per_second, caps.max_concurrency
+    )
     for start in range(0, len(asks), size):
         chunk = asks[start : start + size]
         pace.acquire()

@@ -169,6 +169,12 @@ class GoogleDataManagerAudience:
         return cls(parse_options(DataManagerOptions, options, "destination type google_ads"))
 
     @property
+    def rate_limit_scope(self) -> str:
+        """Google's quotas are per account, whichever of its user lists a sync fills."""
+        where = "sandbox:" if self.is_sandbox else ""
+        return f"google_ads:{where}{self.options.customer_id}"
+
+    @property
     def destination_identity(self) -> str:
         """State binds to this: another account or list starts fresh; the sandbox is its own target."""
         where = "sandbox:" if self.is_sandbox else ""

@@ -54,6 +54,7 @@ from connectors.base import (
     RecordResult,
     RejectedError,
     RetryableError,
+    fingerprint,
     identity,
     identity_where,
     sandbox_chosen,
@@ -226,6 +227,12 @@ class MetaCustomAudience:
     @property
     def target_label(self) -> str:
         return "sandbox" if self.is_sandbox else target_host(self.options.base_url or GRAPH_URL)
+
+    @property
+    def rate_limit_scope(self) -> str:
+        """Meta rate-limits the app user behind the token across its audiences, not each audience."""
+        where = identity_where(self.options.base_url or GRAPH_URL, self.is_sandbox, self._local)
+        return identity("meta", where, f"token={fingerprint(self.options.access_token or '')}")
 
     @property
     def destination_identity(self) -> str:
