@@ -1,6 +1,9 @@
 {#- Connected components without recursion, in SQL every engine runs.
 
-    Nodes carry a label (a node id); each round is one materialised model:
+    Nodes carry a label (a node); each round is one materialised model. The
+    rounds run on the dense integer node numbers of int_identity_nodes (numbered
+    in the order of the string ids, so the smallest label is the same node):
+    integer joins and group-bys cost a fraction of 33-character md5 strings.
       1. hook: a node takes the smallest of its own label and its neighbours' labels;
       2. the whole group sharing an old label takes the smallest label any member
          reached (the old label's own smallest neighbour label);
@@ -25,27 +28,30 @@
     identifier takes its smallest record, a record the smallest record reached
     through its identifiers (both valid labels: smaller node ids of the same
     component). With record nodes sorting before identifier nodes, a start at
-    the node itself would spend the first round only moving identifiers. -#}
-{% macro identity_initial_labels(edges) -%}
+    the node itself would spend the first round only moving identifiers.
+    Reads the directed edges (node_is_record marks the record end). -#}
+{% macro identity_initial_labels(directed_edges) -%}
 with edges as (
-    select record_node, identifier_node from {{ edges }}
+    select node_id, neighbour_id, node_is_record from {{ directed_edges }}
 ),
 
 identifier_labels as (
     select
-        identifier_node as node_id,
-        min(record_node) as label
+        node_id,
+        min(neighbour_id) as label
     from edges
-    group by identifier_node
+    where not node_is_record
+    group by node_id
 ),
 
 record_labels as (
     select
-        edges.record_node as node_id,
+        edges.node_id,
         min(identifier_labels.label) as label
     from edges
-    inner join identifier_labels on identifier_labels.node_id = edges.identifier_node
-    group by edges.record_node
+    inner join identifier_labels on identifier_labels.node_id = edges.neighbour_id
+    where edges.node_is_record
+    group by edges.node_id
 ),
 
 final as (
