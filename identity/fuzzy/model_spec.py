@@ -30,6 +30,7 @@ COMPARISON_NAMES: tuple[str, ...] = ("name", "birth_date", "address", "email", "
 FIRST_NAME_MISSING = "first name missing, last name agrees"
 LAST_NAME_MISSING = "last name missing, first name agrees"
 FIRST_NAME_INITIAL = "last name exact, first name an initial of the other"
+NAMES_TWO_EDITS = "first name two edits apart, last name exact or two edits apart"
 
 # Levels that contradict a match whatever the other evidence says: two people
 # of one family (same last name, another first name: twins, siblings; or names
@@ -181,6 +182,15 @@ def name_comparison() -> cl.CustomComparison:
                 f" or (jaro_winkler_similarity(first_name_l, last_name_r) >= {NAME_FUZZY_JW}"
                 f" and jaro_winkler_similarity(last_name_l, first_name_r) >= {NAME_FUZZY_JW})",
                 label_for_charts="first and last name similar (either order)",
+            ),
+            # an OCR or phonetic respelling (rn/m, li/h, ph/f) is two edits: past
+            # the typo levels, short of another name (both names of 4 letters or more)
+            cll.CustomLevel(
+                f"least(length(first_name_l), length(first_name_r)) >= 4"
+                f" and {_dl('first_name', 2)}"
+                f" and (last_name_l = last_name_r or (least(length(last_name_l),"
+                f" length(last_name_r)) >= 4 and {_dl('last_name', 2)}))",
+                label_for_charts=NAMES_TWO_EDITS,
             ),
             cll.CustomLevel(
                 "last_name_l = last_name_r",
