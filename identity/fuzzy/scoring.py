@@ -327,4 +327,3 @@ def _empty_predictions_sql(model: FuzzyModel) -> str:
     for name in model.comparisons_with_term_frequencies():
         cols.append(f"cast(null as double) as mw_tf_adj_{name}")
     return f"select {', '.join(cols)} where false"
-

@@ -418,7 +418,9 @@ def test_another_first_name_is_decided_from_evidence(first_run: DbtWorkspace) ->
     ],
     ids=["first_name_missing", "initial", "year_off_same_month", "two_edits"],
 )
-def test_weak_evidence_merges_where_the_rest_agrees(first_run: DbtWorkspace, pair, other, level) -> None:
+def test_weak_evidence_merges_where_the_rest_agrees(
+    first_run: DbtWorkspace, pair, other, level
+) -> None:
     """A missing first name, an initial, a year mistyped with the day, a name read
     badly: evidence of their own (not neutral, not a veto), so the pair merges on
     what else agrees; the look-alike counter-case (another initial, years apart,
