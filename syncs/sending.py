@@ -57,14 +57,27 @@ def _plan_table_prefix(sync: SyncConfig) -> str:
     return "plan_" + hashlib.md5(sync.name.encode()).hexdigest()[:10] + "_"
 
 
+# DuckDB: the in-memory database that holds a run's plan table (see _materialize).
+PLAN_DB = "ferry_plan"
+
+
+def _plan_schema(wh: Warehouse) -> tuple[str, str]:
+    """(catalog, schema) of the plan tables: DuckDB's in-memory PLAN_DB, else ferry_sync."""
+    return (PLAN_DB, "main") if wh.dialect == "duckdb" else ("", st.SCHEMA)
+
+
 def _drop_stale_plans(wh: Warehouse, sync: SyncConfig) -> None:
     """Plan tables left by killed runs of this sync (runs of one sync never overlap)."""
     prefix = _plan_table_prefix(sync)
+    catalog, schema = _plan_schema(wh)
+    if catalog:
+        wh.execute(f"attach if not exists ':memory:' as {catalog}")
+    where = "table_schema = ? and table_name like ?" + (" and table_catalog = ?" if catalog else "")
+    params = (schema, prefix + "%", *((catalog,) if catalog else ()))
     for (name,) in wh.fetchall(
-        "select table_name from information_schema.tables where table_schema = ? and table_name like ?",
-        (st.SCHEMA, prefix + "%"),
+        f"select table_name from information_schema.tables where {where}", params
     ):
-        wh.execute(f"drop table if exists {st.SCHEMA}.{name}")
+        wh.execute(f"drop table if exists {catalog + '.' if catalog else ''}{schema}.{name}")
 
 
 def _materialize(
@@ -76,23 +89,25 @@ def _materialize(
     while every batch commits, so the warehouse keeps all intermediate versions
     (memory and time grow with the run). Chunks read by sequence number are short
     queries; the table also makes the write-ahead exactly the set that is sent, and
-    each batch's commit is written from it in SQL. On DuckDB it is a temporary table
-    (the session's memory, no WAL: it is rebuilt by the next run anyway, and writing
-    it to the database file cost more than planning); elsewhere a table in
-    ferry_sync, because the Arrow reader is another connection.
+    each batch's commit is written from it in SQL. On DuckDB it lives in an attached
+    in-memory database (PLAN_DB: memory, no WAL: it is rebuilt by the next run anyway,
+    and writing it to the database file cost more than planning) which, unlike a
+    temporary table, every cursor of the connection sees: chunks are read on cursors
+    of their own while the main connection commits (syncs.sending._send_all).
+    Elsewhere a table in ferry_sync, because the Arrow reader is another connection.
 
     Returns (table, row number column, rows). The row number column is dense: from 1,
-    or on DuckDB the temporary table's rowid (from 0, and stable: nothing is ever
-    deleted from it), whose range filters skip straight to the rows, where a
-    row_number() column costs a window over the whole change and a scan per read.
+    or on DuckDB the table's rowid (from 0, and stable: nothing is ever deleted from
+    it), whose range filters skip straight to the rows, where a row_number() column
+    costs a window over the whole change and a scan per read.
     """
     ops = ", ".join(f"'{o}'" for o in WORK_OPS)
     local = wh.dialect == "duckdb"
-    name = f"{_plan_table_prefix(sync)}{run_id[:12]}"
-    table = name if local else f"{st.SCHEMA}.{name}"
+    catalog, schema = _plan_schema(wh)
+    table = f"{catalog + '.' if catalog else ''}{schema}.{_plan_table_prefix(sync)}{run_id[:12]}"
     numbered = "" if local else "row_number() over () as __seq, "
     wh.execute(
-        f"create {'temporary ' if local else ''}table {table} as {plan_sql.base} "
+        f"create table {table} as {plan_sql.base} "
         f"select {numbered}* from planned where __op in ({ops})",
         plan_sql.params,
     )
@@ -170,29 +185,33 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
             for item in plan_records(sync, arrow_batch, sizes, runner.erase_as)
         ]
 
-    # The connection, one user at a time: chunks are read on the builder thread and staged
-    # commits written on the committer thread while this one keeps requests in flight.
+    # The main connection, one user at a time: staged commits are written on the committer
+    # thread while this one keeps requests in flight. On DuckDB, chunks are read on cursors
+    # of their own (the plan table is in PLAN_DB, which every cursor sees), so a read never
+    # waits for a commit; elsewhere the read takes its turn on the connection.
     db = threading.Lock()
+    select = f"select {columns} from {table} where {seq} >= ? and {seq} < ? order by {seq}"
+    readers = _ChunkReaders(wh, db)
+    workers = max(1, caps.max_concurrency)
 
     def read_and_build(start: int) -> list[Item] | list[ArrowBatch]:
-        with db:
-            chunk = wh.fetch_arrow(
-                f"select {columns} from {table} where {seq} >= ? and {seq} < ? order by {seq}",
-                (first + start, first + start + chunk_rows),
-                local=True,
-            )
-        return build(chunk)
+        return build(readers.fetch(select, (first + start, first + start + chunk_rows)))
+
+    # Chunks read and built ahead of the requests: a full window of requests and two more
+    # chunks (at most 16), on up to two threads (DuckDB and Arrow release the GIL).
+    ahead_chunks = min(16, 2 + -(-workers * max(1, caps.max_batch_records) // chunk_rows))
+    build_threads = 2 if workers > 1 and wh.dialect == "duckdb" else 1
 
     def built() -> Iterator[Any]:
-        """Chunks read and built on a helper thread, two ahead: that work overlaps the
-        commits and the destination's requests, which release the GIL. Memory: three chunks."""
+        """Chunks read and built on helper threads, `ahead_chunks` ahead: that work overlaps
+        the commits and the destination's requests. Memory: ahead_chunks + 1 chunks."""
         starts = iter(range(0, rows, chunk_rows))
         ahead: deque[Future] = deque()
         with ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix=f"records-{sync.name}"
+            max_workers=build_threads, thread_name_prefix=f"records-{sync.name}"
         ) as builder:
             try:
-                for start in itertools.islice(starts, 2):
+                for start in itertools.islice(starts, ahead_chunks):
                     ahead.append(builder.submit(read_and_build, start))
                 while ahead:
                     chunk_items = ahead.popleft().result()
@@ -231,7 +250,6 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
         elif not committing:
             committing.append(committer.submit(locked_commit, runner.take_staged()))
 
-    workers = max(1, caps.max_concurrency)
     pool = (
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"sync-{sync.name}")
         if workers > 1
@@ -328,7 +346,8 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
         commit_staged(final=True)
     finally:
         stream.close()
-        source.close()  # its builder thread stops before the caller uses the connection
+        source.close()  # its builder threads stop before the caller uses the connection
+        readers.close()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         if committer is not None:
@@ -348,6 +367,36 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
 
 
 FAILING_BATCHES = 5
+
+
+class _ChunkReaders:
+    """Reads of the plan table for the builder threads: on DuckDB each thread reads on a
+    cursor of its own (a connection to the same database, so no lock is shared with the
+    main connection's commits); elsewhere every read takes `db`, the main connection's lock."""
+
+    def __init__(self, wh: Warehouse, db: threading.Lock) -> None:
+        self.wh, self.db = wh, db
+        self.local = threading.local()
+        self.opened: list[Any] = []
+        self.lock = threading.Lock()
+
+    def fetch(self, sql: str, params: tuple[Any, ...]) -> pa.Table:
+        if self.wh.dialect != "duckdb":
+            with self.db:
+                return self.wh.fetch_arrow(sql, params, local=True)
+        reader = getattr(self.local, "wh", None)
+        if reader is None:
+            cursor = self.wh.conn.cursor()
+            with self.lock:
+                self.opened.append(cursor)
+            reader = self.local.wh = Warehouse(cursor, "duckdb")
+        return reader.fetch_arrow(sql, params, local=True)
+
+    def close(self) -> None:
+        with self.lock:
+            for cursor in self.opened:
+                cursor.close()
+            self.opened.clear()
 
 
 def _all_failed(outcome: Any) -> str | None:
