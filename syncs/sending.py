@@ -208,26 +208,31 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
     ahead_chunks = min(16, 2 + -(-workers * max(1, caps.max_batch_records) // chunk_rows))
     build_threads = 2 if workers > 1 and wh.dialect == "duckdb" else 1
 
+    # Chunks read and built on helper threads, `ahead_chunks` ahead: that work overlaps the
+    # write-ahead (DuckDB), the commits and the destination's requests. Memory: ahead_chunks
+    # + 1 chunks.
+    starts = iter(range(0, rows, chunk_rows))
+    ahead: deque[Future] = deque()
+    builder = ThreadPoolExecutor(
+        max_workers=build_threads, thread_name_prefix=f"records-{sync.name}"
+    )
+
+    def read_ahead() -> None:
+        for start in itertools.islice(starts, ahead_chunks - len(ahead)):
+            ahead.append(builder.submit(read_and_build, start))
+
     def built() -> Iterator[Any]:
-        """Chunks read and built on helper threads, `ahead_chunks` ahead: that work overlaps
-        the commits and the destination's requests. Memory: ahead_chunks + 1 chunks."""
-        starts = iter(range(0, rows, chunk_rows))
-        ahead: deque[Future] = deque()
-        with ThreadPoolExecutor(
-            max_workers=build_threads, thread_name_prefix=f"records-{sync.name}"
-        ) as builder:
-            try:
-                for start in itertools.islice(starts, ahead_chunks):
-                    ahead.append(builder.submit(read_and_build, start))
-                while ahead:
-                    chunk_items = ahead.popleft().result()
-                    start = next(starts, None)
-                    if start is not None:
-                        ahead.append(builder.submit(read_and_build, start))
-                    yield from chunk_items
-            finally:
-                for fut in ahead:
-                    fut.cancel()
+        while ahead:
+            chunk_items = ahead.popleft().result()
+            read_ahead()
+            yield from chunk_items
+
+    def stop_builder() -> None:
+        """Before the caller uses the connection again: nothing left reading."""
+        for fut in ahead:
+            fut.cancel()
+        builder.shutdown(wait=True, cancel_futures=True)
+        readers.close()
 
     # Outside send mode, staged commits are written by a committer thread, one flush at a
     # time, while requests keep going out (a flush on this thread left every worker idle
@@ -319,6 +324,16 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
         else batches(source, batch_caps, unique_keys=not send, size_of=_item_size)
     )
     try:
+        # On DuckDB the first chunks are read (on their own cursors) while the write-ahead
+        # commits on the main connection; elsewhere the reads wait for it.
+        if wh.dialect == "duckdb":
+            read_ahead()
+        if sync.mode in ("upsert", "mirror", "insert"):
+            with db:
+                runner.write_ahead()
+        read_ahead()
+        if progress:
+            progress(0, total)
         for batch in stream:
             if stop is not None:
                 break
@@ -352,8 +367,8 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
         commit_staged(final=True)
     finally:
         stream.close()
-        source.close()  # its builder threads stop before the caller uses the connection
-        readers.close()
+        source.close()
+        stop_builder()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         if committer is not None:
