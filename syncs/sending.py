@@ -148,11 +148,7 @@ _STREAM_COLUMNS = (
 def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows: int) -> None:
     sync, wh, destination, table = runner.sync, runner.wh, runner.destination, runner.table
     caps = destination.capabilities
-    if sync.mode in ("upsert", "mirror", "insert"):
-        runner.write_ahead()
     total, done = rows, 0
-    if progress:
-        progress(0, total)
     send = sync.mode == "send"
     stream_columns = _STREAM_COLUMNS + (("__variant",) if send else ())
     seq = runner.seq
