@@ -289,7 +289,14 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
                 runner.settle(batch, outcome, occ)
         else:
             runner.settle(batch, outcome, occ)  # staged: no warehouse work here
-        if runner.commit_due():
+        # Once every batch has left, the committer takes whatever is staged whenever it is
+        # free: the last flush, which the run waits for, then holds only the last answers.
+        if runner.commit_due() or (
+            draining
+            and committer is not None
+            and runner.staged_batches()
+            and (not committing or committing[0].done())
+        ):
             commit_staged()
         if isinstance(outcome, (AuthError, RetryableError)) and stop is None:
             stop = outcome
@@ -308,6 +315,7 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
         if progress:
             progress(done, total)
 
+    draining = False  # every batch has left: only answers are awaited
     failing = [0]  # batches in a row in which nothing was accepted for a transient reason
     # One request per send: each send's intent is committed just before its own request.
     batch_caps = replace(caps, max_batch_records=1) if send and caps.request_per_send else caps
@@ -358,6 +366,7 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
                 in_flight.append((batch, pool.submit(call, batch), occ))
             while len(in_flight) >= workers:
                 settle_next()
+        draining = True
         while in_flight:
             settle_next()
         commit_staged(final=True)
