@@ -14,8 +14,12 @@ each run of a send sync, after reconcile and before planning:
   key, status and occurrence stay, so exactly-once still holds for that key.
 
 Sends still being settled (`intent`, `in_doubt`) wait until reconcile has settled them:
-the lookup needs the number and the text. A delete that fails stays for the next run,
-with its error, and `ferry sync erasures` lists it (`syncs.history.pending_erasures`).
+the lookup needs the number and the text. A delete that fails for a transient reason
+(Twilio's 20009 "still processing", a timeout) stays for the next run, with its error.
+A delete the destination refuses for good (another account's message, a malformed id)
+is parked instead of asked again every run: `ferry sync erasures` lists both with
+their error (`syncs.history.pending_erasures`), and `ferry sync unpark` asks again
+once a person has fixed the cause.
 Ledger rows carry the person's `profile_id` (rows written before it existed are matched
 by record key, which is the profile id for send syncs keyed by it, the default).
 """
@@ -38,7 +42,7 @@ from connectors.base import (
 from syncs import state as st
 from syncs.config import SyncConfig
 from syncs.plan_sql import erased_relation
-from syncs.throttle import throttle_for
+from syncs.throttle import share_quota
 from syncs.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -46,6 +50,13 @@ if TYPE_CHECKING:
 
 SCRUBBED = "erased"  # the ledger's error column once a row's personal data is gone
 FAILED = "erasure: "  # prefix of the error column while a delete keeps failing
+REFUSED = "erasure refused: "  # prefix once the destination refused it for good (parked)
+
+
+def starts_with(column: str, prefix: str) -> str:
+    """`column` starts with `prefix`, without a LIKE pattern: `%` in SQL text clashes with
+    the DB-API's `%s` placeholders on PostgreSQL."""
+    return f"(substr({column}, 1, {len(prefix)}) = '{prefix}')"
 
 
 def erasable_sends_sql(erased: str) -> str:
@@ -56,6 +67,7 @@ def erasable_sends_sql(erased: str) -> str:
         "where sync_name = ? and destination_key = ? "
         f"and status not in ('{st.INTENT}', '{st.IN_DOUBT}') "
         "and (identifiers_json is not null or payload_json is not null) "
+        f"and (error is null or {starts_with('error', REFUSED)} = false) "
         f"and coalesce(profile_id, record_key) in (select cast(profile_id as varchar) from {erased})"
     )
 
@@ -104,7 +116,9 @@ def erase_sent(runner: Runner) -> int:
         if sid
     ]
     size = 1 if caps.request_per_send else max(1, caps.max_batch_records)
-    pace = throttle_for(runner.dkey, caps.max_requests_per_second, caps.max_concurrency)
+    pace = share_quota(
+        runner.destination, runner.dkey, caps.max_requests_per_second, caps.max_concurrency
+    )
     for start in range(0, len(asks), size):
         chunk = asks[start : start + size]
         pace.acquire()
@@ -113,7 +127,8 @@ def erase_sent(runner: Runner) -> int:
             if res.outcome is Outcome.ACCEPTED:
                 scrub.append(ik)
                 continue
-            failed[ik] = f"{FAILED}{res.error or res.outcome.value}"
+            refused = res.outcome is Outcome.REJECTED
+            failed[ik] = f"{REFUSED if refused else FAILED}{res.error or res.outcome.value}"
             runner.erasure_error = runner.erasure_error or failed[ik]
         _update(runner, scrub, failed)
         result.erased += len(scrub)

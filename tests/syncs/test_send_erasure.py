@@ -14,7 +14,7 @@ from connectors.twilio.destination import TwilioDestination
 from connectors.twilio.sandbox import SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN, TwilioSandbox
 from syncs import engine
 from syncs import state as st
-from syncs.history import pending_erasures
+from syncs.history import pending_erasures, unpark
 from tests.syncs.conftest import make_sync
 from tests.syncs.loopback import LoopbackDestination
 
@@ -143,6 +143,38 @@ def test_a_message_twilio_is_still_processing_is_erased_by_a_later_run(conn, san
     assert pending_erasures(conn) == []
     assert _ledger(conn, "p1")[0][1:3] == (None, None)
     assert {m["to"] for m in sandbox.state.outbound()} == {"+33612345672"}
+
+
+def test_a_delete_twilio_refuses_is_parked_listed_and_asked_again_once_released(
+    conn, sandbox
+) -> None:
+    """A refusal for good (a 400 that is not 20009) is not asked again every run: it is
+    listed with Twilio's reason until a person releases it (`ferry sync unpark`)."""
+    _audience(conn, PEOPLE[:2])
+    sync, dest = _sms_sync(), _twilio(sandbox)
+    engine.run(sync, conn, dest)
+    sandbox.advance()
+    _erase(conn, "p1")
+    sandbox.faults.fail_next(1, status=400, method="DELETE")
+
+    r = engine.run(sync, conn, dest)
+    assert r.status == "partial" and "erasure refused" in (r.error or ""), r.error
+    assert (r.erased, r.erasures_left) == (0, 1)
+    [left] = pending_erasures(conn)
+    assert left["pending"] == 1 and left["last_error"].startswith("erasure refused: ")
+    deletes = lambda: [q for q in sandbox.request_log if q.method == "DELETE"]  # noqa: E731
+    assert len(deletes()) == 1
+
+    again = engine.run(sync, conn, dest)  # parked: not asked again, still listed
+    assert again.status == "success" and again.planned.get("erase", 0) == 0, again.error
+    assert len(deletes()) == 1 and len(pending_erasures(conn)) == 1
+
+    assert unpark(conn, sync.name) == 1  # a person fixed the cause at Twilio
+    released = engine.run(sync, conn, dest)
+    assert released.status == "success" and released.erased == 1, released.error
+    assert len(deletes()) == 2 and pending_erasures(conn) == []
+    assert {m["to"] for m in sandbox.state.outbound()} == {"+33612345672"}
+    assert _ledger(conn, "p1")[0][1:3] == (None, None)
 
 
 def test_a_destination_that_cannot_delete_messages_still_loses_nothing_but_the_personal_data(
