@@ -190,33 +190,28 @@ def main(argv: list[str] | None = None) -> int:
         },
     ]
     for c, res in out.items():
-        rows += [
-            {
-                "what": f"plan, materialize and write-ahead before the first request, concurrency {c}, {label}",
-                "value": round(res["before_send_seconds"], 2),
-                "unit": "s",
-            },
-            {
-                "what": f"CPU time of the client, whole run, concurrency {c}, {label}",
-                "value": round(res["cpu_seconds"], 2),
-                "unit": "s",
-            },
-            {
-                "what": f"CPU time of the client, send phase, concurrency {c}, {label}",
-                "value": round(res["send_cpu_seconds"], 2),
-                "unit": "s",
-            },
-            {
-                "what": f"peak RSS, concurrency {c}, {label}",
-                "value": round(res["rss"]),
-                "unit": "MB",
-            },
-            {
-                "what": f"checkpoint at close after the run (not in the run's time), concurrency {c}, {label}",
-                "value": round(res["close_seconds"], 2),
-                "unit": "s",
-            },
-        ]
+        for what, value, unit in (
+            (
+                "plan, materialize and write-ahead before the first request",
+                res["before_send_seconds"],
+                "s",
+            ),
+            ("CPU time of the client, whole run", res["cpu_seconds"], "s"),
+            ("CPU time of the client, send phase", res["send_cpu_seconds"], "s"),
+            ("peak RSS", round(res["rss"]), "MB"),
+            (
+                "checkpoint at close after the run (not in the run's time)",
+                res["close_seconds"],
+                "s",
+            ),
+        ):
+            rows.append(
+                {
+                    "what": f"{what}, concurrency {c}, {label}",
+                    "value": round(value, 2),
+                    "unit": unit,
+                }
+            )
     notes = [
         "Each run is a first full mirror sync of benchmarks.sync_plan's synthetic audience from the same copied "
         "warehouse, in its own process; the receiver (the driver process) counts the envelope's records without "

@@ -196,8 +196,9 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
     readers = _ChunkReaders(wh, db)
     workers = max(1, caps.max_concurrency)
 
-    def read_and_build(start: int) -> list[Item] | list[ArrowBatch]:
-        return build(_in_order(readers.fetch(select, (first + start, first + start + chunk_rows))))
+    def read_and_build(span: tuple[int, int]) -> list[Item] | list[ArrowBatch]:
+        start, end = span
+        return build(_in_order(readers.fetch(select, (first + start, first + end))))
 
     # Chunks read and built ahead of the requests: a full window of requests and two more
     # chunks (at most 16), on up to two threads (DuckDB and Arrow release the GIL).
@@ -207,15 +208,20 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
     # Chunks read and built on helper threads, `ahead_chunks` ahead: that work overlaps the
     # write-ahead (DuckDB), the commits and the destination's requests. Memory: ahead_chunks
     # + 1 chunks.
-    starts = iter(range(0, rows, chunk_rows))
+    # The first chunk is one batch (columnar path), so the first request does not wait for
+    # a whole chunk of READ_BATCHES.
+    head = min(chunk_rows, max(1, caps.max_batch_records)) if columnar else chunk_rows
+    starts = itertools.chain(
+        [(0, head)], ((s, s + chunk_rows) for s in range(head, rows, chunk_rows))
+    )
     ahead: deque[Future] = deque()
     builder = ThreadPoolExecutor(
         max_workers=build_threads, thread_name_prefix=f"records-{sync.name}"
     )
 
     def read_ahead() -> None:
-        for start in itertools.islice(starts, ahead_chunks - len(ahead)):
-            ahead.append(builder.submit(read_and_build, start))
+        for span in itertools.islice(starts, ahead_chunks - len(ahead)):
+            ahead.append(builder.submit(read_and_build, span))
 
     def built() -> Iterator[Any]:
         while ahead:
