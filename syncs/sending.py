@@ -252,9 +252,13 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
 
     def commit_staged(final: bool = False) -> None:
         """Hand the staged commits to the committer once the last flush is done (its error,
-        e.g. LeaseLost, raised here); `final`: wait for everything to be committed."""
+        e.g. LeaseLost, raised here); `final`: wait for everything to be committed.
+
+        Requests stop for a flush in progress only once STAGED_BATCHES_MAX batches wait:
+        at 150 ms a request, waiting at 2 x COMMIT_BATCHES drained every request in flight
+        for as long as a flush took on a busy machine."""
         if committing and (
-            final or committing[0].done() or runner.staged_batches() >= 2 * COMMIT_BATCHES
+            final or committing[0].done() or runner.staged_batches() >= STAGED_BATCHES_MAX
         ):
             committing.pop().result()
         if committer is None or final:
@@ -399,6 +403,9 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
 
 
 FAILING_BATCHES = 5
+
+# Staged batches at which the main thread waits for the flush in progress (see commit_staged).
+STAGED_BATCHES_MAX = 4 * COMMIT_BATCHES
 
 # Batches of the destination's size read from the plan table at once (columnar path).
 READ_BATCHES = 4
