@@ -22,12 +22,15 @@ their error (`syncs.history.pending_erasures`), and `ferry sync unpark` asks aga
 once a person has fixed the cause.
 Ledger rows carry the person's `profile_id` (rows written before it existed are matched
 by record key, which is the profile id for send syncs keyed by it, the default).
+Messages the sync sent under an earlier destination key (another sender of the same
+Twilio account) are erased too when the destination says it can reach them
+(`erases_for(destination_key)`); those of another account stay listed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -59,12 +62,12 @@ def starts_with(column: str, prefix: str) -> str:
     return f"(substr({column}, 1, {len(prefix)}) = '{prefix}')"
 
 
-def erasable_sends_sql(erased: str) -> str:
-    """Ledger rows of erased people still holding personal data (params: sync, destination
-    key); sends being settled are left to reconcile first."""
+def erasable_sends_sql(erased: str, keys: int = 1) -> str:
+    """Ledger rows of erased people still holding personal data (params: sync, then `keys`
+    destination keys); sends being settled are left to reconcile first."""
     return (
         f"select idempotency_key, record_key, destination_id from {st.LEDGER} "
-        "where sync_name = ? and destination_key = ? "
+        f"where sync_name = ? and destination_key in ({', '.join('?' * keys)}) "
         f"and status not in ('{st.INTENT}', '{st.IN_DOUBT}') "
         "and (identifiers_json is not null or payload_json is not null) "
         f"and (error is null or {starts_with('error', REFUSED)} = false) "
@@ -72,12 +75,28 @@ def erasable_sends_sql(erased: str) -> str:
     )
 
 
-def erasable_sends(wh: Warehouse, sync: SyncConfig, dkey: str) -> int:
+def erasure_keys(wh: Warehouse, sync: SyncConfig, dkey: str, destination: Any) -> list[str]:
+    """The destination keys whose sends this destination can erase: its own, and earlier
+    ones of this sync it says it reaches (`erases_for`: another sender, same account)."""
+    reaches = getattr(destination, "erases_for", None)
+    if not callable(reaches):
+        return [dkey]
+    others = wh.fetchall(
+        f"select distinct destination_key from {st.LEDGER} "
+        "where sync_name = ? and destination_key <> ? and destination_key is not null",
+        (sync.name, dkey),
+    )
+    return [dkey, *sorted(k for (k,) in others if reaches(k))]
+
+
+def erasable_sends(wh: Warehouse, sync: SyncConfig, dkey: str, destination: Any = None) -> int:
     """How many sends a run would erase now (a plan's `erase` count for a send sync)."""
     erased = erased_relation(wh, sync.marts_schema)
     if erased is None:
         return 0
-    row = wh.fetchone(f"select count(*) from ({erasable_sends_sql(erased)}) e", (sync.name, dkey))
+    keys = erasure_keys(wh, sync, dkey, destination)
+    sql = erasable_sends_sql(erased, len(keys))
+    row = wh.fetchone(f"select count(*) from ({sql}) e", (sync.name, *keys))
     return int(row[0]) if row else 0
 
 
@@ -96,8 +115,9 @@ def erase_sent(runner: Runner) -> int:
     erased = erased_relation(wh, sync.marts_schema)
     if erased is None:
         return 0
+    keys = erasure_keys(wh, sync, runner.dkey, runner.destination)
     rows = wh.fetchall(
-        erasable_sends_sql(erased) + " order by idempotency_key", (sync.name, runner.dkey)
+        erasable_sends_sql(erased, len(keys)) + " order by idempotency_key", (sync.name, *keys)
     )
     if not rows:
         return 0
@@ -105,7 +125,7 @@ def erase_sent(runner: Runner) -> int:
     if not callable(delete):
         delete = None
     local = [ik for ik, _key, sid in rows if not (delete and sid)]
-    _update(runner, local, {})
+    _update(runner, keys, local, {})
     result.erased += len(local)
     if delete is None:
         return len(rows)
@@ -130,7 +150,7 @@ def erase_sent(runner: Runner) -> int:
             refused = res.outcome is Outcome.REJECTED
             failed[ik] = f"{REFUSED if refused else FAILED}{res.error or res.outcome.value}"
             runner.erasure_error = runner.erasure_error or failed[ik]
-        _update(runner, scrub, failed)
+        _update(runner, keys, scrub, failed)
         result.erased += len(scrub)
         result.erasures_left += len(failed)
     return len(rows)
@@ -156,7 +176,7 @@ def _ask(
     return results
 
 
-def _update(runner: Runner, scrub: list[str], failed: dict[str, str]) -> None:
+def _update(runner: Runner, keys: list[str], scrub: list[str], failed: dict[str, str]) -> None:
     """Scrubbed rows lose identifiers and payload; failed ones keep them and say why. One
     commit, under the lease; rows a reconcile has put back in doubt are never touched."""
     if not scrub and not failed:
@@ -176,7 +196,7 @@ def _update(runner: Runner, scrub: list[str], failed: dict[str, str]) -> None:
             wh.execute(
                 f"update {st.LEDGER} as l set {personal}error = e.err, updated_at = ? "
                 f"from {staged} e where e.ik = l.idempotency_key and e.gone = {'true' if gone else 'false'} "
-                "and l.sync_name = ? and l.destination_key = ? "
+                f"and l.sync_name = ? and l.destination_key in ({', '.join('?' * len(keys))}) "
                 f"and l.status not in ('{st.INTENT}', '{st.IN_DOUBT}')",
-                (now, runner.sync.name, runner.dkey),
+                (now, runner.sync.name, *keys),
             )
