@@ -22,6 +22,18 @@ in_doubt (send mode: awaiting reconciliation).
 delete them (or, where it cannot delete a person, to remove them), and the
 state row goes once it accepted. `__state_ids` is the identifiers state holds, so
 an update that changed an identifier can take the old one out too.
+
+Cost (10M members, 1% changed; benchmarks/sync_plan.py --sizes): the audience and
+state are each read once, in one full join on the key whose build side holds only the
+key, a 64-bit fingerprint of the hash and two flags; a held record that leaves yields a
+second row from that join (a two-row relation crossed with it), so nothing is
+materialized per member. `planned` has what counts need; `changes()` completes only the
+rows with work (identifiers JSON, what state holds for them). A consequence of one read:
+an audience key listed twice is judged row by row, so a held key listed once eligible and
+once held back is removed (and listed again next run); when one of those rows has work
+too, the plan counts the key as a duplicate and a run stops (`PlanSql.counts`). Audience
+keys are unique by contract (the dbt primary-key test, the pipeline's
+`no_duplicate_keys` gate).
 """
 
 from __future__ import annotations

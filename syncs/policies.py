@@ -33,6 +33,9 @@ PRESSURE = "marketing_pressure"
 # Erasure tombstones, in the marts schema: held records are deleted at every destination.
 ERASED = "erased_profiles"
 GLOBAL_CHANNELS = ("all", "any", "*", "global")
+# Warehouses that judge consent by membership tests rather than an aggregate (see
+# _consent_check).
+MEMBERSHIP_TESTS = ("duckdb",)
 
 
 class PolicyTableMissing(RuntimeError):
@@ -146,7 +149,7 @@ def _consent_check(
     list only if it fits work_mem, and otherwise rescans it per row.
     """
     rows = f"select cast(profile_id as varchar) from {table} where lower(channel) = {lit(channel)}{only}"
-    if wh.dialect == "duckdb":
+    if wh.dialect in MEMBERSHIP_TESTS:
         return (
             f"when not coalesce(h.__profile in ({rows} and profile_id is not null), false) "
             f"or coalesce(h.__profile in ({rows} and not coalesce(is_consented, false)), false) "
