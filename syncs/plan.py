@@ -101,6 +101,15 @@ def _summarise(
         if op is None:
             distinct_work = k  # the grand total: distinct keys with work, whatever the op
             continue
+        if reason and op in (*LEAVING_OPS, "parked"):
+            # A held record leaving (or parked leaving) whose member is still listed, held
+            # back for `reason` (see syncs.plan_sql): a suppressed member as well.
+            suppressed[reason] = suppressed.get(reason, 0) + n
+            counts["suppressed"] += n
+            counts[op] += n
+            audience += n
+            work += n if op in WORK_OPS else 0
+            continue
         if op == "suppressed" and reason:
             suppressed[reason] = suppressed.get(reason, 0) + n
         elif op == "suppressed_by_destination":

@@ -25,9 +25,10 @@ an update that changed an identifier can take the old one out too.
 
 Cost (10M members, 1% changed; benchmarks/sync_plan.py --sizes): the audience and
 state are each read once, in one full join on the key whose build side holds only the
-key, a 64-bit fingerprint of the hash and two flags; a held record that leaves yields a
-second row from that join (a two-row relation crossed with it), so nothing is
-materialized per member. `planned` has what counts need; `changes()` completes only the
+key, a 64-bit fingerprint of the hash and two flags; each joined row is one row of
+`planned`, so nothing is materialized per member. A row whose `__op` takes a record out
+(remove, erase) and whose `__reason` is set is a member still in the audience, held back
+for that reason: counted as suppressed as well. `planned` has what counts need; `changes()` completes only the
 rows with work (identifiers JSON, what state holds for them). A consequence of one read:
 an audience key listed twice is judged row by row, so a held key listed once eligible and
 once held back is removed (and listed again next run); when one of those rows has work
@@ -388,32 +389,31 @@ def build_plan_sql(
     audience_side = (
         "j.__key, j.__profile, j.__hash, "
         "coalesce(j.__reason, case when j.__erased then 'suppressed_erasure' end) as __reason, "
-        f"j.__occ, j.__idem, {present} as __op0, {field_cols}"
+        f"j.__occ, j.__idem, {present} as __op0"
     )
     if not leave_when:
         ctes.append(f"classified as (select {audience_side} from joined j)")
     else:
-        # A joined row yields its audience row and, when the held record leaves, a second
-        # row for that (a member both suppressed and held is counted as suppressed and
-        # removed): a two-row relation crossed with the join, not a second read of it
-        # (DuckDB would materialize the whole judged audience to read it twice).
-        def side(leaving: str, staying: str) -> str:
-            return f"case when x.__leave = 1 then {leaving} else {staying} end"
+        # One row per joined row: a held record that leaves is planned as remove/erase, and
+        # when its member is still in the audience (held back: a policy, erasure) the same
+        # row carries that reason (counted as suppressed too: plan._summarise). Neither a
+        # second read of the join nor a second row: at 10M members DuckDB materialized
+        # the whole join for either (it spilled).
+        leaves = f"j.__held is not null and ({' or '.join(leave_when)})"
 
-        null_fields = ", ".join(
-            f"{side('null', f'j.{field_alias(f)}')} as {field_alias(f)}" for f in fields
-        )
+        def side(leaving: str, staying: str) -> str:
+            return f"case when {leaves} then {leaving} else {staying} end"
+
         leaving_op = "case when j.__erased then 'erase' else 'remove' end"
         ctes.append(
             "classified as (select "
             f"{side('j.__held', 'j.__key')} as __key, {side('null', 'j.__profile')} as __profile, "
             f"{side(lit(REMOVE_MARK), 'j.__hash')} as __hash, "
-            f"{side('null', 'coalesce(j.__reason, case when j.__erased then ' + lit('suppressed_erasure') + ' end)')} as __reason, "
+            "case when j.__present then coalesce(j.__reason, case when j.__erased then "
+            f"{lit('suppressed_erasure')} end) end as __reason, "
             f"{side(lit(''), 'j.__occ')} as __occ, {side('null', 'j.__idem')} as __idem, "
-            f"{side(leaving_op, present)} as __op0, {null_fields} "
-            "from joined j cross join (select 0 as __leave union all select 1 as __leave) x "
-            "where (x.__leave = 0 and j.__present is not null) or (x.__leave = 1 and "
-            f"j.__held is not null and ({' or '.join(leave_when)})))"
+            f"{side(leaving_op, present)} as __op0 "
+            f"from joined j where j.__present or ({leaves}))"
         )
     ctes.append(
         # (Not an IN list: DuckDB turned that one into a join over every member.)
@@ -424,20 +424,31 @@ def build_plan_sql(
         "from classified c left join stt t on t.record_key = c.__key)"
     )
     # The rows with work, completed with what state holds for them (the identifiers a
-    # removal names the person by, the destination's id), read for their keys alone.
+    # removal names the person by, the destination's id) and with their payload, read
+    # again from the audience for their keys alone: carried through the diff's joins, the
+    # payload columns made DuckDB spill them at 10M members (15 s of CPU instead of 10).
+    # Joined on, never a semi-join on the changed keys: that reads `changed` twice, and
+    # DuckDB materializes it; each join builds on the rows with work, the smaller side.
+    # A key the audience lists twice: the row whose payload hashes to the planned hash.
     detail = (
-        _held(mine, pending, " and record_key in (select __key from changed)", _DETAIL_COLUMNS)
+        _held(mine, pending, "", _DETAIL_COLUMNS)
         if state_ready
         else "select "
         + ", ".join(f"cast(null as varchar) as {c}" for c in ("record_key", *_DETAIL_COLUMNS))
         + " where 1 = 0"
     )
     leaving = ", ".join(lit(o) for o in LEAVING_OPS)
+    payload_of = ", ".join(f"f.{field_alias(f)}" for f in fields)
+    f_canon = ", ".join(f"coalesce(cast(f.{field_alias(f)} as varchar), '\\N')" for f in fields)
     tail = (
         f",\nchanged as (select * from planned where __op in ({_WORK})),\n"
-        f"held as ({detail})\n"
-        f"select c.*, case when c.__op in ({leaving}) then h.identifiers_json else {ids_json} end as __ids, "
+        f"fields as (select cast({q(sync.key)} as varchar) as __fkey, {select_fields} from {relation} "
+        f"where true{_keys_filter(f'cast({q(sync.key)} as varchar)', only_keys)})\n"
+        f"select distinct c.*, {payload_of}, "
+        f"case when c.__op in ({leaving}) then h.identifiers_json else {ids_json} end as __ids, "
         "h.payload_hash as __state_hash, h.destination_id as __dest_id, h.identifiers_json as __state_ids "
-        "from changed c left join held h on h.record_key = c.__key"
+        f"from changed c left join fields f on f.__fkey = c.__key and c.__op not in ({leaving}) "
+        f"left join ({detail}) h on h.record_key = c.__key "
+        f"where f.__fkey is null or md5(concat_ws(chr(31), {f_canon})) = c.__hash"
     )
     return PlanSql("with " + ",\n".join(ctes), [], tail)
