@@ -6,12 +6,13 @@ anti-joined against the hash last accepted, so only changed rows ever leave
 the warehouse. Written in DuckDB's dialect with identifiers quoted by sqlglot,
 then transpiled by `syncs.warehouse` to the warehouse's dialect.
 
-Columns of the `planned` relation:
-  __key, __profile, __hash, __reason (policy), __op, __attempts, __ids
-  (identifiers JSON: current for adds/updates/sends, as kept in state for
-  removals), __state_hash (what state holds now), __dest_id, __idem and
+Columns of `changes()` (the rows with work; `planned` has the first ones, what the
+counts need, outside send mode):
+  __key, __profile, __hash, __reason (policy), __op, __attempts, __idem and
   __occ (send mode), __in_status (a record_status row exists: the commit
-  only touches record_status when one does), and one `p__<field>` per
+  only touches record_status when one does), __ids (identifiers JSON: current
+  for adds/updates/sends, as kept in state for removals), __state_hash (what
+  state holds now), __dest_id, __state_ids, and one `p__<field>` per
   destination field.
 `__op` is one of add, update, remove, send, delete, erase (work to do), unchanged,
 suppressed, parked (failed max_attempts times with this very payload) and
