@@ -191,7 +191,7 @@ def score_pairs(
         con.register("__fuzzy_levels", _levels_table(model))
         prior = float(model.settings["probability_two_random_records_match"])
         if count < 2:
-            empty = f"({_empty_predictions_sql(model)})"
+            empty = f"({_empty_predictions_sql(model, _column_types(con, features))})"
             return con.sql(_explain_sql(empty, model, prior)).to_arrow_table()
         db_api = DuckDBAPI(connection=con)
         linker = Linker(
@@ -278,16 +278,23 @@ def _estimate_u_and_prior(
     return float(estimated)
 
 
-def _empty_predictions_sql(model: FuzzyModel) -> str:
-    """A zero-row stand-in for Splink's output, so tiny inputs keep the schema."""
+def _column_types(con: Any, table: str) -> dict[str, str]:
+    """Column name -> DuckDB type of a table in the scratch connection."""
+    return {name: kind for name, kind, *_ in con.execute(f"describe {table}").fetchall()}
+
+
+def _empty_predictions_sql(model: FuzzyModel, features: dict[str, str]) -> str:
+    """A zero-row stand-in for Splink's output, so tiny inputs keep the schema.
+
+    Every feature column comes as `<column>_l` / `<column>_r`, as Splink retains them:
+    the contradiction guards read them (a warehouse with one person record still builds).
+    """
     cols = [
-        "cast(null as varchar) as source_l",
-        "cast(null as varchar) as source_record_id_l",
-        "cast(null as varchar) as source_r",
-        "cast(null as varchar) as source_record_id_r",
         "cast(null as double) as match_probability",
         "cast(null as double) as match_weight",
     ]
+    for name, kind in {"source": "varchar", "source_record_id": "varchar", **features}.items():
+        cols += [f'cast(null as {kind}) as "{name}_l"', f'cast(null as {kind}) as "{name}_r"']
     for name in model.comparison_names():
         cols += [f"cast(null as integer) as gamma_{name}", f"cast(null as double) as mw_{name}"]
     for name in model.comparisons_with_term_frequencies():

@@ -106,3 +106,13 @@ def test_a_rare_last_name_agreeing_weighs_more_than_a_common_one(records) -> Non
     assert rare["match_probability"] > common["match_probability"]
     rare_terms = json.loads(rare["explanation_json"])["name"]
     assert rare_terms["term_frequency_weight"] > 0
+
+
+@pytest.mark.parametrize("rows", [0, 1])
+def test_one_record_or_none_scores_no_pair_with_the_full_schema(records, rows: int) -> None:
+    """A warehouse with a single person record (or none) still builds int_fuzzy_links:
+    no pairs, the same columns as a real scoring."""
+    full = score_pairs(records.slice(0, 300), read_nicknames(FUZZY_NICKNAMES_PATH), COMMITTED)
+    tiny = score_pairs(records.slice(0, rows), read_nicknames(FUZZY_NICKNAMES_PATH), COMMITTED)
+    assert tiny.num_rows == 0
+    assert tiny.schema.names == full.schema.names
