@@ -38,7 +38,7 @@ from syncs import state as st
 from syncs.batching import batches
 from syncs.config import SyncConfig
 from syncs.plan import Plan, plan_sql_for
-from syncs.plan_sql import WORK_OPS, PlanSql, field_alias
+from syncs.plan_sql import PlanSql, field_alias
 from syncs.records import (
     PAYLOAD_JSON,
     ArrowBatch,
@@ -102,16 +102,13 @@ def _materialize(
     it), whose range filters skip straight to the rows, where a row_number() column
     costs a window over the whole change and a scan per read.
     """
-    ops = ", ".join(f"'{o}'" for o in WORK_OPS)
     local = wh.dialect == "duckdb"
     catalog, schema = _plan_schema(wh)
     table = f"{catalog + '.' if catalog else ''}{schema}.{_plan_table_prefix(sync)}{run_id[:12]}"
-    numbered = "" if local else "row_number() over () as __seq, "
-    wh.execute(
-        f"create table {table} as {plan_sql.base} "
-        f"select {numbered}* from planned where __op in ({ops})",
-        plan_sql.params,
-    )
+    changes, params = plan_sql.changes()
+    if not local:
+        changes = f"select row_number() over () as __seq, c.* from ({changes}) c"
+    wh.execute(f"create table {table} as {changes}", params)
     [(rows,)] = wh.fetchall(f"select count(*) from {table}")
     return table, ("rowid" if local else "__seq"), int(rows)
 
@@ -121,9 +118,10 @@ def apply_plan(runner: Runner, p: Plan, progress: Progress | None, stream_rows: 
     if not p.work:
         return
     _drop_stale_plans(wh, sync)
-    table, seq, rows = _materialize(
-        wh, sync, plan_sql_for(sync, wh, True, runner.dkey), runner.result.run_id
-    )
+    with wh.plan_settings():  # DuckDB: the plan's memory cap (the same query as the dry run's)
+        table, seq, rows = _materialize(
+            wh, sync, plan_sql_for(sync, wh, True, runner.dkey), runner.result.run_id
+        )
     runner.table, runner.seq = table, seq
     try:
         _send_all(runner, rows, progress, stream_rows)
