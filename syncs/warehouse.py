@@ -144,7 +144,9 @@ class Warehouse:
     # -- statements -------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         cur = self.conn.cursor() if self.dialect != "duckdb" else self.conn
-        cur.execute(transpile(sql, self.dialect), list(params))
+        # No parameters: none passed, so a `%` inside a literal (a destination key with
+        # `%20`) is not read as a placeholder by psycopg's `%s` parser.
+        cur.execute(transpile(sql, self.dialect), list(params) if params else None)
         return cur
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
