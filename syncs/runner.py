@@ -77,9 +77,10 @@ def _results_table(
     )
 
 
-# A staged commit waits at most this many batches or seconds (see Runner.flush).
-COMMIT_BATCHES = 16
-COMMIT_SECONDS = 1.0
+# Staged commits are flushed in whole DuckDB row groups (122,880 rows), or after
+# COMMIT_SECONDS whatever is staged (see Runner.flush for why, and why waiting is safe).
+COMMIT_ROWS = 122_880
+COMMIT_SECONDS = 5.0
 
 
 @dataclass
@@ -93,6 +94,24 @@ class _Accepted:
     failing: bool  # some row has a record_status row to clear
     # (lo, hi, id): one destination id for every row of a sub-range (a webhook's batch id)
     shared: list[tuple[int, int, str]] = field(default_factory=list)
+
+    def split(self, cut: int) -> _Accepted:
+        """Keep rows [lo, cut - 1] here; return rows [cut, hi] as a range of their own."""
+        rest = _Accepted(
+            cut,
+            self.hi,
+            self.ids,  # keyed by record key: each range's commit joins only its own rows
+            self.held,
+            self.failing,
+            [(max(lo, cut), hi, d) for lo, hi, d in self.shared if hi >= cut],
+        )
+        self.hi = cut - 1
+        self.shared = [(lo, min(hi, cut - 1), d) for lo, hi, d in self.shared if lo < cut]
+        return rest
+
+
+def _rows(commit: _Accepted | pa.Table) -> int:
+    return commit.hi - commit.lo + 1 if isinstance(commit, _Accepted) else commit.num_rows
 
 
 class Runner:
@@ -126,7 +145,7 @@ class Runner:
         self.pending: str | None = None  # this run's write-ahead table
         # Settled batches whose commit waits for the next flush(), in order.
         self._staged: list[_Accepted | pa.Table] = []
-        self._staged_batches = 0
+        self._staged_rows = 0
         self._staged_since = 0.0
         self._lease_reader: lease.Lease | None = None  # check_lease's own connection (DuckDB)
 
@@ -338,7 +357,7 @@ class Runner:
         if not self._staged:
             self._staged_since = time.monotonic()
         self._staged.append(commit)
-        self._staged_batches += 1
+        self._staged_rows += _rows(commit)
 
     def _stage_accepted(
         self, lo: int, hi: int, held: bool, failing: bool, ids: Mapping[str, str] | BatchAccepted
@@ -355,7 +374,7 @@ class Runner:
             last.held |= held
             last.failing |= failing
             last.ids.update(ids)
-            self._staged_batches += 1
+            self._staged_rows += hi - lo + 1
         else:
             last = _Accepted(lo, hi, dict(ids), held, failing)
             self._stage(last)
@@ -363,18 +382,22 @@ class Runner:
             last.shared.append((lo, hi, shared))
 
     def commit_due(self) -> bool:
-        """Staged commits have waited long enough (COMMIT_BATCHES batches or COMMIT_SECONDS)."""
+        """A whole row group is staged, or the oldest staged batch waited COMMIT_SECONDS."""
         if not self._staged:
             return False
-        return (
-            self._staged_batches >= COMMIT_BATCHES
-            or time.monotonic() - self._staged_since >= COMMIT_SECONDS
-        )
+        return self._staged_rows >= COMMIT_ROWS or self._waited()
+
+    def backlogged(self) -> bool:
+        """Staged commits pile up faster than they are written (two flushes' worth)."""
+        return self._staged_rows >= 2 * COMMIT_ROWS
+
+    def _waited(self) -> bool:
+        return time.monotonic() - self._staged_since >= COMMIT_SECONDS
 
     def flush(self) -> None:
         """Commit every staged batch, in order, in one transaction fenced by the lease.
 
-        Why a commit may wait (at most COMMIT_BATCHES batches or COMMIT_SECONDS): one
+        Why a commit may wait (up to COMMIT_ROWS records or COMMIT_SECONDS): one
         transaction per batch was most of the engine's time per record, and the one
         thread that commits capped how many requests could be in flight. Waiting is
         safe against a kill because nothing of this run relies on a batch's commit
@@ -385,15 +408,43 @@ class Runner:
         removals). The write-ahead is released only after the last flush. Send mode
         never stages (a send is not idempotent: its intent and answer commit at once).
         """
-        self.commit(self.take_staged())
+        self.commit(self.take_staged(everything=True))
 
-    def staged_batches(self) -> int:
-        return self._staged_batches
+    def take_staged(self, everything: bool = False) -> list[_Accepted | pa.Table]:
+        """The staged commits to write now, handed over (to `commit`, on this thread or a
+        committer's), in order.
 
-    def take_staged(self) -> list[_Accepted | pa.Table]:
-        """The staged commits, handed over (to `commit`, on this thread or a committer's)."""
-        staged, self._staged, self._staged_batches = self._staged, [], 0
-        return staged
+        Whole DuckDB row groups (COMMIT_ROWS plan rows, a range cut where it crosses the
+        boundary) while the oldest staged batch is younger than COMMIT_SECONDS; all of it
+        otherwise, or when `everything` (the last flush). Why whole row groups: a
+        transaction that appends exactly whole row groups has DuckDB write them to the
+        database file compressed at commit (its optimistic writes); any other size goes
+        to the WAL and is compressed again by a checkpoint, which also rewrites the row
+        groups written around it: measured on 877k state and results rows, commits of
+        16,000 rows cost 1.56 s of CPU plus 1.28 s at the checkpoint, commits of 122,880
+        rows 1.58 s plus 0.02 s. (A run with failing records or removals appends other
+        counts: correct, just not aligned.)
+        """
+        if everything or self._waited() or self._staged_rows < COMMIT_ROWS:
+            staged, self._staged, self._staged_rows = self._staged, [], 0
+            return staged
+        want = self._staged_rows // COMMIT_ROWS * COMMIT_ROWS
+        taken: list[_Accepted | pa.Table] = []
+        rows = 0
+        while self._staged and rows < want:
+            head = self._staged[0]
+            n = _rows(head)
+            if rows + n > want and isinstance(head, _Accepted):
+                self._staged[0] = head.split(head.lo + want - rows)
+                n = want - rows
+            else:
+                self._staged.pop(0)
+            taken.append(head)
+            rows += n
+        self._staged_rows -= rows
+        # The rest was settled within the last COMMIT_SECONDS; counted from now (about).
+        self._staged_since = time.monotonic()
+        return taken
 
     def commit(self, staged: list[_Accepted | pa.Table]) -> None:
         """Commit `staged` (from `take_staged`), in order, in one transaction fenced by the

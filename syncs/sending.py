@@ -46,7 +46,7 @@ from syncs.records import (
     payload_json_sql,
     plan_records,
 )
-from syncs.runner import COMMIT_BATCHES, Runner
+from syncs.runner import Runner
 from syncs.throttle import throttle_for
 from syncs.warehouse import Warehouse
 
@@ -221,9 +221,7 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
     def commit_staged(final: bool = False) -> None:
         """Hand the staged commits to the committer once the last flush is done (its error,
         e.g. LeaseLost, raised here); `final`: wait for everything to be committed."""
-        if committing and (
-            final or committing[0].done() or runner.staged_batches() >= 2 * COMMIT_BATCHES
-        ):
+        if committing and (final or committing[0].done() or runner.backlogged()):
             committing.pop().result()
         if committer is None or final:
             with db:
