@@ -40,7 +40,9 @@ def test_a_large_run_commits_whole_row_groups_with_each_batch_id_kept(conn, tmp_
         "insert into marts.customer_consent select profile_id, 'email', true, 'test', null "
         "from audiences.aud_test"
     )
-    caps = replace(LoopbackDestination().capabilities, max_batch_records=1_000, max_batch_bytes=None)
+    caps = replace(
+        LoopbackDestination().capabilities, max_batch_records=1_000, max_batch_bytes=None
+    )
     dest = BatchIds(capabilities=caps)
     r = engine.run(make_sync("mirror"), conn, dest)
     assert r.status == "success" and r.sent == members == len(dest.batch_of)
@@ -52,9 +54,7 @@ def test_a_large_run_commits_whole_row_groups_with_each_batch_id_kept(conn, tmp_
     assert not wal.exists() or wal.stat().st_size < 5_000_000, wal.stat().st_size
 
     # Every record holds the id of the batch it went in, across the cut row-group ranges.
-    state = dict(
-        conn.execute(f"select record_key, destination_id from {st.STATE}").fetchall()
-    )
+    state = dict(conn.execute(f"select record_key, destination_id from {st.STATE}").fetchall())
     assert state == dest.batch_of
     results = dict(
         conn.execute(
