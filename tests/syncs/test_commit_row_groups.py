@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import duckdb
+import pytest
+
 from connectors.base import BatchAccepted, JsonBatch
 from syncs import engine
 from syncs import state as st
-from syncs.runner import COMMIT_ROWS
+from syncs.runner import COMMIT_ROWS, batch_ids_sql
 from tests.syncs.conftest import make_sync
 from tests.syncs.loopback import LoopbackDestination
 
@@ -63,3 +66,30 @@ def test_a_large_run_commits_whole_row_groups_with_each_batch_id_kept(conn, tmp_
         ).fetchall()
     )
     assert results == dest.batch_of
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        [1000] * 5,  # full batches
+        [1000, 1000, 1000, 250],  # the last one short
+        [120, 1000, 1000, 37],  # a flush that starts inside a cut batch
+        [7],  # one short batch
+        [500, 1000, 999, 1000],  # a batch cut short by its byte limit: the CASE
+        [1000, 1000, 1001],  # a last batch longer than the others: the CASE
+    ],
+)
+def test_each_row_gets_the_id_of_its_batch_whatever_the_batch_sizes(sizes: list[int]) -> None:
+    conn = duckdb.connect()
+    start = 40
+    conn.execute(
+        "create temporary table plan as select i from range(?) t(i)", [start + sum(sizes) + 5]
+    )
+    shared, lo = [], start
+    for n, size in enumerate(sizes):
+        shared.append((lo, lo + size - 1, f"b{n}"))
+        lo += size
+    sql, params = batch_ids_sql(shared, "p.rowid", "duckdb")
+    got = conn.execute(f"select p.rowid, {sql} from plan p order by p.rowid", params).fetchall()
+    want = {row: d for lo, hi, d in shared for row in range(lo, hi + 1)}
+    assert dict(got) == {row: want.get(row) for row, _ in got}
