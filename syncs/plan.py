@@ -201,17 +201,20 @@ def plan(
     capabilities: Capabilities | None = None,
     destination: Destination | None = None,
     dkey: str | None = None,
+    count_duplicates: bool = True,
 ) -> Plan:
     """Plan `sync` against the warehouse. Sends nothing and writes nothing (not even ferry_sync).
 
     `dry_run` is accepted for symmetry with the orchestration API; planning never
     writes. Raises PolicyTableMissing when a needed policy table is absent.
     `destination` (or its identity `dkey`) says whose state to diff against; without
-    either, the destination of the sync's last run.
+    either, the destination of the sync's last run. `count_duplicates=False` leaves
+    `duplicate_keys` at 0: a run counts them on its materialized plan instead
+    (`syncs.sending.duplicate_keys`), a sixth of the plan query's CPU at 1M members.
     """
     wh = conn if isinstance(conn, Warehouse) else Warehouse(conn, dialect)
     with wh.plan_settings():  # DuckDB: memory cap, no insertion order (results unchanged)
-        return _plan(sync, wh, sample_size, capabilities, destination, dkey)
+        return _plan(sync, wh, sample_size, capabilities, destination, dkey, count_duplicates)
 
 
 def _plan(
@@ -221,6 +224,7 @@ def _plan(
     capabilities: Capabilities | None,
     destination: Destination | None,
     dkey: str | None,
+    count_duplicates: bool = True,
 ) -> Plan:
     """`plan()` on a Warehouse, under its plan settings."""
     ready = st.state_exists(wh)
@@ -236,7 +240,9 @@ def _plan(
     sql = build_plan_sql(sync, wh, ready, pending, destination_key=dkey)
     # DuckDB: the sample's keys come with the counts, so the sample plans only those.
     keyed_sample = bool(sample_size) and wh.dialect == "duckdb"
-    counts_sql, params = sql.counts_and_sample_keys(sample_size) if keyed_sample else sql.counts()
+    counts_sql, params = (
+        sql.counts_and_sample_keys(sample_size) if keyed_sample else sql.counts(count_duplicates)
+    )
     rows = wh.fetchall(counts_sql, params)
     counts, suppressed, audience, eligible, dups = _summarise(sync, [r[:4] for r in rows])
     if sync.mode == "send" and ready:

@@ -61,15 +61,19 @@ class PlanSql:
     base: str  # `with ... ` chain ending in relation `planned`
     params: list[str]
 
-    def counts(self) -> tuple[str, list[str]]:
+    def counts(self, distinct: bool = True) -> tuple[str, list[str]]:
+        """Rows per (operation, reason), and `k` their distinct keys among rows to send
+        (`distinct=False`: k = n, for a run, which checks its materialized plan instead)."""
+        keys = (
+            f"count(distinct case when __op in ({', '.join(lit(o) for o in WORK_OPS)}) then __key end)"
+            if distinct
+            else "count(*)"
+        )
         return (
             # Distinct keys only among rows to send: a duplicate key that matters always
             # shows up there, and a distinct count over the whole audience costs memory.
-            (
-                f"{self.base} select __op, __reason, count(*) as n, "
-                f"count(distinct case when __op in ({', '.join(lit(o) for o in WORK_OPS)}) then __key end) as k "
-                "from planned group by __op, __reason"
-            ),
+            f"{self.base} select __op, __reason, count(*) as n, {keys} as k "
+            "from planned group by __op, __reason",
             self.params,
         )
 

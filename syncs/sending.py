@@ -37,7 +37,7 @@ from syncs import state as st
 from syncs.batching import batches
 from syncs.config import SyncConfig
 from syncs.plan import Plan, plan_sql_for
-from syncs.plan_sql import WORK_OPS, PlanSql, field_alias
+from syncs.plan_sql import LEAVING_OPS, WORK_OPS, PlanSql, field_alias
 from syncs.records import (
     PAYLOAD_JSON,
     ArrowBatch,
@@ -100,6 +100,20 @@ def _materialize(
     return table, ("rowid" if local else "__seq"), int(rows)
 
 
+def duplicate_keys(wh: Warehouse, sync: SyncConfig, table: str) -> int:
+    """Rows to send beyond one per key, counted on the materialized plan before anything
+    leaves (a run's plan skips this count: here it scans one column of the changed rows,
+    0.11 s of CPU at 877k against 0.27 s inside the plan query). Send mode may send a
+    key again (a new occurrence); removals and erasures come from state, one per key."""
+    if sync.mode == "send":
+        return 0
+    leaving = ", ".join(f"'{op}'" for op in LEAVING_OPS)
+    [(n,)] = wh.fetchall(
+        f"select count(*) - count(distinct __key) from {table} where __op not in ({leaving})"
+    )
+    return int(n or 0)
+
+
 def apply_plan(runner: Runner, p: Plan, progress: Progress | None, stream_rows: int) -> None:
     sync, wh = runner.sync, runner.wh
     if not p.work:
@@ -110,6 +124,9 @@ def apply_plan(runner: Runner, p: Plan, progress: Progress | None, stream_rows: 
     )
     runner.table, runner.seq = table, seq
     try:
+        dups = duplicate_keys(wh, sync, table)
+        if dups:
+            raise ValueError(f"audience {sync.relation} has {dups} duplicate {sync.key} values")
         _send_all(runner, rows, progress, stream_rows)
     finally:
         wh.execute(f"drop table if exists {table}")
