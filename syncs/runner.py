@@ -78,9 +78,11 @@ def _results_table(
 
 
 # Staged commits are flushed in whole DuckDB row groups (122,880 rows), or after
-# COMMIT_SECONDS whatever is staged (see Runner.flush for why, and why waiting is safe).
+# COMMIT_SECONDS whatever is staged (see Runner.flush for why, and why waiting is safe);
+# the plan's last rows, too few for a row group, every TAIL_BATCHES batches.
 COMMIT_ROWS = 122_880
 COMMIT_SECONDS = 5.0
+TAIL_BATCHES = 16
 
 
 @dataclass
@@ -180,6 +182,8 @@ class Runner:
         # Settled batches whose commit waits for the next flush(), in order.
         self._staged: list[_Accepted | pa.Table] = []
         self._staged_rows = 0
+        self._staged_batches = 0
+        self.unsettled = 0  # plan rows not settled yet (set when the plan is materialized)
         self._staged_since = 0.0
         self._lease_reader: lease.Lease | None = None  # check_lease's own connection (DuckDB)
 
@@ -332,6 +336,7 @@ class Runner:
         is safe against a kill.
         """
         send = self.sync.mode == "send"
+        self.unsettled -= len(batch)
         if isinstance(batch, ArrowBatch):
             if isinstance(outcome, BatchAccepted):
                 self.result.sent += len(batch)
@@ -392,6 +397,7 @@ class Runner:
             self._staged_since = time.monotonic()
         self._staged.append(commit)
         self._staged_rows += _rows(commit)
+        self._staged_batches += 1
 
     def _stage_accepted(
         self, lo: int, hi: int, held: bool, failing: bool, ids: Mapping[str, str] | BatchAccepted
@@ -409,6 +415,7 @@ class Runner:
             last.failing |= failing
             last.ids.update(ids)
             self._staged_rows += hi - lo + 1
+            self._staged_batches += 1
         else:
             last = _Accepted(lo, hi, dict(ids), held, failing)
             self._stage(last)
@@ -416,10 +423,17 @@ class Runner:
             last.shared.append((lo, hi, shared))
 
     def commit_due(self) -> bool:
-        """A whole row group is staged, or the oldest staged batch waited COMMIT_SECONDS."""
+        """A whole row group is staged, or the oldest staged batch waited COMMIT_SECONDS,
+        or TAIL_BATCHES batches of a tail too short for another row group: committed as
+        they come, overlapping the last requests (a run of 88k records otherwise wrote
+        them all after its last answer), and after every whole row group, where a small
+        commit costs no rewrite (measured: checkpoint 0.03 s)."""
         if not self._staged:
             return False
-        return self._staged_rows >= COMMIT_ROWS or self._waited()
+        if self._staged_rows >= COMMIT_ROWS or self._waited():
+            return True
+        tail = self._staged_rows + max(0, self.unsettled) < COMMIT_ROWS
+        return tail and self._staged_batches >= TAIL_BATCHES
 
     def backlogged(self) -> bool:
         """Staged commits pile up faster than they are written (two flushes' worth)."""
@@ -460,7 +474,7 @@ class Runner:
         counts: correct, just not aligned.)
         """
         if everything or self._waited() or self._staged_rows < COMMIT_ROWS:
-            staged, self._staged, self._staged_rows = self._staged, [], 0
+            staged, self._staged, self._staged_rows, self._staged_batches = self._staged, [], 0, 0
             return staged
         want = self._staged_rows // COMMIT_ROWS * COMMIT_ROWS
         taken: list[_Accepted | pa.Table] = []
@@ -476,6 +490,7 @@ class Runner:
             taken.append(head)
             rows += n
         self._staged_rows -= rows
+        self._staged_batches = len(self._staged)
         # The rest was settled within the last COMMIT_SECONDS; counted from now (about).
         self._staged_since = time.monotonic()
         return taken

@@ -122,7 +122,7 @@ def apply_plan(runner: Runner, p: Plan, progress: Progress | None, stream_rows: 
     table, seq, rows = _materialize(
         wh, sync, plan_sql_for(sync, wh, True, runner.dkey), runner.result.run_id
     )
-    runner.table, runner.seq = table, seq
+    runner.table, runner.seq, runner.unsettled = table, seq, rows
     try:
         dups = duplicate_keys(wh, sync, table)
         if dups:
