@@ -127,7 +127,8 @@ def apply_plan(runner: Runner, p: Plan, progress: Progress | None, stream_rows: 
         dups = duplicate_keys(wh, sync, table)
         if dups:
             raise ValueError(f"audience {sync.relation} has {dups} duplicate {sync.key} values")
-        _send_all(runner, rows, progress, stream_rows)
+        with wh.sending_settings():  # DuckDB: one thread per query while sending
+            _send_all(runner, rows, progress, stream_rows)
     finally:
         wh.execute(f"drop table if exists {table}")
 

@@ -93,3 +93,26 @@ def test_each_row_gets_the_id_of_its_batch_whatever_the_batch_sizes(sizes: list[
     got = conn.execute(f"select p.rowid, {sql} from plan p order by p.rowid", params).fetchall()
     want = {row: d for lo, hi, d in shared for row in range(lo, hi + 1)}
     assert dict(got) == {row: want.get(row) for row, _ in got}
+
+
+def test_duckdb_runs_one_thread_per_query_while_sending_and_the_owners_setting_comes_back(
+    conn,
+) -> None:
+    conn.execute("set threads = 3")
+    seen: list[int] = []
+
+    def during(_n: int, _records: list) -> None:
+        seen.append(conn.cursor().execute("select current_setting('threads')").fetchone()[0])
+
+    conn.execute(
+        "insert into audiences.aud_test select 'p' || i, 'u' || i || '@x.com', 'N', 'treatment', null "
+        "from range(120) t(i)"
+    )
+    conn.execute(
+        "insert into marts.customer_consent select profile_id, 'email', true, 'test', null "
+        "from audiences.aud_test"
+    )
+    r = engine.run(make_sync("mirror"), conn, LoopbackDestination(fault=during))
+    assert r.status == "success" and r.sent == 120
+    assert seen and set(seen) == {1}
+    assert conn.execute("select current_setting('threads')").fetchone()[0] == 3
