@@ -241,6 +241,14 @@ def target_host(url: str) -> str:
     return f"{host}:{split.port}" if split.port else host
 
 
+def fingerprint(secret: str) -> str:
+    """A short one-way digest of a credential: tells two accounts' quotas apart in memory
+    without keeping or showing the credential itself."""
+    import hashlib
+
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()[:12]
+
+
 def identity(kind: str, where: str, *parts: str) -> str:
     """``kind:where:part:part``: the shape of every ``destination_identity``."""
     return ":".join([kind, where, *[p for p in parts if p]])
@@ -269,6 +277,10 @@ class Destination(Protocol):
       it, so a sync re-pointed at another list or account starts fresh there.
     - ``target_label: str``: ``"sandbox"`` or the real host, printed in every
       plan, run summary and log line.
+    - ``rate_limit_scope: str``: the vendor quota its requests draw on (an account,
+      an API key's fingerprint, a host), when wider than ``destination_identity``.
+      Every sync to one scope in a process shares one request budget and one
+      Retry-After hold (``syncs.throttle``).
     """
 
     name: str

@@ -13,7 +13,6 @@ per-record rejections. Nothing here logs bodies, headers or URLs with secrets.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from tenacity import (
 )
 
 from connectors.base import AuthError, DestinationStopped, RetryableError
+from connectors.request_hold import RequestHold
 from connectors.vendor_errors import parse_vendor_error
 
 log = logging.getLogger(__name__)
@@ -100,11 +100,9 @@ class HttpClient:
         if self.auth is not None:
             self.session.auth = self.auth
         self.retries = 0  # total retries made by this client (for metrics and tests)
-        # Monotonic time before which no request leaves: a Retry-After holds for every later
-        # request of this client (the next batch too), not only for the retried one.
-        self._not_before = 0.0
-        self._served = 0.0  # the end of a hold some request has already waited out
-        self._hold_lock = threading.Lock()
+        # A Retry-After holds every later request (the next batch too), not only the retried
+        # one; the engine replaces this private hold with its vendor quota's shared one.
+        self.hold = RequestHold()
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """Send with retries. Returns the final response (2xx or a non-retryable 4xx)."""
@@ -114,12 +112,9 @@ class HttpClient:
         served = [0.0]  # the end of the client-wide hold this request has waited out
 
         def hold() -> float:
-            """What is left of the hold a Retry-After put on this client, unless served."""
-            until = self._not_before
-            if until <= max(served[0], self._served):
-                return 0.0
-            served[0] = until
-            return max(0.0, until - time.monotonic())
+            """What is left of the hold a Retry-After put on this quota, unless served."""
+            served[0], left = self.hold.pending(served[0])
+            return left
 
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
@@ -138,8 +133,7 @@ class HttpClient:
             pause = hold()
             if pause > 0:
                 self.sleep(pause)
-            with self._hold_lock:  # waited out: requests that start from now on need not wait
-                self._served = max(self._served, served[0])
+            self.hold.served(served[0])  # waited out: requests that start from now need not wait
             try:
                 response = self.session.request(method, url, **kwargs)
             except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
@@ -154,9 +148,7 @@ class HttpClient:
             if retryable:
                 asked = retry_after_seconds(response)
                 if asked is not None:
-                    until = time.monotonic() + min(asked, self.max_retry_after)
-                    with self._hold_lock:
-                        self._not_before = max(self._not_before, until)
+                    self.hold.extend(min(asked, self.max_retry_after))
                 raise _Retry(response, f"HTTP {response.status_code}")
             return response
 

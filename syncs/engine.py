@@ -39,6 +39,7 @@ from syncs.reconcile import reconcile
 from syncs.run_result import RunResult
 from syncs.runner import Runner
 from syncs.sending import FAILING_BATCHES, Progress, apply_plan
+from syncs.throttle import share_quota
 from syncs.warehouse import Warehouse
 from syncs.write_ahead import fold_pending, stale_pending
 
@@ -147,6 +148,8 @@ def run(
         target=str(getattr(destination, "target_label", "") or ""),
     )
     check_capabilities(sync, caps)
+    # Every request of this run (reconcile, erasure, sends) waits on its quota's Retry-After.
+    share_quota(destination, dkey, caps.max_requests_per_second, caps.max_concurrency)
     st.ensure_state(wh)
     try:
         held_lease = lease.acquire(wh, sync.name, result.run_id, st.RUNS, ttl=lease_ttl)

@@ -85,6 +85,8 @@ def pending_erasures(conn: Any, marts_schema: str = "marts") -> list[dict[str, A
     ledger row still holds personal data (see syncs.erasure).
     """
     from syncs.erasure import FAILED as ERASURE_FAILED
+    from syncs.erasure import REFUSED as ERASURE_REFUSED
+    from syncs.erasure import starts_with
     from syncs.policies import ERASED
 
     wh = _wh(conn)
@@ -99,7 +101,8 @@ def pending_erasures(conn: Any, marts_schema: str = "marts") -> list[dict[str, A
     # Send syncs: messages and ledger rows still holding an erased person's data (syncs.erasure).
     sent = (
         "select l.sync_name, l.destination_key, e.erased_at, "
-        f"case when substr(l.error, 1, {len(ERASURE_FAILED)}) = '{ERASURE_FAILED}' then l.error end as last_error "
+        f"case when {starts_with('l.error', ERASURE_FAILED)} "
+        f"or {starts_with('l.error', ERASURE_REFUSED)} then l.error end as last_error "
         f"from {st.LEDGER} l join {marts_schema}.{ERASED} e "
         "on cast(e.profile_id as varchar) = coalesce(l.profile_id, l.record_key) "
         "where l.identifiers_json is not null or l.payload_json is not null"
@@ -125,9 +128,13 @@ def unpark(conn: Any, sync_name: str, keys: list[str] | None = None) -> int:
 
     Failing records get a fresh set of attempts on the next run. A parked send
     (in doubt, or rejected max_attempts times) becomes eligible to send again: do
-    this only after checking at the destination that it was not delivered.
-    Returns how many records were released.
+    this only after checking at the destination that it was not delivered. A sent
+    message whose delete the destination refused (syncs.erasure) is asked again by
+    the next run; the send itself is untouched. Returns how many were released.
     """
+    from syncs.erasure import REFUSED as ERASURE_REFUSED
+    from syncs.erasure import starts_with
+
     wh = _wh(conn)
     released = 0
     key_filter = ""
@@ -155,6 +162,16 @@ def unpark(conn: Any, sync_name: str, keys: list[str] | None = None) -> int:
             wh.execute(
                 f"update {st.LEDGER} set status = 'retry', attempts = 0, error = 'released from review' "
                 f"where sync_name = ? and status in ('parked', 'in_doubt'){key_filter}",
+                params,
+            )
+            refused = starts_with("error", ERASURE_REFUSED)
+            row = wh.fetchone(
+                f"select count(*) from {st.LEDGER} where sync_name = ? and {refused}{key_filter}",
+                params,
+            )
+            released += int(row[0]) if row else 0
+            wh.execute(
+                f"update {st.LEDGER} set error = null where sync_name = ? and {refused}{key_filter}",
                 params,
             )
     return released

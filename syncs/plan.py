@@ -246,7 +246,7 @@ def _plan(
     rows = wh.fetchall(counts_sql, params)
     counts, suppressed, audience, eligible, dups = _summarise(sync, [r[:4] for r in rows])
     if sync.mode == "send" and ready:
-        counts["erase"] = erasable_sends(wh, sync, dkey)  # see syncs.erasure
+        counts["erase"] = erasable_sends(wh, sync, dkey, destination)  # see syncs.erasure
     p = Plan(
         sync=sync.name,
         mode=sync.mode,

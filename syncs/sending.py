@@ -47,7 +47,7 @@ from syncs.records import (
     plan_records,
 )
 from syncs.runner import Runner
-from syncs.throttle import throttle_for
+from syncs.throttle import share_quota
 from syncs.warehouse import Warehouse
 
 Progress = Callable[[int, int], None]
@@ -303,7 +303,7 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
     # One request per send: each send's intent is committed just before its own request.
     batch_caps = replace(caps, max_batch_records=1) if send and caps.request_per_send else caps
     # The destination's request budget, shared with every other sync to it in this process.
-    pace = throttle_for(runner.dkey, caps.max_requests_per_second, workers)
+    pace = share_quota(runner.destination, runner.dkey, caps.max_requests_per_second, workers)
     source = built()
     stream: Generator[Any, None, None] = (
         source

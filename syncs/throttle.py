@@ -3,9 +3,11 @@
 Why in the engine: a destination declares `max_requests_per_second` and
 `max_concurrency` (connectors.base.Capabilities); two syncs to one SendGrid
 account, or one sync's concurrent workers, draw on the same vendor quota. A
-token bucket keyed by the destination's identity paces the batches the engine
-submits (each batch is at least one request); `pause()` holds every worker when
-the vendor asked for a wait (Retry-After), not only the one that was told.
+token bucket keyed by that quota (`quota_key`: the connector's
+`rate_limit_scope`, else its destination identity) paces the batches the engine
+submits (each batch is at least one request). The quota's `RequestHold` is handed
+to the destination's HTTP clients, so a Retry-After one request was told holds
+every worker of every sync to that quota, retries included, and the next batch.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.request_hold import RequestHold, share_request_hold
 
 
 @dataclass
@@ -26,7 +31,7 @@ class Throttle:
     sleep: Callable[[float], None] = time.sleep
     _tokens: float = field(init=False)
     _stamp: float = field(init=False)
-    _not_before: float = field(init=False, default=0.0)
+    hold: RequestHold = field(default_factory=RequestHold)  # the quota's Retry-After
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -34,40 +39,58 @@ class Throttle:
         self._stamp = self.clock()
 
     def acquire(self) -> float:
-        """Wait for one request's token (and any pause); returns the seconds waited."""
+        """Wait for one request's token; returns the seconds waited.
+
+        A Retry-After is not waited here: the request itself waits it out in its HTTP
+        client, on the quota's `hold`, with the try that was told to wait.
+        """
         waited = 0.0
+        if self.rate is None:
+            return waited
         while True:
             with self._lock:
                 now = self.clock()
-                hold = self._not_before - now
-                if hold <= 0 and self.rate is None:
+                self._tokens = min(
+                    float(self.burst), self._tokens + (now - self._stamp) * self.rate
+                )
+                self._stamp = now
+                if self._tokens >= 1.0:
+                    self._tokens -= 1.0
                     return waited
-                if hold <= 0:
-                    self._tokens = min(
-                        float(self.burst), self._tokens + (now - self._stamp) * self.rate
-                    )
-                    self._stamp = now
-                    if self._tokens >= 1.0:
-                        self._tokens -= 1.0
-                        return waited
-                    hold = (1.0 - self._tokens) / self.rate
-            self.sleep(hold)
-            waited += hold
-
-    def pause(self, seconds: float) -> None:
-        """The vendor asked every request to wait `seconds` (e.g. a 429's Retry-After)."""
-        with self._lock:
-            self._not_before = max(self._not_before, self.clock() + seconds)
+                short = (1.0 - self._tokens) / self.rate
+            self.sleep(short)
+            waited += short
 
 
-_registry: dict[str, Throttle] = {}
+_buckets: dict[tuple[str, float | None, int], Throttle] = {}
+_holds: dict[str, RequestHold] = {}
 _registry_lock = threading.Lock()
 
 
-def throttle_for(destination_key: str, rate: float | None, burst: int) -> Throttle:
-    """The process-wide throttle of one destination identity (created on first use)."""
+def quota_key(destination: Any, destination_key: str) -> str:
+    """The vendor quota a destination's requests draw on: its declared `rate_limit_scope`
+    (an account, an API key's fingerprint, a host), else its destination identity."""
+    return str(getattr(destination, "rate_limit_scope", None) or destination_key)
+
+
+def throttle_for(quota: str, rate: float | None, burst: int) -> Throttle:
+    """The process-wide throttle of one vendor quota (created on first use).
+
+    Destinations that declare other limits for one quota (two webhooks to one host
+    with their own rates) get buckets of their own, but one hold: a wait the vendor
+    asked for holds them all.
+    """
+    burst = max(1, burst)
     with _registry_lock:
-        found = _registry.get(destination_key)
-        if found is None or found.rate != rate or found.burst != max(1, burst):
-            found = _registry[destination_key] = Throttle(rate, max(1, burst))
+        found = _buckets.get((quota, rate, burst))
+        if found is None:
+            hold = _holds.setdefault(quota, RequestHold())
+            found = _buckets[(quota, rate, burst)] = Throttle(rate, burst, hold=hold)
         return found
+
+
+def share_quota(destination: Any, destination_key: str, rate: float | None, burst: int) -> Throttle:
+    """The throttle of `destination`'s quota, with its hold handed to the destination's clients."""
+    throttle = throttle_for(quota_key(destination, destination_key), rate, burst)
+    share_request_hold(destination, throttle.hold)
+    return throttle

@@ -50,6 +50,9 @@ FORMATTED = [
     "tests/test_dbt_project_rules.py",
     "tests/connectors/test_sandbox_engagement.py",
     "tests/audiences/test_sync_exposures.py",
+    "connectors/request_hold.py",
+    "syncs/throttle.py",
+    "tests/syncs/test_shared_quota.py",
 ]
 DBT_PROJECT = ROOT / "dbt_project"
 # Linted with sqlfluff: every SQL file dbt renders. Macros (and generic tests, which

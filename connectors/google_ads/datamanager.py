@@ -38,8 +38,10 @@ with Google's reason and message (:mod:`connectors.vendor_errors`).
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Literal
 
 import requests
@@ -56,6 +58,7 @@ from connectors.base import (
     Record,
     RecordResult,
     RetryableError,
+    fingerprint,
     parse_options,
     sandbox_chosen,
 )
@@ -95,6 +98,10 @@ class DataManagerOptions(BaseModel):
     validate_only: bool = False
     default_country: str | None = None
     max_members_per_request: int = Field(MAX_MEMBERS, ge=1, le=MAX_MEMBERS)
+    # Requests in flight at once: the API sets no per-list limit, only the project's
+    # 300 requests a minute (max_requests_per_second), which every sync to it shares.
+    max_concurrency: int = Field(4, ge=1, le=16)
+    max_requests_per_second: float = Field(5.0, gt=0, le=5.0)
     timeout: float = 60.0
     max_attempts: int = 6
     backoff_initial: float = 0.5
@@ -124,7 +131,7 @@ class GoogleDataManagerAudience:
         max_batch_records=MAX_MEMBERS,
         max_batch_bytes=None,
         max_requests_per_second=5.0,
-        max_concurrency=1,
+        max_concurrency=4,
         min_audience_size=None,
         hashes_identifiers=True,
     )
@@ -163,10 +170,27 @@ class GoogleDataManagerAudience:
         self.user_list_ids = [options.user_list_id, *options.also_user_list_ids]
         self.user_list = f"accountTypes/GOOGLE_ADS/accounts/{options.customer_id}/userLists/{options.user_list_id}"
         self.request_ids: list[str] = []  # requestIds this instance received, newest last
+        self._token_lock = threading.Lock()  # concurrent requests refresh the token once
+        # One engine batch is one request (the engine keeps several in flight).
+        self.capabilities = replace(
+            type(self).capabilities,
+            max_batch_records=options.max_members_per_request,
+            max_concurrency=options.max_concurrency,
+            max_requests_per_second=options.max_requests_per_second,
+        )
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> GoogleDataManagerAudience:
         return cls(parse_options(DataManagerOptions, options, "destination type google_ads"))
+
+    @property
+    def rate_limit_scope(self) -> str:
+        """The Data Manager API's quota is per Google Cloud project: the OAuth client (or
+        service account, or token) every request is made with, whatever account or list."""
+        o = self.options
+        where = "sandbox:" if self.is_sandbox else ""
+        client = o.client_id or o.service_account_file or o.access_token or ""
+        return f"google_datamanager:{where}client={fingerprint(client)}"
 
     @property
     def destination_identity(self) -> str:
@@ -183,15 +207,16 @@ class GoogleDataManagerAudience:
     def _token(self, *, fresh: bool = False) -> str:
         if self._credentials is None:
             return self.options.access_token or ""
-        if fresh or not self._credentials.valid:
-            import google.auth.exceptions
-            import google.auth.transport.requests
+        with self._token_lock:
+            if fresh or not self._credentials.valid:
+                import google.auth.exceptions
+                import google.auth.transport.requests
 
-            try:
-                self._credentials.refresh(google.auth.transport.requests.Request())
-            except google.auth.exceptions.RefreshError as exc:
-                raise AuthError(f"google oauth token refresh failed: {str(exc)[:120]}") from None
-        return self._credentials.token
+                try:
+                    self._credentials.refresh(google.auth.transport.requests.Request())
+                except google.auth.exceptions.RefreshError as exc:
+                    raise AuthError(f"google oauth token refresh failed: {str(exc)[:120]}") from None
+            return self._credentials.token
 
     def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         try:

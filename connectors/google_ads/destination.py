@@ -208,6 +208,12 @@ class GoogleAdsCustomerMatch:
         return cls(parse_options(GoogleAdsOptions, options, "destination type google_ads"))
 
     @property
+    def rate_limit_scope(self) -> str:
+        """Google's quotas are per account, whichever of its user lists a sync fills."""
+        where = "sandbox:" if self.is_sandbox else ""
+        return f"google_ads:{where}{self.options.customer_id}"
+
+    @property
     def destination_identity(self) -> str:
         where = "sandbox:" if self.is_sandbox else ""
         return f"google_ads:{where}{self.options.customer_id}:{self.options.user_list_id}"

@@ -36,7 +36,7 @@ import logging
 import secrets
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import requests
@@ -54,6 +54,7 @@ from connectors.base import (
     RecordResult,
     RejectedError,
     RetryableError,
+    fingerprint,
     identity,
     identity_where,
     sandbox_chosen,
@@ -97,6 +98,9 @@ class MetaOptions(BaseModel):
     schema_keys: tuple[str, ...] | None = Field(None, alias="schema")
     default_country: str | None = None  # supplies a phone's country code when the profile has none
     max_users_per_request: int = Field(MAX_USERS_PER_REQUEST, ge=1, le=MAX_USERS_PER_REQUEST)
+    # Requests in flight at once: adds and removes of distinct people are independent
+    # set operations; Meta throttles by its rate-limit codes, which hold every request.
+    max_concurrency: int = Field(4, ge=1, le=16)
     timeout: float = 30.0
     max_attempts: int = 6
     backoff_initial: float = 0.5
@@ -220,12 +224,22 @@ class MetaCustomAudience:
             sleep=sleep,
             is_retryable=is_rate_limited,
         )
-        if self.capabilities.max_batch_records < options.max_users_per_request:
-            raise ValueError("max_users_per_request above Meta's limit")
+        # One engine batch is one request (the engine keeps several in flight).
+        self.capabilities = replace(
+            type(self).capabilities,
+            max_batch_records=options.max_users_per_request,
+            max_concurrency=options.max_concurrency,
+        )
 
     @property
     def target_label(self) -> str:
         return "sandbox" if self.is_sandbox else target_host(self.options.base_url or GRAPH_URL)
+
+    @property
+    def rate_limit_scope(self) -> str:
+        """Meta rate-limits the app user behind the token across its audiences, not each audience."""
+        where = identity_where(self.options.base_url or GRAPH_URL, self.is_sandbox, self._local)
+        return identity("meta", where, f"token={fingerprint(self.options.access_token or '')}")
 
     @property
     def destination_identity(self) -> str:
@@ -256,20 +270,27 @@ class MetaCustomAudience:
         payload = dict(record.payload)
         return [hashing.meta_value(k, payload, self.options.default_country) for k in schema]
 
-    def _rows(self, records: list[Record]) -> tuple[list[tuple[Record, list[str]]], list[RecordResult]]:
-        """Rows for records in ``self.schema`` (set here for the batch), local rejections apart."""
-        self.schema = self.schema_for(records)
+    def _rows(
+        self, records: list[Record]
+    ) -> tuple[list[str], list[tuple[Record, list[str]]], list[RecordResult]]:
+        """The batch's schema and its rows, local rejections apart.
+
+        The schema is the batch's own (returned, not kept on the instance for the
+        request): concurrent batches may carry different keys. ``self.schema`` shows
+        the last one built, for callers that read it after a write.
+        """
+        schema = self.schema = self.schema_for(records)
         ready: list[tuple[Record, list[str]]] = []
         rejected: list[RecordResult] = []
         for record in records:
-            row = self.row(record, self.schema)
+            row = self.row(record, schema)
             if any(row):
                 ready.append((record, row))
             else:
                 rejected.append(
-                    RecordResult(record.key, Outcome.REJECTED, f"no usable identifier for schema {self.schema}")
+                    RecordResult(record.key, Outcome.REJECTED, f"no usable identifier for schema {schema}")
                 )
-        return ready, rejected
+        return schema, ready, rejected
 
     def _chunks(self, items: list[Any]) -> Iterator[list[Any]]:
         size = self.options.max_users_per_request
@@ -314,11 +335,11 @@ class MetaCustomAudience:
         return results
 
     def _send(self, method: str, records: list[Record]) -> list[RecordResult]:
-        ready, results = self._rows(records)
+        schema, ready, results = self._rows(records)
         path = f"/{self.audience_id}/users"
         chunks = list(self._chunks(ready))
         for index, chunk in enumerate(chunks):
-            payload = {"schema": self.schema, "data": [row for _, row in chunk]}
+            payload = {"schema": schema, "data": [row for _, row in chunk]}
             try:
                 response = self._post_form(method, path, {"payload": payload})
             except (RetryableError, requests.RequestException) as exc:
@@ -369,7 +390,7 @@ class MetaCustomAudience:
         RETRYABLE; Meta abandons an unfinished session and the audience keeps its
         previous members, so the next run starts a new session.
         """
-        ready, results = self._rows(records)
+        schema, ready, results = self._rows(records)
         if not ready:
             raise RejectedError("refusing a full replace with no usable records")
         if len(ready) < MIN_AUDIENCE_SIZE:
@@ -384,7 +405,7 @@ class MetaCustomAudience:
                 "last_batch_flag": seq == len(chunks),
                 "estimated_num_total": len(ready),
             }
-            payload = {"schema": self.schema, "data": [row for _, row in chunk]}
+            payload = {"schema": schema, "data": [row for _, row in chunk]}
             try:
                 response = self._post_form("POST", path, {"payload": payload, "session": session})
             except (RetryableError, requests.RequestException) as exc:

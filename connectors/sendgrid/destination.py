@@ -52,6 +52,7 @@ from connectors.base import (
     RecordResult,
     RejectedError,
     RetryableError,
+    fingerprint,
     identity,
     identity_where,
     sandbox_chosen,
@@ -144,6 +145,7 @@ class SendGridDestination:
         # Sends are not idempotent at SendGrid: one try, failures are classified, never replayed.
         self.send_http = HttpClient(self.host, timeout=options.timeout, max_attempts=1, sleep=sleep)
         self.client = sendgrid_client(api_key, self.host, self.http)
+        self._key_fingerprint = fingerprint(api_key)
         self.send_client = sendgrid_client(api_key, self.host, self.send_http)
         self.pacer = RateLimitPacer(sleep=sleep)
         self._list_id = options.list_id
@@ -170,6 +172,12 @@ class SendGridDestination:
     @property
     def target_label(self) -> str:
         return "sandbox" if self.is_sandbox else target_host(self.host)
+
+    @property
+    def rate_limit_scope(self) -> str:
+        """SendGrid's limits are per account (API key): every list and sender of it shares them."""
+        where = identity_where(self.host, self.is_sandbox, self._local)
+        return identity("sendgrid", where, f"key={self._key_fingerprint}")
 
     @property
     def destination_identity(self) -> str:

@@ -173,6 +173,14 @@ class TwilioDestination:
         sender = self.options.messaging_service_sid or self.options.from_number or ""
         return identity("twilio", where, f"account={self.account_sid}", f"sender={sender}" if sender else "")
 
+    def erases_for(self, destination_key: str) -> bool:
+        """Whether this account's credentials reach messages sent under `destination_key`:
+        any sender of the same account (a sync moved to another number or messaging
+        service still erases what it sent from the old one)."""
+        where = identity_where(self.base_url, self.is_sandbox, self._local)
+        account = identity("twilio", where, f"account={self.account_sid}")
+        return destination_key == account or destination_key.startswith(account + ":")
+
     @property
     def messages_path(self) -> str:
         return f"/Accounts/{self.account_sid}/Messages.json"

@@ -138,6 +138,14 @@ class WebhookDestination:
         return "sandbox" if self.is_sandbox else target_host(self.options.url or "")
 
     @property
+    def rate_limit_scope(self) -> str:
+        """A receiver's Retry-After speaks for its host, whichever path a sync posts to."""
+        if self.is_sandbox:
+            return identity("webhook", "sandbox")
+        split = urlsplit(self.options.url or "")
+        return f"webhook:{split.scheme}://{target_host(self.options.url or '')}"
+
+    @property
     def destination_identity(self) -> str:
         """``webhook:<scheme://host[:port]/path>``: no query string or user info (they may hold tokens)."""
         if self.is_sandbox:

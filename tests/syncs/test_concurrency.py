@@ -64,7 +64,7 @@ def test_sends_in_flight_at_once_are_each_sent_exactly_once(conn) -> None:
     assert engine.run(sync, conn, dest).sent == 0 and len(dest.sends) == 60
 
 
-def test_the_request_budget_is_shared_and_a_pause_holds_everyone() -> None:
+def test_the_request_budget_and_the_retry_after_hold_are_per_quota() -> None:
     now = [0.0]
     slept: list[float] = []
 
@@ -75,10 +75,12 @@ def test_the_request_budget_is_shared_and_a_pause_holds_everyone() -> None:
     t = Throttle(rate=2.0, burst=2, clock=lambda: now[0], sleep=sleep)
     assert [t.acquire() for _ in range(2)] == [0.0, 0.0]  # the burst
     assert t.acquire() == 0.5  # then 2 a second
-    t.pause(3.0)
-    assert t.acquire() >= 3.0
-    assert throttle_for("dest:a", 5.0, 2) is throttle_for("dest:a", 5.0, 2)  # one per destination
+    assert throttle_for("dest:a", 5.0, 2) is throttle_for("dest:a", 5.0, 2)  # one per quota
     assert throttle_for("dest:a", 5.0, 2) is not throttle_for("dest:b", 5.0, 2)
+    # Other declared limits on one quota: a bucket of their own, the same Retry-After hold.
+    assert throttle_for("dest:a", 1.0, 1) is not throttle_for("dest:a", 5.0, 2)
+    assert throttle_for("dest:a", 1.0, 1).hold is throttle_for("dest:a", 5.0, 2).hold
+    assert throttle_for("dest:a", 5.0, 2).hold is not throttle_for("dest:b", 5.0, 2).hold
 
 
 def test_a_retry_after_holds_every_worker_of_the_destination() -> None:

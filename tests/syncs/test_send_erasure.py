@@ -14,7 +14,7 @@ from connectors.twilio.destination import TwilioDestination
 from connectors.twilio.sandbox import SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN, TwilioSandbox
 from syncs import engine
 from syncs import state as st
-from syncs.history import pending_erasures
+from syncs.history import pending_erasures, unpark
 from tests.syncs.conftest import make_sync
 from tests.syncs.loopback import LoopbackDestination
 
@@ -31,17 +31,18 @@ def sandbox():
         yield sb
 
 
+def _twilio_options(sb: TwilioSandbox) -> dict[str, str]:
+    return {
+        "account_sid": SANDBOX_ACCOUNT_SID,
+        "auth_token": SANDBOX_AUTH_TOKEN,
+        "base_url": sb.base_url + "/2010-04-01",
+        "from_number": "+15005550006",
+        "body": "Hi {first_name}, your offer awaits",
+    }
+
+
 def _twilio(sb: TwilioSandbox) -> TwilioDestination:
-    return TwilioDestination.from_options(
-        {
-            "account_sid": SANDBOX_ACCOUNT_SID,
-            "auth_token": SANDBOX_AUTH_TOKEN,
-            "base_url": sb.base_url + "/2010-04-01",
-            "from_number": "+15005550006",
-            "body": "Hi {first_name}, your offer awaits",
-        },
-        name="twilio_sms",
-    )
+    return TwilioDestination.from_options(_twilio_options(sb), name="twilio_sms")
 
 
 def _sms_sync():
@@ -143,6 +144,65 @@ def test_a_message_twilio_is_still_processing_is_erased_by_a_later_run(conn, san
     assert pending_erasures(conn) == []
     assert _ledger(conn, "p1")[0][1:3] == (None, None)
     assert {m["to"] for m in sandbox.state.outbound()} == {"+33612345672"}
+
+
+def test_a_delete_twilio_refuses_is_parked_listed_and_asked_again_once_released(
+    conn, sandbox
+) -> None:
+    """A refusal for good (a 400 that is not 20009) is not asked again every run: it is
+    listed with Twilio's reason until a person releases it (`ferry sync unpark`)."""
+    _audience(conn, PEOPLE[:2])
+    sync, dest = _sms_sync(), _twilio(sandbox)
+    engine.run(sync, conn, dest)
+    sandbox.advance()
+    _erase(conn, "p1")
+    sandbox.faults.fail_next(1, status=400, method="DELETE")
+
+    r = engine.run(sync, conn, dest)
+    assert r.status == "partial" and "erasure refused" in (r.error or ""), r.error
+    assert (r.erased, r.erasures_left) == (0, 1)
+    [left] = pending_erasures(conn)
+    assert left["pending"] == 1 and left["last_error"].startswith("erasure refused: ")
+    deletes = lambda: [q for q in sandbox.request_log if q.method == "DELETE"]  # noqa: E731
+    assert len(deletes()) == 1
+
+    again = engine.run(sync, conn, dest)  # parked: not asked again, still listed
+    assert again.status == "success" and again.planned.get("erase", 0) == 0, again.error
+    assert len(deletes()) == 1 and len(pending_erasures(conn)) == 1
+
+    assert unpark(conn, sync.name) == 1  # a person fixed the cause at Twilio
+    released = engine.run(sync, conn, dest)
+    assert released.status == "success" and released.erased == 1, released.error
+    assert len(deletes()) == 2 and pending_erasures(conn) == []
+    assert {m["to"] for m in sandbox.state.outbound()} == {"+33612345672"}
+    assert _ledger(conn, "p1")[0][1:3] == (None, None)
+
+
+def test_messages_sent_from_an_earlier_sender_of_the_account_are_erased_too(conn, sandbox) -> None:
+    """The sync moved to another number (a new destination key, fresh state); what it
+    sent from the old one is still in the account's log and must leave it on erasure."""
+    _audience(conn, PEOPLE[:2])
+    sync, old_sender = _sms_sync(), _twilio(sandbox)
+    engine.run(sync, conn, old_sender)
+    sandbox.advance()
+    [(_, _, _, old_sid, _)] = _ledger(conn, "p1")
+    new_sender = TwilioDestination.from_options(
+        {**_twilio_options(sandbox), "from_number": "+15005550009"}, name="twilio_sms"
+    )
+    assert new_sender.destination_identity != old_sender.destination_identity
+    _erase(conn, "p1")
+
+    assert engine.plan(sync, conn, destination=new_sender).counts["erase"] == 1
+    r = engine.run(sync, conn, new_sender)
+    assert r.status == "success" and r.erased == 1, r.error
+    assert old_sid not in sandbox.state.messages and pending_erasures(conn) == []
+    assert [row[1:3] for row in _ledger(conn, "p1")] == [(None, None)]
+    # Another account's credentials do not reach them: those stay listed.
+    other = TwilioDestination.from_options(
+        {**_twilio_options(sandbox), "account_sid": "AC" + "1" * 32}, name="twilio_sms"
+    )
+    assert not other.erases_for(old_sender.destination_identity)
+    assert new_sender.erases_for(old_sender.destination_identity)
 
 
 def test_a_destination_that_cannot_delete_messages_still_loses_nothing_but_the_personal_data(

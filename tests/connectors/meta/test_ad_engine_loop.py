@@ -133,3 +133,53 @@ def test_meta_flagged_audience_stops_the_run_with_the_reason(tmp_path: Path) -> 
         sb.state.audiences["42"].flagged = None
         again = engine.run(s, con, build_destination(s.destination))
         assert again.status == "success" and again.sent == 120
+
+
+@pytest.mark.parametrize("kind", ["meta", "google_ads"])
+def test_ad_syncs_keep_several_requests_in_flight_within_their_limit(tmp_path: Path, kind: str) -> None:
+    """One request per engine batch, up to the destination's max_concurrency at once.
+
+    The first three add requests wait at the sandbox until all three arrived (a
+    barrier: it passes only if three are in flight together); the sandbox counts the
+    most in flight, which must never exceed the declared three.
+    """
+    import threading
+
+    add_path = "/v25.0/42/users" if kind == "meta" else "/v1/audienceMembers:ingest"
+    gate = threading.Barrier(3, timeout=30)
+    count_lock = threading.Lock()
+    seen = {"in_flight": 0, "most": 0, "gated": 0}
+
+    def count(request, phase: str) -> None:
+        if request.method != "POST" or request.path != add_path:
+            return
+        with count_lock:
+            seen["in_flight"] += 1 if phase == "before" else -1
+            seen["most"] = max(seen["most"], seen["in_flight"])
+            wait = phase == "before" and seen["gated"] < 3
+            seen["gated"] += wait
+        if wait:
+            gate.wait()
+
+    sandbox = {"meta": MetaSandbox, "google_ads": DataManagerSandbox}[kind]()
+    with sandbox as sb:
+        options = {"base_url": sb.base_url, "backoff_initial": 0.01, "access_token": sb.access_token,
+                   "max_concurrency": 3}
+        if kind == "meta":
+            options |= {"audience_id": "42", "max_users_per_request": 10}
+        else:
+            sb.user_list("2")
+            options |= {"customer_id": "1", "user_list_id": "2", "max_members_per_request": 10}
+        sb.on_request = count
+        s = sync(kind, options)
+        con = warehouse(tmp_path / "wh.duckdb", 120)
+        result = engine.run(s, con, build_destination(s.destination))
+        assert result.status == "success" and result.sent == 120
+        assert len(sb.requests_to("POST", add_path + "$")) == 12
+        assert seen["most"] == 3  # three at once (the barrier proves it), never four
+        if kind == "meta":
+            held = sb.state.audiences["42"].values("EMAIL")
+        else:
+            held = sb.user_list("2").identifiers("emailAddress")
+        assert held == {sha256_hex(f"person{i}@example.com") for i in range(120)}
+        con.close()
