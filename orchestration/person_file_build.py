@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,7 +41,7 @@ from identity.fuzzy.person_file import (
     to_person_records,
     true_clusters,
 )
-from orchestration.paths import DBT_PROJECT_DIR
+from orchestration.paths import DBT_PROJECT_DIR, ferry_home
 from orchestration.sources.registry import load_registry, record_id_namespaces
 
 SOURCE = "crm_contacts"
@@ -174,14 +175,42 @@ def write_raw(database: Path, contacts: pa.Table, truth: pa.Table) -> None:
             con.unregister("_arrow_in")
 
 
+def parse_cache_path() -> Path:
+    """Where the person-file builds keep dbt's partial-parse state between runs."""
+    return ferry_home() / "cache" / "person_file_dbt"
+
+
 def dbt_build(
-    database: Path, workdir: Path, select: tuple[str, ...], project: Path = DBT_PROJECT_DIR
+    database: Path,
+    workdir: Path,
+    select: tuple[str, ...],
+    project: Path = DBT_PROJECT_DIR,
+    parse_cache: Path | None = None,
+    write_json: bool = False,
 ) -> None:
     """`dbt build` of ``select`` (models and seeds, no data tests) into ``database``.
 
     A subprocess, not dbtRunner: dbt-duckdb keeps its connection open in the calling
-    process, which would lock the file against the read that follows."""
+    process, which would lock the file against the read that follows.
+
+    Parsing the project is a third of a 20k-record build, so dbt's own partial
+    parsing is reused across runs (``parse_cache``, default parse_cache_path()):
+    the last run's partial_parse.msgpack is copied into this run's target folder,
+    and dbt itself decides whether it still holds (project files, vars, profile).
+    The profile's connection info is part of that check, so dbt runs in the
+    database's folder and reads it by file name only: every scratch warehouse of
+    one name (person_file.duckdb) has the same profile. The cache is replaced
+    whole (os.replace), so concurrent runs never read a half-written one; a stale
+    or unreadable one only costs a full parse. ``write_json``: also write dbt's
+    manifest.json and run_results.json (per-model times), which nothing here reads."""
     dbt = Path(sys.executable).with_name("dbt")
+    database = database.resolve()
+    target = workdir / "target"
+    target.mkdir(parents=True, exist_ok=True)
+    cache = (parse_cache or parse_cache_path()) / f"{database.stem}.partial_parse.msgpack"
+    state = target / "partial_parse.msgpack"
+    if cache.is_file():
+        shutil.copyfile(cache, state)
     cmd = [
         str(dbt),
         "build",
@@ -195,22 +224,30 @@ def dbt_build(
         "--profiles-dir",
         str(project),
         "--target-path",
-        str(workdir / "target"),
+        str(target),
         "--log-path",
         str(workdir / "logs"),
         "--quiet",
+        "--write-json" if write_json else "--no-write-json",
     ]
     env = {
         **os.environ,
-        "FERRY_DUCKDB_PATH": str(database),
+        "FERRY_DUCKDB_PATH": database.name,
         "FERRY_DBT_TARGET": "duckdb",
         "FERRY_DBT_PLUGINS_DIR": str(project / "plugins"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
-    done = subprocess.run(cmd, env=env, cwd=project, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        cmd, env=env, cwd=database.parent, capture_output=True, text=True, check=False
+    )
     if done.returncode:
         tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
         raise RuntimeError(f"dbt build of {', '.join(select)} failed:\n" + "\n".join(tail))
+    if state.is_file():
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        scratch = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        shutil.copyfile(state, scratch)
+        os.replace(scratch, cache)
 
 
 def read_result(database: Path) -> WarehouseFileEvaluation:
@@ -249,7 +286,9 @@ def evaluate_through_warehouse(
         path, id_col, cluster_col, cluster_regex, kind_col
     )
     with tempfile.TemporaryDirectory(prefix="ferry-person-file-") as tmp:
-        database = Path(keep_warehouse).resolve() if keep_warehouse else Path(tmp) / "file.duckdb"
+        database = (
+            Path(keep_warehouse).resolve() if keep_warehouse else Path(tmp) / "person_file.duckdb"
+        )
         database.unlink(missing_ok=True)
         write_raw(database, contacts, truth)
         started = time.perf_counter()

@@ -168,13 +168,16 @@ def run(
         if sync.mode == "send":
             reconcile(runner)
             erasures = erase_sent(runner)
-        # Duplicate keys are counted on the materialized plan (sending.apply_plan).
-        p = plan(sync, wh, sample_size=0, capabilities=caps, dkey=dkey, count_duplicates=False)
+        p = plan(sync, wh, sample_size=0, capabilities=caps, dkey=dkey)
         result.planned = dict(p.counts)
         if sync.mode == "send":
             # Done above, before the plan (which counts only what is left: failed deletes).
             result.planned["erase"] = erasures
         result.suppressed = dict(p.suppressed)
+        if p.duplicate_keys:
+            raise ValueError(
+                f"audience {sync.relation} has {p.duplicate_keys} duplicate {sync.key} values"
+            )
         if p.stop_reason and not confirm:
             result.status, result.error = "needs_confirmation", p.stop_reason
             return result

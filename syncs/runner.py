@@ -435,6 +435,10 @@ class Runner:
         tail = self._staged_rows + max(0, self.unsettled) < COMMIT_ROWS
         return tail and self._staged_batches >= TAIL_BATCHES
 
+    def staged_batches(self) -> int:
+        """Batches whose commit is staged (ranges of consecutive ones may be merged)."""
+        return self._staged_batches
+
     def backlogged(self) -> bool:
         """Staged commits pile up faster than they are written (two flushes' worth)."""
         return self._staged_rows >= 2 * COMMIT_ROWS

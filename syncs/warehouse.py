@@ -20,7 +20,10 @@ import sqlglot
 
 SOURCE_DIALECT = "duckdb"
 # DuckDB memory cap while a plan diffs a whole audience (see Warehouse.plan_settings).
-PLAN_MEMORY_LIMIT = "1200MB"
+# At 10M members the plan's hash joins (state, consent) need ~1.4 GB: under 1200MB DuckDB
+# spilled ~1 GB of them (+50% CPU); at 1500MB nothing spills and the process peaks at
+# ~1.7 GB of RSS (benchmarks/sync_plan.py --sizes 10000000).
+PLAN_MEMORY_LIMIT = "1500MB"
 
 
 @lru_cache(maxsize=512)
@@ -242,9 +245,10 @@ class Warehouse:
         Why: the plan diffs every member against state in hash joins and aggregates
         whose results are counts, so row order is never observed
         (`preserve_insertion_order = false` lets DuckDB skip keeping it), and at 10M
-        members those hash tables took 3.8 GB of RSS; under `memory_limit` DuckDB spills
-        them to its temp directory instead (measured: 1.7 GB peak RSS, at some CPU
-        cost; see benchmarks/sync_plan.py --sizes). Only lowered, never raised: an owner
+        members they take DuckDB well over 2 GB of RSS when it may; under `memory_limit`
+        it keeps to the cap (spilling what does not fit to its temp directory, at a CPU
+        cost: see PLAN_MEMORY_LIMIT). Also used by a run's materialization of the plan
+        (syncs.sending), the same query. Only lowered, never raised: an owner
         who set a smaller limit keeps it. Both settings are restored afterwards.
         Other warehouses: nothing to do.
         """

@@ -191,7 +191,7 @@ def score_pairs(
         con.register("__fuzzy_levels", _levels_table(model))
         prior = float(model.settings["probability_two_random_records_match"])
         if count < 2:
-            empty = f"({_empty_predictions_sql(model)})"
+            empty = f"({_empty_predictions_sql(model, _column_types(con, features))})"
             return con.sql(_explain_sql(empty, model, prior)).to_arrow_table()
         db_api = DuckDBAPI(connection=con)
         linker = Linker(
@@ -203,7 +203,7 @@ def score_pairs(
             con, db_api, linker, features, model, options.min_records_to_reestimate
         )
         if options.reestimate_on_data and count >= options.min_records_to_reestimate:
-            prior = _estimate_u_and_prior(linker, extra_ids, options)
+            prior = _estimate_u_and_prior(linker, extra_ids, options, count)
         predictions = linker.inference.predict(
             threshold_match_probability=options.min_probability, warning_mode="never"
         )
@@ -255,11 +255,11 @@ def _register_term_frequencies(
 
 
 def _estimate_u_and_prior(
-    linker: Any, extra_ids: tuple[str, ...], options: ScoringOptions
+    linker: Any, extra_ids: tuple[str, ...], options: ScoringOptions, records: int
 ) -> float:
-    """Re-estimate u (random pairs) and the prior (deterministic rules) on the
-    scored records; keep the model's prior when no near-certain pair exists.
-    Returns the prior now in use."""
+    """Re-estimate u (random pairs, less the matches among them) and the prior
+    (deterministic rules) on the ``records`` scored records; keep the model's
+    prior when no near-certain pair exists. Returns the prior now in use."""
     from identity.fuzzy import model_spec
 
     settings = linker._settings_obj  # Splink has no public setter for the prior
@@ -274,20 +274,61 @@ def _estimate_u_and_prior(
     if not 0.0 < estimated < 1.0:
         settings._probability_two_random_records_match = trained
         estimated = trained
+    sampled = min(options.u_max_pairs, records * (records - 1) / 2)
+    corrected = remove_matches_from_u(settings.comparisons, estimated, sampled)
+    logger.info("u corrected for the matches among random pairs on %d levels", corrected)
     logger.info("prior %.3g on these records (model: %.3g)", estimated, trained)
     return float(estimated)
 
 
-def _empty_predictions_sql(model: FuzzyModel) -> str:
-    """A zero-row stand-in for Splink's output, so tiny inputs keep the schema."""
+def remove_matches_from_u(comparisons: Any, prior: float, sampled_pairs: float) -> int:
+    """u of each level without the true matches that random sampling counted.
+
+    Splink takes u (how often two *different* people land on a level) as the
+    share of random pairs on it, assuming nearly all random pairs are different
+    people. Where duplicates are many and strangers rarely agree (an exact full
+    name, a birth date, a street in a small file), the pairs on the level are
+    mostly the duplicates themselves: on the independent person files, 3.3e-5 of
+    random pairs share a full name while 5e-7 are strangers who do, so the name
+    weighed 6 bits less than the evidence it is. A random pair is a match with
+    probability ``prior`` and then lands on the level with probability m, so the
+    share observed is prior * m + (1 - prior) * u, which gives u. The prior from
+    the deterministic rules (their recall assumed) tends to be low, so the
+    correction is, if anything, too small; u never falls below one pair in the
+    sample (what the sample cannot tell from none). Returns how many levels
+    changed.
+    """
+    floor = 1.0 / max(sampled_pairs, 1.0)
+    changed = 0
+    for comparison in comparisons:
+        for level in comparison.comparison_levels:
+            if level.is_null_level or level.m_probability is None or level.u_probability is None:
+                continue
+            observed = float(level.u_probability)
+            u = max((observed - prior * float(level.m_probability)) / (1.0 - prior), floor)
+            if u < observed:
+                level.u_probability = u
+                changed += 1
+    return changed
+
+
+def _column_types(con: Any, table: str) -> dict[str, str]:
+    """Column name -> DuckDB type of a table in the scratch connection."""
+    return {name: kind for name, kind, *_ in con.execute(f"describe {table}").fetchall()}
+
+
+def _empty_predictions_sql(model: FuzzyModel, features: dict[str, str]) -> str:
+    """A zero-row stand-in for Splink's output, so tiny inputs keep the schema.
+
+    Every feature column comes as `<column>_l` / `<column>_r`, as Splink retains them:
+    the contradiction guards read them (a warehouse with one person record still builds).
+    """
     cols = [
-        "cast(null as varchar) as source_l",
-        "cast(null as varchar) as source_record_id_l",
-        "cast(null as varchar) as source_r",
-        "cast(null as varchar) as source_record_id_r",
         "cast(null as double) as match_probability",
         "cast(null as double) as match_weight",
     ]
+    for name, kind in {"source": "varchar", "source_record_id": "varchar", **features}.items():
+        cols += [f'cast(null as {kind}) as "{name}_l"', f'cast(null as {kind}) as "{name}_r"']
     for name in model.comparison_names():
         cols += [f"cast(null as integer) as gamma_{name}", f"cast(null as double) as mw_{name}"]
     for name in model.comparisons_with_term_frequencies():

@@ -20,6 +20,9 @@ identifiers as (
     from {{ ref('int_identifiers') }}
     where identifier_value is not null
         and coalesce(is_valid, true)
+        -- the only types read below: anonymous ids, half the occurrences at scale,
+        -- never reach the CTE that several steps re-read
+        and identifier_type in ('customer_id', 'email', 'phone')
 ),
 
 customer_ids as (
