@@ -47,7 +47,7 @@ from syncs.records import (
     payload_json_sql,
     plan_records,
 )
-from syncs.runner import COMMIT_BATCHES, Runner
+from syncs.runner import Runner
 from syncs.throttle import share_quota
 from syncs.warehouse import Warehouse
 
@@ -122,9 +122,10 @@ def apply_plan(runner: Runner, p: Plan, progress: Progress | None, stream_rows: 
         table, seq, rows = _materialize(
             wh, sync, plan_sql_for(sync, wh, True, runner.dkey), runner.result.run_id
         )
-    runner.table, runner.seq = table, seq
+    runner.table, runner.seq, runner.unsettled = table, seq, rows
     try:
-        _send_all(runner, rows, progress, stream_rows)
+        with wh.sending_settings():  # DuckDB: one thread per query while sending
+            _send_all(runner, rows, progress, stream_rows)
     finally:
         wh.execute(f"drop table if exists {table}")
 
@@ -252,12 +253,10 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
         """Hand the staged commits to the committer once the last flush is done (its error,
         e.g. LeaseLost, raised here); `final`: wait for everything to be committed.
 
-        Requests stop for a flush in progress only once STAGED_BATCHES_MAX batches wait:
-        at 150 ms a request, waiting at 2 x COMMIT_BATCHES drained every request in flight
-        for as long as a flush took on a busy machine."""
-        if committing and (
-            final or committing[0].done() or runner.staged_batches() >= STAGED_BATCHES_MAX
-        ):
+        Requests stop for a flush in progress only once two flushes' worth of rows wait
+        (`Runner.backlogged`): at 150 ms a request, waiting at 2 x 16 batches drained
+        every request in flight for as long as a flush took on a busy machine."""
+        if committing and (final or committing[0].done() or runner.backlogged()):
             committing.pop().result()
         if committer is None or final:
             with db:
@@ -401,9 +400,6 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
 
 
 FAILING_BATCHES = 5
-
-# Staged batches at which the main thread waits for the flush in progress (see commit_staged).
-STAGED_BATCHES_MAX = 4 * COMMIT_BATCHES
 
 # Batches of the destination's size read from the plan table at once (columnar path).
 READ_BATCHES = 4

@@ -213,6 +213,34 @@ class Warehouse:
                 self.conn.execute(f"set checkpoint_threshold = '{previous}'")
 
     @contextmanager
+    def sending_settings(self) -> Iterator[None]:
+        """DuckDB: one thread per query while a run sends, restored afterwards.
+
+        Why: while a run sends, its own threads (the chunk reader, the committer, the
+        request workers) already keep the cores busy, and DuckDB splitting each chunk
+        read and each commit across its threads on top of them cost CPU for no time
+        gained: measured on a 2-core machine, a run of 87,760 records took 1.05 s of
+        CPU with one DuckDB thread against 1.21 s with two (4 runs each, wall no
+        slower). The plan and its materialization, before any request, keep every
+        thread. Only lowered: an owner who set one thread keeps it. Other warehouses:
+        nothing to do.
+        """
+        if self.dialect != "duckdb":
+            yield
+            return
+        self.conn.complete()  # see stage()
+        rows = self.conn.execute("select current_setting('threads')").fetchall()
+        threads = int(rows[0][0]) if rows else 1
+        if threads > 1:
+            self.conn.execute("set threads = 1")
+        try:
+            yield
+        finally:
+            if threads > 1:
+                self.conn.complete()
+                self.conn.execute(f"set threads = {threads}")
+
+    @contextmanager
     def plan_settings(self, memory_limit: str = PLAN_MEMORY_LIMIT) -> Iterator[None]:
         """DuckDB: the plan's full-audience queries under a memory cap and unordered.
 
