@@ -51,17 +51,48 @@ class Receiver:
 
     `delay`: answer that many seconds after the request arrived (a tool that far away;
     its own work counts within it). `parse=False` counts the webhook envelope's records
-    without parsing the body: a remote tool's CPU is not on this machine, and on two
-    shared cores eight parses of 2 MB bodies at once (one GIL) were the bottleneck of
-    the latency benchmark, not the client under test."""
+    without parsing every body (a remote tool's CPU is not on this machine, and on two
+    shared cores eight parses of 2 MB bodies at once, one GIL, were the bottleneck of
+    the latency benchmark, not the client under test), but still checks what it counts:
+    with `secret`, every body's signature (connectors.webhook.signing: the bytes are the
+    ones the client signed), the envelope's batch id against its header, and every
+    `parse_every`-th body parsed in full, its records' count compared with the count.
+    A body that fails a check is answered 400 and counted in `errors`."""
 
-    def __init__(self, delay: float = 0.0, parse: bool = True) -> None:
+    def __init__(
+        self,
+        delay: float = 0.0,
+        parse: bool = True,
+        secret: str | None = None,
+        parse_every: int = 8,
+    ) -> None:
+        from connectors.webhook.signing import BATCH_ID_HEADER, SIGNATURE_HEADER, verify
+
         self.records = 0
         self.requests = 0
         self.in_flight = 0
         self.most_in_flight = 0
+        self.errors = 0
+        self.parsed = 0
+        self.arrived = 0
         lock = threading.Lock()
         outer = self
+
+        def count(headers: Any, raw: bytes, seq: int) -> int:
+            """Records of one webhook envelope; raises ValueError if it fails a check."""
+            if secret is not None:
+                verify(secret, headers.get(SIGNATURE_HEADER), raw)
+                head = b'{"batch_id":' + json.dumps(headers.get(BATCH_ID_HEADER)).encode()
+                if not raw.startswith(head) or not raw.endswith(b"]}"):
+                    raise ValueError("not the envelope its headers announce")
+            n = raw.count(b'{"key":')  # connectors.webhook's record objects
+            if parse_every and (seq - 1) % parse_every == 0:  # the first, then every n-th
+                body = json.loads(raw)
+                if len(body["records"]) != n or any("payload" not in r for r in body["records"]):
+                    raise ValueError(f"counted {n} records, parsed {len(body['records'])}")
+                with lock:
+                    outer.parsed += 1
+            return n
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -75,12 +106,18 @@ class Receiver:
                 with lock:
                     outer.in_flight += 1
                     outer.most_in_flight = max(outer.most_in_flight, outer.in_flight)
+                    outer.arrived += 1
+                    seq = outer.arrived
                 raw = self.rfile.read(int(self.headers["Content-Length"]))
-                if parse:
-                    body = json.loads(raw)
-                    n = len(body["records"]) if isinstance(body, dict) else len(body)
-                else:
-                    n = raw.count(b'{"key":')  # connectors.webhook's record objects
+                status = 200
+                try:
+                    if parse:
+                        body = json.loads(raw)
+                        n = len(body["records"]) if isinstance(body, dict) else len(body)
+                    else:
+                        n = count(self.headers, raw, seq)
+                except (ValueError, KeyError, TypeError):
+                    n, status = 0, 400
                 if delay:
                     # A receiver this far away (the benchmark's latency), from the arrival.
                     time.sleep(max(0.0, delay - (time.perf_counter() - arrived)))
@@ -88,7 +125,8 @@ class Receiver:
                     outer.records += n
                     outer.requests += 1
                     outer.in_flight -= 1
-                self.send_response(200)
+                    outer.errors += status != 200
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", "2")
                 self.end_headers()
@@ -103,7 +141,8 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def reset(self) -> None:
-        self.records = self.requests = self.most_in_flight = 0
+        self.records = self.requests = self.most_in_flight = self.errors = self.parsed = 0
+        self.arrived = 0
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -302,7 +302,9 @@ class SyncLoad:
 
     syncs: list[SyncConfig]
     errors: dict[str, str]
-    error_models: dict[str, str] = field(default_factory=dict)  # error key -> the model declaring it
+    error_models: dict[str, str] = field(
+        default_factory=dict
+    )  # error key -> the model declaring it
 
     def find(self, name: str) -> SyncConfig:
         """The sync called `name`; its own load error, or the known names, otherwise."""
@@ -375,7 +377,9 @@ def load_sync_declarations(manifest_path: str | Path, destinations_path: str | P
                         f"{where}.name: sync name {name!r} is already used by {seen[name]}; set `name:`"
                     )
                 seen[name] = where
-                sync = _sync_config(node, meta, entry, name, where, destinations, broken, destinations_path)
+                sync = _sync_config(
+                    node, meta, entry, name, where, destinations, broken, destinations_path
+                )
                 syncs.append(sync.model_copy(update={"marts_schema": marts_schema}))
             except SyncConfigError as exc:
                 # A duplicate name must not hide the valid sync that owns the name.
@@ -390,7 +394,9 @@ POLICY_MODELS = ("customer_suppressions", "customer_consent", "marketing_pressur
 def _policy_schema(manifest: dict[str, Any]) -> str:
     """The schema dbt built the policy marts in (the first of POLICY_MODELS found), else `marts`."""
     by_name = {
-        n.get("name"): n for n in manifest.get("nodes", {}).values() if n.get("resource_type") == "model"
+        n.get("name"): n
+        for n in manifest.get("nodes", {}).values()
+        if n.get("resource_type") == "model"
     }
     for model in POLICY_MODELS:
         if by_name.get(model, {}).get("schema"):

@@ -96,7 +96,9 @@ class Lease:
 
         Between the commits that renew it, the engine checks before each request, so a
         run whose lease was taken over stops before sending more."""
-        row = self.wh.fetchone(f"select run_id from {LEASES} where sync_name = ?", (self.sync_name,))
+        row = self.wh.fetchone(
+            f"select run_id from {LEASES} where sync_name = ?", (self.sync_name,)
+        )
         if not row or row[0] != self.run_id:
             raise LeaseLost(
                 f"sync {self.sync_name}: run {self.run_id[:8]} lost its lease "
@@ -105,7 +107,8 @@ class Lease:
 
     def release(self) -> None:
         self.wh.execute(
-            f"delete from {LEASES} where sync_name = ? and run_id = ?", (self.sync_name, self.run_id)
+            f"delete from {LEASES} where sync_name = ? and run_id = ?",
+            (self.sync_name, self.run_id),
         )
 
 
@@ -144,7 +147,9 @@ def acquire(
                 )
             else:
                 old_run, old_holder, acquired_at, old_expires = row
-                stale = (old_expires is not None and old_expires < now) or _holder_is_dead(old_holder)
+                stale = (old_expires is not None and old_expires < now) or _holder_is_dead(
+                    old_holder
+                )
                 if not stale:
                     raise _busy(sync_name, old_run, acquired_at)
                 wh.execute(
@@ -152,7 +157,9 @@ def acquire(
                     "expires_at = ? where sync_name = ? and run_id = ?",
                     (run_id, holder, now, now, expires, sync_name, old_run),
                 )
-                taken = wh.fetchone(f"select run_id from {LEASES} where sync_name = ?", (sync_name,))
+                taken = wh.fetchone(
+                    f"select run_id from {LEASES} where sync_name = ?", (sync_name,)
+                )
                 if not taken or taken[0] != run_id:
                     raise _busy(sync_name, taken[0] if taken else old_run, acquired_at)
             wh.execute(
@@ -177,7 +184,14 @@ def _is_conflict(exc: Exception) -> bool:
     text = f"{type(exc).__name__}: {exc}".lower()
     return any(
         word in text
-        for word in ("conflict", "unique", "duplicate key", "primary key", "serializ", "could not set lock")
+        for word in (
+            "conflict",
+            "unique",
+            "duplicate key",
+            "primary key",
+            "serializ",
+            "could not set lock",
+        )
     )
 
 
@@ -186,7 +200,8 @@ def holder_of(wh: Warehouse, sync_name: str) -> tuple[str, datetime | None] | No
     if not wh.table_exists(SCHEMA, "leases"):
         return None
     row = wh.fetchone(
-        f"select run_id, acquired_at, expires_at, holder from {LEASES} where sync_name = ?", (sync_name,)
+        f"select run_id, acquired_at, expires_at, holder from {LEASES} where sync_name = ?",
+        (sync_name,),
     )
     if row is None:
         return None

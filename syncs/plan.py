@@ -90,12 +90,26 @@ def plan_sql_for(sync: SyncConfig, wh: Warehouse, state_ready: bool, dkey: str) 
 def _summarise(
     sync: SyncConfig, rows: list[tuple]
 ) -> tuple[dict[str, int], dict[str, int], int, int, int]:
+    """Counts, suppressed by reason, audience size, eligible and duplicate keys from the
+    rows of `PlanSql.counts()` (the grand total row: op and reason null)."""
     counts: dict[str, int] = {
         op: 0 for op in (*WORK_OPS, "unchanged", "parked", "in_doubt", "suppressed")
     }
     suppressed: dict[str, int] = {}
-    audience = eligible = dups = 0
+    audience = eligible = work = distinct_work = 0
     for op, reason, n, k in rows:
+        if op is None:
+            distinct_work = k  # the grand total: distinct keys with work, whatever the op
+            continue
+        if reason and op in (*LEAVING_OPS, "parked"):
+            # A held record leaving (or parked leaving) whose member is still listed, held
+            # back for `reason` (see syncs.plan_sql): a suppressed member as well.
+            suppressed[reason] = suppressed.get(reason, 0) + n
+            counts["suppressed"] += n
+            counts[op] += n
+            audience += n
+            work += n if op in WORK_OPS else 0
+            continue
         if op == "suppressed" and reason:
             suppressed[reason] = suppressed.get(reason, 0) + n
         elif op == "suppressed_by_destination":
@@ -106,8 +120,10 @@ def _summarise(
             audience += n
             if reason is None:
                 eligible += n
-        if sync.mode != "send" and op in WORK_OPS and op not in LEAVING_OPS:
-            dups += n - k
+        if op in WORK_OPS:
+            work += n
+    # Send mode sends a key once per occurrence; every other mode plans a key at most once.
+    dups = 0 if sync.mode == "send" else work - distinct_work
     return counts, suppressed, audience, eligible, dups
 
 
@@ -263,7 +279,7 @@ def _plan(
             else f"run {holder[0][:8]}"
         )
     if keyed_sample:
-        keys = tuple(sorted({k for r in rows for k in (r[4] or ())})[:sample_size])
+        keys = tuple(sorted({k for r in rows if r[0] for k in (r[4] or ())})[:sample_size])
         sql = build_plan_sql(sync, wh, ready, pending, only_keys=keys, destination_key=dkey)
     if sample_size:
         sample_sql, sample_params = sql.sample(sample_size)

@@ -6,12 +6,13 @@ anti-joined against the hash last accepted, so only changed rows ever leave
 the warehouse. Written in DuckDB's dialect with identifiers quoted by sqlglot,
 then transpiled by `syncs.warehouse` to the warehouse's dialect.
 
-Columns of the `planned` relation:
-  __key, __profile, __hash, __reason (policy), __op, __attempts, __ids
-  (identifiers JSON: current for adds/updates/sends, as kept in state for
-  removals), __state_hash (what state holds now), __dest_id, __idem and
+Columns of `changes()` (the rows with work; `planned` has the first ones, what the
+counts need, outside send mode):
+  __key, __profile, __hash, __reason (policy), __op, __attempts, __idem and
   __occ (send mode), __in_status (a record_status row exists: the commit
-  only touches record_status when one does), and one `p__<field>` per
+  only touches record_status when one does), __ids (identifiers JSON: current
+  for adds/updates/sends, as kept in state for removals), __state_hash (what
+  state holds now), __dest_id, __state_ids, and one `p__<field>` per
   destination field.
 `__op` is one of add, update, remove, send, delete, erase (work to do), unchanged,
 suppressed, parked (failed max_attempts times with this very payload) and
@@ -22,6 +23,19 @@ in_doubt (send mode: awaiting reconciliation).
 delete them (or, where it cannot delete a person, to remove them), and the
 state row goes once it accepted. `__state_ids` is the identifiers state holds, so
 an update that changed an identifier can take the old one out too.
+
+Cost (10M members, 1% changed; benchmarks/sync_plan.py --sizes): the audience and
+state are each read once, in one full join on the key whose build side holds only the
+key, a 64-bit fingerprint of the hash and two flags; each joined row is one row of
+`planned`, so nothing is materialized per member. A row whose `__op` takes a record out
+(remove, erase) and whose `__reason` is set is a member still in the audience, held back
+for that reason: counted as suppressed as well. `planned` has what counts need; `changes()` completes only the
+rows with work (identifiers JSON, what state holds for them). A consequence of one read:
+an audience key listed twice is judged row by row, so a held key listed once eligible and
+once held back is removed (and listed again next run); when one of those rows has work
+too, the plan counts the key as a duplicate and a run stops (`PlanSql.counts`). Audience
+keys are unique by contract (the dbt primary-key test, the pipeline's
+`no_duplicate_keys` gate).
 """
 
 from __future__ import annotations
@@ -56,60 +70,69 @@ def field_alias(field: str) -> str:
     return q(f"p__{field}")
 
 
+_WORK = ", ".join(lit(o) for o in WORK_OPS)
+
+
 @dataclass(frozen=True)
 class PlanSql:
+    """The plan query in parts: `base` (a `with ...` chain ending in `planned`, one row per
+    record and verdict) and `tail` (what `changes()` adds: the rows with work to do,
+    completed with what only they need, e.g. the identifiers state holds)."""
+
     base: str  # `with ... ` chain ending in relation `planned`
     params: list[str]
+    tail: str = f" select * from planned where __op in ({_WORK})"
 
-    def counts(self) -> tuple[str, list[str]]:
+    def counts(self, sample_keys: int = 0) -> tuple[str, list[str]]:
+        """Rows per (__op, __reason): n, and k, the distinct keys among rows with work; then
+        a last row (op and reason null) with the distinct keys with work across every
+        operation, so a key planned twice in different groups (a duplicated audience key,
+        held, eligible once and suppressed once: an update and a removal) counts as a
+        duplicate too.
+
+        Why two levels: the inner aggregate keeps one row per group, plus one per key with
+        work (about the change, not the audience), and both outer aggregates read that
+        small relation (GROUPING SETS made DuckDB materialize all of `planned` instead).
+
+        `sample_keys` (DuckDB only): each group also returns its `sample_keys` smallest
+        keys with work (`s`), so a dry run's sample plans just those records with
+        `build_plan_sql(only_keys=...)` instead of evaluating the plan a second time
+        (the plan of a record depends on that record alone).
+        """
+        sample = f", min(__wk, {int(sample_keys)}) as s" if sample_keys else ""
         return (
-            # Distinct keys only among rows to send: a duplicate key that matters always
-            # shows up there, and a distinct count over the whole audience costs memory.
             (
-                f"{self.base} select __op, __reason, count(*) as n, "
-                f"count(distinct case when __op in ({', '.join(lit(o) for o in WORK_OPS)}) then __key end) as k "
-                "from planned group by __op, __reason"
+                f"{self.base},\ncounted as (select __op, __reason, "
+                f"case when __op in ({_WORK}) then __key end as __wk, count(*) as n "
+                "from planned group by __op, __reason, case when __op in "
+                f"({_WORK}) then __key end)\n"
+                f"select __op, __reason, cast(sum(n) as bigint) as n, count(__wk) as k{sample} "
+                "from counted group by __op, __reason union all "
+                "select null, null, null, count(distinct __wk)"
+                f"{', null' if sample_keys else ''} from counted"
             ),
             self.params,
         )
 
     def counts_and_sample_keys(self, limit: int) -> tuple[str, list[str]]:
-        """DuckDB only: `counts()` plus, per group, the `limit` smallest keys with work to do.
-
-        Why: a dry run's sample (the first keys in order) otherwise costs a second full
-        evaluation of the plan; with the keys known, `build_plan_sql(only_keys=...)`
-        plans just those records (the plan of a record depends on that record alone).
-        """
-        sql, params = self.counts()
-        ops = ", ".join(lit(o) for o in WORK_OPS)
-        head, tail = sql.split(" from planned group by ", 1)
-        return (
-            (
-                f"{head}, min(case when __op in ({ops}) then __key end, {int(limit)}) as s "
-                f"from planned group by {tail}"
-            ),
-            params,
-        )
+        """DuckDB only: `counts()` plus, per group, the `limit` smallest keys with work to do."""
+        return self.counts(sample_keys=limit)
 
     def changes(self) -> tuple[str, list[str]]:
-        ops = ", ".join(lit(o) for o in WORK_OPS)
-        return f"{self.base} select * from planned where __op in ({ops})", self.params
+        """The rows with work to do, every column a run needs."""
+        return f"{self.base}{self.tail}", self.params
 
     def sample(self, limit: int) -> tuple[str, list[str]]:
-        ops = ", ".join(lit(o) for o in WORK_OPS)
-        return (
-            f"{self.base} select * from planned where __op in ({ops}) order by __key limit {int(limit)}",
-            self.params,
-        )
+        sql, params = self.changes()
+        return f"{sql} order by __key limit {int(limit)}", params
 
 
 def _empty_state_ctes() -> list[str]:
     """Stand-ins used when ferry_sync does not exist yet (a dry run creates nothing)."""
     return [
         (
-            "st as (select cast(null as varchar) as record_key, cast(null as varchar) as payload_hash, "
-            "cast(null as varchar) as identifiers_json, cast(null as varchar) as destination_id, "
-            "false as __erased where 1 = 0)"
+            "st as (select cast(null as varchar) as record_key, cast(null as varchar) as __fp, "
+            "false as __pending, false as __erased where 1 = 0)"
         ),
         (
             "stt as (select cast(null as varchar) as record_key, cast(null as varchar) as payload_hash, "
@@ -129,49 +152,85 @@ def _keys_filter(column: str, keys: tuple[str, ...] | None) -> str:
     return f" and {column} in ({', '.join(lit(k) for k in keys) or 'null'})"
 
 
-# Rows of one sync at one destination (rows from before destination identity count as
-# today's destination until a run adopts them: see state.adopt_legacy_rows).
-_MINE = "sync_name = ? and (destination_key = ? or destination_key is null)"
+def _mine(sync_name: str, destination_key: str) -> str:
+    """Rows of one sync at one destination (rows from before destination identity count as
+    today's destination until a run adopts them: see state.adopt_legacy_rows).
+
+    Literals, not parameters: the plan reads state in more than one place (the diff, then
+    the rows with work), and each place then stands alone."""
+    return (
+        f"sync_name = {lit(sync_name)} and "
+        f"(destination_key = {lit(destination_key)} or destination_key is null)"
+    )
 
 
-def _state_cte(pending: tuple[str, ...], only: str = "", erased: str | None = None) -> str:
-    """What the sync holds at the destination: sync_state, plus the write-ahead of killed runs.
+# What the diff needs of each held record, and what only the rows with work need (read
+# for those keys alone, after the diff: see `_held`).
+_DIFF_COLUMNS = ("payload_hash", "profile_id")
+_DETAIL_COLUMNS = ("payload_hash", "identifiers_json", "destination_id")
+
+
+def _held(mine: str, pending: tuple[str, ...], only: str, columns: tuple[str, ...]) -> str:
+    """A SELECT of what the sync holds at the destination: `record_key` and `columns` of
+    its sync_state rows (`mine`: see `_mine`), plus the write-ahead of killed runs.
 
     Why `pending`: a run writes the adds it is about to send to its own pending table
     (see syncs.runner.Runner.write_ahead) instead of marking them in sync_state, and drops
     it when every batch it sent is committed. A table left behind by a killed run names
     adds that may have reached the destination; until the next run folds them into
     sync_state, they count as held with the PENDING_ADD marker (re-planned as add, or
-    as remove when the member left).
+    as remove when the member left) and the identifiers the run wrote ahead.
+    """
+    state = f"select {', '.join(('record_key', *columns))} from {st.STATE} where {mine}"
+    if not pending:
+        return state + only
+    marked = (
+        "select record_key, max(identifiers_json) as identifiers_json from ("
+        + " union all ".join(f"select record_key, identifiers_json from {t}" for t in pending)
+        + f") u where true{only} group by record_key"
+    )
+    stand_in = {"payload_hash": lit(PENDING_ADD), "identifiers_json": "m.identifiers_json"}
+    marks = ", ".join(
+        ["m.record_key", *(stand_in.get(c, "cast(null as varchar)") for c in columns)]
+    )
+    return (
+        f"{state}{only} union all select {marks} from ({marked}) m "
+        f"where m.record_key not in (select record_key from {st.STATE} where {mine})"
+    )
+
+
+def fingerprint(wh: Warehouse, hash_sql: str) -> str:
+    """What the diff compares of a payload hash: on DuckDB a 64-bit hash of the md5 text
+    (8 bytes in the join's hash table instead of a 32-character string: at 10M members
+    the difference between fitting the plan's memory cap and spilling); elsewhere the
+    text itself. Only ever compared within one query, so the hash function's value
+    needs no stability across versions; a false "unchanged" needs two different md5s
+    whose 64-bit hashes collide."""
+    return f"hash({hash_sql})" if wh.dialect == "duckdb" else hash_sql
+
+
+def _state_cte(
+    fp: str, mine: str, pending: tuple[str, ...], only: str = "", erased: str | None = None
+) -> str:
+    """`st`: each held record's key, the fingerprint of the hash last accepted (`fp`, an
+    expression of `payload_hash`: see `fingerprint`), `__pending` and `__erased`, nothing more.
+
+    Why so few columns: at 10M members this relation is the build side of the diff's
+    hash join, and its identifiers JSON doubled it (spilled under the plan's memory cap);
+    the rows with work read those columns afterwards, for their keys only.
 
     `erased`: the relation of erased profiles; a held record whose profile (or key,
     for state written before profile ids were kept) is in it gets `__erased`.
     """
-    state = (
-        "select record_key, payload_hash, identifiers_json, destination_id, profile_id "
-        f"from {st.STATE} where {_MINE}" + only
-    )
-    if pending:
-        marked = (
-            "select record_key, max(identifiers_json) as identifiers_json from ("
-            + " union all ".join(f"select record_key, identifiers_json from {t}" for t in pending)
-            + f") u where true{only} group by record_key"
-        )
-        held = (
-            f"st_held as ({state}),\n"
-            f"st_all as (select * from st_held union all select m.record_key, {lit(PENDING_ADD)}, "
-            "m.identifiers_json, cast(null as varchar), cast(null as varchar) from "
-            f"({marked}) m where not exists (select 1 from st_held h where h.record_key = m.record_key))"
-        )
-    else:
-        held = f"st_all as ({state})"
+    held = f"st_all as ({_held(mine, pending, only, _DIFF_COLUMNS)})"
+    keep = f"{fp} as __fp, payload_hash = {lit(PENDING_ADD)} as __pending"
     if erased is None:
-        return held + ",\nst as (select st_all.*, false as __erased from st_all)"
+        return held + f",\nst as (select record_key, {keep}, false as __erased from st_all)"
     return (
         held
         + f",\nerased as (select distinct cast(profile_id as varchar) as profile_id from {erased})"
-        + ",\nst as (select s.*, er.profile_id is not null as __erased from st_all s "
-        "left join erased er on er.profile_id = coalesce(s.profile_id, s.record_key))"
+        + f",\nst as (select s.record_key, {keep}, er.profile_id is not null as __erased "
+        "from st_all s left join erased er on er.profile_id = coalesce(s.profile_id, s.record_key))"
     )
 
 
@@ -239,7 +298,8 @@ def build_plan_sql(
         if sync.mode == "send"
         else "cast(null as varchar)"
     )
-    params: list[str] = []
+    mine = _mine(sync.name, destination_key)
+    send = sync.mode == "send"
 
     ctes = [
         (
@@ -248,8 +308,10 @@ def build_plan_sql(
             f"where true{_keys_filter(f'cast({q(sync.key)} as varchar)', only_keys)})"
         ),
         (
+            # Send mode carries the identifiers JSON from here; the other modes write it in
+            # `changes()`, for the rows with work only (a JSON object per member otherwise).
             f"hashed as (select src.*, md5(concat_ws(chr(31), {canon})) as __hash, "
-            f"{idem} as __idem, {ids_json} as __ids from src)"
+            f"{idem} as __idem{f', {ids_json} as __ids' if send else ''} from src)"
         ),
         *policy.ctes,
     ]
@@ -266,25 +328,21 @@ def build_plan_sql(
         reason = f"case when er.profile_id is not null then 'suppressed_erasure' else {reason} end"
         joins = f"{joins} left join erased_ids er on er.profile_id = h.__profile"
     ctes.append(f"judged as (select h.*, {reason} as __reason from hashed h {joins})")
+    only = _keys_filter("record_key", only_keys)
     if state_ready:
         erased = (
             erased_relation(wh, sync.marts_schema) if sync.mode not in ("send", "delete") else None
         )
         ctes += [
-            _state_cte(pending, _keys_filter("record_key", only_keys), erased),
-            (
-                f"stt as (select record_key, payload_hash, attempts, parked from {st.STATUS} where {_MINE}"
-                f"{_keys_filter('record_key', only_keys)})"
-            ),
-            f"led as (select idempotency_key, status, attempts from {st.LEDGER} where {_MINE})",
+            _state_cte(fingerprint(wh, "payload_hash"), mine, pending, only, erased),
+            f"stt as (select record_key, payload_hash, attempts, parked from {st.STATUS} where {mine}{only})",
+            f"led as (select idempotency_key, status, attempts from {st.LEDGER} where {mine})",
         ]
-        params += [sync.name, destination_key] * 3
     else:
         ctes += _empty_state_ctes()
 
     field_cols = ", ".join(f"j.{field_alias(f)}" for f in fields)
-    null_fields = ", ".join(f"null as {field_alias(f)}" for f in fields)
-    if sync.mode == "send":
+    if send:
         ctes.append(
             "planned as (select j.__key, j.__profile, j.__hash, j.__reason, j.__occ, j.__idem, j.__variant, "
             "case when j.__reason is not null then 'suppressed' "
@@ -298,7 +356,7 @@ def build_plan_sql(
             f"false as __in_status, {field_cols} "
             "from judged j left join led l on l.idempotency_key = j.__idem)"
         )
-        return PlanSql("with " + ",\n".join(ctes), params)
+        return PlanSql("with " + ",\n".join(ctes), [])
 
     if sync.mode == "delete":
         when_known = "'unchanged'"  # an accepted erasure is final
@@ -307,44 +365,91 @@ def build_plan_sql(
         when_known = "'unchanged'"  # insert never updates what it added
         present_op = "'add'"
     else:
-        when_known = "case when s.payload_hash = j.__hash then 'unchanged' else 'update' end"
+        when_known = "case when j.__state_fp = j.__fp then 'unchanged' else 'update' end"
         present_op = "'add'"
-    def leaving(op: str, where: str) -> str:
-        """A branch for held records that leave the destination (no audience row needed)."""
-        return (
-            " union all select s.record_key as __key, cast(null as varchar) as __profile, "
-            f"{lit(REMOVE_MARK)} as __hash, cast(null as varchar) as __reason, '' as __occ, "
-            f"cast(null as varchar) as __idem, {lit(op)} as __op0, s.identifiers_json as __ids, "
-            "s.payload_hash as __state_hash, s.destination_id as __dest_id, "
-            f"s.identifiers_json as __state_ids, {null_fields} from st s {where}"
-        )
-
-    classified = (
-        "classified as (select j.__key, j.__profile, j.__hash, "
-        "coalesce(j.__reason, case when s.__erased then 'suppressed_erasure' end) as __reason, "
-        "j.__occ, j.__idem, "
-        "case when j.__reason is not null or s.__erased then 'suppressed' "
-        f"when s.record_key is null or s.payload_hash = {lit(PENDING_ADD)} then {present_op} "
-        f"else {when_known} end as __op0, j.__ids, s.payload_hash as __state_hash, s.destination_id as __dest_id, "
-        f"s.identifiers_json as __state_ids, {field_cols} from judged j left join st s on s.record_key = j.__key"
-    )
+    # Held records that leave the destination: an erased person (every mode but delete,
+    # whatever the audience says), and in mirror mode what is no longer eligible.
+    leave_when = []
     if sync.mode != "delete":
-        # An erased person this sync holds is deleted at the destination whatever the mode.
-        classified += leaving("erase", "where s.__erased")
+        leave_when.append("j.__erased")
     if sync.mode == "mirror":
-        # Remove only what this sync added (what is in its state) and is no longer eligible.
-        classified += leaving(
-            "remove",
-            # An equality anti-join (NOT EXISTS decorrelates to a null-safe one, slower).
-            "left join (select __key from judged where __reason is null) e on e.__key = s.record_key "
-            "where e.__key is null and not s.__erased",
-        )
-    ctes.append(classified + ")")
+        leave_when.append("(not j.__erased and (j.__present is null or j.__reason is not null))")
     ctes.append(
-        "planned as (select c.*, case when c.__op0 in ('add', 'update', 'remove', 'delete', 'erase') "
-        "and t.parked and t.payload_hash = c.__hash then 'parked' else c.__op0 end as __op, "
+        # One join of the audience with state, both read once: a member and what is held for
+        # them meet in one row (a held record alone: its audience side is null).
+        "joined as (select j.*, s.record_key as __held, "
+        "s.__fp as __state_fp, s.__pending, coalesce(s.__erased, false) as __erased "
+        f"from (select judged.*, {fingerprint(wh, '__hash')} as __fp, true as __present from judged) j "
+        f"{'full' if leave_when else 'left'} join st s on s.record_key = j.__key)"
+    )
+    present = (
+        "case when j.__reason is not null or j.__erased then 'suppressed' "
+        f"when j.__held is null or j.__pending then {present_op} "
+        f"else {when_known} end"
+    )
+    audience_side = (
+        "j.__key, j.__profile, j.__hash, "
+        "coalesce(j.__reason, case when j.__erased then 'suppressed_erasure' end) as __reason, "
+        f"j.__occ, j.__idem, {present} as __op0"
+    )
+    if not leave_when:
+        ctes.append(f"classified as (select {audience_side} from joined j)")
+    else:
+        # One row per joined row: a held record that leaves is planned as remove/erase, and
+        # when its member is still in the audience (held back: a policy, erasure) the same
+        # row carries that reason (counted as suppressed too: plan._summarise). Neither a
+        # second read of the join nor a second row: at 10M members DuckDB materialized
+        # the whole join for either (it spilled).
+        leaves = f"j.__held is not null and ({' or '.join(leave_when)})"
+
+        def side(leaving: str, staying: str) -> str:
+            return f"case when {leaves} then {leaving} else {staying} end"
+
+        leaving_op = "case when j.__erased then 'erase' else 'remove' end"
+        ctes.append(
+            "classified as (select "
+            f"{side('j.__held', 'j.__key')} as __key, {side('null', 'j.__profile')} as __profile, "
+            f"{side(lit(REMOVE_MARK), 'j.__hash')} as __hash, "
+            "case when j.__present then coalesce(j.__reason, case when j.__erased then "
+            f"{lit('suppressed_erasure')} end) end as __reason, "
+            f"{side(lit(''), 'j.__occ')} as __occ, {side('null', 'j.__idem')} as __idem, "
+            f"{side(leaving_op, present)} as __op0 "
+            f"from joined j where j.__present or ({leaves}))"
+        )
+    ctes.append(
+        # (Not an IN list: DuckDB turned that one into a join over every member.)
+        "planned as (select c.*, case when t.parked and t.payload_hash = c.__hash "
+        "and c.__op0 <> 'unchanged' and c.__op0 <> 'suppressed' then 'parked' else c.__op0 end as __op, "
         "case when t.payload_hash = c.__hash then t.attempts else 0 end as __attempts, "
         "t.record_key is not null as __in_status "
         "from classified c left join stt t on t.record_key = c.__key)"
     )
-    return PlanSql("with " + ",\n".join(ctes), params)
+    # The rows with work, completed with what state holds for them (the identifiers a
+    # removal names the person by, the destination's id) and with their payload, read
+    # again from the audience for their keys alone: carried through the diff's joins, the
+    # payload columns made DuckDB spill them at 10M members (15 s of CPU instead of 10).
+    # Joined on, never a semi-join on the changed keys: that reads `changed` twice, and
+    # DuckDB materializes it; each join builds on the rows with work, the smaller side.
+    # A key the audience lists twice: the row whose payload hashes to the planned hash.
+    detail = (
+        _held(mine, pending, "", _DETAIL_COLUMNS)
+        if state_ready
+        else "select "
+        + ", ".join(f"cast(null as varchar) as {c}" for c in ("record_key", *_DETAIL_COLUMNS))
+        + " where 1 = 0"
+    )
+    leaving = ", ".join(lit(o) for o in LEAVING_OPS)
+    payload_of = ", ".join(f"f.{field_alias(f)}" for f in fields)
+    f_canon = ", ".join(f"coalesce(cast(f.{field_alias(f)} as varchar), '\\N')" for f in fields)
+    tail = (
+        f",\nchanged as (select * from planned where __op in ({_WORK})),\n"
+        f"fields as (select cast({q(sync.key)} as varchar) as __fkey, {select_fields} from {relation} "
+        f"where true{_keys_filter(f'cast({q(sync.key)} as varchar)', only_keys)})\n"
+        f"select distinct c.*, {payload_of}, "
+        f"case when c.__op in ({leaving}) then h.identifiers_json else {ids_json} end as __ids, "
+        "h.payload_hash as __state_hash, h.destination_id as __dest_id, h.identifiers_json as __state_ids "
+        f"from changed c left join fields f on f.__fkey = c.__key and c.__op not in ({leaving}) "
+        f"left join ({detail}) h on h.record_key = c.__key "
+        f"where f.__fkey is null or md5(concat_ws(chr(31), {f_canon})) = c.__hash"
+    )
+    return PlanSql("with " + ",\n".join(ctes), [], tail)

@@ -132,7 +132,9 @@ def build_destination(
     except MissingCredentials as exc:
         # Name the variables destinations.yml reads, which may differ from the connector's defaults.
         variables = {o: spec.referenced_variable(o) or v for o, v in exc.options.items()}
-        label = f"{sync.destination_name!r} (type {spec.type})" if sync else f"of type {spec.type!r}"
+        label = (
+            f"{sync.destination_name!r} (type {spec.type})" if sync else f"of type {spec.type!r}"
+        )
         raise MissingCredentials(label, variables) from None
     if not isinstance(destination, Destination):
         raise DestinationUnavailable(f"{cls.__name__}.from_options did not return a Destination")

@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from connectors.base import (
@@ -37,7 +38,7 @@ from syncs import state as st
 from syncs.batching import batches
 from syncs.config import SyncConfig
 from syncs.plan import Plan, plan_sql_for
-from syncs.plan_sql import WORK_OPS, PlanSql, field_alias
+from syncs.plan_sql import PlanSql, field_alias
 from syncs.records import (
     PAYLOAD_JSON,
     ArrowBatch,
@@ -46,7 +47,7 @@ from syncs.records import (
     payload_json_sql,
     plan_records,
 )
-from syncs.runner import COMMIT_BATCHES, Runner
+from syncs.runner import Runner
 from syncs.throttle import share_quota
 from syncs.warehouse import Warehouse
 
@@ -57,14 +58,27 @@ def _plan_table_prefix(sync: SyncConfig) -> str:
     return "plan_" + hashlib.md5(sync.name.encode()).hexdigest()[:10] + "_"
 
 
+# DuckDB: the in-memory database that holds a run's plan table (see _materialize).
+PLAN_DB = "ferry_plan"
+
+
+def _plan_schema(wh: Warehouse) -> tuple[str, str]:
+    """(catalog, schema) of the plan tables: DuckDB's in-memory PLAN_DB, else ferry_sync."""
+    return (PLAN_DB, "main") if wh.dialect == "duckdb" else ("", st.SCHEMA)
+
+
 def _drop_stale_plans(wh: Warehouse, sync: SyncConfig) -> None:
     """Plan tables left by killed runs of this sync (runs of one sync never overlap)."""
     prefix = _plan_table_prefix(sync)
+    catalog, schema = _plan_schema(wh)
+    if catalog:
+        wh.execute(f"attach if not exists ':memory:' as {catalog}")
+    where = "table_schema = ? and table_name like ?" + (" and table_catalog = ?" if catalog else "")
+    params = (schema, prefix + "%", *((catalog,) if catalog else ()))
     for (name,) in wh.fetchall(
-        "select table_name from information_schema.tables where table_schema = ? and table_name like ?",
-        (st.SCHEMA, prefix + "%"),
+        f"select table_name from information_schema.tables where {where}", params
     ):
-        wh.execute(f"drop table if exists {st.SCHEMA}.{name}")
+        wh.execute(f"drop table if exists {catalog + '.' if catalog else ''}{schema}.{name}")
 
 
 def _materialize(
@@ -76,26 +90,25 @@ def _materialize(
     while every batch commits, so the warehouse keeps all intermediate versions
     (memory and time grow with the run). Chunks read by sequence number are short
     queries; the table also makes the write-ahead exactly the set that is sent, and
-    each batch's commit is written from it in SQL. On DuckDB it is a temporary table
-    (the session's memory, no WAL: it is rebuilt by the next run anyway, and writing
-    it to the database file cost more than planning); elsewhere a table in
-    ferry_sync, because the Arrow reader is another connection.
+    each batch's commit is written from it in SQL. On DuckDB it lives in an attached
+    in-memory database (PLAN_DB: memory, no WAL: it is rebuilt by the next run anyway,
+    and writing it to the database file cost more than planning) which, unlike a
+    temporary table, every cursor of the connection sees: chunks are read on cursors
+    of their own while the main connection commits (syncs.sending._send_all).
+    Elsewhere a table in ferry_sync, because the Arrow reader is another connection.
 
     Returns (table, row number column, rows). The row number column is dense: from 1,
-    or on DuckDB the temporary table's rowid (from 0, and stable: nothing is ever
-    deleted from it), whose range filters skip straight to the rows, where a
-    row_number() column costs a window over the whole change and a scan per read.
+    or on DuckDB the table's rowid (from 0, and stable: nothing is ever deleted from
+    it), whose range filters skip straight to the rows, where a row_number() column
+    costs a window over the whole change and a scan per read.
     """
-    ops = ", ".join(f"'{o}'" for o in WORK_OPS)
     local = wh.dialect == "duckdb"
-    name = f"{_plan_table_prefix(sync)}{run_id[:12]}"
-    table = name if local else f"{st.SCHEMA}.{name}"
-    numbered = "" if local else "row_number() over () as __seq, "
-    wh.execute(
-        f"create {'temporary ' if local else ''}table {table} as {plan_sql.base} "
-        f"select {numbered}* from planned where __op in ({ops})",
-        plan_sql.params,
-    )
+    catalog, schema = _plan_schema(wh)
+    table = f"{catalog + '.' if catalog else ''}{schema}.{_plan_table_prefix(sync)}{run_id[:12]}"
+    changes, params = plan_sql.changes()
+    if not local:
+        changes = f"select row_number() over () as __seq, c.* from ({changes}) c"
+    wh.execute(f"create table {table} as {changes}", params)
     [(rows,)] = wh.fetchall(f"select count(*) from {table}")
     return table, ("rowid" if local else "__seq"), int(rows)
 
@@ -105,12 +118,14 @@ def apply_plan(runner: Runner, p: Plan, progress: Progress | None, stream_rows: 
     if not p.work:
         return
     _drop_stale_plans(wh, sync)
-    table, seq, rows = _materialize(
-        wh, sync, plan_sql_for(sync, wh, True, runner.dkey), runner.result.run_id
-    )
-    runner.table, runner.seq = table, seq
+    with wh.plan_settings():  # DuckDB: the plan's memory cap (the same query as the dry run's)
+        table, seq, rows = _materialize(
+            wh, sync, plan_sql_for(sync, wh, True, runner.dkey), runner.result.run_id
+        )
+    runner.table, runner.seq, runner.unsettled = table, seq, rows
     try:
-        _send_all(runner, rows, progress, stream_rows)
+        with wh.sending_settings():  # DuckDB: one thread per query while sending
+            _send_all(runner, rows, progress, stream_rows)
     finally:
         wh.execute(f"drop table if exists {table}")
 
@@ -132,11 +147,7 @@ _STREAM_COLUMNS = (
 def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows: int) -> None:
     sync, wh, destination, table = runner.sync, runner.wh, runner.destination, runner.table
     caps = destination.capabilities
-    if sync.mode in ("upsert", "mirror", "insert"):
-        runner.write_ahead()
     total, done = rows, 0
-    if progress:
-        progress(0, total)
     send = sync.mode == "send"
     stream_columns = _STREAM_COLUMNS + (("__variant",) if send else ())
     seq = runner.seq
@@ -157,9 +168,11 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
     sizes = caps.max_batch_bytes is not None
     chunk_rows = stream_rows
     if columnar:
-        # Whole batches per chunk: a chunk's last batch is not cut short.
+        # Whole batches per chunk (a chunk's last batch is not cut short), at least
+        # READ_BATCHES of them: each read has a fixed cost (bind, plan, Arrow conversion)
+        # that one batch of 10,000 records per read made a fifth of the read's CPU.
         per = max(1, caps.max_batch_records)
-        chunk_rows = -(-stream_rows // per) * per
+        chunk_rows = -(-max(stream_rows, READ_BATCHES * per) // per) * per
 
     def build(chunk: pa.Table) -> list[Item] | list[ArrowBatch]:
         if columnar:
@@ -170,39 +183,57 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
             for item in plan_records(sync, arrow_batch, sizes, runner.erase_as)
         ]
 
-    # The connection, one user at a time: chunks are read on the builder thread and staged
-    # commits written on the committer thread while this one keeps requests in flight.
+    # The main connection, one user at a time: staged commits are written on the committer
+    # thread while this one keeps requests in flight. On DuckDB, chunks are read on cursors
+    # of their own (the plan table is in PLAN_DB, which every cursor sees), so a read never
+    # waits for a commit; elsewhere the read takes its turn on the connection.
     db = threading.Lock()
+    # No ORDER BY: a range of a few row groups comes back in order as a rule, which
+    # `_in_order` checks (sorting only a chunk that is not); the warehouse's sort cost a
+    # fifth of the read.
+    select = f"select {columns} from {table} where {seq} >= ? and {seq} < ?"
+    readers = _ChunkReaders(wh, db)
+    workers = max(1, caps.max_concurrency)
 
-    def read_and_build(start: int) -> list[Item] | list[ArrowBatch]:
-        with db:
-            chunk = wh.fetch_arrow(
-                f"select {columns} from {table} where {seq} >= ? and {seq} < ? order by {seq}",
-                (first + start, first + start + chunk_rows),
-                local=True,
-            )
-        return build(chunk)
+    def read_and_build(span: tuple[int, int]) -> list[Item] | list[ArrowBatch]:
+        start, end = span
+        return build(_in_order(readers.fetch(select, (first + start, first + end))))
+
+    # Chunks read and built ahead of the requests: a full window of requests and two more
+    # chunks (at most 16), on up to two threads (DuckDB and Arrow release the GIL).
+    ahead_chunks = min(16, 2 + -(-workers * max(1, caps.max_batch_records) // chunk_rows))
+    build_threads = 2 if workers > 1 and wh.dialect == "duckdb" else 1
+
+    # Chunks read and built on helper threads, `ahead_chunks` ahead: that work overlaps the
+    # write-ahead (DuckDB), the commits and the destination's requests. Memory: ahead_chunks
+    # + 1 chunks.
+    # The first chunk is one batch (columnar path), so the first request does not wait for
+    # a whole chunk of READ_BATCHES.
+    head = min(chunk_rows, max(1, caps.max_batch_records)) if columnar else chunk_rows
+    starts = itertools.chain(
+        [(0, head)], ((s, s + chunk_rows) for s in range(head, rows, chunk_rows))
+    )
+    ahead: deque[Future] = deque()
+    builder = ThreadPoolExecutor(
+        max_workers=build_threads, thread_name_prefix=f"records-{sync.name}"
+    )
+
+    def read_ahead() -> None:
+        for span in itertools.islice(starts, ahead_chunks - len(ahead)):
+            ahead.append(builder.submit(read_and_build, span))
 
     def built() -> Iterator[Any]:
-        """Chunks read and built on a helper thread, two ahead: that work overlaps the
-        commits and the destination's requests, which release the GIL. Memory: three chunks."""
-        starts = iter(range(0, rows, chunk_rows))
-        ahead: deque[Future] = deque()
-        with ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix=f"records-{sync.name}"
-        ) as builder:
-            try:
-                for start in itertools.islice(starts, 2):
-                    ahead.append(builder.submit(read_and_build, start))
-                while ahead:
-                    chunk_items = ahead.popleft().result()
-                    start = next(starts, None)
-                    if start is not None:
-                        ahead.append(builder.submit(read_and_build, start))
-                    yield from chunk_items
-            finally:
-                for fut in ahead:
-                    fut.cancel()
+        while ahead:
+            chunk_items = ahead.popleft().result()
+            read_ahead()
+            yield from chunk_items
+
+    def stop_builder() -> None:
+        """Before the caller uses the connection again: nothing left reading."""
+        for fut in ahead:
+            fut.cancel()
+        builder.shutdown(wait=True, cancel_futures=True)
+        readers.close()
 
     # Outside send mode, staged commits are written by a committer thread, one flush at a
     # time, while requests keep going out (a flush on this thread left every worker idle
@@ -220,10 +251,12 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
 
     def commit_staged(final: bool = False) -> None:
         """Hand the staged commits to the committer once the last flush is done (its error,
-        e.g. LeaseLost, raised here); `final`: wait for everything to be committed."""
-        if committing and (
-            final or committing[0].done() or runner.staged_batches() >= 2 * COMMIT_BATCHES
-        ):
+        e.g. LeaseLost, raised here); `final`: wait for everything to be committed.
+
+        Requests stop for a flush in progress only once two flushes' worth of rows wait
+        (`Runner.backlogged`): at 150 ms a request, waiting at 2 x 16 batches drained
+        every request in flight for as long as a flush took on a busy machine."""
+        if committing and (final or committing[0].done() or runner.backlogged()):
             committing.pop().result()
         if committer is None or final:
             with db:
@@ -231,7 +264,6 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
         elif not committing:
             committing.append(committer.submit(locked_commit, runner.take_staged()))
 
-    workers = max(1, caps.max_concurrency)
     pool = (
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"sync-{sync.name}")
         if workers > 1
@@ -264,7 +296,14 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
                 runner.settle(batch, outcome, occ)
         else:
             runner.settle(batch, outcome, occ)  # staged: no warehouse work here
-        if runner.commit_due():
+        # Once every batch has left, the committer takes whatever is staged whenever it is
+        # free: the last flush, which the run waits for, then holds only the last answers.
+        if runner.commit_due() or (
+            draining
+            and committer is not None
+            and runner.staged_batches()
+            and (not committing or committing[0].done())
+        ):
             commit_staged()
         if isinstance(outcome, (AuthError, RetryableError)) and stop is None:
             stop = outcome
@@ -283,6 +322,7 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
         if progress:
             progress(done, total)
 
+    draining = False  # every batch has left: only answers are awaited
     failing = [0]  # batches in a row in which nothing was accepted for a transient reason
     # One request per send: each send's intent is committed just before its own request.
     batch_caps = replace(caps, max_batch_records=1) if send and caps.request_per_send else caps
@@ -295,6 +335,16 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
         else batches(source, batch_caps, unique_keys=not send, size_of=_item_size)
     )
     try:
+        # On DuckDB the first chunks are read (on their own cursors) while the write-ahead
+        # commits on the main connection; elsewhere the reads wait for it.
+        if wh.dialect == "duckdb":
+            read_ahead()
+        if sync.mode in ("upsert", "mirror", "insert"):
+            with db:
+                runner.write_ahead()
+        read_ahead()
+        if progress:
+            progress(0, total)
         for batch in stream:
             if stop is not None:
                 break
@@ -323,12 +373,14 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
                 in_flight.append((batch, pool.submit(call, batch), occ))
             while len(in_flight) >= workers:
                 settle_next()
+        draining = True
         while in_flight:
             settle_next()
         commit_staged(final=True)
     finally:
         stream.close()
-        source.close()  # its builder thread stops before the caller uses the connection
+        source.close()
+        stop_builder()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         if committer is not None:
@@ -348,6 +400,47 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
 
 
 FAILING_BATCHES = 5
+
+# Batches of the destination's size read from the plan table at once (columnar path).
+READ_BATCHES = 4
+
+
+def _in_order(chunk: pa.Table) -> pa.Table:
+    """The chunk sorted by __seq (a batch is a run of consecutive plan rows, in order)."""
+    seqs = chunk.column("__seq").to_numpy()
+    if len(seqs) > 1 and bool((np.diff(seqs) <= 0).any()):
+        return chunk.sort_by("__seq")
+    return chunk
+
+
+class _ChunkReaders:
+    """Reads of the plan table for the builder threads: on DuckDB each thread reads on a
+    cursor of its own (a connection to the same database, so no lock is shared with the
+    main connection's commits); elsewhere every read takes `db`, the main connection's lock."""
+
+    def __init__(self, wh: Warehouse, db: threading.Lock) -> None:
+        self.wh, self.db = wh, db
+        self.local = threading.local()
+        self.opened: list[Any] = []
+        self.lock = threading.Lock()
+
+    def fetch(self, sql: str, params: tuple[Any, ...]) -> pa.Table:
+        if self.wh.dialect != "duckdb":
+            with self.db:
+                return self.wh.fetch_arrow(sql, params, local=True)
+        reader = getattr(self.local, "wh", None)
+        if reader is None:
+            cursor = self.wh.conn.cursor()
+            with self.lock:
+                self.opened.append(cursor)
+            reader = self.local.wh = Warehouse(cursor, "duckdb")
+        return reader.fetch_arrow(sql, params, local=True)
+
+    def close(self) -> None:
+        with self.lock:
+            for cursor in self.opened:
+                cursor.close()
+            self.opened.clear()
 
 
 def _all_failed(outcome: Any) -> str | None:

@@ -20,7 +20,10 @@ import sqlglot
 
 SOURCE_DIALECT = "duckdb"
 # DuckDB memory cap while a plan diffs a whole audience (see Warehouse.plan_settings).
-PLAN_MEMORY_LIMIT = "1200MB"
+# At 10M members the plan's hash joins (state, consent) need ~1.4 GB: under 1200MB DuckDB
+# spilled ~1 GB of them (+50% CPU); at 1500MB nothing spills and the process peaks at
+# ~1.7 GB of RSS (benchmarks/sync_plan.py --sizes 10000000).
+PLAN_MEMORY_LIMIT = "1500MB"
 
 
 @lru_cache(maxsize=512)
@@ -141,7 +144,9 @@ class Warehouse:
     # -- statements -------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         cur = self.conn.cursor() if self.dialect != "duckdb" else self.conn
-        cur.execute(transpile(sql, self.dialect), list(params))
+        # No parameters: none passed, so a `%` inside a literal (a destination key with
+        # `%20`) is not read as a placeholder by psycopg's `%s` parser.
+        cur.execute(transpile(sql, self.dialect), list(params) if params else None)
         return cur
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
@@ -208,15 +213,44 @@ class Warehouse:
                 self.conn.execute(f"set checkpoint_threshold = '{previous}'")
 
     @contextmanager
+    def sending_settings(self) -> Iterator[None]:
+        """DuckDB: one thread per query while a run sends, restored afterwards.
+
+        Why: while a run sends, its own threads (the chunk reader, the committer, the
+        request workers) already keep the cores busy, and DuckDB splitting each chunk
+        read and each commit across its threads on top of them cost CPU for no time
+        gained: measured on a 2-core machine, a run of 87,760 records took 1.05 s of
+        CPU with one DuckDB thread against 1.21 s with two (4 runs each, wall no
+        slower). The plan and its materialization, before any request, keep every
+        thread. Only lowered: an owner who set one thread keeps it. Other warehouses:
+        nothing to do.
+        """
+        if self.dialect != "duckdb":
+            yield
+            return
+        self.conn.complete()  # see stage()
+        rows = self.conn.execute("select current_setting('threads')").fetchall()
+        threads = int(rows[0][0]) if rows else 1
+        if threads > 1:
+            self.conn.execute("set threads = 1")
+        try:
+            yield
+        finally:
+            if threads > 1:
+                self.conn.complete()
+                self.conn.execute(f"set threads = {threads}")
+
+    @contextmanager
     def plan_settings(self, memory_limit: str = PLAN_MEMORY_LIMIT) -> Iterator[None]:
         """DuckDB: the plan's full-audience queries under a memory cap and unordered.
 
         Why: the plan diffs every member against state in hash joins and aggregates
         whose results are counts, so row order is never observed
         (`preserve_insertion_order = false` lets DuckDB skip keeping it), and at 10M
-        members those hash tables took 3.8 GB of RSS; under `memory_limit` DuckDB spills
-        them to its temp directory instead (measured: 1.7 GB peak RSS, at some CPU
-        cost; see benchmarks/sync_plan.py --sizes). Only lowered, never raised: an owner
+        members they take DuckDB well over 2 GB of RSS when it may; under `memory_limit`
+        it keeps to the cap (spilling what does not fit to its temp directory, at a CPU
+        cost: see PLAN_MEMORY_LIMIT). Also used by a run's materialization of the plan
+        (syncs.sending), the same query. Only lowered, never raised: an owner
         who set a smaller limit keeps it. Both settings are restored afterwards.
         Other warehouses: nothing to do.
         """

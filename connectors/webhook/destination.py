@@ -53,10 +53,12 @@ from connectors.base import (
     target_host,
 )
 from connectors.http import HttpClient
-from connectors.json_columns import join_array, json_default, json_text
+from connectors.json_columns import concat_text, json_default, json_text
 from connectors.webhook.signing import BATCH_ID_HEADER, SIGNATURE_HEADER, sign
 
 log = logging.getLogger(__name__)
+
+_OPERATION_VALUES = tuple(o.value for o in Operation)
 
 
 class WebhookOptions(BaseModel):
@@ -193,22 +195,22 @@ class WebhookDestination:
         import pyarrow.compute as pc
 
         ops = batch.operations
-        payloads = pc.if_else(pc.equal(ops, Operation.DELETE.value), "{}", batch.payloads)
+        deletes = pc.equal(ops, Operation.DELETE.value)
+        payloads = pc.if_else(deletes, "{}", batch.payloads) if pc.any(deletes).as_py() else batch.payloads
         idem = batch.idempotency_keys
-        items = pc.binary_join_element_wise(
-            '{"key":',
-            json_text(batch.keys),
-            ',"operation":',
-            json_text(ops),
-            ',"idempotency_key":',
-            pc.fill_null(json_text(idem if idem is not None else pa.nulls(len(batch), pa.string())), "null"),
-            ',"payload":',
-            payloads,
-            "}",
-            "",
-        )
+        # Operation values are plain ASCII words: quoted here, not escaped (checked: anything
+        # else is a fault of this batch). Each item ends with the separator; concat_text
+        # drops the last one.
+        if not pc.all(pc.is_in(ops, value_set=pa.array(_OPERATION_VALUES))).as_py():
+            raise ValueError(f"webhook {self.name}: an operation that is not one of {_OPERATION_VALUES}")
+        if idem is None or idem.null_count == len(idem):
+            parts = [',"operation":"', ops, '","idempotency_key":null,"payload":']
+        else:
+            idem_text = pc.fill_null(json_text(idem), "null")
+            parts = [',"operation":"', ops, '","idempotency_key":', idem_text, ',"payload":']
+        items = pc.binary_join_element_wise('{"key":', json_text(batch.keys), *parts, payloads, "},", "")
         batch_id = f"{self.name}-{uuid.uuid4().hex}"
-        return batch_id, self._envelope_head(batch_id) + join_array(items) + b"]}"
+        return batch_id, concat_text(items, self._envelope_head(batch_id), b"]}", drop_last=1)
 
     def write_json(self, batch: JsonBatch) -> list[RecordResult] | BatchAccepted:
         """`write` for a batch whose payloads are JSON text already (connectors.base.JsonBatch):

@@ -44,6 +44,8 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "birth_digits",
     "birth_date_last_initial",
     "birth_date_first_initial",
+    "birthday_initials",
+    "street_name_postcode",
     "street",
     "street_number",
     "street_name",
@@ -338,6 +340,7 @@ def prepare_features(
         select * from derived
         """
     )
+    birthday_initials = "substr(birth_date, 6, 5) || left(first_name, 1) || left(last_name, 1)"
     providers = ", ".join(f"'{p}'" for p in PERSONAL_EMAIL_PROVIDERS)
     roles = ", ".join(f"'{r}'" for r in ROLE_MAILBOXES)
     con.execute(
@@ -462,6 +465,12 @@ def prepare_features(
                 as birth_date_last_initial,
             {_bounded_key("birth_date || left(first_name, 1)", max_records_per_value)}
                 as birth_date_first_initial,
+            -- the day and month of birth with both initials, for a year mistyped
+            -- on top of the rest
+            {_bounded_key(birthday_initials, max_records_per_value)} as birthday_initials,
+            -- the street without its house number, within its postcode
+            {_bounded_key("street_name || '|' || postcode", max_records_per_value)}
+                as street_name_postcode,
         from final
         """
     )

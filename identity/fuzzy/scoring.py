@@ -203,7 +203,7 @@ def score_pairs(
             con, db_api, linker, features, model, options.min_records_to_reestimate
         )
         if options.reestimate_on_data and count >= options.min_records_to_reestimate:
-            prior = _estimate_u_and_prior(linker, extra_ids, options)
+            prior = _estimate_u_and_prior(linker, extra_ids, options, count)
         predictions = linker.inference.predict(
             threshold_match_probability=options.min_probability, warning_mode="never"
         )
@@ -255,11 +255,11 @@ def _register_term_frequencies(
 
 
 def _estimate_u_and_prior(
-    linker: Any, extra_ids: tuple[str, ...], options: ScoringOptions
+    linker: Any, extra_ids: tuple[str, ...], options: ScoringOptions, records: int
 ) -> float:
-    """Re-estimate u (random pairs) and the prior (deterministic rules) on the
-    scored records; keep the model's prior when no near-certain pair exists.
-    Returns the prior now in use."""
+    """Re-estimate u (random pairs, less the matches among them) and the prior
+    (deterministic rules) on the ``records`` scored records; keep the model's
+    prior when no near-certain pair exists. Returns the prior now in use."""
     from identity.fuzzy import model_spec
 
     settings = linker._settings_obj  # Splink has no public setter for the prior
@@ -274,8 +274,42 @@ def _estimate_u_and_prior(
     if not 0.0 < estimated < 1.0:
         settings._probability_two_random_records_match = trained
         estimated = trained
+    sampled = min(options.u_max_pairs, records * (records - 1) / 2)
+    corrected = remove_matches_from_u(settings.comparisons, estimated, sampled)
+    logger.info("u corrected for the matches among random pairs on %d levels", corrected)
     logger.info("prior %.3g on these records (model: %.3g)", estimated, trained)
     return float(estimated)
+
+
+def remove_matches_from_u(comparisons: Any, prior: float, sampled_pairs: float) -> int:
+    """u of each level without the true matches that random sampling counted.
+
+    Splink takes u (how often two *different* people land on a level) as the
+    share of random pairs on it, assuming nearly all random pairs are different
+    people. Where duplicates are many and strangers rarely agree (an exact full
+    name, a birth date, a street in a small file), the pairs on the level are
+    mostly the duplicates themselves: on the independent person files, 3.3e-5 of
+    random pairs share a full name while 5e-7 are strangers who do, so the name
+    weighed 6 bits less than the evidence it is. A random pair is a match with
+    probability ``prior`` and then lands on the level with probability m, so the
+    share observed is prior * m + (1 - prior) * u, which gives u. The prior from
+    the deterministic rules (their recall assumed) tends to be low, so the
+    correction is, if anything, too small; u never falls below one pair in the
+    sample (what the sample cannot tell from none). Returns how many levels
+    changed.
+    """
+    floor = 1.0 / max(sampled_pairs, 1.0)
+    changed = 0
+    for comparison in comparisons:
+        for level in comparison.comparison_levels:
+            if level.is_null_level or level.m_probability is None or level.u_probability is None:
+                continue
+            observed = float(level.u_probability)
+            u = max((observed - prior * float(level.m_probability)) / (1.0 - prior), floor)
+            if u < observed:
+                level.u_probability = u
+                changed += 1
+    return changed
 
 
 def _column_types(con: Any, table: str) -> dict[str, str]:

@@ -166,3 +166,23 @@ def test_birth_date_and_initial_block_is_bounded() -> None:
     assert f["m1"]["birth_date_first_initial"] == f["m2"]["birth_date_first_initial"] == "1974-11-20n"
     assert all(f[f"p{i}"]["birth_date_last_initial"] is None for i in range(4))
     assert all(f[f"p{i}"]["birth_date_first_initial"] is None for i in range(4))
+
+
+def test_birthday_initials_and_street_name_blocks_are_bounded() -> None:
+    """A mover whose year was mistyped too shares the day, month and initials; one
+    whose house number was mistyped shares the street name within its postcode.
+    Keys shared by more records than a block may hold are blank."""
+    def person(rid: str, **fields) -> dict:
+        return _person(rid, **{"birth_date": None, "street": None, "postcode": None, **fields})
+
+    f = _features([
+        person("y1", first_name="Leonhard", last_name="Malenchini", birth_date="1973-08-19"),
+        person("y2", first_name="Lonhard", last_name="Malcnchini", birth_date="1974-08-19"),
+        person("s1", street="03440 Canale Fiamma", postcode="09160"),
+        person("s2", street="0340 Canale Fiamma", postcode="09160"),
+        *(person(f"n{i}", street=f"{i} Via Roma", postcode="00100") for i in range(4)),
+    ], max_records_per_value=3)
+    assert f["y1"]["birthday_initials"] == f["y2"]["birthday_initials"] == "08-19lm"
+    assert f["s1"]["street_name_postcode"] == f["s2"]["street_name_postcode"] == "canale fiamma|09160"
+    # four neighbours of one street: more than a block may hold
+    assert all(f[f"n{i}"]["street_name_postcode"] is None for i in range(4))

@@ -102,6 +102,41 @@ RECORDS = [
      "1998-02-14", "11 rue Voltaire", "Angers", "49000"),
     ("crm_contacts", "C-17", "Louis", "Marchand", None, None,
      "1998-02-14", "11 rue Voltaire", "Angers", "49000"),
+    # a contact entered without the first name, who has moved since: the last name
+    # and the birth date agree
+    ("crm_contacts", "C-18", None, "Vasseur", None, None,
+     "1958-09-30", "4 rue Colbert", "Reims", "51100"),
+    ("crm_contacts", "C-19", "Gilles", "Vasseur", None, None,
+     "1958-09-30", "88 avenue Foch", "Metz", "57000"),
+    # no first name and no birth date at a household's address: anyone of the family
+    ("crm_contacts", "C-20", None, "Lemaire", None, None,
+     None, "25 rue Pasteur", "Brest", "29200"),
+    ("crm_contacts", "C-21", "Odile", "Lemaire", None, None,
+     "1961-03-08", "25 rue Pasteur", "Brest", "29200"),
+    # a first name written as its initial, the same birth date, moved since
+    ("crm_contacts", "C-22", "C.", "Fontaine", None, None,
+     "1971-05-19", "3 place Bellecour", "Lyon", "69002"),
+    ("crm_contacts", "C-23", "Christine", "Fontaine", None, None,
+     "1971-05-19", "12 rue de Metz", "Toulouse", "31000"),
+    # ... and an initial that is not the other first name's
+    ("crm_contacts", "C-24", "D.", "Fontaine", None, None,
+     "1971-05-19", "3 place Bellecour", "Lyon", "69002"),
+    # a year mistyped with the day: the same month, one year apart
+    ("crm_contacts", "C-25", "Laureano", "Crawford", None, None,
+     "1960-12-28", "31 rue Nationale", "Lille", "59800"),
+    ("crm_contacts", "C-26", "Laureano", "Crawford", None, None,
+     "1959-12-30", "31 rue Nationale", "Lille", "59800"),
+    # ... two years apart is another person (a relative of the same name)
+    ("crm_contacts", "C-27", "Laureano", "Crawford", None, None,
+     "1962-12-30", "31 rue Nationale", "Lille", "59800"),
+    # a first name read badly (rn for m: two edits), the same birth date, moved
+    ("crm_contacts", "C-28", "Rneinrad", "Garza", None, None,
+     "1944-06-19", "14 rue Thiers", "Caen", "14000"),
+    ("crm_contacts", "C-29", "Meinrad", "Garza", None, None,
+     "1944-06-19", "9 quai Vauban", "Vannes", "56000"),
+    # ... a first name three edits away is another name
+    ("crm_contacts", "C-30", "Konrad", "Garza", None, None,
+     "1944-06-19", "9 quai Vauban", "Vannes", "56000"),
 ]
 # fmt: on
 
@@ -123,6 +158,14 @@ CRM_DUPLICATE = ("crm_contacts", "C-10", "crm_contacts", "C-11")
 SECOND_GIVEN_NAME = ("crm_contacts", "C-12", "crm_contacts", "C-13")
 REPLACED_SAME_EMPLOYER = ("crm_contacts", "C-14", "crm_contacts", "C-15")
 TWINS_ALONE = ("crm_contacts", "C-16", "crm_contacts", "C-17")
+FIRST_NAME_MISSING = ("crm_contacts", "C-18", "crm_contacts", "C-19")
+HOUSEHOLD_FIRST_NAME_MISSING = ("crm_contacts", "C-20", "crm_contacts", "C-21")
+INITIAL = ("crm_contacts", "C-22", "crm_contacts", "C-23")
+OTHER_INITIAL = ("crm_contacts", "C-23", "crm_contacts", "C-24")
+YEAR_OFF_SAME_MONTH = ("crm_contacts", "C-25", "crm_contacts", "C-26")
+YEARS_APART = ("crm_contacts", "C-25", "crm_contacts", "C-27")
+TWO_EDITS = ("crm_contacts", "C-28", "crm_contacts", "C-29")
+THREE_EDITS = ("crm_contacts", "C-28", "crm_contacts", "C-30")
 
 
 def _load_records(warehouse) -> None:
@@ -363,3 +406,41 @@ def test_another_first_name_is_decided_from_evidence(first_run: DbtWorkspace) ->
     assert status.get(TWINS_ALONE, "not_scored") != "merged_by_model"
     refused = {tuple(r[:4]): r[4] for r in first_run.query(REFUSED)}
     assert refused.get(TWINS_ALONE, "first_name_differs") == "first_name_differs"
+
+
+@pytest.mark.parametrize(
+    ("pair", "other", "level"),
+    [
+        (FIRST_NAME_MISSING, None, "first name missing, last name agrees"),
+        (INITIAL, OTHER_INITIAL, "last name exact, first name an initial of the other"),
+        (YEAR_OFF_SAME_MONTH, YEARS_APART, "year one apart in the same month"),
+        (TWO_EDITS, THREE_EDITS, "last name exact, first name two edits apart"),
+    ],
+    ids=["first_name_missing", "initial", "year_off_same_month", "two_edits"],
+)
+def test_weak_evidence_merges_where_the_rest_agrees(
+    first_run: DbtWorkspace, pair, other, level
+) -> None:
+    """A missing first name, an initial, a year mistyped with the day, a name read
+    badly: evidence of their own (not neutral, not a veto), so the pair merges on
+    what else agrees; the look-alike counter-case (another initial, years apart,
+    another name) does not."""
+    rows = first_run.query(
+        "select name_level, birth_date_level, link_status from intermediate.int_fuzzy_link_decisions "
+        f"where source_record_id_a = '{pair[1]}' and source_record_id_b = '{pair[3]}'"
+    )
+    assert len(rows) == 1 and level in rows[0][:2], rows
+    assert rows[0][2] == "merged_by_model"
+    if other:
+        assert _status(first_run).get(other, "not_scored") != "merged_by_model"
+        assert other not in _pairs(first_run, EDGES)
+
+
+def test_a_missing_first_name_at_a_households_address_waits_for_a_steward(
+    first_run: DbtWorkspace,
+) -> None:
+    """No first name and no birth date, the last name and address agreeing: one
+    person or anyone of the family. Scored high, held back with its reason."""
+    assert HOUSEHOLD_FIRST_NAME_MISSING not in _pairs(first_run, EDGES)
+    queue = {tuple(r[:4]): r[4] for r in first_run.query(REVIEW_QUEUE)}
+    assert queue[HOUSEHOLD_FIRST_NAME_MISSING] == "first_name_missing"

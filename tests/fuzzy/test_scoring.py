@@ -116,3 +116,33 @@ def test_one_record_or_none_scores_no_pair_with_the_full_schema(records, rows: i
     tiny = score_pairs(records.slice(0, rows), read_nicknames(FUZZY_NICKNAMES_PATH), COMMITTED)
     assert tiny.num_rows == 0
     assert tiny.schema.names == full.schema.names
+
+
+class _Level:
+    def __init__(self, m: float | None, u: float | None, null: bool = False) -> None:
+        self.m_probability, self.u_probability, self.is_null_level = m, u, null
+
+
+class _Comparison:
+    def __init__(self, *levels: _Level) -> None:
+        self.comparison_levels = list(levels)
+
+
+def test_u_leaves_out_the_matches_among_random_pairs() -> None:
+    """Random pairs on a level where strangers rarely agree are mostly duplicates:
+    u is what remains once the matches the prior and m account for are removed,
+    never below one pair of the sample; a level strangers often reach keeps its u."""
+    from identity.fuzzy.scoring import remove_matches_from_u
+
+    full_name = _Level(m=0.5, u=3.4e-5)  # 3.4e-5 observed, 3e-5 of it the matches
+    surname = _Level(m=0.01, u=6e-4)  # namesakes dominate: nearly unchanged
+    all_matches = _Level(m=0.9, u=1e-5)  # the sample holds no stranger at all
+    null = _Level(m=None, u=None, null=True)
+    changed = remove_matches_from_u(
+        [_Comparison(null, full_name, surname), _Comparison(all_matches)], 6e-5, 5e6
+    )
+    assert changed == 3
+    assert full_name.u_probability == pytest.approx(4e-6, rel=1e-3)
+    assert surname.u_probability == pytest.approx(6e-4 - 6e-7, rel=1e-3)
+    assert all_matches.u_probability == pytest.approx(1 / 5e6)
+    assert null.u_probability is None

@@ -175,8 +175,9 @@ def test_plan_sql_transpiles_to_postgres(conn):
     sql, _ = build_plan_sql(sync, Warehouse(conn), state_ready=True, destination_key=DKEY).changes()
     pg = sqlglot.transpile(sql, read="duckdb", write="postgres")[0]
     assert "MD5(CONCAT_WS(CHR(31)" in pg
-    assert "%s" in pg  # parameters in psycopg style
-    assert "BOOL_AND" in pg
+    # Whose state: literals (the plan reads state in two places, each standing alone).
+    assert f"sync_name = '{sync.name}'" in pg and "%s" not in pg
+    assert "customer_consent" in pg
 
 
 def test_plan_streams_only_changed_rows(conn):
@@ -222,3 +223,82 @@ def test_dry_run_sample_plans_only_its_keys_and_matches_the_full_plan(conn):
         (k, "remove" if op == "remove" else None) for k, op in full
     ]
     assert {op for _, op in full} == {"update", "remove"} and len(full) == 8
+
+
+def test_a_held_key_listed_twice_changed_and_held_back_is_a_duplicate(conn):
+    """The diff reads the audience once (one full join with state): a held key listed twice,
+    once changed and once held back, is planned as an update and a removal. The plan counts
+    the key as a duplicate across operations and the run stops before sending."""
+    sync = make_sync("mirror")
+    set_audience(conn, ROWS)
+    dest = LoopbackDestination()
+    engine.run(sync, conn, dest)
+    set_audience(
+        conn,
+        [*ROWS[::2], ("p2", "b@x.com", "Bobby", "treatment"), ("p2", "b@x.com", "Bob", "holdout")],
+    )
+    p = engine.plan(sync, conn, sample_size=0)
+    assert p.counts["remove"] == 1 and p.counts["update"] == 1 and p.suppressed == {"holdout": 1}
+    assert p.duplicate_keys == 1
+    calls = len(dest.calls)
+    r = engine.run(sync, conn, dest)
+    assert r.status == "failed" and "duplicate" in r.error
+    assert len(dest.calls) == calls and dest.members["p2"]["first_name"] == "Bob"
+
+
+def test_each_operation_comes_from_one_read_of_audience_and_state(conn):
+    """Every branch of the diff at once (add, update, unchanged, remove of a leaver, remove of
+    a newly suppressed member, erase of a held erased person, suppressed), with the columns a
+    run needs: what state holds for held rows, the current identifiers for the others."""
+    sync = make_sync("mirror")
+    set_audience(
+        conn, [*ROWS, ("p5", "e@x.com", "Ed", "treatment"), ("p6", "f@x.com", "Fi", "treatment")]
+    )
+    engine.run(sync, conn, LoopbackDestination())
+    set_audience(
+        conn,
+        [
+            ("p1", "a@x.com", "Anna", "treatment"),  # update
+            ROWS[1],  # unchanged
+            ("p3", "c@x.com", "Cy", "holdout"),  # held, now held back: remove (and suppressed)
+            ("p4", "d@x.com", "Di", "treatment"),  # add
+            ("p6", "f@x.com", "Fi", "treatment"),  # held, erased: erase (and suppressed)
+            ("p7", "g@x.com", "Gus", "holdout"),  # never held: suppressed only
+        ],  # p5 left: remove
+    )
+    conn.execute("create table marts.erased_profiles (profile_id varchar, erased_at timestamp)")
+    conn.execute("insert into marts.erased_profiles values ('p6', now())")
+    wh = Warehouse(conn)
+    plan_sql = build_plan_sql(sync, wh, state_ready=True, destination_key=DKEY)
+    sql, params = plan_sql.counts()
+    totals = wh.fetchall(sql, params)
+    assert {r[:2]: r[2:] for r in totals if r[0] is not None} == dict(
+        (r[:2], r[2:])
+        for r in [
+            ("add", None, 1, 1),
+            ("update", None, 1, 1),
+            ("unchanged", None, 1, 0),
+            ("remove", None, 1, 1),  # p5, who left
+            ("remove", "holdout", 1, 1),  # p3, held back: removed and counted as suppressed
+            ("erase", "suppressed_erasure", 1, 1),
+            ("suppressed", "holdout", 1, 0),  # p7
+        ]
+    )
+    assert [r for r in totals if r[0] is None] == [(None, None, None, 5)]
+    p = engine.plan(sync, conn, sample_size=0)
+    assert p.suppressed == {"holdout": 2, "suppressed_erasure": 1}
+    assert (p.audience_size, p.eligible, p.counts["suppressed"]) == (6, 3, 3)
+    sql, params = plan_sql.changes()
+    rows = {r["__key"]: r for r in wh.fetch_arrow(sql, params).to_pylist()}
+    assert {k: r["__op"] for k, r in rows.items()} == {
+        "p1": "update",
+        "p3": "remove",
+        "p4": "add",
+        "p5": "remove",
+        "p6": "erase",
+    }
+    assert rows["p5"]["__ids"] == rows["p5"]["__state_ids"] == '{"email":"e@x.com"}'
+    assert rows["p6"]["__ids"] == '{"email":"f@x.com"}' and rows["p6"]["__state_hash"]
+    assert rows["p1"]["__ids"] == '{"email":"a@x.com"}' and rows["p1"]["__state_hash"]
+    assert rows["p4"]["__state_hash"] is None and rows["p4"]["__state_ids"] is None
+    assert rows["p4"]["__ids"] == '{"email":"d@x.com"}'

@@ -126,3 +126,43 @@ def test_plan_of_a_few_keys_judges_them_as_the_full_plan_does(conn):
     assert len({r[2] for r in full}) == 6  # None and the five reasons: each policy exercised
     for keys in [("p1", "p3", "p7"), ("p4", "p5", "p6"), ("p2",)]:
         assert verdicts(keys) == [r for r in full if r[0] in keys]
+
+
+def test_consent_membership_tests_judge_as_the_aggregate_does(conn, monkeypatch):
+    """DuckDB judges consent by two membership tests, other warehouses by a per-profile
+    bool_and joined on (syncs.policies._consent_check): both forms, run on DuckDB, give
+    every member the same verdict, whatever the consent rows say."""
+    from syncs import policies
+    from syncs.plan_sql import build_plan_sql
+    from syncs.warehouse import Warehouse
+
+    sync = _one_member_per_policy(conn)
+    conn.execute(
+        "insert into marts.customer_consent values "
+        "('p6', 'email', false, 't', null), "  # a yes and a no: no
+        "('p1', 'EMAIL', true, 't', null), "  # two yeses, one spelled in capitals: yes
+        "('p2', 'email', null, 't', null), "  # a null among yeses: no (fail closed)
+        "('p7', 'sms', true, 't', null), "  # only another channel's yes: no
+        "(null, 'email', true, 't', null)"  # a row without a profile: nobody's
+    )
+    conn.execute("insert into audiences.aud_test values ('p8', 'h@x.com', 'H', 'treatment', null)")
+    wh = Warehouse(conn)
+
+    def verdicts():
+        sql = build_plan_sql(sync, wh, False, destination_key="loopback:loop")
+        return sorted(wh.fetchall(f"{sql.base} select __key, __reason from planned", sql.params))
+
+    membership = verdicts()
+    monkeypatch.setattr(policies, "MEMBERSHIP_TESTS", ())
+    aggregate = verdicts()
+    assert membership == aggregate
+    assert dict(membership) == {
+        "p1": None,
+        "p2": "holdout",
+        "p3": "no_consent",
+        "p4": "suppressed_unsubscribe",
+        "p5": "suppressed_erasure",
+        "p6": "no_consent",
+        "p7": "no_consent",
+        "p8": "no_consent",
+    }

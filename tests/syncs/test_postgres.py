@@ -119,3 +119,18 @@ def test_send_erasure_on_postgres_scrubs_the_ledger_and_keeps_failed_deletes(pg)
     assert ledger["p1"] == "-|erased" and ledger["p2"].endswith("|erasure: busy")
     [left] = pending_erasures(pg)
     assert left["pending"] == 1 and left["last_error"] == "erasure: busy"
+
+
+def test_a_destination_key_with_percent_and_quote_plans_and_runs_on_postgres(pg):
+    """The plan writes the sync and destination key into its SQL as literals; a webhook
+    path with `%20` or a quote must neither break psycopg's placeholders nor the SQL."""
+
+    class Keyed(LoopbackDestination):
+        destination_identity = "webhook:https://hooks.example.com/a%20b/o'brien"
+
+    load(pg, rows(10))
+    sync, dest = make_sync("mirror"), Keyed()
+    assert engine.plan(sync, pg, destination=dest).counts["add"] == 9
+    r = engine.run(sync, pg, dest)
+    assert r.status == "success" and r.sent == 9 and len(dest.members) == 9
+    assert engine.plan(sync, pg, destination=dest).work == 0  # its state found again

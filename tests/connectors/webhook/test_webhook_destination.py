@@ -202,6 +202,26 @@ def test_json_batches_carry_the_same_envelope_as_records(receiver: WebhookReceiv
     assert by_columns.split(b'"records":')[1] == by_records.split(b'"records":')[1]  # byte for byte
     answer = d.write_json(batch)
     assert isinstance(answer, BatchAccepted) and answer.destination_id.startswith("crm_hook-")
+    # Idempotency keys, a key JSON must escape, and columns that are slices of larger ones
+    # (the engine cuts a chunk into batches by slicing): still byte for byte.
+    sends = [
+        Record('k"1\\é', Operation.SEND, {"email": "a@x.com"}, "idem-1"),
+        Record("k2", Operation.SEND, {"email": "b@x.com"}, None),
+    ]
+    sliced = JsonBatch(
+        pa.array(["skip", *(r.key for r in sends)]).slice(1),
+        pa.array(["upsert", *(r.operation.value for r in sends)]).slice(1),
+        pa.array(["{}", *(dumps(dict(r.payload)) for r in sends)]).slice(1),
+        pa.array([1, *(r.attempt for r in sends)]).slice(1),
+        pa.array(["skip", *(r.idempotency_key for r in sends)]).slice(1),
+    )
+    _, by_records = d.body(sends)
+    _, by_columns = d.json_body(sliced)
+    assert by_columns.split(b'"records":')[1] == by_records.split(b'"records":')[1]
+    json.loads(by_columns)
+    # An operation outside the contract is this batch's fault, raised before any request.
+    with pytest.raises(ValueError, match="operation"):
+        d.json_body(JsonBatch(pa.array(["k"]), pa.array(['up"sert']), pa.array(["{}"]), pa.array([1])))
     [sent] = receiver.state.batches
     assert [r["key"] for r in sent["records"]] == ["p1", "p2", "p3"]
     assert sent["batch_id"] == answer.destination_id
