@@ -2,17 +2,11 @@
     int_identity_nodes: the adjacency list the label rounds join on.
     node_is_record tells round 0 which end is the record. -#}
 with edges as (
-    select
-        record_node,
-        identifier_node
-    from {{ ref('int_identity_edges') }}
+    select * from {{ ref('int_identity_edges') }}
 ),
 
 nodes as (
-    select
-        node_id,
-        node_number
-    from {{ ref('int_identity_nodes') }}
+    select * from {{ ref('int_identity_nodes') }}
 ),
 
 numbered as (
