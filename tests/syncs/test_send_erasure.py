@@ -45,14 +45,15 @@ def _twilio(sb: TwilioSandbox) -> TwilioDestination:
     return TwilioDestination.from_options(_twilio_options(sb), name="twilio_sms")
 
 
-def _sms_sync():
+def _sms_sync(name: str = "aud_sms__twilio_sms", **overrides):
     return make_sync(
         "send",
         channel="sms",
         table="aud_sms",
         identifiers={"phone": "phone"},
-        name="aud_sms__twilio_sms",
+        name=name,
         audience="aud_sms",
+        **overrides,
     )
 
 
@@ -264,15 +265,7 @@ def test_an_erased_person_an_audience_still_lists_is_never_messaged(conn, sandbo
 def test_a_send_sync_keyed_by_phone_still_finds_the_erased_persons_messages(conn, sandbox) -> None:
     """The ledger keeps the person (profile_id) beside the sync's own key."""
     _audience(conn, PEOPLE)
-    sync = make_sync(
-        "send",
-        channel="sms",
-        table="aud_sms",
-        identifiers={"phone": "phone"},
-        name="aud_sms__twilio_by_phone",
-        audience="aud_sms",
-        key="phone",
-    )
+    sync = _sms_sync("aud_sms__twilio_by_phone", key="phone")
     dest = _twilio(sandbox)
     assert engine.run(sync, conn, dest).sent == 3
     sandbox.advance()
