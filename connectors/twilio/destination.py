@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 import re
 import string
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -143,11 +142,11 @@ class TwilioDestination:
         self.http = HttpClient(
             self.base_url, auth=auth, timeout=options.timeout, max_attempts=options.max_attempts
         )
-        self.sleep: Callable[[float], None] = time.sleep
-        self._not_before = 0.0  # monotonic time before which no send leaves (after a 429)
-        # Sends are not idempotent at Twilio: one try, failures classified, never replayed here.
+        # Sends are not idempotent at Twilio: one try, failures classified, never replayed
+        # here. A 429's Retry-After (at most 60 s) holds the next sends: the client's hold,
+        # which the engine shares with every sync to this account and sender.
         self.send_http = HttpClient(
-            self.base_url, auth=auth, timeout=options.timeout, max_attempts=1
+            self.base_url, auth=auth, timeout=options.timeout, max_attempts=1, max_retry_after=60.0
         )
         if not (options.from_number or options.messaging_service_sid) and self.is_sandbox:
             self.options = options.model_copy(update={"from_number": SANDBOX_NUMBER})
@@ -261,9 +260,6 @@ class TwilioDestination:
         deferred = self.in_quiet_hours(phone)
         if deferred:
             return RecordResult(record.key, Outcome.RETRYABLE, deferred)
-        delay = self._not_before - time.monotonic()
-        if delay > 0:
-            self.sleep(delay)
         form = {"To": phone, "Body": body}
         if self.options.messaging_service_sid:
             form["MessagingServiceSid"] = self.options.messaging_service_sid
@@ -276,11 +272,11 @@ class TwilioDestination:
             response = self.send_http.request("POST", self.messages_path, data=form)
         except RetryableError as exc:
             if "HTTP 429" in str(exc):
-                # Twilio refused before queueing: safe to send later. Pace the rest of the
-                # batch by the answer's Retry-After (1 s if absent) instead of hammering.
+                # Twilio refused before queueing: safe to send later. The HTTP layer holds
+                # the next sends for the answer's Retry-After; without one, for 1 s.
                 response = getattr(exc.__context__, "response", None)
-                wait = retry_after_seconds(response) if response is not None else None
-                self._not_before = time.monotonic() + min(wait if wait is not None else 1.0, 60.0)
+                if response is None or retry_after_seconds(response) is None:
+                    self.send_http.hold.extend(1.0)
                 return RecordResult(record.key, Outcome.RETRYABLE, str(exc))
             return RecordResult(record.key, Outcome.IN_DOUBT, str(exc))
         except requests.RequestException as exc:  # e.g. connection dropped mid-body
