@@ -47,9 +47,10 @@ from syncs.records import (
     payload_json_sql,
     plan_records,
 )
-from syncs.runner import Runner
+from syncs.runner import COMMIT_ROWS, Runner
 from syncs.throttle import share_quota
 from syncs.warehouse import Warehouse
+from syncs.write_ahead_windows import WriteAheadWindows
 
 Progress = Callable[[int, int], None]
 
@@ -326,6 +327,27 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
     failing = [0]  # batches in a row in which nothing was accepted for a transient reason
     # One request per send: each send's intent is committed just before its own request.
     batch_caps = replace(caps, max_batch_records=1) if send and caps.request_per_send else caps
+    # The write-ahead, a window at a time (the first before the first request, the next
+    # ones on the committer thread meanwhile): see syncs.write_ahead_windows.
+    ahead_writes = None
+    if sync.mode in ("upsert", "mirror", "insert"):
+        assert committer is not None  # outside send mode commits have their thread
+
+        def submit_write(write: Callable[[], None]) -> Future:
+            def locked_write() -> None:
+                with db:
+                    write()
+
+            return committer.submit(locked_write)
+
+        ahead_writes = WriteAheadWindows(
+            runner.write_ahead,
+            submit_write,
+            first,
+            rows,
+            head=workers * max(1, caps.max_batch_records),
+            cap=COMMIT_ROWS,  # one DuckDB row group, as the commits
+        )
     # The destination's request budget, shared with every other sync to it in this process.
     pace = share_quota(runner.destination, runner.dkey, caps.max_requests_per_second, workers)
     source = built()
@@ -339,9 +361,9 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
         # commits on the main connection; elsewhere the reads wait for it.
         if wh.dialect == "duckdb":
             read_ahead()
-        if sync.mode in ("upsert", "mirror", "insert"):
+        if ahead_writes is not None:
             with db:
-                runner.write_ahead()
+                ahead_writes.start()
         read_ahead()
         if progress:
             progress(0, total)
@@ -357,6 +379,8 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
                 else:
                     with db:
                         runner.check_lease()
+            if ahead_writes is not None:
+                ahead_writes.ensure(_last_row(batch))
             pace.acquire()
             if send:
                 with db:
@@ -400,6 +424,14 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
 
 
 FAILING_BATCHES = 5
+
+
+def _last_row(batch: list[Item] | ArrowBatch) -> int:
+    """The highest plan row number of a batch: rows up to it must be written ahead."""
+    if isinstance(batch, ArrowBatch):
+        return batch.hi
+    return max(item[1] for item in batch)
+
 
 # Batches of the destination's size read from the plan table at once (columnar path).
 READ_BATCHES = 4
