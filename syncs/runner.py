@@ -258,7 +258,7 @@ class Runner:
             st.LEDGER, st.LEDGER_COLUMNS, pa.Table.from_pylist(rows, schema=_LEDGER_SCHEMA)
         )
 
-    def write_ahead(self, lo: int, end: int) -> None:
+    def write_ahead(self, lo: int, end: int, on: Warehouse | None = None) -> None:
         """Before any add/removal of plan rows [lo, end) leaves: record them, in SQL, one commit.
 
         Why: a kill after the destination applied a batch but before its commit
@@ -275,11 +275,15 @@ class Runner:
         will send.
 
         Why windows (`syncs.write_ahead_windows`): the first requests leave once the
-        first window is written, while later windows are written on the committer
-        thread; a request leaves only after the window holding its rows committed, so a
-        kill at any point leaves every add that may have reached the destination in
-        a pending table (the rows of windows not written yet never left).
+        first window is written, while later windows are written on another thread
+        (`on`: DuckDB, a cursor of its own, so a window never waits for a commit of
+        state and results; it reads the lease, where the first window and the commits
+        renew it, which would conflict); a request leaves only after the window holding
+        its rows committed, so a kill at any point leaves every add that may have
+        reached the destination in a pending table (the rows of windows not written yet
+        never left).
         """
+        wh = on or self.wh
         first = not self.pending
         # A table per window: each is written whole by DuckDB at commit (a window of a
         # row group as one compressed row group), where appends to one table went to the WAL.
@@ -287,16 +291,19 @@ class Runner:
             f"{st.SCHEMA}.{pending_prefix(self.sync, self.dkey)}{self.result.run_id[:12]}"
             f"_{len(self.pending):05d}"
         )
-        with self.wh.transaction():
-            self.fence()
-            self.wh.execute(
+        with wh.transaction():
+            if on is None:
+                self.fence()
+            elif self.lease is not None:
+                replace(self.lease, wh=on).check()
+            wh.execute(
                 f"create table {table} as select __key as record_key, __ids as identifiers_json "
                 f"from {self.table} where {self.seq} >= ? and {self.seq} < ? "
                 "and __op = 'add' and __state_hash is null",
                 [lo, end],
             )
             if first:
-                self.wh.execute(
+                wh.execute(
                     f"update {st.STATE} set payload_hash = ? where sync_name = ? and destination_key = ? "
                     f"and payload_hash <> ? and record_key in (select __key from {self.table} where __op = 'remove')",
                     [PENDING_REMOVE, self.sync.name, self.dkey, PENDING_REMOVE],

@@ -330,15 +330,21 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
     # The write-ahead, a window at a time (the first before the first request, the next
     # ones on the committer thread meanwhile): see syncs.write_ahead_windows.
     ahead_writes = None
+    ahead_pool: ThreadPoolExecutor | None = None
     if sync.mode in ("upsert", "mirror", "insert"):
-        assert committer is not None  # outside send mode commits have their thread
+        ahead_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ahead-{sync.name}")
+        ahead_cursor = readers.cursor()  # DuckDB: a connection of its own; else None
 
-        def submit_write(write: Callable[[], None]) -> Future:
-            def locked_write() -> None:
+        def submit_write(lo: int, end: int) -> Future:
+            def write() -> None:
+                if ahead_cursor is not None:  # never waits for a commit on the main connection
+                    runner.write_ahead(lo, end, on=ahead_cursor)
+                    return
                 with db:
-                    write()
+                    runner.write_ahead(lo, end)
 
-            return committer.submit(locked_write)
+            assert ahead_pool is not None
+            return ahead_pool.submit(write)
 
         ahead_writes = WriteAheadWindows(
             runner.write_ahead,
@@ -404,6 +410,8 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
     finally:
         stream.close()
         source.close()
+        if ahead_pool is not None:
+            ahead_pool.shutdown(wait=True, cancel_futures=True)
         stop_builder()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -462,11 +470,18 @@ class _ChunkReaders:
                 return self.wh.fetch_arrow(sql, params, local=True)
         reader = getattr(self.local, "wh", None)
         if reader is None:
-            cursor = self.wh.conn.cursor()
-            with self.lock:
-                self.opened.append(cursor)
-            reader = self.local.wh = Warehouse(cursor, "duckdb")
+            reader = self.local.wh = self.cursor()
         return reader.fetch_arrow(sql, params, local=True)
+
+    def cursor(self) -> Warehouse | None:
+        """DuckDB: a connection of its own to the same database (closed with the readers'),
+        for work that must not queue behind the main connection's commits; else None."""
+        if self.wh.dialect != "duckdb":
+            return None
+        cursor = self.wh.conn.cursor()
+        with self.lock:
+            self.opened.append(cursor)
+        return Warehouse(cursor, "duckdb")
 
     def close(self) -> None:
         with self.lock:

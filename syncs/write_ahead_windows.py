@@ -4,7 +4,8 @@ Why: a run used to write ahead every add of its plan in one commit before its fi
 request (0.5-0.9 s at 877k adds, the plan's materialization before it): at 150 ms a
 request and 8 in flight, that alone was a third of the whole run. Now the first window
 (one round of requests: `max_concurrency` batches) is written before the first request,
-and each later window is written on the committer thread while the requests of the one
+and each later window is written on a thread of its own (DuckDB: on a cursor of its own,
+so it never queues behind a commit of state and results) while the requests of the one
 before it are in flight.
 
 The guarantee is unchanged: a request leaves only once the window holding its rows is
@@ -29,15 +30,15 @@ class WriteAheadWindows:
     def __init__(
         self,
         write: Callable[[int, int], None],
-        submit: Callable[[Callable[[], None]], Future],
+        submit: Callable[[int, int], Future],
         first: int,
         rows: int,
         head: int,
         cap: int,
     ) -> None:
-        """`write(lo, end)` commits a window (on whatever thread calls it); `submit(fn)`
-        runs `fn` on the thread that commits, after what was submitted before. Rows are
-        numbered from `first`; `head` rows are the first window."""
+        """`write(lo, end)` commits the first window on the caller's thread; `submit(lo, end)`
+        has a later one committed on another thread (a Future). Rows are numbered from
+        `first`; `head` rows are the first window."""
         self._write, self._submit = write, submit
         self._first, self._end = first, first + rows
         self._next = first  # where the next window to write starts
@@ -80,4 +81,4 @@ class WriteAheadWindows:
         if self._next >= self._end:
             return
         lo, end = self._window()
-        self._ahead = (end, self._submit(lambda: self._write(lo, end)))
+        self._ahead = (end, self._submit(lo, end))

@@ -184,7 +184,8 @@ def test_a_run_within_its_lease_reads_the_lease_only_in_its_commits(conn, monkey
     (the fence). A row changed behind the engine's back is still caught by the next one."""
     set_audience(conn, rows(40))
     sync = make_sync("mirror")
-    caps = replace(LoopbackDestination().capabilities, max_batch_records=10)
+    # Four requests in flight: the first write-ahead window (which renews) holds all 40 rows.
+    caps = replace(LoopbackDestination().capabilities, max_batch_records=10, max_concurrency=4)
     reads = {"check": 0, "renew": 0}
     check, renew = lease.Lease.check, lease.Lease.renew
 
