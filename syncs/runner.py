@@ -230,8 +230,9 @@ class Runner:
         On DuckDB the read goes through a connection of its own (a cursor), so it is not
         held up by a flush that another thread is committing on the main connection
         (see syncs.sending); elsewhere the caller serialises it with the commits."""
-        if self.lease is None or not self.lease.may_be_lost():
+        if not self.lease_may_be_lost():
             return
+        assert self.lease is not None
         if self.wh.dialect == "duckdb":
             if self._lease_reader is None:
                 self._lease_reader = replace(
@@ -240,6 +241,10 @@ class Runner:
             self._lease_reader.check()
         else:
             self.lease.check()
+
+    def lease_may_be_lost(self) -> bool:
+        """Could another run hold this run's lease by now (`lease.Lease.may_be_lost`)?"""
+        return self.lease is not None and self.lease.may_be_lost()
 
     def fence(self) -> None:
         """Inside a transaction that lets records leave: renew the lease or stop (LeaseLost)."""

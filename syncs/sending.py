@@ -328,7 +328,8 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
     # One request per send: each send's intent is committed just before its own request.
     batch_caps = replace(caps, max_batch_records=1) if send and caps.request_per_send else caps
     # The write-ahead, a window at a time (the first before the first request, the next
-    # ones on the committer thread meanwhile): see syncs.write_ahead_windows.
+    # ones on a thread of their own meanwhile; on DuckDB on a cursor of their own, so never
+    # behind a commit): see syncs.write_ahead_windows.
     ahead_writes = None
     ahead_pool: ThreadPoolExecutor | None = None
     if sync.mode in ("upsert", "mirror", "insert"):
@@ -377,9 +378,10 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
             if stop is not None:
                 break
             occ = None
-            if not send:
-                # Commits are staged (Runner.flush): fence each request. DuckDB reads the
-                # lease on a connection of its own; elsewhere it waits for a flush in progress.
+            if not send and runner.lease_may_be_lost():
+                # Commits are staged (Runner.flush): fence each request once the lease's known
+                # expiry approaches. DuckDB reads the lease on a connection of its own;
+                # elsewhere it waits for a flush in progress.
                 if wh.dialect == "duckdb":
                     runner.check_lease()
                 else:
