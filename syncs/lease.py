@@ -4,8 +4,8 @@ Why a row in the warehouse and not a lock in the orchestrator: two schedulers, a
 person at the CLI and a Dagster sensor can all start the same sync, and the only
 thing they share is the warehouse that holds the sync's state. The lease is taken
 in its own transaction before anything is planned, and renewed inside every
-transaction that lets records leave (the write-ahead, each send's intent, each
-batch's commit): a run that lost its lease (it stalled past the expiry and another
+transaction that lets records leave (the write-ahead's first window, each send's
+intent, each batch's commit; the later write-ahead windows read it): a run that lost its lease (it stalled past the expiry and another
 run took over) fails that transaction and stops before sending anything more.
 
 A lease is free when it is released, expired, or held by a process on this host
