@@ -185,3 +185,20 @@ def test_the_gated_edit_distance_keeps_every_pair_within_one_edit() -> None:
         ).fetchone()
     assert differ[1] > len(values)  # pairs one edit apart were compared, not only equal ones
     assert differ[0] == 0
+
+
+def test_the_committed_model_compares_as_the_spec_says() -> None:
+    """The saved model carries each level's SQL: a level rewritten in model_spec (a
+    cheaper form of the same test) must be rewritten in the committed model too,
+    or builds score with the old one."""
+    from identity.fuzzy import model_spec
+
+    def levels(settings: dict) -> list[tuple[str, str, str]]:
+        return [
+            (c["output_column_name"], lvl.get("label_for_charts"), lvl["sql_condition"])
+            for c in settings["comparisons"]
+            for lvl in c["comparison_levels"]
+        ]
+
+    spec = model_spec.settings().get_settings("duckdb").as_dict()
+    assert levels(load_model(FUZZY_MODEL_PATH).settings) == levels(spec)
