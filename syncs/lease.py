@@ -25,6 +25,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from syncs.warehouse import Warehouse
 
@@ -49,15 +50,32 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def _process_scope() -> str:
+    """Which processes a PID names: this boot of this kernel and this PID namespace.
+
+    Why: two containers may share a hostname (host networking) while each has its own
+    PIDs; judged by hostname and PID alone, each would find the other's live process
+    "gone" and take over its lease. Empty where /proc is absent (then a lease is taken
+    over only when it expires)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return ""
+    return f"{boot[:8]}-{namespace}"
+
+
 def this_holder() -> str:
-    """host:pid of this process (what lets a dead holder on this host be recognised)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """host:scope:pid of this process (what lets a dead holder on this host be recognised)."""
+    return f"{socket.gethostname()}:{_process_scope()}:{os.getpid()}"
 
 
 def _holder_is_dead(holder: str) -> bool:
-    """True only when the holder ran on this host and its process is gone."""
-    host, _, pid = holder.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    """True only when the holder ran in this host's boot and PID namespace and its
+    process is gone (a holder written in another form is judged by its expiry)."""
+    host, scope, pid = ([None, None, None] + holder.rsplit(":", 2))[-3:]
+    mine = _process_scope()
+    if host != socket.gethostname() or not mine or scope != mine or not (pid or "").isdigit():
         return False
     if int(pid) == os.getpid():
         return False  # this very process: an earlier run that did not release is still ours to judge by expiry
@@ -68,6 +86,14 @@ def _holder_is_dead(holder: str) -> bool:
     except PermissionError:
         return False
     return False
+
+
+def _clock() -> float:
+    """Seconds on a clock that keeps counting while the machine is suspended (a lease's
+    expiry is wall time, and a suspended run must not trust its lease on waking)."""
+    if hasattr(time, "CLOCK_BOOTTIME"):
+        return time.clock_gettime(time.CLOCK_BOOTTIME)
+    return time.monotonic()
 
 
 # A lease renewed less than this share of its ttl ago cannot have been taken over (see
@@ -84,8 +110,8 @@ class Lease:
     sync_name: str
     run_id: str
     ttl: float = DEFAULT_TTL_SECONDS
-    # time.monotonic() taken just before the lease's expiry was last written (acquire, renew)
-    renewed_at: float = field(default_factory=time.monotonic)
+    # _clock() taken just before the lease's expiry was last written (acquire, renew)
+    renewed_at: float = field(default_factory=_clock)
 
     def may_be_lost(self) -> bool:
         """Could another run hold the lease now? Only once its known expiry approaches.
@@ -93,12 +119,12 @@ class Lease:
         Why a run need not read the lease row before each request: a run takes over
         only an expired lease or one whose holder's process is gone (`acquire`), and
         this process is alive and wrote the expiry itself. Until TRUSTED_SHARE of the
-        ttl has passed since (measured on this process's monotonic clock, from before
-        the write), the lease is this run's, unless another host's clock runs ahead of
+        ttl has passed since (measured on a clock that counts suspended time too, from
+        before the write), the lease is this run's, unless another host's clock runs ahead of
         this one's by more than the rest of the ttl (7.5 minutes by default). Reading
         the row before each request cost 0.7 s of CPU per 878 requests; every commit
         renews it anyway (`renew`, the fence)."""
-        return time.monotonic() - self.renewed_at >= self.ttl * TRUSTED_SHARE
+        return _clock() - self.renewed_at >= self.ttl * TRUSTED_SHARE
 
     def renew(self) -> None:
         """Extend the lease; raise LeaseLost if another run holds it now.
@@ -106,7 +132,7 @@ class Lease:
         Call inside the transaction that lets records leave, so the check and the
         write-ahead commit (or fail) together.
         """
-        renewing = time.monotonic()
+        renewing = _clock()
         now = _now()
         self.wh.execute(
             f"update {LEASES} set heartbeat_at = ?, expires_at = ? where sync_name = ? and run_id = ?",
@@ -157,7 +183,7 @@ def acquire(
     sync still marked running: killed before leases existed) is marked crashed.
     """
     ensure_leases(wh)
-    taking = time.monotonic()
+    taking = _clock()
     now = _now()
     expires = now + timedelta(seconds=ttl)
     holder = this_holder()

@@ -126,7 +126,7 @@ def test_a_killed_holder_is_taken_over_and_its_run_marked_crashed(conn) -> None:
     )
     conn.execute(
         f"insert into {lease.LEASES} values (?, 'deadrun1', ?, now(), now(), now() + interval 1 hour)",
-        [sync.name, f"{lease.socket.gethostname()}:{dead.pid}"],
+        [sync.name, f"{lease.socket.gethostname()}:{lease._process_scope()}:{dead.pid}"],
     )
     r = engine.run(sync, conn, LoopbackDestination())
     assert r.status == "success" and r.sent == 3
@@ -134,6 +134,24 @@ def test_a_killed_holder_is_taken_over_and_its_run_marked_crashed(conn) -> None:
         f"select status, error from {st.RUNS} where run_id = 'deadrun1'"
     ).fetchone()
     assert status == "crashed" and "lease was taken over" in error
+
+
+def test_a_holder_in_another_pid_namespace_of_this_host_is_not_judged_dead(conn) -> None:
+    """Two containers with one hostname: the other's PID is not ours to look up."""
+    set_audience(conn, rows(3))
+    sync = make_sync("mirror")
+    st.ensure_state(Warehouse(conn))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a PID that does not exist in this namespace
+    lease.ensure_leases(Warehouse(conn))
+    other_scope = lease._process_scope() + "0"
+    conn.execute(
+        f"insert into {lease.LEASES} values (?, 'box2run1', ?, now(), now(), now() + interval 1 hour)",
+        [sync.name, f"{lease.socket.gethostname()}:{other_scope}:{gone.pid}"],
+    )
+    assert engine.run(sync, conn, LoopbackDestination()).status == "busy"
+    conn.execute(f"update {lease.LEASES} set holder = ?", [f"{lease.this_holder().rsplit(':', 1)[0]}:{gone.pid}"])
+    assert engine.run(sync, conn, LoopbackDestination()).status == "success"  # same scope: taken over
 
 
 def test_a_live_remote_holder_makes_the_run_busy_until_expiry(conn) -> None:
