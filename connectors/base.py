@@ -297,10 +297,11 @@ class Destination(Protocol):
     # - target_label: str, "sandbox" or the real host, shown in every plan and run.
 
     # Optional, for destinations that stage accepted batches (read with getattr):
-    # - finish() -> None, called once when a run ends, whatever its outcome, before its
-    #   lease is released: publish what the run's accepted batches staged (the file
-    #   export folds its journal into the latest file). An exception fails a run that
-    #   would have succeeded; what was staged stays for the next run's finish().
+    # - finish() -> None, called once when a run ends, whatever its outcome, if the run
+    #   still holds the sync's lease: publish what accepted batches staged (the file
+    #   export folds its journal into the latest file), including what a killed earlier
+    #   run staged. An exception fails a run that would have succeeded; what was staged
+    #   stays for the next run's finish().
 
     # Optional, for destinations that send JSON (read with getattr, see JsonBatch):
     # - write_json(batch: JsonBatch) -> list[RecordResult] | BatchAccepted, the same

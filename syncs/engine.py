@@ -117,13 +117,18 @@ def _finish_run(wh: Warehouse, r: RunResult) -> None:
     )
 
 
-def _finish_at_destination(destination: Destination, result: RunResult) -> None:
-    """Let the destination publish what this run staged (see Destination.finish): a run
-    whose accepted batches were not published did not do its work, so it is not a success."""
+def _finish_at_destination(
+    destination: Destination, result: RunResult, held_lease: lease.Lease
+) -> None:
+    """Let the destination publish what this run staged (see Destination.finish), only
+    while this run still holds the sync's lease (a run that lost it must not publish
+    over the run that took over). A run whose accepted batches were not published did
+    not do its work, so it is not a success."""
     finish = getattr(destination, "finish", None)
     if finish is None:
         return
     try:
+        held_lease.check()
         finish()
     except Exception as exc:  # noqa: BLE001 - recorded as the run's outcome, never raised over it
         log.warning(
@@ -133,7 +138,7 @@ def _finish_at_destination(destination: Destination, result: RunResult) -> None:
             result.status = "failed"
             result.error = (
                 f"the destination could not publish this run ({type(exc).__name__}: {exc}); "
-                "what it accepted is kept and published by the next run"
+                "what it accepted is kept and published by the sync's next run"
             )
 
 
@@ -221,7 +226,12 @@ def run(
         result.status, result.error = "crashed", f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        _finish_at_destination(destination, result)
+        interrupted = None
+        try:
+            _finish_at_destination(destination, result, held_lease)
+        except BaseException as exc:  # a signal mid-publish: record the run, release, re-raise
+            result.status, result.error = "crashed", f"{type(exc).__name__}: {exc}"
+            interrupted = exc
         result.finished_at = st.utc_now()
         result.duration_s = time.perf_counter() - clock
         for step in (lambda: _finish_run(wh, result), held_lease.release):
@@ -231,4 +241,6 @@ def run(
                 log.warning(
                     "sync %s: could not record the end of run %s: %s", sync.name, result.run_id, exc
                 )
+        if interrupted is not None:
+            raise interrupted
     return result

@@ -4,7 +4,7 @@ Layout under ``path`` (one destination instance is built per sync run)::
 
     <name>_latest.<ext>            what the destination "holds": one row per key
     runs/<name>_<run_id>.<ext>     one run's changes: key, operation, fields
-    .pending/<name>/<seq>_<run_id>.arrow   accepted batches not yet folded in
+    .pending/<name>.<ext>/<seq>_<run_id>.arrow   accepted batches not yet folded in
 
 Why a journal: rewriting ``latest`` per batch made a run quadratic (a 300k-member
 export took 23 s, 1M would take minutes). Instead each accepted batch is written
@@ -27,12 +27,15 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import fcntl
 import itertools
 import os
 import secrets
+import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -111,26 +114,50 @@ def _column_order(tables: list[pa.Table], lead: list[str]) -> list[str]:
     return columns
 
 
+def _common_type(fields: list[pa.Field]) -> pa.DataType | None:
+    """The type every batch's values of one column fit, as pa.array over all of them
+    would infer it (ints and floats -> double, list<null> -> list<string>); None
+    when there is none (text and numbers mixed)."""
+    try:
+        return pa.unify_schemas([pa.schema([f.with_name("c")]) for f in fields],
+                                promote_options="permissive").field("c").type  # fmt: skip
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+
+
+def _to_type(column: pa.ChunkedArray, target: pa.DataType | None) -> pa.ChunkedArray | pa.Array:
+    """A column as `target`; as text, value by value (`_text`), when `target` is None."""
+    if target is None:
+        return pa.array([None if v is None else _text(v) for v in column.to_pylist()], pa.string())
+    if column.type == target:
+        return column
+    try:
+        return column.cast(target)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        # e.g. a struct missing a field the others have: Python values fill it with null
+        return pa.array(column.to_pylist(), target)
+
+
 def _align(tables: list[pa.Table], columns: list[str]) -> list[pa.Table]:
     """The tables with the same columns and types, ready to concatenate.
 
-    A column missing from a table is null there; a column typed null in a table (all
-    values None in that batch) takes the others' type; a column typed differently in
-    two tables is written as text, as a column with mixed values in one batch is.
+    A column missing from a table is null there; the batches' types of a column are
+    unified as one batch of all their values would be, and a column whose values
+    have no common type is written as text, as a column with mixed values in one
+    batch is.
     """
-    types: dict[str, pa.DataType] = {}
+    types: dict[str, pa.DataType | None] = {}
     for name in columns:
-        seen = {t.schema.field(name).type for t in tables if name in t.column_names}
-        seen.discard(pa.null())
-        types[name] = seen.pop() if len(seen) == 1 else pa.string()
+        fields = [t.schema.field(name) for t in tables if name in t.column_names]
+        types[name] = _common_type(fields)
     aligned = []
     for table in tables:
         arrays = []
         for name in columns:
             if name not in table.column_names:
-                arrays.append(pa.nulls(table.num_rows, types[name]))
+                arrays.append(pa.nulls(table.num_rows, types[name] or pa.string()))
             else:
-                arrays.append(table.column(name).cast(types[name]))
+                arrays.append(_to_type(table.column(name), types[name]))
         aligned.append(pa.Table.from_arrays(arrays, names=columns))
     return aligned
 
@@ -152,7 +179,10 @@ class FileExport:
         self.stem = f"{options.name}__{options.sync}" if options.sync else options.name
         self.latest_path = self.dir / f"{self.stem}_latest.{self.ext}"
         self.run_path = self.run_file(self.run_id)
-        self.pending_dir = self.dir / ".pending" / self.stem
+        # the journal of this sync's file (the extension too: a sync switched from CSV to
+        # Parquet does not fold one's parts into the other), and its lock
+        self.pending_dir = self.dir / ".pending" / f"{self.stem}.{self.ext}"
+        self.lock_path = self.pending_dir.with_name(f"{self.pending_dir.name}.lock")
         self._seq: itertools.count[int] | None = None
         self._seq_lock = threading.Lock()
         self._own_folded: list[pa.Table] = []  # this run's parts already folded (finish() again)
@@ -197,37 +227,35 @@ class FileExport:
         return pq.read_table(path).to_pylist()
 
     def _read_table(self, path: Path) -> pa.Table:
-        """One of our files as Arrow; CSV columns are text, an empty cell is null."""
+        """One of our files as Arrow; CSV columns are text (an empty cell is "")."""
         if not path.exists():
             return pa.table({KEY: pa.array([], pa.string())})
         if self.ext == "parquet":
             return pq.read_table(path)
         with open(path, newline="", encoding="utf-8") as fh:
             header = next(csv.reader(fh), [])
-        convert = pa_csv.ConvertOptions(
-            column_types={c: pa.string() for c in header},
-            null_values=[""],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,  # "" stays an empty text, not a missing value
+        return pa_csv.read_csv(
+            path,
+            # a quoted value may hold line breaks (an address, a note)
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={c: pa.string() for c in header}, strings_can_be_null=False
+            ),
         )
-        return pa_csv.read_csv(path, convert_options=convert)
 
     def _write_table(self, path: Path, table: pa.Table) -> None:
         def write(tmp: Path) -> None:
             if self.ext == "parquet":
                 pq.write_table(table, tmp)
                 return
-            # DuckDB's CSV writer quotes only where needed (as Python's csv module does)
-            # and writes null as an empty cell, at Arrow speed.
-            import duckdb
-
-            con = duckdb.connect()
-            try:
-                con.register("rows_to_write", table)
-                quoted = str(tmp).replace("'", "''")
-                con.execute(f"copy rows_to_write to '{quoted}' (format csv, header)")
-            finally:
-                con.close()
+            # Python's csv module, as before the journal: the same quoting and line ends
+            # for readers of earlier exports (one pass per run, not per batch).
+            with open(tmp, "w", newline="", encoding="utf-8") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(table.column_names)
+                for batch in table.to_batches(max_chunksize=65_536):
+                    columns = [[_text(v) for v in column.to_pylist()] for column in batch.columns]
+                    writer.writerows(zip(*columns, strict=True))
 
         atomic_write(path, write)
 
@@ -258,6 +286,16 @@ class FileExport:
                 self._seq = itertools.count(last + 1)
             return next(self._seq)
 
+    @contextmanager
+    def _locked(self, mode: int) -> Iterator[None]:
+        """flock on the journal: batches write parts under a shared lock, a fold holds it
+        exclusively, so a fold never interleaves with another process's writes (one run
+        per sync holds the lease, and this holds even if a run outlived its lease)."""
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a") as fh:
+            fcntl.flock(fh, mode)
+            yield
+
     def _parts(self) -> list[Path]:
         if not self.pending_dir.exists():
             return []
@@ -282,7 +320,8 @@ class FileExport:
         table = self._batch_table(changes, [KEY, OPERATION])
         part = self.pending_dir / f"{self._next_seq():012d}_{self.run_id}{PART_SUFFIX}"
         try:
-            atomic_write(part, lambda tmp: feather.write_feather(table, tmp))
+            with self._locked(fcntl.LOCK_SH):
+                atomic_write(part, lambda tmp: feather.write_feather(table, tmp))
         except OSError as exc:
             # Nothing of this batch is on disk: the records stay pending and are written again.
             return results + [RecordResult(r.key, Outcome.RETRYABLE, f"write failed: {exc.strerror or exc}")
@@ -292,31 +331,38 @@ class FileExport:
 
     def finish(self) -> None:
         """Fold every pending part (this run's and any a killed run left) into the run
-        files and ``latest``, then remove the parts. Raises OSError when the disk refuses:
+        files and ``latest``, then drop the parts. Raises OSError when the disk refuses:
         the parts stay, and the next run folds them."""
-        parts = self._parts()
-        if not parts:
-            return
-        tables = [feather.read_table(p) for p in parts]
-        by_run: dict[str, list[pa.Table]] = {}
-        own: list[pa.Table] | None = None
-        for path, table in zip(parts, tables, strict=True):
-            by_run.setdefault(path.name[: -len(PART_SUFFIX)].split("_", 1)[1], []).append(table)
-        for run_id, run_tables in by_run.items():
-            # A run file is rewritten whole from its run's parts, never appended to, so a
-            # fold killed after writing it and before removing the parts writes it again
-            # the same. Only this instance's own run may fold more than once (finish()
-            # called between writes): what it folded before comes first.
-            if run_id == self.run_id:
-                run_tables = own = self._own_folded + run_tables
-            columns = _column_order(run_tables, [KEY, OPERATION])
-            self._write_table(self.run_file(run_id), pa.concat_tables(_align(run_tables, columns)))
-        self._write_table(self.latest_path, self._folded(tables))
-        for path in parts:
-            path.unlink()
-        _fsync_dir(self.pending_dir)
-        if own is not None:
-            self._own_folded = own
+        with self._locked(fcntl.LOCK_EX):
+            for leftover in self.pending_dir.parent.glob(f"{self.pending_dir.name}.folded-*"):
+                shutil.rmtree(leftover)  # a fold killed after its rename: already published
+            parts = self._parts()
+            if not parts:
+                return
+            tables = [feather.read_table(p) for p in parts]
+            by_run: dict[str, list[pa.Table]] = {}
+            own: list[pa.Table] | None = None
+            for path, table in zip(parts, tables, strict=True):
+                by_run.setdefault(path.name[: -len(PART_SUFFIX)].split("_", 1)[1], []).append(table)
+            for run_id, run_tables in by_run.items():
+                # A run file is rewritten whole from its run's parts, never appended to:
+                # a fold killed before the rename below writes it again the same. Only
+                # this instance's own run may fold more than once (finish() called
+                # between writes): what it folded before comes first.
+                if run_id == self.run_id:
+                    run_tables = own = self._own_folded + run_tables
+                columns = _column_order(run_tables, [KEY, OPERATION])
+                self._write_table(self.run_file(run_id), pa.concat_tables(_align(run_tables, columns)))
+            self._write_table(self.latest_path, self._folded(tables))
+            # One rename marks every part folded at once (removing them one by one, a kill
+            # half-way would leave a run's later parts to rewrite its run file without
+            # the earlier ones); then the folded parts are deleted.
+            folded = self.pending_dir.with_name(f"{self.pending_dir.name}.folded-{secrets.token_hex(4)}")
+            os.replace(self.pending_dir, folded)
+            _fsync_dir(folded.parent)
+            shutil.rmtree(folded)
+            if own is not None:
+                self._own_folded = own
 
     def _folded(self, parts: list[pa.Table]) -> pa.Table:
         """``latest`` with the parts applied in journal order: the last change of a key wins."""

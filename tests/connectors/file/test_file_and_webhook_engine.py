@@ -106,3 +106,37 @@ def test_a_file_run_that_cannot_publish_fails_and_the_next_run_publishes_it(tmp_
     latest = pq.read_table(out / "export__aud_vip__file_latest.parquet").to_pylist()
     assert sorted(r["key"] for r in latest) == sorted(f"prof{i}" for i in range(25))
     con.close()
+
+
+def test_a_file_run_that_lost_its_lease_does_not_publish(tmp_path: Path, monkeypatch) -> None:
+    """Another run holds the lease now: what this run wrote waits for a run that holds it."""
+    from syncs import lease
+
+    con = warehouse(tmp_path / "wh.duckdb")
+    out = tmp_path / "out"
+    s = sync("file", {"path": str(out), "format": "csv", "sync": "aud_vip__file"})
+    stolen = {"now": False}
+    real_check, real_write = lease.Lease.check, FileExport.write
+
+    def check(self) -> None:
+        if stolen["now"]:
+            raise lease.LeaseLost(f"sync {self.sync_name}: lost its lease (test)")
+        real_check(self)
+
+    def write_then_lose_the_lease(self, records):
+        results = real_write(self, records)
+        stolen["now"] = True
+        return results
+
+    monkeypatch.setattr(lease.Lease, "check", check)
+    monkeypatch.setattr(FileExport, "write", write_then_lose_the_lease)
+    lost = engine.run(s, con, build_destination(s.destination))
+    assert lost.status == "failed" and "lost its lease" in lost.error
+    assert not (out / "export__aud_vip__file_latest.csv").exists()
+    assert list((out / ".pending").rglob("*.arrow"))  # kept for a run that holds the lease
+    monkeypatch.undo()
+    again = engine.run(s, con, build_destination(s.destination))
+    assert again.status == "success"
+    rows = list(csv.DictReader(open(out / "export__aud_vip__file_latest.csv", newline="")))
+    assert sorted(r["key"] for r in rows) == sorted(f"prof{i}" for i in range(25))
+    con.close()

@@ -109,7 +109,7 @@ def test_a_batch_the_disk_refuses_is_retryable_and_leaves_nothing(tmp_path: Path
     results = d.write([rec(2), rec(0, Operation.REMOVE)])
     assert {r.outcome for r in results} == {Outcome.RETRYABLE}
     assert [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp")] == []
-    assert len(list(d.pending_dir.iterdir())) == 1  # the first batch only
+    assert len(list(d.pending_dir.glob("*.arrow"))) == 1  # the first batch only
     monkeypatch.undo()
     # the retry of the same batch succeeds and the files are whole
     assert {r.outcome for r in d.write([rec(2), rec(0, Operation.REMOVE)])} == {Outcome.ACCEPTED}
@@ -117,7 +117,7 @@ def test_a_batch_the_disk_refuses_is_retryable_and_leaves_nothing(tmp_path: Path
     assert {row["key"] for row in d.read(d.latest_path)} == {"p1", "p2"}
     run = [(r["key"], r["operation"]) for r in d.read(d.run_path)]
     assert run == [("p0", "upsert"), ("p1", "upsert"), ("p2", "upsert"), ("p0", "remove")]  # no duplicates
-    assert list(d.pending_dir.iterdir()) == []
+    assert list(d.pending_dir.glob("*.arrow")) == []
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
@@ -135,7 +135,7 @@ def test_a_fold_the_disk_refuses_keeps_the_previous_latest_and_the_parts(
         d2.finish()
     assert d.latest_path.read_bytes() == before  # the previous file, whole and untouched
     assert [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp")] == []
-    assert len(list(d2.pending_dir.iterdir())) == 1  # the accepted batch is kept
+    assert len(list(d2.pending_dir.glob("*.arrow"))) == 1  # the accepted batch is kept
     monkeypatch.undo()
     # the next run publishes it, with its own batches after it
     d3 = export(tmp_path, fmt, run_id="r3")
@@ -146,23 +146,37 @@ def test_a_fold_the_disk_refuses_keeps_the_previous_latest_and_the_parts(
     assert [(r["key"], r["operation"]) for r in d3.read(d3.run_path)] == [("p1", "remove"), ("p5", "upsert")]
 
 
+@pytest.mark.parametrize("kill_at", ["rename", "delete"])
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_a_killed_run_is_published_by_the_next_and_a_killed_fold_folds_again_the_same(
-    tmp_path: Path, fmt: str, monkeypatch
+    tmp_path: Path, fmt: str, kill_at: str, monkeypatch
 ) -> None:
     """A run killed before finish() leaves its journal; a fold killed after writing the
-    files but before removing the parts is run again by the next run, to the same files."""
+    files (before the rename that marks the parts folded, or while deleting them) is
+    finished by the next run, to the same files: no run file loses a row."""
     killed = export(tmp_path, fmt, run_id="killed")
     killed.write([rec(0), rec(1)])
     killed.write([rec(2), rec(1, points=111)])  # no finish(): the process died here
+    killed.write([rec(4)])
     assert not killed.latest_path.exists()
     fold = export(tmp_path, fmt, run_id="folding")
     fold.write([rec(3)])
+    real_replace, real_unlink = os.replace, Path.unlink
 
-    def killed_at_unlink(self, *a, **kw):
-        raise KeyboardInterrupt("killed after the files were written")
+    def killed_at_rename(src, dst):
+        if Path(src) == fold.pending_dir:
+            raise KeyboardInterrupt("killed after the files were written")
+        real_replace(src, dst)
 
-    monkeypatch.setattr(Path, "unlink", killed_at_unlink)
+    def killed_while_deleting(path, *a, **kw):
+        parts = sorted(Path(path).glob("*.arrow"))
+        real_unlink(parts[0])  # one part gone, then the process dies
+        raise KeyboardInterrupt("killed while deleting the folded parts")
+
+    if kill_at == "rename":
+        monkeypatch.setattr(file_destination.os, "replace", killed_at_rename)
+    else:
+        monkeypatch.setattr(file_destination.shutil, "rmtree", killed_while_deleting)
     with pytest.raises(KeyboardInterrupt):
         fold.finish()
     monkeypatch.undo()
@@ -173,9 +187,12 @@ def test_a_killed_run_is_published_by_the_next_and_a_killed_fold_folds_again_the
     assert nxt.read(nxt.latest_path) == latest_then
     assert {p.name: nxt.read(p) for p in (tmp_path / "runs").iterdir()} == runs_then
     latest = {row["key"]: row for row in latest_then}
-    assert set(latest) == {"p0", "p1", "p2", "p3"} and str(latest["p1"]["points"]) == "111"
-    assert [r["key"] for r in nxt.read(killed.run_path)] == ["p0", "p1", "p2", "p1"]
-    assert list(nxt.pending_dir.iterdir()) == []
+    assert set(latest) == {"p0", "p1", "p2", "p3", "p4"} and str(latest["p1"]["points"]) == "111"
+    assert [r["key"] for r in nxt.read(killed.run_path)] == ["p0", "p1", "p2", "p1", "p4"]
+    assert not list((tmp_path / ".pending").rglob("*.arrow"))
+    nxt.write([rec(9)])  # the journal goes on after a finished fold
+    nxt.finish()
+    assert {row["key"] for row in nxt.read(nxt.latest_path)} == {"p0", "p1", "p2", "p3", "p4", "p9"}
 
 
 def test_replace_is_atomic_for_readers(tmp_path: Path, monkeypatch) -> None:
@@ -220,3 +237,36 @@ def test_options_and_send_rejected(tmp_path: Path) -> None:
     [res] = d.write([Record("p1", Operation.SEND, {"email": "x@example.com"})])
     assert res.outcome is Outcome.REJECTED
     assert {r.outcome for r in d.reconcile([rec(1)])} == {Outcome.RETRYABLE}
+
+
+def test_parquet_batches_of_different_types_fold_as_one_batch_of_all_values_would(tmp_path: Path) -> None:
+    """Empty lists in one batch, ints in one and floats in another, structs with other
+    fields: the fold unifies them (it must never block the journal for good)."""
+    d = export(tmp_path, "parquet")
+    d.write([rec(0, tags=[], amount=1, extra={"a": 1}, code=7), rec(1, tags=[], amount=2, extra={"a": 2})])
+    d.write([rec(2, tags=["vip"], amount=2.5, extra={"a": 3, "b": "x"})])
+    d.write([rec(3, tags=[1, 2], amount=3, extra=None, code="n/a")])  # tags, code: no common type: text
+    d.finish()
+    latest = {row["key"]: row for row in d.read(d.latest_path)}
+    assert latest["p0"]["amount"] == 1.0 and latest["p2"]["amount"] == 2.5 and latest["p3"]["amount"] == 3.0
+    assert [latest[k]["code"] for k in ("p0", "p2", "p3")] == ["7", None, "n/a"]
+    assert latest["p0"]["extra"] == {"a": 1, "b": None} and latest["p2"]["extra"] == {"a": 3, "b": "x"}
+    assert [latest[k]["tags"] for k in ("p0", "p2", "p3")] == ["[]", "['vip']", "[1, 2]"]
+    assert not list(d.pending_dir.glob("*.arrow"))
+
+
+def test_a_large_csv_with_line_breaks_in_values_folds_again(tmp_path: Path) -> None:
+    """Over a megabyte, Arrow reads a CSV in blocks: a quoted line break must not split one."""
+    d = export(tmp_path, "csv")
+    d.write([Record(f"k{i}", Operation.UPSERT, {"address": f"{i} Main Street\nApt {i}", "empty": ""})
+             for i in range(60_000)])  # fmt: skip
+    d.finish()
+    assert d.latest_path.stat().st_size > 2_000_000
+    d2 = export(tmp_path, "csv", run_id="r2")
+    d2.write([Record("k1", Operation.REMOVE, {}), Record("new", Operation.UPSERT, {"address": "a\nb"})])
+    d2.finish()
+    rows = d2.read(d2.latest_path)
+    assert len(rows) == 60_000 and rows[0] == {"key": "k0", "address": "0 Main Street\nApt 0", "empty": ""}
+    assert rows[-1] == {"key": "new", "address": "a\nb", "empty": ""}
+    raw = d2.latest_path.read_bytes()
+    assert raw.startswith(b"key,address,empty\r\nk0,") and b'""' not in raw  # Python csv's format, as before
