@@ -21,6 +21,7 @@ BENCHMARKS = {
     "fuzzy": "benchmarks.fuzzy_matching",
     "identity_vs_splink": "benchmarks.identity_vs_splink",
     "sync_vs_dlt": "benchmarks.sync_vs_dlt",
+    "sync_file_export": "benchmarks.sync_file_export",
     "identity_postgres": "benchmarks.identity_postgres",
     "source_registry": "benchmarks.source_registry",
     "ui_startup": "benchmarks.ui_startup",
