@@ -593,7 +593,7 @@ class Runner:
                 )
             wh.execute(
                 f"insert into {st.STATE} ({', '.join(st.STATE_COLUMNS)}) select ?, p.__key, p.__hash, p.__ids, "
-                f"coalesce({dest}, p.__dest_id), ?, ?, ?, p.__profile from {p} p {join} "
+                f"coalesce({dest}, p.__dest_id), ?, ?, ?, p.__profile, p.__pfp from {p} p {join} "
                 f"where p.{seq} between ? and ? and p.__op not in {_LEAVING_SQL}",
                 [sync.name, *dest_params, now, self.result.run_id, self.dkey, *rng],
             )
@@ -649,7 +649,7 @@ class Runner:
             )
             wh.execute(
                 f"insert into {st.STATE} ({', '.join(st.STATE_COLUMNS)}) select ?, p.__key, p.__hash, p.__ids, "
-                f"coalesce(b.rdest, p.__dest_id), ?, ?, ?, p.__profile {rows} "
+                f"coalesce(b.rdest, p.__dest_id), ?, ?, ?, p.__profile, p.__pfp {rows} "
                 f"where b.status = 'accepted' and p.__op not in {_LEAVING_SQL}",
                 [sync.name, now, self.result.run_id, self.dkey],
             )
@@ -657,7 +657,7 @@ class Runner:
             # known (it re-plans as add, or as remove if the member leaves). See write_ahead.
             wh.execute(
                 f"insert into {st.STATE} ({', '.join(st.STATE_COLUMNS)}) select ?, p.__key, ?, p.__ids, "
-                f"cast(null as varchar), ?, ?, ?, p.__profile {rows} where b.status <> 'accepted' "
+                f"cast(null as varchar), ?, ?, ?, p.__profile, cast(null as bigint) {rows} where b.status <> 'accepted' "
                 "and p.__op = 'add' and p.__state_hash is null",
                 [sync.name, PENDING_ADD, now, self.result.run_id, self.dkey],
             )
