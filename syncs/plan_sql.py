@@ -76,12 +76,14 @@ _WORK = ", ".join(lit(o) for o in WORK_OPS)
 @dataclass(frozen=True)
 class PlanSql:
     """The plan query in parts: `base` (a `with ...` chain ending in `planned`, one row per
-    record and verdict) and `tail` (what `changes()` adds: the rows with work to do,
-    completed with what only they need, e.g. the identifiers state holds)."""
+    record and verdict, whose columns are `columns` besides `__op` and `__reason`) and
+    `detail` (what completes `changed`, the rows of `planned` with work to do, with what
+    only they need, e.g. the identifiers state holds and the payload)."""
 
     base: str  # `with ... ` chain ending in relation `planned`
     params: list[str]
-    tail: str = f" select * from planned where __op in ({_WORK})"
+    columns: tuple[str, ...]  # of `planned`, but __op and __reason
+    detail: str = "\nselect * from changed"  # follows the CTE `changed`
 
     def counts(self, sample_keys: int = 0) -> tuple[str, list[str]]:
         """Rows per (__op, __reason): n, and k, the distinct keys among rows with work; then
@@ -120,7 +122,42 @@ class PlanSql:
 
     def changes(self) -> tuple[str, list[str]]:
         """The rows with work to do, every column a run needs."""
-        return f"{self.base}{self.tail}", self.params
+        changed = f"changed as (select * from planned where __op in ({_WORK}))"
+        return f"{self.base},\n{changed}{self.detail}", self.params
+
+    def grouped(self) -> tuple[str, list[str]]:
+        """`planned` evaluated once for a run, to be materialized (`syncs.plan_table`): one
+        row per (__op, __reason) of the rows without work, its other columns NULL, and one
+        per distinct row with work; `__n` the rows of `planned` each stands for.
+
+        Why: the counts (`counts_from`) and the rows a run sends (`changes_from`) both read
+        this small relation, so a run diffs the audience against state once, where it
+        used to count with one query and materialize the changes with another (the whole
+        diff twice). It groups like `counts()` (a group per key with work), its rows with
+        work distinct as `changes()` keeps them.
+        """
+        work = f"__op in ({_WORK})"
+        cols = ", ".join(f"case when {work} then {c} end as {c}" for c in self.columns)
+        by = ", ".join(str(i) for i in range(1, len(self.columns) + 3))
+        return (
+            f"{self.base}\nselect __op, __reason, {cols}, count(*) as __n from planned group by {by}",
+            self.params,
+        )
+
+    def changes_from(self, grouped: str) -> tuple[str, list[str]]:
+        """`changes()`, its rows with work read from the materialized `grouped()` table."""
+        cols = ", ".join(("__op", "__reason", *self.columns))
+        changed = f"changed as (select {cols} from {grouped} where __op in ({_WORK}))"
+        return f"with {changed}{self.detail}", self.params
+
+    @staticmethod
+    def counts_from(grouped: str) -> str:
+        """`counts()` read from the materialized `grouped()` table: the same rows."""
+        return (
+            "select __op, __reason, cast(sum(__n) as bigint) as n, count(__key) as k "
+            f"from {grouped} group by __op, __reason union all "
+            f"select null, null, null, count(distinct __key) from {grouped}"
+        )
 
     def sample(self, limit: int) -> tuple[str, list[str]]:
         sql, params = self.changes()
@@ -416,7 +453,12 @@ def build_plan_sql(
             f"false as __in_status, {field_cols} "
             "from judged j left join led l on l.idempotency_key = j.__idem)"
         )
-        return PlanSql("with " + ",\n".join(ctes), [])
+        send_columns = (
+            *("__key", "__profile", "__hash", "__occ", "__idem", "__variant", "__attempts"),
+            *("__ids", "__state_hash", "__pfp", "__dest_id", "__state_ids", "__in_status"),
+            *(field_alias(f) for f in fields),
+        )
+        return PlanSql("with " + ",\n".join(ctes), [], send_columns)
 
     if sync.mode == "delete":
         when_known = "'unchanged'"  # an accepted erasure is final
@@ -519,7 +561,7 @@ def build_plan_sql(
     payload_of = ", ".join(f"f.{field_alias(f)}" for f in fields)
     f_canon = ", ".join(f"coalesce(cast(f.{field_alias(f)} as varchar), '\\N')" for f in fields)
     tail = (
-        f",\nchanged as (select * from planned where __op in ({_WORK})),\n"
+        ",\n"
         f"fields as (select cast({q(sync.key)} as varchar) as __fkey, {select_fields} from {relation} "
         f"where true{_keys_filter(f'cast({q(sync.key)} as varchar)', only_keys)})\n"
         f"select distinct c.*, {payload_of}, "
@@ -529,4 +571,5 @@ def build_plan_sql(
         f"left join ({detail}) h on h.record_key = c.__key "
         f"where f.__fkey is null or md5(concat_ws(chr(31), {f_canon})) = c.__hash"
     )
-    return PlanSql("with " + ",\n".join(ctes), [], tail)
+    columns = ("__key", "__profile", "__hash", "__pfp", "__occ", "__idem", "__op0")
+    return PlanSql("with " + ",\n".join(ctes), [], (*columns, "__attempts", "__in_status"), tail)

@@ -176,7 +176,7 @@ class Runner:
         # person's sends whatever the sync's key (an e-mail, an order id).
         self.profiles: dict[str, str | None] = {}
         self.max_attempts = sync.policies.max_attempts
-        self.table = ""  # the materialized plan of this run (see syncs.sending._materialize)
+        self.table = ""  # the materialized plan of this run (see syncs.plan_table.Diff.changes)
         self.seq = "__seq"  # its row number column (DuckDB: the temporary table's rowid)
         self.pending: str | None = None  # this run's write-ahead table
         # Settled batches whose commit waits for the next flush(), in order.
