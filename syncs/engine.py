@@ -185,6 +185,7 @@ def run(
             if p.stop_reason and not confirm:
                 result.status, result.error = "needs_confirmation", p.stop_reason
                 return result
+            diff.refresh_fingerprints()
             if p.work:
                 table = diff.changes()
                 with wh.deferred_checkpoints():

@@ -82,8 +82,11 @@ class PlanSql:
 
     base: str  # `with ... ` chain ending in relation `planned`
     params: list[str]
-    columns: tuple[str, ...]  # of `planned`, but __op and __reason
+    columns: tuple[str, ...]  # of `planned`, but __op, __reason and __stale
     detail: str = "\nselect * from changed"  # follows the CTE `changed`
+    # An UPDATE of sync_state: payload_fp where the md5 vouches for what state holds (see
+    # `payload_fingerprint`); run when the plan counted `__stale` rows. "" where none can be.
+    refresh: str = ""
 
     def counts(self, sample_keys: int = 0) -> tuple[str, list[str]]:
         """Rows per (__op, __reason): n, and k, the distinct keys among rows with work; then
@@ -138,9 +141,11 @@ class PlanSql:
         """
         work = f"__op in ({_WORK})"
         cols = ", ".join(f"case when {work} then {c} end as {c}" for c in self.columns)
-        by = ", ".join(str(i) for i in range(1, len(self.columns) + 3))
+        by = ", ".join(str(i) for i in range(1, len(self.columns) + 4))
         return (
-            f"{self.base}\nselect __op, __reason, {cols}, count(*) as __n from planned group by {by}",
+            f"{self.base}\nselect __op, __reason, {cols}, "
+            f"case when {work} then false else __stale end as __stale, "
+            f"count(*) as __n from planned group by {by}",
             self.params,
         )
 
@@ -149,6 +154,11 @@ class PlanSql:
         cols = ", ".join(("__op", "__reason", *self.columns))
         changed = f"changed as (select {cols} from {grouped} where __op in ({_WORK}))"
         return f"with {changed}{self.detail}", self.params
+
+    @staticmethod
+    def stale_from(grouped: str) -> str:
+        """How many rows of the materialized `grouped()` table call for `refresh`."""
+        return f"select coalesce(sum(__n), 0) from {grouped} where __stale"
 
     @staticmethod
     def counts_from(grouped: str) -> str:
@@ -450,7 +460,7 @@ def build_plan_sql(
             "coalesce(l.attempts, 0) as __attempts, j.__ids, cast(null as varchar) as __state_hash, "
             "cast(null as bigint) as __pfp, "
             "cast(null as varchar) as __dest_id, cast(null as varchar) as __state_ids, "
-            f"false as __in_status, {field_cols} "
+            f"false as __in_status, false as __stale, {field_cols} "
             "from judged j left join led l on l.idempotency_key = j.__idem)"
         )
         send_columns = (
@@ -506,10 +516,17 @@ def build_plan_sql(
         f"when j.__held is null or j.__pending then {present_op} "
         f"else {when_known} end"
     )
+    # A held member the md5 judged because its stored fingerprint did not vouch for it (state
+    # from before payload_fp, or a DuckDB whose hash() differs): a run refreshes payload_fp
+    # of those the md5 found unchanged (`PlanSql.refresh`), so the next plan skips them.
+    stale = (
+        "coalesce(j.__pfp is not null and j.__hash is not null and j.__held is not null "
+        "and not j.__pending, false)"
+    )
     audience_side = (
         "j.__key, j.__profile, j.__hash, j.__pfp, "
         "coalesce(j.__reason, case when j.__erased then 'suppressed_erasure' end) as __reason, "
-        f"j.__occ, j.__idem, {present} as __op0"
+        f"j.__occ, j.__idem, {present} as __op0, {stale} as __stale"
     )
     if not leave_when:
         ctes.append(f"classified as (select {audience_side} from rehashed j)")
@@ -532,7 +549,7 @@ def build_plan_sql(
             "case when j.__present then coalesce(j.__reason, case when j.__erased then "
             f"{lit('suppressed_erasure')} end) end as __reason, "
             f"{side(lit(''), 'j.__occ')} as __occ, {side('null', 'j.__idem')} as __idem, "
-            f"{side(leaving_op, present)} as __op0 "
+            f"{side(leaving_op, present)} as __op0, {side('false', stale)} as __stale "
             f"from rehashed j where j.__present or ({leaves}))"
         )
     ctes.append(
@@ -572,4 +589,21 @@ def build_plan_sql(
         f"where f.__fkey is null or md5(concat_ws(chr(31), {f_canon})) = c.__hash"
     )
     columns = ("__key", "__profile", "__hash", "__pfp", "__occ", "__idem", "__op0")
-    return PlanSql("with " + ",\n".join(ctes), [], (*columns, "__attempts", "__in_status"), tail)
+    refresh = ""
+    if wh.dialect == "duckdb" and state_ready and sync.mode in ("upsert", "mirror"):
+        audience = (
+            f"select cast({q(sync.key)} as varchar) as __key, {select_fields} from {relation}"
+        )
+        refresh = (
+            f"update {st.STATE} set payload_fp = a.__pfp from (select __key, {pfp} as __pfp, "
+            f"md5(concat_ws(chr(31), {canon})) as __hash from ({audience}) s) a "
+            f"where {st.STATE}.record_key = a.__key and {st.STATE}.payload_hash = a.__hash "
+            f"and {mine} and ({st.STATE}.payload_fp is null or {st.STATE}.payload_fp <> a.__pfp)"
+        )
+    return PlanSql(
+        "with " + ",\n".join(ctes),
+        [],
+        (*columns, "__attempts", "__in_status"),
+        tail,
+        refresh,
+    )

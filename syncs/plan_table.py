@@ -84,6 +84,19 @@ class Diff:
     table: str  # the name of the plan table `changes()` creates
     plan: Plan
 
+    def refresh_fingerprints(self) -> int:
+        """Store `payload_fp` for held members the md5 found unchanged but no stored
+        fingerprint vouched for (state written before the column existed, or by a DuckDB
+        whose `hash()` differs: see `plan_sql.payload_fingerprint`), so the next plan skips
+        their md5. One statement, once after an upgrade; returns how many rows the diff
+        found stale. Safe at any time: a row is only touched while its `payload_hash` is
+        the md5 of the very payload the fingerprint is computed from."""
+        [(stale,)] = self.wh.fetchall(PlanSql.stale_from(self.grouped))
+        if stale and self.sql.refresh:
+            with self.wh.plan_settings(), self.wh.transaction():
+                self.wh.execute(self.sql.refresh)
+        return int(stale)
+
     def changes(self) -> PlanTable:
         """Write the rows with work to the plan table (only those, completed).
 
