@@ -523,10 +523,13 @@ def build_plan_sql(
         "coalesce(j.__pfp is not null and j.__hash is not null and j.__held is not null "
         "and not j.__pending, false)"
     )
+    # The payload rides along (it is read for the md5 already): a run's rows with work come
+    # out of its one diff complete, with no second read of the audience for their keys.
+    payload_cols = "".join(f", j.{field_alias(f)}" for f in fields)
     audience_side = (
         "j.__key, j.__profile, j.__hash, j.__pfp, "
         "coalesce(j.__reason, case when j.__erased then 'suppressed_erasure' end) as __reason, "
-        f"j.__occ, j.__idem, {present} as __op0, {stale} as __stale"
+        f"j.__occ, j.__idem, {present} as __op0, {stale} as __stale{payload_cols}"
     )
     if not leave_when:
         ctes.append(f"classified as (select {audience_side} from rehashed j)")
@@ -549,7 +552,11 @@ def build_plan_sql(
             "case when j.__present then coalesce(j.__reason, case when j.__erased then "
             f"{lit('suppressed_erasure')} end) end as __reason, "
             f"{side(lit(''), 'j.__occ')} as __occ, {side('null', 'j.__idem')} as __idem, "
-            f"{side(leaving_op, present)} as __op0, {side('false', stale)} as __stale "
+            f"{side(leaving_op, present)} as __op0, {side('false', stale)} as __stale"
+            + "".join(
+                f", {side('null', f'j.{field_alias(f)}')} as {field_alias(f)}" for f in fields
+            )
+            + " "
             f"from rehashed j where j.__present or ({leaves}))"
         )
     ctes.append(
@@ -561,12 +568,9 @@ def build_plan_sql(
         "from classified c left join stt t on t.record_key = c.__key)"
     )
     # The rows with work, completed with what state holds for them (the identifiers a
-    # removal names the person by, the destination's id) and with their payload, read
-    # again from the audience for their keys alone: carried through the diff's joins, the
-    # payload columns made DuckDB spill them at 10M members (15 s of CPU instead of 10).
+    # removal names the person by, the destination's id), read for their keys alone.
     # Joined on, never a semi-join on the changed keys: that reads `changed` twice, and
-    # DuckDB materializes it; each join builds on the rows with work, the smaller side.
-    # A key the audience lists twice: the row whose payload hashes to the planned hash.
+    # DuckDB materializes it; the join builds on the rows with work, the smaller side.
     detail = (
         _held(mine, pending, "", _DETAIL_COLUMNS)
         if state_ready
@@ -575,20 +579,16 @@ def build_plan_sql(
         + " where 1 = 0"
     )
     leaving = ", ".join(lit(o) for o in LEAVING_OPS)
-    payload_of = ", ".join(f"f.{field_alias(f)}" for f in fields)
-    f_canon = ", ".join(f"coalesce(cast(f.{field_alias(f)} as varchar), '\\N')" for f in fields)
     tail = (
-        ",\n"
-        f"fields as (select cast({q(sync.key)} as varchar) as __fkey, {select_fields} from {relation} "
-        f"where true{_keys_filter(f'cast({q(sync.key)} as varchar)', only_keys)})\n"
-        f"select distinct c.*, {payload_of}, "
+        "\nselect c.*, "
         f"case when c.__op in ({leaving}) then h.identifiers_json else {ids_json} end as __ids, "
         "h.payload_hash as __state_hash, h.destination_id as __dest_id, h.identifiers_json as __state_ids "
-        f"from changed c left join fields f on f.__fkey = c.__key and c.__op not in ({leaving}) "
-        f"left join ({detail}) h on h.record_key = c.__key "
-        f"where f.__fkey is null or md5(concat_ws(chr(31), {f_canon})) = c.__hash"
+        f"from changed c left join ({detail}) h on h.record_key = c.__key"
     )
-    columns = ("__key", "__profile", "__hash", "__pfp", "__occ", "__idem", "__op0")
+    columns = (
+        *("__key", "__profile", "__hash", "__pfp", "__occ", "__idem", "__op0"),
+        *(field_alias(f) for f in fields),
+    )
     refresh = ""
     if wh.dialect == "duckdb" and state_ready and sync.mode in ("upsert", "mirror"):
         audience = (
