@@ -60,21 +60,9 @@ def _build_by_the_readme(work: Path) -> dict:
     env = _readme_env(server, work)
     # The README: `cd dbt_project && dbt build`
     build = subprocess.run(
-        [DBT, "build"],
-        cwd=DBT_PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1500,
-        check=False,
+        [DBT, "build"], cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, timeout=1500, check=False
     )
-    return {
-        "returncode": build.returncode,
-        "log": build.stdout[-6000:],
-        "env": env,
-        "dsn": dsn,
-        "work": work,
-    }
+    return {"returncode": build.returncode, "log": build.stdout[-6000:], "env": env, "dsn": dsn, "work": work}
 
 
 @pytest.fixture(scope="module")
@@ -86,13 +74,8 @@ def readme_build(postgres_server, tmp_path_factory) -> dict:
 
 def _ferry(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [FERRY, "sync", *args],
-        cwd=PROJECT_ROOT,
-        env={**env, "COLUMNS": "250"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+        [FERRY, "sync", *args], cwd=PROJECT_ROOT, env={**env, "COLUMNS": "250"},
+        capture_output=True, text=True, timeout=600, check=False,
     )
 
 
@@ -100,9 +83,7 @@ def test_dbt_build_passes_on_postgres_as_the_readme_says(readme_build) -> None:
     log = readme_build["log"]
     assert "ERROR=0" in log and "SKIP=0" in log, log[-2000:]
     with psycopg.connect(readme_build["dsn"]) as conn:
-        schemas = {
-            r[0] for r in conn.execute("select schema_name from information_schema.schemata")
-        }
+        schemas = {r[0] for r in conn.execute("select schema_name from information_schema.schemata")}
     # A developer's target: every dbt schema prefixed, none of production's plain names.
     assert {"dev_staging", "dev_marts", "dev_audiences"} <= schemas
     assert not {"staging", "marts", "audiences"} & schemas
@@ -111,9 +92,7 @@ def test_dbt_build_passes_on_postgres_as_the_readme_says(readme_build) -> None:
 def test_ferry_sync_plans_runs_and_reruns_on_postgres(readme_build) -> None:
     env = readme_build["env"]
     listed = _ferry(env, "list")
-    assert "dev_audiences." in listed.stdout and "postgres" in listed.stdout, (
-        listed.stdout + listed.stderr
-    )
+    assert "dev_audiences." in listed.stdout and "postgres" in listed.stdout, listed.stdout + listed.stderr
     manifest = json.loads((readme_build["work"] / "target" / "manifest.json").read_text())
     file_syncs = sorted(
         f"{n['name']}__{s['destination']}"

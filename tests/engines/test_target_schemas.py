@@ -21,26 +21,11 @@ DBT = str(Path(sys.executable).parent / "dbt")
 
 
 def _parse(targets: list[str], work: Path) -> dict[str, dict]:
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("FERRY_PROD_TARGETS", "DBT_TARGET_PATH")
-    }
+    env = {k: v for k, v in os.environ.items() if k not in ("FERRY_PROD_TARGETS", "DBT_TARGET_PATH")}
     procs = {
         t: subprocess.Popen(
-            [
-                DBT,
-                "parse",
-                "--target",
-                t,
-                "--target-path",
-                str(work / t),
-                "--log-path",
-                str(work / t / "logs"),
-            ],
-            cwd=DBT_PROJECT_DIR,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+            [DBT, "parse", "--target", t, "--target-path", str(work / t), "--log-path", str(work / t / "logs")],
+            cwd=DBT_PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         for t in targets
     }
@@ -53,9 +38,7 @@ def _parse(targets: list[str], work: Path) -> dict[str, dict]:
 
 
 def _schemas(manifest: dict) -> dict[str, str]:
-    return {
-        n["name"]: n["schema"] for n in manifest["nodes"].values() if n["resource_type"] == "model"
-    }
+    return {n["name"]: n["schema"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
 
 
 def test_dev_and_prod_targets_write_to_different_schemas(tmp_path):
@@ -64,15 +47,11 @@ def test_dev_and_prod_targets_write_to_different_schemas(tmp_path):
     assert prod["customer_suppressions"] == "marts" and prod["aud_win_back"] == "audiences"
     assert dev["customer_suppressions"] == "dev_marts" and dev["aud_win_back"] == "dev_audiences"
     assert dev.keys() == prod.keys()
-    assert not set(dev.values()) & set(
-        prod.values()
-    )  # nothing a developer builds lands in production
+    assert not set(dev.values()) & set(prod.values())  # nothing a developer builds lands in production
 
     destinations = DBT_PROJECT_DIR / "destinations.yml"
-    for target, (audiences, marts) in {
-        "postgres": ("dev_audiences", "dev_marts"),
-        "postgres_prod": ("audiences", "marts"),
-    }.items():
+    for target, (audiences, marts) in {"postgres": ("dev_audiences", "dev_marts"),
+                                       "postgres_prod": ("audiences", "marts")}.items():
         path = tmp_path / target / "manifest.json"
         loaded = load_sync_declarations(path, destinations)
         assert loaded.syncs and not loaded.errors
