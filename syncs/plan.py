@@ -16,7 +16,7 @@ from syncs import state as st
 from syncs.config import SyncConfig
 from syncs.erasure import erasable_sends
 from syncs.masking import mask_payload
-from syncs.plan_sql import LEAVING_OPS, WORK_OPS, PlanSql, build_plan_sql
+from syncs.plan_sql import LEAVING_OPS, WORK_OPS, build_plan_sql
 from syncs.records import erase_operation, plan_records
 from syncs.warehouse import Warehouse
 from syncs.write_ahead import stale_pending
@@ -80,11 +80,6 @@ class Plan:
         out = asdict(self)
         out["work"] = self.work
         return out
-
-
-def plan_sql_for(sync: SyncConfig, wh: Warehouse, state_ready: bool, dkey: str) -> PlanSql:
-    pending = stale_pending(wh, sync, dkey) if state_ready else ()
-    return build_plan_sql(sync, wh, state_ready, pending, destination_key=dkey)
 
 
 def _summarise(

@@ -112,6 +112,7 @@ class Diff:
             changes = f"select row_number() over () as __seq, c.* from ({changes}) c"
         with self.wh.plan_settings():
             self.wh.execute(f"create table {self.table} as {changes}", params)
+        self.wh.execute(f"drop table if exists {self.grouped}")  # its memory, while sending
         [(rows,)] = self.wh.fetchall(f"select count(*) from {self.table}")
         return PlanTable(self.table, "rowid" if local else "__seq", int(rows))
 
