@@ -296,6 +296,12 @@ class Destination(Protocol):
     #   state belongs to it, so a re-pointed sync starts fresh at the new target.
     # - target_label: str, "sandbox" or the real host, shown in every plan and run.
 
+    # Optional, for destinations that stage accepted batches (read with getattr):
+    # - finish() -> None, called once when a run ends, whatever its outcome, before its
+    #   lease is released: publish what the run's accepted batches staged (the file
+    #   export folds its journal into the latest file). An exception fails a run that
+    #   would have succeeded; what was staged stays for the next run's finish().
+
     # Optional, for destinations that send JSON (read with getattr, see JsonBatch):
     # - write_json(batch: JsonBatch) -> list[RecordResult] | BatchAccepted, the same
     #   contract as write() for the same records; the engine uses it outside send mode.

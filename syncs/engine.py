@@ -118,6 +118,26 @@ def _finish_run(wh: Warehouse, r: RunResult) -> None:
     )
 
 
+def _finish_at_destination(destination: Destination, result: RunResult) -> None:
+    """Let the destination publish what this run staged (see Destination.finish): a run
+    whose accepted batches were not published did not do its work, so it is not a success."""
+    finish = getattr(destination, "finish", None)
+    if finish is None:
+        return
+    try:
+        finish()
+    except Exception as exc:  # noqa: BLE001 - recorded as the run's outcome, never raised over it
+        log.warning(
+            "sync %s: the destination could not finish run %s: %s", result.sync, result.run_id, exc
+        )
+        if result.status in ("success", "partial", "running"):
+            result.status = "failed"
+            result.error = (
+                f"the destination could not publish this run ({type(exc).__name__}: {exc}); "
+                "what it accepted is kept and published by the next run"
+            )
+
+
 def run(
     sync: SyncConfig,
     conn: Any,
@@ -208,6 +228,7 @@ def run(
         result.status, result.error = "crashed", f"{type(exc).__name__}: {exc}"
         raise
     finally:
+        _finish_at_destination(destination, result)
         result.finished_at = st.utc_now()
         result.duration_s = time.perf_counter() - clock
         for step in (lambda: _finish_run(wh, result), held_lease.release):

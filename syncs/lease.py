@@ -4,8 +4,8 @@ Why a row in the warehouse and not a lock in the orchestrator: two schedulers, a
 person at the CLI and a Dagster sensor can all start the same sync, and the only
 thing they share is the warehouse that holds the sync's state. The lease is taken
 in its own transaction before anything is planned, and renewed inside every
-transaction that lets records leave (the write-ahead, each send's intent, each
-batch's commit): a run that lost its lease (it stalled past the expiry and another
+transaction that lets records leave (the write-ahead's first window, each send's
+intent, each batch's commit; the later write-ahead windows read it): a run that lost its lease (it stalled past the expiry and another
 run took over) fails that transaction and stops before sending anything more.
 
 A lease is free when it is released, expired, or held by a process on this host
@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from syncs.warehouse import Warehouse
@@ -69,6 +70,12 @@ def _holder_is_dead(holder: str) -> bool:
     return False
 
 
+# A lease renewed less than this share of its ttl ago cannot have been taken over (see
+# Lease.may_be_lost): another run takes over only an expired lease, or one whose process
+# is gone. The other half of the ttl is the clock skew tolerated between hosts.
+TRUSTED_SHARE = 0.5
+
+
 @dataclass
 class Lease:
     """A lease this run holds. `renew()` inside a transaction is the fencing check."""
@@ -77,6 +84,21 @@ class Lease:
     sync_name: str
     run_id: str
     ttl: float = DEFAULT_TTL_SECONDS
+    # time.monotonic() taken just before the lease's expiry was last written (acquire, renew)
+    renewed_at: float = field(default_factory=time.monotonic)
+
+    def may_be_lost(self) -> bool:
+        """Could another run hold the lease now? Only once its known expiry approaches.
+
+        Why a run need not read the lease row before each request: a run takes over
+        only an expired lease or one whose holder's process is gone (`acquire`), and
+        this process is alive and wrote the expiry itself. Until TRUSTED_SHARE of the
+        ttl has passed since (measured on this process's monotonic clock, from before
+        the write), the lease is this run's, unless another host's clock runs ahead of
+        this one's by more than the rest of the ttl (7.5 minutes by default). Reading
+        the row before each request cost 0.7 s of CPU per 878 requests; every commit
+        renews it anyway (`renew`, the fence)."""
+        return time.monotonic() - self.renewed_at >= self.ttl * TRUSTED_SHARE
 
     def renew(self) -> None:
         """Extend the lease; raise LeaseLost if another run holds it now.
@@ -84,12 +106,16 @@ class Lease:
         Call inside the transaction that lets records leave, so the check and the
         write-ahead commit (or fail) together.
         """
+        renewing = time.monotonic()
         now = _now()
         self.wh.execute(
             f"update {LEASES} set heartbeat_at = ?, expires_at = ? where sync_name = ? and run_id = ?",
             (now, now + timedelta(seconds=self.ttl), self.sync_name, self.run_id),
         )
         self.check()
+        # Counted from before the write; committed with the transaction the caller holds
+        # (if that fails, the run stops anyway).
+        self.renewed_at = renewing
 
     def check(self) -> None:
         """Raise LeaseLost if another run holds the lease now (a read: no commit needed).
@@ -131,6 +157,7 @@ def acquire(
     sync still marked running: killed before leases existed) is marked crashed.
     """
     ensure_leases(wh)
+    taking = time.monotonic()
     now = _now()
     expires = now + timedelta(seconds=ttl)
     holder = this_holder()
@@ -177,7 +204,7 @@ def acquire(
             f"select run_id, acquired_at from {LEASES} where sync_name = ?", (sync_name,)
         )
         raise _busy(sync_name, row[0] if row else "?", row[1] if row else None) from None
-    return Lease(wh, sync_name, run_id, ttl)
+    return Lease(wh, sync_name, run_id, ttl, renewed_at=taking)
 
 
 def _is_conflict(exc: Exception) -> bool:

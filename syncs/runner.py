@@ -178,7 +178,7 @@ class Runner:
         self.max_attempts = sync.policies.max_attempts
         self.table = ""  # the materialized plan of this run (see syncs.plan_table.Diff.changes)
         self.seq = "__seq"  # its row number column (DuckDB: the temporary table's rowid)
-        self.pending: str | None = None  # this run's write-ahead table
+        self.pending: list[str] = []  # this run's write-ahead tables, a window each
         # Settled batches whose commit waits for the next flush(), in order.
         self._staged: list[_Accepted | pa.Table] = []
         self._staged_rows = 0
@@ -225,11 +225,14 @@ class Runner:
     def check_lease(self) -> None:
         """Before a request whose commit is staged: still this run's lease? (LeaseLost if not)
 
+        Read only once the lease's known expiry approaches (`lease.Lease.may_be_lost`):
+        before that no other run can have taken it over, and each commit renews it.
         On DuckDB the read goes through a connection of its own (a cursor), so it is not
         held up by a flush that another thread is committing on the main connection
         (see syncs.sending); elsewhere the caller serialises it with the commits."""
-        if self.lease is None:
+        if not self.lease_may_be_lost():
             return
+        assert self.lease is not None
         if self.wh.dialect == "duckdb":
             if self._lease_reader is None:
                 self._lease_reader = replace(
@@ -238,6 +241,10 @@ class Runner:
             self._lease_reader.check()
         else:
             self.lease.check()
+
+    def lease_may_be_lost(self) -> bool:
+        """Could another run hold this run's lease by now (`lease.Lease.may_be_lost`)?"""
+        return self.lease is not None and self.lease.may_be_lost()
 
     def fence(self) -> None:
         """Inside a transaction that lets records leave: renew the lease or stop (LeaseLost)."""
@@ -256,41 +263,62 @@ class Runner:
             st.LEDGER, st.LEDGER_COLUMNS, pa.Table.from_pylist(rows, schema=_LEDGER_SCHEMA)
         )
 
-    def write_ahead(self) -> None:
-        """Before any add/removal leaves: record them all, in SQL, one commit.
+    def write_ahead(self, lo: int, end: int, on: Warehouse | None = None) -> None:
+        """Before any add/removal of plan rows [lo, end) leaves: record them, in SQL, one commit.
 
         Why: a kill after the destination applied a batch but before its commit
         would otherwise leave an add the engine does not know about (never removed
         when the member leaves: an orphan) or a removal it does not know about
         (skipped as 'unchanged' if the member comes back: a lost record). Adds go to
-        this run's own pending table (written once, dropped once every batch sent
-        is committed, so the per-batch commits never have to rewrite markers in a
-        large sync_state); a killed run's table is folded into sync_state as
+        this run's own pending tables (one per window, dropped once every
+        batch sent is committed, so the per-batch commits never have to rewrite markers
+        in a large sync_state); a killed run's tables are folded into sync_state as
         PENDING_ADD markers by the next run (`fold_pending`) and counted by plans
-        until then. Removals are marked PENDING_REMOVE in sync_state. Marked rows
-        re-plan as add / remove, so the next run repeats them (idempotent). Taken
-        from the materialized plan, so exactly what this run will send.
+        until then. Removals are marked PENDING_REMOVE in sync_state, all of them with
+        the first window. Marked rows re-plan as add / remove, so the next run repeats
+        them (idempotent). Taken from the materialized plan, so exactly what this run
+        will send.
+
+        Why windows (`syncs.write_ahead_windows`): the first requests leave once the
+        first window is written, while later windows are written on another thread
+        (`on`: DuckDB, a cursor of its own, so a window never waits for a commit of
+        state and results; it reads the lease, where the first window and the commits
+        renew it, which would conflict); a request leaves only after the window holding
+        its rows committed, so a kill at any point leaves every add that may have
+        reached the destination in a pending table (the rows of windows not written yet
+        never left).
         """
-        self.pending = (
+        wh = on or self.wh
+        first = not self.pending
+        # A table per window: each is written whole by DuckDB at commit (a window of a
+        # row group as one compressed row group), where appends to one table went to the WAL.
+        table = (
             f"{st.SCHEMA}.{pending_prefix(self.sync, self.dkey)}{self.result.run_id[:12]}"
+            f"_{len(self.pending):05d}"
         )
-        with self.wh.transaction():
-            self.fence()
-            self.wh.execute(
-                f"create table {self.pending} as select __key as record_key, __ids as identifiers_json "
-                f"from {self.table} where __op = 'add' and __state_hash is null",
+        with wh.transaction():
+            if on is None:
+                self.fence()
+            elif self.lease is not None:
+                replace(self.lease, wh=on).check()
+            wh.execute(
+                f"create table {table} as select __key as record_key, __ids as identifiers_json "
+                f"from {self.table} where {self.seq} >= ? and {self.seq} < ? "
+                "and __op = 'add' and __state_hash is null",
+                [lo, end],
             )
-            self.wh.execute(
-                f"update {st.STATE} set payload_hash = ? where sync_name = ? and destination_key = ? "
-                f"and payload_hash <> ? and record_key in (select __key from {self.table} where __op = 'remove')",
-                [PENDING_REMOVE, self.sync.name, self.dkey, PENDING_REMOVE],
-            )
+            if first:
+                wh.execute(
+                    f"update {st.STATE} set payload_hash = ? where sync_name = ? and destination_key = ? "
+                    f"and payload_hash <> ? and record_key in (select __key from {self.table} where __op = 'remove')",
+                    [PENDING_REMOVE, self.sync.name, self.dkey, PENDING_REMOVE],
+                )
+        self.pending.append(table)
 
     def release_write_ahead(self) -> None:
         """Every batch that left has been committed (accepted, or marked in sync_state)."""
-        if self.pending:
-            self.wh.execute(f"drop table if exists {self.pending}")
-            self.pending = None
+        while self.pending:
+            self.wh.execute(f"drop table if exists {self.pending.pop()}")
 
     def ledger_row(
         self,

@@ -44,9 +44,10 @@ from syncs.records import (
     payload_json_sql,
     plan_records,
 )
-from syncs.runner import Runner
+from syncs.runner import COMMIT_ROWS, Runner
 from syncs.throttle import share_quota
 from syncs.warehouse import Warehouse
+from syncs.write_ahead_windows import WriteAheadWindows
 
 Progress = Callable[[int, int], None]
 
@@ -256,6 +257,34 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
     failing = [0]  # batches in a row in which nothing was accepted for a transient reason
     # One request per send: each send's intent is committed just before its own request.
     batch_caps = replace(caps, max_batch_records=1) if send and caps.request_per_send else caps
+    # The write-ahead, a window at a time (the first before the first request, the next
+    # ones on a thread of their own meanwhile; on DuckDB on a cursor of their own, so never
+    # behind a commit): see syncs.write_ahead_windows.
+    ahead_writes = None
+    ahead_pool: ThreadPoolExecutor | None = None
+    if sync.mode in ("upsert", "mirror", "insert"):
+        ahead_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ahead-{sync.name}")
+        ahead_cursor = readers.cursor()  # DuckDB: a connection of its own; else None
+
+        def submit_write(lo: int, end: int) -> Future:
+            def write() -> None:
+                if ahead_cursor is not None:  # never waits for a commit on the main connection
+                    runner.write_ahead(lo, end, on=ahead_cursor)
+                    return
+                with db:
+                    runner.write_ahead(lo, end)
+
+            assert ahead_pool is not None
+            return ahead_pool.submit(write)
+
+        ahead_writes = WriteAheadWindows(
+            runner.write_ahead,
+            submit_write,
+            first,
+            rows,
+            head=workers * max(1, caps.max_batch_records),
+            cap=COMMIT_ROWS,  # one DuckDB row group, as the commits
+        )
     # The destination's request budget, shared with every other sync to it in this process.
     pace = share_quota(runner.destination, runner.dkey, caps.max_requests_per_second, workers)
     source = built()
@@ -269,9 +298,9 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
         # commits on the main connection; elsewhere the reads wait for it.
         if wh.dialect == "duckdb":
             read_ahead()
-        if sync.mode in ("upsert", "mirror", "insert"):
+        if ahead_writes is not None:
             with db:
-                runner.write_ahead()
+                ahead_writes.start()
         read_ahead()
         if progress:
             progress(0, total)
@@ -279,14 +308,17 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
             if stop is not None:
                 break
             occ = None
-            if not send:
-                # Commits are staged (Runner.flush): fence each request. DuckDB reads the
-                # lease on a connection of its own; elsewhere it waits for a flush in progress.
+            if not send and runner.lease_may_be_lost():
+                # Commits are staged (Runner.flush): fence each request once the lease's known
+                # expiry approaches. DuckDB reads the lease on a connection of its own;
+                # elsewhere it waits for a flush in progress.
                 if wh.dialect == "duckdb":
                     runner.check_lease()
                 else:
                     with db:
                         runner.check_lease()
+            if ahead_writes is not None:
+                ahead_writes.ensure(_last_row(batch))
             pace.acquire()
             if send:
                 with db:
@@ -310,6 +342,8 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
     finally:
         stream.close()
         source.close()
+        if ahead_pool is not None:
+            ahead_pool.shutdown(wait=True, cancel_futures=True)
         stop_builder()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -330,6 +364,14 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
 
 
 FAILING_BATCHES = 5
+
+
+def _last_row(batch: list[Item] | ArrowBatch) -> int:
+    """The highest plan row number of a batch: rows up to it must be written ahead."""
+    if isinstance(batch, ArrowBatch):
+        return batch.hi
+    return max(item[1] for item in batch)
+
 
 # Batches of the destination's size read from the plan table at once (columnar path).
 READ_BATCHES = 4
@@ -360,11 +402,18 @@ class _ChunkReaders:
                 return self.wh.fetch_arrow(sql, params, local=True)
         reader = getattr(self.local, "wh", None)
         if reader is None:
-            cursor = self.wh.conn.cursor()
-            with self.lock:
-                self.opened.append(cursor)
-            reader = self.local.wh = Warehouse(cursor, "duckdb")
+            reader = self.local.wh = self.cursor()
         return reader.fetch_arrow(sql, params, local=True)
+
+    def cursor(self) -> Warehouse | None:
+        """DuckDB: a connection of its own to the same database (closed with the readers'),
+        for work that must not queue behind the main connection's commits; else None."""
+        if self.wh.dialect != "duckdb":
+            return None
+        cursor = self.wh.conn.cursor()
+        with self.lock:
+            self.opened.append(cursor)
+        return Warehouse(cursor, "duckdb")
 
     def close(self) -> None:
         with self.lock:

@@ -1,9 +1,11 @@
 """A killed run's write-ahead: the adds that may have reached the destination.
 
-A run records every add it is about to send in its own table before the first
-request (`Runner.write_ahead`); the table is dropped once every batch that left
-is committed. A table still there belongs to a killed run: the next run folds it
-into `sync_state` as PENDING_ADD markers, and plans count it until then.
+A run records every add it is about to send in tables of its own, a window of plan
+rows each, every window committed before the requests that carry its rows
+(`Runner.write_ahead`, `syncs.write_ahead_windows`); the tables are dropped once
+every batch that left is committed. Tables still there belong to a killed run: the
+next run folds them into `sync_state` as PENDING_ADD markers, and plans count them
+until then.
 """
 
 from __future__ import annotations

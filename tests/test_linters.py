@@ -38,6 +38,8 @@ FORMATTED = [
     "syncs/reconcile.py",
     "syncs/sending.py",
     "syncs/write_ahead.py",
+    "syncs/write_ahead_windows.py",
+    "syncs/lease.py",
     "syncs/erasure.py",
     "tests/syncs/test_send_erasure.py",
     "syncs/run_result.py",

@@ -53,6 +53,10 @@ class ScoringOptions:
     # handful of records says nothing reliable about either.
     reestimate_on_data: bool = True
     min_records_to_reestimate: int = 2_000
+    # Random pairs sampled for u: u_pairs_per_record per record scored, within
+    # [u_min_pairs, u_max_pairs] (u_pairs()). Sampling is most of a small build's time.
+    u_pairs_per_record: float = 100.0
+    u_min_pairs: float = 1e6
     u_max_pairs: float = 5e6
     seed: int = 42
 
@@ -65,6 +69,24 @@ class ScoringOptions:
             raise ValueError(
                 f"fuzzy_max_records_per_value must be >= 2, got {self.max_records_per_value!r}"
             )
+        if not 0 < self.u_min_pairs <= self.u_max_pairs or self.u_pairs_per_record <= 0:
+            raise ValueError(
+                "u sampling needs 0 < u_min_pairs <= u_max_pairs and u_pairs_per_record > 0, "
+                f"got {self.u_min_pairs!r}, {self.u_max_pairs!r}, {self.u_pairs_per_record!r}"
+            )
+
+    def u_pairs(self, records: int) -> float:
+        """Random pairs to sample for u on ``records`` records.
+
+        What u must resolve shrinks as records grow: among n records a level
+        matters once about one stranger in n shares it (u ~ 1/n), since each
+        record then meets one such stranger. ``u_pairs_per_record`` * n random
+        pairs see such a level that many times, the precision the 5M-pair sample
+        gives at 100k records, at a fifth of the cost for 20k. Never fewer than
+        ``u_min_pairs`` (Splink's own default) nor more than ``u_max_pairs``
+        (the 1M-record build keeps its sample).
+        """
+        return min(self.u_max_pairs, max(self.u_min_pairs, self.u_pairs_per_record * records))
 
 
 def scratch_connection(
@@ -264,8 +286,12 @@ def _estimate_u_and_prior(
 
     settings = linker._settings_obj  # Splink has no public setter for the prior
     trained = settings._probability_two_random_records_match
+    pairs = options.u_pairs(records)
+    # one chunk: Splink's chunks and probe (to stop early once every level is seen
+    # 100 times) never stop early here, as the rare levels that matter are never
+    # seen that often, and cost a query per chunk and comparison
     linker.training.estimate_u_using_random_sampling(
-        max_pairs=options.u_max_pairs, seed=options.seed
+        max_pairs=pairs, seed=options.seed, num_chunks=1
     )
     linker.training.estimate_probability_two_random_records_match(
         model_spec.deterministic_rules_for_prior(extra_ids), recall=model_spec.PRIOR_RECALL
@@ -274,7 +300,7 @@ def _estimate_u_and_prior(
     if not 0.0 < estimated < 1.0:
         settings._probability_two_random_records_match = trained
         estimated = trained
-    sampled = min(options.u_max_pairs, records * (records - 1) / 2)
+    sampled = min(pairs, records * (records - 1) / 2)
     corrected = remove_matches_from_u(settings.comparisons, estimated, sampled)
     logger.info("u corrected for the matches among random pairs on %d levels", corrected)
     logger.info("prior %.3g on these records (model: %.3g)", estimated, trained)

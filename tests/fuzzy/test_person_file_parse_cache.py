@@ -27,7 +27,7 @@ def _build(work: Path, cache: Path) -> str:
     contacts, truth, _, _ = crm_contacts_from_file(source, "rec_id", "cluster", None)
     database = work / "person_file.duckdb"
     write_raw(database, contacts, truth)
-    dbt_build(database, work, ("stg_crm__contacts",), parse_cache=cache)
+    dbt_build(database, work, ("stg_crm__contacts",), parse_cache=cache, file_log=True)
     with duckdb.connect(str(database), read_only=True) as con:
         assert con.execute("select count(*) from staging.stg_crm__contacts").fetchone()[0] == 3
     return (work / "logs" / "dbt.log").read_text()

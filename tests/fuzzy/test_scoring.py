@@ -146,3 +146,59 @@ def test_u_leaves_out_the_matches_among_random_pairs() -> None:
     assert surname.u_probability == pytest.approx(6e-4 - 6e-7, rel=1e-3)
     assert all_matches.u_probability == pytest.approx(1 / 5e6)
     assert null.u_probability is None
+
+
+def test_u_sample_grows_with_the_records_within_its_bounds() -> None:
+    options = ScoringOptions(str(FUZZY_MODEL_PATH))
+    assert options.u_pairs(2_000) == options.u_min_pairs
+    assert options.u_pairs(20_000) == 20_000 * options.u_pairs_per_record
+    assert options.u_pairs(1_000_000) == options.u_max_pairs
+    with pytest.raises(ValueError, match="u_min_pairs"):
+        ScoringOptions(str(FUZZY_MODEL_PATH), u_min_pairs=6e6)
+
+
+def test_the_gated_edit_distance_keeps_every_pair_within_one_edit() -> None:
+    """The gate in front of Damerau-Levenshtein only spares the distance on pairs
+    it would reject: every single edit at every position, on every length."""
+    import duckdb
+
+    from identity.fuzzy.model_spec import _dl, _dl1_gated
+
+    words = ["19850716", "1985716", "198507161", "1234", "1", "", "abcdefghij"]
+    edited = set(words)
+    for w in words:
+        for i in range(len(w) + 1):
+            edited |= {w[:i] + "x" + w[i:], w[:i] + w[i + 1 :], w[:i] + "x" + w[i + 1 :]}
+            if i + 1 < len(w):
+                edited.add(w[:i] + w[i + 1] + w[i] + w[i + 2 :])
+    values = sorted(edited)
+    with duckdb.connect() as con:
+        con.execute("create table v (d varchar)")
+        con.executemany("insert into v values (?)", [(v,) for v in values])
+        plain, gated = _dl("d", 1), _dl1_gated("d")
+        differ = con.execute(
+            f"""
+            select count(*) filter (where ({plain}) is distinct from ({gated})),
+                   count(*) filter (where {plain})
+            from (select a.d as d_l, b.d as d_r from v as a, v as b)
+            """
+        ).fetchone()
+    assert differ[1] > len(values)  # pairs one edit apart were compared, not only equal ones
+    assert differ[0] == 0
+
+
+def test_the_committed_model_compares_as_the_spec_says() -> None:
+    """The saved model carries each level's SQL: a level rewritten in model_spec (a
+    cheaper form of the same test) must be rewritten in the committed model too,
+    or builds score with the old one."""
+    from identity.fuzzy import model_spec
+
+    def levels(settings: dict) -> list[tuple[str, str, str]]:
+        return [
+            (c["output_column_name"], lvl.get("label_for_charts"), lvl["sql_condition"])
+            for c in settings["comparisons"]
+            for lvl in c["comparison_levels"]
+        ]
+
+    spec = model_spec.settings().get_settings("duckdb").as_dict()
+    assert levels(load_model(FUZZY_MODEL_PATH).settings) == levels(spec)

@@ -51,10 +51,12 @@ def test_a_large_run_commits_whole_row_groups_with_each_batch_id_kept(conn, tmp_
     assert r.status == "success" and r.sent == members == len(dest.batch_of)
     assert len(dest.calls) == -(-members // 1_000)
 
-    # Before the connection closes: the WAL holds the last, partial row group and the run's
-    # bookkeeping; commits of 16 batches left ~50 MB here for the checkpoint at close.
+    # Before the connection closes: the WAL holds the last, partial row group, the run's
+    # bookkeeping (0.5 MB) and the write-ahead windows of the first row group (small, so the
+    # first requests leave early: ~40 bytes a row, 5 MB; dropped at the end, so nothing for a
+    # checkpoint to compress); commits of 16 batches left ~50 MB here for the checkpoint.
     wal = tmp_path / "wh.duckdb.wal"
-    assert not wal.exists() or wal.stat().st_size < 5_000_000, wal.stat().st_size
+    assert not wal.exists() or wal.stat().st_size < 8_000_000, wal.stat().st_size
 
     # Every record holds the id of the batch it went in, across the cut row-group ranges.
     state = dict(conn.execute(f"select record_key, destination_id from {st.STATE}").fetchall())

@@ -166,13 +166,57 @@ def test_a_run_that_lost_its_lease_stops_before_sending_more(conn) -> None:
             conn.execute(f"update {lease.LEASES} set run_id = 'thief000'")
 
     dest = LoopbackDestination(capabilities=caps, fault=steal)
-    r = engine.run(sync, conn, dest)
+    # A ttl of 0: the run is past its lease's expiry at once, as one that stalled for longer
+    # than its ttl (only then may another run take the lease over), so it reads the lease
+    # before each request (syncs.lease.Lease.may_be_lost).
+    r = engine.run(sync, conn, dest, lease_ttl=0)
     assert r.status == "failed" and "lost its lease" in r.error
-    assert len(dest.calls) == 2  # the second batch's commit was refused: nothing more left
+    assert len(dest.calls) == 2  # the check before the third request: nothing more left
     conn.execute(f"delete from {lease.LEASES}")
     dest.fault = None
     r = engine.run(sync, conn, dest)  # the write-ahead makes the next run complete the work
     assert r.status == "success" and set(dest.members) == {f"p{i}" for i in range(40)}
+
+
+def test_a_run_within_its_lease_reads_the_lease_only_in_its_commits(conn, monkeypatch) -> None:
+    """Before its lease's known expiry approaches no other run can take it over, so a run
+    does not read the lease row before each request: only the commits that renew it do
+    (the fence). A row changed behind the engine's back is still caught by the next one."""
+    set_audience(conn, rows(40))
+    sync = make_sync("mirror")
+    # Four requests in flight: the first write-ahead window (which renews) holds all 40 rows.
+    caps = replace(LoopbackDestination().capabilities, max_batch_records=10, max_concurrency=4)
+    reads = {"check": 0, "renew": 0}
+    check, renew = lease.Lease.check, lease.Lease.renew
+
+    def counted_check(self: lease.Lease) -> None:
+        reads["check"] += 1
+        check(self)
+
+    def counted_renew(self: lease.Lease) -> None:
+        reads["renew"] += 1
+        renew(self)
+
+    monkeypatch.setattr(lease.Lease, "check", counted_check)
+    monkeypatch.setattr(lease.Lease, "renew", counted_renew)
+    dest = LoopbackDestination(capabilities=caps)
+    assert engine.run(sync, conn, dest).status == "success" and len(dest.calls) == 4
+    assert reads["check"] == reads["renew"] > 0  # each read is a renewal's: none per request
+
+    set_audience(conn, rows(60))
+
+    def steal(n: int, _records: list[Record]) -> None:
+        if n == 1:
+            conn.execute(f"update {lease.LEASES} set run_id = 'thief000'")
+
+    dest.fault = steal
+    dest.calls.clear()
+    r = engine.run(sync, conn, dest)
+    assert r.status == "failed" and "lost its lease" in r.error  # the last commit's fence
+    conn.execute(f"delete from {lease.LEASES}")
+    dest.fault = None
+    assert engine.run(sync, conn, dest).status == "success"
+    assert set(dest.members) == {f"p{i}" for i in range(60)}
 
 
 # --------------------------------------------------------------------------- destination identity

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
 
+from connectors.file.destination import FileExport
 from connectors.webhook.sandbox import WebhookReceiver
 from syncs import engine
 from syncs.config import DestinationSpec, FieldMapping, Policies, SyncConfig
@@ -65,4 +67,42 @@ def test_webhook_mirror_through_the_engine(tmp_path: Path) -> None:
         again = engine.run(s, con, build_destination(s.destination))  # the rejected record is retried
         assert again.status == "success" and again.sent == 1 and "prof7" in receiver.state.records
         assert {b["sync"] for b in receiver.state.batches} == {"aud_vip__webhook"}
+    con.close()
+
+
+def test_file_export_in_many_concurrent_batches_equals_the_audience(tmp_path: Path) -> None:
+    con = warehouse(tmp_path / "wh.duckdb")
+    out = tmp_path / "out"
+    s = sync("file", {"path": str(out), "format": "csv", "sync": "aud_vip__file", "max_batch_records": 3,
+                      "max_concurrency": 3})
+    first = engine.run(s, con, build_destination(s.destination))
+    assert first.status == "success" and first.sent == 25
+    latest = {r["key"]: r for r in csv.DictReader(open(out / "export__aud_vip__file_latest.csv", newline=""))}
+    expected = {f"prof{i}": {"key": f"prof{i}", "profile_id": f"prof{i}", "email": f"v{i}@example.com",
+                             "points": str(i * 10)} for i in range(25)}
+    assert latest == expected
+    assert not list((out / ".pending").rglob("*.arrow"))
+    con.close()
+
+
+def test_a_file_run_that_cannot_publish_fails_and_the_next_run_publishes_it(tmp_path: Path, monkeypatch) -> None:
+    con = warehouse(tmp_path / "wh.duckdb")
+    out = tmp_path / "out"
+    s = sync("file", {"path": str(out), "format": "parquet", "sync": "aud_vip__file"})
+    real = FileExport._write_table
+
+    def disk_full_for_latest(self, path, table):
+        if path == self.latest_path:
+            raise OSError(28, "No space left on device")
+        return real(self, path, table)
+
+    monkeypatch.setattr(FileExport, "_write_table", disk_full_for_latest)
+    failed = engine.run(s, con, build_destination(s.destination))
+    assert failed.status == "failed" and "could not publish" in failed.error and "No space" in failed.error
+    assert not (out / "export__aud_vip__file_latest.parquet").exists()
+    monkeypatch.undo()
+    again = engine.run(s, con, build_destination(s.destination))
+    assert again.status == "success" and again.sent == 0  # the members were accepted and committed
+    latest = pq.read_table(out / "export__aud_vip__file_latest.parquet").to_pylist()
+    assert sorted(r["key"] for r in latest) == sorted(f"prof{i}" for i in range(25))
     con.close()

@@ -32,6 +32,7 @@ def test_parquet_content_equals_input(tmp_path: Path) -> None:
     d = export(tmp_path, "parquet")
     records = [rec(i) for i in range(5)]
     assert {r.outcome for r in d.write(records)} == {Outcome.ACCEPTED}
+    d.finish()
     latest = pq.read_table(tmp_path / "win_back_latest.parquet").to_pylist()
     assert latest == [{"key": r.key, **r.payload} for r in records]  # types kept: int, date, float, null
     run = pq.read_table(tmp_path / "runs" / "win_back_r1.parquet").to_pylist()
@@ -42,6 +43,7 @@ def test_csv_content_equals_input(tmp_path: Path) -> None:
     d = export(tmp_path, "csv")
     records = [rec(i, note='has "quotes", commas\nand a newline') for i in range(3)]
     d.write(records)
+    d.finish()
     with open(tmp_path / "win_back_latest.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     expected = [{"key": r.key, **{k: "" if v is None else (v.isoformat() if isinstance(v, dt.date) else str(v))
@@ -54,6 +56,7 @@ def test_modes_update_remove_delete_across_batches(tmp_path: Path, fmt: str) -> 
     d = export(tmp_path, fmt)
     d.write([rec(i) for i in range(4)])
     d.write([rec(1, points=999), rec(2, Operation.REMOVE), rec(3, Operation.DELETE), rec(7)])
+    d.finish()
     latest = {row["key"]: row for row in d.read(d.latest_path)}
     assert set(latest) == {"p0", "p1", "p7"}
     assert str(latest["p1"]["points"]) == "999"
@@ -66,66 +69,120 @@ def test_modes_update_remove_delete_across_batches(tmp_path: Path, fmt: str) -> 
     # a new run: a new run file, the same latest
     d2 = export(tmp_path, fmt, run_id="r2")
     d2.write([rec(9)])
+    d2.finish()
     assert {row["key"] for row in d2.read(d2.latest_path)} == {"p0", "p1", "p7", "p9"}
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [f"win_back_r1.{d.ext}", f"win_back_r2.{d.ext}"]
 
 
-@pytest.mark.parametrize("fmt", ["csv", "parquet"])
-def test_failure_mid_write_leaves_previous_file_intact(tmp_path: Path, fmt: str, monkeypatch) -> None:
-    d = export(tmp_path, fmt)
-    d.write([rec(0), rec(1)])
-    before = d.latest_path.read_bytes()
-
+def _break_writes_of(monkeypatch, fmt: str, name_part: str) -> None:
+    """Writes of files whose path holds `name_part` break half-way ("disk full")."""
     real_write_table = pq.write_table
-    real_open = open
+    real_write_feather = file_destination.feather.write_feather
+    real_copy = file_destination.FileExport._write_table
 
-    def broken_parquet(table, where, **kw):  # writes half of latest, then the disk "fills up"
-        if "latest" not in str(where):
-            return real_write_table(table, where, **kw)
-        with real_open(where, "wb") as fh:
+    def half_then_full(where) -> None:
+        with open(where, "wb") as fh:
             fh.write(b"PAR1 partial")
         raise OSError(28, "No space left on device")
 
-    class BrokenCsvFile:
-        def __init__(self, fh):
-            self.fh = fh
+    def broken_parquet(table, where, **kw):
+        return half_then_full(where) if name_part in str(where) else real_write_table(table, where, **kw)
 
-        def __enter__(self):
-            return self
+    def broken_feather(table, where, **kw):
+        return half_then_full(where) if name_part in str(where) else real_write_feather(table, where, **kw)
 
-        def __exit__(self, *exc):
-            self.fh.close()
+    def broken_table(self, path, table):
+        if name_part in str(path) and fmt == "csv":
+            return file_destination.atomic_write(path, half_then_full)
+        return real_copy(self, path, table)
 
-        def write(self, data):
-            self.fh.write(data[: len(data) // 2])
-            raise OSError(28, "No space left on device")
+    monkeypatch.setattr(file_destination.pq, "write_table", broken_parquet)
+    monkeypatch.setattr(file_destination.feather, "write_feather", broken_feather)
+    monkeypatch.setattr(file_destination.FileExport, "_write_table", broken_table)
 
-    def broken_open(path, mode="r", *a, **kw):  # writes break half-way; reads work
-        fh = real_open(path, mode, *a, **kw)
-        return BrokenCsvFile(fh) if "w" in mode and "latest" in str(path) else fh
 
-    if fmt == "parquet":
-        monkeypatch.setattr(file_destination.pq, "write_table", broken_parquet)
-    else:
-        monkeypatch.setattr(file_destination, "open", broken_open, raising=False)
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_batch_the_disk_refuses_is_retryable_and_leaves_nothing(tmp_path: Path, fmt: str, monkeypatch) -> None:
+    d = export(tmp_path, fmt)
+    d.write([rec(0), rec(1)])
+    _break_writes_of(monkeypatch, fmt, ".pending")
     results = d.write([rec(2), rec(0, Operation.REMOVE)])
     assert {r.outcome for r in results} == {Outcome.RETRYABLE}
-    assert d.latest_path.read_bytes() == before  # the previous file, untouched
-    leftovers = [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
-    assert leftovers == []
+    assert [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp")] == []
+    assert len(list(d.pending_dir.iterdir())) == 1  # the first batch only
     monkeypatch.undo()
-    assert pq.write_table is real_write_table
-    # the retry of the same batch succeeds and the files are whole again
+    # the retry of the same batch succeeds and the files are whole
     assert {r.outcome for r in d.write([rec(2), rec(0, Operation.REMOVE)])} == {Outcome.ACCEPTED}
+    d.finish()
     assert {row["key"] for row in d.read(d.latest_path)} == {"p1", "p2"}
     run = [(r["key"], r["operation"]) for r in d.read(d.run_path)]
     assert run == [("p0", "upsert"), ("p1", "upsert"), ("p2", "upsert"), ("p0", "remove")]  # no duplicates
+    assert list(d.pending_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_fold_the_disk_refuses_keeps_the_previous_latest_and_the_parts(
+    tmp_path: Path, fmt: str, monkeypatch
+) -> None:
+    d = export(tmp_path, fmt)
+    d.write([rec(0), rec(1)])
+    d.finish()
+    before = d.latest_path.read_bytes()
+    d2 = export(tmp_path, fmt, run_id="r2")
+    d2.write([rec(2), rec(0, Operation.REMOVE)])
+    _break_writes_of(monkeypatch, fmt, "_latest")
+    with pytest.raises(OSError, match="No space"):
+        d2.finish()
+    assert d.latest_path.read_bytes() == before  # the previous file, whole and untouched
+    assert [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp")] == []
+    assert len(list(d2.pending_dir.iterdir())) == 1  # the accepted batch is kept
+    monkeypatch.undo()
+    # the next run publishes it, with its own batches after it
+    d3 = export(tmp_path, fmt, run_id="r3")
+    d3.write([rec(1, Operation.REMOVE), rec(5)])
+    d3.finish()
+    assert {row["key"] for row in d3.read(d3.latest_path)} == {"p2", "p5"}
+    assert [(r["key"], r["operation"]) for r in d3.read(d2.run_path)] == [("p2", "upsert"), ("p0", "remove")]
+    assert [(r["key"], r["operation"]) for r in d3.read(d3.run_path)] == [("p1", "remove"), ("p5", "upsert")]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_killed_run_is_published_by_the_next_and_a_killed_fold_folds_again_the_same(
+    tmp_path: Path, fmt: str, monkeypatch
+) -> None:
+    """A run killed before finish() leaves its journal; a fold killed after writing the
+    files but before removing the parts is run again by the next run, to the same files."""
+    killed = export(tmp_path, fmt, run_id="killed")
+    killed.write([rec(0), rec(1)])
+    killed.write([rec(2), rec(1, points=111)])  # no finish(): the process died here
+    assert not killed.latest_path.exists()
+    fold = export(tmp_path, fmt, run_id="folding")
+    fold.write([rec(3)])
+
+    def killed_at_unlink(self, *a, **kw):
+        raise KeyboardInterrupt("killed after the files were written")
+
+    monkeypatch.setattr(Path, "unlink", killed_at_unlink)
+    with pytest.raises(KeyboardInterrupt):
+        fold.finish()
+    monkeypatch.undo()
+    latest_then = fold.read(fold.latest_path)
+    runs_then = {p.name: fold.read(p) for p in (tmp_path / "runs").iterdir()}
+    nxt = export(tmp_path, fmt, run_id="next")
+    nxt.finish()  # a run with nothing to write still publishes what was left
+    assert nxt.read(nxt.latest_path) == latest_then
+    assert {p.name: nxt.read(p) for p in (tmp_path / "runs").iterdir()} == runs_then
+    latest = {row["key"]: row for row in latest_then}
+    assert set(latest) == {"p0", "p1", "p2", "p3"} and str(latest["p1"]["points"]) == "111"
+    assert [r["key"] for r in nxt.read(killed.run_path)] == ["p0", "p1", "p2", "p1"]
+    assert list(nxt.pending_dir.iterdir()) == []
 
 
 def test_replace_is_atomic_for_readers(tmp_path: Path, monkeypatch) -> None:
     """A reader opening latest at any moment sees either the old or the new file."""
     d = export(tmp_path, "parquet")
     d.write([rec(0)])
+    d.finish()
     seen: list[int] = []
     real_replace = os.replace
 
@@ -136,6 +193,8 @@ def test_replace_is_atomic_for_readers(tmp_path: Path, monkeypatch) -> None:
 
     monkeypatch.setattr(file_destination.os, "replace", spying_replace)
     d.write([rec(1), rec(2)])
+    assert seen == []  # a batch does not touch latest: readers see whole runs
+    d.finish()
     assert seen == [1] and pq.read_table(d.latest_path).num_rows == 3
 
 
@@ -144,6 +203,8 @@ def test_syncs_sharing_a_destination_get_their_own_files(tmp_path: Path) -> None
     b = export(tmp_path, "csv", name="file_export", sync="detractors_file", identifiers=["customer_id"])
     a.write([rec(1)])
     b.write([rec(2)])
+    a.finish()
+    b.finish()
     assert a.latest_path != b.latest_path
     assert [r["key"] for r in a.read(a.latest_path)] == ["p1"]
     assert [r["key"] for r in b.read(b.latest_path)] == ["p2"]
