@@ -144,8 +144,8 @@ def seed_state(db: Path) -> None:
     sql, params = build_plan_sql(sync, wh, state_ready=False, destination_key=dkey).changes()
     wh.execute(
         f"insert into {st.STATE} (sync_name, record_key, payload_hash, identifiers_json, "
-        "destination_id, synced_at, run_id, destination_key, profile_id) "
-        f"select ?, __key, __hash, __ids, null, current_timestamp, 'seed', ?, __profile "
+        "destination_id, synced_at, run_id, destination_key, profile_id, payload_fp) "
+        f"select ?, __key, __hash, __ids, null, current_timestamp, 'seed', ?, __profile, __pfp "
         f"from ({sql}) c",
         [sync.name, dkey, *params],
     )

@@ -34,6 +34,7 @@ from syncs import state as st
 from syncs.config import SyncConfig, SyncConfigError
 from syncs.erasure import erase_sent
 from syncs.plan import Plan, destination_key, plan, stop_reason
+from syncs.plan_table import diffed
 from syncs.policies import PolicyTableMissing
 from syncs.reconcile import reconcile
 from syncs.run_result import RunResult
@@ -193,21 +194,27 @@ def run(
         if sync.mode == "send":
             reconcile(runner)
             erasures = erase_sent(runner)
-        p = plan(sync, wh, sample_size=0, capabilities=caps, dkey=dkey)
-        result.planned = dict(p.counts)
-        if sync.mode == "send":
-            # Done above, before the plan (which counts only what is left: failed deletes).
-            result.planned["erase"] = erasures
-        result.suppressed = dict(p.suppressed)
-        if p.duplicate_keys:
-            raise ValueError(
-                f"audience {sync.relation} has {p.duplicate_keys} duplicate {sync.key} values"
-            )
-        if p.stop_reason and not confirm:
-            result.status, result.error = "needs_confirmation", p.stop_reason
-            return result
-        with wh.deferred_checkpoints():
-            apply_plan(runner, p, progress, stream_rows)
+        # The diff runs once: counted from its materialized rows, then completed into the
+        # plan table that is sent (syncs.plan_table).
+        with diffed(sync, wh, result.run_id, dkey, caps, result.target) as diff:
+            p = diff.plan
+            result.planned = dict(p.counts)
+            if sync.mode == "send":
+                # Done above, before the plan (which counts only what is left: failed deletes).
+                result.planned["erase"] = erasures
+            result.suppressed = dict(p.suppressed)
+            if p.duplicate_keys:
+                raise ValueError(
+                    f"audience {sync.relation} has {p.duplicate_keys} duplicate {sync.key} values"
+                )
+            if p.stop_reason and not confirm:
+                result.status, result.error = "needs_confirmation", p.stop_reason
+                return result
+            diff.refresh_fingerprints()
+            if p.work:
+                table = diff.changes()
+                with wh.deferred_checkpoints():
+                    apply_plan(runner, table, progress, stream_rows)
         result.status, result.error = runner.verdict()
         if wh.dialect == "postgres" and result.sent:
             # A first sync inserts the whole audience into sync_state; until autovacuum gets

@@ -16,7 +16,7 @@ from syncs import state as st
 from syncs.config import SyncConfig
 from syncs.erasure import erasable_sends
 from syncs.masking import mask_payload
-from syncs.plan_sql import LEAVING_OPS, WORK_OPS, PlanSql, build_plan_sql
+from syncs.plan_sql import LEAVING_OPS, WORK_OPS, build_plan_sql
 from syncs.records import erase_operation, plan_records
 from syncs.warehouse import Warehouse
 from syncs.write_ahead import stale_pending
@@ -80,11 +80,6 @@ class Plan:
         out = asdict(self)
         out["work"] = self.work
         return out
-
-
-def plan_sql_for(sync: SyncConfig, wh: Warehouse, state_ready: bool, dkey: str) -> PlanSql:
-    pending = stale_pending(wh, sync, dkey) if state_ready else ()
-    return build_plan_sql(sync, wh, state_ready, pending, destination_key=dkey)
 
 
 def _summarise(
@@ -254,30 +249,10 @@ def _plan(
     keyed_sample = bool(sample_size) and wh.dialect == "duckdb"
     counts_sql, params = sql.counts_and_sample_keys(sample_size) if keyed_sample else sql.counts()
     rows = wh.fetchall(counts_sql, params)
-    counts, suppressed, audience, eligible, dups = _summarise(sync, [r[:4] for r in rows])
-    if sync.mode == "send" and ready:
-        counts["erase"] = erasable_sends(wh, sync, dkey, destination)  # see syncs.erasure
-    p = Plan(
-        sync=sync.name,
-        mode=sync.mode,
-        counts=counts,
-        suppressed=suppressed,
-        audience_size=audience,
-        eligible=eligible,
-        held=_held(wh, sync, dkey, ready, pending),
-        duplicate_keys=dups,
-        sql=counts_sql,
-        destination_key=dkey,
-        target=str(getattr(destination, "target_label", "") or ""),
-        held_elsewhere=_holds_elsewhere(wh, sync, dkey, ready),
+    target = str(getattr(destination, "target_label", "") or "")
+    p = counted_plan(
+        sync, wh, [r[:4] for r in rows], dkey, pending, None, counts_sql, target, ready, destination
     )
-    holder = lease.holder_of(wh, sync.name) if ready else None
-    if holder:
-        p.running = (
-            f"run {holder[0][:8]} since {holder[1]:%Y-%m-%d %H:%M} UTC"
-            if holder[1]
-            else f"run {holder[0][:8]}"
-        )
     if keyed_sample:
         keys = tuple(sorted({k for r in rows if r[0] for k in (r[4] or ())})[:sample_size])
         sql = build_plan_sql(sync, wh, ready, pending, only_keys=keys, destination_key=dkey)
@@ -294,4 +269,50 @@ def _plan(
                     }
                 )
     p.stop_reason = stop_reason(sync, p, capabilities)
+    return p
+
+
+def counted_plan(
+    sync: SyncConfig,
+    wh: Warehouse,
+    rows: list[tuple],
+    dkey: str,
+    pending: tuple[str, ...],
+    capabilities: Capabilities | None,
+    sql: str,
+    target: str = "",
+    ready: bool = True,
+    destination: Destination | None = None,
+) -> Plan:
+    """The Plan of the rows of `PlanSql.counts()` (or `counts_from`): counts, what the sync
+    holds, who runs it now and, given `capabilities`, why a run would stop.
+
+    Shared by the dry run (which counts with one query and samples) and a run (which
+    counts from its materialized diff: syncs.plan_table)."""
+    counts, suppressed, audience, eligible, dups = _summarise(sync, rows)
+    if sync.mode == "send" and ready:
+        counts["erase"] = erasable_sends(wh, sync, dkey, destination)  # see syncs.erasure
+    p = Plan(
+        sync=sync.name,
+        mode=sync.mode,
+        counts=counts,
+        suppressed=suppressed,
+        audience_size=audience,
+        eligible=eligible,
+        held=_held(wh, sync, dkey, ready, pending),
+        duplicate_keys=dups,
+        sql=sql,
+        destination_key=dkey,
+        target=target,
+        held_elsewhere=_holds_elsewhere(wh, sync, dkey, ready),
+    )
+    holder = lease.holder_of(wh, sync.name) if ready else None
+    if holder:
+        p.running = (
+            f"run {holder[0][:8]} since {holder[1]:%Y-%m-%d %H:%M} UTC"
+            if holder[1]
+            else f"run {holder[0][:8]}"
+        )
+    if capabilities is not None:
+        p.stop_reason = stop_reason(sync, p, capabilities)
     return p

@@ -76,12 +76,17 @@ _WORK = ", ".join(lit(o) for o in WORK_OPS)
 @dataclass(frozen=True)
 class PlanSql:
     """The plan query in parts: `base` (a `with ...` chain ending in `planned`, one row per
-    record and verdict) and `tail` (what `changes()` adds: the rows with work to do,
-    completed with what only they need, e.g. the identifiers state holds)."""
+    record and verdict, whose columns are `columns` besides `__op` and `__reason`) and
+    `detail` (what completes `changed`, the rows of `planned` with work to do, with what
+    only they need, e.g. the identifiers state holds and the payload)."""
 
     base: str  # `with ... ` chain ending in relation `planned`
     params: list[str]
-    tail: str = f" select * from planned where __op in ({_WORK})"
+    columns: tuple[str, ...]  # of `planned`, but __op, __reason and __stale
+    detail: str = "\nselect * from changed"  # follows the CTE `changed`
+    # An UPDATE of sync_state: payload_fp where the md5 vouches for what state holds (see
+    # `payload_fingerprint`); run when the plan counted `__stale` rows. "" where none can be.
+    refresh: str = ""
 
     def counts(self, sample_keys: int = 0) -> tuple[str, list[str]]:
         """Rows per (__op, __reason): n, and k, the distinct keys among rows with work; then
@@ -120,7 +125,49 @@ class PlanSql:
 
     def changes(self) -> tuple[str, list[str]]:
         """The rows with work to do, every column a run needs."""
-        return f"{self.base}{self.tail}", self.params
+        changed = f"changed as (select * from planned where __op in ({_WORK}))"
+        return f"{self.base},\n{changed}{self.detail}", self.params
+
+    def grouped(self) -> tuple[str, list[str]]:
+        """`planned` evaluated once for a run, to be materialized (`syncs.plan_table`): one
+        row per (__op, __reason) of the rows without work, its other columns NULL, and one
+        per distinct row with work; `__n` the rows of `planned` each stands for.
+
+        Why: the counts (`counts_from`) and the rows a run sends (`changes_from`) both read
+        this small relation, so a run diffs the audience against state once, where it
+        used to count with one query and materialize the changes with another (the whole
+        diff twice). It groups like `counts()` (a group per key with work), its rows with
+        work distinct as `changes()` keeps them.
+        """
+        work = f"__op in ({_WORK})"
+        cols = ", ".join(f"case when {work} then {c} end as {c}" for c in self.columns)
+        by = ", ".join(str(i) for i in range(1, len(self.columns) + 4))
+        return (
+            f"{self.base}\nselect __op, __reason, {cols}, "
+            f"case when {work} then false else __stale end as __stale, "
+            f"count(*) as __n from planned group by {by}",
+            self.params,
+        )
+
+    def changes_from(self, grouped: str) -> tuple[str, list[str]]:
+        """`changes()`, its rows with work read from the materialized `grouped()` table."""
+        cols = ", ".join(("__op", "__reason", *self.columns))
+        changed = f"changed as (select {cols} from {grouped} where __op in ({_WORK}))"
+        return f"with {changed}{self.detail}", self.params
+
+    @staticmethod
+    def stale_from(grouped: str) -> str:
+        """How many rows of the materialized `grouped()` table call for `refresh`."""
+        return f"select coalesce(sum(__n), 0) from {grouped} where __stale"
+
+    @staticmethod
+    def counts_from(grouped: str) -> str:
+        """`counts()` read from the materialized `grouped()` table: the same rows."""
+        return (
+            "select __op, __reason, cast(sum(__n) as bigint) as n, count(__key) as k "
+            f"from {grouped} group by __op, __reason union all "
+            f"select null, null, null, count(distinct __key) from {grouped}"
+        )
 
     def sample(self, limit: int) -> tuple[str, list[str]]:
         sql, params = self.changes()
@@ -132,7 +179,7 @@ def _empty_state_ctes() -> list[str]:
     return [
         (
             "st as (select cast(null as varchar) as record_key, cast(null as varchar) as __fp, "
-            "false as __pending, false as __erased where 1 = 0)"
+            "cast(null as bigint) as __pfp, false as __pending, false as __erased where 1 = 0)"
         ),
         (
             "stt as (select cast(null as varchar) as record_key, cast(null as varchar) as payload_hash, "
@@ -166,11 +213,17 @@ def _mine(sync_name: str, destination_key: str) -> str:
 
 # What the diff needs of each held record, and what only the rows with work need (read
 # for those keys alone, after the diff: see `_held`).
-_DIFF_COLUMNS = ("payload_hash", "profile_id")
+_DIFF_COLUMNS = ("payload_hash", "profile_id", "payload_fp")
 _DETAIL_COLUMNS = ("payload_hash", "identifiers_json", "destination_id")
 
 
-def _held(mine: str, pending: tuple[str, ...], only: str, columns: tuple[str, ...]) -> str:
+def _held(
+    mine: str,
+    pending: tuple[str, ...],
+    only: str,
+    columns: tuple[str, ...],
+    stored: dict[str, str] | None = None,
+) -> str:
     """A SELECT of what the sync holds at the destination: `record_key` and `columns` of
     its sync_state rows (`mine`: see `_mine`), plus the write-ahead of killed runs.
 
@@ -180,8 +233,12 @@ def _held(mine: str, pending: tuple[str, ...], only: str, columns: tuple[str, ..
     adds that may have reached the destination; until the next run folds them into
     sync_state, they count as held with the PENDING_ADD marker (re-planned as add, or
     as remove when the member left) and the identifiers the run wrote ahead.
+
+    `stored`: expressions standing in for columns the state table lacks (see `_state_cte`).
     """
-    state = f"select {', '.join(('record_key', *columns))} from {st.STATE} where {mine}"
+    stored = stored or {}
+    picked = ", ".join(("record_key", *(stored.get(c, c) for c in columns)))
+    state = f"select {picked} from {st.STATE} where {mine}"
     if not pending:
         return state + only
     marked = (
@@ -189,7 +246,11 @@ def _held(mine: str, pending: tuple[str, ...], only: str, columns: tuple[str, ..
         + " union all ".join(f"select record_key, identifiers_json from {t}" for t in pending)
         + f") u where true{only} group by record_key"
     )
-    stand_in = {"payload_hash": lit(PENDING_ADD), "identifiers_json": "m.identifiers_json"}
+    stand_in = {
+        "payload_hash": lit(PENDING_ADD),
+        "identifiers_json": "m.identifiers_json",
+        "payload_fp": "cast(null as bigint)",
+    }
     marks = ", ".join(
         ["m.record_key", *(stand_in.get(c, "cast(null as varchar)") for c in columns)]
     )
@@ -209,21 +270,54 @@ def fingerprint(wh: Warehouse, hash_sql: str) -> str:
     return f"hash({hash_sql})" if wh.dialect == "duckdb" else hash_sql
 
 
+def payload_fingerprint(wh: Warehouse, columns: list[str]) -> str:
+    """`__pfp`, the shortcut beside the md5 (see `syncs.state`, column `payload_fp`): on
+    DuckDB its `hash()` of the typed payload values in field-name order, 63 bits so it
+    fits a BIGINT on every warehouse; elsewhere NULL (the md5 decides alone).
+
+    Why: the md5 of each member's canonical text (casts, concatenation, digest) was the
+    largest single cost of the plan at 10M members (~2.3 s of CPU); `hash()` of the
+    values costs ~0.3 s. A member whose stored `payload_fp` equals it is unchanged without
+    an md5; any other member (changed, new, state written before the column existed or by
+    another DuckDB version, whose `hash()` may differ) is judged by the md5 as before. So
+    the md5 stays the one authority (stable across versions and warehouses: nobody is
+    re-sent because DuckDB changed), and a false "unchanged" needs a 64-bit collision
+    between a record's old and new values (as `fingerprint` already accepts)."""
+    if wh.dialect != "duckdb" or not columns:
+        return "cast(null as bigint)"
+    return f"cast(hash({', '.join(columns)}) >> 1 as bigint)"
+
+
 def _state_cte(
-    fp: str, mine: str, pending: tuple[str, ...], only: str = "", erased: str | None = None
+    fp: str,
+    mine: str,
+    pending: tuple[str, ...],
+    only: str = "",
+    erased: str | None = None,
+    has_pfp: bool = True,
 ) -> str:
     """`st`: each held record's key, the fingerprint of the hash last accepted (`fp`, an
-    expression of `payload_hash`: see `fingerprint`), `__pending` and `__erased`, nothing more.
+    expression of `payload_hash`: see `fingerprint`), the payload fingerprint stored with
+    it (`__pfp`, see `payload_fingerprint`), `__pending` and `__erased`, nothing more.
 
     Why so few columns: at 10M members this relation is the build side of the diff's
     hash join, and its identifiers JSON doubled it (spilled under the plan's memory cap);
     the rows with work read those columns afterwards, for their keys only.
 
+    `__pfp` only where `payload_hash` holds a real hash: a write-ahead marker written over
+    it (PENDING_REMOVE) must re-plan the member, whatever `payload_fp` still says.
+    `has_pfp`: false for a ferry_sync written before `payload_fp` existed that no run has
+    upgraded yet (a dry run adds no column): NULL stands in.
+
     `erased`: the relation of erased profiles; a held record whose profile (or key,
     for state written before profile ids were kept) is in it gets `__erased`.
     """
-    held = f"st_all as ({_held(mine, pending, only, _DIFF_COLUMNS)})"
-    keep = f"{fp} as __fp, payload_hash = {lit(PENDING_ADD)} as __pending"
+    stored = {} if has_pfp else {"payload_fp": "cast(null as bigint) as payload_fp"}
+    held = f"st_all as ({_held(mine, pending, only, _DIFF_COLUMNS, stored)})"
+    keep = (
+        f"{fp} as __fp, case when payload_hash <> {lit(PENDING_REMOVE)} then payload_fp end as __pfp, "
+        f"payload_hash = {lit(PENDING_ADD)} as __pending"
+    )
     if erased is None:
         return held + f",\nst as (select record_key, {keep}, false as __erased from st_all)"
     return (
@@ -300,6 +394,7 @@ def build_plan_sql(
     )
     mine = _mine(sync.name, destination_key)
     send = sync.mode == "send"
+    pfp = payload_fingerprint(wh, [field_alias(f) for f in fields])
 
     ctes = [
         (
@@ -311,7 +406,11 @@ def build_plan_sql(
             # Send mode carries the identifiers JSON from here; the other modes write it in
             # `changes()`, for the rows with work only (a JSON object per member otherwise).
             f"hashed as (select src.*, md5(concat_ws(chr(31), {canon})) as __hash, "
-            f"{idem} as __idem{f', {ids_json} as __ids' if send else ''} from src)"
+            f"{idem} as __idem, {ids_json} as __ids from src)"
+            if send
+            # The other modes hash the payload after the diff, only where state cannot
+            # vouch for it (see `payload_fingerprint`): here its fingerprint alone.
+            else f"hashed as (select src.*, {pfp} as __pfp, {idem} as __idem from src)"
         ),
         *policy.ctes,
     ]
@@ -334,7 +433,14 @@ def build_plan_sql(
             erased_relation(wh, sync.marts_schema) if sync.mode not in ("send", "delete") else None
         )
         ctes += [
-            _state_cte(fingerprint(wh, "payload_hash"), mine, pending, only, erased),
+            _state_cte(
+                fingerprint(wh, "payload_hash"),
+                mine,
+                pending,
+                only,
+                erased,
+                has_pfp="payload_fp" in {c.lower() for c in wh.columns(st.SCHEMA, "sync_state")},
+            ),
             f"stt as (select record_key, payload_hash, attempts, parked from {st.STATUS} where {mine}{only})",
             f"led as (select idempotency_key, status, attempts from {st.LEDGER} where {mine})",
         ]
@@ -352,11 +458,17 @@ def build_plan_sql(
             "when l.status = 'suppressed' then 'suppressed_by_destination' "
             "else 'unchanged' end as __op, "
             "coalesce(l.attempts, 0) as __attempts, j.__ids, cast(null as varchar) as __state_hash, "
+            "cast(null as bigint) as __pfp, "
             "cast(null as varchar) as __dest_id, cast(null as varchar) as __state_ids, "
-            f"false as __in_status, {field_cols} "
+            f"false as __in_status, false as __stale, {field_cols} "
             "from judged j left join led l on l.idempotency_key = j.__idem)"
         )
-        return PlanSql("with " + ",\n".join(ctes), [])
+        send_columns = (
+            *("__key", "__profile", "__hash", "__occ", "__idem", "__variant", "__attempts"),
+            *("__ids", "__state_hash", "__pfp", "__dest_id", "__state_ids", "__in_status"),
+            *(field_alias(f) for f in fields),
+        )
+        return PlanSql("with " + ",\n".join(ctes), [], send_columns)
 
     if sync.mode == "delete":
         when_known = "'unchanged'"  # an accepted erasure is final
@@ -365,7 +477,10 @@ def build_plan_sql(
         when_known = "'unchanged'"  # insert never updates what it added
         present_op = "'add'"
     else:
-        when_known = "case when j.__state_fp = j.__fp then 'unchanged' else 'update' end"
+        when_known = (
+            "case when j.__state_pfp = j.__pfp then 'unchanged' "
+            f"when j.__state_fp = {fingerprint(wh, 'j.__hash')} then 'unchanged' else 'update' end"
+        )
         present_op = "'add'"
     # Held records that leave the destination: an erased person (every mode but delete,
     # whatever the audience says), and in mirror mode what is no longer eligible.
@@ -377,23 +492,47 @@ def build_plan_sql(
     ctes.append(
         # One join of the audience with state, both read once: a member and what is held for
         # them meet in one row (a held record alone: its audience side is null).
-        "joined as (select j.*, s.record_key as __held, "
-        "s.__fp as __state_fp, s.__pending, coalesce(s.__erased, false) as __erased "
-        f"from (select judged.*, {fingerprint(wh, '__hash')} as __fp, true as __present from judged) j "
+        "joined as (select j.*, s.record_key as __held, s.__fp as __state_fp, "
+        "s.__pfp as __state_pfp, s.__pending, coalesce(s.__erased, false) as __erased "
+        "from (select judged.*, true as __present from judged) j "
         f"{'full' if leave_when else 'left'} join st s on s.record_key = j.__key)"
+    )
+    # The md5 of the payload only where something needs it: an eligible member that is new
+    # to the destination (its state will hold it), or whose stored fingerprint does not
+    # vouch for it (an update, or state from before `payload_fp`). DuckDB evaluates a CASE
+    # branch for its rows alone, so the other ~99% of a large audience cost no md5.
+    unvouched = (
+        " or not coalesce(j.__state_pfp = j.__pfp, false)"
+        if sync.mode in ("upsert", "mirror")
+        else ""
+    )
+    ctes.append(
+        f"rehashed as (select j.*, case when j.__present and j.__reason is null and not j.__erased "
+        f"and (j.__held is null or j.__pending{unvouched}) "
+        f"then md5(concat_ws(chr(31), {canon})) end as __hash from joined j)"
     )
     present = (
         "case when j.__reason is not null or j.__erased then 'suppressed' "
         f"when j.__held is null or j.__pending then {present_op} "
         f"else {when_known} end"
     )
+    # A held member the md5 judged because its stored fingerprint did not vouch for it (state
+    # from before payload_fp, or a DuckDB whose hash() differs): a run refreshes payload_fp
+    # of those the md5 found unchanged (`PlanSql.refresh`), so the next plan skips them.
+    stale = (
+        "coalesce(j.__pfp is not null and j.__hash is not null and j.__held is not null "
+        "and not j.__pending, false)"
+    )
+    # The payload rides along (it is read for the md5 already): a run's rows with work come
+    # out of its one diff complete, with no second read of the audience for their keys.
+    payload_cols = "".join(f", j.{field_alias(f)}" for f in fields)
     audience_side = (
-        "j.__key, j.__profile, j.__hash, "
+        "j.__key, j.__profile, j.__hash, j.__pfp, "
         "coalesce(j.__reason, case when j.__erased then 'suppressed_erasure' end) as __reason, "
-        f"j.__occ, j.__idem, {present} as __op0"
+        f"j.__occ, j.__idem, {present} as __op0, {stale} as __stale{payload_cols}"
     )
     if not leave_when:
-        ctes.append(f"classified as (select {audience_side} from joined j)")
+        ctes.append(f"classified as (select {audience_side} from rehashed j)")
     else:
         # One row per joined row: a held record that leaves is planned as remove/erase, and
         # when its member is still in the audience (held back: a policy, erasure) the same
@@ -409,12 +548,16 @@ def build_plan_sql(
         ctes.append(
             "classified as (select "
             f"{side('j.__held', 'j.__key')} as __key, {side('null', 'j.__profile')} as __profile, "
-            f"{side(lit(REMOVE_MARK), 'j.__hash')} as __hash, "
+            f"{side(lit(REMOVE_MARK), 'j.__hash')} as __hash, {side('null', 'j.__pfp')} as __pfp, "
             "case when j.__present then coalesce(j.__reason, case when j.__erased then "
             f"{lit('suppressed_erasure')} end) end as __reason, "
             f"{side(lit(''), 'j.__occ')} as __occ, {side('null', 'j.__idem')} as __idem, "
-            f"{side(leaving_op, present)} as __op0 "
-            f"from joined j where j.__present or ({leaves}))"
+            f"{side(leaving_op, present)} as __op0, {side('false', stale)} as __stale"
+            + "".join(
+                f", {side('null', f'j.{field_alias(f)}')} as {field_alias(f)}" for f in fields
+            )
+            + " "
+            f"from rehashed j where j.__present or ({leaves}))"
         )
     ctes.append(
         # (Not an IN list: DuckDB turned that one into a join over every member.)
@@ -425,12 +568,9 @@ def build_plan_sql(
         "from classified c left join stt t on t.record_key = c.__key)"
     )
     # The rows with work, completed with what state holds for them (the identifiers a
-    # removal names the person by, the destination's id) and with their payload, read
-    # again from the audience for their keys alone: carried through the diff's joins, the
-    # payload columns made DuckDB spill them at 10M members (15 s of CPU instead of 10).
+    # removal names the person by, the destination's id), read for their keys alone.
     # Joined on, never a semi-join on the changed keys: that reads `changed` twice, and
-    # DuckDB materializes it; each join builds on the rows with work, the smaller side.
-    # A key the audience lists twice: the row whose payload hashes to the planned hash.
+    # DuckDB materializes it; the join builds on the rows with work, the smaller side.
     detail = (
         _held(mine, pending, "", _DETAIL_COLUMNS)
         if state_ready
@@ -439,17 +579,31 @@ def build_plan_sql(
         + " where 1 = 0"
     )
     leaving = ", ".join(lit(o) for o in LEAVING_OPS)
-    payload_of = ", ".join(f"f.{field_alias(f)}" for f in fields)
-    f_canon = ", ".join(f"coalesce(cast(f.{field_alias(f)} as varchar), '\\N')" for f in fields)
     tail = (
-        f",\nchanged as (select * from planned where __op in ({_WORK})),\n"
-        f"fields as (select cast({q(sync.key)} as varchar) as __fkey, {select_fields} from {relation} "
-        f"where true{_keys_filter(f'cast({q(sync.key)} as varchar)', only_keys)})\n"
-        f"select distinct c.*, {payload_of}, "
+        "\nselect c.*, "
         f"case when c.__op in ({leaving}) then h.identifiers_json else {ids_json} end as __ids, "
         "h.payload_hash as __state_hash, h.destination_id as __dest_id, h.identifiers_json as __state_ids "
-        f"from changed c left join fields f on f.__fkey = c.__key and c.__op not in ({leaving}) "
-        f"left join ({detail}) h on h.record_key = c.__key "
-        f"where f.__fkey is null or md5(concat_ws(chr(31), {f_canon})) = c.__hash"
+        f"from changed c left join ({detail}) h on h.record_key = c.__key"
     )
-    return PlanSql("with " + ",\n".join(ctes), [], tail)
+    columns = (
+        *("__key", "__profile", "__hash", "__pfp", "__occ", "__idem", "__op0"),
+        *(field_alias(f) for f in fields),
+    )
+    refresh = ""
+    if wh.dialect == "duckdb" and state_ready and sync.mode in ("upsert", "mirror"):
+        audience = (
+            f"select cast({q(sync.key)} as varchar) as __key, {select_fields} from {relation}"
+        )
+        refresh = (
+            f"update {st.STATE} set payload_fp = a.__pfp from (select __key, {pfp} as __pfp, "
+            f"md5(concat_ws(chr(31), {canon})) as __hash from ({audience}) s) a "
+            f"where {st.STATE}.record_key = a.__key and {st.STATE}.payload_hash = a.__hash "
+            f"and {mine} and ({st.STATE}.payload_fp is null or {st.STATE}.payload_fp <> a.__pfp)"
+        )
+    return PlanSql(
+        "with " + ",\n".join(ctes),
+        [],
+        (*columns, "__attempts", "__in_status"),
+        tail,
+        refresh,
+    )

@@ -176,7 +176,7 @@ class Runner:
         # person's sends whatever the sync's key (an e-mail, an order id).
         self.profiles: dict[str, str | None] = {}
         self.max_attempts = sync.policies.max_attempts
-        self.table = ""  # the materialized plan of this run (see syncs.sending._materialize)
+        self.table = ""  # the materialized plan of this run (see syncs.plan_table.Diff.changes)
         self.seq = "__seq"  # its row number column (DuckDB: the temporary table's rowid)
         self.pending: list[str] = []  # this run's write-ahead tables, a window each
         # Settled batches whose commit waits for the next flush(), in order.
@@ -621,7 +621,7 @@ class Runner:
                 )
             wh.execute(
                 f"insert into {st.STATE} ({', '.join(st.STATE_COLUMNS)}) select ?, p.__key, p.__hash, p.__ids, "
-                f"coalesce({dest}, p.__dest_id), ?, ?, ?, p.__profile from {p} p {join} "
+                f"coalesce({dest}, p.__dest_id), ?, ?, ?, p.__profile, p.__pfp from {p} p {join} "
                 f"where p.{seq} between ? and ? and p.__op not in {_LEAVING_SQL}",
                 [sync.name, *dest_params, now, self.result.run_id, self.dkey, *rng],
             )
@@ -677,7 +677,7 @@ class Runner:
             )
             wh.execute(
                 f"insert into {st.STATE} ({', '.join(st.STATE_COLUMNS)}) select ?, p.__key, p.__hash, p.__ids, "
-                f"coalesce(b.rdest, p.__dest_id), ?, ?, ?, p.__profile {rows} "
+                f"coalesce(b.rdest, p.__dest_id), ?, ?, ?, p.__profile, p.__pfp {rows} "
                 f"where b.status = 'accepted' and p.__op not in {_LEAVING_SQL}",
                 [sync.name, now, self.result.run_id, self.dkey],
             )
@@ -685,7 +685,7 @@ class Runner:
             # known (it re-plans as add, or as remove if the member leaves). See write_ahead.
             wh.execute(
                 f"insert into {st.STATE} ({', '.join(st.STATE_COLUMNS)}) select ?, p.__key, ?, p.__ids, "
-                f"cast(null as varchar), ?, ?, ?, p.__profile {rows} where b.status <> 'accepted' "
+                f"cast(null as varchar), ?, ?, ?, p.__profile, cast(null as bigint) {rows} where b.status <> 'accepted' "
                 "and p.__op = 'add' and p.__state_hash is null",
                 [sync.name, PENDING_ADD, now, self.result.run_id, self.dkey],
             )

@@ -9,7 +9,6 @@ oldest unsettled batch is committed) whatever the concurrency.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import threading
 from collections import deque
@@ -34,11 +33,9 @@ from connectors.base import (
     expand_results,
 )
 from syncs import lease
-from syncs import state as st
 from syncs.batching import batches
-from syncs.config import SyncConfig
-from syncs.plan import Plan, plan_sql_for
-from syncs.plan_sql import PlanSql, field_alias
+from syncs.plan_sql import field_alias
+from syncs.plan_table import PlanTable
 from syncs.records import (
     PAYLOAD_JSON,
     ArrowBatch,
@@ -55,80 +52,13 @@ from syncs.write_ahead_windows import WriteAheadWindows
 Progress = Callable[[int, int], None]
 
 
-def _plan_table_prefix(sync: SyncConfig) -> str:
-    return "plan_" + hashlib.md5(sync.name.encode()).hexdigest()[:10] + "_"
-
-
-# DuckDB: the in-memory database that holds a run's plan table (see _materialize).
-PLAN_DB = "ferry_plan"
-
-
-def _plan_schema(wh: Warehouse) -> tuple[str, str]:
-    """(catalog, schema) of the plan tables: DuckDB's in-memory PLAN_DB, else ferry_sync."""
-    return (PLAN_DB, "main") if wh.dialect == "duckdb" else ("", st.SCHEMA)
-
-
-def _drop_stale_plans(wh: Warehouse, sync: SyncConfig) -> None:
-    """Plan tables left by killed runs of this sync (runs of one sync never overlap)."""
-    prefix = _plan_table_prefix(sync)
-    catalog, schema = _plan_schema(wh)
-    if catalog:
-        wh.execute(f"attach if not exists ':memory:' as {catalog}")
-    where = "table_schema = ? and table_name like ?" + (" and table_catalog = ?" if catalog else "")
-    params = (schema, prefix + "%", *((catalog,) if catalog else ()))
-    for (name,) in wh.fetchall(
-        f"select table_name from information_schema.tables where {where}", params
-    ):
-        wh.execute(f"drop table if exists {catalog + '.' if catalog else ''}{schema}.{name}")
-
-
-def _materialize(
-    wh: Warehouse, sync: SyncConfig, plan_sql: PlanSql, run_id: str
-) -> tuple[str, str, int]:
-    """Write the changed rows (only those) to a numbered table.
-
-    Why not stream the plan query directly: an open read would pin the snapshot
-    while every batch commits, so the warehouse keeps all intermediate versions
-    (memory and time grow with the run). Chunks read by sequence number are short
-    queries; the table also makes the write-ahead exactly the set that is sent, and
-    each batch's commit is written from it in SQL. On DuckDB it lives in an attached
-    in-memory database (PLAN_DB: memory, no WAL: it is rebuilt by the next run anyway,
-    and writing it to the database file cost more than planning) which, unlike a
-    temporary table, every cursor of the connection sees: chunks are read on cursors
-    of their own while the main connection commits (syncs.sending._send_all).
-    Elsewhere a table in ferry_sync, because the Arrow reader is another connection.
-
-    Returns (table, row number column, rows). The row number column is dense: from 1,
-    or on DuckDB the table's rowid (from 0, and stable: nothing is ever deleted from
-    it), whose range filters skip straight to the rows, where a row_number() column
-    costs a window over the whole change and a scan per read.
-    """
-    local = wh.dialect == "duckdb"
-    catalog, schema = _plan_schema(wh)
-    table = f"{catalog + '.' if catalog else ''}{schema}.{_plan_table_prefix(sync)}{run_id[:12]}"
-    changes, params = plan_sql.changes()
-    if not local:
-        changes = f"select row_number() over () as __seq, c.* from ({changes}) c"
-    wh.execute(f"create table {table} as {changes}", params)
-    [(rows,)] = wh.fetchall(f"select count(*) from {table}")
-    return table, ("rowid" if local else "__seq"), int(rows)
-
-
-def apply_plan(runner: Runner, p: Plan, progress: Progress | None, stream_rows: int) -> None:
-    sync, wh = runner.sync, runner.wh
-    if not p.work:
-        return
-    _drop_stale_plans(wh, sync)
-    with wh.plan_settings():  # DuckDB: the plan's memory cap (the same query as the dry run's)
-        table, seq, rows = _materialize(
-            wh, sync, plan_sql_for(sync, wh, True, runner.dkey), runner.result.run_id
-        )
-    runner.table, runner.seq, runner.unsettled = table, seq, rows
-    try:
-        with wh.sending_settings():  # DuckDB: one thread per query while sending
-            _send_all(runner, rows, progress, stream_rows)
-    finally:
-        wh.execute(f"drop table if exists {table}")
+def apply_plan(
+    runner: Runner, table: PlanTable, progress: Progress | None, stream_rows: int
+) -> None:
+    """Send the rows of the materialized plan `table` (see syncs.plan_table)."""
+    runner.table, runner.seq, runner.unsettled = table.name, table.seq, table.rows
+    with runner.wh.sending_settings():  # DuckDB: one thread per query while sending
+        _send_all(runner, table.rows, progress, stream_rows)
 
 
 # What a batch needs from the plan table in Python: the Record's fields (the rest stays in SQL).

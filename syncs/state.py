@@ -11,6 +11,14 @@ engine is the only writer and always deletes before it inserts):
 - `sync_state`: per sync and record key, the hash of the payload the destination
   last accepted, the identifiers it was accepted with (a later removal needs
   them after the member left the audience) and the destination's id.
+  `payload_hash` is the md5 of the payload's canonical text (32 hex characters,
+  the same on every warehouse and version: the authority on "changed").
+  `payload_fp` (DuckDB; NULL elsewhere) is a 64-bit fingerprint of the same
+  payload's values (`syncs.plan_sql.payload_fingerprint`), a shortcut: where it
+  matches, the plan skips the md5; where it does not (or is NULL: rows written
+  before it existed, or by a DuckDB whose `hash()` differs), the md5 decides. A
+  writer of `payload_hash` writes the matching `payload_fp` or NULL with it (a
+  write-ahead marker over `payload_hash` voids it: see `plan_sql._state_cte`).
 - `record_status`: records currently failing: attempts, last error, parked.
 - `runs`: one row per run (or dry run is *not* recorded: a plan commits nothing).
 - `record_results`: one row per record per run: operation (what the destination was
@@ -51,6 +59,7 @@ STATE_COLUMNS = [
     "run_id",
     "destination_key",
     "profile_id",
+    "payload_fp",
 ]
 STATUS_COLUMNS = [
     "sync_name",
@@ -96,7 +105,7 @@ DDL = [
     f"""create table if not exists {STATE} (
         sync_name varchar not null, record_key varchar not null, payload_hash varchar not null,
         identifiers_json varchar, destination_id varchar, synced_at timestamp, run_id varchar,
-        destination_key varchar, profile_id varchar)""",
+        destination_key varchar, profile_id varchar, payload_fp bigint)""",
     f"""create table if not exists {STATUS} (
         sync_name varchar not null, record_key varchar not null, operation varchar not null,
         payload_hash varchar, attempts integer not null, last_error varchar,
@@ -124,6 +133,7 @@ DDL = [
 ADDED_COLUMNS = [
     (STATE, "destination_key", "varchar"),
     (STATE, "profile_id", "varchar"),
+    (STATE, "payload_fp", "bigint"),  # the plan's shortcut past the md5 (syncs.plan_sql)
     (STATUS, "destination_key", "varchar"),
     (LEDGER, "destination_key", "varchar"),
     (RUNS, "in_doubt", "bigint"),

@@ -20,6 +20,7 @@ import duckdb
 import pytest
 
 from syncs import engine, warehouse
+from syncs import state as st
 from syncs.config import load_syncs
 from syncs.history import pending_erasures
 from syncs.plan_sql import build_plan_sql
@@ -88,6 +89,8 @@ class _DeclaredWarehouse:
         self._columns = columns
 
     def columns(self, schema: str, table: str) -> list[str]:
+        if schema == st.SCHEMA:
+            return list(st.STATE_COLUMNS)
         return self._columns
 
     def table_exists(self, schema: str, table: str) -> bool:
@@ -110,6 +113,8 @@ def declared_plan_sql(manifest: Path, destinations: Path) -> Iterator[tuple[str,
             for kind, (sql, _params) in (
                 ("counts", plan.counts()),
                 ("changes", plan.changes()),
+                ("grouped", plan.grouped()),  # a run's one diff (syncs.plan_table)
+                ("changes_from", plan.changes_from("ferry_sync.plan_diff")),
                 ("sample", plan.sample(10)),
             ):
                 yield f"syncs:plan:{sync.name}:{kind}:{'state' if ready else 'nostate'}", sql

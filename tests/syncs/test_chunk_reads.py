@@ -8,7 +8,8 @@ from dataclasses import replace
 import pyarrow as pa
 
 from syncs import engine
-from syncs.sending import PLAN_DB, _ChunkReaders, _in_order
+from syncs.plan_table import PLAN_DB
+from syncs.sending import _ChunkReaders, _in_order
 from syncs.warehouse import Warehouse
 from tests.syncs.conftest import make_sync, set_audience
 from tests.syncs.test_columnar import JsonLoopback
@@ -74,10 +75,10 @@ def test_a_chunk_is_read_while_the_main_connection_is_held(conn) -> None:
 def test_a_stale_plan_table_of_a_killed_run_in_this_process_is_dropped(conn) -> None:
     set_audience(conn, rows(5))
     sync = make_sync("mirror")
-    from syncs.sending import _plan_table_prefix
+    from syncs.plan_table import plan_table_prefix
 
     conn.execute(f"attach if not exists ':memory:' as {PLAN_DB}")
-    conn.execute(f"create table {PLAN_DB}.main.{_plan_table_prefix(sync)}deadbeef as select 1 as x")
+    conn.execute(f"create table {PLAN_DB}.main.{plan_table_prefix(sync)}deadbeef as select 1 as x")
     assert engine.run(sync, conn, JsonLoopback()).status == "success"
     assert _plan_tables(conn) == []
 

@@ -95,7 +95,9 @@ def test_send_erasure_on_postgres_scrubs_the_ledger_and_keeps_failed_deletes(pg)
     class Deleting(LoopbackDestination):
         def erase_messages(self, records):
             return [
-                RecordResult(r.key, Outcome.ACCEPTED if r.key == "p1" else Outcome.RETRYABLE, "busy")
+                RecordResult(
+                    r.key, Outcome.ACCEPTED if r.key == "p1" else Outcome.RETRYABLE, "busy"
+                )
                 for r in records
             ]
 
@@ -134,3 +136,25 @@ def test_a_destination_key_with_percent_and_quote_plans_and_runs_on_postgres(pg)
     r = engine.run(sync, pg, dest)
     assert r.status == "success" and r.sent == 9 and len(dest.members) == 9
     assert engine.plan(sync, pg, destination=dest).work == 0  # its state found again
+
+
+def test_postgres_state_from_before_the_fingerprint_keeps_working(pg):
+    """PostgreSQL has no payload fingerprint (NULL): the md5 decides, as before it existed,
+    and a run's counts (from its one diff) are the dry run's."""
+    load(pg, rows(12))
+    sync = make_sync("mirror")
+    dest = LoopbackDestination()
+    assert engine.run(sync, pg, dest).sent == 11
+    pg.execute("alter table ferry_sync.sync_state drop column payload_fp")  # an older release's
+    assert engine.plan(sync, pg, sample_size=0).work == 0
+    pg.execute("update audiences.aud_test set first_name = 'M' where profile_id = 'p4'")
+    pg.execute("delete from audiences.aud_test where profile_id = 'p5'")
+    dry = engine.plan(sync, pg, sample_size=0)
+    assert (dry.counts["update"], dry.counts["remove"], dry.counts["unchanged"]) == (1, 1, 9)
+    r = engine.run(sync, pg, dest)
+    assert r.status == "success" and r.sent == 2
+    assert r.planned == dry.counts
+    assert pg.execute(
+        "select count(*), count(payload_fp) from ferry_sync.sync_state"
+    ).fetchone() == (10, 0)
+    assert engine.plan(sync, pg, sample_size=0).work == 0
