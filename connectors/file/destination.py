@@ -29,6 +29,7 @@ import csv
 import datetime as dt
 import fcntl
 import itertools
+import logging
 import os
 import secrets
 import shutil
@@ -52,6 +53,7 @@ KEY = "key"
 OPERATION = "operation"
 _ROW = "__ferry_row"  # journal order while folding; never written
 PART_SUFFIX = ".arrow"
+log = logging.getLogger(__name__)
 
 
 class FileOptions(BaseModel):
@@ -344,6 +346,13 @@ class FileExport:
             own: list[pa.Table] | None = None
             for path, table in zip(parts, tables, strict=True):
                 by_run.setdefault(path.name[: -len(PART_SUFFIX)].split("_", 1)[1], []).append(table)
+            if earlier := sorted(r for r in by_run if r != self.run_id):
+                rows = sum(t.num_rows for r in earlier for t in by_run[r])
+                log.warning(
+                    "file export %s: publishing %d rows that run(s) %s accepted but did not publish "
+                    "(killed, or stopped before the end); the latest file lagged them until now",
+                    self.stem, rows, ", ".join(earlier),
+                )  # fmt: skip
             for run_id, run_tables in by_run.items():
                 # A run file is rewritten whole from its run's parts, never appended to:
                 # a fold killed before the rename below writes it again the same. Only
