@@ -160,3 +160,23 @@ def set_wave(db: Path, entered_at: str) -> None:
         conn.execute("update audiences.aud_sms set entered_at = ?", [entered_at])
     finally:
         conn.close()
+
+
+def change_audience(db: Path, leave_below: str, joining: int) -> None:
+    """Members whose profile_id sorts before `leave_below` leave, `joining` new ones (q00,
+    q01...) join with email consent, and the rest get a new first name."""
+    conn = duckdb.connect(str(db))
+    try:
+        conn.execute("delete from audiences.aud_sms where profile_id < ?", [leave_below])
+        conn.execute("update audiences.aud_sms set first_name = first_name || '-v2'")
+        conn.execute(
+            "insert into audiences.aud_sms select 'q' || lpad(i::varchar, 2, '0'), "
+            "'+3362000' || lpad(i::varchar, 4, '0'), 'q' || i || '@example.com', 'New' || i, "
+            f"'treatment', '2026-12-01' from range({int(joining)}) t(i)"
+        )
+        conn.execute(
+            "insert into marts.customer_consent select profile_id, 'email', true, 'test', null "
+            "from audiences.aud_sms where profile_id like 'q%'"
+        )
+    finally:
+        conn.close()

@@ -20,7 +20,7 @@ import pytest
 
 from connectors.webhook.sandbox import WebhookReceiver
 from syncs.config import DestinationSpec, FieldMapping, Policies, SyncConfig
-from tests.faults.harness import Child, KillPoint, sms_warehouse
+from tests.faults.harness import Child, KillPoint, change_audience, sms_warehouse
 
 MEMBERS = 60
 BATCH = 5
@@ -69,21 +69,7 @@ def _audience(db: Path) -> dict[str, str]:
 
 def _change(db: Path) -> None:
     """A third of the members leave, ten join, the rest get a new first name."""
-    conn = duckdb.connect(str(db))
-    try:
-        conn.execute("delete from audiences.aud_sms where profile_id < 'p20'")
-        conn.execute("update audiences.aud_sms set first_name = first_name || '-v2'")
-        conn.execute(
-            "insert into audiences.aud_sms select 'q' || lpad(i::varchar, 2, '0'), "
-            "'+3362000' || lpad(i::varchar, 4, '0'), 'q' || i || '@example.com', 'New' || i, "
-            "'treatment', '2026-12-01' from range(10) t(i)"
-        )
-        conn.execute(
-            "insert into marts.customer_consent select profile_id, 'email', true, 'test', null "
-            "from audiences.aud_sms where profile_id like 'q%'"
-        )
-    finally:
-        conn.close()
+    change_audience(db, leave_below="p20", joining=10)
 
 
 def _received(receiver: WebhookReceiver) -> dict[str, str]:

@@ -26,7 +26,7 @@ import pytest
 
 from syncs.config import DestinationSpec, FieldMapping, Policies, SyncConfig
 from tests.faults.file_child import KILL_ENV
-from tests.faults.harness import REPO, sms_warehouse
+from tests.faults.harness import REPO, change_audience, sms_warehouse
 
 MEMBERS = 40
 BATCH = 3
@@ -80,20 +80,7 @@ def _latest(out: Path) -> list[tuple[str, str]]:
 
 def _change(db: Path) -> None:
     """A quarter of the members leave, five join, the rest get a new first name."""
-    conn = duckdb.connect(str(db))
-    try:
-        conn.execute("delete from audiences.aud_sms where profile_id < 'p10'")
-        conn.execute("update audiences.aud_sms set first_name = first_name || '-v2'")
-        conn.execute(
-            "insert into audiences.aud_sms select 'q' || i, '+3362000' || i, 'q' || i || '@example.com', "
-            "'New' || i, 'treatment', '2026-12-01' from range(5) t(i)"
-        )
-        conn.execute(
-            "insert into marts.customer_consent select profile_id, 'email', true, 'test', null "
-            "from audiences.aud_sms where profile_id like 'q%'"
-        )
-    finally:
-        conn.close()
+    change_audience(db, leave_below="p10", joining=5)
 
 
 def _trial(tmp_path: Path, seed: int) -> None:
