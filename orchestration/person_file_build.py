@@ -309,6 +309,8 @@ def evaluate_through_warehouse(
             Path(keep_warehouse).resolve() if keep_warehouse else Path(tmp) / "person_file.duckdb"
         )
         database.unlink(missing_ok=True)
+        # a kept warehouse's log would be replayed onto the copy below
+        database.with_name(f"{database.name}.wal").unlink(missing_ok=True)
         started = time.perf_counter()
         base = base_warehouse(
             database.stem, SELECT, parse_cache_path(), DBT_PROJECT_DIR, _build_base
