@@ -23,6 +23,7 @@ from identity.fuzzy.features import (
 )
 from identity.fuzzy.model_spec import CONTRADICTION_UNLESS, CONTRADICTIONS
 from identity.fuzzy.model_store import FuzzyModel, load_model
+from identity.fuzzy.u_sampling import estimate_u_in_one_pass
 
 logger = logging.getLogger(__name__)
 
@@ -287,12 +288,12 @@ def _estimate_u_and_prior(
     settings = linker._settings_obj  # Splink has no public setter for the prior
     trained = settings._probability_two_random_records_match
     pairs = options.u_pairs(records)
-    # one chunk: Splink's chunks and probe (to stop early once every level is seen
-    # 100 times) never stop early here, as the rare levels that matter are never
-    # seen that often, and cost a query per chunk and comparison
-    linker.training.estimate_u_using_random_sampling(
-        max_pairs=pairs, seed=options.seed, num_chunks=1
-    )
+    # Splink's estimate_u_using_random_sampling(num_chunks=1), to the bit, with
+    # every comparison counted in one scan of the pairs (u_sampling.py); one chunk,
+    # as Splink's chunks and probe (to stop early once every level is seen 100
+    # times) never stop early here: the rare levels that matter are never seen
+    # that often
+    estimate_u_in_one_pass(linker, pairs, options.seed)
     linker.training.estimate_probability_two_random_records_match(
         model_spec.deterministic_rules_for_prior(extra_ids), recall=model_spec.PRIOR_RECALL
     )
