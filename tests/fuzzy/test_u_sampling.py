@@ -1,9 +1,12 @@
 """The one-pass u estimation gives Splink's u values, level by level, to the bit.
 
 Scoring replaced Splink's estimate_u_using_random_sampling (a cross join and a
-query per comparison) by one scan of the same pairs (identity/fuzzy/u_sampling.py)
-for time only: any difference in u, however small, would move match weights and
-the quality figures measured with Splink's estimate.
+query per comparison) by fewer scans of the same pairs, gated comparisons tested
+only on the pairs that can reach a level other than their last
+(identity/fuzzy/u_sampling.py, model_spec.U_SAMPLING_GATES), for time only: any
+difference in u, however small, would move match weights and the quality figures
+measured with Splink's estimate. A gate that lets through too few pairs shows
+here as a level's count off.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import pytest
 
 from identity.fuzzy import load_model, read_nicknames
 from identity.fuzzy.features import prepare_features
+from identity.fuzzy.model_spec import U_SAMPLING_GATES
 from identity.fuzzy.u_sampling import estimate_u_in_one_pass
 from orchestration.paths import FUZZY_MODEL_PATH, FUZZY_NICKNAMES_PATH
 from tests.fuzzy.people import population
@@ -48,9 +52,10 @@ def _u(linker) -> dict[tuple[str, str], float | str]:
     }
 
 
+@pytest.mark.parametrize("gates", [{}, U_SAMPLING_GATES], ids=["no gates", "model gates"])
 @pytest.mark.parametrize(("records", "max_pairs"), [(None, 2e5), (800, 1e9)])
 def test_one_pass_u_equals_splinks_estimate(
-    features, records: int | None, max_pairs: float
+    features, records: int | None, max_pairs: float, gates: dict
 ) -> None:
     """A sample (2e5 pairs of ~3,000 records) and every pair (1e9 > 800 records' pairs)."""
     features = features.slice(0, records) if records else features
@@ -59,7 +64,7 @@ def test_one_pass_u_equals_splinks_estimate(
     splinks = _linker(features, settings)
     splinks.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=42, num_chunks=1)
     ours = _linker(features, settings)
-    estimate_u_in_one_pass(ours, max_pairs, seed=42)
+    estimate_u_in_one_pass(ours, max_pairs, seed=42, gates=gates)
 
     expected, got = _u(splinks), _u(ours)
     assert got == expected
@@ -70,6 +75,17 @@ def test_one_pass_u_equals_splinks_estimate(
 def test_another_seed_samples_other_pairs(features) -> None:
     settings = load_model(FUZZY_MODEL_PATH).settings
     a, b = _linker(features, settings), _linker(features, settings)
-    estimate_u_in_one_pass(a, 2e5, seed=1)
-    estimate_u_in_one_pass(b, 2e5, seed=2)
+    estimate_u_in_one_pass(a, 2e5, seed=1, gates=U_SAMPLING_GATES)
+    estimate_u_in_one_pass(b, 2e5, seed=2, gates=U_SAMPLING_GATES)
     assert _u(a) != _u(b)
+
+
+def test_a_gate_that_drops_pairs_of_a_level_changes_u(features) -> None:
+    """The comparison above can see a wrong gate: one that keeps only equal last
+    names sends the "first and last name similar" pairs to the last level."""
+    settings = load_model(FUZZY_MODEL_PATH).settings
+    right, wrong = _linker(features, settings), _linker(features, settings)
+    estimate_u_in_one_pass(right, 2e5, seed=42, gates=U_SAMPLING_GATES)
+    estimate_u_in_one_pass(wrong, 2e5, seed=42, gates={"name": ({}, "last_name_l = last_name_r")})
+    differing = {k for k, u in _u(right).items() if _u(wrong)[k] != u}
+    assert differing and all(name == "name" for name, _ in differing)
