@@ -547,8 +547,9 @@ def settings(extra_ids: Sequence[str] = (), broad: bool = False) -> SettingsCrea
 # other comparisons") only after every level's test has failed, Jaro-Winkler
 # similarities included. A gate is a cheap test that every pair on any other
 # level (null level included) passes, so a pair failing it is known to be on the
-# last level without the tests: the counts are the same, only faster (20k person
-# file: the name and birth-date levels of 2M pairs, 1.4 s -> see the commit). Each gate
+# last level without the tests: the counts are the same, only faster (on the 20k
+# person file's 2M random pairs about 4% pass the name gate and 6% the birth-date
+# one; u and the prior took 2.4 s without the gates, 1.5 s with them). Each gate
 # reads per-record columns computed once on the sampled records (name ->
 # expression; the pair sees <name>_l and <name>_r). A gate must follow its
 # comparison's levels: a level added above must pass it
