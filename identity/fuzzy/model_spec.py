@@ -588,10 +588,7 @@ def _jw_may_reach(a: str, b: str, threshold: str) -> str:
     m_max = f"least({la} - {a_only}, {lb} - {b_only})"
 
     def reaches(bound: Fraction) -> str:
-        return (
-            f"{bound.denominator} * {m_max} * ({la} + {lb})"
-            f" >= {bound.numerator} * {la} * {lb}"
-        )
+        return f"{bound.denominator} * {m_max} * ({la} + {lb}) >= {bound.numerator} * {la} * {lb}"
 
     t = Fraction(threshold)
     return (
