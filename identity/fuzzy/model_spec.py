@@ -556,21 +556,25 @@ def settings(extra_ids: Sequence[str] = (), broad: bool = False) -> SettingsCrea
 # (tests/fuzzy/test_u_sampling.py compares the counts with Splink's, level by level).
 def _name_columns(column: str) -> dict[str, str]:
     """Per-record facts about a (lowercase ASCII letters) name: its length, its
-    first letter, and a bit per letter a-z it holds."""
+    first letter, a bit per letter a-z it holds, how many letters it holds and
+    its letters beyond one of each (so a pair's bounds cost few operations)."""
+    letters = (
+        f"coalesce(list_sum(list_distinct(list_transform(list_filter(string_split({column}, ''),"
+        " lambda c: c between 'a' and 'z'), lambda c: 1::bigint << (ascii(c) - 97))))::bigint, 0)"
+    )
     return {
         f"{column}_length": f"length({column})",
         f"{column}_initial": f"left({column}, 1)",
-        f"{column}_letters": (
-            f"coalesce(list_sum(list_distinct(list_transform(list_filter(string_split({column}, ''),"
-            " lambda c: c between 'a' and 'z'), lambda c: 1::bigint << (ascii(c) - 97))))::bigint, 0)"
-        ),
+        f"{column}_letters": letters,
+        f"{column}_distinct": f"bit_count({letters})",
+        f"{column}_repeats": f"length({column}) - bit_count({letters})",
     }
 
 
 def _letters_only(a: str, b: str) -> tuple[str, str]:
     """Distinct letters of name a (side l) that b (side r) lacks, and of b that a lacks."""
     shared = f"bit_count({a}_letters_l & {b}_letters_r)"
-    return f"(bit_count({a}_letters_l) - {shared})", f"(bit_count({b}_letters_r) - {shared})"
+    return f"({a}_distinct_l - {shared})", f"({b}_distinct_r - {shared})"
 
 
 def _jw_may_reach(a: str, b: str, threshold: str) -> str:
@@ -584,8 +588,8 @@ def _jw_may_reach(a: str, b: str, threshold: str) -> str:
     letters differ, 5T - 3 when they agree; compared in integers.
     """
     la, lb = f"{a}_length_l", f"{b}_length_r"
-    a_only, b_only = _letters_only(a, b)
-    m_max = f"least({la} - {a_only}, {lb} - {b_only})"
+    # |a| - (distinct of a - shared) = shared + (|a| - distinct of a)
+    m_max = f"(bit_count({a}_letters_l & {b}_letters_r) + least({a}_repeats_l, {b}_repeats_r))"
 
     def reaches(bound: Fraction) -> str:
         return f"{bound.denominator} * {m_max} * ({la} + {lb}) >= {bound.numerator} * {la} * {lb}"
