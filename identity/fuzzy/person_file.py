@@ -21,6 +21,7 @@ import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -29,8 +30,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from identity.evaluation import connected_components, pair_counts
-from identity.fuzzy.scoring import ScoringOptions, score_pairs
-from identity.fuzzy.training import TrainingOptions, train_model
+
+if TYPE_CHECKING:
+    from identity.fuzzy.training import TrainingOptions
 
 # FEBRL column -> contract column (street is street_number + address_1).
 FEBRL_COLUMNS: dict[str, str] = {
@@ -244,6 +246,11 @@ def evaluate_person_file(
     must have been trained with the same ones. ``nicknames``: the nickname
     lookup (:func:`identity.fuzzy.read_nicknames` of the dbt seed).
     """
+    # Splink only here: reading and loading a file for the warehouse path
+    # (`ferry fuzzy evaluate-file`) needs none of it
+    from identity.fuzzy.scoring import ScoringOptions, score_pairs
+    from identity.fuzzy.training import TrainingOptions, train_model
+
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
     raw = read_person_file(path)
