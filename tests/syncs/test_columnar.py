@@ -181,7 +181,7 @@ def test_payloads_written_by_duckdb_are_the_bytes_json_dumps_writes(first: str) 
     rows, types = _plan_rows(
         conn,
         "(select s from odd where odd.i = t.i) as p__email, "
-        f"(select s from odd where odd.i = (t.i + 1) % {len(ODD_STRINGS)}) as \"p__{first}\", "
+        f'(select s from odd where odd.i = (t.i + 1) % {len(ODD_STRINGS)}) as "p__{first}", '
         "case when i % 3 = 0 then null else i * 1000000007 - 3 end as p__points, "
         "case when i % 4 = 0 then null else i % 2 = 0 end as p__vip, "
         "case when i % 2 = 0 then null else 'x' end as p__cleared",
