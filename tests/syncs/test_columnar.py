@@ -216,6 +216,41 @@ def test_payloads_written_by_duckdb_are_the_bytes_json_dumps_writes(first: str) 
     )
 
 
+def test_kept_nulls_leave_the_struct_text_wherever_they_stand() -> None:
+    """A NULL the mapping keeps out of the payload (on_null: keep) is taken out of DuckDB's
+    struct text as the first member, a later one, the only one left, or all of them."""
+    conn = duckdb.connect()
+    rows, types = _plan_rows(
+        conn,
+        "[null, null, 'e', 'e', null][t.i % 5 + 1] as p__email, "
+        "[null, 'x', null, 'x', 'x'][t.i % 5 + 1] as p__first_name, "
+        "[null, null, null, 7, 7][t.i % 5 + 1] as p__points",
+    )
+    sync = make_sync(
+        "mirror",
+        fields={
+            "first_name": FieldMapping(column="first_name"),
+            "points": FieldMapping(column="points"),
+        },
+    )
+    expr = payload_json_sql(sync, types)
+    assert expr is not None and expr.startswith("to_json({")
+    written = conn.sql(f"select {expr} as {PAYLOAD_JSON} from plan_rows order by __seq")
+    with_sql = rows.append_column(PAYLOAD_JSON, written.to_arrow_table().column(PAYLOAD_JSON))
+    by_duckdb = json_payloads(sync, with_sql, Operation.DELETE).payloads.to_pylist()
+    by_records = [
+        dumps(dict(r.payload)) for b in rows.to_batches() for r, *_ in plan_records(sync, b)
+    ]
+    assert by_duckdb == by_records
+    assert by_duckdb[:5] == [
+        "{}",
+        '{"first_name":"x"}',
+        '{"email":"e"}',
+        '{"email":"e","first_name":"x","points":7}',
+        '{"first_name":"x","points":7}',
+    ]
+
+
 def test_types_duckdb_writes_differently_stay_with_python() -> None:
     conn = duckdb.connect()
     sync = make_sync("mirror", fields={"score": FieldMapping(column="score")})
