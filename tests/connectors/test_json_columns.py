@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -67,3 +68,15 @@ def test_rows_with_bytes_maps_each_byte_to_its_row() -> None:
 def test_json_text_is_json_dumps_for_every_string() -> None:
     column = pa.array(STRINGS)
     assert json_text(column).to_pylist() == [None if s is None else json.dumps(s) for s in STRINGS]
+
+
+def test_bytes_under_a_null_slot_flag_nothing() -> None:
+    """Arrow allows a null slot to span bytes (its validity bit says null): never flagged,
+    so json_text keeps it null."""
+    data = b'ok"x'
+    offsets = pa.py_buffer(np.array([0, 2, 4], dtype=np.int32).tobytes())
+    validity = pa.py_buffer(np.packbits([1, 0], bitorder="little").tobytes())
+    column = pa.Array.from_buffers(pa.string(), 2, [validity, offsets, pa.py_buffer(data)])
+    assert column.to_pylist() == ["ok", None]
+    assert needs_escape(column).tolist() == [False, False]
+    assert json_text(column).to_pylist() == ['"ok"', None]
