@@ -42,6 +42,7 @@ from identity.fuzzy.person_file import (
     true_clusters,
 )
 from orchestration.paths import DBT_PROJECT_DIR, ferry_home
+from orchestration.person_file_base import base_warehouse, file_nodes
 from orchestration.sources.registry import load_registry, record_id_namespaces
 
 SOURCE = "crm_contacts"
@@ -176,7 +177,8 @@ def write_raw(database: Path, contacts: pa.Table, truth: pa.Table) -> None:
 
 
 def parse_cache_path() -> Path:
-    """Where the person-file builds keep dbt's partial-parse state between runs."""
+    """Where the person-file builds keep dbt's partial-parse state and their base
+    warehouse (person_file_base) between runs."""
     return ferry_home() / "cache" / "person_file_dbt"
 
 
@@ -188,8 +190,10 @@ def dbt_build(
     parse_cache: Path | None = None,
     write_json: bool = False,
     file_log: bool = False,
+    exclude: tuple[str, ...] = (),
 ) -> None:
-    """`dbt build` of ``select`` (models and seeds, no data tests) into ``database``.
+    """`dbt build` of ``select`` less ``exclude`` (models and seeds, no data tests)
+    into ``database``.
 
     A subprocess, not dbtRunner: dbt-duckdb keeps its connection open in the calling
     process, which would lock the file against the read that follows.
@@ -222,6 +226,7 @@ def dbt_build(
         "--exclude",
         "test_type:unit",
         "resource_type:test",
+        *exclude,
         "--project-dir",
         str(project),
         "--profiles-dir",
@@ -255,6 +260,12 @@ def dbt_build(
         os.replace(scratch, cache)
 
 
+def _build_base(
+    database: Path, workdir: Path, select: tuple[str, ...], exclude: tuple[str, ...]
+) -> None:
+    dbt_build(database, workdir, select, exclude=exclude)
+
+
 def read_result(database: Path) -> WarehouseFileEvaluation:
     """Score a built warehouse holding a person file (read-only)."""
     with duckdb.connect(str(database), read_only=True) as con:
@@ -286,7 +297,10 @@ def evaluate_through_warehouse(
     keep_warehouse: Path | None = None,
 ) -> WarehouseFileEvaluation:
     """Load the file as CRM contacts into a scratch warehouse (or ``keep_warehouse``,
-    replaced), build it as production does, and score its clusters."""
+    replaced), build it as production does, and score its clusters.
+
+    The warehouse starts as a copy of the base (person_file_base): the nodes that do
+    not read the file, built once per project version; dbt builds the rest."""
     contacts, truth, flagged, ignored = crm_contacts_from_file(
         path, id_col, cluster_col, cluster_regex, kind_col
     )
@@ -295,9 +309,15 @@ def evaluate_through_warehouse(
             Path(keep_warehouse).resolve() if keep_warehouse else Path(tmp) / "person_file.duckdb"
         )
         database.unlink(missing_ok=True)
-        write_raw(database, contacts, truth)
+        # a kept warehouse's log would be replayed onto the copy below
+        database.with_name(f"{database.name}.wal").unlink(missing_ok=True)
         started = time.perf_counter()
-        dbt_build(database, Path(tmp), SELECT)
+        base = base_warehouse(
+            database.stem, SELECT, parse_cache_path(), DBT_PROJECT_DIR, _build_base
+        )
+        shutil.copyfile(base, database)
+        write_raw(database, contacts, truth)
+        dbt_build(database, Path(tmp), file_nodes(SELECT))
         seconds = time.perf_counter() - started
         result = read_result(database)
     return WarehouseFileEvaluation(
