@@ -262,3 +262,10 @@ def test_types_duckdb_writes_differently_stay_with_python() -> None:
     ):
         _, types = _plan_rows(conn, f"'e' as p__email, {column} as p__score")
         assert payload_json_sql(sync, types) is None, column
+
+
+def test_payload_text_with_a_raw_control_byte_is_left_to_python() -> None:
+    """DuckDB escapes control characters today; if one ever came through raw, the row
+    must still be rebuilt by the Arrow path rather than sent as DuckDB wrote it."""
+    text = pa.array(['{"a":"plain"}', '{"a":"tab\there"}', '{"a":"x\\u001Ay"}', None])
+    assert sql_text_differs(text).tolist() == [False, True, True, False]
