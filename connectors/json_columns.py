@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,41 @@ import pyarrow.compute as pc
 
 # A string whose JSON text is itself plus two quotes: printable ASCII without `"` or `\`.
 NEEDS_ESCAPE = r"[^\x20-\x21\x23-\x5b\x5d-\x7e]"
+
+
+def rows_with_bytes(
+    column: pa.Array | pa.ChunkedArray, flag: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """A boolean per row of a string array: does its UTF-8 text hold a byte `flag` marks?
+    (`flag`: a uint8 array -> a boolean array of its size; a null row is never flagged.)
+
+    Why bytes in numpy: one vectorised pass over the array's data buffer, where Arrow's
+    regex kernel took ~50 ms per 877k short strings and its substring search ~135 ms."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    n = len(column)
+    flagged = np.zeros(n, dtype=bool)
+    if not n:
+        return flagged
+    width = np.int64 if pa.types.is_large_string(column.type) else np.int32
+    _validity, offsets_buf, data_buf = column.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=width)[column.offset : column.offset + n + 1]
+    if data_buf is None or offsets[-1] == offsets[0]:
+        return flagged
+    data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    at = np.flatnonzero(flag(data))
+    if len(at):
+        # Byte positions -> rows: the last row starting at or before each position.
+        flagged[np.searchsorted(offsets, at + offsets[0], side="right") - 1] = True
+        if column.null_count:  # Arrow allows bytes under a null slot: never flag one
+            flagged &= pc.is_valid(column).to_numpy(zero_copy_only=False)
+    return flagged
+
+
+def needs_escape(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    r"""Rows whose JSON text is not the string plus two quotes (NEEDS_ESCAPE): a byte that
+    is not printable ASCII, or `"` or `\`."""
+    return rows_with_bytes(column, lambda b: (b < 0x20) | (b > 0x7E) | (b == 0x22) | (b == 0x5C))
 
 
 def json_default(value: Any) -> Any:
@@ -39,11 +75,12 @@ def json_text(column: pa.Array | pa.ChunkedArray) -> pa.Array:
         column = column.combine_chunks()
     t = column.type
     if pa.types.is_string(t) or pa.types.is_large_string(t):
-        quoted = pc.binary_join_element_wise('"', column.cast(pa.string()), '"', "")
-        odd = pc.fill_null(pc.match_substring_regex(column, NEEDS_ESCAPE), False)
-        if not pc.any(odd).as_py():
+        column = column.cast(pa.string())
+        quoted = pc.binary_join_element_wise('"', column, '"', "")
+        odd = needs_escape(column)
+        if not odd.any():
             return quoted
-        return _replace_where(quoted, odd, column)
+        return _replace_where(quoted, pa.array(odd), column)
     if pa.types.is_integer(t):
         return pc.cast(column, pa.string())
     if pa.types.is_boolean(t):

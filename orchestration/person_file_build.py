@@ -42,7 +42,7 @@ from identity.fuzzy.person_file import (
     true_clusters,
 )
 from orchestration.paths import DBT_PROJECT_DIR, ferry_home
-from orchestration.person_file_base import base_warehouse, file_nodes
+from orchestration.person_file_base import copy_base, file_nodes
 from orchestration.sources.registry import load_registry, record_id_namespaces
 
 SOURCE = "crm_contacts"
@@ -312,10 +312,7 @@ def evaluate_through_warehouse(
         # a kept warehouse's log would be replayed onto the copy below
         database.with_name(f"{database.name}.wal").unlink(missing_ok=True)
         started = time.perf_counter()
-        base = base_warehouse(
-            database.stem, SELECT, parse_cache_path(), DBT_PROJECT_DIR, _build_base
-        )
-        shutil.copyfile(base, database)
+        copy_base(database, SELECT, parse_cache_path(), DBT_PROJECT_DIR, _build_base)
         write_raw(database, contacts, truth)
         dbt_build(database, Path(tmp), file_nodes(SELECT))
         seconds = time.perf_counter() - started

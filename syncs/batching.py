@@ -16,11 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.base import Capabilities, Record
+from connectors.json_columns import needs_escape
 
 T = TypeVar("T")
-
-# A string whose JSON text is itself plus two quotes: printable ASCII without `"` or `\`.
-_NEEDS_ESCAPE = r"[^\x20-\x21\x23-\x5b\x5d-\x7e]"
 
 
 def record_bytes(record: Record) -> int:
@@ -38,7 +36,7 @@ def _value_sizes(column: pa.Array) -> list[int | None]:
     t = column.type
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         quick = pc.add(pc.binary_length(column), 2).to_pylist()
-        odd = pc.match_substring_regex(column, _NEEDS_ESCAPE).to_pylist()
+        odd = needs_escape(column.cast(pa.string())).tolist()
         if any(odd):
             values = column.to_pylist()
             for i, flag in enumerate(odd):
