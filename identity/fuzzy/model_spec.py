@@ -13,12 +13,16 @@ first level whose condition holds.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from fractions import Fraction
+from typing import Any
 
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import SettingsCreator, block_on
+
+logger = logging.getLogger(__name__)
 
 # Name similarity cut-offs (Jaro-Winkler on lowercase ASCII letters).
 NAME_TYPO_JW = 0.92
@@ -679,3 +683,32 @@ U_SAMPLING_GATES: dict[str, tuple[dict[str, str], str]] = {
         " or least(bd_length_l, bd_length_r) < 8)",
     ),
 }
+
+
+def u_sampling_gates(comparisons: Sequence[Any]) -> dict[str, tuple[dict[str, str], str]]:
+    """The gates (U_SAMPLING_GATES) that hold for these comparisons (a loaded model's):
+    a gate is exact only for the levels it was proven against, those this module
+    builds, so a comparison whose levels differ in any way (a model file from before a
+    change, or edited by hand: `fuzzy_model_path` can name any file) is counted
+    without its gate, as Splink would, and a warning says so."""
+    proven = {
+        "name": name_comparison(),
+        "birth_date": birth_date_comparison(),
+    }
+    gates = {}
+    for comparison in comparisons:
+        name = comparison.output_column_name
+        if name not in U_SAMPLING_GATES:
+            continue
+        expected = [
+            lv.sql_condition for lv in proven[name].get_comparison("duckdb").comparison_levels
+        ]
+        if [lv.sql_condition for lv in comparison.comparison_levels] == expected:
+            gates[name] = U_SAMPLING_GATES[name]
+        else:
+            logger.warning(
+                "u sampling: comparison %s has other levels than model_spec builds; "
+                "its u is counted on every random pair (no gate), which is slower",
+                name,
+            )
+    return gates

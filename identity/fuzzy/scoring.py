@@ -293,7 +293,9 @@ def _estimate_u_and_prior(
     # as Splink's chunks and probe (to stop early once every level is seen 100
     # times) never stop early here: the rare levels that matter are never seen
     # that often
-    estimate_u_in_one_pass(linker, pairs, options.seed, model_spec.U_SAMPLING_GATES)
+    estimate_u_in_one_pass(
+        linker, pairs, options.seed, model_spec.u_sampling_gates(settings.comparisons)
+    )
     linker.training.estimate_probability_two_random_records_match(
         model_spec.deterministic_rules_for_prior(extra_ids), recall=model_spec.PRIOR_RECALL
     )

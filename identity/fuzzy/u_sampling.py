@@ -186,7 +186,7 @@ def _level_counts(
                     inner join {records} as r
                     on (1=1)
                     {where}
-                    -- a null test (a column missing) takes the pair through the levels
+                    -- a test on a NULL value takes the pair through the levels
                     and coalesce({_pair_columns(test, [*own_columns, *_input_columns(comparison)])}, true)
                     group by gamma
                     """

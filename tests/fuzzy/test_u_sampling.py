@@ -89,3 +89,41 @@ def test_a_gate_that_drops_pairs_of_a_level_changes_u(features) -> None:
     estimate_u_in_one_pass(wrong, 2e5, seed=42, gates={"name": ({}, "last_name_l = last_name_r")})
     differing = {k for k, u in _u(right).items() if _u(wrong)[k] != u}
     assert differing and all(name == "name" for name, _ in differing)
+
+
+def test_a_gate_holds_only_for_the_levels_it_was_proven_for(features, caplog) -> None:
+    """A model file whose name levels differ from model_spec's (an older file, or one
+    edited by hand: `fuzzy_model_path` can name any) is counted without the name
+    gate, and its u is still Splink's; the committed model keeps both gates."""
+    from identity.fuzzy.model_spec import u_sampling_gates
+
+    committed = load_model(FUZZY_MODEL_PATH).settings
+    assert set(u_sampling_gates(_linker(features, committed)._settings_obj.comparisons)) == {
+        "name",
+        "birth_date",
+    }
+
+    edited = copy.deepcopy(committed)
+    [name] = [c for c in edited["comparisons"] if c["output_column_name"] == "name"]
+    loosened = [
+        level
+        for level in name["comparison_levels"]
+        if "jaro_winkler_similarity(last_name_l, last_name_r) >= 0.8 " in level["sql_condition"]
+    ]
+    assert loosened  # the level a wider threshold takes beyond the gate's bound
+    for level in loosened:
+        level["sql_condition"] = level["sql_condition"].replace(
+            "jaro_winkler_similarity(last_name_l, last_name_r) >= 0.8 ",
+            "jaro_winkler_similarity(last_name_l, last_name_r) >= 0.6 ",
+        )
+    splinks, ours = _linker(features, edited), _linker(features, edited)
+    with caplog.at_level("WARNING"):
+        gates = u_sampling_gates(ours._settings_obj.comparisons)
+    assert set(gates) == {"birth_date"} and "comparison name has other levels" in caplog.text
+    splinks.training.estimate_u_using_random_sampling(max_pairs=2e5, seed=42, num_chunks=1)
+    estimate_u_in_one_pass(ours, 2e5, seed=42, gates=gates)
+    assert _u(ours) == _u(splinks)
+    # the same edited model through the name gate would have miscounted
+    gated = _linker(features, edited)
+    estimate_u_in_one_pass(gated, 2e5, seed=42, gates=U_SAMPLING_GATES)
+    assert _u(gated) != _u(splinks)
