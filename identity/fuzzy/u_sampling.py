@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -228,8 +229,6 @@ def _input_columns(comparison: Any) -> list[str]:
 
 def _pair_columns(sql: str, columns: Any) -> str:
     """``sql`` reading <column>_l / <column>_r, rewritten to l.<column> / r.<column>."""
-    import re
-
     names = sorted(columns, key=len, reverse=True)
     pattern = re.compile(r'"?\b(' + "|".join(map(re.escape, names)) + r')_(l|r)\b"?')
     return pattern.sub(lambda m: f'{m.group(2)}."{m.group(1)}"', sql)
