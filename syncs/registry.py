@@ -72,6 +72,8 @@ def option_errors(spec: DestinationSpec, environ: dict[str, str] | None = None) 
     model = getattr(cls, "options_model", None)
     if model is None:
         return None
+    if getattr(cls, "takes_sync_mode", False) and "sync_mode" in spec.options:
+        return "options.sync_mode: set from each sync's mode, not in destinations.yml"
     try:
         model.model_validate(spec.resolved_options(environ))
     except ValidationError as exc:
@@ -121,8 +123,9 @@ def build_destination(
     options = spec.resolved_options(environ)
     if sync is not None and getattr(cls, "takes_sync_name", False):
         options.setdefault("sync", sync.name)
-    if sync is not None and getattr(cls, "takes_sync_mode", False):
-        options.setdefault("sync_mode", sync.mode)
+    if getattr(cls, "takes_sync_mode", False):
+        # Always the sync's (option_errors refuses one written in destinations.yml).
+        options["sync_mode"] = sync.mode if sync is not None else None
     quiet_hours = sync.policies.quiet_hours if sync is not None else None
     if quiet_hours is not None:
         if not getattr(cls, "honours_quiet_hours", False):

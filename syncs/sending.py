@@ -131,8 +131,11 @@ def _send_all(runner: Runner, rows: int, progress: Progress | None, stream_rows:
         return build(_in_order(readers.fetch(select, (first + start, first + end))))
 
     # Chunks read and built ahead of the requests: a full window of requests and two more
-    # chunks (at most 16), on up to two threads (DuckDB and Arrow release the GIL).
-    ahead_chunks = min(16, 2 + -(-workers * max(1, caps.max_batch_records) // chunk_rows))
+    # chunks (at most 16), on up to two threads (DuckDB and Arrow release the GIL). One
+    # request per send carries one record, whatever the destination's batch limit (SendGrid's
+    # 30,000 contacts built 14 chunks of messages ahead of 4 sends).
+    per_request = 1 if send and caps.request_per_send else max(1, caps.max_batch_records)
+    ahead_chunks = min(16, 2 + -(-workers * per_request // chunk_rows))
     build_threads = 2 if workers > 1 and wh.dialect == "duckdb" else 1
 
     # Chunks read and built on helper threads, `ahead_chunks` ahead: that work overlaps the

@@ -62,7 +62,7 @@ class Throttle:
             waited += short
 
 
-_buckets: dict[tuple[str, float | None, int], Throttle] = {}
+_buckets: dict[tuple[str, float | None], Throttle] = {}
 _holds: dict[str, RequestHold] = {}
 _registry_lock = threading.Lock()
 
@@ -76,16 +76,21 @@ def quota_key(destination: Any, destination_key: str) -> str:
 def throttle_for(quota: str, rate: float | None, burst: int) -> Throttle:
     """The process-wide throttle of one vendor quota (created on first use).
 
-    Destinations that declare other limits for one quota (two webhooks to one host
-    with their own rates) get buckets of their own, but one hold: a wait the vendor
-    asked for holds them all.
+    One bucket per quota and rate, whatever each sync's concurrency: two syncs to one
+    Twilio sender with 4 and 2 requests in flight draw on the sender's one rate (the
+    burst is the largest declared). Destinations that declare another rate for one
+    quota (two webhooks to one host with their own rates) get buckets of their own,
+    but one hold: a wait the vendor asked for holds them all.
     """
     burst = max(1, burst)
     with _registry_lock:
-        found = _buckets.get((quota, rate, burst))
+        found = _buckets.get((quota, rate))
         if found is None:
             hold = _holds.setdefault(quota, RequestHold())
-            found = _buckets[(quota, rate, burst)] = Throttle(rate, burst, hold=hold)
+            found = _buckets[(quota, rate)] = Throttle(rate, burst, hold=hold)
+        elif burst > found.burst:
+            with found._lock:
+                found.burst = burst
         return found
 
 

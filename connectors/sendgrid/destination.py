@@ -732,16 +732,11 @@ class SendGridDestination:
                     )
                 )
                 continue
-            self.pacer.wait()
-            try:
-                response = self.send_client.send(mail)
-            except RetryableError as exc:
-                # Only a 429 proves SendGrid did not take the message.
-                self.pacer.observe_error(exc)
-                outcome = Outcome.RETRYABLE if "HTTP 429" in str(exc) else Outcome.IN_DOUBT
-                out.append(RecordResult(record.key, outcome, str(exc)))
+            answer = self._send_one(record, mail)
+            if isinstance(answer, RecordResult):
+                out.append(answer)
                 continue
-            self.pacer.observe(response.headers, response.status_code)
+            response = answer
             if response.status_code == 202:
                 out.append(
                     RecordResult(
@@ -762,6 +757,29 @@ class SendGridDestination:
                     )
                 )
         return out
+
+    def _send_one(self, record: Record, mail: Mail) -> Any:
+        """POST one message: the response, or the record's result when none came.
+
+        Only a 429 proves SendGrid did not take the message, so only a 429 is tried
+        again, once the pacer's wait (X-RateLimit-Reset / Retry-After) is over: with
+        several sends in flight, those already past the pacer when the window ran out
+        are refused together, and each waits for the next window instead of leaving
+        its record to the next run. Anything else failing is in doubt (reconciled)."""
+        for attempt in range(1, self.options.max_attempts + 1):
+            self.pacer.wait()
+            try:
+                response = self.send_client.send(mail)
+            except RetryableError as exc:
+                self.pacer.observe_error(exc)
+                if "HTTP 429" not in str(exc):
+                    return RecordResult(record.key, Outcome.IN_DOUBT, str(exc))
+                if attempt == self.options.max_attempts:
+                    return RecordResult(record.key, Outcome.RETRYABLE, str(exc))
+                continue
+            self.pacer.observe(response.headers, response.status_code)
+            return response
+        raise AssertionError("unreachable: max_attempts >= 1")
 
     # ------------------------------------------------------------------ helpers
 

@@ -281,21 +281,10 @@ class TwilioDestination:
         callback = self._callback_url(record)
         if callback:
             form["StatusCallback"] = callback
-        try:
-            response = self.send_http.request("POST", self.messages_path, data=form)
-        except RetryableError as exc:
-            if "HTTP 429" in str(exc):
-                # Twilio refused before queueing: safe to send later. The HTTP layer holds
-                # the next sends for the answer's Retry-After; without one, for 1 s.
-                response = getattr(exc.__context__, "response", None)
-                if response is None or retry_after_seconds(response) is None:
-                    self.send_http.hold.extend(1.0)
-                return RecordResult(record.key, Outcome.RETRYABLE, str(exc))
-            return RecordResult(record.key, Outcome.IN_DOUBT, str(exc))
-        except requests.RequestException as exc:  # e.g. connection dropped mid-body
-            return RecordResult(
-                record.key, Outcome.IN_DOUBT, f"POST Messages.json: {type(exc).__name__}"
-            )
+        answer = self._post(record, form)
+        if isinstance(answer, RecordResult):
+            return answer
+        response = answer
         if response.status_code == 201:
             return RecordResult(
                 record.key, Outcome.ACCEPTED, destination_id=response.json().get("sid")
@@ -304,6 +293,30 @@ class TwilioDestination:
         if code == 21610:
             return RecordResult(record.key, Outcome.SUPPRESSED, f"21610: {message}")
         return RecordResult(record.key, Outcome.REJECTED, f"{code}: {_redact(message)}")
+
+    def _post(self, record: Record, form: dict[str, str]) -> requests.Response | RecordResult:
+        """POST one message: the response, or the record's result when none came.
+
+        A 429 (20429) is Twilio refusing before queueing anything, so it alone is tried
+        again, after the hold the HTTP layer keeps for the answer's Retry-After (1 s
+        without one): sends in flight together are refused together, and each waits
+        for its turn instead of leaving its record to the next run."""
+        for attempt in range(1, self.options.max_attempts + 1):
+            try:
+                return self.send_http.request("POST", self.messages_path, data=form)
+            except RetryableError as exc:
+                if "HTTP 429" not in str(exc):
+                    return RecordResult(record.key, Outcome.IN_DOUBT, str(exc))
+                response = getattr(exc.__context__, "response", None)
+                if response is None or retry_after_seconds(response) is None:
+                    self.send_http.hold.extend(1.0)
+                if attempt == self.options.max_attempts:
+                    return RecordResult(record.key, Outcome.RETRYABLE, str(exc))
+            except requests.RequestException as exc:  # e.g. connection dropped mid-body
+                return RecordResult(
+                    record.key, Outcome.IN_DOUBT, f"POST Messages.json: {type(exc).__name__}"
+                )
+        raise AssertionError("unreachable: max_attempts >= 1")
 
     def reconcile(self, records: list[Record]) -> list[RecordResult]:
         """Settle in-doubt sends by listing the messages to each recipient.

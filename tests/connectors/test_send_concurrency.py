@@ -27,7 +27,7 @@ from connectors.twilio.sandbox import (
 )
 from syncs import engine
 from syncs.config import DestinationSpec, FieldMapping, Policies, SyncConfig
-from syncs.registry import build_destination
+from syncs.registry import build_destination, option_errors
 from tests.faults.harness import sms_warehouse
 
 MEMBERS = 30
@@ -135,3 +135,32 @@ def test_sendgrid_contacts_stay_one_request_at_a_time() -> None:
     )
     assert sender.capabilities.max_concurrency == 6
     assert sender.capabilities.max_requests_per_second is None
+    # The mode is the sync's: written in destinations.yml it is refused when syncs load,
+    # and never lets a contacts sync run at the send limits.
+    written = DestinationSpec(type="sendgrid", options=options | {"sync_mode": "send"})
+    assert "sync_mode" in (option_errors(written) or "")
+    mirror = _sync("sendgrid", "email", {"email": "email"}).model_copy(update={"mode": "mirror"})
+    assert build_destination(written, sync=mirror).capabilities.max_concurrency == 1
+
+
+@pytest.mark.parametrize("kind", ["twilio", "sendgrid"])
+def test_a_rate_limited_vendor_refusing_sends_in_flight_costs_no_record_the_run(
+    tmp_path: Path, kind: str
+) -> None:
+    """The vendor allows 5 requests a second (burst 2) while 3 are in flight: the sends
+    refused together with a 429 (nothing sent) wait for the vendor's window and go again
+    in the same run, instead of failing it or waiting for the next one."""
+    sandbox_cls, configure = {"twilio": (TwilioSandbox, _twilio), "sendgrid": (SendGridSandbox, _sendgrid)}[kind]  # fmt: skip
+    db = tmp_path / "wh.duckdb"
+    sms_warehouse(db, [(f"p{i:02d}", f"+3361000{i:04d}", f"N{i}", "2026-12-01") for i in range(20)])
+    conn = duckdb.connect(str(db))
+    with sandbox_cls() as sandbox:
+        sandbox.set_rate_limit(5.0, 2, bucket="messages" if kind == "twilio" else "mail")
+        sync, spec, path = configure(sandbox)
+        result = engine.run(sync, conn, build_destination(spec, sync=sync))
+        refused = [r for r in sandbox.request_log if r.path.endswith(path) and r.status == 429]
+        assert refused, "the vendor's limit must have refused some sends in flight"
+        assert result.status == "success" and result.sent == 20, result.error
+        sent = _sent(kind, sandbox)
+        assert len(sent) == 20 and set(sent.values()) == {1}
+    conn.close()

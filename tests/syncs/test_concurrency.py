@@ -77,6 +77,10 @@ def test_the_request_budget_and_the_retry_after_hold_are_per_quota() -> None:
     assert t.acquire() == 0.5  # then 2 a second
     assert throttle_for("dest:a", 5.0, 2) is throttle_for("dest:a", 5.0, 2)  # one per quota
     assert throttle_for("dest:a", 5.0, 2) is not throttle_for("dest:b", 5.0, 2)
+    # Syncs with other concurrencies on one quota and rate: one bucket, the largest burst
+    # (two syncs to one Twilio sender never pace at twice its rate).
+    assert throttle_for("dest:c", 1.0, 4) is throttle_for("dest:c", 1.0, 2)
+    assert throttle_for("dest:c", 1.0, 2).burst == 4
     # Other declared limits on one quota: a bucket of their own, the same Retry-After hold.
     assert throttle_for("dest:a", 1.0, 1) is not throttle_for("dest:a", 5.0, 2)
     assert throttle_for("dest:a", 1.0, 1).hold is throttle_for("dest:a", 5.0, 2).hold

@@ -298,16 +298,21 @@ def test_sends_are_paced_by_rate_limit_headers(sandbox: SendGridSandbox) -> None
 
 
 def test_send_429_is_retryable_not_in_doubt(sandbox: SendGridSandbox) -> None:
+    sends = [
+        Record(f"p{i}", Operation.SEND, {"email": f"u{i}@example.com"}, idempotency_key=f"k{i}")
+        for i in range(2)
+    ]
     dest = _dest(sandbox)
     sandbox.faults.fail_next(1, 429, path="/v3/mail/send")  # refused before taking the message
-    results = dest.write(
-        [
-            Record(f"p{i}", Operation.SEND, {"email": f"u{i}@example.com"}, idempotency_key=f"k{i}")
-            for i in range(2)
-        ]
-    )
-    assert [r.outcome for r in results] == [Outcome.RETRYABLE, Outcome.ACCEPTED]
-    assert [m["to_email"] for m in sandbox.state.messages] == ["u1@example.com"]
+    # A 429 proves nothing was sent: tried again after the pacer's wait, in the same write.
+    assert [r.outcome for r in dest.write(sends)] == [Outcome.ACCEPTED, Outcome.ACCEPTED]
+    assert [r.status for r in sandbox.requests_to("POST", "/v3/mail/send")] == [429, 202, 202]
+    # Refused on every try: RETRYABLE (a later run sends it), never in doubt.
+    once = _dest(sandbox, max_attempts=1)
+    sandbox.faults.fail_next(1, 429, path="/v3/mail/send")
+    retry = Record("p9", Operation.SEND, {"email": "u9@example.com"}, idempotency_key="k9")
+    assert once.write([retry])[0].outcome is Outcome.RETRYABLE
+    assert [m["to_email"] for m in sandbox.state.messages] == ["u0@example.com", "u1@example.com"]
 
 
 def test_transient_failures_on_upsert(sandbox: SendGridSandbox) -> None:
