@@ -20,7 +20,8 @@ Built on the official ``sendgrid`` package (URL building, auth headers, the
   record key in ``custom_args`` (they come back on every event), plus every
   payload key starting with ``ferry_`` (the engine's sync/audience/variant
   attribution) and the static ``custom_args`` option. A send is never retried
-  by the HTTP layer: only a 429 proves nothing was sent (RETRYABLE); a timeout,
+  by the HTTP layer: only a 429 proves nothing was sent (tried again once the
+  rate-limit window opens, RETRYABLE if it keeps refusing); a timeout,
   a dropped connection or a 5xx make the record IN_DOUBT, settled by
   :meth:`SendGridDestination.reconcile`.
 """

@@ -10,7 +10,8 @@ Outcomes per record:
 - 201 -> ACCEPTED, ``destination_id`` = the message ``sid``;
 - 400 code 21610 (recipient replied STOP) -> SUPPRESSED, never retried;
 - other 4xx (21211 invalid number, 21614 not mobile, 21617 too long...) -> REJECTED;
-- 429 (code 20429) -> RETRYABLE: Twilio refused before queueing anything;
+- 429 (code 20429): Twilio refused before queueing anything, so the send is tried
+  again after the Retry-After hold (up to ``max_attempts``), then RETRYABLE;
 - timeout, dropped connection, 5xx -> IN_DOUBT: Twilio has no idempotency key,
   so the HTTP layer never replays a send; :meth:`TwilioDestination.reconcile`
   looks the message up first.
