@@ -51,8 +51,18 @@ def reconcile(runner: Runner) -> None:
         )
         for ik, rk, occ, at, pj, created, _status, _profile in rows
     ]
+    # A destination that finds a send by what it looks like (Twilio: the same number and
+    # text, created after the intent) must not take a message the ledger already holds for
+    # another send: two members of a household share a phone.
+    hold = getattr(runner.destination, "reconcile_holding", None)
+    held: set[str] = set()
+    if callable(hold):
+        intents = [created for *_x, created, _status, _profile in rows if created is not None]
+        held = _held_destination_ids(runner, min(intents) if intents else None)
     for batch in batches(items, runner.destination.capabilities):
         records = [r for r, _ in batch]
+        if callable(hold):
+            hold(held)  # with what the batches before this one settled
         try:
             results = expand_results(records, runner.destination.reconcile(records))
         except AuthError:
@@ -73,6 +83,8 @@ def reconcile(runner: Runner) -> None:
             if res.outcome == Outcome.ACCEPTED:
                 status, error = st.SENT, None
                 runner.result.reconciled += 1
+                if res.destination_id:
+                    held.add(str(res.destination_id))
             elif res.outcome == Outcome.RETRYABLE:
                 status, error = (
                     st.RETRY,
@@ -96,3 +108,28 @@ def reconcile(runner: Runner) -> None:
             )
         with runner.wh.transaction():
             runner.replace_ledger(ledger_rows)
+
+
+# How far before the earliest in-doubt intent a ledger row's last update may lie and its
+# message still be one the lookup finds (created after that intent, less the destination's
+# clock skew): a message is created before the row that holds it is updated to sent.
+HELD_LOOKBACK = "1 day"
+
+
+def _held_destination_ids(runner: Runner, earliest: object) -> set[str]:
+    """The message ids the ledger holds at this destination (every sync sending through it),
+    updated since a day before the earliest intent being settled."""
+    since = (
+        ""
+        if earliest is None
+        else f" and updated_at >= cast(? as timestamp) - interval '{HELD_LOOKBACK}'"
+    )
+    params: tuple = (runner.dkey,) if earliest is None else (runner.dkey, earliest)
+    return {
+        str(did)
+        for (did,) in runner.wh.fetchall(
+            f"select destination_id from {st.LEDGER} where destination_key = ? "
+            f"and destination_id is not null{since}",
+            params,
+        )
+    }

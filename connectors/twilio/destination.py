@@ -125,6 +125,7 @@ class TwilioDestination:
         self.name = name
         self.options = options
         self.now = now or (lambda: datetime.now(UTC))
+        self._held: set[str] = set()  # message SIDs that settle no other send (reconcile)
         self.capabilities = replace(
             TwilioDestination.capabilities,
             max_requests_per_second=options.messages_per_second,
@@ -333,12 +334,17 @@ class TwilioDestination:
         a lookup that fails, stays IN_DOUBT.
         """
         skew = timedelta(seconds=self.options.reconcile_clock_skew_seconds)
-        claimed: set[str] = set()
+        claimed = set(self._held)  # what the engine's ledger holds (reconcile_holding)
         found: dict[str, RecordResult] = {}
         ordered = sorted(records, key=lambda r: (r.intent_at or datetime.min, r.key))
         for record in ordered:
             found[record.key] = self._reconcile_one(record, skew, claimed)
         return [found[r.key] for r in records]
+
+    def reconcile_holding(self, message_sids: set[str]) -> None:
+        """The messages the engine's ledger already holds for other sends: never taken for
+        an in-doubt one (two members of a household share a phone and get the same text)."""
+        self._held = set(message_sids)
 
     def _reconcile_one(self, record: Record, skew: timedelta, claimed: set[str]) -> RecordResult:
         if record.intent_at is None:

@@ -1,0 +1,73 @@
+"""Two members of a household share a phone and get the same text: a send whose answer
+was lost is settled against the messages the ledger does not already hold.
+
+Measured before the fix (the second send's POST answered 503 before Twilio queued it):
+the next run's lookup took the first member's message for the second's, marked it sent,
+and the second member's message was never sent; erasing either member then deleted the
+other's message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from connectors.twilio.sandbox import (
+    SANDBOX_ACCOUNT_SID,
+    SANDBOX_AUTH_TOKEN,
+    SANDBOX_NUMBER,
+    TwilioSandbox,
+)
+from syncs import engine
+from syncs.config import DestinationSpec, FieldMapping, Policies, SyncConfig
+from syncs.registry import build_destination
+from tests.faults.harness import sms_warehouse
+
+PHONE = "+33610000001"
+
+
+def test_an_in_doubt_send_never_takes_a_household_members_message(tmp_path: Path) -> None:
+    db = tmp_path / "wh.duckdb"
+    sms_warehouse(db, [("p00", PHONE, "Ann", "2026-12-01"), ("p01", PHONE, "Bob", "2026-12-01")])
+    sync = SyncConfig(
+        name="aud_sms__twilio",
+        audience="aud_sms",
+        schema_name="audiences",
+        table="aud_sms",
+        destination_name="twilio",
+        destination=DestinationSpec(type="twilio"),
+        mode="send",
+        channel="sms",
+        identifiers={"phone": "phone"},
+        fields={"first_name": FieldMapping(column="first_name")},
+        policies=Policies(max_removal_share=1.0),
+        occurrence="entered_at",
+    )
+    conn = duckdb.connect(str(db))
+    with TwilioSandbox() as sandbox:
+        options = {
+            "account_sid": SANDBOX_ACCOUNT_SID,
+            "auth_token": SANDBOX_AUTH_TOKEN,
+            "base_url": f"{sandbox.base_url}/2010-04-01",
+            "from_number": SANDBOX_NUMBER,
+            "body": "Your offer is ready",  # the same text for both
+        }
+        spec = {"type": "twilio", "options": options}
+        # One of the two sends is answered 503 before Twilio queued anything: in doubt.
+        sandbox.faults.fail_next(1, status=503, method="POST", path="/Messages.json$")
+        first = engine.run(sync, conn, build_destination(spec, sync=sync))
+        assert first.status == "needs_attention" and first.sent == 1 and first.in_doubt == 1
+        assert len(sandbox.state.outbound()) == 1
+        # The lookup finds only the other member's message, which the ledger holds: the
+        # in-doubt send is proven absent and sent.
+        second = engine.run(sync, conn, build_destination(spec, sync=sync))
+        assert second.status == "success" and second.reconciled == 1 and second.sent == 1
+        messages = sandbox.state.outbound()
+        assert len(messages) == 2 and {m["to"] for m in messages} == {PHONE}
+        ledger = conn.execute(
+            "select record_key, status, destination_id from ferry_sync.send_ledger order by 1"
+        ).fetchall()
+        assert [(k, s) for k, s, _ in ledger] == [("p00", "sent"), ("p01", "sent")]
+        assert {sid for *_, sid in ledger} == {m["sid"] for m in messages}
+    conn.close()
