@@ -166,6 +166,9 @@ class SendGridDestination:
         self.client = sendgrid_client(api_key, self.host, self.http)
         self._key_fingerprint = fingerprint(api_key)
         self.send_client = sendgrid_client(api_key, self.host, self.send_http)
+        # python_http_client adds this header to the dict its clients share on the first
+        # JSON request, while concurrent sends may be reading it: set before any send.
+        self.send_client.client.request_headers.setdefault("Content-Type", "application/json")
         self.pacer = RateLimitPacer(sleep=sleep)
         self._list_id = options.list_id
         self._fields: dict[str, tuple[str, str]] | None = None  # name -> (id, type)
