@@ -107,7 +107,9 @@ def build_destination(
     With ``sync``, per-sync settings reach the destinations that declare them:
     ``takes_sync_name`` (one file or webhook destination shared by several syncs
     keeps their members apart: one latest file per sync, the sync named in each
-    batch) and ``honours_quiet_hours`` (the sync's quiet-hours policy; a
+    batch), ``takes_sync_mode`` (a destination whose request limits differ by
+    endpoint, e.g. SendGrid's Mail Send against its contacts endpoints) and
+    ``honours_quiet_hours`` (the sync's quiet-hours policy; a
     destination that cannot honour it refuses to be built rather than send at night).
     """
     spec = (
@@ -119,6 +121,8 @@ def build_destination(
     options = spec.resolved_options(environ)
     if sync is not None and getattr(cls, "takes_sync_name", False):
         options.setdefault("sync", sync.name)
+    if sync is not None and getattr(cls, "takes_sync_mode", False):
+        options.setdefault("sync_mode", sync.mode)
     quiet_hours = sync.policies.quiet_hours if sync is not None else None
     if quiet_hours is not None:
         if not getattr(cls, "honours_quiet_hours", False):

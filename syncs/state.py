@@ -100,12 +100,17 @@ LEDGER_COLUMNS = [
     "profile_id",
 ]
 
+# `{zstd}`: `Warehouse.string_compression()`, after the DuckDB string columns whose values are
+# (nearly) all distinct, where DuckDB's default compression costs most at commit; "" on
+# other warehouses and older DuckDB storage. Tables created before keep their definition
+# (create table if not exists): they work the same, with the default compression.
 DDL = [
     f"create schema if not exists {SCHEMA}",
     f"""create table if not exists {STATE} (
-        sync_name varchar not null, record_key varchar not null, payload_hash varchar not null,
-        identifiers_json varchar, destination_id varchar, synced_at timestamp, run_id varchar,
-        destination_key varchar, profile_id varchar, payload_fp bigint)""",
+        sync_name varchar not null, record_key varchar{{zstd}} not null,
+        payload_hash varchar{{zstd}} not null, identifiers_json varchar{{zstd}},
+        destination_id varchar, synced_at timestamp, run_id varchar,
+        destination_key varchar, profile_id varchar{{zstd}}, payload_fp bigint)""",
     f"""create table if not exists {STATUS} (
         sync_name varchar not null, record_key varchar not null, operation varchar not null,
         payload_hash varchar, attempts integer not null, last_error varchar,
@@ -118,7 +123,7 @@ DDL = [
         suppressed_json varchar, reconciled bigint, error varchar, in_doubt bigint,
         planned_erasures bigint, destination_key varchar, target varchar)""",
     f"""create table if not exists {RESULTS} (
-        run_id varchar not null, sync_name varchar not null, record_key varchar not null,
+        run_id varchar not null, sync_name varchar not null, record_key varchar{{zstd}} not null,
         operation varchar not null, status varchar not null, error varchar, attempt integer,
         destination_id varchar, recorded_at timestamp, plan_operation varchar)""",
     f"""create table if not exists {LEDGER} (
@@ -173,8 +178,9 @@ def ensure_state(wh: Warehouse) -> None:
     tables = {t for t, _ in present}
     names = {t.split(".")[1] for t in (STATE, STATUS, RUNS, RESULTS, LEDGER)}
     if not names <= tables:
+        zstd = wh.string_compression()
         for stmt in DDL:
-            wh.execute(stmt)
+            wh.execute(stmt.format(zstd=zstd))
     for table, column, kind in ADDED_COLUMNS:
         if table.split(".")[1] in tables and (table.split(".")[1], column) not in present:
             wh.execute(f"alter table {table} add column if not exists {column} {kind}")

@@ -34,6 +34,7 @@ import os
 import re
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -101,13 +102,24 @@ class SendGridOptions(BaseModel):
     # None (default) = once the intent is older than reconcile_absent_after_minutes.
     reconcile_absent_is_proof: bool | None = None
     reconcile_absent_after_minutes: float = 60.0
+    # Send mode (one POST /v3/mail/send per message): Mail Send is outside the v3 default
+    # of 600 requests a minute the other endpoints share (SendGrid documents it separately,
+    # far higher), so several sends are in flight at once; a 429 still holds every sender
+    # of the account (X-RateLimit-Reset / Retry-After). None: no pacing of our own.
+    send_concurrency: int = Field(4, ge=1, le=32)
+    send_requests_per_second: float | None = Field(None, gt=0)
+    sync_mode: str | None = None  # set by syncs.registry.build_destination from the sync
 
 
 class SendGridDestination:
     """A SendGrid account (or its sandbox) seen through the destination contract."""
 
     options_model = SendGridOptions  # checked when syncs load (syncs.registry.option_errors)
+    takes_sync_mode = True  # Mail Send and the contacts endpoints have different limits
 
+    # Contacts, lists and deletions: one request at a time within the account's 600 a
+    # minute (an upsert waits for its import job). A send sync's instance overrides the
+    # limits with send_concurrency / send_requests_per_second (see __init__).
     capabilities = Capabilities(
         modes=frozenset({"upsert", "mirror", "insert", "send", "delete"}),
         identifiers=frozenset({"email"}),
@@ -125,6 +137,12 @@ class SendGridDestination:
         self.name = name
         self.options = options
         self.sleep = sleep
+        if options.sync_mode == "send":
+            self.capabilities = replace(
+                SendGridDestination.capabilities,
+                max_concurrency=options.send_concurrency,
+                max_requests_per_second=options.send_requests_per_second,
+            )
         api_key = None if options.sandbox else options.api_key or os.environ.get("SENDGRID_API_KEY")
         host = options.host
         self.is_sandbox = False

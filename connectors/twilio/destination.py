@@ -25,6 +25,7 @@ import os
 import re
 import string
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -34,7 +35,7 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 import requests
 from phonenumbers import timezone as phone_timezone
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectors.base import (
     DEFERRED,
@@ -82,6 +83,13 @@ class TwilioOptions(BaseModel):
     reconcile_clock_skew_seconds: float = 120.0
     timeout: float = 30.0
     max_attempts: int = 6
+    # Twilio queues each sender's messages at the sender's rate (a US long code 1 segment
+    # a second, toll-free 3, a short code 100+, a Messaging Service its pool's sum) for at
+    # most 10 hours, then fails them (21611 / 30001): pace at the sender's rate, shared by
+    # every sync to this account and sender. The REST API answers 429 (20429) beyond the
+    # account's concurrent requests; each one holds every send to the sender (Retry-After).
+    messages_per_second: float = Field(10.0, gt=0, le=10_000)
+    max_concurrency: int = Field(4, ge=1, le=32)
 
 
 class _Blank(dict):
@@ -101,9 +109,9 @@ class TwilioDestination:
         identifiers=frozenset({"phone"}),
         max_batch_records=100,  # one request per message; a batch bounds the work between commits
         max_batch_bytes=None,
-        # Twilio queues per sender (e.g. 1 message/s per US long code); the API itself takes bursts.
+        # Defaults; an instance's come from its options (messages_per_second, max_concurrency).
         max_requests_per_second=10.0,
-        max_concurrency=1,
+        max_concurrency=4,
         request_per_send=True,  # each send's intent is committed just before its own POST
     )
 
@@ -116,6 +124,11 @@ class TwilioDestination:
         self.name = name
         self.options = options
         self.now = now or (lambda: datetime.now(UTC))
+        self.capabilities = replace(
+            TwilioDestination.capabilities,
+            max_requests_per_second=options.messages_per_second,
+            max_concurrency=options.max_concurrency,
+        )
         sid = None if options.sandbox else options.account_sid or os.environ.get("TWILIO_ACCOUNT_SID")
         token = options.auth_token or os.environ.get("TWILIO_AUTH_TOKEN")
         base = options.base_url

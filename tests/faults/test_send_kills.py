@@ -189,14 +189,15 @@ def test_a_destination_answering_503_to_everything_stops_the_run_within_a_few_se
         sandbox.faults.fail_next(1000, status=503, method="POST", path=path)
         result = child.run()
         # Stopped, not one try per member. Per-record answers (Twilio, SendGrid): after five
-        # failures in a row. The webhook's HTTP layer gives up on the request itself, which
-        # stops the run at once; requests already in flight (up to 4) are answered too.
+        # failures in a row, when the three sends behind the fifth may already be in flight
+        # (four at once by default). The webhook's HTTP layer gives up on the request itself,
+        # which stops the run at once; requests already in flight (up to 4) are answered too.
         tries = len(sandbox.requests_to("POST", path))
         assert result["status"] == "failed", result
         if case == "webhook":
             assert "the destination kept failing" in result["error"] and 1 <= tries <= 4
         else:
-            assert "requests in a row failed" in result["error"] and tries == 5
+            assert "requests in a row failed" in result["error"] and 5 <= tries <= 8
         sandbox.faults.clear()
         child.converge()
         _assert_once_per_wave(case, sandbox, waves=1, context="503 then back")

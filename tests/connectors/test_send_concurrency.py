@@ -1,0 +1,137 @@
+"""SendGrid mail and Twilio SMS keep several sends in flight, each sent exactly once.
+
+One request per message: at one request at a time a 100,000-message campaign spent
+4-5 hours waiting on the vendor's latency. Mail Send is outside SendGrid's 600
+requests a minute; Twilio paces each sender at its own rate (`messages_per_second`).
+The sandbox counts the requests in flight, and the first three wait for each other
+at it (a barrier: it passes only if three are in flight together).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from connectors.sendgrid.destination import SendGridDestination
+from connectors.sendgrid.sandbox import SANDBOX_API_KEY, SendGridSandbox
+from connectors.twilio.sandbox import (
+    SANDBOX_ACCOUNT_SID,
+    SANDBOX_AUTH_TOKEN,
+    SANDBOX_NUMBER,
+    TwilioSandbox,
+)
+from syncs import engine
+from syncs.config import DestinationSpec, FieldMapping, Policies, SyncConfig
+from syncs.registry import build_destination
+from tests.faults.harness import sms_warehouse
+
+MEMBERS = 30
+IN_FLIGHT = 3
+
+
+def _sync(kind: str, channel: str, identifiers: dict[str, str]) -> SyncConfig:
+    return SyncConfig(
+        name=f"aud_sms__{kind}",
+        audience="aud_sms",
+        schema_name="audiences",
+        table="aud_sms",
+        destination_name=kind,
+        destination=DestinationSpec(type=kind),
+        mode="send",
+        channel=channel,
+        identifiers=identifiers,
+        fields={"first_name": FieldMapping(column="first_name")},
+        policies=Policies(max_removal_share=1.0),
+        occurrence="entered_at",
+    )
+
+
+def _twilio(sandbox: TwilioSandbox) -> tuple[SyncConfig, dict[str, Any], str]:
+    options = {
+        "account_sid": SANDBOX_ACCOUNT_SID,
+        "auth_token": SANDBOX_AUTH_TOKEN,
+        "base_url": f"{sandbox.base_url}/2010-04-01",
+        "from_number": SANDBOX_NUMBER,
+        "body": "Hi {first_name}",
+        "max_concurrency": IN_FLIGHT,
+        "messages_per_second": 1000,
+    }
+    spec = {"type": "twilio", "options": options}
+    return _sync("twilio", "sms", {"phone": "phone"}), spec, "/Messages.json"
+
+
+def _sendgrid(sandbox: SendGridSandbox) -> tuple[SyncConfig, dict[str, Any], str]:
+    options = {
+        "api_key": SANDBOX_API_KEY,
+        "host": sandbox.base_url,
+        "from_email": "news@example.com",
+        "subject": "Your offer",
+        "send_concurrency": IN_FLIGHT,
+    }
+    spec = {"type": "sendgrid", "options": options}
+    return _sync("sendgrid", "email", {"email": "email"}), spec, "/v3/mail/send"
+
+
+def _sent(kind: str, sandbox: Any) -> Counter:
+    if kind == "twilio":
+        return Counter(m["to"] for m in sandbox.state.outbound())
+    return Counter(m["to_email"] for m in sandbox.state.messages)
+
+
+@pytest.mark.parametrize("kind", ["twilio", "sendgrid"])
+def test_sends_go_out_several_at_once_within_the_limit_and_once_each(
+    tmp_path: Path, kind: str
+) -> None:
+    sandbox_cls, configure = {"twilio": (TwilioSandbox, _twilio), "sendgrid": (SendGridSandbox, _sendgrid)}[kind]  # fmt: skip
+    gate = threading.Barrier(IN_FLIGHT, timeout=30)
+    count_lock = threading.Lock()
+    seen = {"in_flight": 0, "most": 0, "gated": 0}
+    db = tmp_path / "wh.duckdb"
+    members = [(f"p{i:02d}", f"+3361000{i:04d}", f"Name{i}", "2026-12-01") for i in range(MEMBERS)]
+    sms_warehouse(db, members)
+    conn = duckdb.connect(str(db))
+    with sandbox_cls() as sandbox:
+        sync, spec, path = configure(sandbox)
+
+        def count(request: Any, phase: str) -> None:
+            if request.method != "POST" or not request.path.endswith(path):
+                return
+            with count_lock:
+                seen["in_flight"] += 1 if phase == "before" else -1
+                seen["most"] = max(seen["most"], seen["in_flight"])
+                wait = phase == "before" and seen["gated"] < IN_FLIGHT
+                seen["gated"] += wait
+            if wait:
+                gate.wait()
+
+        sandbox.on_request = count
+        destination = build_destination(spec, sync=sync)
+        assert destination.capabilities.max_concurrency == IN_FLIGHT
+        result = engine.run(sync, conn, destination)
+        assert result.status == "success" and result.sent == MEMBERS, result.error
+        assert seen["most"] == IN_FLIGHT  # three at once (the barrier proves it), never four
+        sent = _sent(kind, sandbox)
+        assert len(sent) == MEMBERS and set(sent.values()) == {1}
+        again = engine.run(sync, conn, build_destination(spec, sync=sync))
+        assert again.sent == 0 and _sent(kind, sandbox) == sent
+    conn.close()
+
+
+def test_sendgrid_contacts_stay_one_request_at_a_time() -> None:
+    """Upserts wait on their import job within the account's 600 requests a minute: the
+    send limits apply to a send sync's destination only."""
+    options = {"api_key": SANDBOX_API_KEY, "host": "http://127.0.0.1:9", "list_name": "x"}
+    contacts = build_destination({"type": "sendgrid", "options": options})
+    assert contacts.capabilities == SendGridDestination.capabilities
+    assert contacts.capabilities.max_concurrency == 1
+    sender = build_destination(
+        {"type": "sendgrid", "options": options | {"send_concurrency": 6}},
+        sync=_sync("sendgrid", "email", {"email": "email"}),
+    )
+    assert sender.capabilities.max_concurrency == 6
+    assert sender.capabilities.max_requests_per_second is None
