@@ -118,8 +118,8 @@ def builds_last(items: list[pytest.Item], root: Path) -> None:
     """
 
     def area(item: pytest.Item) -> str:
-        parts = Path(item.path).relative_to(root).parts
-        return parts[0]
+        path = Path(item.path)
+        return path.relative_to(root).parts[0] if path.is_relative_to(root) else str(path)
 
     needing = {area(item) for item in items if uses_a_job(item)}
     items.sort(key=lambda item: area(item) in needing)  # stable: each group keeps its order
