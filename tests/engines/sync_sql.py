@@ -118,6 +118,8 @@ def declared_plan_sql(manifest: Path, destinations: Path) -> Iterator[tuple[str,
                 ("changes", plan.changes()),
                 ("grouped", plan.grouped()),  # a run's one diff (syncs.plan_table)
                 ("changes_from", plan.changes_from("ferry_sync.plan_diff")),
+                ("work_rows", plan.work_rows()),  # a first sync's plan table
+                ("first_counts_from", plan.first_counts_from("ferry_sync.plan_work")),
                 ("sample", plan.sample(10)),
             ):
                 yield f"syncs:plan:{sync.name}:{kind}:{'state' if ready else 'nostate'}", sql
