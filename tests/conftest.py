@@ -32,6 +32,11 @@ def _prebuilds(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     prebuild.finish()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Areas that need no background build first, so they run while the worker builds."""
+    prebuild.builds_last(items, Path(__file__).resolve().parent)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Where the background builds' time went (shown with --durations)."""
     lines = prebuild.summary()

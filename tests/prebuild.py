@@ -99,6 +99,32 @@ def _run(task: _Task, factory: pytest.TempPathFactory) -> None:
         task.ran = f"{where} {time.monotonic() - began:.1f}s"
 
 
+def uses_a_job(item: pytest.Item) -> bool:
+    """Whether the test asks (directly or through its fixtures) for a queued build."""
+    used = set(getattr(item, "fixturenames", ()))
+    return any(used.intersection(t.users) for t in _TASKS.values())
+
+
+def builds_last(items: list[pytest.Item], root: Path) -> None:
+    """Reorder `items` in place: the areas (folders under `root`, or single files at its top)
+    none of whose tests use a queued build run first, the others after, each in its order.
+
+    Why: the worker builds on one core while the main thread runs tests on the other.
+    Run in collection order, the areas that need builds come first, so the main thread
+    waits for (or builds) them, and the areas that need none (connectors, syncs, faults,
+    linters: about half of the run) are left to the end on one core while the other
+    idles. Reordered, they overlap the builds. Whole areas move, not single files, so an
+    area's session fixtures (tests/orchestration's environment) keep their scope.
+    """
+
+    def area(item: pytest.Item) -> str:
+        path = Path(item.path)
+        return path.relative_to(root).parts[0] if path.is_relative_to(root) else str(path)
+
+    needing = {area(item) for item in items if uses_a_job(item)}
+    items.sort(key=lambda item: area(item) in needing)  # stable: each group keeps its order
+
+
 def start(items: Iterable[pytest.Item], tmp_path_factory: pytest.TempPathFactory) -> None:
     """Queue the jobs the selected tests use, in order of first use, on one worker thread."""
     _STATE["factory"] = tmp_path_factory

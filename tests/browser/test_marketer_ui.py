@@ -41,6 +41,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(1500)]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 MAX_CLICKS = 4
+# How often the test looks again at a condition it waits on (the run list, a dialog).
+POLL_MS = 250
 
 RUNS_QUERY = """
 query { runsOrError(limit: 1) { __typename ... on Runs { results { runId status jobName } } } }
@@ -62,13 +64,21 @@ class Clicks:
         locator.click()
         self.by_task[task] += 1
 
-    def click_if_shown(self, task: str, locator, timeout_ms: int = 8_000) -> None:
-        """Dagster asks to confirm launching when upstream assets were never materialized here."""
-        try:
-            locator.wait_for(timeout=timeout_ms)
-        except PlaywrightTimeoutError:
+    def confirm_if_asked(self, task: str, confirm, base: str, before: str | None) -> None:
+        """Dagster asks to confirm launching when upstream assets were never materialized
+        here; otherwise it launches at once. Whichever happens first ends the wait: the
+        dialog's button shows (clicked), or the instance lists a new run (no dialog)."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                confirm.wait_for(state="visible", timeout=POLL_MS)
+            except PlaywrightTimeoutError:
+                if (_latest_run(base) or {}).get("runId") != before:
+                    return
+                continue
+            self.click(task, confirm)
             return
-        self.click(task, locator)
+        raise TimeoutError(f"{task}: neither a Confirm dialog nor a new run within 120 s")
 
 
 def _latest_run(base: str) -> dict | None:
@@ -95,7 +105,7 @@ def _wait_for_new_run(base: str, before: str | None, timeout: float = 300) -> di
         run = _latest_run(base)
         if run and run["runId"] != before and run["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
             return run
-        time.sleep(1)
+        time.sleep(POLL_MS / 1000)
     raise TimeoutError(f"no new run finished in {timeout}s: {_latest_run(base)}")
 
 
@@ -123,7 +133,7 @@ def _shot(page, name: str) -> None:
 def _materialize(page, clicks: Clicks, task: str, base: str) -> dict:
     before = (_latest_run(base) or {}).get("runId")
     clicks.click(task, page.locator("button", has_text=re.compile(r"^\s*Materialize\s*$")).first)
-    clicks.click_if_shown(task, page.get_by_role("button", name="Confirm", exact=True))
+    clicks.confirm_if_asked(task, page.get_by_role("button", name="Confirm", exact=True), base, before)
     return _wait_for_new_run(base, before)
 
 

@@ -80,8 +80,12 @@ class DuckdbBaseline:
 def _build_duckdb_baseline(work: Path) -> DuckdbBaseline:
     path = work / WAREHOUSE
     shutil.copy(prebuild.result("generated_raw"), path)
+    # No data or unit tests (`resource_type:test` leaves unit tests in): this build is the
+    # clusters' baseline; the same unit tests run on DuckDB in tests/data/test_source_registry.py's
+    # full builds and on PostgreSQL in test_postgres_pipeline.py.
     job = start_dbt(
-        ["build", "--select", "+customer_identifiers", "--exclude", "resource_type:test"],
+        ["build", "--select", "+customer_identifiers",
+         "--exclude", "resource_type:test", "resource_type:unit_test"],  # fmt: skip
         target="duckdb",
         work=work,
         env={},

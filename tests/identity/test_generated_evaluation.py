@@ -52,6 +52,9 @@ def _build_and_evaluate(work: Path) -> tuple[Path, EvaluationResult]:
             "build",  # models and seeds (the fuzzy model reads seeds); data tests have their own runs
             "--exclude",
             "resource_type:test",
+            # unit tests too (`resource_type:test` leaves them in): they read no warehouse
+            # data, and run in tests/data/test_source_registry.py's full builds
+            "resource_type:unit_test",
             "--select",
             "+customer_identifiers",
             "+profile_id_aliases",

@@ -27,12 +27,12 @@ META_PEOPLE, GOOGLE_PEOPLE = 180, 40
 @pytest.fixture
 def warehouse(tmp_path):
     """A warehouse whose sync state says who was uploaded to each ad destination."""
-    from syncs.state import DDL, STATE
+    from syncs.state import STATE, ensure_state
+    from syncs.warehouse import Warehouse
 
     path = tmp_path / "ads.duckdb"
     conn = duckdb.connect(str(path))
-    for statement in DDL:
-        conn.execute(statement)
+    ensure_state(Warehouse(conn))  # the engine's own DDL (its {zstd} placeholders filled)
     for sync in load_sync_configs():
         people = {"meta": META_PEOPLE, "google_ads": GOOGLE_PEOPLE}.get(sync.destination.type)
         if people:
