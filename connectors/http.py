@@ -36,6 +36,12 @@ log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 AUTH_STATUSES = frozenset({401, 403})
+# A send refused with a 429 (nothing sent) is tried again inside the same request of the
+# engine only while the vendor's window opens soon, a few times: a longer wait goes back
+# to the engine (RETRYABLE, the next run), which keeps renewing its lease and never holds
+# a send's slot for minutes.
+SEND_429_TRIES = 3
+SEND_429_MAX_WAIT = 5.0  # seconds
 
 
 class _Retry(Exception):

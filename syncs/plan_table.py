@@ -177,7 +177,7 @@ def diffed(
             work_sql, params = sql.work_rows()
             # DuckDB: memory cap, no insertion order (results unchanged); one snapshot for
             # the plan table and the counts of what is not in it.
-            with wh.plan_settings(), wh.transaction():
+            with wh.plan_settings(), wh.transaction(snapshot=True):
                 _create_plan_table(wh, table, work_sql, params)
                 rows = wh.fetchall(*sql.first_counts_from(table))
             plan = counted_plan(

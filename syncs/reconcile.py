@@ -117,19 +117,20 @@ HELD_LOOKBACK = "1 day"
 
 
 def _held_destination_ids(runner: Runner, earliest: object) -> set[str]:
-    """The message ids the ledger holds at this destination (every sync sending through it),
-    updated since a day before the earliest intent being settled."""
-    since = (
-        ""
-        if earliest is None
-        else f" and updated_at >= cast(? as timestamp) - interval '{HELD_LOOKBACK}'"
-    )
-    params: tuple = (runner.dkey,) if earliest is None else (runner.dkey, earliest)
+    """The message ids the ledger holds for any sync and destination, updated since a day
+    before the earliest intent being settled.
+
+    Every destination key, not only this run's: a lookup without a sender filter (Twilio
+    through a Messaging Service) sees every sender of the account, and rows written before
+    destination identity have none. Message ids are the vendor's, unique across its
+    accounts, so excluding another account's can never hide this one's."""
+    since = "" if earliest is None else " and updated_at >= cast(? as timestamp) - interval "
+    params: tuple = () if earliest is None else (earliest,)
     return {
         str(did)
         for (did,) in runner.wh.fetchall(
-            f"select destination_id from {st.LEDGER} where destination_key = ? "
-            f"and destination_id is not null{since}",
+            f"select destination_id from {st.LEDGER} where destination_id is not null"
+            + (f"{since}'{HELD_LOOKBACK}'" if since else ""),
             params,
         )
     }

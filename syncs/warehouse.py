@@ -202,9 +202,16 @@ class Warehouse:
         return " using compression zstd" if self._zstd else ""
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """All-or-nothing: state for a batch lands together with its results, or not at all."""
-        self.execute("begin transaction" if self.dialect == "duckdb" else "begin")
+    def transaction(self, snapshot: bool = False) -> Iterator[None]:
+        """All-or-nothing: state for a batch lands together with its results, or not at all.
+
+        `snapshot`: every statement sees the same data (PostgreSQL's default, READ
+        COMMITTED, gives each statement its own snapshot; DuckDB's transactions are
+        snapshots already), for statements that must agree with each other."""
+        if self.dialect == "duckdb":
+            self.execute("begin transaction")
+        else:
+            self.execute("begin isolation level repeatable read" if snapshot else "begin")
         self._in_tx = True
         try:
             yield

@@ -60,7 +60,7 @@ from connectors.base import (
     sandbox_chosen,
     target_host,
 )
-from connectors.http import HttpClient
+from connectors.http import SEND_429_MAX_WAIT, SEND_429_TRIES, HttpClient
 from connectors.sendgrid.sandbox import (
     MAX_IDS_PER_DELETE,
     MAX_SEARCH_EMAILS,
@@ -769,8 +769,10 @@ class SendGridDestination:
         again, once the pacer's wait (X-RateLimit-Reset / Retry-After) is over: with
         several sends in flight, those already past the pacer when the window ran out
         are refused together, and each waits for the next window instead of leaving
-        its record to the next run. Anything else failing is in doubt (reconciled)."""
-        for attempt in range(1, self.options.max_attempts + 1):
+        its record to the next run. A window that opens later than SEND_429_MAX_WAIT,
+        or a third refusal, leaves it RETRYABLE. Anything else failing is in doubt
+        (reconciled)."""
+        for attempt in range(1, SEND_429_TRIES + 1):
             self.pacer.wait()
             try:
                 response = self.send_client.send(mail)
@@ -778,12 +780,13 @@ class SendGridDestination:
                 self.pacer.observe_error(exc)
                 if "HTTP 429" not in str(exc):
                     return RecordResult(record.key, Outcome.IN_DOUBT, str(exc))
-                if attempt == self.options.max_attempts:
+                wait = max(self.pacer.pending(), self.send_http.hold.pending(0.0)[1])
+                if attempt == SEND_429_TRIES or wait > SEND_429_MAX_WAIT:
                     return RecordResult(record.key, Outcome.RETRYABLE, str(exc))
                 continue
             self.pacer.observe(response.headers, response.status_code)
             return response
-        raise AssertionError("unreachable: max_attempts >= 1")
+        raise AssertionError("unreachable: SEND_429_TRIES >= 1")
 
     # ------------------------------------------------------------------ helpers
 

@@ -52,7 +52,7 @@ from connectors.base import (
     sandbox_chosen,
     target_host,
 )
-from connectors.http import HttpClient, retry_after_seconds
+from connectors.http import SEND_429_MAX_WAIT, SEND_429_TRIES, HttpClient, retry_after_seconds
 from connectors.quiet_hours import QuietHours
 from connectors.twilio.sandbox import (
     MAX_BODY_CHARS,
@@ -302,8 +302,9 @@ class TwilioDestination:
         A 429 (20429) is Twilio refusing before queueing anything, so it alone is tried
         again, after the hold the HTTP layer keeps for the answer's Retry-After (1 s
         without one): sends in flight together are refused together, and each waits
-        for its turn instead of leaving its record to the next run."""
-        for attempt in range(1, self.options.max_attempts + 1):
+        for its turn instead of leaving its record to the next run. A hold longer than
+        SEND_429_MAX_WAIT, or a third refusal, leaves it RETRYABLE."""
+        for attempt in range(1, SEND_429_TRIES + 1):
             try:
                 return self.send_http.request("POST", self.messages_path, data=form)
             except RetryableError as exc:
@@ -312,13 +313,14 @@ class TwilioDestination:
                 response = getattr(exc.__context__, "response", None)
                 if response is None or retry_after_seconds(response) is None:
                     self.send_http.hold.extend(1.0)
-                if attempt == self.options.max_attempts:
+                wait = self.send_http.hold.pending(0.0)[1]
+                if attempt == SEND_429_TRIES or wait > SEND_429_MAX_WAIT:
                     return RecordResult(record.key, Outcome.RETRYABLE, str(exc))
             except requests.RequestException as exc:  # e.g. connection dropped mid-body
                 return RecordResult(
                     record.key, Outcome.IN_DOUBT, f"POST Messages.json: {type(exc).__name__}"
                 )
-        raise AssertionError("unreachable: max_attempts >= 1")
+        raise AssertionError("unreachable: SEND_429_TRIES >= 1")
 
     def reconcile(self, records: list[Record]) -> list[RecordResult]:
         """Settle in-doubt sends by listing the messages to each recipient.

@@ -149,3 +149,50 @@ def test_a_first_sync_on_postgres_plans_row_for_row_as_the_general_diff(pg_conn)
     plan, table, shortcut = _diff(pg_conn, sync, first_sync=True)
     assert shortcut and len(table) == plan["counts"]["add"] == 3
     assert (plan, table) == _diff(pg_conn, sync, first_sync=False)[:2]
+
+
+@pytest.mark.postgres
+def test_a_first_syncs_counts_see_the_plan_tables_snapshot_on_postgres(
+    pg_conn, pg_server, monkeypatch
+) -> None:
+    """Another session commits between the plan table and its counts: PostgreSQL's READ
+    COMMITTED gave the counts a later snapshot (100 adds, 45 more refused consent: an
+    audience of 145 out of 100 members); the transaction is one snapshot now."""
+    import psycopg
+
+    from syncs import plan_table
+
+    pg_conn.execute("create schema audiences; create schema marts")
+    pg_conn.execute(
+        "create table audiences.aud_test (profile_id text, email text, first_name text, "
+        "variant text, entered_at text)"
+    )
+    pg_conn.execute(
+        "insert into audiences.aud_test select 'p' || i, 'e' || i || '@x.com', 'N' || i, "
+        "'treatment', null from generate_series(0, 99) i"
+    )
+    pg_conn.execute(
+        "create table marts.customer_consent (profile_id text, channel text, is_consented boolean, "
+        "consent_source text, consent_changed_at timestamp)"
+    )
+    pg_conn.execute(
+        "insert into marts.customer_consent select profile_id, 'email', true, 't', null "
+        "from audiences.aud_test"
+    )
+    pg_conn.execute(
+        "create table marts.customer_suppressions (profile_id text, channel text, reason text, "
+        "suppressed_at timestamp)"
+    )
+    dbname = pg_conn.info.dbname
+    other = psycopg.connect(**{**pg_server, "dbname": dbname}, autocommit=True)
+    create = plan_table._create_plan_table
+
+    def then_another_session_commits(*args: Any, **kwargs: Any) -> None:
+        create(*args, **kwargs)
+        other.execute("update marts.customer_consent set is_consented = false where profile_id < 'p5'")
+
+    monkeypatch.setattr(plan_table, "_create_plan_table", then_another_session_commits)
+    plan, table, shortcut = _diff(pg_conn, make_sync("mirror"), first_sync=True)
+    other.close()
+    assert shortcut and len(table) == plan["counts"]["add"] == 100
+    assert plan["audience_size"] == 100 and not plan["suppressed"]

@@ -307,11 +307,11 @@ def test_send_429_is_retryable_not_in_doubt(sandbox: SendGridSandbox) -> None:
     # A 429 proves nothing was sent: tried again after the pacer's wait, in the same write.
     assert [r.outcome for r in dest.write(sends)] == [Outcome.ACCEPTED, Outcome.ACCEPTED]
     assert [r.status for r in sandbox.requests_to("POST", "/v3/mail/send")] == [429, 202, 202]
-    # Refused on every try: RETRYABLE (a later run sends it), never in doubt.
-    once = _dest(sandbox, max_attempts=1)
-    sandbox.faults.fail_next(1, 429, path="/v3/mail/send")
+    # Refused on every try (three): RETRYABLE (a later run sends it), never in doubt.
+    sandbox.faults.fail_next(3, 429, path="/v3/mail/send")
     retry = Record("p9", Operation.SEND, {"email": "u9@example.com"}, idempotency_key="k9")
-    assert once.write([retry])[0].outcome is Outcome.RETRYABLE
+    assert dest.write([retry])[0].outcome is Outcome.RETRYABLE
+    assert len(sandbox.requests_to("POST", "/v3/mail/send")) == 6
     assert [m["to_email"] for m in sandbox.state.messages] == ["u0@example.com", "u1@example.com"]
 
 

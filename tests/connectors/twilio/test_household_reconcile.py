@@ -71,3 +71,37 @@ def test_an_in_doubt_send_never_takes_a_household_members_message(tmp_path: Path
         assert [(k, s) for k, s, _ in ledger] == [("p00", "sent"), ("p01", "sent")]
         assert {sid for *_, sid in ledger} == {m["sid"] for m in messages}
     conn.close()
+
+
+def test_an_in_doubt_send_never_takes_another_senders_message(tmp_path: Path) -> None:
+    """Two syncs of one account send the same text to one phone, one through a Messaging
+    Service (its lookup has no From filter, so it sees every sender of the account)."""
+    db = tmp_path / "wh.duckdb"
+    sms_warehouse(db, [("p00", PHONE, "Ann", "2026-12-01")])
+
+    def sync(name: str) -> SyncConfig:
+        return SyncConfig(
+            name=name, audience="aud_sms", schema_name="audiences", table="aud_sms",
+            destination_name="twilio", destination=DestinationSpec(type="twilio"), mode="send",
+            channel="sms", identifiers={"phone": "phone"},
+            fields={"first_name": FieldMapping(column="first_name")},
+            policies=Policies(max_removal_share=1.0), occurrence="entered_at",
+        )  # fmt: skip
+
+    by_number, by_service = sync("aud_sms__twilio_number"), sync("aud_sms__twilio_service")
+    conn = duckdb.connect(str(db))
+    with TwilioSandbox() as sandbox:
+        base = {"account_sid": SANDBOX_ACCOUNT_SID, "auth_token": SANDBOX_AUTH_TOKEN,
+                "base_url": f"{sandbox.base_url}/2010-04-01", "body": "Your offer is ready"}  # fmt: skip
+        number = {"type": "twilio", "options": {**base, "from_number": SANDBOX_NUMBER}}
+        service = {"type": "twilio", "options": {**base, "messaging_service_sid": "MG" + "0" * 32}}
+        sandbox.faults.fail_next(1, status=503, method="POST", path="/Messages.json$")
+        assert engine.run(by_service, conn, build_destination(service, sync=by_service)).in_doubt == 1
+        assert engine.run(by_number, conn, build_destination(number, sync=by_number)).sent == 1
+        again = engine.run(by_service, conn, build_destination(service, sync=by_service))
+        assert again.status == "success" and again.reconciled == 1 and again.sent == 1
+        messages = sandbox.state.outbound()
+        assert len(messages) == 2
+        sids = [s for (s,) in conn.execute("select destination_id from ferry_sync.send_ledger").fetchall()]  # fmt: skip
+        assert sorted(sids) == sorted(m["sid"] for m in messages)
+    conn.close()

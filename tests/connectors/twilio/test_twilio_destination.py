@@ -141,11 +141,17 @@ def test_429_is_retryable_paces_the_batch_and_nothing_is_sent_twice(sandbox: Twi
     assert sorted(m["to"] for m in sandbox.state.outbound()) == [
         f"+3361000000{i}" for i in range(4)
     ]
-    # Refused on every try: RETRYABLE (the engine sends it on a later run), never in doubt.
-    once = _dest(sandbox, max_attempts=1)
-    sandbox.faults.fail_next(1, 429, path="/Messages.json$")
-    assert once.write([_sms("p9", "+33610000009", first_name="A")])[0].outcome is Outcome.RETRYABLE
-    assert len(sandbox.state.outbound()) == 4
+    # Refused on every try (three): RETRYABLE (the engine sends it on a later run), never
+    # in doubt; so is a send whose window opens in over 5 s, without trying again.
+    posts = len(sandbox.requests_to("POST", "/Messages.json$"))
+    sandbox.faults.fail_next(3, 429, path="/Messages.json$")
+    assert dest.write([_sms("p8", "+33610000008", first_name="A")])[0].outcome is Outcome.RETRYABLE
+    assert len(sandbox.requests_to("POST", "/Messages.json$")) == posts + 3
+    sandbox.set_rate_limit(0.01, burst=1, bucket="messages")  # the next window in 100 s
+    first, later = dest.write([_sms(f"p{i}", f"+3361000001{i}", first_name="A") for i in (1, 2)])
+    assert (first.outcome, later.outcome) == (Outcome.ACCEPTED, Outcome.RETRYABLE)
+    assert len(sandbox.requests_to("POST", "/Messages.json$")) == posts + 5
+    assert len(sandbox.state.outbound()) == 5
 
 
 def test_list_reads_honour_retry_after(sandbox: TwilioSandbox) -> None:
