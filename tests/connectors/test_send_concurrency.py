@@ -26,29 +26,12 @@ from connectors.twilio.sandbox import (
     TwilioSandbox,
 )
 from syncs import engine
-from syncs.config import DestinationSpec, FieldMapping, Policies, SyncConfig
+from syncs.config import DestinationSpec, SyncConfig
 from syncs.registry import build_destination, option_errors
-from tests.faults.harness import sms_warehouse
+from tests.faults.harness import send_sync, sms_warehouse
 
 MEMBERS = 30
 IN_FLIGHT = 3
-
-
-def _sync(kind: str, channel: str, identifiers: dict[str, str]) -> SyncConfig:
-    return SyncConfig(
-        name=f"aud_sms__{kind}",
-        audience="aud_sms",
-        schema_name="audiences",
-        table="aud_sms",
-        destination_name=kind,
-        destination=DestinationSpec(type=kind),
-        mode="send",
-        channel=channel,
-        identifiers=identifiers,
-        fields={"first_name": FieldMapping(column="first_name")},
-        policies=Policies(max_removal_share=1.0),
-        occurrence="entered_at",
-    )
 
 
 def _twilio(sandbox: TwilioSandbox) -> tuple[SyncConfig, dict[str, Any], str]:
@@ -62,7 +45,7 @@ def _twilio(sandbox: TwilioSandbox) -> tuple[SyncConfig, dict[str, Any], str]:
         "messages_per_second": 1000,
     }
     spec = {"type": "twilio", "options": options}
-    return _sync("twilio", "sms", {"phone": "phone"}), spec, "/Messages.json"
+    return send_sync("twilio", "sms", {"phone": "phone"}), spec, "/Messages.json"
 
 
 def _sendgrid(sandbox: SendGridSandbox) -> tuple[SyncConfig, dict[str, Any], str]:
@@ -74,7 +57,7 @@ def _sendgrid(sandbox: SendGridSandbox) -> tuple[SyncConfig, dict[str, Any], str
         "send_concurrency": IN_FLIGHT,
     }
     spec = {"type": "sendgrid", "options": options}
-    return _sync("sendgrid", "email", {"email": "email"}), spec, "/v3/mail/send"
+    return send_sync("sendgrid", "email", {"email": "email"}), spec, "/v3/mail/send"
 
 
 def _sent(kind: str, sandbox: Any) -> Counter:
@@ -131,7 +114,7 @@ def test_sendgrid_contacts_stay_one_request_at_a_time() -> None:
     assert contacts.capabilities.max_concurrency == 1
     sender = build_destination(
         {"type": "sendgrid", "options": options | {"send_concurrency": 6}},
-        sync=_sync("sendgrid", "email", {"email": "email"}),
+        sync=send_sync("sendgrid", "email", {"email": "email"}),
     )
     assert sender.capabilities.max_concurrency == 6
     assert sender.capabilities.max_requests_per_second is None
@@ -139,7 +122,7 @@ def test_sendgrid_contacts_stay_one_request_at_a_time() -> None:
     # and never lets a contacts sync run at the send limits.
     written = DestinationSpec(type="sendgrid", options=options | {"sync_mode": "send"})
     assert "sync_mode" in (option_errors(written) or "")
-    mirror = _sync("sendgrid", "email", {"email": "email"}).model_copy(update={"mode": "mirror"})
+    mirror = send_sync("sendgrid", "email", {"email": "email"}).model_copy(update={"mode": "mirror"})
     assert build_destination(written, sync=mirror).capabilities.max_concurrency == 1
 
 

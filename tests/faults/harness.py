@@ -26,7 +26,7 @@ from typing import Any
 import duckdb
 
 from connectors.sandbox import Request, SandboxServer
-from syncs.config import SyncConfig
+from syncs.config import DestinationSpec, FieldMapping, Policies, SyncConfig
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -121,6 +121,29 @@ class Child:
             if result["status"] == "success":
                 return results
         raise AssertionError(f"did not converge in {max_runs} runs: {results}")
+
+
+def send_sync(
+    destination_type: str,
+    channel: str,
+    identifiers: dict[str, str],
+    name: str | None = None,
+) -> SyncConfig:
+    """A send-mode sync of `sms_warehouse`'s audience: one message per member per wave."""
+    return SyncConfig(
+        name=name or f"aud_sms__{destination_type}",
+        audience="aud_sms",
+        schema_name="audiences",
+        table="aud_sms",
+        destination_name=destination_type,
+        destination=DestinationSpec(type=destination_type),
+        mode="send",
+        channel=channel,
+        identifiers=identifiers,
+        fields={"first_name": FieldMapping(column="first_name")},
+        policies=Policies(max_removal_share=1.0),
+        occurrence="entered_at",
+    )
 
 
 def sms_warehouse(db: Path, members: list[tuple[str, str, str, str]]) -> None:

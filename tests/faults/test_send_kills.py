@@ -30,8 +30,8 @@ from connectors.twilio.sandbox import (
     TwilioSandbox,
 )
 from connectors.webhook.sandbox import WebhookReceiver
-from syncs.config import DestinationSpec, FieldMapping, Policies, SyncConfig
-from tests.faults.harness import Child, KillPoint, set_wave, sms_warehouse
+from syncs.config import SyncConfig
+from tests.faults.harness import Child, KillPoint, send_sync, set_wave, sms_warehouse
 
 MEMBERS = 12
 BODY = "Hi {first_name}, your offer is waiting"
@@ -45,23 +45,6 @@ def _members() -> list[tuple[str, str, str, str]]:
     ]
 
 
-def _sync(destination_type: str, channel: str, identifiers: dict[str, str]) -> SyncConfig:
-    return SyncConfig(
-        name=f"aud_sms__{destination_type}",
-        audience="aud_sms",
-        schema_name="audiences",
-        table="aud_sms",
-        destination_name=destination_type,
-        destination=DestinationSpec(type=destination_type),
-        mode="send",
-        channel=channel,
-        identifiers=identifiers,
-        fields={"first_name": FieldMapping(column="first_name")},
-        policies=Policies(max_removal_share=1.0),
-        occurrence="entered_at",
-    )
-
-
 def _twilio(sandbox: TwilioSandbox) -> tuple[SyncConfig, dict[str, Any]]:
     options = {
         "account_sid": SANDBOX_ACCOUNT_SID,
@@ -71,7 +54,7 @@ def _twilio(sandbox: TwilioSandbox) -> tuple[SyncConfig, dict[str, Any]]:
         "body": BODY,
         "timeout": 10,
     }
-    return _sync("twilio", "sms", {"phone": "phone"}), {"type": "twilio", "options": options}
+    return send_sync("twilio", "sms", {"phone": "phone"}), {"type": "twilio", "options": options}
 
 
 def _sendgrid(sandbox: SendGridSandbox) -> tuple[SyncConfig, dict[str, Any]]:
@@ -82,7 +65,7 @@ def _sendgrid(sandbox: SendGridSandbox) -> tuple[SyncConfig, dict[str, Any]]:
         "subject": "Your offer",
         "timeout": 10,
     }
-    return _sync("sendgrid", "email", {"email": "email"}), {"type": "sendgrid", "options": options}
+    return send_sync("sendgrid", "email", {"email": "email"}), {"type": "sendgrid", "options": options}
 
 
 WEBHOOK_SECRET = "fault-secret-0123456789"
@@ -99,7 +82,7 @@ def _webhook(receiver: WebhookReceiver) -> tuple[SyncConfig, dict[str, Any]]:
         "timeout": 10,
         "max_attempts": 1,
     }
-    return _sync("webhook", "email", {"email": "email"}), {"type": "webhook", "options": options}
+    return send_sync("webhook", "email", {"email": "email"}), {"type": "webhook", "options": options}
 
 
 def _twilio_counts(sandbox: TwilioSandbox) -> Counter:

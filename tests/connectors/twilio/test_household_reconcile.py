@@ -20,9 +20,8 @@ from connectors.twilio.sandbox import (
     TwilioSandbox,
 )
 from syncs import engine
-from syncs.config import DestinationSpec, FieldMapping, Policies, SyncConfig
 from syncs.registry import build_destination
-from tests.faults.harness import sms_warehouse
+from tests.faults.harness import send_sync, sms_warehouse
 
 PHONE = "+33610000001"
 
@@ -30,20 +29,7 @@ PHONE = "+33610000001"
 def test_an_in_doubt_send_never_takes_a_household_members_message(tmp_path: Path) -> None:
     db = tmp_path / "wh.duckdb"
     sms_warehouse(db, [("p00", PHONE, "Ann", "2026-12-01"), ("p01", PHONE, "Bob", "2026-12-01")])
-    sync = SyncConfig(
-        name="aud_sms__twilio",
-        audience="aud_sms",
-        schema_name="audiences",
-        table="aud_sms",
-        destination_name="twilio",
-        destination=DestinationSpec(type="twilio"),
-        mode="send",
-        channel="sms",
-        identifiers={"phone": "phone"},
-        fields={"first_name": FieldMapping(column="first_name")},
-        policies=Policies(max_removal_share=1.0),
-        occurrence="entered_at",
-    )
+    sync = send_sync("twilio", "sms", {"phone": "phone"})
     conn = duckdb.connect(str(db))
     with TwilioSandbox() as sandbox:
         options = {
@@ -79,16 +65,8 @@ def test_an_in_doubt_send_never_takes_another_senders_message(tmp_path: Path) ->
     db = tmp_path / "wh.duckdb"
     sms_warehouse(db, [("p00", PHONE, "Ann", "2026-12-01")])
 
-    def sync(name: str) -> SyncConfig:
-        return SyncConfig(
-            name=name, audience="aud_sms", schema_name="audiences", table="aud_sms",
-            destination_name="twilio", destination=DestinationSpec(type="twilio"), mode="send",
-            channel="sms", identifiers={"phone": "phone"},
-            fields={"first_name": FieldMapping(column="first_name")},
-            policies=Policies(max_removal_share=1.0), occurrence="entered_at",
-        )  # fmt: skip
-
-    by_number, by_service = sync("aud_sms__twilio_number"), sync("aud_sms__twilio_service")
+    by_number = send_sync("twilio", "sms", {"phone": "phone"}, name="aud_sms__twilio_number")
+    by_service = send_sync("twilio", "sms", {"phone": "phone"}, name="aud_sms__twilio_service")
     conn = duckdb.connect(str(db))
     with TwilioSandbox() as sandbox:
         base = {"account_sid": SANDBOX_ACCOUNT_SID, "auth_token": SANDBOX_AUTH_TOKEN,
