@@ -124,13 +124,9 @@ def _held_destination_ids(runner: Runner, earliest: object) -> set[str]:
     through a Messaging Service) sees every sender of the account, and rows written before
     destination identity have none. Message ids are the vendor's, unique across its
     accounts, so excluding another account's can never hide this one's."""
-    since = "" if earliest is None else " and updated_at >= cast(? as timestamp) - interval "
-    params: tuple = () if earliest is None else (earliest,)
-    return {
-        str(did)
-        for (did,) in runner.wh.fetchall(
-            f"select destination_id from {st.LEDGER} where destination_id is not null"
-            + (f"{since}'{HELD_LOOKBACK}'" if since else ""),
-            params,
-        )
-    }
+    sql = f"select destination_id from {st.LEDGER} where destination_id is not null"
+    params: tuple = ()
+    if earliest is not None:
+        sql += f" and updated_at >= cast(? as timestamp) - interval '{HELD_LOOKBACK}'"
+        params = (earliest,)
+    return {str(did) for (did,) in runner.wh.fetchall(sql, params)}

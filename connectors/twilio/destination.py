@@ -11,7 +11,8 @@ Outcomes per record:
 - 400 code 21610 (recipient replied STOP) -> SUPPRESSED, never retried;
 - other 4xx (21211 invalid number, 21614 not mobile, 21617 too long...) -> REJECTED;
 - 429 (code 20429): Twilio refused before queueing anything, so the send is tried
-  again after the Retry-After hold (up to ``max_attempts``), then RETRYABLE;
+  again after the Retry-After hold while that is short (``SEND_429_TRIES`` tries,
+  ``SEND_429_MAX_WAIT`` s), then RETRYABLE;
 - timeout, dropped connection, 5xx -> IN_DOUBT: Twilio has no idempotency key,
   so the HTTP layer never replays a send; :meth:`TwilioDestination.reconcile`
   looks the message up first.
