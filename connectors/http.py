@@ -36,10 +36,10 @@ log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 AUTH_STATUSES = frozenset({401, 403})
-# A send refused with a 429 (nothing sent) is tried again inside the same request of the
-# engine only while the vendor's window opens soon, a few times: a longer wait goes back
-# to the engine (RETRYABLE, the next run), which keeps renewing its lease and never holds
-# a send's slot for minutes.
+# Sends (`HttpClient.sends`): only a 429 proves the vendor took nothing, so only a 429 is
+# tried again, a few times and only while the vendor's window opens soon: a longer wait goes
+# back to the engine (RETRYABLE, the next run), which keeps renewing its lease and never
+# holds a send's slot for minutes.
 SEND_429_TRIES = 3
 SEND_429_MAX_WAIT = 5.0  # seconds
 
@@ -99,6 +99,16 @@ class HttpClient:
     max_retry_after: float = 120.0
     sleep: Callable[[float], None] = time.sleep
     is_retryable: Callable[[requests.Response], bool] | None = None
+    # Non-idempotent requests (a message sent): a try is repeated only after a 429 (nothing
+    # was taken), at most SEND_429_TRIES tries, and only for a wait of SEND_429_MAX_WAIT at
+    # most; a timeout, a dropped connection or a 5xx is never replayed (the caller
+    # reconciles). See `HttpClient.for_sends`.
+    sends: bool = False
+
+    @classmethod
+    def for_sends(cls, base_url: str, **kwargs: Any) -> HttpClient:
+        """A client for requests that must not be replayed blindly (see `sends`)."""
+        return cls(base_url, max_attempts=SEND_429_TRIES, sends=True, **kwargs)
 
     def __post_init__(self) -> None:
         self.session = requests.Session()
@@ -144,7 +154,7 @@ class HttpClient:
                 response = self.session.request(method, url, **kwargs)
             except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 # ChunkedEncodingError: the connection dropped mid-response. Non-idempotent
-                # calls (sends) use max_attempts=1 and reconcile instead of retrying.
+                # calls (sends: `for_sends`) are not replayed and reconcile instead.
                 raise _Retry(None, type(exc).__name__) from exc
             if response.status_code in AUTH_STATUSES:
                 raise auth_error(method, path, response)
@@ -158,18 +168,35 @@ class HttpClient:
                 raise _Retry(response, f"HTTP {response.status_code}")
             return response
 
+        def stop(state: RetryCallState) -> bool:
+            if stop_after_attempt(self.max_attempts)(state):
+                return True
+            if not self.sends:
+                return False
+            exc = state.outcome.exception() if state.outcome else None
+            response = exc.response if isinstance(exc, _Retry) else None
+            if response is None or response.status_code != 429:
+                return True  # the vendor may have taken it: never replayed
+            return max(retry_after_seconds(response) or 0.0, hold()) > SEND_429_MAX_WAIT
+
+        tries = [0]
+
+        def counted() -> requests.Response:
+            tries[0] += 1
+            return attempt()
+
         retrying = Retrying(
             retry=retry_if_exception_type(_Retry),
-            stop=stop_after_attempt(self.max_attempts),
+            stop=stop,
             wait=wait,
             sleep=self.sleep,
             before_sleep=self._count_retry,
             reraise=True,
         )
         try:
-            return retrying(attempt)
+            return retrying(counted)
         except _Retry as exc:
-            raise RetryableError(f"{method} {path}: gave up after {self.max_attempts} tries ({exc.reason})") from None
+            raise RetryableError(f"{method} {path}: gave up after {tries[0]} tries ({exc.reason})") from None
 
     def _count_retry(self, state: RetryCallState) -> None:
         self.retries += 1

@@ -20,8 +20,8 @@ Built on the official ``sendgrid`` package (URL building, auth headers, the
   record key in ``custom_args`` (they come back on every event), plus every
   payload key starting with ``ferry_`` (the engine's sync/audience/variant
   attribution) and the static ``custom_args`` option. A send is never retried
-  by the HTTP layer: only a 429 proves nothing was sent (tried again once the
-  rate-limit window opens, RETRYABLE if it keeps refusing); a timeout,
+  blindly: only a 429 proves nothing was sent (the HTTP layer tries it again while
+  the rate-limit window opens soon, then RETRYABLE); a timeout,
   a dropped connection or a 5xx make the record IN_DOUBT, settled by
   :meth:`SendGridDestination.reconcile`.
 """
@@ -60,7 +60,7 @@ from connectors.base import (
     sandbox_chosen,
     target_host,
 )
-from connectors.http import SEND_429_MAX_WAIT, SEND_429_TRIES, HttpClient
+from connectors.http import HttpClient
 from connectors.sendgrid.sandbox import (
     MAX_IDS_PER_DELETE,
     MAX_SEARCH_EMAILS,
@@ -162,7 +162,7 @@ class SendGridDestination:
             self.host, timeout=options.timeout, max_attempts=options.max_attempts, sleep=sleep
         )
         # Sends are not idempotent at SendGrid: one try, failures are classified, never replayed.
-        self.send_http = HttpClient(self.host, timeout=options.timeout, max_attempts=1, sleep=sleep)
+        self.send_http = HttpClient.for_sends(self.host, timeout=options.timeout, sleep=sleep)
         self.client = sendgrid_client(api_key, self.host, self.http)
         self._key_fingerprint = fingerprint(api_key)
         self.send_client = sendgrid_client(api_key, self.host, self.send_http)
@@ -736,11 +736,17 @@ class SendGridDestination:
                     )
                 )
                 continue
-            answer = self._send_one(record, mail)
-            if isinstance(answer, RecordResult):
-                out.append(answer)
+            self.pacer.wait()
+            try:
+                response = self.send_client.send(mail)
+            except RetryableError as exc:
+                # Only a 429 proves SendGrid did not take the message (the HTTP layer tried
+                # it again while the window opened soon: HttpClient.for_sends).
+                self.pacer.observe_error(exc)
+                outcome = Outcome.RETRYABLE if "HTTP 429" in str(exc) else Outcome.IN_DOUBT
+                out.append(RecordResult(record.key, outcome, str(exc)))
                 continue
-            response = answer
+            self.pacer.observe(response.headers, response.status_code)
             if response.status_code == 202:
                 out.append(
                     RecordResult(
@@ -761,32 +767,6 @@ class SendGridDestination:
                     )
                 )
         return out
-
-    def _send_one(self, record: Record, mail: Mail) -> Any:
-        """POST one message: the response, or the record's result when none came.
-
-        Only a 429 proves SendGrid did not take the message, so only a 429 is tried
-        again, once the pacer's wait (X-RateLimit-Reset / Retry-After) is over: with
-        several sends in flight, those already past the pacer when the window ran out
-        are refused together, and each waits for the next window instead of leaving
-        its record to the next run. A window that opens later than SEND_429_MAX_WAIT,
-        or a third refusal, leaves it RETRYABLE. Anything else failing is in doubt
-        (reconciled)."""
-        for attempt in range(1, SEND_429_TRIES + 1):
-            self.pacer.wait()
-            try:
-                response = self.send_client.send(mail)
-            except RetryableError as exc:
-                self.pacer.observe_error(exc)
-                if "HTTP 429" not in str(exc):
-                    return RecordResult(record.key, Outcome.IN_DOUBT, str(exc))
-                wait = max(self.pacer.pending(), self.send_http.hold.pending(0.0)[1])
-                if attempt == SEND_429_TRIES or wait > SEND_429_MAX_WAIT:
-                    return RecordResult(record.key, Outcome.RETRYABLE, str(exc))
-                continue
-            self.pacer.observe(response.headers, response.status_code)
-            return response
-        raise AssertionError("unreachable: SEND_429_TRIES >= 1")
 
     # ------------------------------------------------------------------ helpers
 

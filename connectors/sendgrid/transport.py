@@ -146,10 +146,6 @@ class RateLimitPacer:
         if response is not None:
             self.observe(response.headers, response.status_code)
 
-    def pending(self) -> float:
-        """Seconds the next send would wait."""
-        return max(0.0, self._until - self.clock())
-
     def wait(self) -> None:
         delay = self._until - self.clock()
         if delay > 0:

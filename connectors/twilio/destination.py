@@ -10,9 +10,8 @@ Outcomes per record:
 - 201 -> ACCEPTED, ``destination_id`` = the message ``sid``;
 - 400 code 21610 (recipient replied STOP) -> SUPPRESSED, never retried;
 - other 4xx (21211 invalid number, 21614 not mobile, 21617 too long...) -> REJECTED;
-- 429 (code 20429): Twilio refused before queueing anything, so the send is tried
-  again after the Retry-After hold while that is short (``SEND_429_TRIES`` tries,
-  ``SEND_429_MAX_WAIT`` s), then RETRYABLE;
+- 429 (code 20429): Twilio refused before queueing anything, so the HTTP layer tries
+  it again while the Retry-After is short (``HttpClient.for_sends``), then RETRYABLE;
 - timeout, dropped connection, 5xx -> IN_DOUBT: Twilio has no idempotency key,
   so the HTTP layer never replays a send; :meth:`TwilioDestination.reconcile`
   looks the message up first.
@@ -53,7 +52,7 @@ from connectors.base import (
     sandbox_chosen,
     target_host,
 )
-from connectors.http import SEND_429_MAX_WAIT, SEND_429_TRIES, HttpClient, retry_after_seconds
+from connectors.http import HttpClient, retry_after_seconds
 from connectors.quiet_hours import QuietHours
 from connectors.twilio.sandbox import (
     MAX_BODY_CHARS,
@@ -161,8 +160,8 @@ class TwilioDestination:
         # Sends are not idempotent at Twilio: one try, failures classified, never replayed
         # here. A 429's Retry-After (at most 60 s) holds the next sends: the client's hold,
         # which the engine shares with every sync to this account and sender.
-        self.send_http = HttpClient(
-            self.base_url, auth=auth, timeout=options.timeout, max_attempts=1, max_retry_after=60.0
+        self.send_http = HttpClient.for_sends(
+            self.base_url, auth=auth, timeout=options.timeout, max_retry_after=60.0
         )
         if not (options.from_number or options.messaging_service_sid) and self.is_sandbox:
             self.options = options.model_copy(update={"from_number": SANDBOX_NUMBER})
@@ -284,10 +283,21 @@ class TwilioDestination:
         callback = self._callback_url(record)
         if callback:
             form["StatusCallback"] = callback
-        answer = self._post(record, form)
-        if isinstance(answer, RecordResult):
-            return answer
-        response = answer
+        try:
+            response = self.send_http.request("POST", self.messages_path, data=form)
+        except RetryableError as exc:
+            if "HTTP 429" in str(exc):
+                # Twilio refused before queueing, on every try: safe to send later. The HTTP
+                # layer holds the next sends for the answer's Retry-After; without one, 1 s.
+                response = getattr(exc.__context__, "response", None)
+                if response is None or retry_after_seconds(response) is None:
+                    self.send_http.hold.extend(1.0)
+                return RecordResult(record.key, Outcome.RETRYABLE, str(exc))
+            return RecordResult(record.key, Outcome.IN_DOUBT, str(exc))
+        except requests.RequestException as exc:  # e.g. connection dropped mid-body
+            return RecordResult(
+                record.key, Outcome.IN_DOUBT, f"POST Messages.json: {type(exc).__name__}"
+            )
         if response.status_code == 201:
             return RecordResult(
                 record.key, Outcome.ACCEPTED, destination_id=response.json().get("sid")
@@ -296,32 +306,6 @@ class TwilioDestination:
         if code == 21610:
             return RecordResult(record.key, Outcome.SUPPRESSED, f"21610: {message}")
         return RecordResult(record.key, Outcome.REJECTED, f"{code}: {_redact(message)}")
-
-    def _post(self, record: Record, form: dict[str, str]) -> requests.Response | RecordResult:
-        """POST one message: the response, or the record's result when none came.
-
-        A 429 (20429) is Twilio refusing before queueing anything, so it alone is tried
-        again, after the hold the HTTP layer keeps for the answer's Retry-After (1 s
-        without one): sends in flight together are refused together, and each waits
-        for its turn instead of leaving its record to the next run. A hold longer than
-        SEND_429_MAX_WAIT, or a third refusal, leaves it RETRYABLE."""
-        for attempt in range(1, SEND_429_TRIES + 1):
-            try:
-                return self.send_http.request("POST", self.messages_path, data=form)
-            except RetryableError as exc:
-                if "HTTP 429" not in str(exc):
-                    return RecordResult(record.key, Outcome.IN_DOUBT, str(exc))
-                response = getattr(exc.__context__, "response", None)
-                if response is None or retry_after_seconds(response) is None:
-                    self.send_http.hold.extend(1.0)
-                wait = self.send_http.hold.pending(0.0)[1]
-                if attempt == SEND_429_TRIES or wait > SEND_429_MAX_WAIT:
-                    return RecordResult(record.key, Outcome.RETRYABLE, str(exc))
-            except requests.RequestException as exc:  # e.g. connection dropped mid-body
-                return RecordResult(
-                    record.key, Outcome.IN_DOUBT, f"POST Messages.json: {type(exc).__name__}"
-                )
-        raise AssertionError("unreachable: SEND_429_TRIES >= 1")
 
     def reconcile(self, records: list[Record]) -> list[RecordResult]:
         """Settle in-doubt sends by listing the messages to each recipient.
