@@ -60,8 +60,20 @@ class Clicks:
     def __init__(self) -> None:
         self.by_task: Counter[str] = Counter()
 
-    def click(self, task: str, locator) -> None:
-        locator.click()
+    def click(self, task: str, locator, page=None) -> None:
+        """One click of the marketer's. With `page`: a greeting dialog that opened over the
+        button later than `_dismiss_first_visit_dialogs` looked (a loaded machine) is
+        dismissed, and the click tried again, until it lands (Playwright clicks nothing
+        that a dialog covers, so only the landed click counts)."""
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                locator.click(timeout=5_000 if page is not None else 30_000)
+                break
+            except PlaywrightTimeoutError:
+                if page is None or time.monotonic() > deadline:
+                    raise
+                _dismiss_open_dialog(page)
         self.by_task[task] += 1
 
     def confirm_if_asked(self, task: str, confirm, base: str, before: str | None) -> None:
@@ -116,13 +128,16 @@ def _dismiss_first_visit_dialogs(page) -> None:
         time.sleep(1)  # dialogs open a moment after the page
         if not backdrop.count() or not backdrop.first.is_visible():
             return
-        for name in ("Skip", "Dismiss", "Close", "Got it", "Done", "No thanks"):
-            button = page.get_by_role("button", name=name)
-            if button.count() and button.first.is_visible():
-                button.first.click()
-                break
-        else:
-            page.keyboard.press("Escape")
+        _dismiss_open_dialog(page)
+
+
+def _dismiss_open_dialog(page) -> None:
+    for name in ("Skip", "Dismiss", "Close", "Got it", "Done", "No thanks"):
+        button = page.get_by_role("button", name=name)
+        if button.count() and button.first.is_visible():
+            button.first.click()
+            return
+    page.keyboard.press("Escape")
 
 
 def _shot(page, name: str) -> None:
@@ -132,7 +147,7 @@ def _shot(page, name: str) -> None:
 
 def _materialize(page, clicks: Clicks, task: str, base: str) -> dict:
     before = (_latest_run(base) or {}).get("runId")
-    clicks.click(task, page.locator("button", has_text=re.compile(r"^\s*Materialize\s*$")).first)
+    clicks.click(task, page.locator("button", has_text=re.compile(r"^\s*Materialize\s*$")).first, page)
     clicks.confirm_if_asked(task, page.get_by_role("button", name="Confirm", exact=True), base, before)
     return _wait_for_new_run(base, before)
 
